@@ -1,0 +1,118 @@
+/**
+ * Types shared by the local agent (supervisor, proxy, control API) and its client
+ * (src/agent/client.ts, used by the local target). The control API is HTTP/1.1 + JSON
+ * over a Unix socket `.gangway/agent.sock` (mode 0600).
+ */
+import type { HealthConfig } from '../config/types.js';
+
+/** What to run for one release of one service in one environment. */
+export interface ReleaseSpec {
+  service: string;
+  environment: string;
+  version: string;
+  image: string | null;
+  /** argv with placeholders already substituted except `${port}`, which the agent fills per instance. */
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  health: HealthConfig;
+}
+
+export type InstanceState = 'starting' | 'ready' | 'unhealthy' | 'crashed' | 'stopping' | 'stopped';
+
+export interface InstanceStatus {
+  id: string;
+  service: string;
+  environment: string;
+  version: string;
+  pid: number | null;
+  port: number;
+  state: InstanceState;
+  startedAt: number;
+  /** Last time the instance became ready; null until its first passing health check. */
+  readyAt: number | null;
+  restarts: number;
+  consecutiveFailures: number;
+  totalFailures: number;
+  lastHealth: { at: number; ok: boolean; detail: string } | null;
+  /** Requests the proxy is currently forwarding to it. */
+  inflight: number;
+  logFile: string;
+}
+
+/** Traffic for one (service, environment): the public port and the per-version weights. */
+export interface RouteSpec {
+  service: string;
+  environment: string;
+  port: number;
+  host: string;
+  /**
+   * Relative weights per version (they need not sum to 100). A request picks a version by
+   * weight, then a ready instance of it round-robin. A version with no ready instance is
+   * skipped. Replacing the list is atomic.
+   */
+  versions: Array<{ version: string; weight: number }>;
+  /** Optional preview listener sending every request to one version (release under test). */
+  preview: { port: number; version: string } | null;
+}
+
+export interface AgentState {
+  pid: number;
+  startedAt: number;
+  instances: InstanceStatus[];
+  routes: RouteSpec[];
+}
+
+/** Client of the agent control API. Every method is idempotent. */
+export interface AgentApi {
+  /** Current instances and routes. */
+  state(): Promise<AgentState>;
+  /**
+   * Ensures exactly `count` live (not stopping/stopped) instances of the release run: starts
+   * the missing ones on free ports, or stops the surplus (newest first) after draining.
+   * Returns the instances of that release after the change.
+   */
+  scale(spec: ReleaseSpec, count: number, drainTimeoutMs: number): Promise<InstanceStatus[]>;
+  /** Stops every instance of the version (drained first). No-op when none run. */
+  stopVersion(service: string, environment: string, version: string, drainTimeoutMs: number): Promise<void>;
+  /** Sets the route atomically; opens or moves listeners as needed. Rejects with a clear error if the port is taken by another process. */
+  setRoute(route: RouteSpec): Promise<void>;
+  /** Last `lines` lines of the instances' log files of a release (or of every release when version is omitted). */
+  logs(service: string, environment: string, version?: string, lines?: number): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
+  /** Stops every instance and listener, then the agent process. */
+  shutdown(): Promise<void>;
+}
+
+/** A backend the proxy can send a request to. */
+export interface Backend { id: string; version: string; port: number }
+
+/** Where the proxy finds a version's ready instances. Called on every request: must be O(1) and allocation-free. */
+export interface BackendSource {
+  /** Ready instances of the version, in a stable order; an empty array when none are ready. */
+  ready(service: string, environment: string, version: string): readonly Backend[];
+}
+
+/** Per-release request measurements, rendered in Prometheus text format. */
+export interface RequestMetricsApi {
+  /** `status` is the HTTP status code (0 when the proxy answered 502/503 itself is recorded as that code). */
+  record(service: string, environment: string, version: string, status: number, durationSeconds: number): void;
+  /** `http_requests_total` (counter) and `http_request_duration_seconds` (histogram), labels service, environment, version, status (e.g. "2xx"). */
+  render(): string;
+  /** Snapshot for the engine: per version, count by status class and latency quantiles. */
+  snapshot(service: string, environment: string): Array<{ version: string; total: number; byStatus: Record<string, number>; p50: number; p95: number; p99: number }>;
+}
+
+/** All proxy listeners of one agent. */
+export interface ProxyHubApi {
+  /** Opens/closes/moves the public and preview listeners of the route and swaps its weights atomically. Rejects with PortInUseError (src/errors.ts) when a port is taken. */
+  setRoute(route: RouteSpec): Promise<void>;
+  /** Closes the listeners of a route. */
+  removeRoute(service: string, environment: string): Promise<void>;
+  routes(): RouteSpec[];
+  /** Requests in flight to a backend right now. */
+  inflight(backendId: string): number;
+  /** Closes idle pooled connections to the backend and stops reusing it; call after it leaves every route and before its process is stopped. */
+  forget(backendId: string): void;
+  /** Stops accepting, waits up to `graceMs` for in-flight requests, closes everything. */
+  close(graceMs?: number): Promise<void>;
+}

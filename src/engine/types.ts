@@ -1,0 +1,66 @@
+/**
+ * The orchestrator facade: what the HTTP API (src/server) exposes and the CLI calls.
+ * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
+ * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
+ */
+import type { DeploymentPhase, DeploymentRecord, EventRecord, StepRecord } from '../store/types.js';
+import type { InstanceStatus } from '../agent/types.js';
+
+export interface DeployRequest {
+  service: string;
+  environment: string;
+  /** A version label (local target). Exactly one of version/image is required for now. */
+  version?: string;
+  image?: string;
+  reason?: string;
+  actor: string;
+}
+
+export interface RollbackRequest { service: string; environment: string; to?: string; reason?: string; actor: string }
+
+export interface DeploymentView extends DeploymentRecord {
+  steps: StepRecord[];
+  /** Title of the current step, for display. */
+  step: string | null;
+}
+
+export interface PlannedStep { idx: number; type: string; title: string; params: Record<string, unknown> }
+
+export interface PlanView {
+  service: string;
+  environment: string;
+  version: string;
+  strategy: string;
+  /** The stable release the plan replaces (rollback target), or null on a first deployment. */
+  stableVersion: string | null;
+  steps: PlannedStep[];
+  /** Deployments already queued or active for the pair; the new one would wait behind them. */
+  queuedBehind: number;
+}
+
+export interface StatusEntry {
+  service: string;
+  environment: string;
+  /** The stable release. */
+  version: string | null;
+  deployment: { id: string; phase: DeploymentPhase; step: string | null } | null;
+  queued: number;
+  port: number;
+  instances: Array<Pick<InstanceStatus, 'id' | 'version' | 'port' | 'state' | 'restarts' | 'consecutiveFailures'>>;
+  /** Traffic weights per version as the agent serves them now. */
+  traffic: Array<{ version: string; weight: number }>;
+}
+
+export interface HistoryFilter { service?: string; environment?: string; limit?: number }
+
+export interface OrchestratorApi {
+  deploy(req: DeployRequest): Promise<DeploymentView>;
+  rollback(req: RollbackRequest): Promise<DeploymentView>;
+  abort(id: string, actor: string): Promise<DeploymentView>;
+  getDeployment(id: string): Promise<DeploymentView>;
+  history(filter: HistoryFilter): Promise<DeploymentView[]>;
+  status(filter: { service?: string; environment?: string }): Promise<StatusEntry[]>;
+  plan(req: DeployRequest): Promise<PlanView>;
+  logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
+  events(q: { afterId?: number; deploymentId?: string; limit?: number }): Promise<EventRecord[]>;
+}

@@ -1,0 +1,176 @@
+/**
+ * The store port: everything the engine, API and CLI persist. Two adapters implement it
+ * (SQLite via better-sqlite3, PostgreSQL via pg), both over Kysely with one migration set.
+ * All times are epoch milliseconds (numbers). JSON columns are (de)serialised by the store.
+ */
+
+export type DeploymentPhase =
+  | 'queued' | 'waiting' | 'running' | 'paused'
+  | 'succeeded' | 'failed' | 'rolling_back' | 'rolled_back' | 'aborted';
+
+/** Phases in which a deployment holds its (service, environment) slot. */
+export const ACTIVE_PHASES: readonly DeploymentPhase[] = ['waiting', 'running', 'paused', 'rolling_back'];
+export const FINAL_PHASES: readonly DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
+
+export type DeploymentKind = 'deploy' | 'rollback';
+
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+/** One step of a plan, as stored. `params` is the step's own JSON (see src/engine/steps). */
+export interface StepRecord {
+  deploymentId: string;
+  idx: number;
+  type: string;
+  /** Human label, e.g. "start 2 instances of v2". */
+  title: string;
+  params: Record<string, unknown>;
+  status: StepStatus;
+  /** Which part of the deployment the step belongs to: the forward plan or the rollback appended after a failure. */
+  stage: 'deploy' | 'rollback';
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Free JSON the step records: smoke output, health evidence, error message. */
+  output: Record<string, unknown> | null;
+  attempts: number;
+}
+
+export interface DeploymentRecord {
+  id: string;
+  /** Monotonic per store; FIFO order of the queue. */
+  seq: number;
+  service: string;
+  environment: string;
+  kind: DeploymentKind;
+  version: string;
+  image: string | null;
+  phase: DeploymentPhase;
+  actor: string;
+  reason: string | null;
+  /** The stable release when the deployment was requested (rollback target). */
+  previousVersion: string | null;
+  /** Index of the step being (or to be) run. */
+  currentStep: number;
+  /** sha256 of the plan's step list, to notice edits. */
+  planHash: string;
+  abortRequested: boolean;
+  /** Why it ended as it did (failed/rolled_back/aborted), or null. */
+  message: string | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface EventRecord {
+  id: number;
+  deploymentId: string | null;
+  at: number;
+  /** e.g. deployment.created, step.started, step.succeeded, step.failed, deployment.phase */
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** What an environment runs for a service. */
+export interface ServiceState {
+  service: string;
+  environment: string;
+  /** The release this environment last finished deploying; the rollback target. */
+  stableVersion: string | null;
+  stableImage: string | null;
+  /** The stable release before the current one. */
+  previousVersion: string | null;
+  /** Deployment that made the current stable, if any. */
+  deploymentId: string | null;
+  updatedAt: number;
+}
+
+export interface NewDeployment {
+  id: string;
+  service: string;
+  environment: string;
+  kind: DeploymentKind;
+  version: string;
+  image: string | null;
+  actor: string;
+  reason: string | null;
+  previousVersion: string | null;
+  planHash: string;
+  createdAt: number;
+  steps: Array<Pick<StepRecord, 'type' | 'title' | 'params'>>;
+}
+
+export interface NewEvent { deploymentId: string | null; at: number; type: string; data: Record<string, unknown> }
+
+/** Fields of a step that a transition may change. */
+export type StepPatch = Partial<Pick<StepRecord, 'status' | 'startedAt' | 'finishedAt' | 'output' | 'attempts'>>;
+/** Fields of a deployment that a transition may change (never the lease: use the lease methods). */
+export type DeploymentPatch = Partial<Pick<DeploymentRecord,
+  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested'>>;
+
+export interface DeploymentFilter {
+  service?: string;
+  environment?: string;
+  phases?: DeploymentPhase[];
+  /** Newest first when true (history); oldest first (queue order, by seq) otherwise. */
+  newestFirst?: boolean;
+  limit?: number;
+}
+
+/**
+ * Store port. Every method is a single transaction. Methods never return rows shared with
+ * the store's internals (callers may mutate results).
+ */
+export interface Store {
+  /** Applies pending migrations. Idempotent; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Inserts the deployment (phase `queued`, currentStep 0, seq assigned), its steps and a `deployment.created` event, atomically. */
+  createDeployment(d: NewDeployment): Promise<DeploymentRecord>;
+  getDeployment(id: string): Promise<DeploymentRecord | undefined>;
+  listDeployments(filter?: DeploymentFilter): Promise<DeploymentRecord[]>;
+  getSteps(deploymentId: string): Promise<StepRecord[]>;
+
+  /**
+   * One transition, one transaction: optionally patch the deployment, optionally patch one step,
+   * optionally append steps (the rollback stage), and append the events.
+   * When `expectLeaseOwner` is given the write happens only if that owner still holds the
+   * lease; returns false (and writes nothing) otherwise.
+   */
+  transition(t: {
+    deploymentId: string;
+    expectLeaseOwner?: string;
+    deployment?: DeploymentPatch;
+    step?: { idx: number; patch: StepPatch };
+    appendSteps?: Array<Pick<StepRecord, 'type' | 'title' | 'params' | 'stage'>>;
+    events: NewEvent[];
+    /** Set the service state (stable release) in the same transaction. */
+    serviceState?: Omit<ServiceState, 'updatedAt'> & { updatedAt: number };
+  }): Promise<boolean>;
+
+  /**
+   * Claims the lease with a conditional UPDATE: succeeds when the lease is free, expired
+   * (`leaseExpiresAt < now`), held by `owner` already, or held by an owner in `deadOwners`.
+   * Returns the deployment when claimed, undefined otherwise.
+   */
+  claimLease(id: string, owner: string, now: number, ttlMs: number, deadOwners?: string[]): Promise<DeploymentRecord | undefined>;
+  /** Extends a lease still held by `owner`; false when it was lost. */
+  renewLease(id: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Releases the lease if held by `owner`. */
+  releaseLease(id: string, owner: string): Promise<void>;
+
+  /**
+   * Moves the oldest `queued` deployment of (service, environment) to `running` if, and only
+   * if, no deployment of that pair is in an ACTIVE phase. Atomic (one transaction); returns the
+   * started deployment or undefined. Writes a `deployment.phase` event.
+   */
+  startNextQueued(service: string, environment: string, now: number): Promise<DeploymentRecord | undefined>;
+
+  getServiceState(service: string, environment: string): Promise<ServiceState | undefined>;
+  listServiceStates(): Promise<ServiceState[]>;
+
+  appendEvents(events: NewEvent[]): Promise<void>;
+  /** Events in id order, optionally only after `afterId` and/or for one deployment. */
+  listEvents(filter?: { deploymentId?: string; afterId?: number; limit?: number }): Promise<EventRecord[]>;
+}
