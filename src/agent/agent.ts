@@ -1,0 +1,248 @@
+/**
+ * The local agent process: supervisor + proxy + request metrics + control socket + a read-only
+ * metrics listener. It outlives the orchestrator; when the agent itself is stopped by a signal
+ * its instances keep running and the next agent re-adopts them from `<stateDir>/agent-state.json`.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { pino } from 'pino';
+import { PortInUseError } from '../errors.js';
+import { agentSocketPath } from './client.js';
+import { startControlServer, type ControlHandlers, type ControlServer } from './control-server.js';
+import { ProxyHub } from './proxy.js';
+import { RequestMetrics } from './request-metrics.js';
+import { StateFile, type PersistedState } from './state-file.js';
+import { Supervisor, type AgentLogger, type SupervisorOptions } from './supervisor.js';
+import type { AgentState, InstanceStatus } from './types.js';
+
+/** Options of `runAgent`. */
+export interface RunAgentOptions {
+  stateDir: string;
+  /** Port of the read-only `/metrics` listener (0 picks a free one). */
+  metricsPort: number;
+  /** Host of the metrics listener. Default 127.0.0.1. */
+  host?: string;
+  /** Default: pino writing to `logFile`. */
+  logger?: AgentLogger;
+  /** Default `<stateDir>/agent.log`. */
+  logFile?: string;
+  /** Install SIGTERM/SIGINT handlers that exit leaving instances running. Default true. */
+  handleSignals?: boolean;
+  /** End the process after a signal or a shutdown request. Default true; in-process tests turn it off. */
+  exitProcess?: boolean;
+  /** How long shutdown lets instances finish in-flight requests. Default 5000. */
+  shutdownDrainMs?: number;
+  /** Supervisor tunables (kill timeout, restart backoff). */
+  supervisor?: Pick<SupervisorOptions, 'killTimeoutMs' | 'restartBackoff' | 'livenessPollMs'>;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly socketPath: string;
+  /** The port the metrics listener is bound to. */
+  readonly metricsPort: number;
+  /** Leaves the instances running (as on SIGTERM): closes listeners, saves the state file. */
+  close(): Promise<void>;
+  /** Stops every instance and listener and removes the socket (the `gangway down` path), without ending the process. */
+  shutdown(): Promise<void>;
+  /** Resolves when the agent has closed or shut down. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Runs the agent until a signal or a shutdown request.
+ *
+ * @example
+ * const agent = await runAgent({ stateDir: '/repo/.gangway', metricsPort: 9464 });
+ * // … later, to leave instances serving while the agent is replaced:
+ * await agent.close();
+ */
+export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
+  const { stateDir } = opts;
+  const host = opts.host ?? '127.0.0.1';
+  const exitProcess = opts.exitProcess ?? true;
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const logFile = opts.logFile ?? path.join(stateDir, 'agent.log');
+  const log: AgentLogger = opts.logger ?? pino({ base: { pid: process.pid }, level: process.env.GANGWAY_AGENT_LOG_LEVEL ?? 'info' },
+    pino.destination({ dest: logFile, append: true, mkdir: true, sync: true }));
+  const startedAt = Date.now();
+
+  const stateFile = new StateFile(stateDir, (err) => log.error({ err: String(err) }, 'agent state file'));
+  const metrics = new RequestMetrics();
+  const supervisor = new Supervisor({
+    stateDir, logger: log, ...opts.supervisor,
+    onEvent: (e) => { if (e.kind !== 'health') persist(); },
+  });
+  const proxy = new ProxyHub({ backends: supervisor, metrics, logger: log });
+  supervisor.setProxy(proxy);
+
+  let restored!: () => void;
+  const whenRestored = new Promise<void>((r) => { restored = r; });
+  const snapshot = (): PersistedState => ({ version: 1, agentPid: process.pid, savedAt: Date.now(), instances: supervisor.persisted(), routes: proxy.routes() });
+  let persisting = false;
+  function persist(): void {
+    if (persisting) stateFile.schedule(snapshot);
+  }
+
+  let finished!: () => void;
+  const done = new Promise<void>((r) => { finished = r; });
+  let closing: Promise<void> | null = null;
+  let shuttingDown: Promise<void> | null = null;
+  let control: ControlServer | null = null;
+  let metricsServer: http.Server | null = null;
+
+  const handlers: ControlHandlers = {
+    async state(): Promise<AgentState> {
+      await whenRestored;
+      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes() };
+    },
+    async scale(spec, count, drainTimeoutMs): Promise<InstanceStatus[]> {
+      await whenRestored;
+      return supervisor.scale(spec, count, drainTimeoutMs);
+    },
+    async stopVersion(service, environment, version, drainTimeoutMs) {
+      await whenRestored;
+      await supervisor.stopVersion(service, environment, version, drainTimeoutMs);
+    },
+    async setRoute(route) {
+      await whenRestored;
+      await proxy.setRoute(route);
+      log.info({ route }, 'route set');
+      persist();
+    },
+    async logs(service, environment, version, lines) {
+      return supervisor.logs(service, environment, version, lines);
+    },
+    shutdown: () => stopEverything(),
+    metricsText,
+    afterShutdown() {
+      void closeListeners().then(() => { finished(); if (exitProcess) process.exit(0); });
+    },
+  };
+
+  function metricsText(): string {
+    const lines: string[] = [];
+    const counts = new Map<string, number>();
+    const restarts: string[] = [];
+    for (const i of supervisor.instances()) {
+      const k = `service="${esc(i.service)}",environment="${esc(i.environment)}",version="${esc(i.version)}",state="${i.state}"`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      restarts.push(`gangway_agent_instance_restarts_total{service="${esc(i.service)}",environment="${esc(i.environment)}",version="${esc(i.version)}",instance="${esc(i.id)}"} ${i.restarts}`);
+    }
+    lines.push('# HELP gangway_agent_instances Instances the agent runs, by state.', '# TYPE gangway_agent_instances gauge');
+    for (const [k, n] of counts) lines.push(`gangway_agent_instances{${k}} ${n}`);
+    lines.push('# HELP gangway_agent_instance_restarts_total Restarts of each instance after a crash.', '# TYPE gangway_agent_instance_restarts_total counter', ...restarts);
+    const text = metrics.render();
+    return (text.endsWith('\n') || text === '' ? text : text + '\n') + lines.join('\n') + '\n';
+  }
+
+  async function closeListeners(): Promise<void> {
+    await Promise.all([
+      control?.close(),
+      metricsServer ? new Promise<void>((r) => { metricsServer!.close(() => r()); metricsServer!.closeAllConnections(); }) : undefined,
+    ]);
+  }
+
+  function stopEverything(): Promise<void> {
+    shuttingDown ??= (async () => {
+      await whenRestored;
+      log.info({}, 'shutting down: stopping every instance');
+      await supervisor.stopAll(opts.shutdownDrainMs ?? 5000);
+      supervisor.detach();
+      await proxy.close(1000);
+      persisting = false;
+      await stateFile.writeNow({ version: 1, agentPid: process.pid, savedAt: Date.now(), instances: [], routes: [] });
+      log.info({}, 'shut down');
+    })();
+    return shuttingDown;
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      log.info({}, 'agent closing; instances keep running');
+      if (!shuttingDown) {
+        // Save what runs now, then stop watching it: the next agent re-adopts these instances.
+        stateFile.schedule(snapshot);
+        await stateFile.flush();
+        persisting = false;
+        supervisor.detach();
+        await proxy.close(500);
+      }
+      await closeListeners();
+      finished();
+    })();
+    return closing;
+  }
+
+  try {
+    control = await startControlServer({ socketPath: agentSocketPath(stateDir), handlers, logger: log });
+    metricsServer = await listenMetrics(host, opts.metricsPort, metricsText);
+    const previous = await stateFile.load();
+    if (previous) {
+      supervisor.adopt(previous.instances);
+      for (const route of previous.routes) {
+        try {
+          await proxy.setRoute(route);
+        } catch (err) {
+          log.error({ route, err: (err as Error).message }, 'could not restore route');
+        }
+      }
+    }
+    persisting = true;
+    persist();
+    restored();
+  } catch (err) {
+    supervisor.detach();
+    await proxy.close(0).catch(() => {});
+    await closeListeners().catch(() => {});
+    throw err;
+  }
+
+  const addr = metricsServer.address();
+  const boundPort = typeof addr === 'object' && addr ? addr.port : opts.metricsPort;
+  log.info({ socket: control.socketPath, metricsPort: boundPort, host }, 'agent running');
+
+  if (opts.handleSignals ?? true) {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log.info({ signal: sig }, 'signal received; leaving instances running');
+      void close().then(() => { if (exitProcess) process.exit(0); });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  return {
+    socketPath: control.socketPath,
+    metricsPort: boundPort,
+    close,
+    async shutdown() {
+      await stopEverything();
+      await closeListeners();
+      finished();
+    },
+    done,
+  };
+}
+
+function listenMetrics(host: string, port: number, text: () => string): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(text());
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('only GET /metrics is served here\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port, host, { cause: err }) : err);
+    });
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

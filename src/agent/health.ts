@@ -1,0 +1,137 @@
+/**
+ * HTTP checks: the agent's per-instance health checks and the engine's smoke checks.
+ * A failing check is an expected outcome, so `checkHttp` never throws: it returns what
+ * differed in words a user can act on.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { HttpExpect } from '../config/types.js';
+
+/** Outcome of one HTTP check. `status` is null when no response arrived. */
+export interface HttpCheckResult {
+  ok: boolean;
+  status: number | null;
+  /** What was seen ("status 200") or exactly what differed ("expected status 200, got 503"). */
+  detail: string;
+  /** The response body (first 64 KiB), when a response arrived. */
+  body?: string;
+  durationMs: number;
+}
+
+/** Request options beyond the URL. */
+export interface HttpCheckOptions {
+  method?: string;
+  headers?: Record<string, string>;
+}
+
+/** Bodies beyond this are cut: health endpoints are small and a check must stay cheap. */
+const MAX_BODY = 64 * 1024;
+
+/**
+ * Sends one request and compares the response with `expect`: status code, then the dotted JSON
+ * field paths (exact match, deep for objects and arrays), then `bodyContains`.
+ *
+ * @example
+ * const r = await checkHttp('http://127.0.0.1:8080/health', { status: 200, json: { status: 'UP' } }, 1000);
+ * // r.ok === false, r.detail === 'expected json field status = "UP", got "DOWN"'
+ */
+export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, options: HttpCheckOptions = {}): Promise<HttpCheckResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (r: Omit<HttpCheckResult, 'durationMs'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...r, durationMs: elapsed() });
+    };
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      finish({ ok: false, status: null, detail: `invalid URL ${JSON.stringify(url)}` });
+      return;
+    }
+    const lib = target.protocol === 'https:' ? https : http;
+    timer = setTimeout(() => {
+      finish({ ok: false, status: null, detail: `timed out after ${timeoutMs} ms` });
+      req.destroy();
+    }, timeoutMs);
+    // agent: false so a check never reuses a connection to a process that has since been replaced.
+    const req = lib.request(target, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        if (size < MAX_BODY) { chunks.push(c); size += c.length; }
+      });
+      res.on('error', (err) => finish({ ok: false, status: res.statusCode ?? null, detail: describeError(err) }));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8');
+        const status = res.statusCode ?? 0;
+        const mismatch = compare(status, body, expect);
+        finish({ ok: mismatch === null, status, detail: mismatch ?? `status ${status}`, body });
+      });
+    });
+    req.on('error', (err) => finish({ ok: false, status: null, detail: describeError(err) }));
+    req.end();
+  });
+}
+
+/** Returns null when the response matches, else the first difference in words. */
+export function compare(status: number, body: string, expect: HttpExpect): string | null {
+  if (status !== expect.status) return `expected status ${expect.status}, got ${status}`;
+  if (expect.json && Object.keys(expect.json).length > 0) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body);
+    } catch {
+      return `expected a JSON body, got ${JSON.stringify(truncate(body, 80))}`;
+    }
+    for (const [path, want] of Object.entries(expect.json)) {
+      const got = lookup(doc, path);
+      if (got === MISSING) return `expected json field ${path} = ${JSON.stringify(want)}, got nothing (field missing)`;
+      if (!deepEqual(got, want)) return `expected json field ${path} = ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
+    }
+  }
+  if (expect.bodyContains !== undefined && !body.includes(expect.bodyContains)) {
+    return `expected body to contain ${JSON.stringify(expect.bodyContains)}, got ${JSON.stringify(truncate(body, 80))}`;
+  }
+  return null;
+}
+
+const MISSING = Symbol('missing');
+
+function lookup(doc: unknown, path: string): unknown {
+  let cur: unknown = doc;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, part)) return MISSING;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) + '…' : s;
+}
+
+function describeError(err: Error & { code?: string }): string {
+  switch (err.code) {
+    case 'ECONNREFUSED': return 'connection refused';
+    case 'ECONNRESET': return 'connection reset';
+    case 'EHOSTUNREACH': return 'host unreachable';
+    case 'ENOTFOUND': return 'host not found';
+    default: return err.message || String(err.code ?? err);
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Minimal HTTP/1.1 framing for the agent's reverse proxy (RFC 9112). The proxy forwards head
+ * bytes unmodified, so these helpers only read what decides framing and connection reuse:
+ * the start line, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade` and
+ * `Expect`. Bodies are never buffered; {@link ChunkedScanner} finds where a chunked body ends
+ * by walking the chunk-size lines as bytes stream past.
+ */
+
+/** Longest request or response head the proxy accepts (status 431 for requests beyond it). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+
+/**
+ * Index just past the `CRLFCRLF` that ends a head in `buf`, searching from `from`, or -1 when
+ * the head is not complete yet.
+ *
+ * @example
+ * findHeadEnd(Buffer.from('GET / HTTP/1.1\r\n\r\nrest'), 0); // 18
+ */
+export function findHeadEnd(buf: Buffer, from: number): number {
+  const i = buf.indexOf(CRLFCRLF, from);
+  return i < 0 ? -1 : i + 4;
+}
+
+/** Framing facts of one request head. `contentLength` is -1 when the header is absent. */
+export interface RequestHead {
+  method: string;
+  /** 10 for HTTP/1.0, 11 for HTTP/1.1. */
+  version: number;
+  contentLength: number;
+  chunked: boolean;
+  /** The client wants the connection kept open after this exchange. */
+  keepAlive: boolean;
+  /** `Connection: upgrade` with an `Upgrade` header (WebSocket and friends). */
+  upgrade: boolean;
+  expectContinue: boolean;
+}
+
+/** Framing facts of one response head. */
+export interface ResponseHead {
+  status: number;
+  version: number;
+  contentLength: number;
+  chunked: boolean;
+  /** The upstream will close (or may close) the connection after this response. */
+  close: boolean;
+}
+
+/** A request head that cannot be forwarded; `status` is what the proxy answers. */
+export class HeadError extends Error {
+  override name = 'HeadError';
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+/** Compares `s[from..from+lit.length)` to a lower-case literal, ignoring ASCII case. */
+function nameIs(s: string, from: number, lit: string): boolean {
+  for (let i = 0; i < lit.length; i++) {
+    // Header names are tokens: letters, digits and `-`; OR-ing 0x20 lower-cases letters and leaves `-` as is.
+    if ((s.charCodeAt(from + i) | 0x20) !== lit.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function parseLength(v: string): number {
+  if (v.length === 0 || v.length > 15) return -2;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -2;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+interface HeaderFacts {
+  contentLength: number;
+  /** -1 absent, 0 present but the final coding is not chunked, 1 chunked. */
+  te: number;
+  close: boolean;
+  keepAlive: boolean;
+  connUpgrade: boolean;
+  upgrade: boolean;
+  expectContinue: boolean;
+  /** A malformed or conflicting framing header. */
+  bad: string | null;
+}
+
+function connectionTokens(v: string, f: HeaderFacts): void {
+  const lower = v.toLowerCase();
+  if (lower.includes('close')) f.close = true;
+  if (lower.includes('keep-alive')) f.keepAlive = true;
+  if (lower.includes('upgrade')) f.connUpgrade = true;
+}
+
+/** Reads the framing headers of `head` from index `pos` (the start of the first header line). */
+function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
+  const end = head.length;
+  while (pos < end) {
+    let eol = head.indexOf('\r\n', pos);
+    if (eol < 0) eol = end;
+    if (eol === pos) break;
+    const first = head.charCodeAt(pos);
+    if (first === 32 || first === 9) { f.bad = 'obsolete line folding'; return; }
+    const colon = head.indexOf(':', pos);
+    if (colon < 0 || colon > eol) { f.bad = 'header line without a colon'; return; }
+    const len = colon - pos;
+    switch (len) {
+      case 14:
+        if (nameIs(head, pos, 'content-length')) {
+          const n = parseLength(head.slice(colon + 1, eol).trim());
+          if (n < 0 || (f.contentLength >= 0 && f.contentLength !== n)) { f.bad = 'invalid Content-Length'; return; }
+          f.contentLength = n;
+        }
+        break;
+      case 17:
+        if (nameIs(head, pos, 'transfer-encoding')) {
+          const v = head.slice(colon + 1, eol).trim().toLowerCase();
+          const last = v.slice(v.lastIndexOf(',') + 1).trim();
+          f.te = last === 'chunked' ? 1 : 0;
+        }
+        break;
+      case 10:
+        if (nameIs(head, pos, 'connection')) connectionTokens(head.slice(colon + 1, eol), f);
+        break;
+      case 7:
+        if (nameIs(head, pos, 'upgrade')) f.upgrade = true;
+        break;
+      case 6:
+        if (nameIs(head, pos, 'expect')) f.expectContinue = head.slice(colon + 1, eol).trim().toLowerCase() === '100-continue';
+        break;
+      default:
+        break;
+    }
+    pos = eol + 2;
+  }
+}
+
+function newFacts(): HeaderFacts {
+  return { contentLength: -1, te: -1, close: false, keepAlive: false, connUpgrade: false, upgrade: false, expectContinue: false, bad: null };
+}
+
+function isTokenChar(c: number): boolean {
+  // tchar of RFC 9110 without the rarely used punctuation; enough to reject garbage early.
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 46 || c === 33 || c === 126;
+}
+
+/**
+ * Parses the request head in `buf[start..end)` (`end` as returned by {@link findHeadEnd}).
+ * Throws {@link HeadError} with 400 for a malformed or ambiguous head (both `Content-Length`
+ * and `Transfer-Encoding`, a non-chunked final transfer coding) and 505 for an HTTP version
+ * other than 1.0 and 1.1.
+ *
+ * @example
+ * const h = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 0, 27);
+ * h.method; // 'GET'
+ */
+export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
+  const head = buf.toString('latin1', start, end - 2);
+  const sp1 = head.indexOf(' ');
+  if (sp1 <= 0) throw new HeadError(400, 'malformed request line');
+  for (let i = 0; i < sp1; i++) if (!isTokenChar(head.charCodeAt(i))) throw new HeadError(400, 'malformed request method');
+  let eol = head.indexOf('\r\n');
+  if (eol < 0) eol = head.length;
+  const sp2 = head.lastIndexOf(' ', eol);
+  if (sp2 <= sp1 + 1 || eol - sp2 !== 9 || !head.startsWith('HTTP/1.', sp2 + 1)) throw new HeadError(400, 'malformed request line');
+  const minor = head.charCodeAt(sp2 + 8);
+  if (minor !== 49 && minor !== 48) throw new HeadError(505, 'unsupported HTTP version');
+  const version = minor === 49 ? 11 : 10;
+  const f = newFacts();
+  scanHeaders(head, eol + 2, f);
+  if (f.bad !== null) throw new HeadError(400, f.bad);
+  if (f.te >= 0 && f.contentLength >= 0) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
+  if (f.te === 0) throw new HeadError(400, 'unsupported Transfer-Encoding');
+  return {
+    method: head.slice(0, sp1),
+    version,
+    contentLength: f.contentLength,
+    chunked: f.te === 1,
+    keepAlive: version === 11 ? !f.close : f.keepAlive && !f.close,
+    upgrade: f.upgrade && f.connUpgrade,
+    expectContinue: f.expectContinue,
+  };
+}
+
+/**
+ * Parses the response head in `buf[start..end)`. Returns null when the status line is not
+ * HTTP/1.x with a three-digit status.
+ *
+ * @example
+ * parseResponseHead(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'), 0, 27)?.status; // 204
+ */
+export function parseResponseHead(buf: Buffer, start: number, end: number): ResponseHead | null {
+  const head = buf.toString('latin1', start, end - 2);
+  if (!head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) return null;
+  const d0 = head.charCodeAt(9) - 48, d1 = head.charCodeAt(10) - 48, d2 = head.charCodeAt(11) - 48;
+  if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return null;
+  const version = head.charCodeAt(7) === 49 ? 11 : 10;
+  let eol = head.indexOf('\r\n');
+  if (eol < 0) eol = head.length;
+  const f = newFacts();
+  scanHeaders(head, eol + 2, f);
+  // A response whose framing we cannot trust is still forwarded, but its connection is never reused.
+  const chunked = f.te === 1;
+  return {
+    status: d0 * 100 + d1 * 10 + d2,
+    version,
+    contentLength: f.te >= 0 || f.bad !== null ? -1 : f.contentLength,
+    chunked,
+    close: f.bad !== null || f.te >= 0 && f.contentLength >= 0 || (version === 11 ? f.close : !f.keepAlive || f.close),
+  };
+}
+
+const S_SIZE = 0, S_EXT = 1, S_SIZE_LF = 2, S_DATA = 3, S_DATA_CR = 4, S_DATA_LF = 5, S_TRAILER_START = 6, S_TRAILER = 7, S_END_LF = 8, S_DONE = 9;
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}
+
+/**
+ * Finds the end of a chunked body incrementally, without copying it: feed each received
+ * chunk of bytes in order; the scanner walks only the chunk-size lines and trailers.
+ *
+ * @example
+ * const s = new ChunkedScanner();
+ * s.feed(Buffer.from('5\r\nhello\r\n0\r\n\r\nNEXT'), 0); // 15: the body ends before "NEXT"
+ */
+export class ChunkedScanner {
+  private state = S_SIZE;
+  private size = 0;
+  private digits = 0;
+  private remaining = 0;
+
+  /** Starts over for a new body. */
+  reset(): void {
+    this.state = S_SIZE;
+    this.size = 0;
+    this.digits = 0;
+    this.remaining = 0;
+  }
+
+  /** Whether the last chunk and trailers have been seen. */
+  get done(): boolean { return this.state === S_DONE; }
+
+  /**
+   * Consumes `buf[start..]`. Returns the index just past the end of the body when it ends
+   * within `buf`, -1 when more bytes are needed. Throws {@link HeadError} (400) on a malformed
+   * chunk-size line.
+   */
+  feed(buf: Buffer, start: number): number {
+    const end = buf.length;
+    let i = start;
+    let state = this.state;
+    while (i < end) {
+      if (state === S_DATA) {
+        const take = Math.min(this.remaining, end - i);
+        this.remaining -= take;
+        i += take;
+        if (this.remaining === 0) state = S_DATA_CR;
+        continue;
+      }
+      const c = buf[i++]!;
+      switch (state) {
+        case S_SIZE: {
+          const h = hexValue(c);
+          if (h >= 0) {
+            if (++this.digits > 12) throw new HeadError(400, 'chunk size too large');
+            this.size = this.size * 16 + h;
+          } else if (this.digits === 0) {
+            throw new HeadError(400, 'malformed chunk size');
+          } else if (c === 13) {
+            state = S_SIZE_LF;
+          } else if (c === 59 || c === 32 || c === 9) {
+            state = S_EXT;
+          } else {
+            throw new HeadError(400, 'malformed chunk size');
+          }
+          break;
+        }
+        case S_EXT:
+          if (c === 13) state = S_SIZE_LF;
+          break;
+        case S_SIZE_LF:
+          if (c !== 10) throw new HeadError(400, 'malformed chunk size line');
+          if (this.size === 0) {
+            state = S_TRAILER_START;
+          } else {
+            this.remaining = this.size;
+            state = S_DATA;
+          }
+          this.size = 0;
+          this.digits = 0;
+          break;
+        case S_DATA_CR:
+          if (c !== 13) throw new HeadError(400, 'missing CRLF after chunk data');
+          state = S_DATA_LF;
+          break;
+        case S_DATA_LF:
+          if (c !== 10) throw new HeadError(400, 'missing CRLF after chunk data');
+          state = S_SIZE;
+          break;
+        case S_TRAILER_START:
+          state = c === 13 ? S_END_LF : S_TRAILER;
+          break;
+        case S_TRAILER:
+          if (c === 10) state = S_TRAILER_START;
+          break;
+        case S_END_LF:
+          if (c !== 10) throw new HeadError(400, 'malformed chunked body end');
+          this.state = S_DONE;
+          return i;
+        default:
+          // Bytes after the end belong to the next message; the caller never feeds them.
+          this.state = state;
+          return i - 1;
+      }
+    }
+    this.state = state;
+    return -1;
+  }
+}

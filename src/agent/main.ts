@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the agent process: `node dist/agent/main.js --state-dir DIR --metrics-port N
+ * [--host H] [--log-file F]`. `ensureAgent` (client.ts) starts it detached; `gangway agent`
+ * runs the same `runAgent` in the foreground.
+ */
+import { pathToFileURL } from 'node:url';
+import { runAgent } from './agent.js';
+
+/** Parsed command line of the agent process. */
+export interface AgentArgs { stateDir: string; metricsPort: number; host?: string; logFile?: string }
+
+/**
+ * Parses the agent's argv (without node and the script).
+ *
+ * @example
+ * parseAgentArgs(['--state-dir', '.gangway', '--metrics-port', '9464'])
+ * // { stateDir: '.gangway', metricsPort: 9464 }
+ */
+export function parseAgentArgs(argv: string[]): AgentArgs {
+  const out: Partial<AgentArgs> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--state-dir': out.stateDir = value(); break;
+      case '--metrics-port': {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--metrics-port must be a port number (0-65535), got ${JSON.stringify(v)}`);
+        out.metricsPort = n;
+        break;
+      }
+      case '--host': out.host = value(); break;
+      case '--log-file': out.logFile = value(); break;
+      default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
+    }
+  }
+  if (!out.stateDir) throw new Error('--state-dir is required');
+  if (out.metricsPort === undefined) throw new Error('--metrics-port is required');
+  return out as AgentArgs;
+}
+
+async function main(): Promise<void> {
+  let args: AgentArgs;
+  try {
+    args = parseAgentArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`gangway agent: ${(err as Error).message}\nusage: main.js --state-dir DIR --metrics-port N [--host H] [--log-file F]`);
+    process.exit(2);
+  }
+  try {
+    await runAgent(args);
+  } catch (err) {
+    const e = err as Error & { hint?: string };
+    console.error(`gangway agent: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

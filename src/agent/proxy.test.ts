@@ -1,0 +1,418 @@
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PortInUseError } from '../errors.js';
+import { freePort } from './ports.js';
+import { ProxyHub } from './proxy.js';
+import { RequestMetrics } from './request-metrics.js';
+import type { Backend, BackendSource, RouteSpec } from './types.js';
+
+// ---- fixtures --------------------------------------------------------------------------------
+
+/** A working in-memory BackendSource: tests set the ready instances per version. */
+class Backends implements BackendSource {
+  private readonly map = new Map<string, Backend[]>();
+  set(version: string, list: Backend[]): void { this.map.set(version, list); }
+  ready(_service: string, _environment: string, version: string): readonly Backend[] { return this.map.get(version) ?? []; }
+}
+
+interface Upstream { server: http.Server; port: number; backend: Backend; hits: number }
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** A real node:http instance that answers with its name; a few paths exercise framing. */
+async function startUpstream(id: string, version: string, opts: { keepAliveTimeout?: number } = {}): Promise<Upstream> {
+  const u: Upstream = { server: null as unknown as http.Server, port: 0, backend: { id, version, port: 0 }, hits: 0 };
+  const server = http.createServer((req, res) => {
+    u.hits++;
+    const url = req.url ?? '/';
+    if (url === '/echo') {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(parts);
+        res.setHeader('x-request-te', String(req.headers['transfer-encoding'] ?? ''));
+        res.setHeader('content-length', body.length);
+        res.end(body);
+      });
+      return;
+    }
+    if (url === '/chunked') {
+      res.write('alpha-');
+      setTimeout(() => { res.write('beta-'); res.end('gamma'); }, 5);
+      return;
+    }
+    if (url === '/close-delimited') {
+      // No length and no chunking: the body ends when the connection closes.
+      res.socket!.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close');
+      res.socket!.end();
+      return;
+    }
+    if (url === '/no-content') { res.statusCode = 204; res.end(); return; }
+    if (url.startsWith('/big/')) {
+      const size = Number(url.slice(5));
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let i = 0; i < chunk.length; i++) chunk[i] = i % 251;
+      res.setHeader('content-type', 'application/octet-stream');
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < size) {
+          const n = Math.min(chunk.length, size - sent);
+          sent += n;
+          if (!res.write(chunk.subarray(0, n))) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    if (url === '/die') {
+      res.setHeader('content-length', '100000');
+      res.write('partial');
+      setTimeout(() => res.socket!.destroy(), 20);
+      return;
+    }
+    if (url === '/slow') { setTimeout(() => res.end(`${id} slow`), 300); return; }
+    res.setHeader('content-type', 'text/plain');
+    res.end(req.method === 'HEAD' ? undefined : id);
+  });
+  server.on('upgrade', (req, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (c: Buffer) => socket.write(`${id}:${c.toString()}`));
+  });
+  server.keepAliveTimeout = opts.keepAliveTimeout ?? 5000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  u.server = server;
+  u.port = port;
+  u.backend = { id, version, port };
+  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return u;
+}
+
+async function startHub(backends: Backends, versions: RouteSpec['versions'], preview: RouteSpec['preview'] = null, extra: Partial<ConstructorParameters<typeof ProxyHub>[0]> = {}) {
+  const metrics = new RequestMetrics();
+  const hub = new ProxyHub({ backends, metrics, ...extra });
+  const port = await freePort();
+  const route: RouteSpec = { service: 'web', environment: 'prod', host: '127.0.0.1', port, versions, preview };
+  await hub.setRoute(route);
+  cleanups.push(() => hub.close(100));
+  return { hub, metrics, port, route };
+}
+
+const agents: http.Agent[] = [];
+function keepAliveAgent(maxSockets = 4): http.Agent {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  agents.push(agent);
+  cleanups.push(() => agent.destroy());
+  return agent;
+}
+
+interface Reply { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
+
+function request(port: number, opts: { path?: string; method?: string; agent?: http.Agent | false; body?: Buffer | string; chunks?: string[]; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: opts.headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.chunks !== undefined) {
+      const chunks = opts.chunks;
+      let i = 0;
+      const next = (): void => {
+        if (i < chunks.length) { req.write(chunks[i++]); setTimeout(next, 2); } else req.end();
+      };
+      next();
+    } else {
+      req.end(opts.body);
+    }
+  });
+}
+
+/** Raw bytes in, every byte until the server closes out. */
+async function rawExchange(port: number, data: string, waitMs = 0): Promise<string> {
+  const sock = net.connect(port, '127.0.0.1');
+  const parts: Buffer[] = [];
+  sock.on('data', (c: Buffer) => parts.push(c));
+  await once(sock, 'connect');
+  sock.write(data);
+  if (waitMs > 0) setTimeout(() => sock.end(), waitMs);
+  await once(sock, 'close');
+  return Buffer.concat(parts).toString('latin1');
+}
+
+// ---- tests -----------------------------------------------------------------------------------
+
+describe('ProxyHub routing', () => {
+  it('splits 1000 requests 90/10 exactly by weight', async () => {
+    const backends = new Backends();
+    const blue = await startUpstream('blue-1', 'v1');
+    const green = await startUpstream('green-1', 'v2');
+    backends.set('v1', [blue.backend]);
+    backends.set('v2', [green.backend]);
+    const { port, metrics } = await startHub(backends, [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }]);
+    const agent = keepAliveAgent(8);
+    const counts: Record<string, number> = {};
+    for (let batch = 0; batch < 100; batch++) {
+      const replies = await Promise.all(Array.from({ length: 10 }, () => request(port, { agent })));
+      for (const r of replies) counts[r.body.toString()] = (counts[r.body.toString()] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ 'blue-1': 900, 'green-1': 100 });
+    const snap = metrics.snapshot('web', 'prod');
+    expect(snap.map((s) => [s.version, s.total, s.byStatus])).toEqual([['v1', 900, { '2xx': 900 }], ['v2', 100, { '2xx': 100 }]]);
+  });
+
+  it('round-robins among the ready instances of a version and skips versions without one', async () => {
+    const backends = new Backends();
+    const a = await startUpstream('a', 'v1');
+    const b = await startUpstream('b', 'v1');
+    backends.set('v1', [a.backend, b.backend]);
+    const { port } = await startHub(backends, [{ version: 'v1', weight: 50 }, { version: 'v2', weight: 50 }]);
+    const agent = keepAliveAgent(1);
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await request(port, { agent })).body.toString());
+    expect(seen).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+  });
+
+  it('answers 503 with a short text body when no instance is ready and records version none', async () => {
+    const { port, metrics } = await startHub(new Backends(), [{ version: 'v1', weight: 100 }]);
+    const r = await request(port);
+    expect(r.status).toBe(503);
+    expect(r.body.toString()).toBe('no ready instance\n');
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.byStatus])).toEqual([['none', { '5xx': 1 }]]);
+  });
+
+  it('answers 502 when the instance refuses connections', async () => {
+    const backends = new Backends();
+    backends.set('v1', [{ id: 'gone', version: 'v1', port: await freePort() }]);
+    const { port, metrics } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    const r = await request(port);
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toBe('upstream failed\n');
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.byStatus])).toEqual([['v1', { '5xx': 1 }]]);
+  });
+
+  it('rejects with PortInUseError when the public port is taken, keeping the previous route', async () => {
+    const blocker = net.createServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    cleanups.push(() => new Promise<void>((r) => blocker.close(() => r())));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const { hub, route } = await startHub(new Backends(), [{ version: 'v1', weight: 1 }]);
+    const err = await hub.setRoute({ ...route, port: taken }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortInUseError);
+    expect((err as PortInUseError).message).toBe(`port ${taken} on 127.0.0.1 is already in use by another process`);
+    expect(hub.routes()[0]!.port).toBe(route.port);
+  });
+});
+
+describe('ProxyHub framing', () => {
+  async function oneBackend() {
+    const backends = new Backends();
+    const up = await startUpstream('only', 'v1');
+    backends.set('v1', [up.backend]);
+    const hub = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    return { ...hub, up, backends };
+  }
+
+  it('streams POST bodies with content-length and with chunked encoding', async () => {
+    const { port } = await oneBackend();
+    const agent = keepAliveAgent(1);
+    const fixed = await request(port, { method: 'POST', path: '/echo', agent, body: 'hello body' });
+    expect([fixed.status, fixed.body.toString(), fixed.headers['x-request-te']]).toEqual([200, 'hello body', '']);
+    const chunked = await request(port, { method: 'POST', path: '/echo', agent, chunks: ['one,', 'two,', 'three'] });
+    expect([chunked.status, chunked.body.toString(), chunked.headers['x-request-te']]).toEqual([200, 'one,two,three', 'chunked']);
+    const after = await request(port, { agent });
+    expect(after.body.toString()).toBe('only');
+  });
+
+  it('forwards chunked and close-delimited responses, HEAD and 204 without bodies', async () => {
+    const { port } = await oneBackend();
+    const agent = keepAliveAgent(1);
+    const chunked = await request(port, { path: '/chunked', agent });
+    expect([chunked.headers['transfer-encoding'], chunked.body.toString()]).toEqual(['chunked', 'alpha-beta-gamma']);
+    const head = await request(port, { method: 'HEAD', agent });
+    expect([head.status, head.body.length]).toEqual([200, 0]);
+    const none = await request(port, { path: '/no-content', agent });
+    expect([none.status, none.body.length]).toEqual([204, 0]);
+    const closeDelimited = await request(port, { path: '/close-delimited', agent });
+    expect([closeDelimited.status, closeDelimited.body.toString()]).toEqual([200, 'until-close']);
+    const after = await request(port, { agent });
+    expect(after.body.toString()).toBe('only');
+  });
+
+  it('streams a 5 MB response and a 3 MB request body intact', async () => {
+    const { port } = await oneBackend();
+    const size = 5 * 1024 * 1024 + 17;
+    const big = await request(port, { path: `/big/${size}` });
+    expect(big.body.length).toBe(size);
+    let mismatches = 0;
+    for (let i = 0; i < size; i++) if (big.body[i] !== (i % (64 * 1024)) % 251) mismatches++;
+    expect(mismatches).toBe(0);
+    const upload = Buffer.alloc(3 * 1024 * 1024, 7);
+    upload.write('start', 0);
+    upload.write('end', upload.length - 3);
+    const echoed = await request(port, { method: 'POST', path: '/echo', body: upload });
+    expect(echoed.body.equals(upload)).toBe(true);
+  });
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const { port } = await oneBackend();
+    const out = await rawExchange(port,
+      'GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n' +
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst' +
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const bodies = out.split(/HTTP\/1\.1 200 OK\r\n/).slice(1).map((r) => r.slice(r.indexOf('\r\n\r\n') + 4));
+    expect(bodies).toEqual(['6\r\nalpha-\r\n5\r\nbeta-\r\n5\r\ngamma\r\n0\r\n\r\n', 'first', 'only']);
+  });
+
+  it('closes the client connection when the instance dies mid-response and records a 502', async () => {
+    const { port, metrics } = await oneBackend();
+    const out = await rawExchange(port, 'GET /die HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(out.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(out.endsWith('\r\n\r\npartial')).toBe(true);
+    expect(metrics.snapshot('web', 'prod').map((s) => s.byStatus)).toEqual([{ '5xx': 1 }]);
+  });
+
+  it('answers 431 to a head over 64 KiB and 400 to a malformed one', async () => {
+    const { port, metrics } = await oneBackend();
+    const huge = await rawExchange(port, `GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+    expect(huge.split('\r\n')[0]).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    const bad = await rawExchange(port, 'GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n');
+    expect(bad.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.byStatus])).toEqual([['none', { '4xx': 2 }]]);
+  });
+
+  it('closes after the response for HTTP/1.0 clients and for Connection: close', async () => {
+    const { port } = await oneBackend();
+    const old = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
+    expect(old.endsWith('\r\n\r\nonly')).toBe(true);
+    const closing = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(closing.endsWith('\r\n\r\nonly')).toBe(true);
+  });
+
+  it('splices both directions after a 101 upgrade', async () => {
+    const { port, hub, up } = await oneBackend();
+    const sock = net.connect(port, '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    const [head] = (await once(sock, 'data')) as [Buffer];
+    expect(head.toString().split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(hub.inflight(up.backend.id)).toBe(1);
+    sock.write('ping');
+    const [echo] = (await once(sock, 'data')) as [Buffer];
+    expect(echo.toString()).toBe('only:ping');
+    sock.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(hub.inflight(up.backend.id)).toBe(0);
+  });
+});
+
+describe('ProxyHub switches and draining', () => {
+  it('loses no request over 20 switches under a continuous keep-alive loop, with instances closing idle connections', async () => {
+    const backends = new Backends();
+    const blue = [await startUpstream('blue-1', 'blue', { keepAliveTimeout: 100 }), await startUpstream('blue-2', 'blue', { keepAliveTimeout: 100 })];
+    const green = [await startUpstream('green-1', 'green', { keepAliveTimeout: 100 }), await startUpstream('green-2', 'green', { keepAliveTimeout: 100 })];
+    backends.set('blue', blue.map((u) => u.backend));
+    backends.set('green', green.map((u) => u.backend));
+    const { hub, route, port, metrics } = await startHub(backends, [{ version: 'blue', weight: 100 }]);
+    const agent = keepAliveAgent(8);
+    let stop = false;
+    const failures: string[] = [];
+    const seen = { blue: 0, green: 0 };
+    const loop = async (n: number): Promise<void> => {
+      while (!stop) {
+        try {
+          const r = await request(port, { agent, method: n % 2 === 0 ? 'GET' : 'POST', path: n % 2 === 0 ? '/' : '/echo', body: n % 2 === 0 ? undefined : 'x' });
+          if (r.status !== 200) failures.push(`status ${r.status}`);
+          else if (n % 2 === 0) seen[r.body.toString().startsWith('blue') ? 'blue' : 'green']++;
+        } catch (err) {
+          failures.push(String(err));
+        }
+        // Gaps longer than the instances' keepAliveTimeout now and then, so pooled connections go stale.
+        if (Math.random() < 0.05) await new Promise((r) => setTimeout(r, 120));
+      }
+    };
+    const loops = Array.from({ length: 6 }, (_, n) => loop(n));
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      await hub.setRoute({ ...route, versions: [{ version: i % 2 === 0 ? 'green' : 'blue', weight: 100 }] });
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    stop = true;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(seen.blue).toBeGreaterThan(0);
+    expect(seen.green).toBeGreaterThan(0);
+    const byStatus = metrics.snapshot('web', 'prod').map((s) => Object.keys(s.byStatus));
+    expect(byStatus).toEqual([['2xx'], ['2xx']]);
+  });
+
+  it('sends new requests at once after a weight swap', async () => {
+    const backends = new Backends();
+    const blue = await startUpstream('blue-1', 'blue');
+    const green = await startUpstream('green-1', 'green');
+    backends.set('blue', [blue.backend]);
+    backends.set('green', [green.backend]);
+    const { hub, route, port } = await startHub(backends, [{ version: 'blue', weight: 1 }]);
+    const agent = keepAliveAgent(1);
+    const slow = request(port, { path: '/slow', agent: false });
+    await new Promise((r) => setTimeout(r, 50));
+    await hub.setRoute({ ...route, versions: [{ version: 'green', weight: 1 }] });
+    expect((await request(port, { agent })).body.toString()).toBe('green-1');
+    expect((await slow).body.toString()).toBe('blue-1 slow');
+  });
+
+  it('sends every preview-listener request to the preview version', async () => {
+    const backends = new Backends();
+    const blue = await startUpstream('blue-1', 'blue');
+    const green = await startUpstream('green-1', 'green');
+    backends.set('blue', [blue.backend]);
+    backends.set('green', [green.backend]);
+    const previewPort = await freePort();
+    const { port, metrics } = await startHub(backends, [{ version: 'blue', weight: 1 }], { port: previewPort, version: 'green' });
+    const agent = keepAliveAgent(2);
+    const main = await Promise.all(Array.from({ length: 5 }, () => request(port, { agent })));
+    const preview = await Promise.all(Array.from({ length: 5 }, () => request(previewPort, { agent })));
+    expect(main.map((r) => r.body.toString())).toEqual(Array(5).fill('blue-1'));
+    expect(preview.map((r) => r.body.toString())).toEqual(Array(5).fill('green-1'));
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.total])).toEqual([['blue', 5], ['green', 5]]);
+  });
+
+  it('moves the public port: the new one serves, the old one is released', async () => {
+    const backends = new Backends();
+    const blue = await startUpstream('blue-1', 'blue');
+    backends.set('blue', [blue.backend]);
+    const { hub, route, port } = await startHub(backends, [{ version: 'blue', weight: 1 }]);
+    const next = await freePort();
+    await hub.setRoute({ ...route, port: next });
+    expect((await request(next)).body.toString()).toBe('blue-1');
+    const err = await request(port).catch((e: NodeJS.ErrnoException) => e.code);
+    expect(err).toBe('ECONNREFUSED');
+    expect(hub.routes().map((r) => r.port)).toEqual([next]);
+  });
+
+  it('counts requests in flight per instance and, once forgotten, sends it nothing new', async () => {
+    const backends = new Backends();
+    const a = await startUpstream('a', 'v1');
+    const b = await startUpstream('b', 'v1');
+    backends.set('v1', [a.backend, b.backend]);
+    const { hub, port } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    const slow = [request(port, { path: '/slow' }), request(port, { path: '/slow' })];
+    await new Promise((r) => setTimeout(r, 100));
+    expect([hub.inflight('a'), hub.inflight('b')]).toEqual([1, 1]);
+    hub.forget('a');
+    const after = await Promise.all(Array.from({ length: 4 }, () => request(port)));
+    expect(after.map((r) => r.body.toString())).toEqual(['b', 'b', 'b', 'b']);
+    expect((await Promise.all(slow)).map((r) => r.body.toString()).sort()).toEqual(['a slow', 'b slow']);
+    expect([hub.inflight('a'), hub.inflight('b')]).toEqual([0, 0]);
+  });
+});

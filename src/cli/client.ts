@@ -1,0 +1,116 @@
+/**
+ * HTTP client of the orchestrator API, used by the CLI. Error answers come back as the
+ * GangwayError the server mapped them from, so exit codes follow the one mapping in errors.ts.
+ */
+import type { DeploymentView, PlanView, StatusEntry } from '../engine/types.js';
+import type { EventRecord } from '../store/types.js';
+import type { ApiErrorBody, ErrorCode } from '../errors.js';
+import { GangwayError, UnreachableError } from '../errors.js';
+
+/** Options of {@link ApiClient}. */
+export interface ApiClientOptions {
+  /** e.g. `http://127.0.0.1:7400` */
+  baseUrl: string;
+  /** Bearer token; requests go without one when undefined (the API then answers 401). */
+  token?: string;
+  /** Where the token was looked for, named in the hint of a 401 answer. */
+  tokenSource?: string;
+  /** Sent as `x-gangway-actor`. */
+  actor: string;
+  /** Per-request timeout, default 30 s. */
+  timeoutMs?: number;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+/**
+ * A typed client of the /v1 routes.
+ *
+ * @example
+ * const api = new ApiClient({ baseUrl: 'http://127.0.0.1:7400', token, actor: 'alice' });
+ * const d = await api.deploy({ service: 'web', environment: 'dev', version: '1.4.2' });
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(private readonly opts: ApiClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+  }
+
+  deploy(body: { service: string; environment: string; version?: string; image?: string; reason?: string }): Promise<DeploymentView> {
+    return this.request('POST', '/v1/deployments', body);
+  }
+  rollback(body: { service: string; environment: string; to?: string; reason?: string }): Promise<DeploymentView> {
+    return this.request('POST', '/v1/rollbacks', body);
+  }
+  abort(id: string): Promise<DeploymentView> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/abort`);
+  }
+  getDeployment(id: string): Promise<DeploymentView> {
+    return this.request('GET', `/v1/deployments/${encodeURIComponent(id)}`);
+  }
+  history(q: { service?: string; environment?: string; limit?: number }): Promise<DeploymentView[]> {
+    return this.request('GET', '/v1/deployments', undefined, q);
+  }
+  status(q: { service?: string; environment?: string }): Promise<StatusEntry[]> {
+    return this.request('GET', '/v1/status', undefined, q);
+  }
+  plan(body: { service: string; environment: string; version?: string; image?: string }): Promise<PlanView> {
+    return this.request('POST', '/v1/plan', body);
+  }
+  logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>> {
+    return this.request('GET', '/v1/logs', undefined, q);
+  }
+  events(q: { after?: number; deployment?: string; limit?: number }): Promise<EventRecord[]> {
+    return this.request('GET', '/v1/events', undefined, q);
+  }
+
+  /** Sends one request; resolves with the parsed JSON answer or throws the API's GangwayError. */
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, query?: Query): Promise<T> {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', 'x-gangway-actor': this.opts.actor };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new GangwayError('internal', `unexpected answer from ${this.baseUrl} (HTTP ${res.status}, not JSON)`,
+        'is --api (or GANGWAY_API) pointing at a Gangway orchestrator?');
+    }
+    if (res.ok) return parsed as T;
+    const error = (parsed as Partial<ApiErrorBody> | undefined)?.error;
+    if (!error || typeof error.code !== 'string') {
+      throw new GangwayError('internal', `unexpected answer from ${this.baseUrl} (HTTP ${res.status})`);
+    }
+    let hint = error.hint;
+    if (error.code === 'unauthorized' && !this.opts.token) {
+      hint = `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with \`gangway up\`, which writes it`;
+    }
+    throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
+  }
+
+  private unreachable(err: unknown): GangwayError {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    const code = cause?.code ?? (err as { name?: string }).name;
+    if (code === 'ECONNREFUSED') {
+      return new UnreachableError(`the orchestrator is not running at ${this.baseUrl}`, 'start it with `gangway up`', { cause: err });
+    }
+    if (code === 'TimeoutError') {
+      return new UnreachableError(`the orchestrator at ${this.baseUrl} did not answer in time`, 'check that `gangway up` is running and not overloaded', { cause: err });
+    }
+    return new UnreachableError(`cannot reach the orchestrator at ${this.baseUrl}${code ? ` (${code})` : ''}`,
+      'check --api / GANGWAY_API, and that `gangway up` is running', { cause: err });
+  }
+}

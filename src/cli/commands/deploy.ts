@@ -1,0 +1,132 @@
+/**
+ * `gangway deploy <service> --env E (--version V | --image REF) [--reason R] [--wait]`, and
+ * the follower that `rollback --wait` and `abort --wait` share.
+ */
+import type { Command } from 'commander';
+import type { DeploymentView, StatusEntry } from '../../engine/types.js';
+import type { StepRecord } from '../../store/types.js';
+import { FINAL_PHASES } from '../../store/types.js';
+import { GangwayError } from '../../errors.js';
+import type { ApiClient } from '../client.js';
+import type { CliContext } from '../context.js';
+import { action } from '../context.js';
+import { formatDuration } from '../output.js';
+
+/** Registers `deploy`. */
+export function registerDeploy(program: Command, ctx: CliContext): void {
+  program.command('deploy')
+    .description('deploy a release of a service to an environment')
+    .argument('<service>', 'service name from gangway.yaml')
+    .requiredOption('-e, --env <environment>', 'target environment')
+    .option('--version <version>', 'version label of the release (local target)')
+    .option('--image <ref>', 'image reference, repo[:tag][@sha256:<digest>]')
+    .option('--reason <text>', 'why; required by some environments and kept in the record')
+    .option('--wait', 'follow the deployment until it ends; exit 4 if it did not succeed')
+    .action(action(ctx, async (service: string, opts: { env: string; version?: string; image?: string; reason?: string; wait?: boolean }) => {
+      if ((opts.version === undefined) === (opts.image === undefined)) {
+        throw new GangwayError('invalid_argument', 'give exactly one of --version or --image', 'e.g. gangway deploy web --env dev --version 1.4.2');
+      }
+      const client = await ctx.client();
+      const created = await client.deploy({ service, environment: opts.env, version: opts.version, image: opts.image, reason: opts.reason });
+      return finish(ctx, client, created, opts.wait === true);
+    }));
+}
+
+/**
+ * Prints a just-created (or just-aborted) deployment; with `wait`, follows it to its end.
+ * Returns the exit code: 0, or 4 when the deployment ended other than succeeded.
+ */
+export async function finish(ctx: CliContext, client: ApiClient, view: DeploymentView, wait: boolean): Promise<number> {
+  if (!wait) {
+    if (ctx.json()) ctx.printJson(view);
+    else ctx.out(`${describe(view)}: ${view.phase}\n`);
+    return endCode(view);
+  }
+  if (!ctx.json()) ctx.out(`${describe(view)}: ${view.phase}\n`);
+  const final = await followDeployment(ctx, client, view);
+  if (ctx.json()) ctx.printJson(final);
+  return endCode(final);
+}
+
+function describe(d: DeploymentView): string {
+  const verb = d.kind === 'rollback' ? 'rollback of' : 'deployment of';
+  return `${d.id} ${verb} ${d.service} ${d.version} to ${d.environment}`;
+}
+
+function endCode(d: DeploymentView): number {
+  return d.phase === 'failed' || d.phase === 'rolled_back' || d.phase === 'aborted' ? 4 : 0;
+}
+
+const MARK: Partial<Record<StepRecord['status'], string>> = { running: '▸', succeeded: '✓', failed: '✗', skipped: '-' };
+
+/**
+ * Polls the deployment until it reaches a final phase. In text mode prints every step as it
+ * starts and ends (with its duration), phase changes, the instances of the pair when they
+ * change, and a final line with the outcome. Returns the final view.
+ */
+export async function followDeployment(ctx: CliContext, client: ApiClient, first: DeploymentView): Promise<DeploymentView> {
+  const text = !ctx.json();
+  const seen = new Map<number, StepRecord['status']>();
+  let phase = first.phase;
+  let instances = '';
+  let view = first;
+  const report = (d: DeploymentView) => {
+    if (!text) return;
+    for (const step of d.steps) {
+      const before = seen.get(step.idx) ?? 'pending';
+      if (before === step.status) continue;
+      seen.set(step.idx, step.status);
+      // Numbered within its stage, so appending the rollback stage does not renumber steps already shown.
+      const stage = d.steps.filter((s) => s.stage === step.stage);
+      const n = `${stage.indexOf(step) + 1}/${stage.length}`;
+      const label = `${step.stage === 'rollback' ? `[rollback ${n}]` : `[${n}]`} ${step.title}`;
+      // A step can start and end between two polls; show both so every step is accounted for.
+      if (before === 'pending' && step.status !== 'running' && step.status !== 'skipped') ctx.out(`  ▸ ${label}\n`);
+      if (step.status === 'running') ctx.out(`  ▸ ${label}\n`);
+      else if (step.status === 'skipped') ctx.out(`  - ${label} (skipped)\n`);
+      else if (step.status === 'succeeded' || step.status === 'failed') {
+        const took = step.startedAt !== null && step.finishedAt !== null ? ` (${formatDuration(step.finishedAt - step.startedAt)})` : '';
+        const why = step.status === 'failed' && typeof step.output?.error === 'string' ? `: ${step.output.error}` : '';
+        ctx.out(`  ${MARK[step.status]} ${label}${took}${why}\n`);
+      }
+    }
+    if (d.phase !== phase) {
+      phase = d.phase;
+      if (!FINAL_PHASES.includes(d.phase)) ctx.out(`  phase: ${d.phase}\n`);
+    }
+  };
+  report(view);
+  while (!FINAL_PHASES.includes(view.phase)) {
+    await sleep(ctx.io.pollMs);
+    view = await client.getDeployment(view.id);
+    report(view);
+    if (text && !FINAL_PHASES.includes(view.phase)) {
+      const now = summarizeInstances(await client.status({ service: view.service, environment: view.environment }));
+      if (now && now !== instances) ctx.out(`  instances: ${now}\n`);
+      instances = now;
+    }
+  }
+  if (text) {
+    const took = view.finishedAt !== null ? ` in ${formatDuration(view.finishedAt - (view.startedAt ?? view.createdAt))}` : '';
+    const mark = view.phase === 'succeeded' ? '✓' : '✗';
+    ctx.out(`${mark} ${view.id} ${view.phase}${took}${view.message ? `: ${view.message}` : ''}\n`);
+  }
+  return view;
+}
+
+/** "1.4.2: 2 ready; 1.4.1: 1 ready, 1 stopping", one group per version. */
+export function summarizeInstances(entries: StatusEntry[]): string {
+  const byVersion = new Map<string, Map<string, number>>();
+  for (const e of entries) {
+    for (const i of e.instances) {
+      const states = byVersion.get(i.version) ?? new Map<string, number>();
+      states.set(i.state, (states.get(i.state) ?? 0) + 1);
+      byVersion.set(i.version, states);
+    }
+  }
+  return [...byVersion].map(([v, states]) => `${v}: ${[...states].map(([s, n]) => `${n} ${s}`).join(', ')}`).join('; ');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,40 @@
+/** `gangway history [service] [--env E] [--limit N]` */
+import type { Command } from 'commander';
+import type { DeploymentView } from '../../engine/types.js';
+import type { CliContext } from '../context.js';
+import { action } from '../context.js';
+import { formatDuration, formatTime, table } from '../output.js';
+import { positiveInt } from './plan.js';
+
+/** Registers `history`. */
+export function registerHistory(program: Command, ctx: CliContext): void {
+  program.command('history')
+    .description('past deployments, newest first')
+    .argument('[service]', 'only this service')
+    .option('-e, --env <environment>', 'only this environment')
+    .option('-n, --limit <count>', 'at most this many (default 20)', positiveInt, 20)
+    .action(action(ctx, async (service: string | undefined, opts: { env?: string; limit: number }) => {
+      const client = await ctx.client();
+      const rows = await client.history({ service, environment: opts.env, limit: opts.limit });
+      if (ctx.json()) ctx.printJson(rows.map(historyEntry));
+      else ctx.out(renderHistory(rows));
+      return 0;
+    }));
+}
+
+/** The fields `history -o json` promises (the design's CLI contract). */
+export function historyEntry(d: DeploymentView) {
+  return {
+    id: d.id, service: d.service, environment: d.environment, version: d.version, phase: d.phase,
+    actor: d.actor, reason: d.reason, createdAt: d.createdAt, finishedAt: d.finishedAt, steps: d.steps,
+  };
+}
+
+/** The history table. */
+export function renderHistory(rows: DeploymentView[]): string {
+  if (rows.length === 0) return 'no deployments\n';
+  return table(['ID', 'SERVICE', 'ENVIRONMENT', 'KIND', 'VERSION', 'PHASE', 'ACTOR', 'CREATED', 'DURATION', 'REASON'], rows.map((d) => [
+    d.id, d.service, d.environment, d.kind, d.version, d.phase, d.actor, formatTime(d.createdAt),
+    d.finishedAt !== null ? formatDuration(d.finishedAt - (d.startedAt ?? d.createdAt)) : '-', d.reason ?? '',
+  ]));
+}

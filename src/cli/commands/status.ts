@@ -1,0 +1,66 @@
+/** `gangway status [service] [--env E] [--watch]` */
+import type { Command } from 'commander';
+import type { StatusEntry } from '../../engine/types.js';
+import type { CliContext } from '../context.js';
+import { action } from '../context.js';
+import { table } from '../output.js';
+
+/** Registers `status`. */
+export function registerStatus(program: Command, ctx: CliContext): void {
+  program.command('status')
+    .description('what runs where: stable release, latest deployment, instances, traffic')
+    .argument('[service]', 'only this service')
+    .option('-e, --env <environment>', 'only this environment')
+    .option('-w, --watch', 'redraw every second until Ctrl-C')
+    .action(action(ctx, async (service: string | undefined, opts: { env?: string; watch?: boolean }) => {
+      const client = await ctx.client();
+      const query = { service, environment: opts.env };
+      if (!opts.watch) {
+        const entries = await client.status(query);
+        if (ctx.json()) ctx.printJson(entries);
+        else ctx.out(renderStatus(entries));
+        return 0;
+      }
+      const signal = ctx.interrupted();
+      const tty = ctx.stdout.isTTY === true;
+      while (!signal.aborted) {
+        const entries = await client.status(query);
+        if (ctx.json()) ctx.out(JSON.stringify(entries) + '\n');
+        // On a terminal redraw in place; piped output gets one table per refresh instead of escape codes.
+        else ctx.out(`${tty ? '\x1b[H\x1b[2J' : ''}${renderStatus(entries)}${tty ? '' : '\n'}`);
+        await wait(ctx.io.refreshMs, signal);
+      }
+      return 0;
+    }));
+}
+
+/** The status table: SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC. */
+export function renderStatus(entries: StatusEntry[]): string {
+  if (entries.length === 0) return 'no services\n';
+  return table(['SERVICE', 'ENVIRONMENT', 'VERSION', 'PHASE', 'STEP', 'INSTANCES', 'TRAFFIC'], entries.map((e) => [
+    e.service, e.environment, e.version ?? '-', e.deployment?.phase ?? '-', e.deployment?.step ?? '-',
+    instances(e), traffic(e),
+  ]));
+}
+
+function instances(e: StatusEntry): string {
+  const live = e.instances.filter((i) => i.state !== 'stopped');
+  if (live.length === 0) return '-';
+  const ready = live.filter((i) => i.state === 'ready').length;
+  const unhealthy = live.filter((i) => i.state === 'unhealthy' || i.state === 'crashed').length;
+  return `${ready}/${live.length} ready${unhealthy ? `, ${unhealthy} unhealthy` : ''}`;
+}
+
+function traffic(e: StatusEntry): string {
+  const total = e.traffic.reduce((sum, t) => sum + t.weight, 0);
+  if (total <= 0) return '-';
+  return e.traffic.filter((t) => t.weight > 0).map((t) => `${t.version} ${Math.round((t.weight / total) * 100)}%`).join(', ');
+}
+
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

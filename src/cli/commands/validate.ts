@@ -1,0 +1,37 @@
+/** `gangway validate [file]`: checks a config without talking to the orchestrator. */
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { ConfigError, formatProblem } from '../../errors.js';
+import type { CliContext } from '../context.js';
+import { action } from '../context.js';
+
+/** Registers `validate`. */
+export function registerValidate(program: Command, ctx: CliContext): void {
+  program.command('validate')
+    .description('check gangway.yaml and print every problem (local; no orchestrator needed)')
+    .argument('[file]', 'config file (default: -c, or gangway.yaml in the project folder)')
+    .action(action(ctx, async (file: string | undefined) => {
+      const path = file ? resolve(ctx.io.cwd, file) : ctx.configFile();
+      try {
+        const config = await loadConfig(path);
+        const environments = config.environments.map((e) => e.name);
+        const services = config.serviceNames;
+        if (ctx.json()) ctx.printJson({ valid: true, environments, services });
+        else ctx.out(`✓ ${basename(path)} is valid: ${count(environments.length, 'environment')}, ${count(services.length, 'service')}\n`);
+        return 0;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        if (ctx.json()) ctx.printJson({ valid: false, problems: err.problems });
+        else {
+          ctx.err(`✗ ${basename(path)} is invalid: ${count(err.problems.length, 'problem')}\n`);
+          for (const p of err.problems) ctx.err(`${formatProblem(p)}\n`);
+        }
+        return 2;
+      }
+    }));
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,71 @@
+/**
+ * Wires a running orchestrator: store, local agent (started when missing), runner and HTTP API.
+ * `gangway up` and `gangway demo` both use it.
+ */
+import { pino, type Logger } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GangwayConfig } from '../config/types.js';
+import { openStore } from '../store/open.js';
+import { ensureAgent } from '../agent/client.js';
+import { LocalTarget } from '../targets/local/local-target.js';
+import { Orchestrator } from '../engine/orchestrator.js';
+import { Runner } from '../engine/runner.js';
+import { buildServer } from '../server/app.js';
+import { ensureToken } from './token.js';
+import { GangwayError, PortInUseError } from '../errors.js';
+import { GANGWAY_VERSION } from '../version.js';
+
+export interface RunningOrchestrator {
+  config: GangwayConfig;
+  orchestrator: Orchestrator;
+  runner: Runner;
+  url: string;
+  token: string;
+  logger: Logger;
+  /** Stops the runner (leases released, steps resumable), the API and the store. The agent keeps serving. */
+  close(): Promise<void>;
+}
+
+export async function startOrchestrator(config: GangwayConfig, opts: { logToStdout?: boolean } = {}): Promise<RunningOrchestrator> {
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const logger = pino({ level: process.env.GANGWAY_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'headers.authorization'] },
+    opts.logToStdout ? pino.destination(1) : pino.destination({ dest: join(config.stateDir, 'orchestrator.log'), mkdir: true, sync: false }));
+  const token = ensureToken(config.stateDir);
+  const store = await openStore(config.store);
+  let agent;
+  try {
+    agent = await ensureAgent({ stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const target = new LocalTarget(agent);
+  let runner!: Runner;
+  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => runner.wake() });
+  runner = new Runner({ store, config, target, logger });
+  const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false });
+  try {
+    await server.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await store.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new GangwayError('port_in_use', `the API port ${config.server.port} on ${config.server.host} is already in use — is another \`gangway up\` running?`,
+        'stop it, or set server.port in gangway.yaml', undefined, { cause: new PortInUseError(config.server.port, config.server.host) });
+    }
+    throw err;
+  }
+  runner.start();
+  logger.info({ url: `http://${config.server.host}:${config.server.port}`, owner: runner.owner }, 'orchestrator started');
+  return {
+    config, orchestrator, runner, token, logger,
+    url: `http://${config.server.host}:${config.server.port}`,
+    async close() {
+      await runner.stop();
+      await server.close();
+      await store.close();
+      logger.info('orchestrator stopped');
+      logger.flush();
+    },
+  };
+}

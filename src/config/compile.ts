@@ -1,0 +1,216 @@
+/**
+ * `RawConfig` (validated, as written) → `GangwayConfig` (complete, frozen). Every default is
+ * applied here and nowhere else; relative paths are resolved against the config file's folder.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { GangwayError } from '../errors.js';
+import type {
+  EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect, ServiceEnvConfig, SmokeCheck, StrategyConfig, WindowRange,
+} from './types.js';
+import { parseDuration } from './duration.js';
+import { DEFAULTS } from './schema.js';
+import type { RawConfig, RawEnvironment, RawServiceSettings } from './schema.js';
+
+/** Inputs of {@link compileConfig} besides the file's content. */
+export interface CompileOptions {
+  /** Path of the config file; its folder is the project's root. */
+  file: string;
+  /** Where `store.postgres.urlFromEnv` is looked up. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Applies every default, merges each environment's overrides into each service, resolves paths
+ * and freezes the result. Expects input that passed validation (see `parseConfig`).
+ *
+ * @example
+ * const config = compileConfig(configSchema.parse(data), { file: '/srv/shop/gangway.yaml' });
+ * config.services.web.prod.target.port; // 9080
+ * @throws GangwayError (`invalid_config`) when `store.postgres.urlFromEnv` names an unset variable.
+ */
+export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayConfig {
+  const file = resolve(options.file);
+  const rootDir = dirname(file);
+  const stateDir = resolve(rootDir, raw.stateDir ?? DEFAULTS.stateDir);
+  const environments = Object.entries(raw.environments).map(([name, env]) => compileEnvironment(name, env));
+  const serviceNames = Object.keys(raw.services);
+
+  const services: Record<string, Record<string, ServiceEnvConfig>> = {};
+  for (const [service, definition] of Object.entries(raw.services)) {
+    const { environments: overrides, ...base } = definition;
+    services[service] = {};
+    for (const { name: environment } of environments) {
+      const settings = mergeOverride(base, overrides?.[environment]);
+      services[service][environment] = compileServiceEnv(service, environment, settings, rootDir);
+    }
+  }
+
+  return deepFreeze({
+    project: raw.project,
+    file,
+    rootDir,
+    stateDir,
+    server: { host: raw.server?.host ?? DEFAULTS.server.host, port: raw.server?.port ?? DEFAULTS.server.port },
+    agent: { metricsPort: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort, host: raw.agent?.host ?? DEFAULTS.agent.host },
+    store: compileStore(raw, rootDir, stateDir, options.env ?? process.env),
+    environments,
+    serviceNames,
+    services,
+  });
+}
+
+function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: Readonly<Record<string, string | undefined>>): GangwayConfig['store'] {
+  const pg = raw.store?.postgres;
+  if (pg) {
+    if (pg.url !== undefined) return { kind: 'postgres', url: pg.url };
+    const url = env[pg.urlFromEnv ?? ''];
+    if (!url) {
+      throw new GangwayError('invalid_config', `store.postgres.urlFromEnv: environment variable ${pg.urlFromEnv} is not set`,
+        `set ${pg.urlFromEnv} to a postgres:// URL before starting gangway`);
+    }
+    return { kind: 'postgres', url };
+  }
+  // The database belongs with the rest of the state unless the file puts it elsewhere.
+  const path = raw.store?.sqlite?.path;
+  return { kind: 'sqlite', path: path === undefined ? join(stateDir, 'state.db') : resolve(rootDir, path) };
+}
+
+function compileEnvironment(name: string, env: RawEnvironment): EnvironmentConfig {
+  const out: EnvironmentConfig = {
+    name,
+    reason: env.reason ?? DEFAULTS.reason,
+    windows: (env.windows ?? []).map((w) => ({
+      ...(w.allow ? { allow: compileRange(w.allow) } : {}),
+      ...(w.deny ? { deny: compileRange(w.deny) } : {}),
+      timezone: w.timezone ?? DEFAULTS.timezone,
+    })),
+  };
+  if (env.promotion) out.promotion = { from: env.promotion.from };
+  if (env.approvals) {
+    out.approvals = {
+      required: env.approvals.required,
+      groups: [...env.approvals.groups],
+      allowSelfApproval: env.approvals.allowSelfApproval ?? DEFAULTS.allowSelfApproval,
+    };
+  }
+  return out;
+}
+
+function compileRange(r: { days?: string[]; from: string; to: string }): WindowRange {
+  return { days: [...(r.days ?? DEFAULTS.days)], from: r.from, to: r.to };
+}
+
+function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, rootDir: string): ServiceEnvConfig {
+  const local = s.target.local;
+  const cwd = resolve(rootDir, local.cwd ?? '.');
+  return {
+    service,
+    environment,
+    target: {
+      kind: 'local',
+      command: [...local.command],
+      cwd,
+      env: { ...local.env },
+      instances: local.instances ?? DEFAULTS.instances,
+      port: local.port,
+      host: local.host ?? DEFAULTS.host,
+    },
+    health: compileHealth(s.health),
+    strategy: compileStrategy(s.strategy),
+    smoke: (s.smoke ?? []).map((check): SmokeCheck => {
+      const timeoutMs = parseDuration(check.timeout ?? DEFAULTS.smoke.timeout);
+      if (check.http) {
+        return {
+          kind: 'http',
+          path: check.http.path,
+          method: check.http.method ?? DEFAULTS.smoke.method,
+          headers: { ...check.http.headers },
+          expect: compileExpect(check.http.expect),
+          timeoutMs,
+        };
+      }
+      return { kind: 'run', argv: [...(check.run ?? [])], timeoutMs, cwd };
+    }),
+    rollback: {
+      automatic: s.rollback?.automatic ?? DEFAULTS.rollback.automatic,
+      watchMs: parseDuration(s.rollback?.watch ?? DEFAULTS.rollback.watch),
+    },
+    drainTimeoutMs: parseDuration(s.drainTimeout ?? DEFAULTS.drainTimeout),
+    dependsOn: [...(s.dependsOn ?? [])],
+  };
+}
+
+function compileHealth(h: RawServiceSettings['health']): HealthConfig {
+  const d = DEFAULTS.health;
+  return {
+    path: h?.path ?? d.path,
+    expect: compileExpect(h?.expect),
+    intervalMs: parseDuration(h?.interval ?? d.interval),
+    timeoutMs: parseDuration(h?.timeout ?? d.timeout),
+    failureThreshold: h?.failureThreshold ?? d.failureThreshold,
+    startTimeoutMs: parseDuration(h?.startTimeout ?? d.startTimeout),
+  };
+}
+
+function compileExpect(e: { status?: number; json?: Record<string, unknown>; bodyContains?: string } | undefined): HttpExpect {
+  const out: HttpExpect = { status: e?.status ?? DEFAULTS.health.status };
+  if (e?.json) out.json = structuredClone(e.json);
+  if (e?.bodyContains !== undefined) out.bodyContains = e.bodyContains;
+  return out;
+}
+
+function compileStrategy(s: RawServiceSettings['strategy']): StrategyConfig {
+  if (s?.blueGreen) {
+    return {
+      kind: 'blueGreen',
+      previewPort: s.blueGreen.previewPort,
+      scaleDownDelayMs: parseDuration(s.blueGreen.scaleDownDelay ?? DEFAULTS.scaleDownDelay),
+    };
+  }
+  return {
+    kind: 'rolling',
+    maxSurge: s?.rolling?.maxSurge ?? DEFAULTS.rolling.maxSurge,
+    maxUnavailable: s?.rolling?.maxUnavailable ?? DEFAULTS.rolling.maxUnavailable,
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/**
+ * A service's settings with one environment's overrides merged in: mappings merge key by key,
+ * lists and scalars replace. A strategy of another kind replaces the service's strategy, since
+ * merging `rolling` into `blueGreen` would name two strategies.
+ *
+ * @example
+ * mergeOverride({ target: { local: { command: ['node', 'app.js'], port: 8080 } } }, { target: { local: { port: 9080 } } });
+ * // { target: { local: { command: ['node', 'app.js'], port: 9080 } } }
+ */
+export function mergeOverride(base: RawServiceSettings, override: unknown): RawServiceSettings {
+  if (!isPlainObject(override)) return base;
+  const merged = deepMerge(base, override) as RawServiceSettings;
+  const overStrategy = override.strategy;
+  if (isPlainObject(overStrategy) && base.strategy) {
+    const sameKind = Object.keys(overStrategy).every((k) => (base.strategy as Record<string, unknown>)[k] !== undefined);
+    if (!sameKind) merged.strategy = overStrategy as RawServiceSettings['strategy'];
+  }
+  return merged;
+}
+
+/** Freezes an object and everything reachable from it, so compiled config cannot drift at run time. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,51 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configJsonSchema, JSON_SCHEMA_PATH, jsonSchemaText, writeJsonSchema } from './json-schema.js';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+
+describe('JSON Schema of gangway.yaml', () => {
+  it('is committed exactly as generated', () => {
+    const committed = readFileSync(join(repoRoot, JSON_SCHEMA_PATH), 'utf8');
+    expect(committed === jsonSchemaText(),
+      `${JSON_SCHEMA_PATH} is out of date: run \`npm run build && npm run schema\` (or call writeJsonSchema('${JSON_SCHEMA_PATH}')) and commit the result`,
+    ).toBe(true);
+  });
+
+  it('is draft 2020-12, strict, and describes the keys editors complete', () => {
+    const schema = configJsonSchema() as {
+      $schema: string; title: string; required: string[]; additionalProperties: boolean;
+      properties: Record<string, { description?: string }>;
+    };
+    expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(schema.title).toBe('gangway.yaml');
+    expect(schema.required).toEqual(['project', 'environments', 'services']);
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toEqual(['project', 'stateDir', 'server', 'agent', 'store', 'environments', 'services']);
+    for (const [key, value] of Object.entries(schema.properties)) {
+      expect(value.description, `properties.${key}.description`).toMatch(/\S/);
+    }
+  });
+
+  it('gives a service\'s keys their descriptions and the port range', () => {
+    interface Node { properties: Record<string, Node>; additionalProperties: Node; description?: string; pattern?: string }
+    const schema = configJsonSchema() as unknown as Node;
+    const service = schema.properties.services.additionalProperties;
+    expect(Object.keys(service.properties)).toEqual(['dependsOn', 'target', 'health', 'strategy', 'smoke', 'rollback', 'drainTimeout', 'environments']);
+    const port = service.properties.target.properties.local.properties.port;
+    expect(port).toEqual({
+      type: 'integer', minimum: 1, maximum: 65535,
+      description: 'Public port served by the agent\'s proxy. Must differ from every other port in the project, in every environment.',
+    });
+    expect(service.properties.drainTimeout.description).toBe('How long old instances may finish in-flight requests before they are stopped. Default 30s.');
+    expect(service.properties.drainTimeout.pattern).toBe('^(?=\\d)(?:(\\d+)h)?(?:(\\d+)m(?!s))?(?:(\\d+)s)?(?:(\\d+)ms)?$');
+  });
+
+  it('writeJsonSchema writes the same text', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gangway-schema-')), 'gangway.schema.json');
+    await writeJsonSchema(file);
+    expect(readFileSync(file, 'utf8')).toBe(jsonSchemaText());
+  });
+});

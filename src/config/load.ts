@@ -1,0 +1,298 @@
+/**
+ * Reading `gangway.yaml`: parse the YAML, check it against the schema, check what needs the
+ * whole file, compile. Every problem found is reported at once, in file order, each with its
+ * line and column; a file with any problem never yields a config.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import type { GangwayConfig } from './types.js';
+import { compileConfig, mergeOverride } from './compile.js';
+import { configSchema, DEFAULTS, serviceSettingsSchema } from './schema.js';
+import type { RawConfig, RawServiceSettings } from './schema.js';
+import {
+  ProblemLocator, didYouMean, formatPath, issuesToProblems, sortProblems, uniqueProblems, yamlErrorsToProblems, zodErrorMap,
+} from './problems.js';
+import type { PathSegment, RawProblem } from './problems.js';
+
+/** File names Gangway looks for, in order of preference. */
+export const CONFIG_FILE_NAMES = ['gangway.yaml', 'gangway.yml'] as const;
+
+/** Options of {@link parseConfig} and {@link loadConfig}. */
+export interface LoadOptions {
+  /** Where `store.postgres.urlFromEnv` is looked up. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Reads, validates and compiles a config file.
+ *
+ * @example
+ * const config = await loadConfig(findConfigFile(process.cwd()) ?? 'gangway.yaml');
+ * @throws ConfigError listing every problem, in file order; also when the file cannot be read.
+ */
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<GangwayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (err as Error).message;
+    throw new ConfigError([{
+      file, line: 1, column: 1, path: '', message: `cannot read the config file: ${reason}`,
+      hint: 'run gangway in a folder that has gangway.yaml (or one below it), or pass --config <file>',
+    }]);
+  }
+  return parseConfig(text, file, options);
+}
+
+/**
+ * Validates and compiles config text. `file` names the text in messages, and its folder is the
+ * root that relative paths (cwd, stateDir, store.sqlite.path) are resolved against.
+ *
+ * @example
+ * const config = parseConfig('project: shop\nenvironments: { dev: {} }\nservices: …', '/srv/shop/gangway.yaml');
+ * @throws ConfigError listing every problem, in file order.
+ */
+export function parseConfig(text: string, file: string, options: LoadOptions = {}): GangwayConfig {
+  const env = options.env ?? process.env;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    // Past a syntax error the tree is a guess; checking it would only add confusing problems.
+    throw new ConfigError(sortProblems(yamlErrorsToProblems(doc.errors, text, lineCounter, file)));
+  }
+  const locator = new ProblemLocator(doc, lineCounter, file);
+  const fail = (raw: RawProblem[]): never => {
+    throw new ConfigError(sortProblems(uniqueProblems(raw.map((p) => locator.locate(p)))));
+  };
+
+  const parsed = configSchema.safeParse(doc.toJS(), { error: zodErrorMap, reportInput: true });
+  if (!parsed.success) fail(issuesToProblems(parsed.error.issues));
+  const raw = parsed.data as RawConfig;
+
+  const problems = checkWholeFile(raw, locator, env);
+  if (problems.length > 0) fail(problems);
+  return compileConfig(raw, { file, env });
+}
+
+/**
+ * The config file for `dir`: `gangway.yaml` (or `gangway.yml`) in it or in the nearest folder
+ * above it that has one; `undefined` when there is none up to the file system root.
+ */
+export function findConfigFile(dir: string): string | undefined {
+  let current = resolve(dir);
+  for (;;) {
+    for (const name of CONFIG_FILE_NAMES) {
+      const candidate = join(current, name);
+      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+    }
+    const parent = dirname(current);
+    if (parent === current) return undefined;
+    current = parent;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that need the whole file
+
+function checkWholeFile(raw: RawConfig, locator: ProblemLocator, env: Readonly<Record<string, string | undefined>>): RawProblem[] {
+  const problems: RawProblem[] = [];
+  const envNames = Object.keys(raw.environments);
+  checkPromotions(raw, envNames, problems);
+  checkDependencies(raw, problems);
+
+  const merged = new Map<string, Map<string, RawServiceSettings>>();
+  for (const [service, def] of Object.entries(raw.services)) {
+    const { environments: overrides = {}, ...base } = def;
+    const perEnv = new Map<string, RawServiceSettings>();
+    merged.set(service, perEnv);
+    for (const name of Object.keys(overrides)) {
+      if (!envNames.includes(name)) {
+        const guess = didYouMean(name, envNames);
+        problems.push({
+          path: ['services', service, 'environments', name], at: 'key',
+          message: `\`${name}\` is not a declared environment`,
+          hint: guess ? `did you mean \`${guess}\`?` : `declared environments: ${envNames.join(', ')}`,
+        });
+      }
+    }
+    for (const environment of envNames) {
+      const override = overrides[environment];
+      const settings = mergeOverride(base, override);
+      if (override !== undefined) {
+        const result = serviceSettingsSchema.safeParse(settings, { error: zodErrorMap, reportInput: true });
+        if (!result.success) {
+          problems.push(...issuesToProblems(result.error.issues).map((p) => placeMergedProblem(p, service, environment, locator)));
+          continue;
+        }
+      }
+      perEnv.set(environment, settings);
+    }
+  }
+  checkPorts(raw, envNames, merged, locator, problems);
+
+  const fromEnv = raw.store?.postgres?.urlFromEnv;
+  if (fromEnv !== undefined && !env[fromEnv]) {
+    problems.push({
+      path: ['store', 'postgres', 'urlFromEnv'], at: 'value',
+      message: `environment variable ${fromEnv} is not set`,
+      hint: `set ${fromEnv} to a postgres:// URL before starting gangway, or give store.postgres.url`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * A problem of merged settings is shown where the override says it when it does, otherwise
+ * at the service's own key, naming the environment whose merge caused it.
+ */
+function placeMergedProblem(p: RawProblem, service: string, environment: string, locator: ProblemLocator): RawProblem {
+  const inOverride = ['services', service, 'environments', environment, ...p.path];
+  const inService = ['services', service, ...p.path];
+  const probe = p.at === 'parent' ? p.path.length - 1 : p.path.length;
+  if (locator.has(inOverride.slice(0, inOverride.length - p.path.length + probe))) return { ...p, path: inOverride };
+  return { ...p, path: inService, message: `${p.message} (in environment ${environment}, after merging its overrides)` };
+}
+
+function checkPromotions(raw: RawConfig, envNames: string[], problems: RawProblem[]): void {
+  envNames.forEach((name, index) => {
+    const from = raw.environments[name].promotion?.from;
+    if (from === undefined) return;
+    const path = ['environments', name, 'promotion', 'from'];
+    if (from === name) {
+      problems.push({ path, at: 'value', message: 'an environment cannot be promoted from itself', hint: promoteHint(envNames, index) });
+    } else if (!envNames.includes(from)) {
+      const guess = didYouMean(from, envNames);
+      problems.push({ path, at: 'value', message: `\`${from}\` is not a declared environment`, hint: guess ? `did you mean \`${guess}\`?` : promoteHint(envNames, index) });
+    } else if (envNames.indexOf(from) > index) {
+      problems.push({
+        path, at: 'value', message: `\`${from}\` is declared after \`${name}\``,
+        hint: 'environments are listed in promotion order: declare the source environment first',
+      });
+    }
+  });
+}
+
+function promoteHint(envNames: string[], index: number): string {
+  const earlier = envNames.slice(0, index);
+  return earlier.length ? `promote from an environment declared earlier: ${earlier.join(', ')}` : 'the first environment has no promotion source; remove promotion';
+}
+
+function checkDependencies(raw: RawConfig, problems: RawProblem[]): void {
+  const names = Object.keys(raw.services);
+  const edges = new Map<string, string[]>();
+  for (const service of names) {
+    const valid: string[] = [];
+    (raw.services[service].dependsOn ?? []).forEach((dep, i) => {
+      const path = ['services', service, 'dependsOn', i];
+      if (dep === service) {
+        problems.push({ path, at: 'value', message: 'a service cannot depend on itself' });
+      } else if (!names.includes(dep)) {
+        const guess = didYouMean(dep, names);
+        problems.push({ path, at: 'value', message: `\`${dep}\` is not a declared service`, hint: guess ? `did you mean \`${guess}\`?` : `declared services: ${names.join(', ')}` });
+      } else {
+        valid.push(dep);
+      }
+    });
+    edges.set(service, valid);
+  }
+
+  // Depth-first search; a grey node met again closes a cycle. Each cycle is reported once,
+  // starting from its first-declared service, at the dependsOn entry that begins it.
+  const state = new Map<string, 'grey' | 'black'>();
+  const stack: string[] = [];
+  const reported = new Set<string>();
+  const visit = (service: string): void => {
+    state.set(service, 'grey');
+    stack.push(service);
+    for (const dep of edges.get(service) ?? []) {
+      if (state.get(dep) === 'grey') {
+        const cycle = stack.slice(stack.indexOf(dep));
+        const key = [...cycle].sort().join(',');
+        if (reported.has(key)) continue;
+        reported.add(key);
+        const first = cycle.reduce((a, b) => (names.indexOf(a) <= names.indexOf(b) ? a : b));
+        const rotated = [...cycle.slice(cycle.indexOf(first)), ...cycle.slice(0, cycle.indexOf(first))];
+        const next = rotated[1 % rotated.length];
+        problems.push({
+          path: ['services', first, 'dependsOn', (raw.services[first].dependsOn ?? []).indexOf(next)], at: 'value',
+          message: `dependency cycle: ${[...rotated, first].join(' → ')}`,
+          hint: 'remove one of these dependencies',
+        });
+      } else if (!state.has(dep)) {
+        visit(dep);
+      }
+    }
+    stack.pop();
+    state.set(service, 'black');
+  };
+  for (const service of names) if (!state.has(service)) visit(service);
+}
+
+interface PortUse { port: number; who: string; path?: PathSegment[]; service?: string; environment?: string; role: 'public' | 'preview' | 'server' | 'agent' }
+
+function checkPorts(raw: RawConfig, envNames: string[], merged: Map<string, Map<string, RawServiceSettings>>, locator: ProblemLocator, problems: RawProblem[]): void {
+  const uses: PortUse[] = [
+    { port: raw.server?.port ?? DEFAULTS.server.port, who: 'the server', path: raw.server?.port !== undefined ? ['server', 'port'] : undefined, role: 'server' },
+    { port: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort, who: 'the agent metrics endpoint', path: raw.agent?.metricsPort !== undefined ? ['agent', 'metricsPort'] : undefined, role: 'agent' },
+  ];
+  for (const [service, perEnv] of merged) {
+    const overrides = raw.services[service].environments ?? {};
+    for (const environment of envNames) {
+      const settings = perEnv.get(environment);
+      if (!settings) continue;
+      const override = overrides[environment];
+      const source = (rest: PathSegment[], overridden: boolean): PathSegment[] =>
+        overridden ? ['services', service, 'environments', environment, ...rest] : ['services', service, ...rest];
+      uses.push({
+        port: settings.target.local.port, who: `service ${service} in ${environment}`, service, environment, role: 'public',
+        path: source(['target', 'local', 'port'], override?.target?.local?.port !== undefined),
+      });
+      const preview = settings.strategy?.blueGreen?.previewPort;
+      if (preview !== undefined) {
+        uses.push({
+          port: preview, who: `the preview of service ${service} in ${environment}`, service, environment, role: 'preview',
+          path: source(['strategy', 'blueGreen', 'previewPort'], override?.strategy?.blueGreen?.previewPort !== undefined),
+        });
+      }
+    }
+  }
+
+  // One problem per port, listing every user of it; users that take the port from the same
+  // line (a service's port shared by several environments) are named together.
+  const byPort = new Map<number, PortUse[]>();
+  for (const use of uses) byPort.set(use.port, [...(byPort.get(use.port) ?? []), use]);
+  for (const [port, users] of byPort) {
+    if (users.length < 2) continue;
+    const groups: Array<{ first: PortUse; environments: string[] }> = [];
+    for (const use of users) {
+      const same = groups.find((g) => g.first.role === use.role && g.first.path !== undefined && use.path !== undefined
+        && formatPath(g.first.path) === formatPath(use.path));
+      if (same && use.environment) same.environments.push(use.environment);
+      else groups.push({ first: use, environments: use.environment ? [use.environment] : [] });
+    }
+    const describe = ({ first, environments }: { first: PortUse; environments: string[] }): string => {
+      const where = first.path ? `line ${locator.locate({ path: first.path, at: 'value', message: '' }).line}` : 'by default';
+      if (first.role === 'server' || first.role === 'agent') return `${first.who} (${first.role === 'server' ? 'server.port' : 'agent.metricsPort'}, ${where})`;
+      const whose = `service ${first.service} in ${listText(environments)}`;
+      return `${first.role === 'preview' ? `the preview of ${whose}` : whose} (${where})`;
+    };
+    const shared = groups.find((g) => g.environments.length > 1);
+    const at = (groups[1] ?? groups[0]).first.path ?? groups[0].first.path ?? [];
+    const key = shared?.first.role === 'preview' ? ['strategy', 'blueGreen', 'previewPort'] : ['target', 'local', 'port'];
+    problems.push({
+      path: at, at: 'value',
+      message: `port ${port} is used more than once: by ${groups.map(describe).join(' and by ')}`,
+      hint: shared
+        ? `give each environment its own port: set ${formatPath(['services', shared.first.service ?? '', 'environments', shared.environments[1], ...key])}`
+        : 'every port in the project must be different, in every environment',
+    });
+  }
+}
+
+function listText(items: string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}

@@ -1,0 +1,343 @@
+/**
+ * Turns everything that can be wrong with a config file — YAML syntax, zod issues, cross-field
+ * checks — into {@link ConfigProblem}s that point at a line and column of the file.
+ *
+ * Checks report a {@link RawProblem}: a key path and which part of the YAML it is about
+ * (`key`, `value` or `parent` for a missing key). {@link ProblemLocator} then finds that spot in
+ * the parsed document. Keeping the two apart lets the schema speak in key paths only.
+ */
+import type { Document, LineCounter, Node, Pair, YAMLError } from 'yaml';
+import { isAlias, isCollection, isMap, isScalar, isSeq } from 'yaml';
+import type { z } from 'zod';
+import type { ConfigProblem } from '../errors.js';
+
+/** One step of a key path: a map key or a list index. */
+export type PathSegment = string | number;
+
+/**
+ * A problem before it has a position. `at` says what to point at: the `key` itself (an unknown
+ * key), its `value` (a wrong value), or the `parent` map (a key that is missing).
+ */
+export interface RawProblem {
+  path: readonly PathSegment[];
+  message: string;
+  hint?: string;
+  at: 'key' | 'value' | 'parent';
+}
+
+// Zod issues carry only a message string, so a hint written in the schema travels inside it
+// behind a marker and is split off again here. The markers never reach a user.
+const HINT_MARK = '\u0000hint:';
+const GENERIC_MARK = '\u0000generic';
+const UNKNOWN_KEYS_MARK = '\u0000unknown:';
+
+/** A schema error message carrying a hint, for `{ error: withHint(...) }` in the zod schema. */
+export function withHint(message: string, hint: string): string {
+  return `${message}${HINT_MARK}${hint}`;
+}
+
+function splitHint(text: string): { message: string; hint?: string } {
+  const i = text.indexOf(HINT_MARK);
+  return i < 0 ? { message: text } : { message: text.slice(0, i), hint: text.slice(i + HINT_MARK.length) };
+}
+
+/** A key that is deliberately not accepted in some object, with the message that says why. */
+export interface ReservedKey { message: string; hint?: string }
+
+// Keyed by the object's key list: `.describe()`, `.superRefine()` and the like clone a schema
+// (and its shape), so neither the instance nor the shape object identifies it; its keys do.
+const reservedKeys = new Map<string, Record<string, ReservedKey>>();
+
+function keysOf(schema: unknown): string[] | undefined {
+  const shape = (schema as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
+  return shape ? Object.keys(shape) : undefined;
+}
+
+/**
+ * Marks keys of a strict object that deserve their own message instead of "unknown key"
+ * (a feature that is not available yet, a key that is not allowed in this place).
+ * Returns the schema so it can be used inline.
+ */
+export function reserveKeys<T extends z.ZodType>(schema: T, reserved: Record<string, ReservedKey>): T {
+  const keys = keysOf(schema);
+  if (!keys) throw new TypeError('reserveKeys needs an object schema');
+  reservedKeys.set(keys.join(','), reserved);
+  return schema;
+}
+
+interface UnknownKeysPayload { known: string[]; reserved: Record<string, ReservedKey> }
+
+/**
+ * The per-parse zod error map. Issues whose schema gave no message of its own are marked
+ * generic, so {@link issuesToProblems} words them from the issue's data (input, limits);
+ * unknown-key issues carry the object's known keys for "did you mean".
+ */
+export function zodErrorMap(issue: z.core.$ZodRawIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const known = keysOf(issue.inst) ?? [];
+    const payload: UnknownKeysPayload = { known, reserved: reservedKeys.get(known.join(',')) ?? {} };
+    return UNKNOWN_KEYS_MARK + JSON.stringify(payload);
+  }
+  return GENERIC_MARK;
+}
+
+/** Converts zod issues into raw problems; `prefix` is prepended to every issue path. */
+export function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PathSegment[] = []): RawProblem[] {
+  const out: RawProblem[] = [];
+  const withUnknownKeys = new Set(issues.filter((i) => i.code === 'unrecognized_keys').map((i) => formatPath(i.path as PathSegment[])));
+  for (const issue of issues) {
+    const path = [...prefix, ...(issue.path as PathSegment[])];
+    if (issue.code === 'custom' && (issue.params as { unlessUnknownKeys?: boolean } | undefined)?.unlessUnknownKeys
+      && withUnknownKeys.has(formatPath(issue.path as PathSegment[]))) continue;
+    if (issue.message.startsWith(UNKNOWN_KEYS_MARK) && issue.code === 'unrecognized_keys') {
+      const payload = JSON.parse(issue.message.slice(UNKNOWN_KEYS_MARK.length)) as UnknownKeysPayload;
+      for (const key of issue.keys) out.push(unknownKeyProblem([...path, key], payload));
+      continue;
+    }
+    if (issue.code === 'invalid_key') {
+      const inner = issue.issues[0];
+      const text = inner && !inner.message.startsWith(GENERIC_MARK) ? inner.message : 'is not an allowed key';
+      out.push({ path, at: 'key', ...splitHint(text) });
+      continue;
+    }
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    const at = missing ? 'parent' : atOf(issue);
+    if (issue.message.startsWith(GENERIC_MARK) || missing) {
+      out.push({ path, at, ...genericMessage(issue, path) });
+    } else {
+      out.push({ path, at, ...splitHint(issue.message) });
+    }
+  }
+  return out;
+}
+
+function atOf(issue: z.core.$ZodIssue): RawProblem['at'] {
+  if (issue.code === 'custom') {
+    const at = (issue.params as { at?: RawProblem['at'] } | undefined)?.at;
+    if (at) return at;
+  }
+  return 'value';
+}
+
+function unknownKeyProblem(path: PathSegment[], payload: UnknownKeysPayload): RawProblem {
+  const key = String(path[path.length - 1]);
+  const reserved = Object.hasOwn(payload.reserved, key) ? payload.reserved[key] : undefined;
+  if (reserved) return { path, at: 'key', message: reserved.message, hint: reserved.hint };
+  const guess = didYouMean(key, payload.known);
+  return {
+    path,
+    at: 'key',
+    message: `unknown key \`${key}\``,
+    hint: guess ? `did you mean \`${guess}\`?` : payload.known.length ? `known keys: ${payload.known.join(', ')}` : undefined,
+  };
+}
+
+const EXPECTED: Record<string, string> = {
+  string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false',
+  array: 'a list', object: 'a mapping', record: 'a mapping',
+};
+
+function genericMessage(issue: z.core.$ZodIssue, path: readonly PathSegment[]): { message: string; hint?: string } {
+  const input = 'input' in issue ? issue.input : undefined;
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (input === undefined) {
+        return { message: `required key \`${String(path[path.length - 1])}\` is missing` };
+      }
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      const message = `expected ${expected}, got ${describeValue(input)}`;
+      if ((issue.expected === 'number' || issue.expected === 'int') && typeof input === 'string' && input.trim() !== '' && !Number.isNaN(Number(input))) {
+        return { message, hint: `write the number without quotes: ${input.trim()}` };
+      }
+      if (issue.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')) {
+        return { message, hint: `quote it: "${String(input)}"` };
+      }
+      return { message };
+    }
+    case 'too_small':
+      if (issue.origin === 'array') return { message: `must have at least ${issue.minimum} item${Number(issue.minimum) === 1 ? '' : 's'}` };
+      if (issue.origin === 'string') return { message: 'must not be empty' };
+      return { message: `must be ${issue.inclusive ? 'at least' : 'greater than'} ${issue.minimum}, got ${describeValue(input)}` };
+    case 'too_big':
+      if (issue.origin === 'array') return { message: `must have at most ${issue.maximum} items` };
+      if (issue.origin === 'string') return { message: `must be at most ${issue.maximum} characters long` };
+      return { message: `must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}, got ${describeValue(input)}` };
+    case 'invalid_value': {
+      const allowed = issue.values.map((v) => String(v));
+      const guess = typeof input === 'string' ? didYouMean(input, allowed) : undefined;
+      return {
+        message: `must be one of ${allowed.join(', ')}; got ${describeValue(input)}`,
+        hint: guess ? `did you mean \`${guess}\`?` : undefined,
+      };
+    }
+    default:
+      return { message: `is not valid (${describeValue(input)})` };
+  }
+}
+
+/** How a YAML value is named in messages: `the string "8080"`, `the number 5`, `a list`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return 'a list';
+  return 'a mapping';
+}
+
+/** Edit distance (insertions, deletions, substitutions) between two strings. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate `word` was most likely meant to be: a case-insensitive match, else the closest
+ * one within edit distance 2 (first declared wins a tie). `undefined` when nothing is close.
+ *
+ * @example
+ * didYouMean('previewPrt', ['previewPort', 'scaleDownDelay']); // 'previewPort'
+ */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const sameCase = candidates.find((c) => c.toLowerCase() === lower);
+  if (sameCase !== undefined) return sameCase;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(lower, c.toLowerCase());
+    // A two-letter word is within distance 2 of every other two-letter word: demand more likeness.
+    if (d < bestDistance && d < Math.max(word.length, c.length)) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Renders a key path the way users write it: `services.web.smoke[2].http.path`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+interface Located { node?: Node; keyNode?: Node }
+
+/** Finds where in the YAML document a {@link RawProblem} belongs. */
+export class ProblemLocator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lineCounter: LineCounter,
+    private readonly file: string,
+  ) {}
+
+  /** Gives a raw problem its 1-based line and column, falling back to the nearest ancestor that exists. */
+  locate(raw: RawProblem): ConfigProblem {
+    const offset = this.offsetOf(raw);
+    const { line, col } = this.lineCounter.linePos(offset);
+    const problem: ConfigProblem = { file: this.file, line, column: col, path: formatPath(raw.path), message: raw.message };
+    if (raw.hint) problem.hint = raw.hint;
+    return problem;
+  }
+
+  /** Whether the document has a node at this path (overrides use it to tell where a merged value came from). */
+  has(path: readonly PathSegment[]): boolean {
+    return this.walk(path) !== undefined;
+  }
+
+  private offsetOf(raw: RawProblem): number {
+    const path = raw.at === 'parent' ? raw.path.slice(0, -1) : raw.path;
+    for (let len = path.length; len >= 0; len--) {
+      const found = this.walk(path.slice(0, len));
+      if (!found) continue;
+      const exact = len === path.length;
+      if (exact && raw.at === 'key' && found.keyNode?.range) return found.keyNode.range[0];
+      // `key:` with nothing after it has an empty value; the key is what the user sees.
+      if (exact && found.keyNode?.range && isScalar(found.node) && found.node.value === null && !found.node.source) return found.keyNode.range[0];
+      // A mapping or list is named by its key; a scalar is the value itself.
+      if (found.node && !isCollection(found.node) && exact && found.node.range) return found.node.range[0];
+      if (found.keyNode?.range) return found.keyNode.range[0];
+      if (found.node?.range) return found.node.range[0];
+    }
+    return 0;
+  }
+
+  private walk(path: readonly PathSegment[]): Located | undefined {
+    let node = this.resolve(this.doc.contents as Node | null);
+    let keyNode: Node | undefined;
+    if (!node) return path.length === 0 ? {} : undefined;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = (node.items as Pair[]).find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) return undefined;
+        keyNode = pair.key as Node;
+        node = this.resolve(pair.value as Node | null);
+      } else if (isSeq(node) && typeof seg === 'number') {
+        keyNode = undefined;
+        node = this.resolve(node.items[seg] as Node | null);
+      } else {
+        return undefined;
+      }
+      if (!node) return keyNode ? { keyNode } : undefined;
+    }
+    return { node, keyNode };
+  }
+
+  private resolve(node: Node | null | undefined): Node | undefined {
+    if (!node) return undefined;
+    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? node;
+    return node;
+  }
+}
+
+/** Converts the YAML library's syntax errors (including duplicate keys) into problems. */
+export function yamlErrorsToProblems(errors: readonly YAMLError[], text: string, lineCounter: LineCounter, file: string): ConfigProblem[] {
+  return errors.map((err) => {
+    const { line, col } = lineCounter.linePos(err.pos[0]);
+    if (err.code === 'DUPLICATE_KEY') {
+      const key = /^[^:\n]*/.exec(text.slice(err.pos[0]))?.[0].trim().replace(/^["']|["']$/g, '') ?? '';
+      return { file, line, column: col, path: '', message: `duplicate key \`${key}\``, hint: 'a key may appear only once in the same mapping; keep one of them' };
+    }
+    const message = err.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+    return { file, line, column: col, path: '', message: `YAML syntax error: ${message}`, hint: yamlHint(err.code) };
+  });
+}
+
+function yamlHint(code: string): string | undefined {
+  if (code === 'TAB_AS_INDENT') return 'indent with spaces, not tabs';
+  if (code === 'BAD_INDENT' || code === 'MISSING_CHAR') return 'check the indentation and the brackets on this line and the one before';
+  if (code === 'MULTIPLE_DOCS') return 'gangway.yaml holds one document; remove the `---` separator';
+  return undefined;
+}
+
+/** Orders problems as they appear in the file; problems on the same spot keep their order. */
+export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => a.p.line - b.p.line || a.p.column - b.p.column || a.i - b.i)
+    .map(({ p }) => p);
+}
+
+/** Removes problems that say the same thing at the same place. */
+export function uniqueProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.line}:${p.column}:${p.path}:${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

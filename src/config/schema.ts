@@ -1,0 +1,343 @@
+/**
+ * The zod schema of `gangway.yaml`: the one source for validation, for the JSON Schema editors
+ * use, and (through its descriptions) for the help editors show on hover.
+ *
+ * The schema checks each value where it stands. Checks that need the whole file (promotion
+ * order, dependencies, ports across services, overrides merged) live in load.ts; defaults are
+ * applied once, in compile.ts, from {@link DEFAULTS}.
+ * Every object is strict: an unknown key is a problem, never silently ignored.
+ */
+import { z } from 'zod';
+import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
+import { PLACEHOLDER_NAMES, isPlaceholderName, placeholderNames } from './placeholders.js';
+import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js';
+
+/** Every default of the file format, in one place; compile.ts applies them and the docs quote them. */
+export const DEFAULTS = {
+  stateDir: '.gangway',
+  server: { host: '127.0.0.1', port: 7400 },
+  agent: { host: '127.0.0.1', metricsPort: 7401 },
+  sqlitePath: '.gangway/state.db',
+  reason: 'optional',
+  allowSelfApproval: false,
+  timezone: 'UTC',
+  days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+  instances: 1,
+  host: '127.0.0.1',
+  health: { path: '/', status: 200, interval: '2s', timeout: '1s', failureThreshold: 3, startTimeout: '30s' },
+  rolling: { maxSurge: 1, maxUnavailable: 0 },
+  scaleDownDelay: '30s',
+  smoke: { method: 'GET', status: 200, timeout: '30s' },
+  rollback: { automatic: true, watch: '5m' },
+  drainTimeout: '30s',
+} as const;
+
+/** Day names accepted in windows, Monday first. */
+export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+function nameKey(what: string) {
+  return z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`,
+      'use lowercase letters, digits and dashes, starting with a letter (e.g. `prod`, `web-api`)'),
+  });
+}
+
+function port(description: string) {
+  const range = (iss: { input?: unknown }) => `must be a port number from 1 to 65535, got ${String(iss.input)}`;
+  return z.int().min(1, { error: range }).max(65535, { error: range }).describe(description);
+}
+
+function duration(description: string, options: { positive?: boolean } = {}) {
+  let schema = z.string({
+    error: (iss) => {
+      if (iss.input === undefined) return undefined;
+      const hint = typeof iss.input === 'number' ? `write a duration string such as "${iss.input}s"` : DURATION_HINT;
+      return withHint(`expected a duration, got ${describeValue(iss.input)}`, hint);
+    },
+  }).regex(new RegExp(DURATION_PATTERN), { error: (iss) => withHint(`"${String(iss.input)}" is not a duration`, DURATION_HINT) });
+  if (options.positive) {
+    schema = schema.refine((v) => !isDuration(v) || parseDuration(v) > 0, { error: withHint('must be longer than 0', DURATION_HINT) });
+  }
+  return schema.describe(description);
+}
+
+/** A string that may hold `${…}` placeholders; unknown names are problems with a did-you-mean. */
+const placeholderString = z.string().superRefine((value, ctx) => {
+  for (const name of placeholderNames([value])) {
+    if (isPlaceholderName(name)) continue;
+    const guess = didYouMean(name, PLACEHOLDER_NAMES);
+    ctx.addIssue({
+      code: 'custom',
+      input: value,
+      message: withHint(`unknown placeholder \${${name}}`, guess
+        ? `did you mean \${${guess}}?`
+        : `known placeholders: ${PLACEHOLDER_NAMES.map((n) => `\${${n}}`).join(', ')}; write $\${…} for a literal \${…}`),
+    });
+  }
+});
+
+function argv(what: string, description: string) {
+  return z.array(placeholderString, {
+    error: (iss) => typeof iss.input === 'string'
+      ? withHint('expected a list of arguments, got a string',
+        `write it as a list, e.g. [${iss.input.trim().split(/\s+/).map((a) => JSON.stringify(a)).join(', ')}]; it is never run through a shell`)
+      : undefined,
+  }).refine((a) => a.length > 0 && a[0] !== '', {
+    error: withHint(`${what} is empty`, 'give the program and its arguments, e.g. ["node", "server.js"]'),
+  }).describe(description);
+}
+
+/** Adds the "exactly one of these keys" rule that strategy, target, store, windows and smoke checks share. */
+function exactlyOne<T extends Record<string, unknown>>(what: string, keys: readonly string[], noneHint?: string) {
+  return (value: T, ctx: z.core.$RefinementCtx<T>) => {
+    const present = keys.filter((k) => value[k] !== undefined);
+    if (present.length === 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      input: value,
+      // "names none of them" says nothing new next to an unknown key in the same object (`canary`, a typo).
+      params: present.length === 0 ? { unlessUnknownKeys: true } : undefined,
+      message: present.length === 0
+        ? withHint(`${what} must name one of ${keys.join(', ')}`, noneHint ?? `choose exactly one of ${keys.join(', ')}`)
+        : withHint(`${what} has both ${present.join(' and ')}`, `choose exactly one of ${keys.join(', ')}`),
+    });
+  };
+}
+
+const httpExpect = z.strictObject({
+  status: z.int().min(100).max(599).optional().describe(`HTTP status code expected. Default ${DEFAULTS.health.status}.`),
+  json: z.record(z.string(), z.unknown()).optional()
+    .describe('JSON body fields that must match exactly: dotted field paths (e.g. `status` or `checks.db`) mapped to the expected value.'),
+  bodyContains: z.string().optional().describe('A substring the response body must contain.'),
+}).describe('What a passing response looks like.');
+
+function urlPath(what: string) {
+  return z.string().refine((p) => p.startsWith('/'), {
+    error: (iss) => withHint(`${what} must start with "/", got ${JSON.stringify(iss.input)}`, `write "/${String(iss.input).replace(/^\/*/, '')}"`),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services
+
+const smokeCheck = z.strictObject({
+  http: z.strictObject({
+    path: urlPath('smoke path').describe('Path requested on the new release (through its preview or instance port), starting with "/".'),
+    method: z.enum(HTTP_METHODS).optional().describe(`HTTP method. Default ${DEFAULTS.smoke.method}.`),
+    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
+    expect: httpExpect.optional(),
+  }).optional().describe('An HTTP request against the new release.'),
+  run: argv('run', 'A program and its arguments (argv, never a shell), run in the service\'s cwd; exit code 0 passes. Placeholders such as ${environment} are substituted.').optional(),
+  timeout: duration(`How long the check may take. Default ${DEFAULTS.smoke.timeout}.`, { positive: true }).optional(),
+}).superRefine(exactlyOne('a smoke check', ['http', 'run'])).describe('One smoke check: exactly one of http or run.');
+
+type Mode = 'service' | 'override';
+
+/**
+ * The service schema, or (in override mode) the same shape with every key optional, for
+ * `services.<name>.environments.<env>`. Required keys are typed as required in both modes:
+ * only the service form's output is read as typed data, an override is merged as plain data.
+ */
+function buildService(mode: Mode) {
+  const req = <T extends z.ZodType>(schema: T): T => (mode === 'service' ? schema : (schema.optional() as unknown as T));
+
+  const local = z.strictObject({
+    command: req(argv('command', 'The program and its arguments (argv, never a shell). Placeholders ${release.version}, ${release.image}, ${environment}, ${service}, ${port} are substituted inside each element.')),
+    cwd: z.string().optional().describe('Working folder, relative to the folder of gangway.yaml. Default: that folder.'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
+    }), placeholderString).optional().describe('Environment variables for each instance; values may hold placeholders. PORT is always set to the instance\'s own port.'),
+    instances: z.int().min(1).max(100).optional().describe(`How many instances run behind the proxy (1–100). Default ${DEFAULTS.instances}.`),
+    port: req(port('Public port served by the agent\'s proxy. Must differ from every other port in the project, in every environment.')),
+    host: z.string().min(1).optional().describe(`Address the public port listens on. Default ${DEFAULTS.host}.`),
+  }).describe('Run the service as local processes supervised by the Gangway agent.');
+
+  const target = reserveKeys(z.strictObject({ local: req(local) }), {
+    kubernetes: { message: 'target kubernetes is not available yet; use local' },
+    gitops: { message: 'target gitops is not available yet; use local' },
+    command: { message: 'target command is not available yet; use local', hint: 'did you mean `target.local.command`?' },
+  }).describe('Where the service runs.');
+
+  const health = z.strictObject({
+    path: req(urlPath('health path').describe('Path of the health endpoint, starting with "/".')),
+    expect: httpExpect.optional(),
+    interval: duration(`Time between checks. Default ${DEFAULTS.health.interval}.`, { positive: true }).optional(),
+    timeout: duration(`How long one check may take. Default ${DEFAULTS.health.timeout}.`, { positive: true }).optional(),
+    failureThreshold: z.int().min(1).optional().describe(`Consecutive failures that mark an instance unhealthy (and fail the release during the watch). Default ${DEFAULTS.health.failureThreshold}.`),
+    startTimeout: duration(`How long a new instance may take to pass its first check. Default ${DEFAULTS.health.startTimeout}.`, { positive: true }).optional(),
+  }).describe('How to tell a healthy instance. Default: GET / expecting 200.');
+
+  let rolling = z.strictObject({
+    maxSurge: z.int().min(0).optional().describe(`Extra instances started above the desired count during the update. Default ${DEFAULTS.rolling.maxSurge}.`),
+    maxUnavailable: z.int().min(0).optional().describe(`Instances that may be missing below the desired count during the update. Default ${DEFAULTS.rolling.maxUnavailable}.`),
+  });
+  if (mode === 'service') {
+    rolling = rolling.refine((r) => (r.maxSurge ?? DEFAULTS.rolling.maxSurge) + (r.maxUnavailable ?? DEFAULTS.rolling.maxUnavailable) >= 1, {
+      error: withHint('maxSurge and maxUnavailable are both 0, so the update could never make progress', 'set maxSurge to 1 (the default) or more'),
+    });
+  }
+
+  const blueGreen = z.strictObject({
+    previewPort: req(port('Port on which the new release is served for checks before the switch. Must differ from every other port in the project.')),
+    scaleDownDelay: duration(`How long the previous release keeps running after the switch, for an instant switch back. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
+  });
+
+  const strategy = reserveKeys(
+    z.strictObject({
+      rolling: rolling.optional().describe('Replace instances a few at a time.'),
+      blueGreen: blueGreen.optional().describe('Start the new release beside the old one, check it on the preview port, then switch all traffic at once.'),
+    }).superRefine(exactlyOne('strategy', ['rolling', 'blueGreen'], 'choose exactly one of rolling, blueGreen, or remove strategy for the default rolling update')),
+    { canary: { message: 'strategy canary is not available yet; use rolling or blueGreen' } },
+  ).describe(`How a release replaces the previous one: exactly one of rolling, blueGreen. Default rolling with maxSurge ${DEFAULTS.rolling.maxSurge}, maxUnavailable ${DEFAULTS.rolling.maxUnavailable}.`);
+
+  const rollback = z.strictObject({
+    automatic: z.boolean().optional().describe(`Roll back by itself when health or smoke checks fail or the watch sees failureThreshold consecutive failures. Default ${DEFAULTS.rollback.automatic}.`),
+    watch: duration(`How long health is watched after a deployment finishes. Default ${DEFAULTS.rollback.watch}.`).optional(),
+  }).describe('What happens when a release turns out bad.');
+
+  return {
+    target: req(target),
+    health: health.optional(),
+    strategy: strategy.optional(),
+    smoke: z.array(smokeCheck).optional().describe('Checks run against the new release before it takes traffic, in order. An override replaces the whole list.'),
+    rollback: rollback.optional(),
+    drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`).optional(),
+  };
+}
+
+const overrideSchema = reserveKeys(z.strictObject(buildService('override')), {
+  dependsOn: { message: 'dependsOn is the same in every environment', hint: 'set it on the service itself' },
+  environments: { message: 'overrides cannot be nested', hint: 'put each environment\'s overrides directly under services.<name>.environments.<environment>' },
+}).describe('Settings for this environment only, deep-merged over the service\'s (mappings merge, lists replace; a different strategy replaces the service\'s strategy).');
+
+const serviceFields = buildService('service');
+
+/** A service's settings without its per-environment overrides; merged results are checked against it. */
+export const serviceSettingsSchema = z.strictObject({
+  dependsOn: z.array(z.string()).optional().describe('Services that must be deployed in an environment before this one.'),
+  ...serviceFields,
+});
+
+/** One entry of `services`. */
+export const serviceSchema = z.strictObject({
+  ...serviceSettingsSchema.shape,
+  environments: z.record(z.string(), overrideSchema).optional()
+    .describe('Per-environment overrides, keyed by environment name.'),
+}).describe('A deployable unit.');
+
+// ---------------------------------------------------------------------------------------------
+// Environments
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const clock = (what: string, allowMidnightEnd: boolean) => z.string().regex(allowMidnightEnd ? /^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/ : /^(?:[01]\d|2[0-3]):[0-5]\d$/, {
+  error: (iss) => withHint(`${what} must be a time of day "HH:MM", got ${describeValue(iss.input)}`, `write it quoted with two-digit hours, e.g. "09:00"${allowMidnightEnd ? ' ("24:00" for the end of the day)' : ''}`),
+});
+
+const windowRange = z.strictObject({
+  days: z.array(z.enum(DAYS)).min(1).optional().describe('Days the range applies to (mon … sun). Default: every day.'),
+  from: clock('from', false).describe('Start time "HH:MM" (inclusive), in the window\'s time zone.'),
+  to: clock('to', true).describe('End time "HH:MM" (exclusive), after from; "24:00" ends at midnight.'),
+}).refine((r) => r.from < r.to, {
+  error: (iss) => {
+    const r = iss.input as { from: string; to: string };
+    return withHint(`from ${r.from} must be before to ${r.to}`, 'a range cannot pass midnight; split it into two windows');
+  },
+});
+
+const window = z.strictObject({
+  allow: windowRange.optional().describe('Deployments are allowed only inside this range.'),
+  deny: windowRange.optional().describe('Deployments are refused inside this range.'),
+  timezone: z.string().refine(isTimeZone, {
+    error: (iss) => {
+      const guess = didYouMean(String(iss.input), Intl.supportedValuesOf('timeZone'));
+      return withHint(`unknown time zone ${JSON.stringify(iss.input)}`,
+        guess ? `did you mean "${guess}"?` : 'use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York"');
+    },
+  }).optional().describe(`IANA time zone of the range, e.g. America/New_York. Default ${DEFAULTS.timezone}.`),
+}).superRefine(exactlyOne('a window', ['allow', 'deny'])).describe('A deployment window: exactly one of allow or deny.');
+
+/** One entry of `environments`. */
+export const environmentSchema = z.strictObject({
+  promotion: z.strictObject({
+    from: z.string().describe('Environment a release must have succeeded in first; it must be declared earlier.'),
+  }).optional().describe('Where releases come from.'),
+  reason: z.enum(['required', 'optional']).optional().describe(`Whether a deployment must give a reason. Default ${DEFAULTS.reason}.`),
+  approvals: z.strictObject({
+    required: z.int().min(1).describe('How many approvals a deployment needs (at least 1).'),
+    groups: z.array(z.string().min(1)).min(1).describe('Groups whose members may approve.'),
+    allowSelfApproval: z.boolean().optional().describe(`Whether the requester may approve their own deployment. Default ${DEFAULTS.allowSelfApproval}.`),
+  }).optional().describe('Approvals a deployment needs before it runs.'),
+  windows: z.array(window).optional().describe('Deployment windows; a deployment must be in every allow range and no deny range.'),
+}, {
+  error: (iss) => iss.input === null ? withHint('expected a mapping, got null', 'write `{}` for an environment without policies') : undefined,
+}).describe('A stage with its policies.');
+
+// ---------------------------------------------------------------------------------------------
+// The file
+
+const store = z.strictObject({
+  sqlite: z.strictObject({
+    path: z.string().min(1).optional().describe(`Database file, relative to the folder of gangway.yaml. Default ${DEFAULTS.sqlitePath}.`),
+  }).optional().describe('Embedded SQLite (the default).'),
+  postgres: z.strictObject({
+    url: z.string().regex(/^postgres(?:ql)?:\/\//, {
+      error: withHint('must be a postgres:// URL', 'e.g. "postgres://gangway@db.internal:5432/gangway"; prefer urlFromEnv to keep the password out of the file'),
+    }).optional().describe('Connection URL, postgres://…'),
+    urlFromEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: withHint('must be the name of an environment variable', 'e.g. DATABASE_URL'),
+    }).optional().describe('Name of the environment variable that holds the connection URL; read when the file is loaded.'),
+  }).superRefine(exactlyOne('postgres', ['url', 'urlFromEnv'])).optional().describe('PostgreSQL, for several orchestrator replicas.'),
+}).superRefine(exactlyOne('store', ['sqlite', 'postgres'])).describe('Where Gangway keeps its state: exactly one of sqlite, postgres.');
+
+/** The whole of `gangway.yaml`. */
+export const configSchema = z.strictObject({
+  project: z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid project name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `shop`)'),
+  }).describe('Project name: lowercase letters, digits and dashes.'),
+  stateDir: z.string().min(1).optional().describe(`Folder for Gangway's state (database, agent socket, logs), relative to the folder of gangway.yaml. Default ${DEFAULTS.stateDir}.`),
+  server: z.strictObject({
+    host: z.string().min(1).optional().describe(`Address the API and dashboard listen on. Default ${DEFAULTS.server.host}.`),
+    port: port(`Port of the API and dashboard. Default ${DEFAULTS.server.port}.`).optional(),
+  }).optional().describe('The orchestrator\'s HTTP API and dashboard.'),
+  agent: z.strictObject({
+    host: z.string().min(1).optional().describe(`Address the agent's metrics endpoint listens on. Default ${DEFAULTS.agent.host}.`),
+    metricsPort: port(`Port of the agent's metrics endpoint. Default ${DEFAULTS.agent.metricsPort}.`).optional(),
+  }).optional().describe('The local agent that runs instances and the proxy.'),
+  store: store.optional(),
+  environments: z.record(nameKey('environment'), environmentSchema)
+    .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
+    .describe('Environments in promotion order (e.g. dev, staging, prod).'),
+  services: z.record(nameKey('service'), serviceSchema)
+    .refine((s) => Object.keys(s).length > 0, { error: withHint('declare at least one service', 'see docs/config.md#services') })
+    .describe('Services, by name.'),
+}, {
+  error: (iss) => iss.input === null || iss.input === undefined
+    ? withHint('the file is empty', 'start with `project:`, `environments:` and `services:`; see docs/config.md')
+    : undefined,
+}).meta({
+  title: 'gangway.yaml',
+  description: 'Gangway configuration: environments, services, how they are deployed, checked and rolled back.',
+});
+
+/** `gangway.yaml` as validated, before defaults: what compile.ts reads. */
+export type RawConfig = z.output<typeof configSchema>;
+/** One service as written, including its `environments` overrides. */
+export type RawService = z.output<typeof serviceSchema>;
+/** A service's settings, as written or with one environment's overrides merged in. */
+export type RawServiceSettings = z.output<typeof serviceSettingsSchema>;
+/** One environment as written. */
+export type RawEnvironment = z.output<typeof environmentSchema>;

@@ -1,0 +1,264 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/load.js';
+import type { GangwayConfig } from '../config/types.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { DeploymentPhase, Store } from '../store/types.js';
+import { MemoryTarget } from '../targets/memory/memory-target.js';
+import { Orchestrator } from './orchestrator.js';
+import { Runner } from './runner.js';
+import { GangwayError } from '../errors.js';
+
+const YAML = (strategy: string, extra = '') => `
+project: shop
+environments:
+  dev: {}
+  prod:
+    promotion: { from: dev }
+    reason: required
+services:
+  web:
+    target:
+      local: { command: ["node", "app.js"], instances: 2, port: 18080 }
+    health: { path: /health, interval: 100ms, failureThreshold: 3, startTimeout: 1s }
+    strategy:
+${strategy}
+    rollback: { watch: 300ms }
+${extra}
+    environments:
+      prod: { target: { local: { port: 18081 } }${strategy.includes('blueGreen') ? ', strategy: { blueGreen: { previewPort: 18091 } }' : ''} }
+`;
+const BLUE_GREEN = '      blueGreen: { previewPort: 18090, scaleDownDelay: 0s }';
+const ROLLING = '      rolling: { maxSurge: 1, maxUnavailable: 0 }';
+
+interface World { config: GangwayConfig; store: Store; target: MemoryTarget; orch: Orchestrator; runner: Runner }
+const worlds: World[] = [];
+
+async function given(yaml: string): Promise<World> {
+  const config = parseConfig(yaml, '/project/gangway.yaml');
+  const store = await openSqliteStore(':memory:');
+  await store.migrate();
+  const target = new MemoryTarget();
+  let runner!: Runner;
+  const orch = new Orchestrator({ store, config, target, onChange: () => runner.wake() });
+  runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000 });
+  runner.start();
+  const w = { config, store, target, orch, runner };
+  worlds.push(w);
+  return w;
+}
+
+afterEach(async () => {
+  for (const w of worlds.splice(0)) {
+    await w.runner.stop();
+    await w.store.close();
+  }
+});
+
+async function until(w: World, id: string, phases: DeploymentPhase[]) {
+  for (let i = 0; i < 500; i++) {
+    const d = await w.orch.getDeployment(id);
+    if (phases.includes(d.phase)) return d;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`deployment ${id} never reached ${phases.join("/")}: ${JSON.stringify(await w.orch.getDeployment(id))}`);
+}
+
+const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
+
+async function ship(w: World, version: string, env = 'dev', reason?: string) {
+  const d = await w.orch.deploy({ service: 'web', environment: env, version, actor: 'ana', reason });
+  return until(w, d.id, FINAL);
+}
+
+describe('blue-green', () => {
+  it('given no release, when 1.0.0 is deployed, then it runs every step and becomes stable', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('succeeded');
+    expect(d.steps.map((s) => [s.title, s.status])).toEqual([
+      ['run 2 instances of 1.0.0', 'succeeded'],
+      ['wait for 2 healthy instances of 1.0.0', 'succeeded'],
+      ['no traffic; preview to 1.0.0', 'succeeded'],
+      ['all traffic to 1.0.0', 'succeeded'],
+      ['watch 1.0.0 for 300ms', 'succeeded'],
+    ]);
+    expect(w.target.calls).toEqual(['scale dev 1.0.0 2', 'traffic dev - preview 1.0.0', 'traffic dev 1.0.0:100']);
+    const [status] = await w.orch.status({ service: 'web', environment: 'dev' });
+    expect(status.version).toBe('1.0.0');
+    expect(status.deployment).toEqual({ id: d.id, phase: 'succeeded', step: null });
+  });
+
+  it('given 1.0.0 stable, when 1.1.0 ships, then traffic switches and 1.0.0 is retired after the scale-down delay', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    await ship(w, '1.0.0');
+    w.target.calls.length = 0;
+    const d = await ship(w, '1.1.0');
+    expect(d.phase).toBe('succeeded');
+    expect(d.previousVersion).toBe('1.0.0');
+    expect(w.target.calls.slice(0, 3)).toEqual(['scale dev 1.1.0 2', 'traffic dev 1.0.0:100 preview 1.1.0', 'traffic dev 1.1.0:100']);
+    for (let i = 0; i < 100 && w.target.versions(w.config.services.web.dev).length > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(w.target.versions(w.config.services.web.dev)).toEqual(['1.1.0']);
+    const state = await w.store.getServiceState('web', 'dev');
+    expect([state?.stableVersion, state?.previousVersion]).toEqual(['1.1.0', '1.0.0']);
+    const retired = (await w.store.listEvents()).filter((e) => e.type === 'release.retired');
+    expect(retired.map((e) => e.data.version)).toEqual(['1.0.0']);
+  });
+
+  it('given 1.0.0 stable, when 2.0.0 never becomes healthy, then traffic stays on 1.0.0 and the deployment is rolled back', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    await ship(w, '1.0.0');
+    w.target.behaviours.set('2.0.0', { neverReady: true });
+    w.target.calls.length = 0;
+    const d = await ship(w, '2.0.0');
+    expect(d.phase).toBe('rolled_back');
+    expect(d.message).toBe('2 of 2 instances of 2.0.0 did not become healthy within 1s (web-dev-2.0.0-3: expected status 200, got 500; web-dev-2.0.0-4: expected status 200, got 500)');
+    expect(d.steps.map((s) => [s.stage, s.title, s.status])).toEqual([
+      ['deploy', 'run 2 instances of 2.0.0', 'succeeded'],
+      ['deploy', 'wait for 2 healthy instances of 2.0.0', 'failed'],
+      ['deploy', 'all traffic to 1.0.0; preview to 2.0.0', 'pending'],
+      ['deploy', 'all traffic to 2.0.0', 'pending'],
+      ['deploy', 'watch 2.0.0 for 300ms', 'pending'],
+      ['rollback', 'run 2 instances of 1.0.0', 'succeeded'],
+      ['rollback', 'wait for 2 healthy instances of 1.0.0', 'succeeded'],
+      ['rollback', 'all traffic to 1.0.0', 'succeeded'],
+      ['rollback', 'stop 2.0.0', 'succeeded'],
+    ]);
+    expect(w.target.calls).toEqual(['scale dev 2.0.0 2', 'scale dev 1.0.0 2', 'traffic dev 1.0.0:100', 'scale dev 2.0.0 0']);
+    expect((await w.store.getServiceState('web', 'dev'))?.stableVersion).toBe('1.0.0');
+  });
+
+  it('given 1.0.0 stable, when 2.0.0 fails its health checks during the watch, then it is rolled back', async () => {
+    const w = await given(YAML(BLUE_GREEN).replace('watch: 300ms', 'watch: 1500ms'));
+    await ship(w, '1.0.0');
+    w.target.behaviours.set('2.0.0', { failAfterLooks: 4 });
+    const d = await ship(w, '2.0.0');
+    expect(d.phase).toBe('rolled_back');
+    expect(d.message).toMatch(/^instance web-dev-2\.0\.0-\d failed 3 consecutive health checks \(threshold 3\) during the watch of 2\.0\.0: expected status 200, got 503$/);
+    const [s] = await w.orch.status({ service: 'web', environment: 'dev' });
+    expect(s.version).toBe('1.0.0');
+    expect(await w.target.traffic(w.config.services.web.dev)).toEqual({ versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+  });
+
+  it('given nothing deployed, when the first release never becomes healthy, then the deployment fails and nothing keeps running', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    w.target.behaviours.set('1.0.0', { neverReady: true });
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('failed');
+    expect(w.target.versions(w.config.services.web.dev)).toEqual([]);
+    expect((await w.store.getServiceState('web', 'dev'))?.stableVersion ?? null).toBeNull();
+  });
+});
+
+describe('rolling', () => {
+  it('given 1.0.0 on 2 instances, when 1.1.0 rolls out with maxSurge 1, then each new instance is healthy before an old one goes', async () => {
+    const w = await given(YAML(ROLLING));
+    await ship(w, '1.0.0');
+    w.target.calls.length = 0;
+    const d = await ship(w, '1.1.0');
+    expect(d.phase).toBe('succeeded');
+    expect(d.steps.map((s) => s.title)).toEqual([
+      'run 1 instance of 1.1.0',
+      'wait for 1 healthy instance of 1.1.0',
+      'traffic 1.0.0 50% / 1.1.0 50%',
+      'run 1 instance of 1.0.0',
+      'run 2 instances of 1.1.0',
+      'wait for 2 healthy instances of 1.1.0',
+      'all traffic to 1.1.0',
+      'stop 1.0.0',
+      'watch 1.1.0 for 300ms',
+    ]);
+    expect(w.target.calls).toEqual([
+      'scale dev 1.1.0 1', 'traffic dev 1.0.0:1,1.1.0:1', 'scale dev 1.0.0 1',
+      'scale dev 1.1.0 2', 'traffic dev 1.1.0:2', 'scale dev 1.0.0 0',
+    ]);
+  });
+});
+
+describe('requests', () => {
+  it('rejects an unknown service with a did-you-mean hint and writes nothing', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    const err = await w.orch.deploy({ service: 'wbe', environment: 'dev', version: '1', actor: 'ana' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GangwayError);
+    expect([(err as GangwayError).code, (err as GangwayError).message, (err as GangwayError).hint]).toEqual(['not_found', 'unknown service "wbe"', 'did you mean "web"?']);
+    expect(await w.store.listDeployments()).toEqual([]);
+  });
+
+  it('rejects a malformed version', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    const err = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0 ; rm -rf /', actor: 'ana' }).catch((e: unknown) => e) as GangwayError;
+    expect([err.code, err.message]).toEqual(['invalid_argument', 'version: "1.0 ; rm -rf /" is not a valid version']);
+  });
+
+  it('blocks prod without a reason, and a release that has not succeeded in dev', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    const noReason = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana' }).catch((e: unknown) => e) as GangwayError;
+    expect([noReason.code, noReason.message]).toEqual(['blocked', 'prod requires a reason for every deployment']);
+    const notPromoted = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana', reason: 'CHG-1' }).catch((e: unknown) => e) as GangwayError;
+    expect([notPromoted.code, notPromoted.message]).toEqual(['blocked', 'web 1.0.0 has not succeeded in dev; prod only takes releases promoted from dev']);
+    await ship(w, '1.0.0');
+    const d = await ship(w, '1.0.0', 'prod', 'CHG-1');
+    expect([d.phase, d.reason, d.actor]).toEqual(['succeeded', 'CHG-1', 'ana']);
+  });
+
+  it('queues a second deployment of the same pair and runs it after the first (FIFO)', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    const a = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' });
+    const b = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.1.0', actor: 'ana' });
+    const c = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.2.0', actor: 'ana' });
+    await until(w, c.id, FINAL);
+    const phases = (await w.store.listEvents()).filter((e) => e.type === 'deployment.phase').map((e) => `${e.deploymentId === a.id ? 'a' : e.deploymentId === b.id ? 'b' : 'c'}:${String(e.data.to)}`);
+    expect(phases).toEqual(['a:running', 'a:succeeded', 'b:running', 'b:succeeded', 'c:running', 'c:succeeded']);
+  });
+
+  it('aborts a deployment during its watch and restores the stable release', async () => {
+    const w = await given(YAML(BLUE_GREEN).replace('watch: 300ms', 'watch: 2s'));
+    await ship(w, '1.0.0');
+    const d = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.1.0', actor: 'ana' });
+    for (let i = 0; i < 200; i++) {
+      const cur = await w.orch.getDeployment(d.id);
+      if (cur.step === 'watch 1.1.0 for 2s') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await w.orch.abort(d.id, 'bob');
+    const end = await until(w, d.id, FINAL);
+    expect([end.phase, end.message]).toEqual(['aborted', 'aborted: by request']);
+    expect(await w.target.traffic(w.config.services.web.dev)).toEqual({ versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+  });
+
+  it('rolls back by hand to the previous release, which becomes stable again', async () => {
+    const w = await given(YAML(BLUE_GREEN));
+    await ship(w, '1.0.0');
+    await ship(w, '1.1.0');
+    const r = await w.orch.rollback({ service: 'web', environment: 'dev', actor: 'bob' });
+    const end = await until(w, r.id, FINAL);
+    expect([end.kind, end.phase, end.version, end.previousVersion]).toEqual(['rollback', 'succeeded', '1.0.0', '1.1.0']);
+    const state = await w.store.getServiceState('web', 'dev');
+    expect([state?.stableVersion, state?.previousVersion]).toEqual(['1.0.0', '1.1.0']);
+  });
+});
+
+describe('resume', () => {
+  it('given a runner stopped mid-watch, when another runner starts, then it resumes the same step without restarting it', async () => {
+    const w = await given(YAML(BLUE_GREEN).replace('watch: 300ms', 'watch: 1s'));
+    await ship(w, '1.0.0');
+    const d = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.1.0', actor: 'ana' });
+    for (let i = 0; i < 200; i++) {
+      if ((await w.orch.getDeployment(d.id)).step === 'watch 1.1.0 for 1s') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await w.runner.stop();
+    const paused = await w.orch.getDeployment(d.id);
+    expect([paused.phase, paused.steps[paused.currentStep].status, paused.leaseOwner]).toEqual(['running', 'running', null]);
+    const watchStarted = paused.steps[paused.currentStep].startedAt;
+    const second = new Runner({ store: w.store, config: w.config, target: w.target, tickMs: 20 });
+    second.start();
+    worlds.push({ ...w, runner: second });
+    const end = await until(w, d.id, FINAL);
+    expect(end.phase).toBe('succeeded');
+    const watch = end.steps.find((s) => s.type === 'watch')!;
+    expect([watch.startedAt, watch.attempts]).toEqual([watchStarted, 2]);
+    const events = (await w.store.listEvents({ deploymentId: d.id })).map((e) => e.type);
+    expect(events.filter((t) => t === 'step.succeeded')).toHaveLength(5);
+    expect(events.filter((t) => t === 'step.resumed')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,306 @@
+/**
+ * The orchestrator facade: validates requests, plans them and queues them for the runner.
+ * A request that cannot be carried out throws before anything is written.
+ */
+import { randomUUID } from 'node:crypto';
+import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
+import { GangwayError, NotFoundError } from '../errors.js';
+import type { DeploymentRecord, Store } from '../store/types.js';
+import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
+import type { Target } from '../targets/target.js';
+import type { AgentApi } from '../agent/types.js';
+import { systemClock, type Clock } from './clock.js';
+import { planDeployment, planHash, planSwitchBack } from './plan.js';
+import type { PlanStep } from './steps/types.js';
+import type {
+  DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
+} from './types.js';
+import { didYouMean as closest } from '../config/problems.js';
+
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** `registry/repo[:tag][@sha256:<64 hex>]` */
+export const IMAGE_PATTERN = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+export interface OrchestratorOptions {
+  store: Store;
+  config: GangwayConfig;
+  target: Target;
+  /** Agent access for status and logs; absent in engine tests with an in-memory target. */
+  agent?: AgentApi;
+  clock?: Clock;
+  /** Called after a request changed what the runner should do. */
+  onChange?: () => void;
+}
+
+export class Orchestrator implements OrchestratorApi {
+  private readonly store: Store;
+  private readonly config: GangwayConfig;
+  private readonly target: Target;
+  private readonly agent?: AgentApi;
+  private readonly clock: Clock;
+  private readonly onChange: () => void;
+
+  constructor(opts: OrchestratorOptions) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.target = opts.target;
+    this.agent = opts.agent;
+    this.clock = opts.clock ?? systemClock;
+    this.onChange = opts.onChange ?? (() => undefined);
+  }
+
+  async deploy(req: DeployRequest): Promise<DeploymentView> {
+    const { cfg, release, steps, stable } = await this.prepare(req);
+    const env = this.environment(req.environment);
+    const reason = req.reason?.trim() || null;
+    if (env.reason === 'required' && !reason) {
+      throw new GangwayError('blocked', `${req.environment} requires a reason for every deployment`,
+        `add --reason "<change ticket or why>"`, { gate: 'reason' });
+    }
+    if (env.promotion) await this.assertPromoted(cfg, release.version, env.promotion.from);
+    const active = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
+    if (active.some((d) => d.version === release.version)) {
+      throw new GangwayError('conflict', `${cfg.service} ${release.version} is already being deployed to ${cfg.environment}`, 'follow it with `gangway status --watch`');
+    }
+    if (stable?.version === release.version && active.length === 0) {
+      throw new GangwayError('conflict', `${cfg.service} ${release.version} is already the stable release in ${cfg.environment}`,
+        'deploy another version, or roll back with `gangway rollback`');
+    }
+    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, steps, req.actor, reason);
+    return d;
+  }
+
+  async plan(req: DeployRequest): Promise<PlanView> {
+    const { cfg, release, steps, stable } = await this.prepare(req);
+    const ahead = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
+    return {
+      service: cfg.service,
+      environment: cfg.environment,
+      version: release.version,
+      strategy: cfg.strategy.kind,
+      stableVersion: stable?.version ?? null,
+      steps: steps.map((s, idx) => ({ idx, type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
+      queuedBehind: ahead.length,
+    };
+  }
+
+  async rollback(req: RollbackRequest): Promise<DeploymentView> {
+    const cfg = this.serviceEnv(req.service, req.environment);
+    if (req.to !== undefined) assertVersion(req.to, 'to');
+    const [active] = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: [...ACTIVE_PHASES] });
+    if (active) {
+      if (req.to !== undefined && req.to !== active.previousVersion) {
+        throw new GangwayError('conflict', `deployment ${active.id} of ${active.version} is in progress in ${cfg.environment}`,
+          `roll it back with \`gangway rollback ${cfg.service} --env ${cfg.environment}\` (without --to), then roll back further`);
+      }
+      return this.requestAbort(active, req.actor);
+    }
+    const state = await this.store.getServiceState(cfg.service, cfg.environment);
+    if (!state?.stableVersion) {
+      throw new GangwayError('conflict', `${cfg.service} has never been deployed to ${cfg.environment}: nothing to roll back`);
+    }
+    const to = req.to ?? state.previousVersion;
+    if (!to) {
+      throw new GangwayError('conflict', `${cfg.service} in ${cfg.environment} has no previous release to roll back to`, 'name one with --to <version>');
+    }
+    if (to === state.stableVersion) {
+      throw new GangwayError('conflict', `${cfg.service} ${to} is already the stable release in ${cfg.environment}`);
+    }
+    const [earlier] = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['succeeded'], newestFirst: true })
+      .then((list) => list.filter((d) => d.version === to));
+    if (!earlier) {
+      throw new NotFoundError(`${cfg.service} ${to} never succeeded in ${cfg.environment}`, 'roll back to a release that ran there; `gangway history` lists them');
+    }
+    const release = { version: to, image: earlier.image };
+    return this.create(cfg, 'rollback', release, state.stableVersion, planSwitchBack(cfg, release), req.actor, req.reason?.trim() || null);
+  }
+
+  async abort(id: string, actor: string): Promise<DeploymentView> {
+    const d = await this.store.getDeployment(id);
+    if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
+    return this.requestAbort(d, actor);
+  }
+
+  async getDeployment(id: string): Promise<DeploymentView> {
+    const d = await this.store.getDeployment(id);
+    if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
+    return this.view(d);
+  }
+
+  async history(filter: HistoryFilter): Promise<DeploymentView[]> {
+    if (filter.service) this.service(filter.service);
+    if (filter.environment) this.environment(filter.environment);
+    const list = await this.store.listDeployments({ service: filter.service, environment: filter.environment, newestFirst: true, limit: filter.limit ?? 50 });
+    return Promise.all(list.map((d) => this.view(d)));
+  }
+
+  async status(filter: { service?: string; environment?: string }): Promise<StatusEntry[]> {
+    if (filter.service) this.service(filter.service);
+    if (filter.environment) this.environment(filter.environment);
+    const agentState = this.agent ? await this.agent.state().catch(() => null) : null;
+    const states = new Map((await this.store.listServiceStates()).map((s) => [`${s.service}\u0000${s.environment}`, s]));
+    const out: StatusEntry[] = [];
+    for (const service of this.config.serviceNames) {
+      if (filter.service && filter.service !== service) continue;
+      for (const env of this.config.environments) {
+        if (filter.environment && filter.environment !== env.name) continue;
+        const cfg = this.config.services[service][env.name];
+        const [latest] = await this.store.listDeployments({ service, environment: env.name, newestFirst: true, limit: 1 });
+        const queued = await this.store.listDeployments({ service, environment: env.name, phases: ['queued'] });
+        let step: string | null = null;
+        if (latest && !FINAL_PHASES.includes(latest.phase)) {
+          const steps = await this.store.getSteps(latest.id);
+          step = steps[latest.currentStep]?.title ?? null;
+        }
+        const route = agentState?.routes.find((r) => r.service === service && r.environment === env.name);
+        out.push({
+          service,
+          environment: env.name,
+          version: states.get(`${service}\u0000${env.name}`)?.stableVersion ?? null,
+          deployment: latest ? { id: latest.id, phase: latest.phase, step } : null,
+          queued: queued.length,
+          port: cfg.target.port,
+          instances: (agentState?.instances ?? [])
+            .filter((i) => i.service === service && i.environment === env.name)
+            .map((i) => ({ id: i.id, version: i.version, port: i.port, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures })),
+          traffic: route?.versions ?? [],
+        });
+      }
+    }
+    return out;
+  }
+
+  async logs(q: { service: string; environment: string; version?: string; lines?: number }) {
+    this.serviceEnv(q.service, q.environment);
+    if (!this.agent) return [];
+    return this.agent.logs(q.service, q.environment, q.version, q.lines ?? 100);
+  }
+
+  events(q: { afterId?: number; deploymentId?: string; limit?: number }) {
+    return this.store.listEvents(q);
+  }
+
+  // --- helpers -------------------------------------------------------------
+
+  private async prepare(req: DeployRequest) {
+    const cfg = this.serviceEnv(req.service, req.environment);
+    const release = releaseOf(req);
+    const state = await this.store.getServiceState(cfg.service, cfg.environment);
+    const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
+    const steps = planDeployment({ cfg, release, stable, capabilities: this.target.capabilities });
+    return { cfg, release, steps, stable };
+  }
+
+  private async assertPromoted(cfg: ServiceEnvConfig, version: string, from: string): Promise<void> {
+    const succeeded = await this.store.listDeployments({ service: cfg.service, environment: from, phases: ['succeeded'] });
+    if (!succeeded.some((d) => d.version === version)) {
+      throw new GangwayError('blocked', `${cfg.service} ${version} has not succeeded in ${from}; ${cfg.environment} only takes releases promoted from ${from}`,
+        `deploy it to ${from} first: gangway deploy ${cfg.service} --env ${from} --version ${version}`, { gate: 'promotion', from });
+    }
+  }
+
+  private async create(cfg: ServiceEnvConfig, kind: 'deploy' | 'rollback', release: { version: string; image: string | null },
+    previousVersion: string | null, steps: PlanStep[], actor: string, reason: string | null): Promise<DeploymentView> {
+    const d = await this.store.createDeployment({
+      id: newDeploymentId(),
+      service: cfg.service,
+      environment: cfg.environment,
+      kind,
+      version: release.version,
+      image: release.image,
+      actor,
+      reason,
+      previousVersion,
+      planHash: planHash(steps),
+      createdAt: this.clock.now(),
+      steps: steps.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
+    });
+    this.onChange();
+    return this.view(d);
+  }
+
+  private async requestAbort(d: DeploymentRecord, actor: string): Promise<DeploymentView> {
+    const at = this.clock.now();
+    if (FINAL_PHASES.includes(d.phase)) {
+      throw new GangwayError('conflict', `deployment ${d.id} already ended (${d.phase})`, 'roll back with `gangway rollback` instead');
+    }
+    if (d.phase === 'queued') {
+      await this.store.transition({
+        deploymentId: d.id,
+        deployment: { phase: 'aborted', abortRequested: true, finishedAt: at, message: `aborted by ${actor} before it started` },
+        events: [{ deploymentId: d.id, at, type: 'deployment.phase', data: { from: 'queued', to: 'aborted', actor } }],
+      });
+    } else if (!d.abortRequested) {
+      await this.store.transition({
+        deploymentId: d.id,
+        deployment: { abortRequested: true },
+        events: [{ deploymentId: d.id, at, type: 'deployment.abort_requested', data: { actor } }],
+      });
+    }
+    this.onChange();
+    return this.getDeployment(d.id);
+  }
+
+  private async view(d: DeploymentRecord): Promise<DeploymentView> {
+    const steps = await this.store.getSteps(d.id);
+    const current = FINAL_PHASES.includes(d.phase) ? null : steps[d.currentStep]?.title ?? null;
+    return { ...d, steps, step: current };
+  }
+
+  private service(name: string) {
+    const svc = this.config.services[name];
+    if (!svc) {
+      const near = closest(name, this.config.serviceNames);
+      throw new NotFoundError(`unknown service "${name}"`, near ? `did you mean "${near}"?` : `services in ${this.config.file}: ${this.config.serviceNames.join(', ')}`);
+    }
+    return svc;
+  }
+
+  private environment(name: string) {
+    const env = this.config.environments.find((e) => e.name === name);
+    if (!env) {
+      const names = this.config.environments.map((e) => e.name);
+      const near = closest(name, names);
+      throw new NotFoundError(`unknown environment "${name}"`, near ? `did you mean "${near}"?` : `environments in ${this.config.file}: ${names.join(', ')}`);
+    }
+    return env;
+  }
+
+  private serviceEnv(service: string, environment: string): ServiceEnvConfig {
+    const svc = this.service(service);
+    this.environment(environment);
+    return svc[environment];
+  }
+}
+
+function assertVersion(v: string, field: string): void {
+  if (!VERSION_PATTERN.test(v)) {
+    throw new GangwayError('invalid_argument', `${field}: "${v}" is not a valid version`,
+      'a version is 1-128 letters, digits, ".", "_", "+" or "-", starting with a letter or digit (e.g. 1.4.2 or 2026.11.22-rc1)');
+  }
+}
+
+/** The release a request names: a version, an image, or both (the local target runs the version). */
+export function releaseOf(req: { version?: string; image?: string }): { version: string; image: string | null } {
+  if (req.image !== undefined && !IMAGE_PATTERN.test(req.image)) {
+    throw new GangwayError('invalid_argument', `image: "${req.image}" is not a valid image reference`,
+      'write registry/repository:tag or registry/repository@sha256:<64 hex digits>');
+  }
+  if (req.version !== undefined) {
+    assertVersion(req.version, 'version');
+    return { version: req.version, image: req.image ?? null };
+  }
+  if (req.image !== undefined) {
+    const digest = /@sha256:([a-f0-9]{64})$/.exec(req.image);
+    const tag = /:([A-Za-z0-9_][A-Za-z0-9._-]{0,127})(?:@|$)/.exec(req.image.replace(/^[^/]*\//, ''));
+    const version = tag?.[1] ?? (digest ? `sha256-${digest[1].slice(0, 12)}` : undefined);
+    if (!version) throw new GangwayError('invalid_argument', `image: "${req.image}" has neither a tag nor a digest`, 'add :<tag> or @sha256:<digest>, or pass --version');
+    return { version, image: req.image };
+  }
+  throw new GangwayError('invalid_argument', 'a release needs --version or --image', 'e.g. gangway deploy web --env dev --version 1.2.0');
+}
+
+/** Sortable, unique deployment ids: `d-<time base36>-<random>`. */
+export function newDeploymentId(): string {
+  return `d-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
+}

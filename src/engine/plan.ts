@@ -1,0 +1,62 @@
+/**
+ * The planner: a pure function from (request, config, current state) to an ordered list of
+ * steps. `gangway plan` prints its output without running anything.
+ */
+import { createHash } from 'node:crypto';
+import type { ServiceEnvConfig } from '../config/types.js';
+import { GangwayError } from '../errors.js';
+import { planBlueGreen } from '../strategies/blue-green.js';
+import { planRolling } from '../strategies/rolling.js';
+import { step, type PlanInput } from '../strategies/strategy.js';
+import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
+import type { PlanStep } from './steps/types.js';
+
+/** Forward plan of a deployment with the service's strategy. */
+export function planDeployment(input: PlanInput): PlanStep[] {
+  assertCapabilities(input.cfg, input.capabilities);
+  switch (input.cfg.strategy.kind) {
+    case 'blueGreen': return planBlueGreen(input);
+    case 'rolling': return planRolling(input);
+  }
+}
+
+/**
+ * Plan of a manual rollback (or any switch back to a known release): bring `to` up to the
+ * desired count — nothing to do when it is still warm — and move all traffic to it at once.
+ * The release it replaces is retired afterwards by the runner, like any unrouted release.
+ */
+export function planSwitchBack(cfg: ServiceEnvConfig, to: ReleaseRef): PlanStep[] {
+  const n = cfg.target.instances;
+  return [
+    step({ type: 'scale', version: to.version, image: to.image, count: n }),
+    step({ type: 'waitReady', version: to.version, count: n }),
+    step({ type: 'traffic', versions: [{ version: to.version, weight: cfg.strategy.kind === 'rolling' ? n : 100 }], preview: null }),
+  ];
+}
+
+/**
+ * Recovery stage appended when a deployment fails or is aborted: restore the stable release
+ * and stop the failed one. With no stable release (a first deployment) only the stop remains.
+ */
+export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: ReleaseRef | null): PlanStep[] {
+  const stop = step({ type: 'scale', version: failed.version, image: failed.image, count: 0 });
+  if (!stable || stable.version === failed.version) {
+    return [step({ type: 'traffic', versions: [], preview: null }), stop];
+  }
+  return [...planSwitchBack(cfg, stable), stop];
+}
+
+/** A strategy that needs a capability the target lacks is a config error, found when planning. */
+export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabilities): void {
+  if (cfg.strategy.kind === 'blueGreen' && !caps.supportsPreview) {
+    throw new GangwayError('invalid_config', `services.${cfg.service}: blueGreen needs a target with a preview endpoint`, 'use the rolling strategy for this target');
+  }
+  if (cfg.strategy.kind === 'rolling' && !caps.supportsWeights && cfg.target.instances > 1) {
+    throw new GangwayError('invalid_config', `services.${cfg.service}: rolling needs a target that splits traffic`, 'use one instance or another target');
+  }
+}
+
+/** sha256 of the steps, stored with the deployment to notice edits of a stored plan. */
+export function planHash(steps: PlanStep[]): string {
+  return createHash('sha256').update(JSON.stringify(steps.map((s) => s.params))).digest('hex');
+}

@@ -1,0 +1,368 @@
+/**
+ * The runner: claims deployments with a lease and drives each through its stored plan, one
+ * idempotent step at a time. Every step transition is one store transaction (step row +
+ * event row). Progress lives in the store, never only in memory, so a runner that dies at
+ * any point is replaced by another (or by itself, restarted) that resumes at the current step.
+ */
+import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
+import type { DeploymentRecord, StepRecord, Store, NewEvent } from '../store/types.js';
+import { ACTIVE_PHASES } from '../store/types.js';
+import type { Target } from '../targets/target.js';
+import { GangwayError } from '../errors.js';
+import { systemClock, type Clock } from './clock.js';
+import { isDeadLocalOwner, newOwnerId } from './lease.js';
+import { planRecovery } from './plan.js';
+import { runStep } from './steps/index.js';
+import type { StepParams, StepResult } from './steps/types.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+export interface RunnerOptions {
+  store: Store;
+  config: GangwayConfig;
+  target: Target;
+  clock?: Clock;
+  logger?: Logger;
+  /** Lease lifetime; renewed every third of it. */
+  leaseTtlMs?: number;
+  /** How often the runner looks for work when nobody wakes it. */
+  tickMs?: number;
+  owner?: string;
+}
+
+/** Why a running step was interrupted. Only a user's abort is recorded as a step failure. */
+class Interrupted extends Error {
+  constructor(readonly why: 'stopping' | 'lease-lost' | 'user-abort') { super(why); }
+}
+
+const TRANSIENT_RETRIES = 5;
+
+export class Runner {
+  readonly owner: string;
+  private readonly store: Store;
+  private readonly config: GangwayConfig;
+  private readonly target: Target;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly leaseTtlMs: number;
+  private readonly tickMs: number;
+  private readonly driving = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private loop: Promise<void> | null = null;
+  private stopping = false;
+  private wakeUp: (() => void) | null = null;
+  private lastRetire = 0;
+
+  constructor(opts: RunnerOptions) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.target = opts.target;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silent;
+    this.leaseTtlMs = opts.leaseTtlMs ?? 15_000;
+    this.tickMs = opts.tickMs ?? 250;
+    this.owner = opts.owner ?? newOwnerId();
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run();
+  }
+
+  /** Look for work now (called after a deployment is requested or aborted). */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Stops claiming work, interrupts running steps without recording them, releases leases. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    for (const { ac } of this.driving.values()) ac.abort(new Interrupted('stopping'));
+    await Promise.allSettled([...this.driving.values()].map((d) => d.done));
+    await this.loop;
+    this.loop = null;
+  }
+
+  /** Deployment ids this runner drives right now. */
+  active(): string[] {
+    return [...this.driving.keys()];
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.tick();
+      } catch (err) {
+        this.log.error({ err }, 'runner tick failed');
+      }
+      if (this.stopping) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.tickMs);
+        this.wakeUp = () => { clearTimeout(t); resolve(); };
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  /** One pass: start queued deployments whose slot is free, claim unowned active ones, retire unrouted releases. */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    const queued = await this.store.listDeployments({ phases: ['queued'] });
+    const pairs = new Map<string, DeploymentRecord>();
+    for (const d of queued) if (!pairs.has(pairKey(d))) pairs.set(pairKey(d), d);
+    for (const d of pairs.values()) {
+      const started = await this.store.startNextQueued(d.service, d.environment, now);
+      if (started) this.log.info({ deployment: started.id }, 'deployment started');
+    }
+
+    const active = await this.store.listDeployments({ phases: ['running', 'rolling_back'] });
+    for (const d of active) {
+      if (this.stopping || this.driving.has(d.id)) continue;
+      if (d.leaseOwner && d.leaseOwner !== this.owner && d.leaseExpiresAt !== null && d.leaseExpiresAt >= now
+        && !isDeadLocalOwner(d.leaseOwner, this.owner)) continue;
+      const dead = d.leaseOwner && isDeadLocalOwner(d.leaseOwner, this.owner) ? [d.leaseOwner] : [];
+      const claimed = await this.store.claimLease(d.id, this.owner, now, this.leaseTtlMs, dead);
+      if (claimed) this.drive(claimed);
+    }
+
+    if (now - this.lastRetire >= 1000 && !this.stopping) {
+      this.lastRetire = now;
+      await this.retireUnrouted(now);
+    }
+  }
+
+  private drive(d: DeploymentRecord): void {
+    const ac = new AbortController();
+    const renew = setInterval(() => {
+      this.store.renewLease(d.id, this.owner, this.clock.now(), this.leaseTtlMs).then((ok) => {
+        if (!ok) ac.abort(new Interrupted('lease-lost'));
+      }, (err: unknown) => this.log.warn({ err, deployment: d.id }, 'lease renewal failed'));
+    }, Math.max(100, Math.floor(this.leaseTtlMs / 3)));
+    const done = (async () => {
+      try {
+        await this.driveLoop(d.id, ac.signal);
+      } catch (err) {
+        if (!(err instanceof Interrupted)) this.log.error({ err, deployment: d.id }, 'deployment driver failed');
+      } finally {
+        clearInterval(renew);
+        this.driving.delete(d.id);
+        const why = ac.signal.reason instanceof Interrupted ? ac.signal.reason.why : null;
+        if (why !== 'lease-lost') await this.store.releaseLease(d.id, this.owner).catch(() => undefined);
+        if (!this.stopping) this.wake();
+      }
+    })();
+    this.driving.set(d.id, { ac, done });
+  }
+
+  private async driveLoop(id: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal.aborted) return;
+      const d = await this.store.getDeployment(id);
+      if (!d || d.leaseOwner !== this.owner || (d.phase !== 'running' && d.phase !== 'rolling_back')) return;
+      const steps = await this.store.getSteps(id);
+      const cfg = this.config.services[d.service]?.[d.environment];
+      if (!cfg) {
+        await this.end(d, 'failed', `${d.service}/${d.environment} is no longer in ${this.config.file}`);
+        return;
+      }
+      if (d.abortRequested && d.phase === 'running') {
+        await this.beginRecovery(d, steps, cfg, `aborted`);
+        continue;
+      }
+      if (d.currentStep >= steps.length) {
+        await this.finish(d, steps);
+        return;
+      }
+      const ok = await this.runCurrentStep(d, steps[d.currentStep], steps, cfg, signal);
+      if (!ok) return;
+    }
+  }
+
+  /** Runs the current step and records its outcome. Returns false when the runner must let go. */
+  private async runCurrentStep(d: DeploymentRecord, step: StepRecord, steps: StepRecord[], cfg: ServiceEnvConfig, signal: AbortSignal): Promise<boolean> {
+    const now = this.clock.now();
+    let startedAt = step.startedAt ?? now;
+    if (step.status === 'pending' || step.startedAt === null) {
+      startedAt = now;
+      const ok = await this.store.transition({
+        deploymentId: d.id, expectLeaseOwner: this.owner,
+        step: { idx: step.idx, patch: { status: 'running', startedAt, attempts: step.attempts + 1 } },
+        events: [ev(d.id, now, 'step.started', { idx: step.idx, type: step.type, title: step.title })],
+      });
+      if (!ok) return false;
+    } else {
+      const ok = await this.store.transition({
+        deploymentId: d.id, expectLeaseOwner: this.owner,
+        step: { idx: step.idx, patch: { attempts: step.attempts + 1 } },
+        events: [ev(d.id, now, 'step.resumed', { idx: step.idx, type: step.type, title: step.title, startedAt })],
+      });
+      if (!ok) return false;
+    }
+
+    const result = await this.execute(d, step, cfg, startedAt, signal);
+    if (result === null) return false;
+    const at = this.clock.now();
+    if (result.result === 'succeeded') {
+      return this.store.transition({
+        deploymentId: d.id, expectLeaseOwner: this.owner,
+        deployment: { currentStep: step.idx + 1 },
+        step: { idx: step.idx, patch: { status: 'succeeded', finishedAt: at, output: result.output ?? null } },
+        events: [ev(d.id, at, 'step.succeeded', { idx: step.idx, type: step.type, title: step.title, durationMs: at - startedAt })],
+      });
+    }
+    const ok = await this.store.transition({
+      deploymentId: d.id, expectLeaseOwner: this.owner,
+      step: { idx: step.idx, patch: { status: 'failed', finishedAt: at, output: { ...(result.output ?? {}), reason: result.reason } } },
+      events: [ev(d.id, at, 'step.failed', { idx: step.idx, type: step.type, title: step.title, reason: result.reason })],
+    });
+    if (!ok) return false;
+    const fresh = await this.store.getDeployment(d.id);
+    if (!fresh) return false;
+    if (step.stage === 'rollback') {
+      await this.end(fresh, 'failed', `${fresh.message ? fresh.message + '; ' : ''}rollback failed at "${step.title}": ${result.reason}`);
+      return false;
+    }
+    return this.beginRecovery(fresh, steps, cfg, result.reason);
+  }
+
+  /**
+   * Runs a step's executor. Returns null when the runner is stopping or lost its lease (the
+   * step stays `running` in the store and is resumed by whoever holds the lease next).
+   */
+  private async execute(d: DeploymentRecord, step: StepRecord, cfg: ServiceEnvConfig, startedAt: number, signal: AbortSignal): Promise<StepResult | null> {
+    const stepAc = new AbortController();
+    const forward = () => stepAc.abort(signal.reason);
+    signal.addEventListener('abort', forward, { once: true });
+    // A user's abort only interrupts the forward plan; the rollback stage always runs to the end.
+    const poll = step.stage === 'deploy' ? setInterval(() => {
+      this.store.getDeployment(d.id).then((cur) => {
+        if (cur?.abortRequested) stepAc.abort(new Interrupted('user-abort'));
+      }, () => undefined);
+    }, 300) : null;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await runStep({ cfg, target: this.target, clock: this.clock, startedAt, signal: stepAc.signal }, step.params as unknown as StepParams);
+        } catch (err) {
+          if (signal.aborted) return null;
+          const reason = stepAc.signal.reason;
+          if (reason instanceof Interrupted && reason.why === 'user-abort') return { result: 'failed', reason: 'aborted by request' };
+          if (err instanceof GangwayError && err.code === 'unreachable' && attempt < TRANSIENT_RETRIES) {
+            this.log.warn({ deployment: d.id, step: step.idx, err: err.message }, 'target unreachable; retrying');
+            await this.clock.sleep(1000, stepAc.signal).catch(() => undefined);
+            continue;
+          }
+          return { result: 'failed', reason: err instanceof Error ? err.message : String(err) };
+        }
+      }
+    } finally {
+      if (poll) clearInterval(poll);
+      signal.removeEventListener('abort', forward);
+    }
+  }
+
+  /** Appends the recovery stage and moves the deployment to `rolling_back`, in one transaction. */
+  private async beginRecovery(d: DeploymentRecord, steps: StepRecord[], cfg: ServiceEnvConfig, reason: string): Promise<boolean> {
+    const at = this.clock.now();
+    const message = d.abortRequested ? `aborted: ${reason === 'aborted' || reason === 'aborted by request' ? 'by request' : reason}` : reason;
+    if (!cfg.rollback.automatic && !d.abortRequested) {
+      await this.end(d, 'failed', `${message}; automatic rollback is off — roll back with \`gangway rollback ${d.service} --env ${d.environment}\``);
+      return false;
+    }
+    const stable = d.previousVersion ? { version: d.previousVersion, image: await this.stableImage(d) } : null;
+    const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable);
+    return this.store.transition({
+      deploymentId: d.id, expectLeaseOwner: this.owner,
+      deployment: { phase: 'rolling_back', currentStep: steps.length, message },
+      appendSteps: recovery.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown>, stage: 'rollback' as const })),
+      events: [ev(d.id, at, 'deployment.phase', { from: d.phase, to: 'rolling_back', message, rollbackTo: stable?.version ?? null })],
+    });
+  }
+
+  private async stableImage(d: DeploymentRecord): Promise<string | null> {
+    const s = await this.store.getServiceState(d.service, d.environment);
+    return s?.stableVersion === d.previousVersion ? s?.stableImage ?? null : null;
+  }
+
+  /** Every step ran: the deployment ends by the stage it finished in. */
+  private async finish(d: DeploymentRecord, steps: StepRecord[]): Promise<void> {
+    const last = steps[steps.length - 1];
+    if (!last || last.stage === 'deploy') {
+      const state = await this.store.getServiceState(d.service, d.environment);
+      const at = this.clock.now();
+      const previous = state?.stableVersion && state.stableVersion !== d.version ? state.stableVersion : state?.previousVersion ?? null;
+      await this.store.transition({
+        deploymentId: d.id, expectLeaseOwner: this.owner,
+        deployment: { phase: 'succeeded', finishedAt: at },
+        events: [ev(d.id, at, 'deployment.phase', { from: d.phase, to: 'succeeded', version: d.version })],
+        serviceState: { service: d.service, environment: d.environment, stableVersion: d.version, stableImage: d.image, previousVersion: previous, deploymentId: d.id, updatedAt: at },
+      });
+      this.log.info({ deployment: d.id, version: d.version }, 'deployment succeeded');
+      return;
+    }
+    const phase = d.abortRequested ? 'aborted' : d.previousVersion && d.previousVersion !== d.version ? 'rolled_back' : 'failed';
+    await this.end(d, phase, d.message ?? phase);
+  }
+
+  private async end(d: DeploymentRecord, phase: 'failed' | 'rolled_back' | 'aborted', message: string): Promise<void> {
+    const at = this.clock.now();
+    await this.store.transition({
+      deploymentId: d.id, expectLeaseOwner: this.owner,
+      deployment: { phase, finishedAt: at, message },
+      events: [ev(d.id, at, 'deployment.phase', { from: d.phase, to: phase, message })],
+    });
+    this.log.info({ deployment: d.id, phase, message }, 'deployment ended');
+  }
+
+  /**
+   * Stops releases that no traffic reaches and that are not the stable one, once the
+   * strategy's scale-down delay has passed since the last deployment of the pair ended
+   * (blue-green keeps the previous release warm that long so a rollback is a switch back).
+   */
+  private async retireUnrouted(now: number): Promise<void> {
+    const busy = new Set((await this.store.listDeployments({ phases: ['queued', ...ACTIVE_PHASES] })).map(pairKey));
+    for (const service of this.config.serviceNames) {
+      for (const env of this.config.environments) {
+        const cfg = this.config.services[service]?.[env.name];
+        if (!cfg || busy.has(`${service}\u0000${env.name}`)) continue;
+        try {
+          const instances = await this.target.instances(cfg);
+          const live = new Set(instances.filter((i) => i.state !== 'stopping' && i.state !== 'stopped').map((i) => i.version));
+          if (live.size === 0) continue;
+          const traffic = await this.target.traffic(cfg);
+          const state = await this.store.getServiceState(service, env.name);
+          const routed = new Set(traffic.versions.map((v) => v.version));
+          if (traffic.preview) routed.add(traffic.preview);
+          const [last] = await this.store.listDeployments({ service, environment: env.name, newestFirst: true, limit: 1 });
+          const delay = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.scaleDownDelayMs : 0;
+          if ((last?.finishedAt ?? 0) + delay > now) continue;
+          for (const version of live) {
+            if (routed.has(version) || version === state?.stableVersion) continue;
+            // Re-check: a deployment may have been requested while we looked.
+            const again = await this.store.listDeployments({ service, environment: env.name, phases: ['queued', ...ACTIVE_PHASES], limit: 1 });
+            if (again.length > 0) break;
+            await this.target.scale(cfg, { version, image: null }, 0);
+            await this.store.appendEvents([ev(null, this.clock.now(), 'release.retired', { service, environment: env.name, version })]);
+            this.log.info({ service, environment: env.name, version }, 'retired unrouted release');
+          }
+        } catch (err) {
+          this.log.warn({ err: err instanceof Error ? err.message : String(err), service, environment: env.name }, 'could not retire unrouted releases');
+        }
+      }
+    }
+  }
+}
+
+function pairKey(d: { service: string; environment: string }): string {
+  return `${d.service}\u0000${d.environment}`;
+}
+
+function ev(deploymentId: string | null, at: number, type: string, data: Record<string, unknown>): NewEvent {
+  return { deploymentId, at, type, data };
+}

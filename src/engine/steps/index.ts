@@ -1,0 +1,17 @@
+import type { StepParams, StepResult } from './types.js';
+import type { StepContext } from './context.js';
+import { runScale, runWaitReady, runWatch } from './instances.js';
+import { runSmoke } from './smoke.js';
+
+/** Runs one step. Idempotent: running it again after a crash leads to the same end state. */
+export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResult> {
+  switch (p.type) {
+    case 'scale': return runScale(ctx, p);
+    case 'waitReady': return runWaitReady(ctx, p);
+    case 'traffic':
+      await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview });
+      return { result: 'succeeded' };
+    case 'smoke': return runSmoke(ctx, p);
+    case 'watch': return runWatch(ctx, p);
+  }
+}

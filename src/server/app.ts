@@ -1,0 +1,101 @@
+/**
+ * The HTTP API of the orchestrator: a Fastify app exposing `OrchestratorApi` under /v1,
+ * guarded by a bearer token, with one error handler mapping faults to the shared error shape.
+ */
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { OrchestratorApi } from '../engine/types.js';
+import { GangwayError, toApiError } from '../errors.js';
+import { authHook } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import { registerRoutes } from './routes.js';
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  orchestrator: OrchestratorApi;
+  /** The API token every /v1 request must present as `Authorization: Bearer <token>`. */
+  token: string;
+  /**
+   * A pino logger instance, pino options, `true` for Fastify's default logger, or
+   * `false`/omitted for none. Request logs never include headers, so the token stays out.
+   */
+  logger?: boolean | object;
+  /** Gangway's version, reported by /healthz and the OpenAPI document. */
+  version: string;
+  /** Event stream timing: poll the event log every `pollMs` (500), comment every `heartbeatMs` (15000). */
+  stream?: { pollMs?: number; heartbeatMs?: number };
+}
+
+interface PinoLike { child(bindings: object, options?: object): unknown; info(...args: unknown[]): void; error(...args: unknown[]): void }
+
+function isLoggerInstance(value: unknown): value is PinoLike {
+  const v = value as Partial<PinoLike> | null;
+  return typeof v === 'object' && v !== null && typeof v.child === 'function' && typeof v.info === 'function';
+}
+
+/** What a request log line says about the request: never its headers. */
+function safeRequest(req: { method?: string; url?: string; id?: string; ip?: string }) {
+  return { id: req.id, method: req.method, url: req.url, remoteAddress: req.ip };
+}
+
+function loggerOptions(logger: ServerOptions['logger']): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (!logger) return { logger: false };
+  // A caller's pino may carry pino.stdSerializers.req, which logs every header; override it.
+  if (isLoggerInstance(logger)) return { loggerInstance: logger.child({}, { serializers: { req: safeRequest } }) as FastifyServerOptions['loggerInstance'] };
+  const options = logger === true ? {} : logger as Record<string, unknown>;
+  return {
+    logger: {
+      ...options,
+      serializers: { ...(options.serializers as object | undefined), req: safeRequest },
+      redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+    },
+  };
+}
+
+/**
+ * Builds the API server (not listening; the caller listens on config.server host and port).
+ *
+ * @example
+ * const app = buildServer({ orchestrator, token, version: '0.1.0', logger });
+ * await app.listen({ host: config.server.host, port: config.server.port });
+ */
+export function buildServer(opts: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    ...loggerOptions(opts.logger),
+    bodyLimit: 256 * 1024,
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', authHook(opts.token));
+
+  app.setErrorHandler((err: FastifyError | GangwayError | Error, request, reply) => {
+    if (err instanceof GangwayError) {
+      const { status, body } = toApiError(err);
+      if (status >= 500) request.log.error({ err }, 'request failed');
+      return reply.code(status).send(body);
+    }
+    const fastifyErr = err as FastifyError;
+    // Fastify's own client errors: malformed JSON, wrong content type, body too large.
+    if (typeof fastifyErr.statusCode === 'number' && fastifyErr.statusCode >= 400 && fastifyErr.statusCode < 500) {
+      const { status, body } = toApiError(new GangwayError('invalid_argument', `body: ${fastifyErr.message}`,
+        'send a JSON object with content-type: application/json'));
+      return reply.code(status).send(body);
+    }
+    request.log.error({ err }, 'request failed');
+    const { status, body } = toApiError(err);
+    return reply.code(status).send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = toApiError(new GangwayError('not_found', `no route ${request.method} ${request.url.split('?', 1)[0]}`,
+      'see GET /openapi.json for the routes'));
+    return reply.code(status).send(body);
+  });
+
+  app.get('/healthz', async () => ({ ok: true, version: opts.version }));
+
+  const document = openApiDocument(opts.version);
+  app.get('/openapi.json', async () => document);
+
+  registerRoutes(app, opts.orchestrator, { pollMs: opts.stream?.pollMs ?? 500, heartbeatMs: opts.stream?.heartbeatMs ?? 15_000 });
+  return app;
+}

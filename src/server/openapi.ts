@@ -1,0 +1,254 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API. Request bodies and query parameters are
+ * generated from the zod schemas the routes validate with; response schemas mirror the
+ * record types of src/store/types.ts and src/engine/types.ts.
+ */
+import { z } from 'zod';
+import {
+  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, statusQuery,
+  IMAGE_HINT, VERSION_HINT,
+} from './routes.js';
+
+type Json = Record<string, unknown>;
+
+function jsonSchema(schema: z.ZodType): Json {
+  const out = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Json;
+  delete out.$schema;
+  return out;
+}
+
+function queryParameters(schema: z.ZodObject, descriptions: Record<string, string>): Json[] {
+  const whole = jsonSchema(schema) as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(whole.properties ?? {}).map(([name, s]) => ({
+    name, in: 'query', required: (whole.required ?? []).includes(name), description: descriptions[name], schema: s,
+  }));
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
+const errorResponse = (description: string) => json(ref('Error'), description);
+const body = (name: string) => ({ required: true, content: { 'application/json': { schema: ref(name) } } });
+
+const STANDARD_ERRORS = {
+  400: errorResponse('Invalid input (`invalid_argument`); the message names the field.'),
+  401: errorResponse('Missing or invalid API token (`unauthorized`).'),
+  500: errorResponse('Unexpected fault (`internal`); details are logged, not returned.'),
+};
+const NOT_FOUND = { 404: errorResponse('Unknown deployment, service or environment (`not_found`).') };
+const CONFLICT = { 409: errorResponse('The request conflicts with the current state (`conflict`).') };
+const BLOCKED = { 423: errorResponse('Blocked by a gate (`blocked`): window, freeze, approvals, promotion source.') };
+
+const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed', 'rolling_back', 'rolled_back', 'aborted'];
+const nullable = (type: string, extra: Json = {}) => ({ type: [type, 'null'], ...extra });
+
+const SCHEMAS: Json = {
+  Error: {
+    type: 'object', required: ['error'],
+    properties: {
+      error: {
+        type: 'object', required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', enum: ['invalid_config', 'invalid_argument', 'not_found', 'conflict', 'unauthorized', 'forbidden', 'blocked', 'deployment_failed', 'port_in_use', 'unreachable', 'internal'] },
+          message: { type: 'string' },
+          hint: { type: 'string', description: 'How to fix it.' },
+          details: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+  },
+  Step: {
+    type: 'object',
+    required: ['deploymentId', 'idx', 'type', 'title', 'params', 'status', 'stage', 'startedAt', 'finishedAt', 'output', 'attempts'],
+    properties: {
+      deploymentId: { type: 'string' }, idx: { type: 'integer' }, type: { type: 'string' },
+      title: { type: 'string', description: 'Human label, e.g. "start 2 instances of v2".' },
+      params: { type: 'object', additionalProperties: true },
+      status: { type: 'string', enum: ['pending', 'running', 'succeeded', 'failed', 'skipped'] },
+      stage: { type: 'string', enum: ['deploy', 'rollback'] },
+      startedAt: nullable('integer', { description: 'Epoch milliseconds.' }),
+      finishedAt: nullable('integer', { description: 'Epoch milliseconds.' }),
+      output: nullable('object', { additionalProperties: true, description: 'What the step recorded: smoke output, health evidence, error message.' }),
+      attempts: { type: 'integer' },
+    },
+  },
+  Deployment: {
+    type: 'object',
+    required: ['id', 'seq', 'service', 'environment', 'kind', 'version', 'image', 'phase', 'actor', 'reason', 'previousVersion', 'currentStep', 'planHash', 'abortRequested', 'message', 'leaseOwner', 'leaseExpiresAt', 'createdAt', 'startedAt', 'finishedAt', 'steps', 'step'],
+    properties: {
+      id: { type: 'string' }, seq: { type: 'integer' }, service: { type: 'string' }, environment: { type: 'string' },
+      kind: { type: 'string', enum: ['deploy', 'rollback'] },
+      version: { type: 'string' }, image: nullable('string'),
+      phase: { type: 'string', enum: PHASES },
+      actor: { type: 'string' }, reason: nullable('string'),
+      previousVersion: nullable('string', { description: 'The stable release when the deployment was requested (rollback target).' }),
+      currentStep: { type: 'integer' }, planHash: { type: 'string' }, abortRequested: { type: 'boolean' },
+      message: nullable('string', { description: 'Why it ended as it did (failed, rolled_back, aborted).' }),
+      leaseOwner: nullable('string'), leaseExpiresAt: nullable('integer'),
+      createdAt: { type: 'integer', description: 'Epoch milliseconds.' },
+      startedAt: nullable('integer'), finishedAt: nullable('integer'),
+      steps: { type: 'array', items: ref('Step') },
+      step: nullable('string', { description: 'Title of the current step.' }),
+    },
+  },
+  StatusEntry: {
+    type: 'object', required: ['service', 'environment', 'version', 'deployment', 'queued', 'port', 'instances', 'traffic'],
+    properties: {
+      service: { type: 'string' }, environment: { type: 'string' },
+      version: nullable('string', { description: 'The stable release.' }),
+      deployment: {
+        description: 'The latest deployment of the pair, or null.',
+        anyOf: [{ type: 'null' }, {
+          type: 'object', required: ['id', 'phase', 'step'],
+          properties: { id: { type: 'string' }, phase: { type: 'string', enum: PHASES }, step: nullable('string') },
+        }],
+      },
+      queued: { type: 'integer' }, port: { type: 'integer' },
+      instances: {
+        type: 'array',
+        items: {
+          type: 'object', required: ['id', 'version', 'port', 'state', 'restarts', 'consecutiveFailures'],
+          properties: {
+            id: { type: 'string' }, version: { type: 'string' }, port: { type: 'integer' },
+            state: { type: 'string', enum: ['starting', 'ready', 'unhealthy', 'crashed', 'stopping', 'stopped'] },
+            restarts: { type: 'integer' }, consecutiveFailures: { type: 'integer' },
+          },
+        },
+      },
+      traffic: { type: 'array', items: { type: 'object', required: ['version', 'weight'], properties: { version: { type: 'string' }, weight: { type: 'number' } } } },
+    },
+  },
+  Plan: {
+    type: 'object', required: ['service', 'environment', 'version', 'strategy', 'stableVersion', 'steps', 'queuedBehind'],
+    properties: {
+      service: { type: 'string' }, environment: { type: 'string' }, version: { type: 'string' }, strategy: { type: 'string' },
+      stableVersion: nullable('string'),
+      steps: {
+        type: 'array',
+        items: { type: 'object', required: ['idx', 'type', 'title', 'params'], properties: { idx: { type: 'integer' }, type: { type: 'string' }, title: { type: 'string' }, params: { type: 'object', additionalProperties: true } } },
+      },
+      queuedBehind: { type: 'integer' },
+    },
+  },
+  Event: {
+    type: 'object', required: ['id', 'deploymentId', 'at', 'type', 'data'],
+    properties: {
+      id: { type: 'integer' }, deploymentId: nullable('string'), at: { type: 'integer', description: 'Epoch milliseconds.' },
+      type: { type: 'string', description: 'e.g. deployment.created, step.started, step.succeeded, step.failed, deployment.phase' },
+      data: { type: 'object', additionalProperties: true },
+    },
+  },
+  InstanceLog: {
+    type: 'object', required: ['instance', 'version', 'lines'],
+    properties: { instance: { type: 'string' }, version: { type: 'string' }, lines: { type: 'array', items: { type: 'string' } } },
+  },
+  DeployRequest: jsonSchema(deployBody),
+  PlanRequest: jsonSchema(planBody),
+  RollbackRequest: jsonSchema(rollbackBody),
+  AbortRequest: jsonSchema(abortBody.unwrap()),
+};
+
+const ACTOR_HEADER = {
+  name: 'x-gangway-actor', in: 'header', required: false, schema: { type: 'string', maxLength: 128 },
+  description: 'Who the request acts for; recorded on deployments and events. Defaults to `api`.',
+};
+const ID_PARAM = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'Deployment id.' };
+
+/** The OpenAPI 3.1 document served at GET /openapi.json. */
+export function openApiDocument(version: string): Json {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Gangway API', version,
+      description: 'Deploy, verify, promote and roll back releases. Errors share one shape: `{ error: { code, message, hint? } }`.',
+    },
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The token in `.gangway/token` (mode 0600), written by `gangway up`.' } },
+      schemas: SCHEMAS,
+    },
+    paths: {
+      '/healthz': {
+        get: {
+          operationId: 'health', summary: 'Liveness of the orchestrator', security: [],
+          responses: { 200: json({ type: 'object', required: ['ok', 'version'], properties: { ok: { const: true }, version: { type: 'string' } } }, 'The orchestrator is up.') },
+        },
+      },
+      '/openapi.json': {
+        get: { operationId: 'openapi', summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1 document.'), 401: STANDARD_ERRORS[401] } },
+      },
+      '/v1/deployments': {
+        post: {
+          operationId: 'deploy', summary: 'Request a deployment',
+          description: `Exactly one of \`version\` and \`image\`. ${VERSION_HINT[0].toUpperCase()}${VERSION_HINT.slice(1)}; ${IMAGE_HINT}. The deployment queues behind any active one of the same service and environment.`,
+          parameters: [ACTOR_HEADER], requestBody: body('DeployRequest'),
+          responses: { 201: json(ref('Deployment'), 'The deployment, as created.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT, ...BLOCKED },
+        },
+        get: {
+          operationId: 'history', summary: 'Deployment history, newest first',
+          parameters: queryParameters(historyQuery, { service: 'Only this service.', environment: 'Only this environment.', limit: 'At most this many (1-1000).' }),
+          responses: { 200: json({ type: 'array', items: ref('Deployment') }, 'Deployments, newest first.'), ...STANDARD_ERRORS },
+        },
+      },
+      '/v1/deployments/{id}': {
+        get: {
+          operationId: 'getDeployment', summary: 'One deployment with its steps', parameters: [ID_PARAM],
+          responses: { 200: json(ref('Deployment'), 'The deployment.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/deployments/{id}/abort': {
+        post: {
+          operationId: 'abort', summary: 'Abort a queued or active deployment',
+          description: 'Asks the engine to stop the deployment; the answer shows it with `abortRequested` set or already `aborted`. The body may be omitted.',
+          parameters: [ID_PARAM, ACTOR_HEADER], requestBody: { required: false, content: { 'application/json': { schema: ref('AbortRequest') } } },
+          responses: { 200: json(ref('Deployment'), 'The deployment.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT },
+        },
+      },
+      '/v1/rollbacks': {
+        post: {
+          operationId: 'rollback', summary: 'Roll back to the previous stable release or to `to`',
+          parameters: [ACTOR_HEADER], requestBody: body('RollbackRequest'),
+          responses: { 201: json(ref('Deployment'), 'The rollback deployment, as created.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT, ...BLOCKED },
+        },
+      },
+      '/v1/status': {
+        get: {
+          operationId: 'status', summary: 'What runs where',
+          parameters: queryParameters(statusQuery, { service: 'Only this service.', environment: 'Only this environment.' }),
+          responses: { 200: json({ type: 'array', items: ref('StatusEntry') }, 'One entry per service and environment.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/plan': {
+        post: {
+          operationId: 'plan', summary: 'The steps a deployment would run, without running them',
+          parameters: [ACTOR_HEADER], requestBody: body('PlanRequest'),
+          responses: { 200: json(ref('Plan'), 'The plan.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/logs': {
+        get: {
+          operationId: 'logs', summary: 'Recent log lines of a service\'s instances',
+          parameters: queryParameters(logsQuery, { service: 'The service.', environment: 'The environment.', version: 'Only instances of this release.', lines: 'Lines per instance (1-10000).' }),
+          responses: { 200: json({ type: 'array', items: ref('InstanceLog') }, 'Per instance, its last lines.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/events': {
+        get: {
+          operationId: 'events', summary: 'The event log, in id order',
+          parameters: queryParameters(eventsQuery, { after: 'Only events with a larger id.', deployment: 'Only events of this deployment.', limit: 'At most this many (1-1000).' }),
+          responses: { 200: json({ type: 'array', items: ref('Event') }, 'Events in id order.'), ...STANDARD_ERRORS },
+        },
+      },
+      '/v1/events/stream': {
+        get: {
+          operationId: 'eventStream', summary: 'The event log as Server-Sent Events',
+          description: 'Each message has `id:` set to the event id and `data:` holding the Event as JSON. A reconnecting client sends `Last-Event-ID` (it takes precedence over `after`) and gets only later events. Without either, the stream starts at the first event. A comment line is sent every 15 seconds to keep the connection open.',
+          parameters: [
+            ...queryParameters(eventsStreamQuery, { after: 'Start after this event id.', deployment: 'Only events of this deployment.' }),
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9]+$' }, description: 'Resume after this event id.' },
+          ],
+          responses: { 200: { description: 'An endless stream of events.', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...STANDARD_ERRORS },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The /v1 routes of the HTTP API and the zod schemas that validate their input. The same
+ * schemas feed the OpenAPI document (src/server/openapi.ts), so the document cannot drift
+ * from what the server accepts.
+ */
+import { z } from 'zod';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OrchestratorApi } from '../engine/types.js';
+import type { EventRecord } from '../store/types.js';
+import { GangwayError } from '../errors.js';
+
+/** Version labels: what a local release is called. Also used by the CLI before it sends a request. */
+export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+export const VERSION_HINT = 'a version is 1-128 characters of letters, digits, ".", "_", "+" or "-", starting with a letter or digit, e.g. 1.4.2';
+
+/**
+ * OCI image reference: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, lower-case path
+ * components as the distribution spec requires, at least a tag or a digest being optional.
+ */
+export const IMAGE_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+export const IMAGE_HINT = 'an image reference looks like repo[:tag][@sha256:<64 hex digits>], e.g. ghcr.io/acme/web:1.4.2 or ghcr.io/acme/web@sha256:<digest>';
+
+const name = (what: string) => z.string().min(1, { error: `must name a ${what}` }).max(128, { error: 'must be at most 128 characters' });
+const version = z.string().regex(VERSION_PATTERN, { error: 'is not a valid version label' });
+const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: 'is not a valid image reference' });
+const reason = z.string().min(1, { error: 'must not be empty' }).max(2000, { error: 'must be at most 2000 characters' });
+
+/** Body of POST /v1/deployments. Exactly one of `version` and `image`. */
+export const deployBody = z.strictObject({
+  service: name('service'),
+  environment: name('environment'),
+  version: version.optional(),
+  image: image.optional(),
+  reason: reason.optional(),
+}).refine((b) => (b.version === undefined) !== (b.image === undefined), {
+  error: 'give exactly one of version or image', path: ['version'],
+});
+
+/** Body of POST /v1/plan. At most one of `version` and `image`; the orchestrator decides what a plan without either means. */
+export const planBody = z.strictObject({
+  service: name('service'),
+  environment: name('environment'),
+  version: version.optional(),
+  image: image.optional(),
+}).refine((b) => b.version === undefined || b.image === undefined, {
+  error: 'give either version or image, not both', path: ['version'],
+});
+
+/** Body of POST /v1/rollbacks. `to` defaults to the previous stable release. */
+export const rollbackBody = z.strictObject({
+  service: name('service'),
+  environment: name('environment'),
+  to: version.optional(),
+  reason: reason.optional(),
+});
+
+/** Body of POST /v1/deployments/:id/abort: empty, or an empty object. */
+export const abortBody = z.strictObject({}).optional();
+
+const limit = (max: number) => z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
+
+// Query strings are parsed leniently (unknown keys ignored) so dashboards and proxies may add their own.
+export const historyQuery = z.object({ service: name('service').optional(), environment: name('environment').optional(), limit: limit(1000).optional() });
+export const statusQuery = z.object({ service: name('service').optional(), environment: name('environment').optional() });
+export const logsQuery = z.object({ service: name('service'), environment: name('environment'), version: version.optional(), lines: limit(10_000).optional() });
+export const eventsQuery = z.object({
+  after: z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must be at least 0' }).optional(),
+  deployment: z.string().min(1).max(128).optional(),
+  limit: limit(1000).optional(),
+});
+export const eventsStreamQuery = eventsQuery.omit({ limit: true });
+
+/** Hints shown under a validation error, by the name of the field at fault. */
+const FIELD_HINTS: Record<string, string> = { version: VERSION_HINT, to: VERSION_HINT, image: IMAGE_HINT };
+
+/**
+ * Parses `input` with `schema`, or throws `invalid_argument` naming every field at fault
+ * (`version: is not a valid version label`), with the hint for the first one.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'query'): z.output<S> {
+  const result = schema.safeParse(input, {
+    error: (iss) => {
+      if (iss.code === 'invalid_type') return iss.input === undefined ? 'is required' : `must be ${iss.expected === 'object' ? 'a JSON object' : `a ${iss.expected}`}`;
+      return undefined;
+    },
+  });
+  if (result.success) return result.data;
+  const problems: Array<{ field: string; message: string }> = [];
+  for (const issue of result.error.issues) {
+    const prefix = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ field: prefix ? `${prefix}.${key}` : key, message: 'unknown field' });
+    } else {
+      problems.push({ field: prefix || where, message: issue.message });
+    }
+  }
+  const hintField = problems.find((p) => FIELD_HINTS[p.field])?.field;
+  const unknown = problems.find((p) => p.message === 'unknown field');
+  const hint = hintField ? FIELD_HINTS[hintField]
+    : unknown && where === 'body' ? 'remove the field; see GET /openapi.json for the accepted fields' : undefined;
+  throw new GangwayError('invalid_argument', problems.map((p) => `${p.field}: ${p.message}`).join('; '), hint, { where, problems });
+}
+
+/** Whoever the request acts for; recorded on deployments and events. */
+export function actorOf(request: FastifyRequest): string {
+  const raw = request.headers['x-gangway-actor'];
+  if (raw === undefined || raw === '') return 'api';
+  // Header values repeat as arrays; several actors cannot be recorded, so refuse rather than pick one.
+  if (typeof raw !== 'string' || raw.length > 128 || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw new GangwayError('invalid_argument', 'x-gangway-actor: must be one name of at most 128 printable characters');
+  }
+  return raw;
+}
+
+/** How the event stream behaves; tests shorten the intervals. */
+export interface StreamOptions { pollMs: number; heartbeatMs: number }
+
+/** Registers every /v1 route on `app`. Authentication is a hook in app.ts, not here. */
+export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorApi, stream: StreamOptions): void {
+  app.post('/v1/deployments', async (request, reply) => {
+    const body = parseInput(deployBody, request.body, 'body');
+    const view = await orchestrator.deploy({ ...body, actor: actorOf(request) });
+    return reply.code(201).send(view);
+  });
+
+  app.get('/v1/deployments', async (request) => {
+    const q = parseInput(historyQuery, request.query, 'query');
+    return orchestrator.history(q);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/deployments/:id', async (request) => {
+    return orchestrator.getDeployment(request.params.id);
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/deployments/:id/abort', async (request) => {
+    parseInput(abortBody, request.body ?? undefined, 'body');
+    return orchestrator.abort(request.params.id, actorOf(request));
+  });
+
+  app.post('/v1/rollbacks', async (request, reply) => {
+    const body = parseInput(rollbackBody, request.body, 'body');
+    const view = await orchestrator.rollback({ ...body, actor: actorOf(request) });
+    return reply.code(201).send(view);
+  });
+
+  app.get('/v1/status', async (request) => {
+    const q = parseInput(statusQuery, request.query, 'query');
+    return orchestrator.status(q);
+  });
+
+  app.post('/v1/plan', async (request) => {
+    const body = parseInput(planBody, request.body, 'body');
+    return orchestrator.plan({ ...body, actor: actorOf(request) });
+  });
+
+  app.get('/v1/logs', async (request) => {
+    const q = parseInput(logsQuery, request.query, 'query');
+    return orchestrator.logs(q);
+  });
+
+  app.get('/v1/events', async (request) => {
+    const q = parseInput(eventsQuery, request.query, 'query');
+    return orchestrator.events({ afterId: q.after, deploymentId: q.deployment, limit: q.limit });
+  });
+
+  const open = new Set<() => void>();
+  // An open stream is never idle, so the server would wait on it forever when closing.
+  app.addHook('preClose', async () => { for (const end of [...open]) end(); });
+
+  app.get('/v1/events/stream', async (request, reply) => {
+    const q = parseInput(eventsStreamQuery, request.query, 'query');
+    const lastEventId = request.headers['last-event-id'];
+    let after = q.after ?? 0;
+    if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) after = Number(lastEventId);
+    streamEvents(request, reply, orchestrator, { after, deploymentId: q.deployment }, stream, open);
+  });
+}
+
+function streamEvents(
+  request: FastifyRequest, reply: FastifyReply, orchestrator: OrchestratorApi,
+  from: { after: number; deploymentId?: string }, opts: StreamOptions, open: Set<() => void>,
+): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    // Reverse proxies (nginx) would otherwise buffer the stream.
+    'x-accel-buffering': 'no',
+  });
+  res.write('retry: 2000\n\n');
+  let after = from.after;
+  let closed = false;
+  let polling = false;
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(pollTimer);
+    clearInterval(heartbeatTimer);
+    open.delete(end);
+    res.end();
+  };
+  open.add(end);
+  const poll = async () => {
+    // A slow store must not pile up overlapping polls.
+    if (closed || polling) return;
+    polling = true;
+    try {
+      let batch: EventRecord[];
+      do {
+        batch = await orchestrator.events({ afterId: after, deploymentId: from.deploymentId, limit: 500 });
+        for (const event of batch) {
+          if (closed) return;
+          res.write(`id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`);
+          after = event.id;
+        }
+      } while (batch.length === 500 && !closed);
+    } catch (err) {
+      request.log.error({ err }, 'event stream: reading events failed');
+      if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ error: { code: 'internal', message: 'reading events failed' } })}\n\n`);
+      end();
+    } finally {
+      polling = false;
+    }
+  };
+  const pollTimer = setInterval(() => { void poll(); }, opts.pollMs);
+  const heartbeatTimer = setInterval(() => { if (!closed) res.write(': keep-alive\n\n'); }, opts.heartbeatMs);
+  request.raw.on('close', end);
+  res.on('close', end);
+  void poll();
+}

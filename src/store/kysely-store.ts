@@ -1,0 +1,382 @@
+/**
+ * The one implementation of the `Store` port, over Kysely. The dialect-specific parts — how a
+ * write transaction is opened, which locks make read-then-write atomic, how migrations are
+ * serialised — come from a `StoreDriver` (see `sqlite/sqlite-store.ts`,
+ * `postgres/postgres-store.ts`); every query is written once, here.
+ */
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import { GangwayError, NotFoundError } from '../errors.js';
+import type { StoreDialect } from './migrations.js';
+import type { Database, DeploymentsTable, EventsTable, ServiceStatesTable, StepsTable } from './schema.js';
+import { ACTIVE_PHASES } from './types.js';
+import type {
+  DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
+  NewDeployment, NewEvent, ServiceState, StepPatch, StepRecord, StepStatus, Store,
+} from './types.js';
+
+/**
+ * What a dialect adapter provides to `KyselyStore`.
+ *
+ * @example
+ * ```ts
+ * const store = new KyselyStore(new SqliteStoreDriver('.gangway/state.db'));
+ * ```
+ */
+export interface StoreDriver {
+  readonly dialect: StoreDialect;
+  /** For reads; writes go through `writeTransaction`. */
+  readonly db: Kysely<Database>;
+  /**
+   * Runs `fn` in one transaction and commits it, or rolls back when `fn` throws. SQLite: the
+   * transaction holds the database's write lock from its first statement (`BEGIN IMMEDIATE`),
+   * so every read inside it is current. PostgreSQL: READ COMMITTED; the store takes the row
+   * and advisory locks it needs through `lockDeployment`, `lockPair` and `lockLog`.
+   */
+  writeTransaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Serialises `startNextQueued` for one (service, environment) until the transaction ends. No-op when transactions are already exclusive. */
+  lockPair(trx: Kysely<Database>, service: string, environment: string): Promise<void>;
+  /**
+   * Serialises appends to the event log until the transaction ends, so event ids (and
+   * deployment `seq`) become visible in increasing order and an `afterId` reader never skips
+   * one. Callers take it just before their last writes. No-op when transactions are already exclusive.
+   */
+  lockLog(trx: Kysely<Database>): Promise<void>;
+  /** Whether `SELECT ... FOR UPDATE` is needed (and understood) to lock a row read inside a write transaction. */
+  readonly rowLocks: boolean;
+  /** Applies pending migrations, excluding concurrent migrators of the same database. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type DeploymentRow = Selectable<DeploymentsTable>;
+type StepRow = Selectable<StepsTable>;
+type EventRow = Selectable<EventsTable>;
+type ServiceStateRow = Selectable<ServiceStatesTable>;
+
+function toDeployment(r: DeploymentRow): DeploymentRecord {
+  return {
+    id: r.id,
+    seq: Number(r.seq),
+    service: r.service,
+    environment: r.environment,
+    kind: r.kind as DeploymentKind,
+    version: r.version,
+    image: r.image,
+    phase: r.phase as DeploymentPhase,
+    actor: r.actor,
+    reason: r.reason,
+    previousVersion: r.previous_version,
+    currentStep: r.current_step,
+    planHash: r.plan_hash,
+    // 0/1 from SQLite, true/false from PostgreSQL.
+    abortRequested: Boolean(r.abort_requested),
+    message: r.message,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+function toStep(r: StepRow): StepRecord {
+  return {
+    deploymentId: r.deployment_id,
+    idx: r.idx,
+    type: r.type,
+    title: r.title,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    status: r.status as StepStatus,
+    stage: r.stage as StepRecord['stage'],
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    output: r.output === null ? null : JSON.parse(r.output) as Record<string, unknown>,
+    attempts: r.attempts,
+  };
+}
+
+function toEvent(r: EventRow): EventRecord {
+  return { id: Number(r.id), deploymentId: r.deployment_id, at: r.at, type: r.type, data: JSON.parse(r.data) as Record<string, unknown> };
+}
+
+function toServiceState(r: ServiceStateRow): ServiceState {
+  return {
+    service: r.service,
+    environment: r.environment,
+    stableVersion: r.stable_version,
+    stableImage: r.stable_image,
+    previousVersion: r.previous_version,
+    deploymentId: r.deployment_id,
+    updatedAt: r.updated_at,
+  };
+}
+
+function deploymentPatchColumns(p: DeploymentPatch): Updateable<DeploymentsTable> {
+  const cols: Updateable<DeploymentsTable> = {};
+  if (p.phase !== undefined) cols.phase = p.phase;
+  if (p.currentStep !== undefined) cols.current_step = p.currentStep;
+  if (p.message !== undefined) cols.message = p.message;
+  if (p.startedAt !== undefined) cols.started_at = p.startedAt;
+  if (p.finishedAt !== undefined) cols.finished_at = p.finishedAt;
+  if (p.abortRequested !== undefined) cols.abort_requested = p.abortRequested ? 1 : 0;
+  return cols;
+}
+
+function stepPatchColumns(p: StepPatch): Updateable<StepsTable> {
+  const cols: Updateable<StepsTable> = {};
+  if (p.status !== undefined) cols.status = p.status;
+  if (p.startedAt !== undefined) cols.started_at = p.startedAt;
+  if (p.finishedAt !== undefined) cols.finished_at = p.finishedAt;
+  if (p.output !== undefined) cols.output = p.output === null ? null : JSON.stringify(p.output);
+  if (p.attempts !== undefined) cols.attempts = p.attempts;
+  return cols;
+}
+
+function eventRows(events: NewEvent[]) {
+  return events.map((e) => ({ deployment_id: e.deploymentId, at: e.at, type: e.type, data: JSON.stringify(e.data) }));
+}
+
+/** SQLite reports `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL SQLSTATE 23505. */
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+/**
+ * `Store` over Kysely for every supported dialect. Construct it through `openSqliteStore`,
+ * `openPostgresStore` or `openStore`.
+ *
+ * @example
+ * ```ts
+ * const store = openSqliteStore(':memory:');
+ * await store.migrate();
+ * const d = await store.createDeployment({ id: 'd1', service: 'web', environment: 'dev', ... });
+ * ```
+ */
+export class KyselyStore implements Store {
+  constructor(private readonly driver: StoreDriver) {}
+
+  /** Which SQL dialect this store runs on. */
+  get dialect(): StoreDialect { return this.driver.dialect; }
+
+  async migrate(): Promise<void> { await this.driver.migrate(); }
+
+  async close(): Promise<void> { await this.driver.close(); }
+
+  async createDeployment(d: NewDeployment): Promise<DeploymentRecord> {
+    return this.driver.writeTransaction(async (trx) => {
+      // Taken first: `seq` is max + 1 and must not be computed twice concurrently.
+      await this.driver.lockLog(trx);
+      const existing = await trx.selectFrom('deployments').select('id').where('id', '=', d.id).executeTakeFirst();
+      if (existing) throw new GangwayError('conflict', `deployment ${d.id} already exists`, undefined, { deploymentId: d.id });
+      const { next } = await trx.selectFrom('deployments')
+        .select((eb) => eb.fn.coalesce(eb.fn.max('seq'), eb.lit(0)).as('next'))
+        .executeTakeFirstOrThrow();
+      const row = await trx.insertInto('deployments').values({
+        id: d.id,
+        seq: Number(next) + 1,
+        service: d.service,
+        environment: d.environment,
+        kind: d.kind,
+        version: d.version,
+        image: d.image,
+        phase: 'queued',
+        actor: d.actor,
+        reason: d.reason,
+        previous_version: d.previousVersion,
+        current_step: 0,
+        plan_hash: d.planHash,
+        abort_requested: 0,
+        message: null,
+        lease_owner: null,
+        lease_expires_at: null,
+        created_at: d.createdAt,
+        started_at: null,
+        finished_at: null,
+      }).returningAll().executeTakeFirstOrThrow();
+      if (d.steps.length > 0) {
+        await trx.insertInto('steps').values(d.steps.map((s, idx) => ({
+          deployment_id: d.id, idx, type: s.type, title: s.title, params: JSON.stringify(s.params),
+          status: 'pending', stage: 'deploy', started_at: null, finished_at: null, output: null, attempts: 0,
+        }))).execute();
+      }
+      await trx.insertInto('events').values(eventRows([{
+        deploymentId: d.id, at: d.createdAt, type: 'deployment.created',
+        data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length },
+      }])).execute();
+      return toDeployment(row);
+    });
+  }
+
+  async getDeployment(id: string): Promise<DeploymentRecord | undefined> {
+    const row = await this.driver.db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toDeployment(row);
+  }
+
+  /** An empty `phases` list matches nothing. */
+  async listDeployments(filter: DeploymentFilter = {}): Promise<DeploymentRecord[]> {
+    if (filter.phases && filter.phases.length === 0) return [];
+    let q = this.driver.db.selectFrom('deployments').selectAll();
+    if (filter.service !== undefined) q = q.where('service', '=', filter.service);
+    if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
+    if (filter.phases) q = q.where('phase', 'in', filter.phases);
+    q = q.orderBy('seq', filter.newestFirst ? 'desc' : 'asc');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map(toDeployment);
+  }
+
+  async getSteps(deploymentId: string): Promise<StepRecord[]> {
+    const rows = await this.driver.db.selectFrom('steps').selectAll().where('deployment_id', '=', deploymentId).orderBy('idx').execute();
+    return rows.map(toStep);
+  }
+
+  /**
+   * Throws `NotFoundError` (and writes nothing) when the deployment or the patched step does
+   * not exist, and a `GangwayError` with code `conflict` when the patch would make a second
+   * deployment of the pair active.
+   */
+  async transition(t: Parameters<Store['transition']>[0]): Promise<boolean> {
+    try {
+      return await this.driver.writeTransaction(async (trx) => {
+        let current = trx.selectFrom('deployments').select(['id', 'lease_owner']).where('id', '=', t.deploymentId);
+        if (this.driver.rowLocks) current = current.forUpdate();
+        const row = await current.executeTakeFirst();
+        if (!row) throw new NotFoundError(`deployment ${t.deploymentId} not found`);
+        if (t.expectLeaseOwner !== undefined && row.lease_owner !== t.expectLeaseOwner) return false;
+
+        const cols = t.deployment ? deploymentPatchColumns(t.deployment) : {};
+        if (Object.keys(cols).length > 0) {
+          await trx.updateTable('deployments').set(cols).where('id', '=', t.deploymentId).execute();
+        }
+        if (t.step) {
+          const stepCols = stepPatchColumns(t.step.patch);
+          if (Object.keys(stepCols).length > 0) {
+            const res = await trx.updateTable('steps').set(stepCols)
+              .where('deployment_id', '=', t.deploymentId).where('idx', '=', t.step.idx).executeTakeFirst();
+            if (Number(res.numUpdatedRows) !== 1) throw new NotFoundError(`step ${t.step.idx} of deployment ${t.deploymentId} not found`);
+          } else {
+            const exists = await trx.selectFrom('steps').select('idx')
+              .where('deployment_id', '=', t.deploymentId).where('idx', '=', t.step.idx).executeTakeFirst();
+            if (!exists) throw new NotFoundError(`step ${t.step.idx} of deployment ${t.deploymentId} not found`);
+          }
+        }
+        if (t.appendSteps && t.appendSteps.length > 0) {
+          const { last } = await trx.selectFrom('steps')
+            .select((eb) => eb.fn.coalesce(eb.fn.max('idx'), eb.lit(-1)).as('last'))
+            .where('deployment_id', '=', t.deploymentId).executeTakeFirstOrThrow();
+          const first = Number(last) + 1;
+          await trx.insertInto('steps').values(t.appendSteps.map((s, i) => ({
+            deployment_id: t.deploymentId, idx: first + i, type: s.type, title: s.title, params: JSON.stringify(s.params),
+            status: 'pending', stage: s.stage, started_at: null, finished_at: null, output: null, attempts: 0,
+          }))).execute();
+        }
+        if (t.serviceState) {
+          const s = t.serviceState;
+          const values = {
+            stable_version: s.stableVersion, stable_image: s.stableImage, previous_version: s.previousVersion,
+            deployment_id: s.deploymentId, updated_at: s.updatedAt,
+          };
+          await trx.insertInto('service_states').values({ service: s.service, environment: s.environment, ...values })
+            .onConflict((oc) => oc.columns(['service', 'environment']).doUpdateSet(values)).execute();
+        }
+        if (t.events.length > 0) {
+          await this.driver.lockLog(trx);
+          await trx.insertInto('events').values(eventRows(t.events)).execute();
+        }
+        return true;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new GangwayError('conflict', `deployment ${t.deploymentId}: another deployment of its service and environment is already active`,
+          'wait for the active deployment to finish, or abort it', { deploymentId: t.deploymentId }, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async claimLease(id: string, owner: string, now: number, ttlMs: number, deadOwners: string[] = []): Promise<DeploymentRecord | undefined> {
+    // One conditional UPDATE: the database evaluates the condition and writes atomically, so
+    // of two concurrent claimers exactly one sees its row come back.
+    return this.driver.writeTransaction(async (trx) => {
+      const row = await trx.updateTable('deployments')
+        .set({ lease_owner: owner, lease_expires_at: now + ttlMs })
+        .where('id', '=', id)
+        .where((eb) => eb.or([
+          eb('lease_owner', 'is', null),
+          eb('lease_expires_at', 'is', null),
+          eb('lease_expires_at', '<', now),
+          eb('lease_owner', '=', owner),
+          ...(deadOwners.length > 0 ? [eb('lease_owner', 'in', deadOwners)] : []),
+        ]))
+        .returningAll()
+        .executeTakeFirst();
+      return row && toDeployment(row);
+    });
+  }
+
+  async renewLease(id: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      const res = await trx.updateTable('deployments').set({ lease_expires_at: now + ttlMs })
+        .where('id', '=', id).where('lease_owner', '=', owner).executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    });
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.updateTable('deployments').set({ lease_owner: null, lease_expires_at: null })
+        .where('id', '=', id).where('lease_owner', '=', owner).execute();
+    });
+  }
+
+  async startNextQueued(service: string, environment: string, now: number): Promise<DeploymentRecord | undefined> {
+    return this.driver.writeTransaction(async (trx) => {
+      await this.driver.lockPair(trx, service, environment);
+      const active = await trx.selectFrom('deployments').select('id')
+        .where('service', '=', service).where('environment', '=', environment)
+        .where('phase', 'in', [...ACTIVE_PHASES]).limit(1).executeTakeFirst();
+      if (active) return undefined;
+      const next = await trx.selectFrom('deployments').select('id')
+        .where('service', '=', service).where('environment', '=', environment).where('phase', '=', 'queued')
+        .orderBy('seq').limit(1).executeTakeFirst();
+      if (!next) return undefined;
+      // The phase condition guards against a concurrent abort of the queued deployment.
+      const row = await trx.updateTable('deployments').set({ phase: 'running', started_at: now })
+        .where('id', '=', next.id).where('phase', '=', 'queued').returningAll().executeTakeFirst();
+      if (!row) return undefined;
+      await this.driver.lockLog(trx);
+      await trx.insertInto('events').values(eventRows([{
+        deploymentId: row.id, at: now, type: 'deployment.phase', data: { from: 'queued', to: 'running' },
+      }])).execute();
+      return toDeployment(row);
+    });
+  }
+
+  async getServiceState(service: string, environment: string): Promise<ServiceState | undefined> {
+    const row = await this.driver.db.selectFrom('service_states').selectAll()
+      .where('service', '=', service).where('environment', '=', environment).executeTakeFirst();
+    return row && toServiceState(row);
+  }
+
+  async listServiceStates(): Promise<ServiceState[]> {
+    const rows = await this.driver.db.selectFrom('service_states').selectAll().orderBy('service').orderBy('environment').execute();
+    return rows.map(toServiceState);
+  }
+
+  async appendEvents(events: NewEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.driver.writeTransaction(async (trx) => {
+      await this.driver.lockLog(trx);
+      await trx.insertInto('events').values(eventRows(events)).execute();
+    });
+  }
+
+  async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number } = {}): Promise<EventRecord[]> {
+    let q = this.driver.db.selectFrom('events').selectAll();
+    if (filter.deploymentId !== undefined) q = q.where('deployment_id', '=', filter.deploymentId);
+    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+    q = q.orderBy('id');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map(toEvent);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The store's one migration set, shared by SQLite and PostgreSQL. Migrations are code (not
+ * files) so they ship inside the build; a migration never changes once released — add a new
+ * one instead. The few column types that differ between the dialects are chosen from the
+ * dialect handed to the provider.
+ */
+import { Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { GangwayError } from '../errors.js';
+
+/** The SQL dialects the store runs on. */
+export type StoreDialect = 'sqlite' | 'postgres';
+
+function initial(dialect: StoreDialect): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('deployments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull().unique())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('image', 'text')
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('previous_version', 'text')
+        .addColumn('current_step', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('plan_hash', 'text', (c) => c.notNull())
+        // SQLite has no boolean type (the column gets numeric affinity and holds 0/1).
+        .addColumn('abort_requested', 'boolean', (c) => c.notNull().defaultTo(sql.raw(dialect === 'sqlite' ? '0' : 'false')))
+        .addColumn('message', 'text')
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_expires_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('deployments_pair_seq').on('deployments').columns(['service', 'environment', 'seq']).execute();
+      await db.schema.createIndex('deployments_phase').on('deployments').column('phase').execute();
+      // The database itself refuses a second active deployment of one (service, environment),
+      // whatever code path tries it. The list is ACTIVE_PHASES as of this migration.
+      await sql`create unique index deployments_one_active on deployments (service, environment)
+        where phase in ('waiting', 'running', 'paused', 'rolling_back')`.execute(db);
+
+      await db.schema.createTable('steps')
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('stage', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('output', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('steps_pk', ['deployment_id', 'idx'])
+        .execute();
+
+      let events = db.schema.createTable('events');
+      // AUTOINCREMENT: SQLite never reuses an id, so `afterId` readers never miss an event.
+      events = dialect === 'sqlite'
+        ? events.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        : events.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+      await events
+        .addColumn('deployment_id', 'text', (c) => c.references('deployments.id').onDelete('cascade'))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('events_deployment').on('events').columns(['deployment_id', 'id']).execute();
+
+      await db.schema.createTable('service_states')
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('stable_version', 'text')
+        .addColumn('stable_image', 'text')
+        .addColumn('previous_version', 'text')
+        .addColumn('deployment_id', 'text')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('service_states_pk', ['service', 'environment'])
+        .execute();
+    },
+    async down(db: Kysely<any>): Promise<void> {
+      for (const table of ['service_states', 'events', 'steps', 'deployments']) {
+        await db.schema.dropTable(table).execute();
+      }
+    },
+  };
+}
+
+/**
+ * Provides the store's migrations, in order, to Kysely's `Migrator`.
+ *
+ * @example
+ * ```ts
+ * new Migrator({ db, provider: new StoreMigrationProvider('sqlite') });
+ * ```
+ */
+export class StoreMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: StoreDialect) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '0001_initial': initial(this.dialect) };
+  }
+}
+
+/**
+ * Applies every pending migration. Idempotent. On PostgreSQL Kysely's migrator holds an
+ * advisory lock while it runs, so concurrent callers apply each migration once; on SQLite the
+ * caller provides the exclusion (see `openSqliteStore`). Throws a `GangwayError` (code
+ * `internal`) naming the failed migration.
+ *
+ * @example
+ * ```ts
+ * await migrateToLatest(db, 'postgres');
+ * ```
+ */
+export async function migrateToLatest(db: Kysely<any>, dialect: StoreDialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: new StoreMigrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new GangwayError('internal',
+      `store migration ${failed ?? '(setup)'} failed on ${dialect}: ${detail}`,
+      'check that the database is reachable and that no older Gangway is writing to it',
+      { dialect, migration: failed }, { cause: error });
+  }
+}

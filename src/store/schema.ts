@@ -1,0 +1,78 @@
+/**
+ * Kysely table types of the store. Column names are snake_case; the store maps rows to the
+ * camelCase records of `./types.ts`. JSON columns hold text in both dialects so a record
+ * round-trips byte for byte (PostgreSQL's jsonb would reorder keys, which matters to anything
+ * that hashes stored data).
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+/** `deployments`: one row per deployment; `seq` orders the queue. */
+export interface DeploymentsTable {
+  id: string;
+  seq: number;
+  service: string;
+  environment: string;
+  kind: string;
+  version: string;
+  image: string | null;
+  phase: string;
+  actor: string;
+  reason: string | null;
+  previous_version: string | null;
+  current_step: number;
+  plan_hash: string;
+  /** 0/1 in SQLite, boolean in PostgreSQL; always written as 0/1 (PostgreSQL reads '1' as true). */
+  abort_requested: ColumnType<number | boolean, number, number>;
+  message: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** `steps`: primary key (deployment_id, idx). */
+export interface StepsTable {
+  deployment_id: string;
+  idx: number;
+  type: string;
+  title: string;
+  /** JSON text. */
+  params: string;
+  status: string;
+  stage: string;
+  started_at: number | null;
+  finished_at: number | null;
+  /** JSON text or null. */
+  output: string | null;
+  attempts: number;
+}
+
+/** `events`: append-only; `id` is assigned by the database in commit order. */
+export interface EventsTable {
+  id: Generated<number>;
+  deployment_id: string | null;
+  at: number;
+  type: string;
+  /** JSON text. */
+  data: string;
+}
+
+/** `service_states`: primary key (service, environment). */
+export interface ServiceStatesTable {
+  service: string;
+  environment: string;
+  stable_version: string | null;
+  stable_image: string | null;
+  previous_version: string | null;
+  deployment_id: string | null;
+  updated_at: number;
+}
+
+/** The store's database as Kysely sees it (Kysely's own migration tables are not listed). */
+export interface Database {
+  deployments: DeploymentsTable;
+  steps: StepsTable;
+  events: EventsTable;
+  service_states: ServiceStatesTable;
+}

@@ -1,0 +1,50 @@
+/**
+ * Strategies compile a deployment into steps over a target's capabilities.
+ */
+import type { ServiceEnvConfig } from '../config/types.js';
+import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
+import type { PlanStep, StepParams } from '../engine/steps/types.js';
+
+export interface PlanInput {
+  cfg: ServiceEnvConfig;
+  /** The release to deploy. */
+  release: ReleaseRef;
+  /** The release serving now (rollback target), or null on a first deployment. */
+  stable: ReleaseRef | null;
+  capabilities: TargetCapabilities;
+}
+
+/** Builds a step with a title derived from its params, so titles read the same everywhere. */
+export function step(params: StepParams): PlanStep {
+  return { type: params.type, title: titleOf(params), params };
+}
+
+export function titleOf(p: StepParams): string {
+  switch (p.type) {
+    case 'scale':
+      return p.count === 0 ? `stop ${p.version}` : `run ${p.count} instance${p.count === 1 ? '' : 's'} of ${p.version}`;
+    case 'waitReady':
+      return `wait for ${p.count} healthy instance${p.count === 1 ? '' : 's'} of ${p.version}`;
+    case 'traffic': {
+      const split = p.versions.length === 0 ? 'no traffic' : p.versions.map((v) => `${v.version} ${v.weight}`).join(' / ');
+      const total = p.versions.reduce((s, v) => s + v.weight, 0);
+      const shares = p.versions.length === 1 ? `all traffic to ${p.versions[0].version}` : p.versions.length === 0 ? split : `traffic ${p.versions.map((v) => `${v.version} ${Math.round((v.weight / total) * 100)}%`).join(' / ')}`;
+      return p.preview ? `${shares}; preview to ${p.preview}` : shares;
+    }
+    case 'smoke':
+      return `smoke checks on ${p.version}`;
+    case 'watch':
+      return `watch ${p.version} for ${formatMs(p.durationMs)}`;
+  }
+}
+
+export function formatMs(ms: number): string {
+  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** Steps that end every forward plan: the post-deploy watch when configured. */
+export function watchSteps(cfg: ServiceEnvConfig, version: string): PlanStep[] {
+  return cfg.rollback.watchMs > 0 ? [step({ type: 'watch', version, durationMs: cfg.rollback.watchMs })] : [];
+}

@@ -1,0 +1,91 @@
+/**
+ * The local target: releases run as processes supervised by the local agent, behind its proxy.
+ */
+import type { ServiceEnvConfig } from '../../config/types.js';
+import type { AgentApi, InstanceStatus, ReleaseSpec } from '../../agent/types.js';
+import { substitute } from '../../config/placeholders.js';
+import type { ReleaseRef, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
+
+export class LocalTarget implements Target {
+  readonly capabilities: TargetCapabilities = { supportsWeights: true, supportsPreview: true };
+
+  constructor(private readonly agent: AgentApi) {}
+
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
+    if (count === 0) {
+      await this.agent.stopVersion(cfg.service, cfg.environment, release.version, cfg.drainTimeoutMs);
+      return [];
+    }
+    const list = await this.agent.scale(releaseSpec(cfg, release), count, cfg.drainTimeoutMs);
+    return list.map((i) => toTargetInstance(cfg, i));
+  }
+
+  async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
+    const state = await this.agent.state();
+    return state.instances
+      .filter((i) => i.service === cfg.service && i.environment === cfg.environment)
+      .map((i) => toTargetInstance(cfg, i));
+  }
+
+  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
+    const previewPort = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.previewPort : null;
+    if (traffic.preview && previewPort === null) {
+      throw new Error(`${cfg.service}/${cfg.environment} has no preview port`);
+    }
+    await this.agent.setRoute({
+      service: cfg.service,
+      environment: cfg.environment,
+      port: cfg.target.port,
+      host: cfg.target.host,
+      versions: traffic.versions.filter((v) => v.weight > 0),
+      preview: traffic.preview && previewPort !== null ? { port: previewPort, version: traffic.preview } : null,
+    });
+  }
+
+  async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
+    const state = await this.agent.state();
+    const route = state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment);
+    return { versions: route?.versions ?? [], preview: route?.preview?.version ?? null };
+  }
+
+  previewUrl(cfg: ServiceEnvConfig): string | null {
+    return cfg.strategy.kind === 'blueGreen' ? `http://${cfg.target.host}:${cfg.strategy.previewPort}` : null;
+  }
+}
+
+/** The agent's view of a release: argv and env with every placeholder but `${port}` filled in. */
+export function releaseSpec(cfg: ServiceEnvConfig, release: ReleaseRef): ReleaseSpec {
+  const vars = {
+    'release.version': release.version,
+    'release.image': release.image ?? '',
+    environment: cfg.environment,
+    service: cfg.service,
+    // The agent fills the port per instance; keep the placeholder for it.
+    port: '${port}',
+  };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(cfg.target.env)) env[k] = substitute([v], vars)[0];
+  return {
+    service: cfg.service,
+    environment: cfg.environment,
+    version: release.version,
+    image: release.image,
+    command: substitute(cfg.target.command, vars),
+    cwd: cfg.target.cwd,
+    env,
+    health: cfg.health,
+  };
+}
+
+function toTargetInstance(cfg: ServiceEnvConfig, i: InstanceStatus): TargetInstance {
+  return {
+    id: i.id,
+    version: i.version,
+    state: i.state,
+    url: `http://127.0.0.1:${i.port}`,
+    restarts: i.restarts,
+    consecutiveFailures: i.consecutiveFailures,
+    readyAt: i.readyAt,
+    lastHealth: i.lastHealth,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs Gangway as users do: real `gangway up` processes (built CLI in dist/), a real agent,
+ * real instances of test/fixtures/app.mjs, in a temporary project folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+export const CLI = join(ROOT, 'bin/gangway.js');
+export const APP = join(ROOT, 'test/fixtures/app.mjs');
+
+/** Distinct free ports on 127.0.0.1. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<import('node:net').Server>((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => res(s));
+  })));
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export function runCli(dir: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [CLI, '-C', dir, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export interface Project {
+  dir: string;
+  apiPort: number;
+  /** Starts `gangway up` and waits until its API answers. */
+  up(): Promise<ChildProcess>;
+  /** The running `gangway up` process, if any. */
+  proc: ChildProcess | null;
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** SIGKILL the orchestrator (the agent keeps serving). */
+  kill(): Promise<void>;
+  /** Stops the orchestrator and `gangway down` (agent and instances), then removes the folder. */
+  cleanup(): Promise<void>;
+}
+
+export async function makeProject(yaml: (p: { api: number; metrics: number }) => string): Promise<Project> {
+  const dir = mkdtempSync(join(tmpdir(), 'gangway-e2e-'));
+  const [api, metrics] = await freePorts(2);
+  writeFileSync(join(dir, 'gangway.yaml'), yaml({ api, metrics }));
+  const project: Project = {
+    dir,
+    apiPort: api,
+    proc: null,
+    async up() {
+      const child = spawn(process.execPath, [CLI, '-C', dir, 'up'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANGWAY_LOG_LEVEL: 'warn' } });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+      child.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+      project.proc = child;
+      for (let i = 0; i < 300; i++) {
+        if (child.exitCode !== null) throw new Error(`gangway up exited with ${child.exitCode}: ${out}`);
+        try {
+          const r = await fetch(`http://127.0.0.1:${api}/healthz`);
+          if (r.ok) return child;
+        } catch { /* not yet */ }
+        await sleep(50);
+      }
+      throw new Error(`gangway up did not answer: ${out}`);
+    },
+    async api(method, path, body) {
+      const token = readFileSync(join(dir, '.gangway/token'), 'utf8').trim();
+      const r = await fetch(`http://127.0.0.1:${api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'x-gangway-actor': 'e2e', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: r.status, body: await r.json() as never };
+    },
+    async kill() {
+      const p = project.proc;
+      if (!p || p.exitCode !== null) return;
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await gone;
+      project.proc = null;
+    },
+    async cleanup() {
+      const p = project.proc;
+      if (p && p.exitCode === null) {
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill('SIGINT');
+        await Promise.race([gone, sleep(5000)]);
+        if (p.exitCode === null) p.kill('SIGKILL');
+      }
+      if (existsSync(join(dir, '.gangway'))) await runCli(dir, ['down']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return project;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls a deployment until it ends; returns it. */
+export async function waitForEnd(project: Project, id: string, timeoutMs = 60_000): Promise<Record<string, unknown> & { phase: string; steps: Array<Record<string, unknown>> }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await project.api<Record<string, unknown> & { phase: string; steps: Array<Record<string, unknown>> }>('GET', `/v1/deployments/${id}`);
+    if (['succeeded', 'failed', 'rolled_back', 'aborted'].includes(r.body.phase)) return r.body;
+    if (Date.now() > deadline) throw new Error(`deployment ${id} still ${r.body.phase}`);
+    await sleep(50);
+  }
+}
