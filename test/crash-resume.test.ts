@@ -25,14 +25,15 @@ services:
     target:
       local:
         command: ["${process.execPath}", "${APP}"]
-        env: { APP_VERSION: "\${release.version}" }
+        # Slow enough steps that the test can kill the orchestrator inside each one.
+        env: { APP_VERSION: "\${release.version}", STARTUP_DELAY_MS: "700" }
         instances: 2
         port: ${port}
     health: { path: /health, interval: 100ms, timeout: 500ms, failureThreshold: 3, startTimeout: 3s }
     strategy:
       blueGreen: { previewPort: ${preview}, scaleDownDelay: 0s }
     smoke:
-      - http: { path: /, expect: { status: 200 } }
+      - http: { path: "/slow?ms=700", expect: { status: 200 } }
     rollback: { watch: 2s }
 `);
   projects.push(p);

@@ -39,23 +39,22 @@ export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, op
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      resolve({ ok: false, status: null, detail: `invalid URL ${JSON.stringify(url)}`, durationMs: elapsed() });
+      return;
+    }
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
     const finish = (r: Omit<HttpCheckResult, 'durationMs'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve({ ...r, durationMs: elapsed() });
     };
-    let target: URL;
-    try {
-      target = new URL(url);
-    } catch {
-      finish({ ok: false, status: null, detail: `invalid URL ${JSON.stringify(url)}` });
-      return;
-    }
     const lib = target.protocol === 'https:' ? https : http;
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       finish({ ok: false, status: null, detail: `timed out after ${timeoutMs} ms` });
       req.destroy();
     }, timeoutMs);

@@ -25,9 +25,18 @@ afterEach(async () => {
 });
 
 /** A real node:http instance that answers with its name; a few paths exercise framing. */
-async function startUpstream(id: string, version: string, opts: { keepAliveTimeout?: number } = {}): Promise<Upstream> {
+async function startUpstream(id: string, version: string, opts: { keepAliveTimeout?: number; dropReusedEvery?: number } = {}): Promise<Upstream> {
   const u: Upstream = { server: null as unknown as http.Server, port: 0, backend: { id, version, port: 0 }, hits: 0 };
+  const served = new WeakMap<net.Socket, number>();
+  let reusedSeen = 0;
   const server = http.createServer((req, res) => {
+    const onSocket = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, onSocket);
+    // The keep-alive close race made deterministic: a reused connection is dropped without an answer.
+    if (opts.dropReusedEvery !== undefined && onSocket > 1 && ++reusedSeen % opts.dropReusedEvery === 0) {
+      req.socket.destroy();
+      return;
+    }
     u.hits++;
     const url = req.url ?? '/';
     if (url === '/echo') {
@@ -83,6 +92,7 @@ async function startUpstream(id: string, version: string, opts: { keepAliveTimeo
   server.on('upgrade', (req, socket: net.Socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
     socket.on('data', (c: Buffer) => socket.write(`${id}:${c.toString()}`));
+    socket.on('end', () => socket.end());
   });
   server.keepAliveTimeout = opts.keepAliveTimeout ?? 5000;
   server.listen(0, '127.0.0.1');
@@ -319,8 +329,9 @@ describe('ProxyHub framing', () => {
 describe('ProxyHub switches and draining', () => {
   it('loses no request over 20 switches under a continuous keep-alive loop, with instances closing idle connections', async () => {
     const backends = new Backends();
-    const blue = [await startUpstream('blue-1', 'blue', { keepAliveTimeout: 100 }), await startUpstream('blue-2', 'blue', { keepAliveTimeout: 100 })];
-    const green = [await startUpstream('green-1', 'green', { keepAliveTimeout: 100 }), await startUpstream('green-2', 'green', { keepAliveTimeout: 100 })];
+    const opts = { keepAliveTimeout: 100, dropReusedEvery: 7 };
+    const blue = [await startUpstream('blue-1', 'blue', opts), await startUpstream('blue-2', 'blue', opts)];
+    const green = [await startUpstream('green-1', 'green', opts), await startUpstream('green-2', 'green', opts)];
     backends.set('blue', blue.map((u) => u.backend));
     backends.set('green', green.map((u) => u.backend));
     const { hub, route, port, metrics } = await startHub(backends, [{ version: 'blue', weight: 100 }]);
@@ -414,5 +425,51 @@ describe('ProxyHub switches and draining', () => {
     expect(after.map((r) => r.body.toString())).toEqual(['b', 'b', 'b', 'b']);
     expect((await Promise.all(slow)).map((r) => r.body.toString()).sort()).toEqual(['a slow', 'b slow']);
     expect([hub.inflight('a'), hub.inflight('b')]).toEqual([0, 0]);
+  });
+});
+
+describe('ProxyHub connections', () => {
+  it('passes 100 Continue through before the body is sent', async () => {
+    const backends = new Backends();
+    const up = await startUpstream('only', 'v1');
+    backends.set('v1', [up.backend]);
+    const { port } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    const sock = net.connect(port, '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+    const [interim] = (await once(sock, 'data')) as [Buffer];
+    expect(interim.toString()).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+    sock.write('body');
+    const [final] = (await once(sock, 'data')) as [Buffer];
+    expect(final.toString().split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(final.toString().endsWith('\r\n\r\nbody')).toBe(true);
+    sock.destroy();
+  });
+
+  it('closes idle pooled connections to an instance after upstreamIdleMs', async () => {
+    const backends = new Backends();
+    const up = await startUpstream('only', 'v1');
+    backends.set('v1', [up.backend]);
+    const { port } = await startHub(backends, [{ version: 'v1', weight: 1 }], null, { upstreamIdleMs: 100 });
+    await request(port, { agent: keepAliveAgent(1) });
+    const open = (): Promise<number> => new Promise((r, j) => up.server.getConnections((e, n) => (e ? j(e) : r(n))));
+    expect(await open()).toBe(1);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await open()).toBe(0);
+  });
+
+  it('close() lets requests in flight finish and refuses new connections', async () => {
+    const backends = new Backends();
+    const up = await startUpstream('only', 'v1');
+    backends.set('v1', [up.backend]);
+    const { hub, port } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    const slow = request(port, { path: '/slow' });
+    await new Promise((r) => setTimeout(r, 50));
+    const closed = hub.close(2000);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await request(port).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ECONNREFUSED');
+    expect((await slow).body.toString()).toBe('only slow');
+    await closed;
+    expect(hub.inflight('only')).toBe(0);
   });
 });

@@ -203,6 +203,7 @@ class ClientConn {
   // ---- client side -------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
+    if (this.closing) return;
     if (this.tunnel) {
       const up = this.up;
       if (up !== null && !up.socket.write(chunk)) this.pauseForUpstream();

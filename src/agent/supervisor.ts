@@ -210,11 +210,11 @@ export class Supervisor implements BackendSource {
         inst.attemptStartedAt = Date.now();
         this.watchLiveness(inst, inst.generation);
         this.scheduleHealth(inst, 0);
-        this.log?.info({ instance: inst.id, pid: p.pid }, 're-adopted running instance');
+        this.log?.info({ instance: inst.id, instancePid: p.pid }, 're-adopted running instance');
       } else {
         inst.status.state = 'crashed';
         inst.status.lastHealth = { at: Date.now(), ok: false, detail: 'process was gone when the agent restarted' };
-        this.log?.warn({ instance: inst.id, pid: p.pid }, 'instance died while the agent was down; restarting');
+        this.log?.warn({ instance: inst.id, instancePid: p.pid }, 'instance died while the agent was down; restarting');
         this.scheduleRestart(inst, 0);
       }
       this.rebuild(inst);
@@ -387,7 +387,7 @@ export class Supervisor implements BackendSource {
     inst.attemptStartedAt = Date.now();
     inst.exited = new Promise<void>((r) => { inst.markExited = r; });
     child.once('exit', (code, signal) => this.onExit(inst, gen, signal ? `killed by ${signal}` : `exited with code ${code}`));
-    this.log?.info({ instance: inst.id, pid: child.pid, port, argv }, 'instance started');
+    this.log?.info({ instance: inst.id, instancePid: child.pid, port, argv }, 'instance started');
     this.scheduleHealth(inst, Math.min(inst.spec.health.intervalMs, STARTING_CHECK_MS));
   }
 
@@ -405,7 +405,7 @@ export class Supervisor implements BackendSource {
     if (inst.stopping || this.closed) return;
     // Leftover members of the process group (e.g. a server under `npm start`) would keep the port.
     if (pid !== null) killGroup(pid, 'SIGKILL');
-    this.log?.warn({ instance: inst.id, pid, how }, 'instance crashed');
+    this.log?.warn({ instance: inst.id, instancePid: pid, how }, 'instance crashed');
     inst.status.lastHealth = { at: Date.now(), ok: false, detail: `process ${how}` };
     this.setState(inst, 'crashed');
     this.scheduleRestart(inst);
@@ -533,7 +533,7 @@ export class Supervisor implements BackendSource {
       killGroup(pid, 'SIGKILL');
       return;
     }
-    this.log?.warn({ instance: inst.id, pid }, `instance did not exit ${this.killTimeoutMs} ms after SIGTERM; sending SIGKILL`);
+    this.log?.warn({ instance: inst.id, instancePid: pid }, `instance did not exit ${this.killTimeoutMs} ms after SIGTERM; sending SIGKILL`);
     killGroup(pid, 'SIGKILL');
     await within(inst.exited, 5000);
   }

@@ -149,6 +149,19 @@ describe('usage errors', () => {
     expect(before.code).toBe(2);
   });
 
+  it('no command at all prints the usage and exits 2', async () => {
+    const r = await run([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^Usage: gangway \[options\] \[command\]/);
+  });
+
+  it('--version prints the version and exits 0', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version}\n`);
+  });
+
   it('--help exits 0 and lists the commands', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -196,6 +196,15 @@ describe('parseConfig: problems, each with its exact message and position', () =
         line: 3, column: 1, path: '', message: 'YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }',
         hint: 'check the indentation and the brackets on this line and the one before',
       },
+    ]);
+  });
+
+  it('tab indentation and a second document', () => {
+    expect(problemsOf('project: shop\nenvironments:\n\tdev: {}\n')).toEqual([
+      { line: 3, column: 1, path: '', message: 'YAML syntax error: Tabs are not allowed as indentation', hint: 'indent with spaces, not tabs' },
+    ]);
+    expect(problemsOf(`${head}---\nproject: other\n`)).toEqual([
+      { line: 12, column: 1, path: '', message: 'YAML syntax error: the file holds more than one YAML document', hint: 'gangway.yaml holds one document; remove the `---` separator' },
     ]);
   });
 
@@ -529,6 +538,15 @@ describe('loadConfig and findConfigFile', () => {
     expect(config.services.web.prod.strategy).toEqual({ kind: 'blueGreen', previewPort: 8290, scaleDownDelayMs: 30_000 });
     expect(config.services.web.staging.target.port).toBe(8180);
     expect(config.services.web.dev.target.cwd).toBe(resolve(import.meta.dirname, '../../examples/basic'));
+  });
+
+  it('accepts the complete example of docs/config.md', () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '../../docs/config.md'), 'utf8');
+    const example = /## A complete example\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const config = parseConfig(example, '/srv/shop/gangway.yaml', { env: {} });
+    expect(config.serviceNames).toEqual(['web']);
+    expect(config.services.web.prod.target).toMatchObject({ port: 9080, instances: 4, cwd: '/srv/shop/apps/web' });
+    expect(config.services.web.prod.strategy).toEqual({ kind: 'blueGreen', previewPort: 9090, scaleDownDelayMs: 30_000 });
   });
 
   it('reports a missing file with a hint', async () => {

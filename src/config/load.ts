@@ -69,7 +69,14 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     throw new ConfigError(sortProblems(uniqueProblems(raw.map((p) => locator.locate(p)))));
   };
 
-  const parsed = configSchema.safeParse(doc.toJS(), { error: zodErrorMap, reportInput: true });
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // The yaml library refuses documents whose aliases expand beyond a sane size.
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read the YAML: ${(err as Error).message}`, hint: 'use fewer anchors and aliases' }]);
+  }
+  const parsed = configSchema.safeParse(data, { error: zodErrorMap, reportInput: true });
   if (!parsed.success) fail(issuesToProblems(parsed.error.issues));
   const raw = parsed.data as RawConfig;
 

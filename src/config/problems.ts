@@ -311,7 +311,9 @@ export function yamlErrorsToProblems(errors: readonly YAMLError[], text: string,
       const key = /^[^:\n]*/.exec(text.slice(err.pos[0]))?.[0].trim().replace(/^["']|["']$/g, '') ?? '';
       return { file, line, column: col, path: '', message: `duplicate key \`${key}\``, hint: 'a key may appear only once in the same mapping; keep one of them' };
     }
-    const message = err.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+    const message = err.code === 'MULTIPLE_DOCS'
+      ? 'the file holds more than one YAML document'
+      : err.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
     return { file, line, column: col, path: '', message: `YAML syntax error: ${message}`, hint: yamlHint(err.code) };
   });
 }

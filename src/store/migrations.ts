@@ -13,7 +13,7 @@ export type StoreDialect = 'sqlite' | 'postgres';
 
 function initial(dialect: StoreDialect): Migration {
   return {
-    async up(db: Kysely<any>): Promise<void> {
+    async up(db: Kysely<unknown>): Promise<void> {
       await db.schema.createTable('deployments')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('seq', 'bigint', (c) => c.notNull().unique())
@@ -83,7 +83,7 @@ function initial(dialect: StoreDialect): Migration {
         .addPrimaryKeyConstraint('service_states_pk', ['service', 'environment'])
         .execute();
     },
-    async down(db: Kysely<any>): Promise<void> {
+    async down(db: Kysely<unknown>): Promise<void> {
       for (const table of ['service_states', 'events', 'steps', 'deployments']) {
         await db.schema.dropTable(table).execute();
       }
@@ -118,7 +118,7 @@ export class StoreMigrationProvider implements MigrationProvider {
  * await migrateToLatest(db, 'postgres');
  * ```
  */
-export async function migrateToLatest(db: Kysely<any>, dialect: StoreDialect): Promise<void> {
+export async function migrateToLatest<DB>(db: Kysely<DB>, dialect: StoreDialect): Promise<void> {
   const migrator = new Migrator({ db, provider: new StoreMigrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { startPostgresOrSkip } from '../../test/support/postgres.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import type { KyselyStore } from './kysely-store.js';
@@ -601,6 +601,7 @@ describe('store (sqlite) across processes', () => {
       return { child, next, exited };
     });
     const both = <T>(f: (c: typeof children[number]) => Promise<T>) => Promise.all(children.map(f));
+    onTestFinished(() => { for (const c of children) if (c.child.exitCode === null) c.child.kill(); });
 
     // Both migrate the new file at the same time.
     expect(await both((c) => c.next())).toEqual(['ready', 'ready']);

@@ -15,6 +15,6 @@ export function planBlueGreen({ cfg, release, stable }: PlanInput): PlanStep[] {
     step({ type: 'traffic', versions: serving, preview: release.version }),
     ...(cfg.smoke.length > 0 ? [step({ type: 'smoke', version: release.version })] : []),
     step({ type: 'traffic', versions: [{ version: release.version, weight: 100 }], preview: null }),
-    ...watchSteps(cfg, release.version),
+    ...watchSteps(cfg, release.version, stable),
   ];
 }

@@ -20,7 +20,7 @@ export function planRolling({ cfg, release, stable }: PlanInput): PlanStep[] {
       step({ type: 'waitReady', version: v, count: n }),
       ...smoke,
       step({ type: 'traffic', versions: [{ version: v, weight: n }], preview: null }),
-      ...watchSteps(cfg, v),
+      ...watchSteps(cfg, v, stable),
     ];
   }
 
@@ -43,7 +43,7 @@ export function planRolling({ cfg, release, stable }: PlanInput): PlanStep[] {
     if (maxSurge > 0) steps.push(step({ type: 'scale', version: stable.version, image: stable.image, count: nextOld }));
     fresh = nextFresh;
   }
-  steps.push(...watchSteps(cfg, v));
+  steps.push(...watchSteps(cfg, v, stable));
   return steps;
 }
 

@@ -44,7 +44,13 @@ export function formatMs(ms: number): string {
   return `${ms}ms`;
 }
 
-/** Steps that end every forward plan: the post-deploy watch when configured. */
-export function watchSteps(cfg: ServiceEnvConfig, version: string): PlanStep[] {
-  return cfg.rollback.watchMs > 0 ? [step({ type: 'watch', version, durationMs: cfg.rollback.watchMs })] : [];
+/**
+ * Steps that end a forward plan: the post-deploy watch, when configured and when there is a
+ * stable release to roll back to (on a first deployment a rollback would only take the
+ * service down; the agent still takes unhealthy instances out of traffic by itself).
+ */
+export function watchSteps(cfg: ServiceEnvConfig, version: string, stable: ReleaseRef | null): PlanStep[] {
+  return cfg.rollback.watchMs > 0 && stable && stable.version !== version
+    ? [step({ type: 'watch', version, durationMs: cfg.rollback.watchMs })]
+    : [];
 }
