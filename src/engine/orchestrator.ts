@@ -16,10 +16,7 @@ import type {
   DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
 } from './types.js';
 import { didYouMean as closest } from '../config/problems.js';
-
-export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-/** `registry/repo[:tag][@sha256:<64 hex>]` */
-export const IMAGE_PATTERN = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+import { assertVersion, releaseOf } from './release.js';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -271,33 +268,6 @@ export class Orchestrator implements OrchestratorApi {
     this.environment(environment);
     return svc[environment];
   }
-}
-
-function assertVersion(v: string, field: string): void {
-  if (!VERSION_PATTERN.test(v)) {
-    throw new GangwayError('invalid_argument', `${field}: "${v}" is not a valid version`,
-      'a version is 1-128 letters, digits, ".", "_", "+" or "-", starting with a letter or digit (e.g. 1.4.2 or 2026.11.22-rc1)');
-  }
-}
-
-/** The release a request names: a version, an image, or both (the local target runs the version). */
-export function releaseOf(req: { version?: string; image?: string }): { version: string; image: string | null } {
-  if (req.image !== undefined && !IMAGE_PATTERN.test(req.image)) {
-    throw new GangwayError('invalid_argument', `image: "${req.image}" is not a valid image reference`,
-      'write registry/repository:tag or registry/repository@sha256:<64 hex digits>');
-  }
-  if (req.version !== undefined) {
-    assertVersion(req.version, 'version');
-    return { version: req.version, image: req.image ?? null };
-  }
-  if (req.image !== undefined) {
-    const digest = /@sha256:([a-f0-9]{64})$/.exec(req.image);
-    const tag = /:([A-Za-z0-9_][A-Za-z0-9._-]{0,127})(?:@|$)/.exec(req.image.replace(/^[^/]*\//, ''));
-    const version = tag?.[1] ?? (digest ? `sha256-${digest[1].slice(0, 12)}` : undefined);
-    if (!version) throw new GangwayError('invalid_argument', `image: "${req.image}" has neither a tag nor a digest`, 'add :<tag> or @sha256:<digest>, or pass --version');
-    return { version, image: req.image };
-  }
-  throw new GangwayError('invalid_argument', 'a release needs --version or --image', 'e.g. gangway deploy web --env dev --version 1.2.0');
 }
 
 /** Sortable, unique deployment ids: `d-<time base36>-<random>`. */

@@ -183,9 +183,9 @@ describe('validation', () => {
     const res = await post('/v1/deployments', { service: 'web', environment: 'dev', version: '-1 beta' });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toEqual({ error: {
-      code: 'invalid_argument', message: 'version: is not a valid version label',
+      code: 'invalid_argument', message: 'version: "-1 beta" is not a valid version',
       hint: 'a version is 1-128 characters of letters, digits, ".", "_", "+" or "-", starting with a letter or digit, e.g. 1.4.2',
-      details: { where: 'body', problems: [{ field: 'version', message: 'is not a valid version label' }] },
+      details: { where: 'body', problems: [{ field: 'version', message: '"-1 beta" is not a valid version' }] },
     } });
     expect(fake.calls).toEqual([]);
   });
@@ -194,9 +194,9 @@ describe('validation', () => {
     const res = await post('/v1/deployments', { service: 'web', environment: 'dev', image: 'Web:@sha256:zz' });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toEqual({
-      code: 'invalid_argument', message: 'image: is not a valid image reference',
+      code: 'invalid_argument', message: 'image: "Web:@sha256:zz" is not a valid image reference',
       hint: 'an image reference looks like repo[:tag][@sha256:<64 hex digits>], e.g. ghcr.io/acme/web:1.4.2 or ghcr.io/acme/web@sha256:<digest>',
-      details: { where: 'body', problems: [{ field: 'image', message: 'is not a valid image reference' }] },
+      details: { where: 'body', problems: [{ field: 'image', message: '"Web:@sha256:zz" is not a valid image reference' }] },
     });
   });
 

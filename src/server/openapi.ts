@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import {
   abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, statusQuery,
-  IMAGE_HINT, VERSION_HINT,
 } from './routes.js';
+import { IMAGE_HINT, VERSION_HINT } from '../engine/release.js';
 
 type Json = Record<string, unknown>;
 

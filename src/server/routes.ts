@@ -8,22 +8,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OrchestratorApi } from '../engine/types.js';
 import type { EventRecord } from '../store/types.js';
 import { GangwayError } from '../errors.js';
-
-/** Version labels: what a local release is called. Also used by the CLI before it sends a request. */
-export const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-export const VERSION_HINT = 'a version is 1-128 characters of letters, digits, ".", "_", "+" or "-", starting with a letter or digit, e.g. 1.4.2';
-
-/**
- * OCI image reference: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, lower-case path
- * components as the distribution spec requires, at least a tag or a digest being optional.
- */
-export const IMAGE_PATTERN =
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-export const IMAGE_HINT = 'an image reference looks like repo[:tag][@sha256:<64 hex digits>], e.g. ghcr.io/acme/web:1.4.2 or ghcr.io/acme/web@sha256:<digest>';
+import { IMAGE_HINT, IMAGE_PATTERN, VERSION_HINT, VERSION_PATTERN, badImage, badVersion } from '../engine/release.js';
 
 const name = (what: string) => z.string().min(1, { error: `must name a ${what}` }).max(128, { error: 'must be at most 128 characters' });
-const version = z.string().regex(VERSION_PATTERN, { error: 'is not a valid version label' });
-const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: 'is not a valid image reference' });
+const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(iss.input) });
+const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: (iss) => badImage(iss.input) });
 const reason = z.string().min(1, { error: 'must not be empty' }).max(2000, { error: 'must be at most 2000 characters' });
 
 /** Body of POST /v1/deployments. Exactly one of `version` and `image`. */
