@@ -101,7 +101,7 @@ describe('agent restart', () => {
     process.kill(oldAgent, 'SIGKILL');
     await waitFor('old agent gone', () => !alive(oldAgent));
     expect(started.every((i) => alive(i.pid!))).toBe(true);
-    await expect(get(port, '/')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(get(port, '/')).rejects.toMatchObject({ code: expect.stringMatching(/^ECONN(REFUSED|RESET)$/) });
 
     // Then a new agent adopts the same processes without restarting them, and the port answers at once
     const next = await start();

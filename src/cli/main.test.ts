@@ -251,7 +251,7 @@ describe('deploy', () => {
   it('a bad version label is refused by the API with the accepted form (exit 2)', async () => {
     const r = await run(['deploy', 'web', '--env', 'dev', '--version', 'v 1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('error: version: is not a valid version label\nhint: a version is 1-128 characters of letters, digits, ".", "_", "+" or "-", starting with a letter or digit, e.g. 1.4.2\n');
+    expect(r.stderr).toBe('error: version: "v 1" is not a valid version\nhint: a version is 1-128 characters of letters, digits, ".", "_", "+" or "-", starting with a letter or digit, e.g. 1.4.2\n');
   });
 });
 

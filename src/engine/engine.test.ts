@@ -199,6 +199,15 @@ describe('requests', () => {
     expect([d.phase, d.reason, d.actor]).toEqual(['succeeded', 'CHG-1', 'ana']);
   });
 
+  it('blocks an environment whose approvals it cannot collect yet, rather than passing the gate', async () => {
+    const w = await given(YAML(BLUE_GREEN).replace('    reason: required', '    reason: required\n    approvals: { required: 1, groups: [ops] }'));
+    await ship(w, '1.0.0');
+    const err = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana', reason: 'CHG-1' }).catch((e: unknown) => e) as GangwayError;
+    expect([err.code, err.message, err.hint]).toEqual(['blocked', 'prod requires approvals, which this version of Gangway cannot check yet',
+      'remove environments.prod.approvals from the config to deploy without that gate']);
+    expect((await w.store.listDeployments({ environment: 'prod' })).length).toBe(0);
+  });
+
   it('queues a second deployment of the same pair and runs it after the first (FIFO)', async () => {
     const w = await given(YAML(BLUE_GREEN));
     const a = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' });

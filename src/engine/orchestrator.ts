@@ -3,7 +3,7 @@
  * A request that cannot be carried out throws before anything is written.
  */
 import { randomUUID } from 'node:crypto';
-import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
+import type { EnvironmentConfig, GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import type { DeploymentRecord, Store } from '../store/types.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
@@ -55,6 +55,7 @@ export class Orchestrator implements OrchestratorApi {
         `add --reason "<change ticket or why>"`, { gate: 'reason' });
     }
     if (env.promotion) await this.assertPromoted(cfg, release.version, env.promotion.from);
+    assertEnforceable(env);
     const active = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
     if (active.some((d) => d.version === release.version)) {
       throw new GangwayError('conflict', `${cfg.service} ${release.version} is already being deployed to ${cfg.environment}`, 'follow it with `gangway status --watch`');
@@ -267,6 +268,18 @@ export class Orchestrator implements OrchestratorApi {
     const svc = this.service(service);
     this.environment(environment);
     return svc[environment];
+  }
+}
+
+/**
+ * Approvals and windows are accepted in the config but not collected or evaluated by this
+ * version: a gate that cannot be checked blocks, rather than passing silently.
+ */
+function assertEnforceable(env: EnvironmentConfig): void {
+  const unenforced = [env.approvals ? 'approvals' : null, env.windows.length > 0 ? 'deployment windows' : null].filter(Boolean);
+  if (unenforced.length > 0) {
+    throw new GangwayError('blocked', `${env.name} requires ${unenforced.join(' and ')}, which this version of Gangway cannot check yet`,
+      `remove environments.${env.name}.${env.approvals ? 'approvals' : 'windows'} from the config to deploy without that gate`, { gate: env.approvals ? 'approvals' : 'window' });
   }
 }
 
