@@ -117,7 +117,7 @@ describe('orchestrator killed with SIGKILL', () => {
     const end = await waitForEnd(p, id) as unknown as View;
     expect(end.phase).toBe('aborted');
     expect(end.steps.filter((s) => s.stage === 'rollback').map((s) => [s.title, s.status])).toEqual([
-      ['run 2 instances of 1.0.0', 'succeeded'],
+      ['scale 1.0.0 to 2 instances', 'succeeded'],
       ['wait for 2 healthy instances of 1.0.0', 'succeeded'],
       ['all traffic to 1.0.0', 'succeeded'],
       ['stop 2.0.0', 'succeeded'],

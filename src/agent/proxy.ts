@@ -189,7 +189,9 @@ class ClientConn {
   private reqRemaining = 0;
   private reqDone = true;
   private reqScanner: ChunkedScanner | null = null;
-  private replay: Buffer[] = [];
+  /** Bytes sent upstream for the current request, kept for a replay; usually just `replayFirst`. */
+  private replayFirst: Buffer | null = null;
+  private replayMore: Buffer[] | null = null;
   private replayBytes = 0;
   private replayable = true;
   private attempts = 0;
@@ -431,9 +433,14 @@ class ClientConn {
       this.replayBytes += data.length;
       if (this.replayBytes > REPLAY_LIMIT) {
         this.replayable = false;
-        this.replay.length = 0;
+        this.replayFirst = null;
+        this.replayMore = null;
+      } else if (this.replayFirst === null) {
+        this.replayFirst = data;
+      } else if (this.replayMore === null) {
+        this.replayMore = [data];
       } else {
-        this.replay.push(data);
+        this.replayMore.push(data);
       }
     }
     const up = this.up!;
@@ -620,9 +627,10 @@ class ClientConn {
     this.version = backend.version;
     const up = this.hub.connect(backend);
     this.attach(up);
-    const parts = this.replay;
     let flowing = true;
-    for (let i = 0; i < parts.length; i++) flowing = up.socket.write(parts[i]!);
+    if (this.replayFirst !== null) flowing = up.socket.write(this.replayFirst);
+    const more = this.replayMore;
+    if (more !== null) for (let i = 0; i < more.length; i++) flowing = up.socket.write(more[i]!);
     // The old connection's 'drain' will never come; the new one's decides from now on.
     if (flowing && this.pausedForUpstream) {
       this.pausedForUpstream = false;
@@ -665,7 +673,8 @@ class ClientConn {
 
   private endExchange(now: number): void {
     this.busy = false;
-    this.replay.length = 0;
+    this.replayFirst = null;
+    this.replayMore = null;
     this.route = null;
     this.pool = null;
     this.idleSince = now;
@@ -685,7 +694,8 @@ class ClientConn {
     if (up !== null) up.kill();
     if (this.route !== null) this.hub.recordLocal(this.route, status, performance.now() - this.t0, this.version);
     this.busy = false;
-    this.replay.length = 0;
+    this.replayFirst = null;
+    this.replayMore = null;
     this.route = null;
     this.hub.exchangeDone();
     this.closing = true;

@@ -41,9 +41,8 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     throw err;
   }
   const target = new LocalTarget(agent);
-  let runner!: Runner;
+  const runner = new Runner({ store, config, target, logger });
   const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => runner.wake() });
-  runner = new Runner({ store, config, target, logger });
   const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });

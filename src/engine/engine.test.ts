@@ -38,9 +38,8 @@ async function given(yaml: string): Promise<World> {
   const store = await openSqliteStore(':memory:');
   await store.migrate();
   const target = new MemoryTarget();
-  let runner!: Runner;
+  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000 });
   const orch = new Orchestrator({ store, config, target, onChange: () => runner.wake() });
-  runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000 });
   runner.start();
   const w = { config, store, target, orch, runner };
   worlds.push(w);
@@ -76,7 +75,7 @@ describe('blue-green', () => {
     const d = await ship(w, '1.0.0');
     expect(d.phase).toBe('succeeded');
     expect(d.steps.map((s) => [s.title, s.status])).toEqual([
-      ['run 2 instances of 1.0.0', 'succeeded'],
+      ['scale 1.0.0 to 2 instances', 'succeeded'],
       ['wait for 2 healthy instances of 1.0.0', 'succeeded'],
       ['no traffic; preview to 1.0.0', 'succeeded'],
       ['all traffic to 1.0.0', 'succeeded'],
@@ -112,12 +111,12 @@ describe('blue-green', () => {
     expect(d.phase).toBe('rolled_back');
     expect(d.message).toBe('2 of 2 instances of 2.0.0 did not become healthy within 1s (web-dev-2.0.0-3: expected status 200, got 500; web-dev-2.0.0-4: expected status 200, got 500)');
     expect(d.steps.map((s) => [s.stage, s.title, s.status])).toEqual([
-      ['deploy', 'run 2 instances of 2.0.0', 'succeeded'],
+      ['deploy', 'scale 2.0.0 to 2 instances', 'succeeded'],
       ['deploy', 'wait for 2 healthy instances of 2.0.0', 'failed'],
       ['deploy', 'all traffic to 1.0.0; preview to 2.0.0', 'pending'],
       ['deploy', 'all traffic to 2.0.0', 'pending'],
       ['deploy', 'watch 2.0.0 for 300ms', 'pending'],
-      ['rollback', 'run 2 instances of 1.0.0', 'succeeded'],
+      ['rollback', 'scale 1.0.0 to 2 instances', 'succeeded'],
       ['rollback', 'wait for 2 healthy instances of 1.0.0', 'succeeded'],
       ['rollback', 'all traffic to 1.0.0', 'succeeded'],
       ['rollback', 'stop 2.0.0', 'succeeded'],
@@ -156,11 +155,11 @@ describe('rolling', () => {
     const d = await ship(w, '1.1.0');
     expect(d.phase).toBe('succeeded');
     expect(d.steps.map((s) => s.title)).toEqual([
-      'run 1 instance of 1.1.0',
+      'scale 1.1.0 to 1 instance',
       'wait for 1 healthy instance of 1.1.0',
       'traffic 1.0.0 50% / 1.1.0 50%',
-      'run 1 instance of 1.0.0',
-      'run 2 instances of 1.1.0',
+      'scale 1.0.0 to 1 instance',
+      'scale 1.1.0 to 2 instances',
       'wait for 2 healthy instances of 1.1.0',
       'all traffic to 1.1.0',
       'stop 1.0.0',

@@ -22,7 +22,7 @@ export function step(params: StepParams): PlanStep {
 export function titleOf(p: StepParams): string {
   switch (p.type) {
     case 'scale':
-      return p.count === 0 ? `stop ${p.version}` : `run ${p.count} instance${p.count === 1 ? '' : 's'} of ${p.version}`;
+      return p.count === 0 ? `stop ${p.version}` : `scale ${p.version} to ${p.count} instance${p.count === 1 ? '' : 's'}`;
     case 'waitReady':
       return `wait for ${p.count} healthy instance${p.count === 1 ? '' : 's'} of ${p.version}`;
     case 'traffic': {

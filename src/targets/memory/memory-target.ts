@@ -84,6 +84,5 @@ function key(cfg: ServiceEnvConfig): string {
 }
 
 function strip(i: TargetInstance & { looks: number }): TargetInstance {
-  const { looks: _looks, ...rest } = i;
-  return { ...rest };
+  return { id: i.id, version: i.version, state: i.state, url: i.url, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures, readyAt: i.readyAt, lastHealth: i.lastHealth };
 }
