@@ -1,15 +1,17 @@
 // Proxy benchmark: the trivial app reached directly, through Gangway's proxy and through
 // nginx, measured side by side with the same load generator (wrk). Prints JSON and writes
 // bench/results/proxy.json. Environment:
-//   BENCH_DURATION      seconds per throughput run (default 8)
-//   BENCH_LAT_DURATION  seconds per latency run (default 5)
+//   BENCH_DURATION      seconds per throughput run (default 6)
+//   BENCH_LAT_DURATION  seconds per latency run (default 4)
 //   BENCH_CONNECTIONS   connections for throughput (default 32)
 //   BENCH_LAT_CONNECTIONS connections for the latency run at moderate load (default 4)
 //   BENCH_LAT_DELAY_MS  pause of each latency-run connection between requests (default 1), see pace.lua
-//   BENCH_ROUNDS        rounds over all subjects; figures are the median over rounds (default 2)
+//   BENCH_ROUNDS        rounds over all subjects; figures are the median over rounds (default 3)
+//   BENCH_PIN           1 (default on machines with 2+ CPUs): wrk on CPU 0, the app and the proxy on CPU 1,
+//                       so every subject gets the same CPUs whatever the scheduler does; 0 to let it float
 //   BENCH_CPU_PROF      set to a folder to run Gangway's proxy under `node --cpu-prof` there
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,11 +20,12 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const env = (name, dflt) => Number(process.env[name] ?? dflt);
-const DURATION = env('BENCH_DURATION', 8);
-const LAT_DURATION = env('BENCH_LAT_DURATION', 5);
+const DURATION = env('BENCH_DURATION', 6);
+const LAT_DURATION = env('BENCH_LAT_DURATION', 4);
 const CONNS = env('BENCH_CONNECTIONS', 32);
 const LAT_CONNS = env('BENCH_LAT_CONNECTIONS', 4);
-const ROUNDS = env('BENCH_ROUNDS', 2);
+const ROUNDS = env('BENCH_ROUNDS', 3);
+const PIN = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && has('taskset');
 const LAT_DELAY_MS = env('BENCH_LAT_DELAY_MS', 1);
 
 const children = [];
@@ -84,7 +87,13 @@ function waitPort(port, timeoutMs = 10_000) {
   });
 }
 
-function start(name, cmd, args, port) {
+/** Prefixes a command with `taskset -c <cpu>` when pinning. */
+function pinned(cpu, cmd, args) {
+  return PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+}
+
+function start(name, command, argv, port) {
+  const [cmd, args] = pinned(1, command, argv);
   const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
@@ -116,16 +125,18 @@ function parseWrk(text) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
   const lat = {};
   for (const m of text.matchAll(/^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$/gm)) lat[`p${m[1]}`] = toMs(m[2], m[3]);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
   const errors = /Socket errors: (.*)/.exec(text)?.[1] ?? null;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
-  return { rps, latency: lat, errors, non2xx };
+  return { rps, requests, latency: lat, errors, non2xx };
 }
 
 function wrk(port, conns, seconds, latency) {
   return new Promise((resolve, reject) => {
     const paced = latency ? ['--latency', '-s', path.join(here, 'pace.lua')] : [];
     const args = ['-t1', `-c${conns}`, `-d${seconds}s`, ...paced, `http://127.0.0.1:${port}/`];
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_LAT_DELAY_MS: String(LAT_DELAY_MS) } });
+    const [cmd, argv] = pinned(0, 'wrk', args);
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_LAT_DELAY_MS: String(LAT_DELAY_MS) } });
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
     child.stderr.on('data', (c) => { out += c; });
@@ -139,6 +150,31 @@ function median(xs) {
   if (s.length === 0) return null;
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system) of a process, in microseconds, from /proc. */
+function cpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The process that serves requests: nginx's single worker (child of the master), or the process itself. */
+function servingPid(child) {
+  if (child.benchName !== 'nginx') return child.pid;
+  let pid = child.pid;
+  // With taskset the spawned process execs into nginx, so the master keeps the pid.
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (kids.length > 0) pid = Number(kids[0]);
+  } catch { /* keep the master */ }
+  return pid;
 }
 
 const round2 = (x) => (x === null ? null : Math.round(x * 100) / 100);
@@ -177,21 +213,25 @@ async function main() {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'gangway-bench-proxy-'));
   const [appPort, gangwayPort, nginxPort] = [await freePort(), await freePort(), await freePort()];
 
-  await start('app', process.execPath, [path.join(here, 'app.js'), String(appPort)], appPort);
+  const app = await start('app', process.execPath, [path.join(here, 'app.js'), String(appPort)], appPort);
   const prof = process.env.BENCH_CPU_PROF;
   const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
-  await start('gangway', process.execPath, [...nodeArgs, path.join(here, 'gangway.js'), String(gangwayPort), String(appPort)], gangwayPort);
+  const gangway = await start('gangway', process.execPath, [...nodeArgs, path.join(here, 'gangway.js'), String(gangwayPort), String(appPort)], gangwayPort);
   const conf = path.join(tmp, 'nginx.conf');
   writeFileSync(conf, nginxConfig(tmp, nginxPort, appPort));
-  await start('nginx', nginxPath(), ['-p', tmp, '-c', conf], nginxPort);
+  const nginx = await start('nginx', nginxPath(), ['-p', tmp, '-c', conf], nginxPort);
 
-  const subjects = { direct: appPort, gangway: gangwayPort, nginx: nginxPort };
-  const runs = Object.fromEntries(Object.keys(subjects).map((k) => [k, { throughput: [], latency: [] }]));
-  for (const port of Object.values(subjects)) await wrk(port, CONNS, 1, false); // warm-up (JIT, pools)
+  const subjects = { direct: [appPort, app], gangway: [gangwayPort, gangway], nginx: [nginxPort, nginx] };
+  const runs = Object.fromEntries(Object.keys(subjects).map((k) => [k, { throughput: [], latency: [], cpu: [] }]));
+  for (const [port] of Object.values(subjects)) await wrk(port, CONNS, 1, false); // warm-up (JIT, pools)
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, port] of Object.entries(subjects)) {
+    for (const [name, [port, child]] of Object.entries(subjects)) {
       log(`round ${r + 1}/${ROUNDS}: ${name} throughput (-c${CONNS}, ${DURATION}s)`);
-      runs[name].throughput.push(await wrk(port, CONNS, DURATION, false));
+      const pid = servingPid(child);
+      const before = cpuMicros(pid);
+      const t = await wrk(port, CONNS, DURATION, false);
+      runs[name].cpu.push((cpuMicros(pid) - before) / t.requests);
+      runs[name].throughput.push(t);
       log(`round ${r + 1}/${ROUNDS}: ${name} latency (-c${LAT_CONNS}, ${LAT_DURATION}s)`);
       runs[name].latency.push(await wrk(port, LAT_CONNS, LAT_DURATION, true));
     }
@@ -207,6 +247,8 @@ async function main() {
         p99: round3(median(rs.latency.map((x) => x.latency.p99))),
       },
       moderateLoadRps: round2(median(rs.latency.map((x) => x.rps))),
+      /** CPU time of the serving process per request at full load (the app for direct, the proxy otherwise). */
+      cpuMicrosPerRequest: round2(median(rs.cpu)),
       errors: [...rs.throughput, ...rs.latency].map((x) => x.errors).filter(Boolean),
       non2xx: [...rs.throughput, ...rs.latency].reduce((s, x) => s + x.non2xx, 0),
       rounds: rs.throughput.map((x) => round2(x.rps)),
@@ -216,7 +258,7 @@ async function main() {
     benchmark: 'proxy',
     at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version },
-    load: { tool: 'wrk', threads: 1, connections: CONNS, seconds: DURATION, latencyConnections: LAT_CONNS, latencySeconds: LAT_DURATION, latencyPauseMs: LAT_DELAY_MS, rounds: ROUNDS },
+    load: { tool: 'wrk', pinned: PIN ? 'wrk on CPU 0; app and proxy on CPU 1' : false, threads: 1, connections: CONNS, seconds: DURATION, latencyConnections: LAT_CONNS, latencySeconds: LAT_DURATION, latencyPauseMs: LAT_DELAY_MS, rounds: ROUNDS },
     results,
     ratios: {
       gangwayToNginxThroughput: round3(results.gangway.rps / results.nginx.rps),

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortInUseError } from '../errors.js';
+import { ChunkedScanner, HeadError, parseRequestHead, parseResponseHead } from './http1.js';
 import { freePort } from './ports.js';
 import { ProxyHub } from './proxy.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -17,7 +18,7 @@ class Backends implements BackendSource {
   ready(_service: string, _environment: string, version: string): readonly Backend[] { return this.map.get(version) ?? []; }
 }
 
-interface Upstream { server: http.Server; port: number; backend: Backend; hits: number }
+interface Upstream { server: http.Server; port: number; backend: Backend; hits: number; bigSent: number }
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,7 +27,7 @@ afterEach(async () => {
 
 /** A real node:http instance that answers with its name; a few paths exercise framing. */
 async function startUpstream(id: string, version: string, opts: { keepAliveTimeout?: number; dropReusedEvery?: number } = {}): Promise<Upstream> {
-  const u: Upstream = { server: null as unknown as http.Server, port: 0, backend: { id, version, port: 0 }, hits: 0 };
+  const u: Upstream = { server: null as unknown as http.Server, port: 0, backend: { id, version, port: 0 }, hits: 0, bigSent: 0 };
   const served = new WeakMap<net.Socket, number>();
   let reusedSeen = 0;
   const server = http.createServer((req, res) => {
@@ -72,6 +73,7 @@ async function startUpstream(id: string, version: string, opts: { keepAliveTimeo
         while (sent < size) {
           const n = Math.min(chunk.length, size - sent);
           sent += n;
+          u.bigSent = sent;
           if (!res.write(chunk.subarray(0, n))) { res.once('drain', pump); return; }
         }
         res.end();
@@ -180,6 +182,23 @@ describe('ProxyHub routing', () => {
     expect(snap.map((s) => [s.version, s.total, s.byStatus])).toEqual([['v1', 900, { '2xx': 900 }], ['v2', 100, { '2xx': 100 }]]);
   });
 
+  it('keeps the exact split when the same weights are set again every few requests', async () => {
+    const backends = new Backends();
+    const blue = await startUpstream('blue-1', 'v1');
+    const green = await startUpstream('green-1', 'v2');
+    backends.set('v1', [blue.backend]);
+    backends.set('v2', [green.backend]);
+    const { hub, route, port } = await startHub(backends, [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }]);
+    const agent = keepAliveAgent(1);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      if (i % 5 === 0) await hub.setRoute({ ...route });
+      const body = (await request(port, { agent })).body.toString();
+      counts[body] = (counts[body] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ 'blue-1': 180, 'green-1': 20 });
+  });
+
   it('round-robins among the ready instances of a version and skips versions without one', async () => {
     const backends = new Backends();
     const a = await startUpstream('a', 'v1');
@@ -272,6 +291,30 @@ describe('ProxyHub framing', () => {
     upload.write('end', upload.length - 3);
     const echoed = await request(port, { method: 'POST', path: '/echo', body: upload });
     expect(echoed.body.equals(upload)).toBe(true);
+  });
+
+  it('holds the instance back while a slow client catches up, and delivers every byte', async () => {
+    const { port, up } = await oneBackend();
+    const size = 48 * 1024 * 1024;
+    let sentDuringPause = -1;
+    const received = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: `/big/${size}`, agent: false }, (res) => {
+        let n = 0;
+        let ok = true;
+        res.on('data', (c: Buffer) => {
+          for (let i = 0; i < c.length; i += 4093) if (c[i] !== ((n + i) % (64 * 1024)) % 251) ok = false;
+          n += c.length;
+        });
+        res.on('end', () => resolve(ok ? n : -1));
+        res.on('error', reject);
+        // Stop reading long enough for every buffer on the way to fill up.
+        res.pause();
+        setTimeout(() => { sentDuringPause = up.bigSent; res.resume(); }, 300);
+      }).on('error', reject);
+    });
+    expect(received).toBe(size);
+    // Only what fits in the socket buffers on the way left the instance while the client did not read.
+    expect(sentDuringPause).toBeLessThan(size / 2);
   });
 
   it('answers pipelined requests in order on one connection', async () => {
@@ -446,6 +489,17 @@ describe('ProxyHub connections', () => {
     sock.destroy();
   });
 
+  it('reuses one pooled instance connection for sequential requests from different clients', async () => {
+    const backends = new Backends();
+    const up = await startUpstream('only', 'v1');
+    backends.set('v1', [up.backend]);
+    let accepted = 0;
+    up.server.on('connection', () => accepted++);
+    const { port } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
+    for (let i = 0; i < 10; i++) expect((await request(port, { agent: keepAliveAgent(1) })).body.toString()).toBe('only');
+    expect([up.hits, accepted]).toEqual([10, 1]);
+  });
+
   it('closes idle pooled connections to an instance after upstreamIdleMs', async () => {
     const backends = new Backends();
     const up = await startUpstream('only', 'v1');
@@ -471,5 +525,34 @@ describe('ProxyHub connections', () => {
     expect((await slow).body.toString()).toBe('only slow');
     await closed;
     expect(hub.inflight('only')).toBe(0);
+  });
+});
+
+describe('HTTP/1.1 framing helpers', () => {
+  it('finds the end of a chunked body fed one byte at a time, with extensions and trailers', () => {
+    const body = Buffer.from('4;ext=1\r\nWiki\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n');
+    const scanner = new ChunkedScanner();
+    const ends: number[] = [];
+    for (let i = 0; i < body.length; i++) ends.push(scanner.feed(body.subarray(i, i + 1), 0));
+    expect(ends.slice(0, -1).every((e) => e === -1)).toBe(true);
+    expect(ends[ends.length - 1]).toBe(1);
+    expect(scanner.done).toBe(true);
+    const whole = new ChunkedScanner();
+    expect(whole.feed(Buffer.concat([body, Buffer.from('GET / HTTP/1.1')]), 0)).toBe(body.length);
+  });
+
+  it('rejects a malformed chunk size with a 400 HeadError', () => {
+    const err = (() => { try { new ChunkedScanner().feed(Buffer.from('zz\r\n'), 0); return null; } catch (e) { return e; } })();
+    expect(err).toBeInstanceOf(HeadError);
+    expect([(err as HeadError).status, (err as HeadError).message]).toEqual([400, 'malformed chunk size']);
+  });
+
+  it('reads request and response framing headers case-insensitively', () => {
+    const req = Buffer.from('POST /x HTTP/1.0\r\nCONTENT-length: 12\r\nconnection: Keep-Alive\r\n\r\n');
+    expect(parseRequestHead(req, 0, req.length)).toEqual({ method: 'POST', version: 10, contentLength: 12, chunked: false, keepAlive: true, upgrade: false, expectContinue: false });
+    const res = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n');
+    expect(parseResponseHead(res, 0, res.length)).toEqual({ status: 200, version: 11, contentLength: -1, chunked: true, close: true });
+    const smuggle = Buffer.from('GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+    expect(() => parseRequestHead(smuggle, 0, smuggle.length)).toThrow('invalid Content-Length');
   });
 });

@@ -73,6 +73,23 @@ class CompiledRoute {
     this.cursor = this.versions.map(() => 0);
     this.lists = this.versions.map(() => []);
   }
+
+  /**
+   * Keeps the round-robin position of the route it replaces when the weights are unchanged:
+   * the engine re-applies routes idempotently, and restarting the cycle each time would starve
+   * light versions (at 90/10, the 10 % version comes up only at the 6th request of a cycle).
+   */
+  inherit(old: CompiledRoute): void {
+    if (old.versions.length !== this.versions.length) return;
+    for (let i = 0; i < this.versions.length; i++) {
+      if (old.versions[i] !== this.versions[i] || old.weights[i] !== this.weights[i]) return;
+    }
+    for (let i = 0; i < this.versions.length; i++) {
+      this.current[i] = old.current[i]!;
+      this.cursor[i] = old.cursor[i]!;
+    }
+    this.previewCursor = old.previewCursor;
+  }
 }
 
 /** Connections to one instance. */
@@ -176,10 +193,8 @@ class ClientConn {
   // The exchange in progress (reset per request; fields rather than an object keep the hot path allocation-light).
   private route: CompiledRoute | null = null;
   private version = 'none';
-  private pool: Pool | null = null;
   private up: Upstream | null = null;
   private t0 = 0;
-  private method = '';
   private httpVersion = 11;
   private isHead = false;
   private keepAlive = true;
@@ -334,15 +349,14 @@ class ClientConn {
     try {
       head = parseRequestHead(buf, 0, headEnd);
     } catch (err) {
-      const e = err as HeadError;
-      this.reject(e.status ?? 400, e.status === 505 ? 'unsupported HTTP version' : 'bad request');
+      const status = err instanceof HeadError ? err.status : 400;
+      this.reject(status, status === 505 ? 'unsupported HTTP version' : 'bad request');
       return;
     }
     const t0 = performance.now();
     this.busy = true;
     this.hub.active++;
     this.t0 = t0;
-    this.method = head.method;
     this.httpVersion = head.version;
     this.isHead = head.method === 'HEAD';
     this.keepAlive = head.keepAlive;
@@ -450,7 +464,6 @@ class ClientConn {
   private attach(up: Upstream): void {
     up.conn = this;
     this.up = up;
-    this.pool = up.pool;
     up.pool.inflight++;
   }
 
@@ -676,7 +689,6 @@ class ClientConn {
     this.replayFirst = null;
     this.replayMore = null;
     this.route = null;
-    this.pool = null;
     this.idleSince = now;
     this.hub.exchangeDone();
     if (!this.keepAlive || this.resClose || !this.reqDone || this.clientEnded || this.listener.closing || this.hub.closed) {
@@ -936,6 +948,7 @@ export class ProxyHub implements ProxyHubApi {
     const key = routeKey(spec.service, spec.environment);
     const entry = this.entries.get(key);
     const compiled = new CompiledRoute(spec);
+    if (entry !== undefined) compiled.inherit(entry.compiled);
     const target: RouteEntry = entry ?? { compiled, main: null, previewListener: null };
 
     const needMain = target.main === null || target.main.port !== spec.port || target.main.host !== spec.host;
@@ -986,7 +999,6 @@ export class ProxyHub implements ProxyHubApi {
       });
       server.on('connection', (socket: net.Socket) => {
         if (listener.closing) { socket.destroy(); return; }
-        socket.on('error', () => { /* handled by the connection's 'close' */ });
         listener.conns.add(new ClientConn(this, listener, socket));
       });
     });

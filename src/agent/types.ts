@@ -54,6 +54,16 @@ export interface RouteSpec {
   versions: Array<{ version: string; weight: number }>;
   /** Optional preview listener sending every request to one version (release under test). */
   preview: { port: number; version: string } | null;
+  /**
+   * Requests whose header `name` equals `value` go to `version` whatever the weights (so smoke
+   * tests reach a canary before any user does). Checked before weights, in order. Optional.
+   */
+  headerRoutes?: Array<{ name: string; value: string; version: string }>;
+  /**
+   * Sticky sessions: a response gets `Set-Cookie: <cookie>=<version>`; a request carrying the
+   * cookie of a version that still has weight and a ready instance goes to that version. Optional.
+   */
+  sticky?: { cookie: string; ttlMs: number } | null;
 }
 
 export interface AgentState {
@@ -79,6 +89,8 @@ export interface AgentApi {
   setRoute(route: RouteSpec): Promise<void>;
   /** Last `lines` lines of the instances' log files of a release (or of every release when version is omitted). */
   logs(service: string, environment: string, version?: string, lines?: number): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
+  /** Raw cumulative request counters per version (see RequestMetricsApi.counters). GET /v1/counters?service&environment. */
+  counters(service: string, environment: string): Promise<Array<{ version: string; total: number; errors: number; bounds: readonly number[]; buckets: number[] }>>;
   /** Stops every instance and listener, then the agent process. */
   shutdown(): Promise<void>;
 }
@@ -100,6 +112,13 @@ export interface RequestMetricsApi {
   render(): string;
   /** Snapshot for the engine: per version, count by status class and latency quantiles. */
   snapshot(service: string, environment: string): Array<{ version: string; total: number; byStatus: Record<string, number>; p50: number; p95: number; p99: number }>;
+  /**
+   * Cumulative raw counters per version since the agent started counting it: requests, failed
+   * requests (5xx and the proxy's own 502/503), and non-cumulative latency bucket counts
+   * (`bounds` in seconds; `buckets` has one more entry, the +Inf bucket). The builtin metric
+   * provider computes windows from successive readings.
+   */
+  counters(service: string, environment: string): Array<{ version: string; total: number; errors: number; bounds: readonly number[]; buckets: number[] }>;
 }
 
 /** All proxy listeners of one agent. */

@@ -41,11 +41,75 @@ export type TargetConfig = LocalTargetConfig;
 
 export interface RollingStrategy { kind: 'rolling'; maxSurge: number; maxUnavailable: number }
 export interface BlueGreenStrategy { kind: 'blueGreen'; previewPort: number; scaleDownDelayMs: number }
-export type StrategyConfig = RollingStrategy | BlueGreenStrategy;
+/**
+ * Canary: shift a share of real traffic to the new release step by step, judge it against
+ * the stable release on live metrics, promote or roll back by itself.
+ */
+export interface CanaryStrategy {
+  kind: 'canary';
+  steps: CanaryStep[];
+  /** A cookie that keeps a user on the release they first reached; null when off. */
+  stickySessions: { cookie: string; ttlMs: number } | null;
+  /** How long the previous release keeps running after the deployment ends (instant rollback). Default 30s. */
+  scaleDownDelayMs: number;
+}
+
+export type CanaryStep =
+  /** Send `weight` percent (0–100) of requests to the canary. */
+  | { kind: 'setWeight'; weight: number }
+  /** Wait `durationMs`, or until `gangway promote` when null. */
+  | { kind: 'pause'; durationMs: number | null }
+  /** Run an analysis template for `durationMs` (default: until its rules have `count` passing intervals). */
+  | { kind: 'analysis'; template: string; durationMs: number | null }
+  /** Requests carrying this header (exact value) always reach the canary; null removes the route. */
+  | { kind: 'setHeaderRoute'; header: { name: string; value: string } | null };
+
+export type StrategyConfig = RollingStrategy | BlueGreenStrategy | CanaryStrategy;
 
 export type SmokeCheck =
   | { kind: 'http'; path: string; method: string; headers: Record<string, string>; expect: HttpExpect; timeoutMs: number }
   | { kind: 'run'; argv: string[]; timeoutMs: number; cwd: string };
+
+/** Where a rule's numbers come from. Queries may use `${service}`, `${environment}`, `${version}` and `${window}` (e.g. `5m`). */
+export type MetricSource =
+  /** The agent's own per-release request metrics. */
+  | { kind: 'builtin'; metric: BuiltinMetric }
+  /** A PromQL instant query against `metrics.prometheus.address`; must return one series. */
+  | { kind: 'prometheus'; query: string }
+  /** An HTTP endpoint returning JSON; `field` is a dotted path to a number. */
+  | { kind: 'web'; url: string; field: string; headers: Record<string, string>; timeoutMs: number };
+
+export type BuiltinMetric = 'error_rate' | 'request_rate' | 'p50_latency' | 'p95_latency' | 'p99_latency';
+
+/** What to do with an inconclusive verdict or a provider error. `tolerate` lets `limit` consecutive ones pass, then fails. */
+export interface VerdictPolicy { action: 'pause' | 'fail' | 'tolerate'; limit: number }
+
+interface RuleBase {
+  name: string;
+  onInconclusive: VerdictPolicy;
+  onError: VerdictPolicy;
+}
+
+export type AnalysisRule =
+  /** Fails when the canary's value stays above `max` (or below `min`) for `forMs` ("error rate > 5% for 2m"). */
+  | (RuleBase & { kind: 'threshold'; metric: MetricSource; max: number | null; min: number | null; forMs: number; windowMs: number; minSamples: number })
+  /**
+   * Compares the canary with the stable release measured over the same window: fails when
+   * canary / stable > maxRatio ("p95 > 2x stable") or (canary - stable) / stable > maxIncrease
+   * ("error rate up by more than 50%").
+   */
+  | (RuleBase & { kind: 'relative'; metric: MetricSource; maxRatio: number | null; maxIncrease: number | null; windowMs: number; minSamples: number })
+  /** Fails after `consecutive` consecutive failed health checks of any canary instance. */
+  | (RuleBase & { kind: 'healthFailures'; consecutive: number })
+  /** Statistical judge, canary vs stable: error proportions and latency distributions. Inconclusive below `minSamples` per release. */
+  | (RuleBase & { kind: 'judge'; errors: boolean; latency: boolean; alpha: number; minSamples: number; windowMs: number; maxLatencyShift: number });
+
+export interface AnalysisTemplate {
+  name: string;
+  /** How often the rules are measured. */
+  intervalMs: number;
+  rules: AnalysisRule[];
+}
 
 export interface RollbackConfig {
   /** Roll back by itself when health or smoke checks fail, or the watch sees failureThreshold consecutive failures. */
@@ -66,6 +130,11 @@ export interface ServiceEnvConfig {
   /** Connection draining: how long old instances may finish in-flight requests before they are stopped. */
   drainTimeoutMs: number;
   dependsOn: string[];
+  /**
+   * Analysis template that runs in the background for the whole rollout and the post-deploy
+   * watch (not only at analysis steps); null for none.
+   */
+  analysis: string | null;
 }
 
 export interface EnvironmentConfig {
@@ -94,4 +163,7 @@ export interface GangwayConfig {
   serviceNames: string[];
   /** `services[service][environment]`. */
   services: Record<string, Record<string, ServiceEnvConfig>>;
+  /** Named analysis templates, including the built-in preset `runbook-defaults`. */
+  analysisTemplates: Record<string, AnalysisTemplate>;
+  metrics: { prometheus: { address: string; timeoutMs: number } | null };
 }

@@ -11,7 +11,7 @@ import type { Database, DeploymentsTable, EventsTable, ServiceStatesTable, Steps
 import { ACTIVE_PHASES } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
-  NewDeployment, NewEvent, ServiceState, StepPatch, StepRecord, StepStatus, Store,
+  NewDeployment, NewEvent, NewVerdict, RejectionRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
 } from './types.js';
 
 /**
@@ -70,6 +70,7 @@ function toDeployment(r: DeploymentRow): DeploymentRecord {
     planHash: r.plan_hash,
     // 0/1 from SQLite, true/false from PostgreSQL.
     abortRequested: Boolean(r.abort_requested),
+    promoteRequested: Boolean(r.promote_requested),
     message: r.message,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
@@ -119,6 +120,7 @@ function deploymentPatchColumns(p: DeploymentPatch): Updateable<DeploymentsTable
   if (p.startedAt !== undefined) cols.started_at = p.startedAt;
   if (p.finishedAt !== undefined) cols.finished_at = p.finishedAt;
   if (p.abortRequested !== undefined) cols.abort_requested = p.abortRequested ? 1 : 0;
+  if (p.promoteRequested !== undefined) cols.promote_requested = p.promoteRequested ? 1 : 0;
   return cols;
 }
 
@@ -279,6 +281,11 @@ export class KyselyStore implements Store {
           await trx.insertInto('service_states').values({ service: s.service, environment: s.environment, ...values })
             .onConflict((oc) => oc.columns(['service', 'environment']).doUpdateSet(values)).execute();
         }
+        if (t.rejection) {
+          const r = t.rejection;
+          await trx.insertInto('rejections').values({ service: r.service, environment: r.environment, version: r.version, deployment_id: r.deploymentId, at: r.at, reason: r.reason })
+            .onConflict((oc) => oc.columns(['service', 'environment', 'version']).doNothing()).execute();
+        }
         if (t.events.length > 0) {
           await this.driver.lockLog(trx);
           await trx.insertInto('events').values(eventRows(t.events)).execute();
@@ -368,6 +375,51 @@ export class KyselyStore implements Store {
     await this.driver.writeTransaction(async (trx) => {
       await this.driver.lockLog(trx);
       await trx.insertInto('events').values(eventRows(events)).execute();
+    });
+  }
+
+  async appendVerdicts(verdicts: NewVerdict[]): Promise<void> {
+    if (verdicts.length === 0) return;
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('verdicts').values(verdicts.map((v) => ({
+        deployment_id: v.deploymentId, at: v.at, step_idx: v.stepIdx, template: v.template, rule: v.rule, kind: v.kind,
+        verdict: v.verdict, reason: v.reason, measurements: JSON.stringify(v.measurements),
+      }))).execute();
+    });
+  }
+
+  async listVerdicts(filter: { deploymentId: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<VerdictRecord[]> {
+    let q = this.driver.db.selectFrom('verdicts').selectAll().where('deployment_id', '=', filter.deploymentId);
+    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+    q = q.orderBy('id', filter.newestFirst ? 'desc' : 'asc');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map((r) => ({
+      id: Number(r.id), deploymentId: r.deployment_id, at: r.at, stepIdx: r.step_idx, template: r.template, rule: r.rule, kind: r.kind,
+      verdict: r.verdict as VerdictRecord['verdict'], reason: r.reason, measurements: JSON.parse(r.measurements) as VerdictRecord['measurements'],
+    }));
+  }
+
+  async listRejections(filter: { service?: string; environment?: string; version?: string } = {}): Promise<RejectionRecord[]> {
+    let q = this.driver.db.selectFrom('rejections').selectAll();
+    if (filter.service !== undefined) q = q.where('service', '=', filter.service);
+    if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
+    if (filter.version !== undefined) q = q.where('version', '=', filter.version);
+    return (await q.orderBy('at').execute()).map((r) => ({
+      service: r.service, environment: r.environment, version: r.version, deploymentId: r.deployment_id, at: r.at, reason: r.reason,
+    }));
+  }
+
+  async getAnalysisState(deploymentId: string, key: string): Promise<Record<string, unknown> | undefined> {
+    const row = await this.driver.db.selectFrom('analysis_states').select('state')
+      .where('deployment_id', '=', deploymentId).where('key', '=', key).executeTakeFirst();
+    return row && JSON.parse(row.state) as Record<string, unknown>;
+  }
+
+  async setAnalysisState(deploymentId: string, key: string, state: Record<string, unknown>, now: number): Promise<void> {
+    const text = JSON.stringify(state);
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('analysis_states').values({ deployment_id: deploymentId, key, state: text, updated_at: now })
+        .onConflict((oc) => oc.columns(['deployment_id', 'key']).doUpdateSet({ state: text, updated_at: now })).execute();
     });
   }
 

@@ -91,6 +91,53 @@ function initial(dialect: StoreDialect): Migration {
   };
 }
 
+/** Canary releases: promote requests, analysis verdicts, rejected releases, analysis memory. */
+function canary(dialect: StoreDialect): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments')
+        .addColumn('promote_requested', 'boolean', (c) => c.notNull().defaultTo(sql.raw(dialect === 'sqlite' ? '0' : 'false')))
+        .execute();
+      let verdicts = db.schema.createTable('verdicts');
+      verdicts = dialect === 'sqlite'
+        ? verdicts.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        : verdicts.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+      await verdicts
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('step_idx', 'integer')
+        .addColumn('template', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('verdict', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('measurements', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('verdicts_deployment').on('verdicts').columns(['deployment_id', 'id']).execute();
+      await db.schema.createTable('rejections')
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('deployment_id', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('rejections_pk', ['service', 'environment', 'version'])
+        .execute();
+      await db.schema.createTable('analysis_states')
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('analysis_states_pk', ['deployment_id', 'key'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const table of ['analysis_states', 'rejections', 'verdicts']) await db.schema.dropTable(table).execute();
+      await db.schema.alterTable('deployments').dropColumn('promote_requested').execute();
+    },
+  };
+}
+
 /**
  * Provides the store's migrations, in order, to Kysely's `Migrator`.
  *
@@ -103,7 +150,7 @@ export class StoreMigrationProvider implements MigrationProvider {
   constructor(private readonly dialect: StoreDialect) {}
 
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect) };
+    return { '0001_initial': initial(this.dialect), '0002_canary': canary(this.dialect) };
   }
 }
 

@@ -23,6 +23,8 @@ export interface DeploymentsTable {
   plan_hash: string;
   /** 0/1 in SQLite, boolean in PostgreSQL; always written as 0/1 (PostgreSQL reads '1' as true). */
   abort_requested: ColumnType<number | boolean, number, number>;
+  /** As abort_requested; added by migration 0002. */
+  promote_requested: ColumnType<number | boolean, number | undefined, number>;
   message: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
@@ -69,10 +71,47 @@ export interface ServiceStatesTable {
   updated_at: number;
 }
 
+/** `verdicts`: analysis verdicts, append-only. */
+export interface VerdictsTable {
+  id: Generated<number>;
+  deployment_id: string;
+  at: number;
+  step_idx: number | null;
+  template: string;
+  rule: string;
+  kind: string;
+  verdict: string;
+  reason: string;
+  /** JSON text. */
+  measurements: string;
+}
+
+/** `rejections`: primary key (service, environment, version). */
+export interface RejectionsTable {
+  service: string;
+  environment: string;
+  version: string;
+  deployment_id: string;
+  at: number;
+  reason: string;
+}
+
+/** `analysis_states`: primary key (deployment_id, key). */
+export interface AnalysisStatesTable {
+  deployment_id: string;
+  key: string;
+  /** JSON text. */
+  state: string;
+  updated_at: number;
+}
+
 /** The store's database as Kysely sees it (Kysely's own migration tables are not listed). */
 export interface Database {
   deployments: DeploymentsTable;
   steps: StepsTable;
   events: EventsTable;
   service_states: ServiceStatesTable;
+  verdicts: VerdictsTable;
+  rejections: RejectionsTable;
+  analysis_states: AnalysisStatesTable;
 }

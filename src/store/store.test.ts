@@ -79,7 +79,7 @@ async function freshDatabase(dialect: StoreDialect, unmigrated = false): Promise
     url = sharedPostgresUrl = await postgres!.createDatabase();
   } else {
     url = sharedPostgresUrl;
-    await pgQuery(url, 'truncate events, steps, service_states, deployments');
+    await pgQuery(url, 'truncate verdicts, rejections, analysis_states, events, steps, service_states, deployments');
   }
   return {
     open: () => openPostgresStore(url),
@@ -144,7 +144,7 @@ for (const dialect of DIALECTS) {
         const expected = {
           id: 'd1', seq: 1, service: 'web', environment: 'prod', kind: 'deploy', version: 'v2',
           image: 'ghcr.io/acme/web@sha256:abc', phase: 'queued', actor: 'alice', reason: 'release 2',
-          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, message: null,
+          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, message: null,
           leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null,
         };
         expect(created).toEqual(expected);
@@ -501,18 +501,53 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('analysis records', () => {
+      it('keeps verdicts with their measurements, in order, per deployment', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        await store.createDeployment(newDeployment('d2', { environment: 'dev' }));
+        const v = { deploymentId: 'd1', at: 5, stepIdx: 3, template: 'runbook-defaults', rule: 'error-rate', kind: 'threshold', verdict: 'fail' as const,
+          reason: 'error_rate 7.1% > 5% for 2m0s', measurements: [{ at: 5, metric: 'error_rate', canary: 0.071, stable: null, samples: { canary: 420, stable: null } }] };
+        await store.appendVerdicts([v, { ...v, at: 6, stepIdx: null, rule: 'judge', kind: 'judge', verdict: 'inconclusive', reason: 'too few', measurements: [] }]);
+        await store.appendVerdicts([{ ...v, deploymentId: 'd2' }]);
+        const list = await store.listVerdicts({ deploymentId: 'd1' });
+        expect(list.map(({ id: _id, ...rest }) => rest)).toEqual([v, { ...v, at: 6, stepIdx: null, rule: 'judge', kind: 'judge', verdict: 'inconclusive', reason: 'too few', measurements: [] }]);
+        expect((await store.listVerdicts({ deploymentId: 'd1', afterId: list[0].id })).map((x) => x.rule)).toEqual(['judge']);
+        expect((await store.listVerdicts({ deploymentId: 'd1', newestFirst: true, limit: 1 })).map((x) => x.rule)).toEqual(['judge']);
+      });
+
+      it('records a rejection in the same transition and keeps the first one', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        const rejection = { service: 'web', environment: 'prod', version: 'v2', deploymentId: 'd1', at: 9, reason: 'error rate 7% > 5%' };
+        expect(await store.transition({ deploymentId: 'd1', deployment: { phase: 'rolled_back' }, rejection, events: [] })).toBe(true);
+        expect(await store.transition({ deploymentId: 'd1', rejection: { ...rejection, at: 10, reason: 'again' }, events: [] })).toBe(true);
+        expect(await store.listRejections({ environment: 'prod' })).toEqual([rejection]);
+        expect(await store.listRejections({ version: 'v3' })).toEqual([]);
+      });
+
+      it('keeps analysis state by deployment and key, and the promote request flag', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        expect(await store.getAnalysisState('d1', 'background')).toBeUndefined();
+        await store.setAnalysisState('d1', 'background', { 'error-rate': { breachSince: 3, tolerated: 0 } }, 4);
+        await store.setAnalysisState('d1', 'background', { 'error-rate': { breachSince: null, tolerated: 1 } }, 5);
+        expect(await store.getAnalysisState('d1', 'background')).toEqual({ 'error-rate': { breachSince: null, tolerated: 1 } });
+        expect((await store.getDeployment('d1'))?.promoteRequested).toBe(false);
+        await store.transition({ deploymentId: 'd1', deployment: { promoteRequested: true }, events: [] });
+        expect((await store.getDeployment('d1'))?.promoteRequested).toBe(true);
+      });
+    });
+
     describe('migrations', () => {
       it('applies once; migrating again, or from two instances at once, changes nothing', async () => {
         await store.createDeployment(newDeployment('d1'));
         await store.migrate();
-        expect(await db.count('kysely_migration')).toBe(1);
+        expect(await db.count('kysely_migration')).toBe(2);
         expect((await store.getDeployment('d1'))?.id).toBe('d1');
 
         const fresh = await freshDatabase(dialect, true);
         const [a, b] = [fresh.open(), fresh.open()];
         opened.push(a, b);
         await Promise.all([a.migrate(), b.migrate()]);
-        expect(await fresh.count('kysely_migration')).toBe(1);
+        expect(await fresh.count('kysely_migration')).toBe(2);
         await a.createDeployment(newDeployment('x'));
         expect((await b.getDeployment('x'))?.seq).toBe(1);
       });
@@ -522,7 +557,7 @@ for (const dialect of DIALECTS) {
         const s = await openStore(fresh.config);
         opened.push(s);
         expect((await s.createDeployment(newDeployment('d1'))).seq).toBe(1);
-        expect(await fresh.count('kysely_migration')).toBe(1);
+        expect(await fresh.count('kysely_migration')).toBe(2);
       });
     });
   });
@@ -625,7 +660,7 @@ describe('store (sqlite) across processes', () => {
       for (const d of all) expect(d.leaseOwner).toBe(claimed[0].includes(d.id) ? 'a' : 'b');
       const raw = new BetterSqlite3(file, { readonly: true });
       try {
-        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 1 });
+        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 2 });
       } finally {
         raw.close();
       }

@@ -53,6 +53,8 @@ export interface DeploymentRecord {
   /** sha256 of the plan's step list, to notice edits. */
   planHash: string;
   abortRequested: boolean;
+  /** A person asked a paused rollout to continue (`gangway promote`); the pause step consumes it. */
+  promoteRequested: boolean;
   /** Why it ended as it did (failed/rolled_back/aborted), or null. */
   message: string | null;
   leaseOwner: string | null;
@@ -106,7 +108,34 @@ export interface NewEvent { deploymentId: string | null; at: number; type: strin
 export type StepPatch = Partial<Pick<StepRecord, 'status' | 'startedAt' | 'finishedAt' | 'output' | 'attempts'>>;
 /** Fields of a deployment that a transition may change (never the lease: use the lease methods). */
 export type DeploymentPatch = Partial<Pick<DeploymentRecord,
-  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested'>>;
+  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested' | 'promoteRequested'>>;
+
+/** One rule's verdict at one evaluation, stored with the measurements behind it. */
+export interface VerdictRecord {
+  id: number;
+  deploymentId: string;
+  at: number;
+  /** The analysis step that produced it, or null for background analysis. */
+  stepIdx: number | null;
+  template: string;
+  rule: string;
+  kind: string;
+  verdict: 'pass' | 'fail' | 'inconclusive' | 'error';
+  reason: string;
+  measurements: Array<Record<string, unknown>>;
+}
+
+export type NewVerdict = Omit<VerdictRecord, 'id'>;
+
+/** A release that failed analysis in an environment: it cannot be promoted from there without an override. */
+export interface RejectionRecord {
+  service: string;
+  environment: string;
+  version: string;
+  deploymentId: string;
+  at: number;
+  reason: string;
+}
 
 export interface DeploymentFilter {
   service?: string;
@@ -147,7 +176,18 @@ export interface Store {
     events: NewEvent[];
     /** Set the service state (stable release) in the same transaction. */
     serviceState?: Omit<ServiceState, 'updatedAt'> & { updatedAt: number };
+    /** Mark the release rejected for the environment in the same transaction (the first rejection is kept). */
+    rejection?: RejectionRecord;
   }): Promise<boolean>;
+
+  /** Appends verdicts (one transaction). */
+  appendVerdicts(verdicts: NewVerdict[]): Promise<void>;
+  /** Verdicts of a deployment in id order (or newest first), optionally after an id. */
+  listVerdicts(filter: { deploymentId: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<VerdictRecord[]>;
+  listRejections(filter?: { service?: string; environment?: string; version?: string }): Promise<RejectionRecord[]>;
+  /** Per-deployment analysis memory (rule states), by key (e.g. `background`, `step:4`). */
+  getAnalysisState(deploymentId: string, key: string): Promise<Record<string, unknown> | undefined>;
+  setAnalysisState(deploymentId: string, key: string, state: Record<string, unknown>, now: number): Promise<void>;
 
   /**
    * Claims the lease with a conditional UPDATE: succeeds when the lease is free, expired
