@@ -114,6 +114,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     async logs(service, environment, version, lines) {
       return supervisor.logs(service, environment, version, lines);
     },
+    async counters(service, environment) {
+      return metrics.counters(service, environment);
+    },
     shutdown: () => stopEverything(),
     metricsText,
     afterShutdown() {

@@ -51,6 +51,10 @@ export class AgentClient implements AgentApi {
     return this.request('GET', `/v1/logs?${q}`);
   }
 
+  counters(service: string, environment: string): Promise<Array<{ version: string; total: number; errors: number; bounds: readonly number[]; buckets: number[] }>> {
+    return this.request('GET', `/v1/counters?${new URLSearchParams({ service, environment })}`);
+  }
+
   async shutdown(): Promise<void> {
     await this.request('POST', '/v1/shutdown');
   }

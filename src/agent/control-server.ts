@@ -7,6 +7,7 @@
  *   POST /v1/stop-version {service, environment, version, drainTimeoutMs} → {ok}
  *   PUT  /v1/routes       RouteSpec      → {ok}
  *   GET  /v1/logs?service&environment&version&lines → [{instance, version, lines}]
+ *   GET  /v1/counters?service&environment → [{version, total, errors, bounds, buckets}] (cumulative)
  *   POST /v1/shutdown                    → {ok}, sent once every instance is stopped
  *   GET  /metrics                        → Prometheus text
  * Errors: `{ error: { code, message, hint } }` with the status of src/errors.ts.
@@ -166,6 +167,12 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, h: Co
         if (lines !== undefined && (!Number.isInteger(lines) || lines < 0)) throw new GangwayError('invalid_argument', `lines must be a whole number ≥ 0, got ${JSON.stringify(linesText)}`);
         return sendJson(res, 200, await h.logs(service, environment, url.searchParams.get('version') ?? undefined, lines));
       }
+      case 'GET /v1/counters': {
+        const service = url.searchParams.get('service');
+        const environment = url.searchParams.get('environment');
+        if (!service || !environment) throw new GangwayError('invalid_argument', 'counters needs the query parameters service and environment');
+        return sendJson(res, 200, await h.counters(service, environment));
+      }
       case 'POST /v1/shutdown': {
         await h.shutdown();
         res.once('finish', () => h.afterShutdown?.());
@@ -177,7 +184,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, h: Co
         return;
       }
       default: {
-        const known = ['/v1/state', '/v1/scale', '/v1/stop-version', '/v1/routes', '/v1/logs', '/v1/shutdown', '/metrics'];
+        const known = ['/v1/state', '/v1/scale', '/v1/stop-version', '/v1/routes', '/v1/logs', '/v1/counters', '/v1/shutdown', '/metrics'];
         if (known.includes(url.pathname)) throw new GangwayError('invalid_argument', `method ${req.method} is not allowed on ${url.pathname}`);
         throw new GangwayError('not_found', `no such agent endpoint: ${req.method} ${url.pathname}`);
       }

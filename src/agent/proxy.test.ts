@@ -410,6 +410,48 @@ describe('ProxyHub switches and draining', () => {
     expect(byStatus).toEqual([['2xx'], ['2xx']]);
   });
 
+  it('loses no request over 10 blue-green releases that drain, forget and kill the old instances', async () => {
+    const backends = new Backends();
+    let current = await startUpstream('r0', 'r0', { keepAliveTimeout: 100 });
+    backends.set('r0', [current.backend]);
+    const { hub, route, port } = await startHub(backends, [{ version: 'r0', weight: 100 }]);
+    const agent = keepAliveAgent(6);
+    let stop = false;
+    const failures: string[] = [];
+    const served = new Set<string>();
+    const loop = async (n: number): Promise<void> => {
+      while (!stop) {
+        try {
+          const r = await request(port, { agent, method: n % 2 === 0 ? 'GET' : 'POST', path: n % 2 === 0 ? '/' : '/echo', body: n % 2 === 0 ? undefined : 'x' });
+          if (r.status !== 200) failures.push(`status ${r.status}`);
+          else if (n % 2 === 0) served.add(r.body.toString());
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    };
+    const loops = Array.from({ length: 6 }, (_, n) => loop(n));
+    for (let i = 1; i <= 10; i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      const next = await startUpstream(`r${i}`, `r${i}`, { keepAliveTimeout: 100 });
+      backends.set(`r${i}`, [next.backend]);
+      await hub.setRoute({ ...route, versions: [{ version: `r${i}`, weight: 100 }] });
+      // The supervisor's drain: out of ready(), forgotten, in-flight requests finished, then the process dies.
+      const old = current;
+      backends.set(old.backend.version, []);
+      hub.forget(old.backend.id);
+      while (hub.inflight(old.backend.id) > 0) await new Promise((r) => setTimeout(r, 5));
+      old.server.closeAllConnections();
+      old.server.close();
+      current = next;
+    }
+    await new Promise((r) => setTimeout(r, 40));
+    stop = true;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(served.has('r10')).toBe(true);
+  });
+
   it('sends new requests at once after a weight swap', async () => {
     const backends = new Backends();
     const blue = await startUpstream('blue-1', 'blue');

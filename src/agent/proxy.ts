@@ -718,6 +718,11 @@ class ClientConn {
 /**
  * All proxy listeners of one agent.
  *
+ * Every request is recorded in the metrics with the version it went to (`none` when none was
+ * chosen): the instance's status, or 503 (no ready instance), 502 (the instance failed before
+ * answering, after the one replay, or failed mid-response — the client connection is then
+ * closed), 400/431 (unparseable request), 499 (the client left before the response ended).
+ *
  * @example
  * const hub = new ProxyHub({ backends: supervisor, metrics: new RequestMetrics() });
  * await hub.setRoute({ service: 'web', environment: 'prod', host: '127.0.0.1', port: 8080,
@@ -923,7 +928,7 @@ export class ProxyHub implements ProxyHubApi {
     if (pool.forgotten && pool.inflight === 0 && this.pools.get(pool.id) === pool) this.pools.delete(pool.id);
   }
 
-  /** @internal */
+  /** An exchange (or tunnel) ended; wakes `close()` when it was the last. @internal */
   exchangeDone(): void {
     this.active--;
     if (this.active === 0 && this.idleWaiter !== null) this.idleWaiter();

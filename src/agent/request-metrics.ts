@@ -6,8 +6,14 @@
  */
 import type { RequestMetricsApi } from './types.js';
 
-/** Upper bounds of the latency histogram, in seconds (the Prometheus client defaults). */
-export const DURATION_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+/**
+ * Upper bounds of the latency histogram, in seconds. Finer than the Prometheus client defaults
+ * where canary analysis compares releases (tens to hundreds of milliseconds), and with a bound
+ * at exactly 2 s so `histogram_quantile` answers "P95 > 2 s" without interpolating across it.
+ */
+export const DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 10,
+]);
 
 const NB = DURATION_BUCKETS.length;
 
@@ -20,6 +26,19 @@ class Series {
 
 /** Series of one version, indexed by status class (2 for 2xx); index 0 holds codes outside 100–599. */
 type VersionSeries = Array<Series | undefined>;
+
+/**
+ * One version's raw cumulative counters, as {@link RequestMetrics.counters} returns them:
+ * `buckets` are non-cumulative, one per bound plus the +Inf bucket.
+ */
+export interface VersionCounters {
+  version: string;
+  total: number;
+  /** 5xx answers, including the proxy's own 502/503. */
+  errors: number;
+  bounds: readonly number[];
+  buckets: number[];
+}
 
 /** One version's figures, as {@link RequestMetrics.snapshot} returns them. */
 export interface VersionSnapshot {
@@ -161,6 +180,28 @@ export class RequestMetrics implements RequestMetricsApi {
         p95: histogramQuantile(0.95, DURATION_BUCKETS, merged),
         p99: histogramQuantile(0.99, DURATION_BUCKETS, merged),
       });
+    }
+    return out;
+  }
+
+  /**
+   * Cumulative counters per version of the (service, environment) since this agent started
+   * counting it; a reader computes windows from the difference of two readings.
+   */
+  counters(service: string, environment: string): VersionCounters[] {
+    const byVersion = this.tree.get(service)?.get(environment);
+    if (byVersion === undefined) return [];
+    const out: VersionCounters[] = [];
+    for (const [version, classes] of byVersion) {
+      const buckets = new Array<number>(NB + 1).fill(0);
+      let total = 0;
+      for (let ci = 0; ci < classes.length; ci++) {
+        const s = classes[ci];
+        if (s === undefined) continue;
+        total += s.count;
+        for (let b = 0; b <= NB; b++) buckets[b]! += s.buckets[b]!;
+      }
+      out.push({ version, total, errors: classes[5]?.count ?? 0, bounds: DURATION_BUCKETS, buckets });
     }
     return out;
   }

@@ -3,7 +3,7 @@
  * GangwayError the server mapped them from, so exit codes follow the one mapping in errors.ts.
  */
 import type { DeploymentView, PlanView, StatusEntry } from '../engine/types.js';
-import type { EventRecord } from '../store/types.js';
+import type { EventRecord, VerdictRecord } from '../store/types.js';
 import type { ApiErrorBody, ErrorCode } from '../errors.js';
 import { GangwayError, UnreachableError } from '../errors.js';
 
@@ -60,6 +60,15 @@ export class ApiClient {
   }
   logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>> {
     return this.request('GET', '/v1/logs', undefined, q);
+  }
+  promote(id: string): Promise<DeploymentView> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/promote`, {});
+  }
+  retry(id: string): Promise<DeploymentView> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/retry`, {});
+  }
+  verdicts(id: string, q: { after?: number; limit?: number } = {}): Promise<VerdictRecord[]> {
+    return this.request('GET', `/v1/deployments/${encodeURIComponent(id)}/verdicts`, undefined, q);
   }
   events(q: { after?: number; deployment?: string; limit?: number }): Promise<EventRecord[]> {
     return this.request('GET', '/v1/events', undefined, q);

@@ -14,6 +14,8 @@ import { registerDown } from './commands/down.js';
 import { registerHistory } from './commands/history.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPlan } from './commands/plan.js';
+import { registerPromote } from './commands/promote.js';
+import { registerRetry } from './commands/retry.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerSchema } from './commands/schema.js';
 import { registerStatus } from './commands/status.js';
@@ -35,7 +37,7 @@ export function buildProgram(ctx: CliContext, program = new Command()): Command 
 
   for (const register of [
     registerUp, registerDemo, registerDeploy, registerStatus, registerHistory, registerPlan, registerRollback,
-    registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
+    registerPromote, registerRetry, registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
   ]) register(program, ctx);
   addGlobalOptions(program);
   // Every command accepts the global options after its name too (`gangway status -o json`).

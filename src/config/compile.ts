@@ -3,13 +3,15 @@
  * applied here and nowhere else; relative paths are resolved against the config file's folder.
  */
 import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { GangwayError } from '../errors.js';
 import type {
-  EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect, ServiceEnvConfig, SmokeCheck, StrategyConfig, WindowRange,
+  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect,
+  MetricSource, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy, WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
 import { DEFAULTS } from './schema.js';
-import type { RawConfig, RawEnvironment, RawServiceSettings } from './schema.js';
+import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawServiceSettings } from './schema.js';
 
 /** Inputs of {@link compileConfig} besides the file's content. */
 export interface CompileOptions {
@@ -56,6 +58,16 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     environments,
     serviceNames,
     services,
+    analysisTemplates: compileTemplates(raw.analysis ?? {}),
+    metrics: {
+      prometheus: raw.metrics?.prometheus
+        ? {
+          // The provider appends API paths; a trailing slash would double up.
+          address: raw.metrics.prometheus.address.replace(/\/+$/, ''),
+          timeoutMs: parseDuration(raw.metrics.prometheus.timeout ?? DEFAULTS.metrics.prometheus.timeout),
+        }
+        : null,
+    },
   });
 }
 
@@ -137,6 +149,7 @@ function compileServiceEnv(service: string, environment: string, s: RawServiceSe
     },
     drainTimeoutMs: parseDuration(s.drainTimeout ?? DEFAULTS.drainTimeout),
     dependsOn: [...(s.dependsOn ?? [])],
+    analysis: s.analysis ?? null,
   };
 }
 
@@ -160,6 +173,7 @@ function compileExpect(e: { status?: number; json?: Record<string, unknown>; bod
 }
 
 function compileStrategy(s: RawServiceSettings['strategy']): StrategyConfig {
+  if (s?.canary) return compileCanary(s.canary);
   if (s?.blueGreen) {
     return {
       kind: 'blueGreen',
@@ -171,6 +185,104 @@ function compileStrategy(s: RawServiceSettings['strategy']): StrategyConfig {
     kind: 'rolling',
     maxSurge: s?.rolling?.maxSurge ?? DEFAULTS.rolling.maxSurge,
     maxUnavailable: s?.rolling?.maxUnavailable ?? DEFAULTS.rolling.maxUnavailable,
+  };
+}
+
+type RawCanary = NonNullable<NonNullable<RawServiceSettings['strategy']>['canary']>;
+
+function compileCanary(c: RawCanary): CanaryStrategy {
+  const sticky = c.stickySessions;
+  const d = DEFAULTS.canary.stickySessions;
+  return {
+    kind: 'canary',
+    // The presets module owns the default steps; a copy keeps freezing this config from freezing them.
+    steps: c.steps ? c.steps.map(compileCanaryStep) : structuredClone(DEFAULT_CANARY_STEPS),
+    stickySessions: sticky === undefined || sticky === false
+      ? null
+      : {
+        cookie: (sticky === true ? undefined : sticky.cookie) ?? d.cookie,
+        ttlMs: parseDuration((sticky === true ? undefined : sticky.ttl) ?? d.ttl),
+      },
+    scaleDownDelayMs: parseDuration(c.scaleDownDelay ?? DEFAULTS.scaleDownDelay),
+  };
+}
+
+function compileCanaryStep(step: NonNullable<RawCanary['steps']>[number]): CanaryStep {
+  if (step.setWeight !== undefined) return { kind: 'setWeight', weight: step.setWeight };
+  if (step.pause !== undefined) return { kind: 'pause', durationMs: typeof step.pause === 'string' ? parseDuration(step.pause) : null };
+  if (step.analysis !== undefined) {
+    return typeof step.analysis === 'string'
+      ? { kind: 'analysis', template: step.analysis, durationMs: null }
+      : { kind: 'analysis', template: step.analysis.template, durationMs: step.analysis.duration === undefined ? null : parseDuration(step.analysis.duration) };
+  }
+  const route = step.setHeaderRoute;
+  // Header names are case-insensitive (RFC 9110); one spelling lets the proxy compare directly.
+  return { kind: 'setHeaderRoute', header: route ? { name: route.name.toLowerCase(), value: route.value } : null };
+}
+
+/** The built-in presets, then the file's own templates in declaration order. */
+function compileTemplates(raw: Record<string, RawAnalysisTemplate>): Record<string, AnalysisTemplate> {
+  const out: Record<string, AnalysisTemplate> = structuredClone(PRESETS);
+  for (const [name, t] of Object.entries(raw)) {
+    out[name] = {
+      name,
+      intervalMs: parseDuration(t.interval ?? DEFAULTS.analysis.interval),
+      rules: t.rules.map(compileRule),
+    };
+  }
+  return out;
+}
+
+type RawRule = RawAnalysisTemplate['rules'][number];
+
+function compileRule(r: RawRule): AnalysisRule {
+  const a = DEFAULTS.analysis;
+  const base = {
+    name: r.name,
+    onInconclusive: compilePolicy(r.onInconclusive, a.onInconclusive),
+    onError: compilePolicy(r.onError, a.onError),
+  };
+  if (r.threshold) {
+    const t = r.threshold;
+    return {
+      ...base, kind: 'threshold', metric: compileSource(t.metric), max: t.max ?? null, min: t.min ?? null,
+      forMs: parseDuration(t.for ?? a.for), windowMs: parseDuration(t.window ?? a.window), minSamples: t.minSamples ?? a.minSamples,
+    };
+  }
+  if (r.relative) {
+    const rel = r.relative;
+    return {
+      ...base, kind: 'relative', metric: compileSource(rel.metric), maxRatio: rel.maxRatio ?? null, maxIncrease: rel.maxIncrease ?? null,
+      windowMs: parseDuration(rel.window ?? a.window), minSamples: rel.minSamples ?? a.minSamples,
+    };
+  }
+  if (r.healthFailures) return { ...base, kind: 'healthFailures', consecutive: r.healthFailures.consecutive };
+  const j = r.judge ?? {};
+  return {
+    ...base, kind: 'judge',
+    errors: j.errors ?? a.judge.errors,
+    latency: j.latency ?? a.judge.latency,
+    alpha: j.alpha ?? a.judge.alpha,
+    minSamples: j.minSamples ?? a.judge.minSamples,
+    windowMs: parseDuration(j.window ?? a.judge.window),
+    maxLatencyShift: j.maxLatencyShift ?? a.judge.maxLatencyShift,
+  };
+}
+
+function compilePolicy(p: RawRule['onError'], fallback: { readonly action: VerdictPolicy['action']; readonly limit: number }): VerdictPolicy {
+  if (p === undefined) return { action: fallback.action, limit: fallback.limit };
+  if (typeof p === 'object') return { action: 'tolerate', limit: p.tolerate };
+  return { action: p, limit: p === 'tolerate' ? DEFAULTS.analysis.tolerateLimit : 0 };
+}
+
+function compileSource(m: RawMetricSource): MetricSource {
+  if (m.builtin !== undefined) return { kind: 'builtin', metric: m.builtin };
+  if (m.prometheus !== undefined) return { kind: 'prometheus', query: typeof m.prometheus === 'string' ? m.prometheus : m.prometheus.query };
+  // Validation lets through exactly one source, so here it is `web`.
+  const web = m.web as NonNullable<RawMetricSource['web']>;
+  return {
+    kind: 'web', url: web.url, field: web.field, headers: { ...web.headers },
+    timeoutMs: parseDuration(web.timeout ?? DEFAULTS.metrics.web.timeout),
   };
 }
 

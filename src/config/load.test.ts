@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
 import { findConfigFile, loadConfig, parseConfig } from './load.js';
@@ -96,6 +97,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: true, watchMs: 300_000 },
       drainTimeoutMs: 30_000,
       dependsOn: [],
+      analysis: null,
     });
     const web = {
       service: 'web',
@@ -109,6 +111,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: false, watchMs: 600_000 },
       drainTimeoutMs: 15_000,
       dependsOn: ['api'],
+      analysis: null,
     };
     const expected: GangwayConfig = {
       project: 'shop',
@@ -148,6 +151,8 @@ describe('parseConfig: a complete file', () => {
           },
         },
       },
+      analysisTemplates: PRESETS,
+      metrics: { prometheus: null },
     } as GangwayConfig;
     expect(config).toEqual(expected);
     expect(Object.keys(config.services.web)).toEqual(['dev', 'staging', 'prod']);
@@ -234,7 +239,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
 
   it('unknown key with nothing close lists the known keys', () => {
     expect(problemsOf(`${head}    owner: team-a\n`)).toEqual([
-      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, smoke, rollback, drainTimeout, environments' },
+      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, analysis, smoke, rollback, drainTimeout, environments' },
     ]);
   });
 
@@ -301,19 +306,13 @@ describe('parseConfig: problems, each with its exact message and position', () =
 
   it('strategy with two keys', () => {
     expect(problemsOf(`${head}    strategy:\n      rolling: {}\n      blueGreen: { previewPort: 8090 }\n`)).toEqual([
-      { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy has both rolling and blueGreen', hint: 'choose exactly one of rolling, blueGreen' },
-    ]);
-  });
-
-  it('canary strategy', () => {
-    expect(problemsOf(`${head}    strategy:\n      canary: { steps: [] }\n`)).toEqual([
-      { line: 13, column: 7, path: 'services.web.strategy.canary', message: 'strategy canary is not available yet; use rolling or blueGreen' },
+      { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy has both rolling and blueGreen', hint: 'choose exactly one of rolling, blueGreen, canary' },
     ]);
   });
 
   it('strategy naming none, a misspelt one, and a target that is not available', () => {
     expect(problemsOf(`${head}    strategy: {}\n`)).toEqual([
-      { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy must name one of rolling, blueGreen', hint: 'choose exactly one of rolling, blueGreen, or remove strategy for the default rolling update' },
+      { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy must name one of rolling, blueGreen, canary', hint: 'choose exactly one of rolling, blueGreen, canary, or remove strategy for the default rolling update' },
     ]);
     expect(problemsOf(`${head}    strategy: { rollling: {} }\n`)).toEqual([
       { line: 12, column: 17, path: 'services.web.strategy.rollling', message: 'unknown key `rollling`', hint: 'did you mean `rolling`?' },
@@ -526,6 +525,413 @@ services:
       '  hint: write a duration string such as "30s"',
     ].join('\n'));
     expect((caught as ConfigError).code).toBe('invalid_config');
+  });
+});
+
+/** A valid one-environment base; whole-file checks only run once the schema has no problem. */
+const one = `project: shop
+environments:
+  dev: {}
+services:
+  web:
+    target:
+      local:
+        command: ["node", "server.js"]
+        port: 8080
+`;
+
+const CANARY_FILE = `project: shop
+metrics:
+  prometheus: { address: "http://127.0.0.1:9090/", timeout: 3s }
+environments:
+  dev: {}
+  prod: {}
+analysis:
+  checkout-slo:
+    interval: 10s
+    rules:
+      - name: error-rate
+        threshold: { metric: { builtin: error_rate }, max: 0.05, for: 2m, window: 30s, minSamples: 50 }
+        onInconclusive: tolerate
+        onError: fail
+      - name: p95-vs-stable
+        relative: { metric: { prometheus: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{version="\${version}"}[\${window}])))' }, maxRatio: 2, window: 5m }
+        onInconclusive: { tolerate: 3 }
+        onError: pause
+      - name: errors-up
+        relative: { metric: { prometheus: { query: 'sum(rate(errors_total{service="\${service}",env="\${environment}"}[1m]))' } }, maxIncrease: 0.5 }
+      - name: health
+        healthFailures: { consecutive: 4 }
+      - name: judge
+        judge: { errors: true, latency: false, alpha: 0.05, minSamples: 100, window: 2m, maxLatencyShift: 1.2 }
+      - name: judge-defaults
+        judge: {}
+      - name: orders
+        threshold: { metric: { web: { url: "http://127.0.0.1:9100/stats?v=\${version}", field: orders.failed_ratio, headers: { Authorization: Bearer x }, timeout: 2s } }, min: 0.01 }
+      - name: latency
+        threshold: { metric: { builtin: p99_latency }, max: 0.5 }
+  quick:
+    rules:
+      - name: health
+        healthFailures: { consecutive: 2 }
+services:
+  web:
+    target: { local: { command: [node, server.js], port: 8080 } }
+    analysis: runbook-defaults
+    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+          - setHeaderRoute: { name: X-Canary, value: "1" }
+          - analysis: checkout-slo
+          - analysis: { template: quick, duration: 2m }
+          - pause: 2m
+          - setWeight: 50
+          - setHeaderRoute: null
+          - pause: {}
+          - setWeight: 100
+        stickySessions: { cookie: shop-release, ttl: 30m }
+        scaleDownDelay: 10s
+    environments:
+      prod:
+        target: { local: { port: 9080 } }
+        analysis: null
+        strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: quick }], stickySessions: true } }
+  api:
+    target: { local: { command: [node, api.js], port: 8000 } }
+    strategy: { canary: {} }
+    environments:
+      prod:
+        target: { local: { port: 8100 } }
+        strategy: { rolling: {} }
+`;
+
+describe('parseConfig: canary, analysis templates and metrics', () => {
+  it('compiles steps, sticky sessions, templates, presets and every default exactly', () => {
+    const config = parseConfig(CANARY_FILE, FILE, { env: {} });
+    const tolerate10 = { action: 'tolerate', limit: 10 };
+    const pause0 = { action: 'pause', limit: 0 };
+    expect(config.metrics).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', timeoutMs: 3000 } });
+    expect(Object.keys(config.analysisTemplates)).toEqual([...Object.keys(PRESETS), 'checkout-slo', 'quick']);
+    expect(config.analysisTemplates).toEqual({
+      ...PRESETS,
+      'checkout-slo': {
+        name: 'checkout-slo',
+        intervalMs: 10_000,
+        rules: [
+          {
+            name: 'error-rate', kind: 'threshold', metric: { kind: 'builtin', metric: 'error_rate' },
+            max: 0.05, min: null, forMs: 120_000, windowMs: 30_000, minSamples: 50,
+            onInconclusive: tolerate10, onError: { action: 'fail', limit: 0 },
+          },
+          {
+            name: 'p95-vs-stable', kind: 'relative',
+            metric: { kind: 'prometheus', query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{version="${version}"}[${window}])))' },
+            maxRatio: 2, maxIncrease: null, windowMs: 300_000, minSamples: 0,
+            onInconclusive: { action: 'tolerate', limit: 3 }, onError: pause0,
+          },
+          {
+            name: 'errors-up', kind: 'relative',
+            metric: { kind: 'prometheus', query: 'sum(rate(errors_total{service="${service}",env="${environment}"}[1m]))' },
+            maxRatio: null, maxIncrease: 0.5, windowMs: 60_000, minSamples: 0,
+            onInconclusive: tolerate10, onError: pause0,
+          },
+          { name: 'health', kind: 'healthFailures', consecutive: 4, onInconclusive: tolerate10, onError: pause0 },
+          {
+            name: 'judge', kind: 'judge', errors: true, latency: false, alpha: 0.05, minSamples: 100, windowMs: 120_000, maxLatencyShift: 1.2,
+            onInconclusive: tolerate10, onError: pause0,
+          },
+          {
+            name: 'judge-defaults', kind: 'judge', errors: true, latency: true, alpha: 0.01, minSamples: 200, windowMs: 300_000, maxLatencyShift: 1.5,
+            onInconclusive: tolerate10, onError: pause0,
+          },
+          {
+            name: 'orders', kind: 'threshold',
+            metric: { kind: 'web', url: 'http://127.0.0.1:9100/stats?v=${version}', field: 'orders.failed_ratio', headers: { Authorization: 'Bearer x' }, timeoutMs: 2000 },
+            max: null, min: 0.01, forMs: 0, windowMs: 60_000, minSamples: 0,
+            onInconclusive: tolerate10, onError: pause0,
+          },
+          {
+            name: 'latency', kind: 'threshold', metric: { kind: 'builtin', metric: 'p99_latency' },
+            max: 0.5, min: null, forMs: 0, windowMs: 60_000, minSamples: 0,
+            onInconclusive: tolerate10, onError: pause0,
+          },
+        ],
+      },
+      quick: { name: 'quick', intervalMs: 30_000, rules: [{ name: 'health', kind: 'healthFailures', consecutive: 2, onInconclusive: tolerate10, onError: pause0 }] },
+    });
+
+    expect(config.services.web.dev.analysis).toBe('runbook-defaults');
+    expect(config.services.web.dev.strategy).toEqual({
+      kind: 'canary',
+      steps: [
+        { kind: 'setWeight', weight: 10 },
+        { kind: 'setHeaderRoute', header: { name: 'x-canary', value: '1' } },
+        { kind: 'analysis', template: 'checkout-slo', durationMs: null },
+        { kind: 'analysis', template: 'quick', durationMs: 120_000 },
+        { kind: 'pause', durationMs: 120_000 },
+        { kind: 'setWeight', weight: 50 },
+        { kind: 'setHeaderRoute', header: null },
+        { kind: 'pause', durationMs: null },
+        { kind: 'setWeight', weight: 100 },
+      ],
+      stickySessions: { cookie: 'shop-release', ttlMs: 1_800_000 },
+      scaleDownDelayMs: 10_000,
+    });
+    // Same kind merges (scaleDownDelay kept), the steps list replaces, `true` means the default cookie.
+    expect(config.services.web.prod.analysis).toBeNull();
+    expect(config.services.web.prod.strategy).toEqual({
+      kind: 'canary',
+      steps: [{ kind: 'setWeight', weight: 25 }, { kind: 'analysis', template: 'quick', durationMs: null }],
+      stickySessions: { cookie: 'gangway-release', ttlMs: 3_600_000 },
+      scaleDownDelayMs: 10_000,
+    });
+    expect(config.services.api.dev.analysis).toBeNull();
+    expect(config.services.api.dev.strategy).toEqual({ kind: 'canary', steps: DEFAULT_CANARY_STEPS, stickySessions: null, scaleDownDelayMs: 30_000 });
+    expect(config.services.api.prod.strategy).toEqual({ kind: 'rolling', maxSurge: 1, maxUnavailable: 0 });
+    if (config.services.api.dev.strategy.kind !== 'canary') throw new Error('expected a canary');
+    expect(config.services.api.dev.strategy.steps).not.toBe(DEFAULT_CANARY_STEPS);
+    expect(Object.isFrozen(config.analysisTemplates['checkout-slo'].rules[0])).toBe(true);
+  });
+
+  it('a file without analysis or metrics gets the presets and no Prometheus', () => {
+    const config = parseConfig(one, FILE, { env: {} });
+    expect(config.analysisTemplates).toEqual(PRESETS);
+    expect(config.metrics).toEqual({ prometheus: null });
+    expect(config.services.web.dev.analysis).toBeNull();
+    expect(parseConfig(`${one}metrics: { prometheus: { address: "https://prom.internal" } }\n`, FILE, { env: {} }).metrics)
+      .toEqual({ prometheus: { address: 'https://prom.internal', timeoutMs: 5000 } });
+  });
+
+  it('canary step problems: weights, pauses, header routes, analysis steps', () => {
+    const text = `${one}    strategy:
+      canary:
+        steps:
+          - setWeight: 150
+          - setWeight: 12.5
+          - pause: 30
+          - pause: soon
+          - pause: { duration: 2m }
+          - pause:
+          - setHeaderRoute: { name: "x canary", value: "1" }
+          - analysis: 42
+          - analysis: { templat: runbook-defaults }
+`;
+    const promote = 'or {} to wait for `gangway promote`';
+    expect(problemsOf(text)).toEqual([
+      { line: 13, column: 24, path: 'services.web.strategy.canary.steps[0].setWeight', message: 'setWeight must be a percentage from 0 to 100, got 150' },
+      { line: 14, column: 24, path: 'services.web.strategy.canary.steps[1].setWeight', message: 'expected a whole number, got the number 12.5' },
+      { line: 15, column: 20, path: 'services.web.strategy.canary.steps[2].pause', message: 'pause must be a duration or {}, got the number 30', hint: `write "30s", ${promote}` },
+      { line: 16, column: 20, path: 'services.web.strategy.canary.steps[3].pause', message: '"soon" is not a duration', hint: `write a duration such as "2m", ${promote}` },
+      { line: 17, column: 22, path: 'services.web.strategy.canary.steps[4].pause.duration', message: 'pause takes no keys', hint: `write a duration such as "2m", ${promote}` },
+      { line: 18, column: 13, path: 'services.web.strategy.canary.steps[5].pause', message: 'pause must be a duration or {}, got null', hint: `write a duration such as "2m", ${promote}` },
+      { line: 19, column: 37, path: 'services.web.strategy.canary.steps[6].setHeaderRoute.name', message: '"x canary" is not a valid header name', hint: 'use letters, digits and dashes, e.g. x-canary' },
+      {
+        line: 20, column: 23, path: 'services.web.strategy.canary.steps[7].analysis', message: 'analysis must be a template name or { template, duration }, got the number 42',
+        hint: 'e.g. `analysis: runbook-defaults` or `analysis: { template: runbook-defaults, duration: 2m }`',
+      },
+      { line: 21, column: 13, path: 'services.web.strategy.canary.steps[8].analysis.template', message: 'required key `template` is missing' },
+      { line: 21, column: 25, path: 'services.web.strategy.canary.steps[8].analysis.templat', message: 'unknown key `templat`', hint: 'did you mean `template`?' },
+    ]);
+  });
+
+  it('canary step problems: two kinds, no kind, a misspelt kind, bad stickySessions and scaleDownDelay', () => {
+    const text = `${one}    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+            pause: 1m
+          - {}
+          - stWeight: 5
+        stickySessions: yes please
+        scaleDownDelay: 30
+`;
+    const kinds = 'choose exactly one of setWeight, setHeaderRoute, analysis, pause';
+    expect(problemsOf(text)).toEqual([
+      { line: 13, column: 13, path: 'services.web.strategy.canary.steps[0]', message: 'a canary step has both setWeight and pause', hint: kinds },
+      { line: 15, column: 13, path: 'services.web.strategy.canary.steps[1]', message: 'a canary step must name one of setWeight, setHeaderRoute, analysis, pause', hint: kinds },
+      { line: 16, column: 13, path: 'services.web.strategy.canary.steps[2].stWeight', message: 'unknown key `stWeight`', hint: 'did you mean `setWeight`?' },
+      {
+        line: 17, column: 25, path: 'services.web.strategy.canary.stickySessions', message: 'stickySessions must be true, false or { cookie, ttl }, got the string "yes please"',
+        hint: '`true` uses the cookie gangway-release for 1h',
+      },
+      { line: 18, column: 25, path: 'services.web.strategy.canary.scaleDownDelay', message: 'expected a duration, got the number 30', hint: 'write a duration string such as "30s"' },
+    ]);
+  });
+
+  it('an empty steps list, and steps after 100%', () => {
+    expect(problemsOf(`${one}    strategy: { canary: { steps: [] } }\n`)).toEqual([
+      { line: 10, column: 27, path: 'services.web.strategy.canary.steps', message: 'a canary needs at least one step', hint: 'write `canary: {}` for the default steps, or list steps such as `- setWeight: 10`' },
+    ]);
+    expect(problemsOf(`${one}    strategy:\n      canary:\n        steps:\n          - setWeight: 10\n          - setWeight: 100\n          - pause: 1m\n          - setWeight: 100\n`)).toEqual([
+      { line: 15, column: 13, path: 'services.web.strategy.canary.steps[2]', message: 'steps after 100% do nothing', hint: 'remove steps[2] to steps[3], or lower the weight of steps[1]' },
+    ]);
+    expect(problemsOf(`${one}    strategy:\n      canary:\n        steps: [{ setWeight: 50 }, { setWeight: 100 }, { pause: {} }]\n`)).toEqual([
+      { line: 12, column: 56, path: 'services.web.strategy.canary.steps[2]', message: 'steps after 100% do nothing', hint: 'remove steps[2], or lower the weight of steps[1]' },
+    ]);
+  });
+
+  it('a canary that never reaches 100% is accepted as written', () => {
+    const config = parseConfig(`${one}    strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } }\n`, FILE, { env: {} });
+    expect(config.services.web.dev.strategy).toEqual({
+      kind: 'canary', steps: [{ kind: 'setWeight', weight: 20 }, { kind: 'pause', durationMs: null }], stickySessions: null, scaleDownDelayMs: 30_000,
+    });
+  });
+
+  it('canary problems in an override are reported at the override', () => {
+    const text = `${one}    strategy: { canary: {} }\n    environments:\n      dev:\n        strategy: { canary: { steps: [{ setWeight: 100 }, { setWeight: 101 }] } }\n`;
+    expect(problemsOf(text)).toEqual([
+      { line: 13, column: 63, path: 'services.web.environments.dev.strategy.canary.steps[1].setWeight', message: 'setWeight must be a percentage from 0 to 100, got 101' },
+    ]);
+  });
+
+  it('rule problems: missing limits, bad alpha, two kinds, bad policies, bad sources, an empty template', () => {
+    const text = `${one}analysis:
+  checkout-slo:
+    interval: 0s
+    rules:
+      - name: error-rate
+        threshold: { metric: { builtin: error_rate } }
+      - name: error-rate
+        relative: { metric: { prometheus: 'rate(x{version="\${versoin}"}[\${window}])' } }
+      - name: j
+        judge: { alpha: 0.7, errors: false, latency: false }
+      - name: j2
+        judge: { alpha: 0 }
+      - name: both
+        threshold: { metric: { builtin: error_rate }, max: 1 }
+        judge: {}
+      - name: none
+        onError: tolerat
+      - name: tol
+        healthFailures: { consecutive: 2 }
+        onInconclusive: { tolerate: 0 }
+        onError: 5
+      - name: web
+        threshold: { metric: { web: { url: "localhost:9000/x", field: a.b } }, max: 0.01, min: 0.5 }
+      - name: Bad Name
+        threshold: { metric: { builtin: error_rate, prometheus: up }, max: 1 }
+      - name: m
+        threshold: { metric: {}, max: 1 }
+  empty:
+    rules: []
+`;
+    const alphaHint = 'it is the significance level of the judge\'s tests; 0.01 (the default) or 0.05 are usual';
+    const rules = 'analysis.checkout-slo.rules';
+    expect(problemsOf(text)).toEqual([
+      { line: 12, column: 15, path: 'analysis.checkout-slo.interval', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
+      { line: 15, column: 9, path: `${rules}[0].threshold`, message: 'a threshold needs max or min', hint: 'e.g. `max: 0.05` fails when the value goes above 0.05' },
+      { line: 17, column: 9, path: `${rules}[1].relative`, message: 'a relative rule needs maxRatio or maxIncrease', hint: 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s' },
+      { line: 17, column: 43, path: `${rules}[1].relative.metric.prometheus`, message: 'unknown placeholder ${versoin}', hint: 'did you mean ${version}?' },
+      { line: 19, column: 9, path: `${rules}[2].judge`, message: 'the judge compares nothing: errors and latency are both false', hint: 'set errors or latency to true (both are by default)' },
+      { line: 19, column: 25, path: `${rules}[2].judge.alpha`, message: 'alpha must be greater than 0 and at most 0.5, got 0.7', hint: alphaHint },
+      { line: 21, column: 25, path: `${rules}[3].judge.alpha`, message: 'alpha must be greater than 0 and at most 0.5, got 0', hint: alphaHint },
+      { line: 22, column: 9, path: `${rules}[4]`, message: 'a rule has both threshold and judge', hint: 'choose exactly one of threshold, relative, healthFailures, judge' },
+      { line: 26, column: 18, path: `${rules}[5].onError`, message: 'expected pause, fail, tolerate or { tolerate: N }, got the string "tolerat"', hint: 'did you mean tolerate?' },
+      { line: 29, column: 37, path: `${rules}[6].onInconclusive.tolerate`, message: 'tolerate must be at least 1', hint: 'write fail to fail at the first one' },
+      { line: 30, column: 18, path: `${rules}[6].onError`, message: 'expected pause, fail, tolerate or { tolerate: N }, got the number 5', hint: 'write pause, fail, tolerate, or { tolerate: N }' },
+      { line: 32, column: 44, path: `${rules}[7].threshold.metric.web.url`, message: 'url must be an http:// or https:// URL, got "localhost:9000/x"', hint: 'e.g. "http://127.0.0.1:9000/stats"' },
+      { line: 32, column: 96, path: `${rules}[7].threshold.min`, message: 'min 0.5 is above max 0.01', hint: 'no value could pass; swap them' },
+      { line: 33, column: 15, path: `${rules}[8].name`, message: '"Bad Name" is not a valid rule name', hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `error-rate`)' },
+      { line: 34, column: 22, path: `${rules}[8].threshold.metric`, message: 'a metric has both builtin and prometheus', hint: 'choose exactly one of builtin, prometheus, web' },
+      { line: 36, column: 22, path: `${rules}[9].threshold.metric`, message: 'a metric must name one of builtin, prometheus, web', hint: 'choose exactly one of builtin, prometheus, web' },
+      { line: 38, column: 5, path: 'analysis.empty.rules', message: 'a template needs at least one rule', hint: 'e.g. `- { name: error-rate, threshold: { metric: { builtin: error_rate }, max: 0.05 } }`' },
+    ]);
+  });
+
+  it('a rule of no kind, an unknown builtin metric, and a duplicate rule name', () => {
+    const text = `${one}analysis:
+  slo:
+    rules:
+      - name: error-rate
+        threshold: { metric: { builtin: error_rat }, max: 0.05 }
+      - name: error-rate
+        healthFailures: { consecutive: 3 }
+      - name: latency
+        threshold: { metric: { builtin: latency }, max: 0.3 }
+      - name: nothing
+        onError: fail
+`;
+    expect(problemsOf(text)).toEqual([
+      { line: 14, column: 41, path: 'analysis.slo.rules[0].threshold.metric.builtin', message: 'unknown builtin metric "error_rat"', hint: 'did you mean error_rate?' },
+      { line: 15, column: 15, path: 'analysis.slo.rules[1].name', message: 'duplicate rule name `error-rate`', hint: 'rules[0] is already named `error-rate`; rule names are unique within a template' },
+      {
+        line: 18, column: 41, path: 'analysis.slo.rules[2].threshold.metric.builtin', message: 'unknown builtin metric "latency"',
+        hint: 'builtin metrics: error_rate, request_rate, p50_latency, p95_latency, p99_latency',
+      },
+      { line: 19, column: 9, path: 'analysis.slo.rules[3]', message: 'a rule must name one of threshold, relative, healthFailures, judge', hint: 'choose exactly one of threshold, relative, healthFailures, judge' },
+    ]);
+  });
+
+  it('metrics.prometheus: an address that is not an http(s) URL, a bare-number timeout, and maxRatio 0', () => {
+    const text = `${one}metrics:
+  prometheus: { address: "127.0.0.1:9090", timeout: 5 }
+analysis:
+  a:
+    rules:
+      - name: p
+        relative: { metric: { prometheus: { query: "up" } }, maxRatio: 0 }
+`;
+    expect(problemsOf(text)).toEqual([
+      { line: 11, column: 26, path: 'metrics.prometheus.address', message: 'address must be an http:// or https:// URL, got "127.0.0.1:9090"', hint: 'e.g. "http://127.0.0.1:9090"' },
+      { line: 11, column: 53, path: 'metrics.prometheus.timeout', message: 'expected a duration, got the number 5', hint: 'write a duration string such as "5s"' },
+      { line: 16, column: 72, path: 'analysis.a.rules[0].relative.maxRatio', message: 'must be greater than 0, got the number 0' },
+    ]);
+  });
+
+  it('prometheus metrics while metrics.prometheus is not set', () => {
+    const text = `${one}analysis:
+  a:
+    rules:
+      - name: p
+        relative: { metric: { prometheus: { query: "up" } }, maxRatio: 2 }
+      - name: q
+        threshold: { metric: { prometheus: "sum(up)" }, max: 2 }
+      - name: r
+        threshold: { metric: { web: { url: "http://x/", field: a } }, max: 2 }
+`;
+    const problem = { message: 'a prometheus metric needs a Prometheus server, and metrics.prometheus is not set', hint: 'set metrics.prometheus.address, e.g. `metrics: { prometheus: { address: "http://127.0.0.1:9090" } }`' };
+    expect(problemsOf(text)).toEqual([
+      { line: 14, column: 31, path: 'analysis.a.rules[0].relative.metric.prometheus', ...problem },
+      { line: 16, column: 44, path: 'analysis.a.rules[1].threshold.metric.prometheus', ...problem },
+    ]);
+    expect(parseConfig(`${text}metrics: { prometheus: { address: "http://127.0.0.1:9090" } }\n`, FILE, { env: {} }).analysisTemplates.a.rules[1])
+      .toMatchObject({ kind: 'threshold', metric: { kind: 'prometheus', query: 'sum(up)' } });
+  });
+
+  it('unknown template names in services, steps and overrides, and a template named like a preset', () => {
+    const text = `${one}    analysis: runbook-default
+    strategy:
+      canary:
+        steps:
+          - analysis: checkout-slow
+          - analysis: { template: nothing-like-it, duration: 2m }
+    environments:
+      dev: { analysis: chekout-slo }
+analysis:
+  checkout-slo:
+    rules:
+      - name: error-rate
+        threshold: { metric: { builtin: error_rate }, max: 0.05 }
+  runbook-defaults:
+    rules:
+      - name: x
+        healthFailures: { consecutive: 3 }
+`;
+    const presets = Object.keys(PRESETS);
+    expect(problemsOf(text)).toEqual([
+      { line: 10, column: 15, path: 'services.web.analysis', message: '`runbook-default` is not an analysis template', hint: 'did you mean `runbook-defaults`?' },
+      { line: 14, column: 23, path: 'services.web.strategy.canary.steps[0].analysis', message: '`checkout-slow` is not an analysis template', hint: 'did you mean `checkout-slo`?' },
+      {
+        line: 15, column: 35, path: 'services.web.strategy.canary.steps[1].analysis.template', message: '`nothing-like-it` is not an analysis template',
+        hint: `analysis templates: ${['checkout-slo', ...presets].join(', ')}`,
+      },
+      { line: 17, column: 24, path: 'services.web.environments.dev.analysis', message: '`chekout-slo` is not an analysis template', hint: 'did you mean `checkout-slo`?' },
+      {
+        line: 23, column: 3, path: 'analysis.runbook-defaults', message: '`runbook-defaults` is the name of a built-in analysis template',
+        hint: `give yours another name, or use the preset by name without defining it (presets: ${presets.join(', ')})`,
+      },
+    ]);
   });
 });
 

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
 import type { GangwayConfig } from './types.js';
 import { compileConfig, mergeOverride } from './compile.js';
@@ -110,6 +111,7 @@ function checkWholeFile(raw: RawConfig, locator: ProblemLocator, env: Readonly<R
   const envNames = Object.keys(raw.environments);
   checkPromotions(raw, envNames, problems);
   checkDependencies(raw, problems);
+  checkAnalysis(raw, problems);
 
   const merged = new Map<string, Map<string, RawServiceSettings>>();
   for (const [service, def] of Object.entries(raw.services)) {
@@ -237,6 +239,61 @@ function checkDependencies(raw: RawConfig, problems: RawProblem[]): void {
     state.set(service, 'black');
   };
   for (const service of names) if (!state.has(service)) visit(service);
+}
+
+/**
+ * Template names must resolve (to the file's templates or a preset), may not hide a preset,
+ * and a Prometheus query needs a Prometheus server to ask.
+ */
+function checkAnalysis(raw: RawConfig, problems: RawProblem[]): void {
+  const presetNames = Object.keys(PRESETS);
+  const templates = raw.analysis ?? {};
+  for (const name of Object.keys(templates)) {
+    if (presetNames.includes(name)) {
+      problems.push({
+        path: ['analysis', name], at: 'key',
+        message: `\`${name}\` is the name of a built-in analysis template`,
+        hint: `give yours another name, or use the preset by name without defining it (presets: ${presetNames.join(', ')})`,
+      });
+    }
+  }
+  const known = [...Object.keys(templates).filter((n) => !presetNames.includes(n)), ...presetNames];
+  const checkName = (name: string | null | undefined, path: PathSegment[]): void => {
+    if (name === null || name === undefined || known.includes(name)) return;
+    const guess = didYouMean(name, known);
+    problems.push({
+      path, at: 'value', message: `\`${name}\` is not an analysis template`,
+      hint: guess ? `did you mean \`${guess}\`?` : `analysis templates: ${known.join(', ')}`,
+    });
+  };
+  const checkSettings = (settings: { analysis?: string | null; strategy?: RawServiceSettings['strategy'] } | undefined, at: PathSegment[]): void => {
+    checkName(settings?.analysis, [...at, 'analysis']);
+    settings?.strategy?.canary?.steps?.forEach((step, i) => {
+      const path = [...at, 'strategy', 'canary', 'steps', i, 'analysis'];
+      if (typeof step.analysis === 'string') checkName(step.analysis, path);
+      else if (step.analysis) checkName(step.analysis.template, [...path, 'template']);
+    });
+  };
+  for (const [service, def] of Object.entries(raw.services)) {
+    checkSettings(def, ['services', service]);
+    for (const [environment, override] of Object.entries(def.environments ?? {})) {
+      checkSettings(override, ['services', service, 'environments', environment]);
+    }
+  }
+
+  if (raw.metrics?.prometheus) return;
+  for (const [name, template] of Object.entries(templates)) {
+    template.rules.forEach((rule, i) => {
+      const kind = rule.threshold ? 'threshold' : rule.relative ? 'relative' : undefined;
+      const metric = rule.threshold?.metric ?? rule.relative?.metric;
+      if (kind === undefined || metric?.prometheus === undefined) return;
+      problems.push({
+        path: ['analysis', name, 'rules', i, kind, 'metric', 'prometheus'], at: 'value',
+        message: 'a prometheus metric needs a Prometheus server, and metrics.prometheus is not set',
+        hint: 'set metrics.prometheus.address, e.g. `metrics: { prometheus: { address: "http://127.0.0.1:9090" } }`',
+      });
+    });
+  }
 }
 
 interface PortUse { port: number; who: string; path?: PathSegment[]; service?: string; environment?: string; role: 'public' | 'preview' | 'server' | 'agent' }

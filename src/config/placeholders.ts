@@ -6,6 +6,13 @@ import { GangwayError } from '../errors.js';
  */
 export const PLACEHOLDER_NAMES = ['release.version', 'release.image', 'environment', 'service', 'port'] as const;
 
+/**
+ * Placeholders a metric query (a PromQL query or a web metric's URL) may contain, filled in at
+ * each measurement: the release measured (`version`), where it runs, and the rule's trailing
+ * window written as a duration (`5m`).
+ */
+export const METRIC_PLACEHOLDER_NAMES = ['service', 'environment', 'version', 'window'] as const;
+
 /** One of {@link PLACEHOLDER_NAMES}. */
 export type PlaceholderName = (typeof PLACEHOLDER_NAMES)[number];
 

@@ -94,6 +94,15 @@ export function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: re
       for (const key of issue.keys) out.push(unknownKeyProblem([...path, key], payload));
       continue;
     }
+    if (issue.code === 'invalid_union') {
+      // A value that may take several forms (`pause: 2m` or `pause: {}`): when it has the type
+      // of only one of them, that form's own problems say far more than "matches none".
+      const fitting = issue.errors.filter((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+      if (fitting.length === 1) {
+        out.push(...issuesToProblems(fitting[0], path));
+        continue;
+      }
+    }
     if (issue.code === 'invalid_key') {
       const inner = issue.issues[0];
       const text = inner && !inner.message.startsWith(GENERIC_MARK) ? inner.message : 'is not an allowed key';
@@ -121,7 +130,8 @@ function atOf(issue: z.core.$ZodIssue): RawProblem['at'] {
 
 function unknownKeyProblem(path: PathSegment[], payload: UnknownKeysPayload): RawProblem {
   const key = String(path[path.length - 1]);
-  const reserved = Object.hasOwn(payload.reserved, key) ? payload.reserved[key] : undefined;
+  // `*` speaks for every key of an object that takes none.
+  const reserved = Object.hasOwn(payload.reserved, key) ? payload.reserved[key] : payload.reserved['*'];
   if (reserved) return { path, at: 'key', message: reserved.message, hint: reserved.hint };
   const guess = didYouMean(key, payload.known);
   return {

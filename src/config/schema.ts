@@ -8,8 +8,9 @@
  * Every object is strict: an unknown key is a problem, never silently ignored.
  */
 import { z } from 'zod';
+import type { BuiltinMetric } from './types.js';
 import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
-import { PLACEHOLDER_NAMES, isPlaceholderName, placeholderNames } from './placeholders.js';
+import { METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
 import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js';
 
 /** Every default of the file format, in one place; compile.ts applies them and the docs quote them. */
@@ -30,12 +31,32 @@ export const DEFAULTS = {
   smoke: { method: 'GET', status: 200, timeout: '30s' },
   rollback: { automatic: true, watch: '5m' },
   drainTimeout: '30s',
+  canary: { stickySessions: { cookie: 'gangway-release', ttl: '1h' } },
+  analysis: {
+    interval: '30s',
+    /** Trailing window each threshold and relative measurement covers. */
+    window: '1m',
+    /** How long a threshold must be breached before the rule fails: at the first breach. */
+    for: '0s',
+    minSamples: 0,
+    judge: { errors: true, latency: true, alpha: 0.01, minSamples: 200, window: '5m', maxLatencyShift: 1.5 },
+    onInconclusive: { action: 'tolerate', limit: 10 },
+    onError: { action: 'pause', limit: 0 },
+    /** What `tolerate` without a number lets pass. */
+    tolerateLimit: 10,
+  },
+  metrics: { prometheus: { timeout: '5s' }, web: { timeout: '5s' } },
 } as const;
 
 /** Day names accepted in windows, Monday first. */
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
+/** Metrics the agent measures for every release it serves; rules name them as `builtin`. */
+export const BUILTIN_METRICS = ['error_rate', 'request_rate', 'p50_latency', 'p95_latency', 'p99_latency'] as const satisfies readonly BuiltinMetric[];
+
 const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+/** RFC 9110 token: what a header or cookie name may hold. */
+const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -67,20 +88,25 @@ function duration(description: string, options: { positive?: boolean } = {}) {
   return schema.describe(description);
 }
 
-/** A string that may hold `${…}` placeholders; unknown names are problems with a did-you-mean. */
-const placeholderString = z.string().superRefine((value, ctx) => {
-  for (const name of placeholderNames([value])) {
-    if (isPlaceholderName(name)) continue;
-    const guess = didYouMean(name, PLACEHOLDER_NAMES);
-    ctx.addIssue({
-      code: 'custom',
-      input: value,
-      message: withHint(`unknown placeholder \${${name}}`, guess
-        ? `did you mean \${${guess}}?`
-        : `known placeholders: ${PLACEHOLDER_NAMES.map((n) => `\${${n}}`).join(', ')}; write $\${…} for a literal \${…}`),
-    });
-  }
-});
+/** A string that may hold `${…}` placeholders out of `known`; unknown names are problems with a did-you-mean. */
+function placeholderStringOf(known: readonly string[]) {
+  return z.string().superRefine((value, ctx) => {
+    for (const name of placeholderNames([value])) {
+      if (known.includes(name)) continue;
+      const guess = didYouMean(name, known);
+      ctx.addIssue({
+        code: 'custom',
+        input: value,
+        message: withHint(`unknown placeholder \${${name}}`, guess
+          ? `did you mean \${${guess}}?`
+          : `known placeholders: ${known.map((n) => `\${${n}}`).join(', ')}; write $\${…} for a literal \${…}`),
+      });
+    }
+  });
+}
+
+/** A string that may hold the placeholders of commands, env values and smoke runs. */
+const placeholderString = placeholderStringOf(PLACEHOLDER_NAMES);
 
 function argv(what: string, description: string) {
   return z.array(placeholderString, {
@@ -122,6 +148,108 @@ function urlPath(what: string) {
     error: (iss) => withHint(`${what} must start with "/", got ${JSON.stringify(iss.input)}`, `write "/${String(iss.input).replace(/^\/*/, '')}"`),
   });
 }
+
+/** An `http://` or `https://` URL; `placeholders` are allowed inside it when given. */
+function httpUrl(what: string, example: string, placeholders?: readonly string[]) {
+  const base = placeholders ? placeholderStringOf(placeholders) : z.string();
+  return base.refine((value) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, { error: (iss) => withHint(`${what} must be an http:// or https:// URL, got ${JSON.stringify(iss.input)}`, `e.g. "${example}"`) });
+}
+
+function tokenName(what: string, example: string) {
+  return z.string().regex(TOKEN_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`, `use letters, digits and dashes, e.g. ${example}`),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canary
+
+const PROMOTE_HINT = 'or {} to wait for `gangway promote`';
+
+const pauseStep = z.union([
+  z.string().regex(new RegExp(DURATION_PATTERN), {
+    error: (iss) => withHint(`"${String(iss.input)}" is not a duration`, `write a duration such as "2m", ${PROMOTE_HINT}`),
+  }),
+  reserveKeys(z.strictObject({}), {
+    '*': { message: 'pause takes no keys', hint: `write a duration such as "2m", ${PROMOTE_HINT}` },
+  }),
+], {
+  error: (iss) => withHint(`pause must be a duration or {}, got ${describeValue(iss.input)}`,
+    typeof iss.input === 'number' ? `write "${iss.input}s", ${PROMOTE_HINT}` : `write a duration such as "2m", ${PROMOTE_HINT}`),
+}).describe('Wait this long (a duration), or until `gangway promote` ({}).');
+
+const templateName = z.string().min(1).describe('Name of an analysis template: one under `analysis`, or a built-in preset such as runbook-defaults.');
+
+const analysisStep = z.union([
+  templateName,
+  z.strictObject({
+    template: templateName,
+    duration: duration('How long the analysis runs. Default: until its rules have passed, or failed.', { positive: true }).optional(),
+  }),
+], {
+  error: (iss) => withHint(`analysis must be a template name or { template, duration }, got ${describeValue(iss.input)}`,
+    'e.g. `analysis: runbook-defaults` or `analysis: { template: runbook-defaults, duration: 2m }`'),
+}).describe('Run an analysis template against the canary before the next step; a failing verdict rolls back.');
+
+const canaryStep = z.strictObject({
+  setWeight: z.int().min(0, { error: weightRange }).max(100, { error: weightRange }).optional()
+    .describe('Send this percentage (0–100) of requests to the new release.'),
+  setHeaderRoute: z.strictObject({
+    name: tokenName('header', 'x-canary').describe('Request header name (matched without regard to case).'),
+    value: z.string().describe('The exact value that routes a request to the new release.'),
+  }).nullable().optional()
+    .describe('Requests carrying this header with exactly this value always reach the new release (testers, smoke checks); null removes the route.'),
+  analysis: analysisStep.optional(),
+  pause: pauseStep.optional(),
+}).superRefine(exactlyOne('a canary step', ['setWeight', 'setHeaderRoute', 'analysis', 'pause']))
+  .describe('One canary step: exactly one of setWeight, setHeaderRoute, analysis, pause.');
+
+function weightRange(iss: { input?: unknown }): string {
+  return `setWeight must be a percentage from 0 to 100, got ${String(iss.input)}`;
+}
+
+/** Empty lists and steps that can never matter are mistakes worth stopping a deployment for. */
+function checkCanarySteps(steps: ReadonlyArray<{ setWeight?: number }>, ctx: z.core.$RefinementCtx<ReadonlyArray<{ setWeight?: number }>>): void {
+  if (steps.length === 0) {
+    ctx.addIssue({
+      code: 'custom', input: steps,
+      message: withHint('a canary needs at least one step', 'write `canary: {}` for the default steps, or list steps such as `- setWeight: 10`'),
+    });
+    return;
+  }
+  const full = steps.findIndex((step) => step.setWeight === 100);
+  if (full < 0 || full === steps.length - 1) return;
+  const after = full + 1 === steps.length - 1 ? `steps[${full + 1}]` : `steps[${full + 1}] to steps[${steps.length - 1}]`;
+  ctx.addIssue({
+    code: 'custom', input: steps[full + 1], path: [full + 1],
+    message: withHint('steps after 100% do nothing', `remove ${after}, or lower the weight of steps[${full}]`),
+  });
+}
+
+const stickySessions = z.union([
+  z.boolean(),
+  z.strictObject({
+    cookie: tokenName('cookie', DEFAULTS.canary.stickySessions.cookie).optional()
+      .describe(`Name of the cookie that remembers the release. Default ${DEFAULTS.canary.stickySessions.cookie}.`),
+    ttl: duration(`How long the cookie lasts. Default ${DEFAULTS.canary.stickySessions.ttl}.`, { positive: true }).optional(),
+  }),
+], {
+  error: (iss) => withHint(`stickySessions must be true, false or { cookie, ttl }, got ${describeValue(iss.input)}`,
+    `\`true\` uses the cookie ${DEFAULTS.canary.stickySessions.cookie} for ${DEFAULTS.canary.stickySessions.ttl}`),
+}).describe(`Keep each user on the release they first reached, with a cookie: true (cookie ${DEFAULTS.canary.stickySessions.cookie}, ttl ${DEFAULTS.canary.stickySessions.ttl}) or { cookie, ttl }. Default off.`);
+
+const canary = z.strictObject({
+  steps: z.array(canaryStep).superRefine(checkCanarySteps).optional()
+    .describe('The steps, in order. Default (`canary: {}`): Gangway\'s runbook steps. A canary that never reaches 100% is shifted to 100% after its last step. An override replaces the whole list.'),
+  stickySessions: stickySessions.optional(),
+  scaleDownDelay: duration(`How long the previous release keeps running after the deployment ends, for an instant rollback. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Services
@@ -188,13 +316,12 @@ function buildService(mode: Mode) {
     scaleDownDelay: duration(`How long the previous release keeps running after the switch, for an instant switch back. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
   });
 
-  const strategy = reserveKeys(
-    z.strictObject({
-      rolling: rolling.optional().describe('Replace instances a few at a time.'),
-      blueGreen: blueGreen.optional().describe('Start the new release beside the old one, check it on the preview port, then switch all traffic at once.'),
-    }).superRefine(exactlyOne('strategy', ['rolling', 'blueGreen'], 'choose exactly one of rolling, blueGreen, or remove strategy for the default rolling update')),
-    { canary: { message: 'strategy canary is not available yet; use rolling or blueGreen' } },
-  ).describe(`How a release replaces the previous one: exactly one of rolling, blueGreen. Default rolling with maxSurge ${DEFAULTS.rolling.maxSurge}, maxUnavailable ${DEFAULTS.rolling.maxUnavailable}.`);
+  const strategy = z.strictObject({
+    rolling: rolling.optional().describe('Replace instances a few at a time.'),
+    blueGreen: blueGreen.optional().describe('Start the new release beside the old one, check it on the preview port, then switch all traffic at once.'),
+    canary: canary.optional().describe('Shift a share of real traffic to the new release step by step, judging it against the stable release; `canary: {}` uses the default steps.'),
+  }).superRefine(exactlyOne('strategy', ['rolling', 'blueGreen', 'canary'], 'choose exactly one of rolling, blueGreen, canary, or remove strategy for the default rolling update'))
+    .describe(`How a release replaces the previous one: exactly one of rolling, blueGreen, canary. Default rolling with maxSurge ${DEFAULTS.rolling.maxSurge}, maxUnavailable ${DEFAULTS.rolling.maxUnavailable}.`);
 
   const rollback = z.strictObject({
     automatic: z.boolean().optional().describe(`Roll back by itself when health or smoke checks fail or the watch sees failureThreshold consecutive failures. Default ${DEFAULTS.rollback.automatic}.`),
@@ -205,6 +332,8 @@ function buildService(mode: Mode) {
     target: req(target),
     health: health.optional(),
     strategy: strategy.optional(),
+    analysis: templateName.nullable().optional()
+      .describe('Analysis template that runs in the background for the whole rollout and the post-deploy watch, whatever the strategy; null for none (the default).'),
     smoke: z.array(smokeCheck).optional().describe('Checks run against the new release before it takes traffic, in order. An override replaces the whole list.'),
     rollback: rollback.optional(),
     drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`).optional(),
@@ -287,6 +416,142 @@ export const environmentSchema = z.strictObject({
 }).describe('A stage with its policies.');
 
 // ---------------------------------------------------------------------------------------------
+// Analysis templates and metrics
+
+const promQuery = placeholderStringOf(METRIC_PLACEHOLDER_NAMES).min(1)
+  .describe('A PromQL instant query returning one series. ${service}, ${environment}, ${version} and ${window} (the rule\'s window, e.g. 5m) are filled in.');
+
+const metricSource = z.strictObject({
+  builtin: z.enum(BUILTIN_METRICS, {
+    error: (iss) => {
+      if (typeof iss.input !== 'string') return `expected a builtin metric name, got ${describeValue(iss.input)}`;
+      const guess = didYouMean(iss.input, BUILTIN_METRICS);
+      return withHint(`unknown builtin metric ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `builtin metrics: ${BUILTIN_METRICS.join(', ')}`);
+    },
+  }).optional().describe(`One of the agent's own per-release request metrics: ${BUILTIN_METRICS.join(', ')}.`),
+  prometheus: z.union([promQuery, z.strictObject({ query: promQuery })], {
+    error: (iss) => withHint(`prometheus must be a query or { query }, got ${describeValue(iss.input)}`, 'write the PromQL query as a quoted string'),
+  }).optional().describe('A PromQL query against metrics.prometheus.address: the query itself, or { query }.'),
+  web: z.strictObject({
+    url: httpUrl('url', 'http://127.0.0.1:9000/stats', METRIC_PLACEHOLDER_NAMES)
+      .describe('URL answering with JSON; ${service}, ${environment}, ${version} and ${window} are filled in.'),
+    field: z.string().min(1).describe('Dotted path to the number in the JSON body, e.g. `orders.failed_ratio`.'),
+    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
+    timeout: duration(`How long the request may take. Default ${DEFAULTS.metrics.web.timeout}.`, { positive: true }).optional(),
+  }).optional().describe('A number read from an HTTP endpoint\'s JSON.'),
+}).superRefine(exactlyOne('a metric', ['builtin', 'prometheus', 'web']))
+  .describe('Where the numbers come from: exactly one of builtin, prometheus, web.');
+
+const ruleWindow = duration(`Trailing window each measurement covers. Default ${DEFAULTS.analysis.window}.`, { positive: true }).optional();
+const minSamples = z.int().min(0).optional()
+  .describe(`Requests each release needs in the window for a verdict; fewer is inconclusive. Default ${DEFAULTS.analysis.minSamples}.`);
+
+const threshold = z.strictObject({
+  metric: metricSource,
+  max: z.number().optional().describe('Fails when the canary\'s value stays above this.'),
+  min: z.number().optional().describe('Fails when the canary\'s value stays below this.'),
+  for: duration(`How long the breach must last before the rule fails. Default ${DEFAULTS.analysis.for} (the first breach fails).`).optional(),
+  window: ruleWindow,
+  minSamples,
+}).superRefine((t, ctx) => {
+  if (t.max === undefined && t.min === undefined) {
+    ctx.addIssue({ code: 'custom', input: t, message: withHint('a threshold needs max or min', 'e.g. `max: 0.05` fails when the value goes above 0.05') });
+  } else if (t.max !== undefined && t.min !== undefined && t.min > t.max) {
+    ctx.addIssue({ code: 'custom', input: t.min, path: ['min'], message: withHint(`min ${t.min} is above max ${t.max}`, 'no value could pass; swap them') });
+  }
+}).describe('Fails when the canary\'s value is above max (or below min) for a while: "error rate > 5% for 2m".');
+
+const relative = z.strictObject({
+  metric: metricSource,
+  maxRatio: z.number().positive().optional().describe('Fails when canary / stable is above this: 2 means "more than twice the stable release\'s value".'),
+  maxIncrease: z.number().min(0).optional().describe('Fails when (canary − stable) / stable is above this: 0.5 means "up by more than 50%".'),
+  window: ruleWindow,
+  minSamples,
+}).refine((r) => r.maxRatio !== undefined || r.maxIncrease !== undefined, {
+  error: withHint('a relative rule needs maxRatio or maxIncrease', 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s'),
+}).describe('Compares the canary with the stable release measured over the same window: "p95 > 2x stable".');
+
+const healthFailures = z.strictObject({
+  consecutive: z.int().min(1).describe('Consecutive failed health checks of any canary instance that fail the rule.'),
+}).describe('Fails after consecutive failed health checks of a canary instance.');
+
+const alphaRange = (iss: { input?: unknown }) => withHint(`alpha must be greater than 0 and at most 0.5, got ${String(iss.input)}`,
+  `it is the significance level of the judge's tests; ${DEFAULTS.analysis.judge.alpha} (the default) or 0.05 are usual`);
+
+const judge = z.strictObject({
+  errors: z.boolean().optional().describe(`Compare error proportions. Default ${DEFAULTS.analysis.judge.errors}.`),
+  latency: z.boolean().optional().describe(`Compare latency distributions. Default ${DEFAULTS.analysis.judge.latency}.`),
+  alpha: z.number().gt(0, { error: alphaRange }).lte(0.5, { error: alphaRange }).optional()
+    .describe(`Significance level of the tests, in (0, 0.5]. Default ${DEFAULTS.analysis.judge.alpha}.`),
+  minSamples: z.int().min(1).optional().describe(`Requests each release needs in the window; fewer is inconclusive. Default ${DEFAULTS.analysis.judge.minSamples}.`),
+  window: duration(`Trailing window compared. Default ${DEFAULTS.analysis.judge.window}.`, { positive: true }).optional(),
+  maxLatencyShift: z.number().positive().optional()
+    .describe(`How much slower the canary may be before a significant difference fails it, as a ratio. Default ${DEFAULTS.analysis.judge.maxLatencyShift}.`),
+}).refine((j) => j.errors !== false || j.latency !== false, {
+  error: withHint('the judge compares nothing: errors and latency are both false', 'set errors or latency to true (both are by default)'),
+}).describe('Statistical judge, canary vs stable, on the agent\'s request metrics.');
+
+const POLICY_HINT = 'write pause, fail, tolerate, or { tolerate: N }';
+
+function verdictPolicy(description: string) {
+  return z.union([
+    z.enum(['pause', 'fail', 'tolerate'], {
+      error: (iss) => {
+        const guess = typeof iss.input === 'string' ? didYouMean(iss.input, ['pause', 'fail', 'tolerate']) : undefined;
+        return withHint(`expected pause, fail, tolerate or { tolerate: N }, got ${describeValue(iss.input)}`, guess ? `did you mean ${guess}?` : POLICY_HINT);
+      },
+    }),
+    z.strictObject({
+      tolerate: z.int().min(1, { error: withHint('tolerate must be at least 1', 'write fail to fail at the first one') })
+        .describe('How many in a row may pass before the rule fails.'),
+    }),
+  ], {
+    error: (iss) => withHint(`expected pause, fail, tolerate or { tolerate: N }, got ${describeValue(iss.input)}`, POLICY_HINT),
+  }).describe(description);
+}
+
+const rule = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid rule name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `error-rate`)'),
+  }).describe('Name of the rule, unique within its template; verdicts are reported under it.'),
+  threshold: threshold.optional(),
+  relative: relative.optional(),
+  healthFailures: healthFailures.optional(),
+  judge: judge.optional(),
+  onInconclusive: verdictPolicy(`What an inconclusive verdict does: pause the rollout, fail it, or tolerate it (${DEFAULTS.analysis.tolerateLimit} in a row, or { tolerate: N }, then fail). Default tolerate.`).optional(),
+  onError: verdictPolicy(`What a metric provider error does: pause, fail, tolerate, or { tolerate: N }. Default ${DEFAULTS.analysis.onError.action}.`).optional(),
+}).superRefine(exactlyOne('a rule', ['threshold', 'relative', 'healthFailures', 'judge']))
+  .describe('One rule: exactly one of threshold, relative, healthFailures, judge.');
+
+/** One entry of `analysis`. */
+export const analysisTemplateSchema = z.strictObject({
+  interval: duration(`How often the rules are measured. Default ${DEFAULTS.analysis.interval}.`, { positive: true }).optional(),
+  rules: z.array(rule).min(1, { error: withHint('a template needs at least one rule', 'e.g. `- { name: error-rate, threshold: { metric: { builtin: error_rate }, max: 0.05 } }`') })
+    .superRefine((rules, ctx) => {
+      const seen = new Map<string, number>();
+      rules.forEach((r, i) => {
+        const first = seen.get(r.name);
+        if (first === undefined) {
+          seen.set(r.name, i);
+          return;
+        }
+        ctx.addIssue({
+          code: 'custom', input: r.name, path: [i, 'name'],
+          message: withHint(`duplicate rule name \`${r.name}\``, `rules[${first}] is already named \`${r.name}\`; rule names are unique within a template`),
+        });
+      });
+    })
+    .describe('The rules; the template fails when any rule fails.'),
+}).describe('A named set of analysis rules.');
+
+const metrics = z.strictObject({
+  prometheus: z.strictObject({
+    address: httpUrl('address', 'http://127.0.0.1:9090').describe('Base URL of the Prometheus server, e.g. http://127.0.0.1:9090.'),
+    timeout: duration(`How long one query may take. Default ${DEFAULTS.metrics.prometheus.timeout}.`, { positive: true }).optional(),
+  }).optional().describe('A Prometheus server for `prometheus` metrics.'),
+}).describe('Metric providers besides the builtin one.');
+
+// ---------------------------------------------------------------------------------------------
 // The file
 
 const store = z.strictObject({
@@ -318,12 +583,15 @@ export const configSchema = z.strictObject({
     metricsPort: port(`Port of the agent's metrics endpoint. Default ${DEFAULTS.agent.metricsPort}.`).optional(),
   }).optional().describe('The local agent that runs instances and the proxy.'),
   store: store.optional(),
+  metrics: metrics.optional(),
   environments: z.record(nameKey('environment'), environmentSchema)
     .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
     .describe('Environments in promotion order (e.g. dev, staging, prod).'),
   services: z.record(nameKey('service'), serviceSchema)
     .refine((s) => Object.keys(s).length > 0, { error: withHint('declare at least one service', 'see docs/config.md#services') })
     .describe('Services, by name.'),
+  analysis: z.record(nameKey('analysis template'), analysisTemplateSchema).optional()
+    .describe('Analysis templates, by name; canary steps and services name them. A name may not be that of a built-in preset (runbook-defaults).'),
 }, {
   error: (iss) => iss.input === null || iss.input === undefined
     ? withHint('the file is empty', 'start with `project:`, `environments:` and `services:`; see docs/config.md')
@@ -341,3 +609,7 @@ export type RawService = z.output<typeof serviceSchema>;
 export type RawServiceSettings = z.output<typeof serviceSettingsSchema>;
 /** One environment as written. */
 export type RawEnvironment = z.output<typeof environmentSchema>;
+/** One analysis template as written. */
+export type RawAnalysisTemplate = z.output<typeof analysisTemplateSchema>;
+/** A rule's `metric` as written. */
+export type RawMetricSource = z.output<typeof metricSource>;

@@ -5,10 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { EnvironmentConfig, GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
-import type { DeploymentRecord, Store } from '../store/types.js';
+import type { DeploymentRecord, Store, VerdictRecord } from '../store/types.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
 import type { Target } from '../targets/target.js';
 import type { AgentApi } from '../agent/types.js';
+import type { RequestWindowSource } from '../metrics/provider.js';
+import { histogramQuantile } from '../agent/request-metrics.js';
 import { systemClock, type Clock } from './clock.js';
 import { planDeployment, planHash, planSwitchBack } from './plan.js';
 import type { PlanStep } from './steps/types.js';
@@ -27,6 +29,8 @@ export interface OrchestratorOptions {
   clock?: Clock;
   /** Called after a request changed what the runner should do. */
   onChange?: () => void;
+  /** Raw request windows per release, for the live figures of `status`. */
+  requests?: RequestWindowSource | null;
 }
 
 export class Orchestrator implements OrchestratorApi {
@@ -36,6 +40,7 @@ export class Orchestrator implements OrchestratorApi {
   private readonly agent?: AgentApi;
   private readonly clock: Clock;
   private readonly onChange: () => void;
+  private readonly requests: RequestWindowSource | null;
 
   constructor(opts: OrchestratorOptions) {
     this.store = opts.store;
@@ -44,6 +49,7 @@ export class Orchestrator implements OrchestratorApi {
     this.agent = opts.agent;
     this.clock = opts.clock ?? systemClock;
     this.onChange = opts.onChange ?? (() => undefined);
+    this.requests = opts.requests ?? null;
   }
 
   async deploy(req: DeployRequest): Promise<DeploymentView> {
@@ -55,6 +61,7 @@ export class Orchestrator implements OrchestratorApi {
         `add --reason "<change ticket or why>"`, { gate: 'reason' });
     }
     if (env.promotion) await this.assertPromoted(cfg, release.version, env.promotion.from);
+    await this.assertNotRejected(cfg, release.version);
     assertEnforceable(env);
     const active = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
     if (active.some((d) => d.version === release.version)) {
@@ -119,6 +126,58 @@ export class Orchestrator implements OrchestratorApi {
     return this.requestAbort(d, actor);
   }
 
+  async promote(id: string, actor: string): Promise<DeploymentView> {
+    const d = await this.mustGet(id);
+    if (FINAL_PHASES.includes(d.phase) || d.phase === 'queued' || d.phase === 'rolling_back') {
+      throw new GangwayError('conflict', `deployment ${d.id} is ${d.phase}: there is nothing to promote`);
+    }
+    const steps = await this.store.getSteps(d.id);
+    const current = steps[d.currentStep];
+    if (d.phase !== 'paused' && current?.type !== 'pause') {
+      throw new GangwayError('conflict', `deployment ${d.id} is not paused (it is running "${current?.title ?? 'its last step'}")`,
+        'promote continues a paused rollout or ends a pause step early');
+    }
+    if (!d.promoteRequested) {
+      await this.store.transition({
+        deploymentId: d.id, deployment: { promoteRequested: true },
+        events: [{ deploymentId: d.id, at: this.clock.now(), type: 'deployment.promote_requested', data: { actor, step: current?.title ?? null } }],
+      });
+    }
+    this.onChange();
+    return this.getDeployment(d.id);
+  }
+
+  async retry(id: string, actor: string): Promise<DeploymentView> {
+    const d = await this.mustGet(id);
+    if (!['failed', 'rolled_back', 'aborted'].includes(d.phase)) {
+      throw new GangwayError('conflict', `deployment ${d.id} is ${d.phase}: only a failed, rolled back or aborted deployment can be retried`);
+    }
+    const cfg = this.serviceEnv(d.service, d.environment);
+    const state = await this.store.getServiceState(cfg.service, cfg.environment);
+    const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
+    if (stable?.version === d.version) {
+      throw new GangwayError('conflict', `${cfg.service} ${d.version} is already the stable release in ${cfg.environment}`);
+    }
+    const release = { version: d.version, image: d.image };
+    const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release) : planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
+    const created = await this.create(cfg, d.kind, release, stable?.version ?? null, steps, actor, d.reason);
+    await this.store.appendEvents([{ deploymentId: created.id, at: this.clock.now(), type: 'deployment.retry', data: { of: d.id, actor, overridesRejection: (await this.store.listRejections({ service: d.service, environment: d.environment, version: d.version })).length > 0 } }]);
+    return created;
+  }
+
+  async verdicts(id: string, q: { afterId?: number; limit?: number }) {
+    await this.mustGet(id);
+    return this.store.listVerdicts({ deploymentId: id, afterId: q.afterId, limit: q.limit ?? 1000 });
+  }
+
+  private async mustGet(id: string): Promise<DeploymentRecord> {
+    const d = await this.store.getDeployment(id);
+    if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
+    return d;
+  }
+
+  private readonly templateInterval = (name: string) => this.config.analysisTemplates[name]?.intervalMs ?? 30_000;
+
   async getDeployment(id: string): Promise<DeploymentView> {
     const d = await this.store.getDeployment(id);
     if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
@@ -162,6 +221,9 @@ export class Orchestrator implements OrchestratorApi {
             .filter((i) => i.service === service && i.environment === env.name)
             .map((i) => ({ id: i.id, version: i.version, port: i.port, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures })),
           traffic: route?.versions ?? [],
+          analysis: latest ? latestPerRule(await this.store.listVerdicts({ deploymentId: latest.id })) : [],
+          releases: await this.liveFigures(service, env.name, [...new Set([...(route?.versions ?? []).map((v) => v.version),
+            ...(agentState?.instances ?? []).filter((i) => i.service === service && i.environment === env.name).map((i) => i.version)])]),
         });
       }
     }
@@ -180,16 +242,47 @@ export class Orchestrator implements OrchestratorApi {
 
   // --- helpers -------------------------------------------------------------
 
+  /** Requests, error rate and p95 of each release over the last minute. */
+  private async liveFigures(service: string, environment: string, versions: string[]): Promise<StatusEntry['releases']> {
+    if (!this.requests) return [];
+    const now = this.clock.now();
+    const out: StatusEntry['releases'] = [];
+    for (const version of versions) {
+      const w = await this.requests.requestWindow({ service, environment, version, windowMs: 60_000, now });
+      if ('phase' in w) continue;
+      out.push({
+        version,
+        requests: w.total,
+        errorRate: w.total > 0 ? w.errors / w.total : null,
+        p95Seconds: w.total > 0 ? quantileOf(0.95, w.bounds, w.buckets) : null,
+      });
+    }
+    return out;
+  }
+
   private async prepare(req: DeployRequest) {
     const cfg = this.serviceEnv(req.service, req.environment);
     const release = releaseOf(req);
     const state = await this.store.getServiceState(cfg.service, cfg.environment);
     const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
-    const steps = planDeployment({ cfg, release, stable, capabilities: this.target.capabilities });
+    const steps = planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
     return { cfg, release, steps, stable };
   }
 
+  private async assertNotRejected(cfg: ServiceEnvConfig, version: string): Promise<void> {
+    const [rejected] = await this.store.listRejections({ service: cfg.service, environment: cfg.environment, version });
+    if (rejected) {
+      throw new GangwayError('blocked', `${cfg.service} ${version} was rejected in ${cfg.environment}: ${rejected.reason}`,
+        `to deploy it anyway, retry that deployment: gangway retry ${rejected.deploymentId}`, { gate: 'rejected', deploymentId: rejected.deploymentId });
+    }
+  }
+
   private async assertPromoted(cfg: ServiceEnvConfig, version: string, from: string): Promise<void> {
+    const [rejected] = await this.store.listRejections({ service: cfg.service, environment: from, version });
+    if (rejected) {
+      throw new GangwayError('blocked', `${cfg.service} ${version} was rejected in ${from} (${rejected.reason}); ${cfg.environment} only takes releases promoted from ${from}`,
+        `ship a fixed release through ${from}`, { gate: 'promotion', from });
+    }
     const succeeded = await this.store.listDeployments({ service: cfg.service, environment: from, phases: ['succeeded'] });
     if (!succeeded.some((d) => d.version === version)) {
       throw new GangwayError('blocked', `${cfg.service} ${version} has not succeeded in ${from}; ${cfg.environment} only takes releases promoted from ${from}`,
@@ -242,7 +335,7 @@ export class Orchestrator implements OrchestratorApi {
   private async view(d: DeploymentRecord): Promise<DeploymentView> {
     const steps = await this.store.getSteps(d.id);
     const current = FINAL_PHASES.includes(d.phase) ? null : steps[d.currentStep]?.title ?? null;
-    return { ...d, steps, step: current };
+    return { ...d, steps, step: current, verdicts: summarizeVerdicts(await this.store.listVerdicts({ deploymentId: d.id })) };
   }
 
   private service(name: string) {
@@ -269,6 +362,28 @@ export class Orchestrator implements OrchestratorApi {
     this.environment(environment);
     return svc[environment];
   }
+}
+
+/** Quantile of a non-cumulative histogram (PromQL's histogram_quantile interpolation). */
+function quantileOf(q: number, bounds: readonly number[], buckets: number[]): number {
+  const cumulative: number[] = [];
+  let sum = 0;
+  for (const b of buckets) cumulative.push((sum += b));
+  return histogramQuantile(q, bounds, cumulative);
+}
+
+function latestPerRule(all: VerdictRecord[]): StatusEntry['analysis'] {
+  const latest = new Map<string, VerdictRecord>();
+  for (const v of all) latest.set(`${v.template}\u0000${v.rule}`, v);
+  return [...latest.values()].map((v) => ({ template: v.template, rule: v.rule, verdict: v.verdict, reason: v.reason, at: v.at }));
+}
+
+/** The latest verdict of each rule (per analysis step and background) plus every fail verdict, oldest first. */
+export function summarizeVerdicts(all: VerdictRecord[]): VerdictRecord[] {
+  const latest = new Map<string, VerdictRecord>();
+  for (const v of all) latest.set(`${v.stepIdx ?? 'bg'}\u0000${v.template}\u0000${v.rule}`, v);
+  const keep = new Set([...latest.values(), ...all.filter((v) => v.verdict === 'fail')]);
+  return all.filter((v) => keep.has(v));
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ServiceEnvConfig } from '../config/types.js';
 import { GangwayError } from '../errors.js';
 import { planBlueGreen } from '../strategies/blue-green.js';
 import { planRolling } from '../strategies/rolling.js';
+import { planCanary } from '../strategies/canary.js';
 import { step, type PlanInput } from '../strategies/strategy.js';
 import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
 import type { PlanStep } from './steps/types.js';
@@ -17,6 +18,7 @@ export function planDeployment(input: PlanInput): PlanStep[] {
   switch (input.cfg.strategy.kind) {
     case 'blueGreen': return planBlueGreen(input);
     case 'rolling': return planRolling(input);
+    case 'canary': return planCanary(input);
   }
 }
 
@@ -50,6 +52,9 @@ export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: 
 export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabilities): void {
   if (cfg.strategy.kind === 'blueGreen' && !caps.supportsPreview) {
     throw new GangwayError('invalid_config', `services.${cfg.service}: blueGreen needs a target with a preview endpoint`, 'use the rolling strategy for this target');
+  }
+  if (cfg.strategy.kind === 'canary' && !caps.supportsWeights) {
+    throw new GangwayError('invalid_config', `services.${cfg.service}: canary needs a target that splits traffic by weight`, 'use blueGreen or rolling for this target');
   }
   if (cfg.strategy.kind === 'rolling' && !caps.supportsWeights && cfg.target.instances > 1) {
     throw new GangwayError('invalid_config', `services.${cfg.service}: rolling needs a target that splits traffic`, 'use one instance or another target');

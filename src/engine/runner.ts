@@ -5,7 +5,7 @@
  * any point is replaced by another (or by itself, restarted) that resumes at the current step.
  */
 import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
-import type { DeploymentRecord, StepRecord, Store, NewEvent } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, StepRecord, Store, NewEvent, RejectionRecord } from '../store/types.js';
 import { ACTIVE_PHASES } from '../store/types.js';
 import type { Target } from '../targets/target.js';
 import { GangwayError } from '../errors.js';
@@ -14,6 +14,8 @@ import { isDeadLocalOwner, newOwnerId } from './lease.js';
 import { planRecovery } from './plan.js';
 import { runStep } from './steps/index.js';
 import type { StepParams, StepResult } from './steps/types.js';
+import type { AnalysisRuntime } from './steps/context.js';
+import { BackgroundAnalysis } from './background-analysis.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -34,12 +36,21 @@ export interface RunnerOptions {
   /** How often the runner looks for work when nobody wakes it. */
   tickMs?: number;
   owner?: string;
+  /** Metric sources and verdict storage for analysis; without it, analysis steps fail and no background analysis runs. */
+  analysis?: AnalysisRuntime | null;
 }
 
-/** Why a running step was interrupted. Only a user's abort is recorded as a step failure. */
+/**
+ * Why a running step was interrupted. A user's abort and a failed background analysis are
+ * recorded as the step's failure; a background pause waits for a person and runs the step
+ * again; stopping and a lost lease leave the step for whoever resumes it.
+ */
 class Interrupted extends Error {
-  constructor(readonly why: 'stopping' | 'lease-lost' | 'user-abort') { super(why); }
+  constructor(readonly why: 'stopping' | 'lease-lost' | 'user-abort' | 'analysis-fail' | 'analysis-pause', readonly detail = '') { super(why); }
 }
+
+/** Phases in which a runner drives a deployment. */
+const DRIVEN: DeploymentPhase[] = ['running', 'paused', 'rolling_back'];
 
 const TRANSIENT_RETRIES = 5;
 
@@ -52,7 +63,8 @@ export class Runner {
   private readonly log: Logger;
   private readonly leaseTtlMs: number;
   private readonly tickMs: number;
-  private readonly driving = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private readonly analysis: AnalysisRuntime | null;
+  private readonly driving = new Map<string, { ac: AbortController; done: Promise<void>; step: AbortController | null; failure: string | null }>();
   private loop: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -67,6 +79,7 @@ export class Runner {
     this.leaseTtlMs = opts.leaseTtlMs ?? 15_000;
     this.tickMs = opts.tickMs ?? 250;
     this.owner = opts.owner ?? newOwnerId();
+    this.analysis = opts.analysis ?? null;
   }
 
   start(): void {
@@ -121,7 +134,7 @@ export class Runner {
       if (started) this.log.info({ deployment: started.id }, 'deployment started');
     }
 
-    const active = await this.store.listDeployments({ phases: ['running', 'rolling_back'] });
+    const active = await this.store.listDeployments({ phases: DRIVEN });
     for (const d of active) {
       if (this.stopping || this.driving.has(d.id)) continue;
       if (d.leaseOwner && d.leaseOwner !== this.owner && d.leaseExpiresAt !== null && d.leaseExpiresAt >= now
@@ -144,12 +157,15 @@ export class Runner {
         if (!ok) ac.abort(new Interrupted('lease-lost'));
       }, (err: unknown) => this.log.warn({ err, deployment: d.id }, 'lease renewal failed'));
     }, Math.max(100, Math.floor(this.leaseTtlMs / 3)));
+    const entry: { ac: AbortController; done: Promise<void>; step: AbortController | null; failure: string | null } = { ac, done: Promise.resolve(), step: null, failure: null };
+    const background = this.startBackground(d, entry, ac.signal);
     const done = (async () => {
       try {
         await this.driveLoop(d.id, ac.signal);
       } catch (err) {
         if (!(err instanceof Interrupted)) this.log.error({ err, deployment: d.id }, 'deployment driver failed');
       } finally {
+        background?.stop();
         clearInterval(renew);
         this.driving.delete(d.id);
         const why = ac.signal.reason instanceof Interrupted ? ac.signal.reason.why : null;
@@ -157,21 +173,50 @@ export class Runner {
         if (!this.stopping) this.wake();
       }
     })();
-    this.driving.set(d.id, { ac, done });
+    entry.done = done;
+    this.driving.set(d.id, entry);
+  }
+
+  /**
+   * Background analysis for deployments whose service names a template: evaluated every
+   * interval once the new release receives traffic, until the deployment leaves its forward
+   * plan. A fail interrupts the current step and starts the rollback; a pause interrupts it
+   * until a person promotes.
+   */
+  private startBackground(d: DeploymentRecord, entry: { step: AbortController | null; failure: string | null }, signal: AbortSignal): BackgroundAnalysis | null {
+    const cfg = this.config.services[d.service]?.[d.environment];
+    if (!cfg?.analysis || !this.analysis || d.kind !== 'deploy') return null;
+    const template = this.analysis.templates[cfg.analysis];
+    if (!template) return null;
+    const bg = new BackgroundAnalysis({
+      store: this.store, runtime: this.analysis, template, cfg, target: this.target, clock: this.clock, deploymentId: d.id, signal, log: this.log,
+      onFail: (reason: string) => {
+        entry.failure = reason;
+        entry.step?.abort(new Interrupted('analysis-fail', reason));
+      },
+      onPause: (reason: string) => entry.step?.abort(new Interrupted('analysis-pause', reason)),
+    });
+    bg.start();
+    return bg;
   }
 
   private async driveLoop(id: string, signal: AbortSignal): Promise<void> {
     for (;;) {
       if (signal.aborted) return;
       const d = await this.store.getDeployment(id);
-      if (!d || d.leaseOwner !== this.owner || (d.phase !== 'running' && d.phase !== 'rolling_back')) return;
+      if (!d || d.leaseOwner !== this.owner || !DRIVEN.includes(d.phase)) return;
       const steps = await this.store.getSteps(id);
       const cfg = this.config.services[d.service]?.[d.environment];
       if (!cfg) {
         await this.end(d, 'failed', `${d.service}/${d.environment} is no longer in ${this.config.file}`);
         return;
       }
-      if (d.abortRequested && d.phase === 'running') {
+      const failure = this.driving.get(id)?.failure;
+      if (failure && d.phase !== 'rolling_back') {
+        await this.beginRecovery(d, steps, cfg, failure, true);
+        continue;
+      }
+      if (d.abortRequested && d.phase !== 'rolling_back') {
         await this.beginRecovery(d, steps, cfg, `aborted`);
         continue;
       }
@@ -228,7 +273,7 @@ export class Runner {
       await this.end(fresh, 'failed', `${fresh.message ? fresh.message + '; ' : ''}rollback failed at "${step.title}": ${result.reason}`);
       return false;
     }
-    return this.beginRecovery(fresh, steps, cfg, result.reason);
+    return this.beginRecovery(fresh, steps, cfg, result.reason, result.reject === true);
   }
 
   /**
@@ -236,23 +281,46 @@ export class Runner {
    * step stays `running` in the store and is resumed by whoever holds the lease next).
    */
   private async execute(d: DeploymentRecord, step: StepRecord, cfg: ServiceEnvConfig, startedAt: number, signal: AbortSignal): Promise<StepResult | null> {
-    const stepAc = new AbortController();
+    const entry = this.driving.get(d.id);
+    // A user's abort only interrupts the forward plan; the rollback stage always runs to the end.
+    let stepAc = new AbortController();
     const forward = () => stepAc.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
-    // A user's abort only interrupts the forward plan; the rollback stage always runs to the end.
     const poll = step.stage === 'deploy' ? setInterval(() => {
       this.store.getDeployment(d.id).then((cur) => {
         if (cur?.abortRequested) stepAc.abort(new Interrupted('user-abort'));
       }, () => undefined);
     }, 300) : null;
+    const waitForPromotion = (reason: string) => this.waitForPromotion(d.id, reason, stepAc.signal);
     try {
       for (let attempt = 0; ; attempt++) {
+        if (entry) entry.step = step.stage === 'deploy' ? stepAc : null;
+        if (entry?.failure && step.stage === 'deploy') return { result: 'failed', reason: entry.failure, reject: true };
         try {
-          return await runStep({ cfg, target: this.target, clock: this.clock, startedAt, signal: stepAc.signal }, step.params as unknown as StepParams);
+          return await runStep({
+            cfg, target: this.target, clock: this.clock, startedAt, signal: stepAc.signal,
+            deployment: { id: d.id, version: d.version, previousVersion: d.previousVersion }, stepIdx: step.idx,
+            analysis: this.analysis, waitForPromotion,
+          }, step.params as unknown as StepParams);
         } catch (err) {
           if (signal.aborted) return null;
           const reason = stepAc.signal.reason;
-          if (reason instanceof Interrupted && reason.why === 'user-abort') return { result: 'failed', reason: 'aborted by request' };
+          if (reason instanceof Interrupted) {
+            if (reason.why === 'user-abort') return { result: 'failed', reason: 'aborted by request' };
+            if (reason.why === 'analysis-fail') return { result: 'failed', reason: reason.detail, reject: true };
+            if (reason.why === 'analysis-pause') {
+              stepAc = new AbortController();
+              try {
+                await this.waitForPromotion(d.id, reason.detail, stepAc.signal);
+              } catch {
+                if (signal.aborted) return null;
+                const why = stepAc.signal.reason instanceof Interrupted ? stepAc.signal.reason : null;
+                if (why?.why === 'analysis-fail') return { result: 'failed', reason: why.detail, reject: true };
+                return { result: 'failed', reason: 'aborted by request' };
+              }
+              continue;
+            }
+          }
           if (err instanceof GangwayError && err.code === 'unreachable' && attempt < TRANSIENT_RETRIES) {
             this.log.warn({ deployment: d.id, step: step.idx, err: err.message }, 'target unreachable; retrying');
             await this.clock.sleep(1000, stepAc.signal).catch(() => undefined);
@@ -262,26 +330,65 @@ export class Runner {
         }
       }
     } finally {
+      if (entry) entry.step = null;
       if (poll) clearInterval(poll);
       signal.removeEventListener('abort', forward);
     }
   }
 
+  /**
+   * Marks the deployment paused (with the reason) until a person promotes it; consumes the
+   * promote request and marks it running again. Rejects when `signal` aborts.
+   */
+  private async waitForPromotion(id: string, reason: string, signal: AbortSignal): Promise<void> {
+    const d = await this.store.getDeployment(id);
+    if (!d) throw new Interrupted('lease-lost');
+    if (!d.promoteRequested && d.phase !== 'paused') {
+      const at = this.clock.now();
+      const ok = await this.store.transition({
+        deploymentId: id, expectLeaseOwner: this.owner, deployment: { phase: 'paused' },
+        events: [ev(id, at, 'deployment.phase', { from: d.phase, to: 'paused', message: reason })],
+      });
+      if (!ok) throw new Interrupted('lease-lost');
+    }
+    for (;;) {
+      const cur = await this.store.getDeployment(id);
+      if (!cur) throw new Interrupted('lease-lost');
+      if (cur.promoteRequested) {
+        const at = this.clock.now();
+        const ok = await this.store.transition({
+          deploymentId: id, expectLeaseOwner: this.owner, deployment: { phase: 'running', promoteRequested: false },
+          events: [ev(id, at, 'deployment.phase', { from: cur.phase, to: 'running', message: 'promoted' })],
+        });
+        if (!ok) throw new Interrupted('lease-lost');
+        return;
+      }
+      await this.clock.sleep(250, signal);
+    }
+  }
+
   /** Appends the recovery stage and moves the deployment to `rolling_back`, in one transaction. */
-  private async beginRecovery(d: DeploymentRecord, steps: StepRecord[], cfg: ServiceEnvConfig, reason: string): Promise<boolean> {
+  private async beginRecovery(d: DeploymentRecord, steps: StepRecord[], cfg: ServiceEnvConfig, reason: string, reject = false): Promise<boolean> {
     const at = this.clock.now();
+    const entry = this.driving.get(d.id);
+    if (entry) entry.failure = null;
+    const rejection: RejectionRecord | undefined = reject ? { service: d.service, environment: d.environment, version: d.version, deploymentId: d.id, at, reason } : undefined;
     const message = d.abortRequested ? `aborted: ${reason === 'aborted' || reason === 'aborted by request' ? 'by request' : reason}` : reason;
     if (!cfg.rollback.automatic && !d.abortRequested) {
-      await this.end(d, 'failed', `${message}; automatic rollback is off — roll back with \`gangway rollback ${d.service} --env ${d.environment}\``);
+      await this.end(d, 'failed', `${message}; automatic rollback is off — roll back with \`gangway rollback ${d.service} --env ${d.environment}\``, rejection);
       return false;
     }
     const stable = d.previousVersion ? { version: d.previousVersion, image: await this.stableImage(d) } : null;
     const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable);
     return this.store.transition({
       deploymentId: d.id, expectLeaseOwner: this.owner,
-      deployment: { phase: 'rolling_back', currentStep: steps.length, message },
+      deployment: { phase: 'rolling_back', currentStep: steps.length, message, promoteRequested: false },
       appendSteps: recovery.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown>, stage: 'rollback' as const })),
-      events: [ev(d.id, at, 'deployment.phase', { from: d.phase, to: 'rolling_back', message, rollbackTo: stable?.version ?? null })],
+      events: [
+        ev(d.id, at, 'deployment.phase', { from: d.phase, to: 'rolling_back', message, rollbackTo: stable?.version ?? null }),
+        ...(rejection ? [ev(d.id, at, 'release.rejected', { service: d.service, environment: d.environment, version: d.version, reason })] : []),
+      ],
+      rejection,
     });
   }
 
@@ -310,12 +417,13 @@ export class Runner {
     await this.end(d, phase, d.message ?? phase);
   }
 
-  private async end(d: DeploymentRecord, phase: 'failed' | 'rolled_back' | 'aborted', message: string): Promise<void> {
+  private async end(d: DeploymentRecord, phase: 'failed' | 'rolled_back' | 'aborted', message: string, rejection?: RejectionRecord): Promise<void> {
     const at = this.clock.now();
     await this.store.transition({
       deploymentId: d.id, expectLeaseOwner: this.owner,
       deployment: { phase, finishedAt: at, message },
       events: [ev(d.id, at, 'deployment.phase', { from: d.phase, to: phase, message })],
+      rejection,
     });
     this.log.info({ deployment: d.id, phase, message }, 'deployment ended');
   }

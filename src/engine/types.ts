@@ -3,7 +3,7 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
-import type { DeploymentPhase, DeploymentRecord, EventRecord, StepRecord } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, EventRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { InstanceStatus } from '../agent/types.js';
 
 export interface DeployRequest {
@@ -22,6 +22,11 @@ export interface DeploymentView extends DeploymentRecord {
   steps: StepRecord[];
   /** Title of the current step, for display. */
   step: string | null;
+  /**
+   * Analysis verdicts: the latest of each rule (per analysis step and for background
+   * analysis) plus every fail verdict, oldest first. All of them: GET /v1/deployments/:id/verdicts.
+   */
+  verdicts: VerdictRecord[];
 }
 
 export interface PlannedStep { idx: number; type: string; title: string; params: Record<string, unknown> }
@@ -49,6 +54,10 @@ export interface StatusEntry {
   instances: Array<Pick<InstanceStatus, 'id' | 'version' | 'port' | 'state' | 'restarts' | 'consecutiveFailures'>>;
   /** Traffic weights per version as the agent serves them now. */
   traffic: Array<{ version: string; weight: number }>;
+  /** The latest verdict of each analysis rule of the latest deployment (empty without analysis). */
+  analysis: Array<{ template: string; rule: string; verdict: 'pass' | 'fail' | 'inconclusive' | 'error'; reason: string; at: number }>;
+  /** Live request metrics per release over the last minute, from the agent's proxy (empty when unknown). */
+  releases: Array<{ version: string; requests: number; errorRate: number | null; p95Seconds: number | null }>;
 }
 
 export interface HistoryFilter { service?: string; environment?: string; limit?: number }
@@ -63,4 +72,10 @@ export interface OrchestratorApi {
   plan(req: DeployRequest): Promise<PlanView>;
   logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
   events(q: { afterId?: number; deploymentId?: string; limit?: number }): Promise<EventRecord[]>;
+  /** Continues a paused rollout (or skips the current pause step). */
+  promote(id: string, actor: string): Promise<DeploymentView>;
+  /** Deploys the same release again as a new deployment; the explicit override for a rejected release. */
+  retry(id: string, actor: string): Promise<DeploymentView>;
+  /** Every verdict of a deployment, oldest first (optionally after an id). */
+  verdicts(id: string, q: { afterId?: number; limit?: number }): Promise<VerdictRecord[]>;
 }

@@ -47,6 +47,12 @@ export const rollbackBody = z.strictObject({
 /** Body of POST /v1/deployments/:id/abort: empty, or an empty object. */
 export const abortBody = z.strictObject({}).optional();
 
+/** Query of GET /v1/deployments/:id/verdicts. */
+export const verdictsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+});
+
 const limit = (max: number) => z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' })
   .min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
 
@@ -126,6 +132,21 @@ export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorA
   app.post<{ Params: { id: string } }>('/v1/deployments/:id/abort', async (request) => {
     parseInput(abortBody, request.body ?? undefined, 'body');
     return orchestrator.abort(request.params.id, actorOf(request));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/deployments/:id/promote', async (request) => {
+    parseInput(abortBody, request.body ?? undefined, 'body');
+    return orchestrator.promote(request.params.id, actorOf(request));
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/deployments/:id/retry', async (request, reply) => {
+    parseInput(abortBody, request.body ?? undefined, 'body');
+    return reply.code(201).send(await orchestrator.retry(request.params.id, actorOf(request)));
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/deployments/:id/verdicts', async (request) => {
+    const q = parseInput(verdictsQuery, request.query, 'query');
+    return orchestrator.verdicts(request.params.id, { afterId: q.after, limit: q.limit });
   });
 
   app.post('/v1/rollbacks', async (request, reply) => {

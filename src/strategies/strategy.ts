@@ -12,6 +12,8 @@ export interface PlanInput {
   /** The release serving now (rollback target), or null on a first deployment. */
   stable: ReleaseRef | null;
   capabilities: TargetCapabilities;
+  /** Interval of a named analysis template (for default analysis-step durations). */
+  templateInterval?: (name: string) => number;
 }
 
 /** Builds a step with a title derived from its params, so titles read the same everywhere. */
@@ -26,11 +28,21 @@ export function titleOf(p: StepParams): string {
     case 'waitReady':
       return `wait for ${p.count} healthy instance${p.count === 1 ? '' : 's'} of ${p.version}`;
     case 'traffic': {
-      const split = p.versions.length === 0 ? 'no traffic' : p.versions.map((v) => `${v.version} ${v.weight}`).join(' / ');
-      const total = p.versions.reduce((s, v) => s + v.weight, 0);
-      const shares = p.versions.length === 1 ? `all traffic to ${p.versions[0].version}` : p.versions.length === 0 ? split : `traffic ${p.versions.map((v) => `${v.version} ${Math.round((v.weight / total) * 100)}%`).join(' / ')}`;
-      return p.preview ? `${shares}; preview to ${p.preview}` : shares;
+      const live = p.versions.filter((v) => v.weight > 0);
+      const total = live.reduce((s, v) => s + v.weight, 0);
+      const shares = live.length === 0 ? 'no traffic'
+        : live.length === 1 ? `all traffic to ${live[0].version}`
+          : `traffic ${live.map((v) => `${v.version} ${Math.round((v.weight / total) * 100)}%`).join(' / ')}`;
+      const extras = [
+        p.preview ? `preview to ${p.preview}` : null,
+        p.headerRoute ? `${p.headerRoute.name}: ${p.headerRoute.value} to ${p.headerRoute.version}` : null,
+      ].filter(Boolean);
+      return [shares, ...extras].join('; ');
     }
+    case 'pause':
+      return p.durationMs === null ? 'pause until promoted' : `pause ${formatMs(p.durationMs)}`;
+    case 'analysis':
+      return `analysis ${p.template} of ${p.version} for ${formatMs(p.durationMs)}`;
     case 'smoke':
       return `smoke checks on ${p.version}`;
     case 'watch':

@@ -30,6 +30,10 @@ export interface TargetInstance {
 export interface Traffic {
   versions: Array<{ version: string; weight: number }>;
   preview: string | null;
+  /** Requests with this header value go to `version` whatever the weights. */
+  headerRoute?: { name: string; value: string; version: string } | null;
+  /** Keep each user on the release they first reached (cookie). */
+  sticky?: { cookie: string; ttlMs: number } | null;
 }
 
 /**

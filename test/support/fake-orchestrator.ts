@@ -8,7 +8,7 @@
 import type {
   DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, PlannedStep, RollbackRequest, StatusEntry,
 } from '../../src/engine/types.js';
-import type { DeploymentPhase, EventRecord, StepRecord } from '../../src/store/types.js';
+import type { DeploymentPhase, EventRecord, StepRecord, VerdictRecord } from '../../src/store/types.js';
 import { FINAL_PHASES } from '../../src/store/types.js';
 import { GangwayError, NotFoundError } from '../../src/errors.js';
 
@@ -84,6 +84,27 @@ export class FakeOrchestrator implements OrchestratorApi {
     return structuredClone(d);
   }
 
+  async promote(id: string, actor: string): Promise<DeploymentView> {
+    this.calls.push(['promote', { id, actor }]);
+    const d = this.find(id);
+    if (d.phase !== 'paused') throw new GangwayError('conflict', `deployment ${id} is not paused`);
+    d.promoteRequested = true;
+    d.phase = 'running';
+    return structuredClone(d);
+  }
+
+  async retry(id: string, actor: string): Promise<DeploymentView> {
+    this.calls.push(['retry', { id, actor }]);
+    const d = this.find(id);
+    if (!['failed', 'rolled_back', 'aborted'].includes(d.phase)) throw new GangwayError('conflict', `deployment ${id} is ${d.phase}: only a failed, rolled back or aborted deployment can be retried`);
+    return this.create(d.service, d.environment, d.kind, d.version, d.image, actor, d.reason);
+  }
+
+  async verdicts(id: string): Promise<VerdictRecord[]> {
+    this.calls.push(['verdicts', id]);
+    return structuredClone(this.find(id).verdicts);
+  }
+
   async getDeployment(id: string): Promise<DeploymentView> {
     this.calls.push(['getDeployment', id]);
     const d = this.find(id);
@@ -118,6 +139,8 @@ export class FakeOrchestrator implements OrchestratorApi {
             id: `${service}-${environment}-${pair.stable}-${n}`, version: pair.stable!, port: 41000 + n, state: 'ready' as const, restarts: 0, consecutiveFailures: 0,
           })) : [],
           traffic: pair.stable ? [{ version: pair.stable, weight: 100 }] : [],
+          analysis: [],
+          releases: pair.stable ? [{ version: pair.stable, requests: 120, errorRate: 0, p95Seconds: 0.012 }] : [],
         });
       }
     }
@@ -211,10 +234,11 @@ export class FakeOrchestrator implements OrchestratorApi {
     const now = this.now();
     const d: DeploymentView = {
       id, seq: this.seq, service, environment, kind, version, image, phase: busy ? 'queued' : 'running', actor, reason,
-      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, message: null,
+      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, promoteRequested: false, message: null,
       leaseOwner: null, leaseExpiresAt: null, createdAt: now, startedAt: busy ? null : now, finishedAt: null,
       steps: this.steps(version, pair.stable).map((s, idx) => this.step(id, idx, s.type, s.title, 'deploy')),
       step: null,
+      verdicts: [],
     };
     this.deployments.push(d);
     this.emit(id, 'deployment.created', { service, environment, version, actor });

@@ -34,13 +34,38 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     }));
 }
 
-/** The status table: SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC. */
+/**
+ * The status table (SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC), then, for pairs
+ * with a rollout in progress, live figures per release and the latest analysis verdicts.
+ */
 export function renderStatus(entries: StatusEntry[]): string {
   if (entries.length === 0) return 'no services\n';
-  return table(['SERVICE', 'ENVIRONMENT', 'VERSION', 'PHASE', 'STEP', 'INSTANCES', 'TRAFFIC'], entries.map((e) => [
+  let out = table(['SERVICE', 'ENVIRONMENT', 'VERSION', 'PHASE', 'STEP', 'INSTANCES', 'TRAFFIC'], entries.map((e) => [
     e.service, e.environment, e.version ?? '-', e.deployment?.phase ?? '-', e.deployment?.step ?? '-',
     instances(e), traffic(e),
   ]));
+  for (const e of entries) {
+    const active = e.deployment && !['succeeded', 'failed', 'rolled_back', 'aborted'].includes(e.deployment.phase);
+    if (!active || (e.releases.length === 0 && e.analysis.length === 0)) continue;
+    out += `\n${e.service}/${e.environment} ${e.deployment!.id}\n`;
+    if (e.releases.length > 0) {
+      out += table(['  RELEASE', 'WEIGHT', 'REQ/MIN', 'ERRORS', 'P95'], e.releases.map((r) => [
+        `  ${r.version}`, weightOf(e, r.version), String(r.requests),
+        r.errorRate === null ? '-' : `${(r.errorRate * 100).toFixed(1)}%`,
+        r.p95Seconds === null ? '-' : `${Math.round(r.p95Seconds * 1000)} ms`,
+      ]));
+    }
+    for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
+  }
+  return out;
+}
+
+const MARKS = { pass: '✓', fail: '✗', inconclusive: '?', error: '!' } as const;
+
+function weightOf(e: StatusEntry, version: string): string {
+  const total = e.traffic.reduce((sum, t) => sum + t.weight, 0);
+  const w = e.traffic.find((t) => t.version === version)?.weight ?? 0;
+  return total > 0 ? `${Math.round((w / total) * 100)}%` : '-';
 }
 
 function instances(e: StatusEntry): string {

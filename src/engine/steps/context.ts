@@ -1,6 +1,22 @@
-import type { ServiceEnvConfig } from '../../config/types.js';
+import type { AnalysisTemplate, ServiceEnvConfig } from '../../config/types.js';
 import type { Target } from '../../targets/target.js';
+import type { AnalysisContext } from '../../analysis/evaluate.js';
+import type { AnalysisState, Evaluation } from '../../analysis/types.js';
 import type { Clock } from '../clock.js';
+
+/**
+ * What analysis needs from the orchestrator: templates, metric sources, and a place to keep
+ * verdicts and rule state. Built once per orchestrator (src/engine/analysis-runtime.ts).
+ */
+export interface AnalysisRuntime {
+  templates: Readonly<Record<string, AnalysisTemplate>>;
+  /** The evaluation context for a canary of `cfg` against `stable`. */
+  context(cfg: ServiceEnvConfig, target: Target, canary: string, stable: string | null, now: number): AnalysisContext;
+  /** Stores every verdict of an evaluation (stepIdx null for background analysis). */
+  record(deploymentId: string, stepIdx: number | null, template: string, evaluation: Evaluation): Promise<void>;
+  loadState(deploymentId: string, key: string): Promise<AnalysisState>;
+  saveState(deploymentId: string, key: string, state: AnalysisState, now: number): Promise<void>;
+}
 
 /** What a step executor gets. `startedAt` comes from the store, so it survives a restart. */
 export interface StepContext {
@@ -10,6 +26,14 @@ export interface StepContext {
   startedAt: number;
   /** Aborts when the deployment is aborted or the runner loses its lease or stops. */
   signal: AbortSignal;
+  deployment: { id: string; version: string; previousVersion: string | null };
+  stepIdx: number;
+  analysis: AnalysisRuntime | null;
+  /**
+   * Marks the deployment `paused` with the reason and resolves once a person promotes it
+   * (consuming the request); rejects when the signal aborts.
+   */
+  waitForPromotion(reason: string): Promise<void>;
 }
 
 /** How often timed steps look at instances: often enough to react within a health interval. */

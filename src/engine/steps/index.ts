@@ -2,6 +2,8 @@ import type { StepParams, StepResult } from './types.js';
 import type { StepContext } from './context.js';
 import { runScale, runWaitReady, runWatch } from './instances.js';
 import { runSmoke } from './smoke.js';
+import { runPause } from './pause.js';
+import { runAnalysis } from './analysis.js';
 
 /** Runs one step. Idempotent: running it again after a crash leads to the same end state. */
 export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResult> {
@@ -9,8 +11,10 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
     case 'scale': return runScale(ctx, p);
     case 'waitReady': return runWaitReady(ctx, p);
     case 'traffic':
-      await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview });
+      await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview, headerRoute: p.headerRoute ?? null, sticky: p.sticky ?? null });
       return { result: 'succeeded' };
+    case 'pause': return runPause(ctx, p);
+    case 'analysis': return runAnalysis(ctx, p);
     case 'smoke': return runSmoke(ctx, p);
     case 'watch': return runWatch(ctx, p);
   }

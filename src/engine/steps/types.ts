@@ -10,8 +10,17 @@ export type StepParams =
   | { type: 'scale'; version: string; image: string | null; count: number }
   /** Wait until `count` instances of `version` pass their health checks (timed: health.startTimeout). */
   | { type: 'waitReady'; version: string; count: number }
-  /** Set the traffic split (and preview) atomically. */
-  | { type: 'traffic'; versions: Array<{ version: string; weight: number }>; preview: string | null }
+  /**
+   * Set the traffic split (and preview, header route, sticky sessions) atomically. The
+   * planner repeats the header route and stickiness in every traffic step of a plan, so each
+   * step states the whole routing.
+   */
+  | { type: 'traffic'; versions: Array<{ version: string; weight: number }>; preview: string | null;
+      headerRoute?: { name: string; value: string; version: string } | null; sticky?: { cookie: string; ttlMs: number } | null }
+  /** Wait `durationMs`, or until a person promotes when null (the deployment shows `paused`). */
+  | { type: 'pause'; durationMs: number | null }
+  /** Evaluate an analysis template every interval for `durationMs`; fail rolls back, pause waits for a person. */
+  | { type: 'analysis'; template: string; version: string; durationMs: number }
   /** Run the service's smoke checks against `version` (through the preview port, or one instance directly). */
   | { type: 'smoke'; version: string }
   /** Watch `version` for `durationMs`: fail on failureThreshold consecutive health failures or a crash (timed). */
@@ -25,4 +34,5 @@ export interface PlanStep { type: StepType; title: string; params: StepParams }
 /** The result of running one step: expected outcomes are data. */
 export type StepResult =
   | { result: 'succeeded'; output?: Record<string, unknown> }
-  | { result: 'failed'; reason: string; output?: Record<string, unknown> };
+  /** `reject`: the release failed analysis; it is marked rejected for the environment. */
+  | { result: 'failed'; reason: string; output?: Record<string, unknown>; reject?: boolean };

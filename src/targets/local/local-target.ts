@@ -39,13 +39,20 @@ export class LocalTarget implements Target {
       host: cfg.target.host,
       versions: traffic.versions.filter((v) => v.weight > 0),
       preview: traffic.preview && previewPort !== null ? { port: previewPort, version: traffic.preview } : null,
+      headerRoutes: traffic.headerRoute ? [traffic.headerRoute] : [],
+      sticky: traffic.sticky ?? null,
     });
   }
 
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
     const state = await this.agent.state();
     const route = state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment);
-    return { versions: route?.versions ?? [], preview: route?.preview?.version ?? null };
+    return {
+      versions: route?.versions ?? [],
+      preview: route?.preview?.version ?? null,
+      headerRoute: route?.headerRoutes?.[0] ?? null,
+      sticky: route?.sticky ?? null,
+    };
   }
 
   previewUrl(cfg: ServiceEnvConfig): string | null {

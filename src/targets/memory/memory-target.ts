@@ -55,8 +55,8 @@ export class MemoryTarget implements Target {
   }
 
   async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
-    this.calls.push(`traffic ${cfg.environment} ${traffic.versions.map((v) => `${v.version}:${v.weight}`).join(',') || '-'}${traffic.preview ? ` preview ${traffic.preview}` : ''}`);
-    this.routes.set(key(cfg), { versions: traffic.versions.map((v) => ({ ...v })), preview: traffic.preview });
+    this.calls.push(`traffic ${cfg.environment} ${traffic.versions.map((v) => `${v.version}:${v.weight}`).join(',') || '-'}${traffic.preview ? ` preview ${traffic.preview}` : ''}${traffic.headerRoute ? ` header ${traffic.headerRoute.name}=${traffic.headerRoute.value}` : ''}`);
+    this.routes.set(key(cfg), { versions: traffic.versions.map((v) => ({ ...v })), preview: traffic.preview, ...(traffic.headerRoute ? { headerRoute: { ...traffic.headerRoute } } : {}) });
   }
 
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {

@@ -1,0 +1,175 @@
+/**
+ * A real Prometheus for tests (the Debian package `prometheus`, binary /usr/bin/prometheus):
+ * a generated config scraping the given targets every second, its TSDB in a temporary folder,
+ * listening on a free loopback port; stopped and deleted afterwards.
+ *
+ * @example
+ * ```ts
+ * const prom = await startPrometheusOrSkip('Prometheus provider tests', { targets: [`127.0.0.1:${metricsPort}`] });
+ * afterAll(() => prom?.stop());
+ * describe.skipIf(!prom)('prometheus', () => { ... prom!.address ... });
+ * ```
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeOrSkip } from './require.js';
+
+/** Where the Debian package installs the server. */
+export const PROMETHEUS_BIN = process.env.GANGWAY_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+/** What to install when it is missing. */
+export const PROMETHEUS_PACKAGE = 'the Debian package prometheus (apt-get install prometheus)';
+
+/** Options of {@link startPrometheus}. */
+export interface PrometheusOptions {
+  /** `host:port` targets scraped at `/metrics` (job `agent`). */
+  targets?: string[];
+  /** Scrape interval. Default 1000. */
+  scrapeIntervalMs?: number;
+}
+
+/** A running test Prometheus. */
+export interface PrometheusServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly address: string;
+  readonly port: number;
+  /** Everything it logged so far (for failure messages). */
+  log(): string;
+  /** Stops the server and deletes its data. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+
+/** Whether the Prometheus binary is installed. */
+export function hasPrometheus(): boolean {
+  return existsSync(PROMETHEUS_BIN);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')));
+    });
+  });
+}
+
+function configYaml(targets: string[], intervalMs: number): string {
+  const interval = `${intervalMs}ms`;
+  return [
+    'global:',
+    `  scrape_interval: ${interval}`,
+    `  scrape_timeout: ${interval}`,
+    `  evaluation_interval: ${interval}`,
+    'scrape_configs:',
+    '  - job_name: agent',
+    '    metrics_path: /metrics',
+    '    static_configs:',
+    `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts Prometheus and resolves once `/-/ready` answers 200. Rejects (after cleaning up) when
+ * the binary is missing or the server does not become ready.
+ */
+export async function startPrometheus(opts: PrometheusOptions = {}): Promise<PrometheusServer> {
+  if (!hasPrometheus()) throw new Error(`${PROMETHEUS_BIN} not found`);
+  const dir = await mkdtemp(join(tmpdir(), 'gangway-prom-'));
+  const configFile = join(dir, 'prometheus.yml');
+  await writeFile(configFile, configYaml(opts.targets ?? [], opts.scrapeIntervalMs ?? 1000));
+  let lastError: unknown;
+  // A free port can be taken between finding it and binding it; try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    try {
+      return await launch(dir, configFile, port);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  throw lastError;
+}
+
+async function launch(dir: string, configFile: string, port: number): Promise<PrometheusServer> {
+  const address = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child: ChildProcess = spawn(PROMETHEUS_BIN, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
+  child.stderr!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
+  let exited: string | null = null;
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => { exited = signal ? `killed by ${signal}` : `exited with code ${code}`; resolve(); });
+    child.once('error', (err) => { exited = `could not start: ${err.message}`; resolve(); });
+  });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (removeData: boolean) => {
+    stopping ??= (async () => {
+      if (exited === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exitedPromise;
+        clearTimeout(timer);
+      }
+      if (removeData) await rm(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (exited !== null) {
+      await stop(false);
+      throw new Error(`prometheus ${exited} while starting on port ${port}:\n${output.trim()}`);
+    }
+    try {
+      const res = await fetch(`${address}/-/ready`, { signal: AbortSignal.timeout(1000) });
+      await res.text();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop(false);
+      throw new Error(`prometheus did not become ready on port ${port} within ${START_TIMEOUT_MS} ms:\n${output.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return { address, port, log: () => output, stop: () => stop(true) };
+}
+
+/**
+ * {@link startPrometheus}, or undefined after a loud SKIPPED message naming the Debian package
+ * when it cannot run (under `GANGWAY_REQUIRE_ALL=1` that throws instead).
+ */
+export function startPrometheusOrSkip(what: string, opts: PrometheusOptions = {}): Promise<PrometheusServer | undefined> {
+  return probeOrSkip(what, PROMETHEUS_PACKAGE, () => startPrometheus(opts));
+}
+
+/**
+ * Evaluates a PromQL query through the HTTP API directly (for test set-up: waiting for
+ * scrapes, reading raw samples) and returns its `data`. Throws on any error.
+ */
+export async function promQuery(address: string, query: string, timeMs?: number): Promise<{ resultType: string; result: unknown }> {
+  const params = new URLSearchParams({ query });
+  if (timeMs !== undefined) params.set('time', (timeMs / 1000).toFixed(3));
+  const res = await fetch(`${address}/api/v1/query?${params}`);
+  const body = await res.json() as { status: string; data: { resultType: string; result: unknown }; error?: string };
+  if (body.status !== 'success') throw new Error(`query ${query} failed: ${body.error}`);
+  return body.data;
+}
