@@ -65,7 +65,7 @@ export const RUNBOOK_DEFAULTS: AnalysisTemplate = deepFreeze({
 });
 
 /** Built-in templates by name; a config may not define a template with one of these names. */
-export const PRESETS: Readonly<Record<string, AnalysisTemplate>> = Object.freeze({ [RUNBOOK_DEFAULTS.name]: RUNBOOK_DEFAULTS });
+export const PRESETS: Record<string, AnalysisTemplate> = Object.freeze({ [RUNBOOK_DEFAULTS.name]: RUNBOOK_DEFAULTS });
 
 /**
  * The steps of `canary: {}`: 5% of requests with two minutes of `runbook-defaults`, then 25%
@@ -76,7 +76,7 @@ export const PRESETS: Readonly<Record<string, AnalysisTemplate>> = Object.freeze
  * @example
  * const strategy: CanaryStrategy = { kind: 'canary', steps: DEFAULT_CANARY_STEPS, stickySessions: null, scaleDownDelayMs: 30_000 };
  */
-export const DEFAULT_CANARY_STEPS: readonly CanaryStep[] = deepFreeze([
+export const DEFAULT_CANARY_STEPS: CanaryStep[] = deepFreeze<CanaryStep[]>([
   { kind: 'setWeight', weight: 5 },
   { kind: 'analysis', template: RUNBOOK_DEFAULTS.name, durationMs: 120_000 },
   { kind: 'setWeight', weight: 25 },

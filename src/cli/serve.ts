@@ -11,6 +11,8 @@ import { ensureAgent } from '../agent/client.js';
 import { LocalTarget } from '../targets/local/local-target.js';
 import { Orchestrator } from '../engine/orchestrator.js';
 import { Runner } from '../engine/runner.js';
+import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
+import { createMetricProviders } from '../metrics/registry.js';
 import { buildServer } from '../server/app.js';
 import { ensureToken } from './token.js';
 import { GangwayError, PortInUseError } from '../errors.js';
@@ -41,8 +43,17 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     throw err;
   }
   const target = new LocalTarget(agent);
-  const runner = new Runner({ store, config, target, logger });
-  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => runner.wake() });
+  const metrics = createMetricProviders(config, agent);
+  const analysis = createAnalysisRuntime(store, config, metrics);
+  const runner = new Runner({ store, config, target, logger, analysis });
+  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => runner.wake(), requests: metrics.requests });
+  // Regular readings of the agent's counters, so metric windows end close to any moment asked about.
+  const sampler = setInterval(() => {
+    for (const service of config.serviceNames) {
+      for (const env of config.environments) metrics.builtin.sample(service, env.name).catch(() => undefined);
+    }
+  }, 5000);
+  sampler.unref();
   const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });
@@ -60,6 +71,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     config, orchestrator, runner, token, logger,
     url: `http://${config.server.host}:${config.server.port}`,
     async close() {
+      clearInterval(sampler);
       await runner.stop();
       await server.close();
       await store.close();

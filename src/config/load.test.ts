@@ -781,7 +781,8 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
   it('canary problems in an override are reported at the override', () => {
     const text = `${one}    strategy: { canary: {} }\n    environments:\n      dev:\n        strategy: { canary: { steps: [{ setWeight: 100 }, { setWeight: 101 }] } }\n`;
     expect(problemsOf(text)).toEqual([
-      { line: 13, column: 63, path: 'services.web.environments.dev.strategy.canary.steps[1].setWeight', message: 'setWeight must be a percentage from 0 to 100, got 101' },
+      { line: 13, column: 59, path: 'services.web.environments.dev.strategy.canary.steps[1]', message: 'steps after 100% do nothing', hint: 'remove steps[1], or lower the weight of steps[0]' },
+      { line: 13, column: 72, path: 'services.web.environments.dev.strategy.canary.steps[1].setWeight', message: 'setWeight must be a percentage from 0 to 100, got 101' },
     ]);
   });
 
@@ -839,13 +840,13 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
     ]);
   });
 
-  it('a rule of no kind, an unknown builtin metric, and a duplicate rule name', () => {
+  it('a rule of no kind and unknown builtin metrics', () => {
     const text = `${one}analysis:
   slo:
     rules:
       - name: error-rate
         threshold: { metric: { builtin: error_rat }, max: 0.05 }
-      - name: error-rate
+      - name: health
         healthFailures: { consecutive: 3 }
       - name: latency
         threshold: { metric: { builtin: latency }, max: 0.3 }
@@ -854,12 +855,21 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
 `;
     expect(problemsOf(text)).toEqual([
       { line: 14, column: 41, path: 'analysis.slo.rules[0].threshold.metric.builtin', message: 'unknown builtin metric "error_rat"', hint: 'did you mean error_rate?' },
-      { line: 15, column: 15, path: 'analysis.slo.rules[1].name', message: 'duplicate rule name `error-rate`', hint: 'rules[0] is already named `error-rate`; rule names are unique within a template' },
       {
         line: 18, column: 41, path: 'analysis.slo.rules[2].threshold.metric.builtin', message: 'unknown builtin metric "latency"',
         hint: 'builtin metrics: error_rate, request_rate, p50_latency, p95_latency, p99_latency',
       },
       { line: 19, column: 9, path: 'analysis.slo.rules[3]', message: 'a rule must name one of threshold, relative, healthFailures, judge', hint: 'choose exactly one of threshold, relative, healthFailures, judge' },
+    ]);
+  });
+
+  it('duplicate rule names within a template (names may repeat across templates)', () => {
+    const rule = (name: string) => `      - { name: ${name}, healthFailures: { consecutive: 3 } }\n`;
+    const text = `${one}analysis:\n  a:\n    rules:\n${rule('health')}${rule('errors')}${rule('health')}${rule('health')}  b:\n    rules:\n${rule('health')}`;
+    const hint = 'rules[0] is already named `health`; rule names are unique within a template';
+    expect(problemsOf(text)).toEqual([
+      { line: 15, column: 17, path: 'analysis.a.rules[2].name', message: 'duplicate rule name `health`', hint },
+      { line: 16, column: 17, path: 'analysis.a.rules[3].name', message: 'duplicate rule name `health`', hint },
     ]);
   });
 
