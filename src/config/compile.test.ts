@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { GangwayError } from '../errors.js';
 import { compileConfig, deepFreeze, mergeOverride } from './compile.js';
 import { configSchema } from './schema.js';
@@ -32,6 +33,23 @@ describe('mergeOverride', () => {
     expect(mergeOverride(base, { strategy: { blueGreen: { scaleDownDelay: '5s' } } }).strategy)
       .toEqual({ blueGreen: { previewPort: 8090, scaleDownDelay: '5s' } });
     expect(mergeOverride(base, { strategy: { rolling: { maxSurge: 2 } } }).strategy).toEqual({ rolling: { maxSurge: 2 } });
+  });
+
+  it('merges a canary of the same kind, its steps list replacing, and replaces a canary by another kind', () => {
+    const canary: RawServiceSettings = {
+      ...base,
+      strategy: { canary: { steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }], scaleDownDelay: '1m', stickySessions: true } },
+    };
+    expect(mergeOverride(canary, { strategy: { canary: { steps: [{ setWeight: 50 }] } } }).strategy)
+      .toEqual({ canary: { steps: [{ setWeight: 50 }], scaleDownDelay: '1m', stickySessions: true } });
+    expect(mergeOverride(canary, { strategy: { canary: { stickySessions: { ttl: '2h' } } } }).strategy)
+      .toEqual({ canary: { steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }], scaleDownDelay: '1m', stickySessions: { ttl: '2h' } } });
+    expect(mergeOverride(canary, { strategy: { blueGreen: { previewPort: 9090 } } }).strategy).toEqual({ blueGreen: { previewPort: 9090 } });
+    expect(mergeOverride(base, { strategy: { canary: {} } }).strategy).toEqual({ canary: {} });
+  });
+
+  it('turns the background analysis off with null', () => {
+    expect(mergeOverride({ ...base, analysis: 'runbook-defaults' }, { analysis: null }).analysis).toBeNull();
   });
 
   it('leaves the service untouched when there is no override', () => {
@@ -81,6 +99,35 @@ describe('compileConfig', () => {
     expect(Object.isFrozen(config.services.web.dev.target.command)).toBe(true);
     expect(Object.isFrozen(config.environments[0].windows)).toBe(true);
     expect(() => { (config.services.web.dev.target as { port: number }).port = 1; }).toThrow(TypeError);
+  });
+
+  it('resolves `canary: {}` to copies of the default steps and the presets, with every canary default', () => {
+    const raw = configSchema.parse({
+      project: 'shop',
+      environments: { dev: {} },
+      services: { web: { target: { local: { command: ['node', 'server.js'], port: 8080 } }, strategy: { canary: {} }, analysis: 'runbook-defaults' } },
+      analysis: { mine: { rules: [{ name: 'errors', threshold: { metric: { builtin: 'error_rate' }, max: 0.1 }, onInconclusive: 'fail', onError: 'tolerate' }] } },
+    });
+    const config = compileConfig(raw, { file: '/srv/shop/gangway.yaml' });
+    const web = config.services.web.dev;
+    expect(web.analysis).toBe('runbook-defaults');
+    expect(web.strategy).toEqual({ kind: 'canary', steps: DEFAULT_CANARY_STEPS, stickySessions: null, scaleDownDelayMs: 30_000 });
+    expect(config.analysisTemplates).toEqual({
+      ...PRESETS,
+      mine: {
+        name: 'mine', intervalMs: 30_000,
+        rules: [{
+          name: 'errors', kind: 'threshold', metric: { kind: 'builtin', metric: 'error_rate' }, max: 0.1, min: null, forMs: 0, windowMs: 60_000, minSamples: 0,
+          onInconclusive: { action: 'fail', limit: 0 }, onError: { action: 'tolerate', limit: 10 },
+        }],
+      },
+    });
+    expect(config.metrics).toEqual({ prometheus: null });
+    // The compiled config owns its copies: nothing it freezes belongs to the presets module.
+    if (web.strategy.kind !== 'canary') throw new Error('expected a canary');
+    expect(web.strategy.steps).not.toBe(DEFAULT_CANARY_STEPS);
+    expect(config.analysisTemplates['runbook-defaults']).not.toBe(PRESETS['runbook-defaults']);
+    expect(Object.isFrozen(web.strategy.steps[0])).toBe(true);
   });
 
   it('deepFreeze freezes nested values and returns its argument', () => {

@@ -43,6 +43,20 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(service.properties.drainTimeout.pattern).toBe('^(?=\\d)(?:(\\d+)h)?(?:(\\d+)m(?!s))?(?:(\\d+)s)?(?:(\\d+)ms)?$');
   });
 
+  it('completes canary steps, rule kinds and builtin metric names', () => {
+    interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; enum?: string[] }
+    const schema = configJsonSchema() as unknown as Node;
+    const strategy = schema.properties.services.additionalProperties.properties.strategy;
+    expect(Object.keys(strategy.properties)).toEqual(['rolling', 'blueGreen', 'canary']);
+    const step = strategy.properties.canary.properties.steps.items;
+    expect(Object.keys(step.properties)).toEqual(['setWeight', 'setHeaderRoute', 'analysis', 'pause']);
+    expect(step.properties.setWeight).toEqual({ type: 'integer', minimum: 0, maximum: 100, description: 'Send this percentage (0–100) of requests to the new release.' });
+    const rule = schema.properties.analysis.additionalProperties.properties.rules.items;
+    expect(Object.keys(rule.properties)).toEqual(['name', 'threshold', 'relative', 'healthFailures', 'judge', 'onInconclusive', 'onError']);
+    expect(rule.properties.threshold.properties.metric.properties.builtin.enum).toEqual(['error_rate', 'request_rate', 'p50_latency', 'p95_latency', 'p99_latency']);
+    expect(rule.properties.judge.properties.alpha).toEqual({ type: 'number', exclusiveMinimum: 0, maximum: 0.5, description: 'Significance level of the tests, in (0, 0.5]. Default 0.01.' });
+  });
+
   it('writeJsonSchema writes the same text', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'gangway-schema-')), 'gangway.schema.json');
     await writeJsonSchema(file);

@@ -13,15 +13,23 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/
 export const CLI = join(ROOT, 'bin/gangway.js');
 export const APP = join(ROOT, 'test/fixtures/app.mjs');
 
-/** Distinct free ports on 127.0.0.1. */
+const handedOut = new Set<number>();
+
+/** Distinct free ports on 127.0.0.1, never one this process handed out before (it may not be bound yet). */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => res(s));
-  })));
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const ports: number[] = [];
+  while (ports.length < n) {
+    const s = await new Promise<Server>((res, rej) => {
+      const srv = createServer();
+      srv.once('error', rej);
+      srv.listen(0, '127.0.0.1', () => res(srv));
+    });
+    const port = (s.address() as AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    ports.push(port);
+  }
   return ports;
 }
 

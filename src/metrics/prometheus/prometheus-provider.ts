@@ -185,10 +185,10 @@ export class PrometheusProvider implements MetricProvider {
 
 function numberResult(raw: string | undefined): MetricResult {
   if (raw === undefined) return { phase: 'error', detail: 'Prometheus answered a sample without a value' };
-  const value = Number(raw);
   // Prometheus writes NaN and infinities as "NaN", "+Inf", "-Inf": no usable number (0/0 is the common case).
-  if (Number.isNaN(value)) return { phase: 'nodata', detail: 'query returned NaN' };
-  if (!Number.isFinite(value)) return { phase: 'nodata', detail: `query returned ${value > 0 ? '+Inf' : '-Inf'}` };
+  if (raw === '+Inf' || raw === 'Inf' || raw === '-Inf') return { phase: 'nodata', detail: `query returned ${raw === '-Inf' ? '-Inf' : '+Inf'}` };
+  const value = Number(raw);
+  if (!Number.isFinite(value)) return { phase: 'nodata', detail: 'query returned NaN' };
   return { phase: 'ok', value, samples: null };
 }
 
