@@ -1,7 +1,8 @@
 // The demo service. Its behaviour depends on the version it is started with (APP_VERSION):
 //   *-broken  never passes its health check        -> the deployment is rolled back before traffic moves
 //   *-flaky   healthy for 5 s, then failing         -> the post-deploy watch rolls it back
-//   *-slow    answers 300 ms late                   -> fine for health, visible in latency
+//   *-slow    answers 300 ms late                   -> healthy, but a canary's latency rule catches it
+//   *-errors  fails 20% of requests, health stays UP -> passes dev (health only), a canary's analysis catches it
 //   anything else is a good release.
 import http from 'node:http';
 
@@ -11,6 +12,8 @@ const started = Date.now();
 const broken = version.endsWith('-broken');
 const flaky = version.endsWith('-flaky');
 const slow = version.endsWith('-slow');
+const errors = version.endsWith('-errors');
+let served = 0;
 
 function failing() {
   return broken || (flaky && Date.now() - started > 5000);
@@ -24,7 +27,8 @@ const server = http.createServer((req, res) => {
     return;
   }
   const reply = () => {
-    if (failing() && Math.random() < 0.3) {
+    served++;
+    if ((failing() && Math.random() < 0.3) || (errors && served % 5 === 0)) {
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`error from ${version}\n`);
       return;

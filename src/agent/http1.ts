@@ -2,8 +2,10 @@
  * Minimal HTTP/1.1 framing for the agent's reverse proxy (RFC 9112). The proxy forwards head
  * bytes unmodified, so these helpers only read what decides framing and connection reuse:
  * the start line, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade` and
- * `Expect`. Bodies are never buffered; {@link ChunkedScanner} finds where a chunked body ends
- * by walking the chunk-size lines as bytes stream past.
+ * `Expect` — plus, for routes that ask for them, the few extra request headers of a
+ * {@link HeaderCapture} (header routes, a sticky-session cookie), in the same pass. Bodies are
+ * never buffered; {@link ChunkedScanner} finds where a chunked body ends by walking the
+ * chunk-size lines as bytes stream past.
  */
 
 /** Longest request or response head the proxy accepts (status 431 for requests beyond it). */
@@ -93,8 +95,102 @@ function connectionTokens(v: string, f: HeaderFacts): void {
   if (lower.includes('upgrade')) f.connUpgrade = true;
 }
 
-/** Reads the framing headers of `head` from index `pos` (the start of the first header line). */
-function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
+/**
+ * Request headers beyond framing that a route needs, collected during the one scan of the head
+ * that {@link parseRequestHead} makes anyway. Built once when a route is set (names lower-cased
+ * there, not per request); `values` is overwritten by every parse that is given the capture, so
+ * read it before the next parse.
+ *
+ * @example
+ * const cap = new HeaderCapture(['X-Canary', 'cookie']);
+ * parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nx-canary: 1\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n'), 0, 57, cap);
+ * cap.values; // ['1', 'a=1; b=2']
+ */
+export class HeaderCapture {
+  /** Distinct lower-case header names, in the order given. */
+  readonly names: readonly string[];
+  /**
+   * Per name, the value of the last parsed head with optional whitespace trimmed, or null when
+   * absent. Repeated lines are combined as RFC 9110 5.3 says (`, `), `Cookie` lines with `; `
+   * (RFC 9113 8.2.3), so a repeated header never equals a single value by accident.
+   */
+  readonly values: Array<string | null>;
+  private readonly lengths: number[];
+
+  constructor(names: readonly string[]) {
+    const distinct = [...new Set(names.map((n) => n.toLowerCase()))];
+    this.names = distinct;
+    this.lengths = distinct.map((n) => n.length);
+    this.values = distinct.map(() => null);
+  }
+
+  /** Index of `name` (any case) in `names`, or -1. */
+  indexOf(name: string): number {
+    return this.names.indexOf(name.toLowerCase());
+  }
+
+  /** @internal */
+  reset(): void {
+    for (let i = 0; i < this.values.length; i++) this.values[i] = null;
+  }
+
+  /** Offers the header line `head[pos..eol)` whose name ends at `colon`. @internal */
+  offer(head: string, pos: number, colon: number, eol: number): void {
+    const len = colon - pos;
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.lengths[i] !== len || !nameEquals(head, pos, this.names[i]!)) continue;
+      const v = trimOws(head, colon + 1, eol);
+      const prev = this.values[i];
+      this.values[i] = prev === null ? v : prev + (len === 6 && this.names[i] === 'cookie' ? '; ' : ', ') + v;
+    }
+  }
+}
+
+/** Like {@link nameIs} but exact for every token character, not only letters, digits and `-`. */
+function nameEquals(s: string, from: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = s.charCodeAt(from + i);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** `s[from..to)` without leading and trailing SP/HTAB (RFC 9110 OWS); `trim()` would also eat a latin1 NBSP. */
+function trimOws(s: string, from: number, to: number): string {
+  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
+  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
+  return s.slice(from, to);
+}
+
+/**
+ * The value of cookie `name` in a `Cookie` header value (`a=1; b=2`), surrounding double quotes
+ * removed, or null. The first pair with that name wins: browsers send the most specific path
+ * first. Only the pairs before the match are looked at; nothing else is split or decoded.
+ *
+ * @example
+ * cookieValue('theme=dark; gw_web=2.0.0', 'gw_web'); // '2.0.0'
+ */
+export function cookieValue(header: string, name: string): string | null {
+  const end = header.length;
+  let pos = 0;
+  while (pos < end) {
+    while (pos < end && (header.charCodeAt(pos) === 32 || header.charCodeAt(pos) === 9)) pos++;
+    let semi = header.indexOf(';', pos);
+    if (semi < 0) semi = end;
+    if (semi - pos > name.length && header.charCodeAt(pos + name.length) === 61 && header.startsWith(name, pos)) {
+      let from = pos + name.length + 1, to = semi;
+      while (to > from && (header.charCodeAt(to - 1) === 32 || header.charCodeAt(to - 1) === 9)) to--;
+      if (to - from >= 2 && header.charCodeAt(from) === 34 && header.charCodeAt(to - 1) === 34) { from++; to--; }
+      return header.slice(from, to);
+    }
+    pos = semi + 1;
+  }
+  return null;
+}
+
+/** Reads the framing headers of `head` from index `pos` (the start of the first header line), and the captured ones. */
+function scanHeaders(head: string, pos: number, f: HeaderFacts, cap: HeaderCapture | null): void {
   const end = head.length;
   while (pos < end) {
     let eol = head.indexOf('\r\n', pos);
@@ -132,6 +228,7 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
       default:
         break;
     }
+    if (cap !== null) cap.offer(head, pos, colon, eol);
     pos = eol + 2;
   }
 }
@@ -149,13 +246,13 @@ function isTokenChar(c: number): boolean {
  * Parses the request head in `buf[start..end)` (`end` as returned by {@link findHeadEnd}).
  * Throws {@link HeadError} with 400 for a malformed or ambiguous head (both `Content-Length`
  * and `Transfer-Encoding`, a non-chunked final transfer coding) and 505 for an HTTP version
- * other than 1.0 and 1.1.
+ * other than 1.0 and 1.1. When `capture` is given, its `values` are filled from this head.
  *
  * @example
  * const h = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 0, 27);
  * h.method; // 'GET'
  */
-export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
+export function parseRequestHead(buf: Buffer, start: number, end: number, capture: HeaderCapture | null = null): RequestHead {
   const head = buf.toString('latin1', start, end - 2);
   const sp1 = head.indexOf(' ');
   if (sp1 <= 0) throw new HeadError(400, 'malformed request line');
@@ -168,7 +265,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (minor !== 49 && minor !== 48) throw new HeadError(505, 'unsupported HTTP version');
   const version = minor === 49 ? 11 : 10;
   const f = newFacts();
-  scanHeaders(head, eol + 2, f);
+  if (capture !== null) capture.reset();
+  scanHeaders(head, eol + 2, f, capture);
   if (f.bad !== null) throw new HeadError(400, f.bad);
   if (f.te >= 0 && f.contentLength >= 0) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
   if (f.te === 0) throw new HeadError(400, 'unsupported Transfer-Encoding');
@@ -199,7 +297,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   let eol = head.indexOf('\r\n');
   if (eol < 0) eol = head.length;
   const f = newFacts();
-  scanHeaders(head, eol + 2, f);
+  scanHeaders(head, eol + 2, f, null);
   // A response whose framing we cannot trust is still forwarded, but its connection is never reused.
   const chunked = f.te === 1;
   return {

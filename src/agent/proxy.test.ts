@@ -3,7 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortInUseError } from '../errors.js';
-import { ChunkedScanner, HeadError, parseRequestHead, parseResponseHead } from './http1.js';
+import { ChunkedScanner, cookieValue, HeadError, HeaderCapture, parseRequestHead, parseResponseHead } from './http1.js';
 import { freePort } from './ports.js';
 import { ProxyHub } from './proxy.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -88,6 +88,7 @@ async function startUpstream(id: string, version: string, opts: { keepAliveTimeo
       return;
     }
     if (url === '/slow') { setTimeout(() => res.end(`${id} slow`), 300); return; }
+    if (url === '/own-cookie') { res.setHeader('set-cookie', 'session=abc; Path=/'); res.end(id); return; }
     res.setHeader('content-type', 'text/plain');
     res.end(req.method === 'HEAD' ? undefined : id);
   });
@@ -570,6 +571,170 @@ describe('ProxyHub connections', () => {
   });
 });
 
+describe('ProxyHub header routes and sticky sessions', () => {
+  const STICKY = { cookie: 'gw_web', ttlMs: 3_600_000 };
+  const cookieFor = (version: string, maxAge = 3600): string => `gw_web=${version}; Max-Age=${maxAge}; Path=/; HttpOnly; SameSite=Lax`;
+
+  /** Stable v1 and v2 split by weight, a canary v3 outside the weights unless a test gives it some. */
+  async function canaryHub(versions: RouteSpec['versions'], extra: Pick<RouteSpec, 'headerRoutes' | 'sticky'>) {
+    const backends = new Backends();
+    for (const v of ['v1', 'v2', 'v3']) backends.set(v, [(await startUpstream(`${v}-a`, v)).backend]);
+    const hub = await startHub(backends, versions);
+    const route: RouteSpec = { ...hub.route, ...extra };
+    await hub.hub.setRoute(route);
+    return { ...hub, route, backends };
+  }
+
+  /** Body (the instance that answered) and Set-Cookie of each reply. */
+  const seen = (r: Reply): [string, string[] | undefined] => [r.body.toString(), r.headers['set-cookie']];
+
+  it('pins requests with the header to the canary while the others follow the weights exactly', async () => {
+    const { port, metrics } = await canaryHub([{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }, { version: 'v3', weight: 0 }], {
+      headerRoutes: [{ name: 'X-Canary', value: 'always', version: 'v3' }],
+    });
+    const agent = keepAliveAgent(1);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 100; i++) {
+      const headers: Record<string, string> = i % 2 === 0 ? { 'X-Canary': 'always' } : {};
+      const body = (await request(port, { agent, headers })).body.toString();
+      const key = `${i % 2 === 0 ? 'header' : 'plain'} ${body}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ 'header v3-a': 50, 'plain v1-a': 45, 'plain v2-a': 5 });
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.total])).toEqual([['v3', 50], ['v1', 45], ['v2', 5]]);
+  });
+
+  it('matches the header name in any case and the value exactly, the first matching header route winning', async () => {
+    const { port } = await canaryHub([{ version: 'v1', weight: 1 }], {
+      headerRoutes: [
+        { name: 'X-Canary', value: 'always', version: 'v3' },
+        { name: 'x-track', value: 'beta', version: 'v2' },
+        { name: 'X-CANARY', value: 'always', version: 'v2' },
+      ],
+    });
+    const raw = (headerLines: string): Promise<string> => rawExchange(port, `GET / HTTP/1.1\r\nHost: a\r\n${headerLines}Connection: close\r\n\r\n`);
+    const bodyOf = (text: string): string => text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(bodyOf(await raw('x-cAnArY: always\r\n'))).toBe('v3-a');
+    expect(bodyOf(await raw('X-CANARY:always  \r\n'))).toBe('v3-a');
+    expect(bodyOf(await raw('X-Track: beta\r\nX-Canary: always\r\n'))).toBe('v3-a');
+    expect(bodyOf(await raw('X-Track: beta\r\n'))).toBe('v2-a');
+    expect(bodyOf(await raw('X-Canary: Always\r\n'))).toBe('v1-a');
+    expect(bodyOf(await raw('X-Canary: always-not\r\n'))).toBe('v1-a');
+    expect(bodyOf(await raw('X-Canary-Extra: always\r\n'))).toBe('v1-a');
+    // Repeated lines combine to "always, always", which is not the value.
+    expect(bodyOf(await raw('X-Canary: always\r\nX-Canary: always\r\n'))).toBe('v1-a');
+  });
+
+  it('falls back to the weights when the header route\'s version has no ready instance', async () => {
+    const { port, backends, metrics } = await canaryHub([{ version: 'v1', weight: 3 }, { version: 'v2', weight: 1 }], {
+      headerRoutes: [{ name: 'x-canary', value: '1', version: 'v3' }],
+    });
+    backends.set('v3', []);
+    const agent = keepAliveAgent(1);
+    const bodies: string[] = [];
+    for (let i = 0; i < 8; i++) bodies.push((await request(port, { agent, headers: { 'x-canary': '1' } })).body.toString());
+    expect(bodies).toEqual(['v1-a', 'v1-a', 'v2-a', 'v1-a', 'v1-a', 'v1-a', 'v2-a', 'v1-a']);
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.byStatus])).toEqual([['v1', { '2xx': 6 }], ['v2', { '2xx': 2 }]]);
+  });
+
+  it('sets a cookie naming the chosen version and keeps every request carrying it on that version', async () => {
+    const { port, metrics } = await canaryHub([{ version: 'v1', weight: 1 }, { version: 'v2', weight: 1 }], { sticky: STICKY });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(port, { agent }))).toEqual(['v1-a', [cookieFor('v1')]]);
+    expect(seen(await request(port, { agent }))).toEqual(['v2-a', [cookieFor('v2')]]);
+    const onV2: Array<[string, string[] | undefined]> = [];
+    for (let i = 0; i < 20; i++) onV2.push(seen(await request(port, { agent, headers: { cookie: 'gw_web=v2' } })));
+    expect(onV2).toEqual(Array(20).fill(['v2-a', undefined]));
+    const onV1: Array<[string, string[] | undefined]> = [];
+    for (let i = 0; i < 20; i++) onV1.push(seen(await request(port, { agent, headers: { cookie: 'theme=dark; gw_web=v1; other=x' } })));
+    expect(onV1).toEqual(Array(20).fill(['v1-a', undefined]));
+    // A cookie of another name, or a version the route does not have, is a new session.
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_webx=v2; x_gw_web=v2' } }))).toEqual(['v1-a', [cookieFor('v1')]]);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v9' } }))).toEqual(['v2-a', [cookieFor('v2')]]);
+    expect(metrics.snapshot('web', 'prod').map((s) => [s.version, s.total])).toEqual([['v1', 22], ['v2', 22]]);
+  });
+
+  it('re-routes and re-cookies a session whose version lost its weight or its instances', async () => {
+    const { hub, route, port, backends } = await canaryHub([{ version: 'v1', weight: 1 }, { version: 'v2', weight: 1 }], { sticky: STICKY });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v2' } }))).toEqual(['v2-a', undefined]);
+    await hub.setRoute({ ...route, versions: [{ version: 'v1', weight: 1 }, { version: 'v2', weight: 0 }] });
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v2' } }))).toEqual(['v1-a', [cookieFor('v1')]]);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v1' } }))).toEqual(['v1-a', undefined]);
+    await hub.setRoute(route);
+    backends.set('v1', []);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v1' } }))).toEqual(['v2-a', [cookieFor('v2')]]);
+  });
+
+  it('takes Max-Age from ttlMs, rounded up to whole seconds, and keeps the instance\'s own headers and body', async () => {
+    const { port } = await canaryHub([{ version: 'v1', weight: 1 }], { sticky: { cookie: 'gw_web', ttlMs: 90_500 } });
+    const agent = keepAliveAgent(1);
+    const own = await request(port, { agent, path: '/own-cookie' });
+    expect(seen(own)).toEqual(['v1-a', ['session=abc; Path=/', cookieFor('v1', 91)]]);
+    const chunked = await request(port, { agent, path: '/chunked' });
+    expect([chunked.headers['transfer-encoding'], chunked.body.toString(), chunked.headers['set-cookie']]).toEqual(['chunked', 'alpha-beta-gamma', [cookieFor('v1', 91)]]);
+    const head = await request(port, { agent, method: 'HEAD' });
+    expect([head.status, head.body.length, head.headers['set-cookie']]).toEqual([200, 0, [cookieFor('v1', 91)]]);
+    // Pipelined requests: each response head gets its own line, and the framing stays intact.
+    const text = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /no-content HTTP/1.1\r\nHost: a\r\nCookie: gw_web=v1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(text.match(/HTTP\/1\.1 \d{3}[^\r]*|Set-Cookie: [^\r]*/g)).toEqual([
+      'HTTP/1.1 200 OK', `Set-Cookie: ${cookieFor('v1', 91)}`, 'HTTP/1.1 204 No Content', 'HTTP/1.1 200 OK', `Set-Cookie: ${cookieFor('v1', 91)}`,
+    ]);
+    expect(text.endsWith('\r\n\r\nv1-a')).toBe(true);
+  });
+
+  it('gives header-routed requests no cookie and ignores their sticky cookie', async () => {
+    const { port } = await canaryHub([{ version: 'v1', weight: 1 }, { version: 'v2', weight: 1 }], {
+      headerRoutes: [{ name: 'x-canary', value: '1', version: 'v3' }],
+      sticky: STICKY,
+    });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(port, { agent, headers: { 'x-canary': '1' } }))).toEqual(['v3-a', undefined]);
+    expect(seen(await request(port, { agent, headers: { 'x-canary': '1', cookie: 'gw_web=v2' } }))).toEqual(['v3-a', undefined]);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v2' } }))).toEqual(['v2-a', undefined]);
+  });
+
+  it('drops header routes and stickiness at once when a route update removes them', async () => {
+    const { hub, route, port } = await canaryHub([{ version: 'v1', weight: 1 }, { version: 'v2', weight: 1 }], {
+      headerRoutes: [{ name: 'x-canary', value: '1', version: 'v3' }],
+      sticky: STICKY,
+    });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(port, { agent, headers: { 'x-canary': '1' } }))).toEqual(['v3-a', undefined]);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=v2' } }))).toEqual(['v2-a', undefined]);
+    const plain: RouteSpec = { service: route.service, environment: route.environment, host: route.host, port: route.port, versions: route.versions, preview: null };
+    await hub.setRoute(plain);
+    expect(hub.routes()).toEqual([plain]);
+    expect(Object.keys(hub.routes()[0]!)).toEqual(['service', 'environment', 'port', 'host', 'versions', 'preview']);
+    const after: Array<[string, string[] | undefined]> = [];
+    for (let i = 0; i < 4; i++) after.push(seen(await request(port, { agent, headers: { 'x-canary': '1', cookie: 'gw_web=v2' } })));
+    expect(after).toEqual([['v1-a', undefined], ['v2-a', undefined], ['v1-a', undefined], ['v2-a', undefined]]);
+    await hub.setRoute({ ...plain, sticky: null, headerRoutes: [] });
+    expect(seen(await request(port, { agent, headers: { 'x-canary': '1' } }))).toEqual(['v1-a', undefined]);
+  });
+
+  it('rejects header routes and cookies that could never match, naming the field', async () => {
+    const { hub, route } = await canaryHub([{ version: 'v1', weight: 1 }], {});
+    const errorOf = (r: Partial<RouteSpec>): Promise<unknown> => hub.setRoute({ ...route, ...r }).then(() => null, (e: unknown) => (e as Error).message);
+    expect(await errorOf({ headerRoutes: [{ name: 'x canary', value: '1', version: 'v3' }] })).toBe('route.headerRoutes[0].name must be an HTTP header name, got "x canary"');
+    expect(await errorOf({ headerRoutes: [{ name: 'x-canary', value: ' 1', version: 'v3' }] })).toBe('route.headerRoutes[0].value must be visible characters without leading or trailing whitespace, got " 1"');
+    expect(await errorOf({ sticky: { cookie: 'gw;web', ttlMs: 1000 } })).toBe('route.sticky.cookie must be a cookie name (an HTTP token), got "gw;web"');
+    expect(await errorOf({ sticky: { cookie: 'gw_web', ttlMs: 0 } })).toBe('route.sticky.ttlMs must be a number > 0, got 0');
+    expect(hub.routes()).toEqual([route]);
+  });
+
+  it('names a version in the cookie as a URI component', async () => {
+    const backends = new Backends();
+    const odd = await startUpstream('odd', 'web@sha256:ab;c');
+    backends.set('web@sha256:ab;c', [odd.backend]);
+    const { hub, route, port } = await startHub(backends, [{ version: 'web@sha256:ab;c', weight: 1 }]);
+    await hub.setRoute({ ...route, sticky: STICKY });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(port, { agent }))).toEqual(['odd', [cookieFor('web%40sha256%3Aab%3Bc')]]);
+    expect(seen(await request(port, { agent, headers: { cookie: 'gw_web=web%40sha256%3Aab%3Bc' } }))).toEqual(['odd', undefined]);
+  });
+});
+
 describe('HTTP/1.1 framing helpers', () => {
   it('finds the end of a chunked body fed one byte at a time, with extensions and trailers', () => {
     const body = Buffer.from('4;ext=1\r\nWiki\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n');
@@ -596,5 +761,25 @@ describe('HTTP/1.1 framing helpers', () => {
     expect(parseResponseHead(res, 0, res.length)).toEqual({ status: 200, version: 11, contentLength: -1, chunked: true, close: true });
     const smuggle = Buffer.from('GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
     expect(() => parseRequestHead(smuggle, 0, smuggle.length)).toThrow('invalid Content-Length');
+  });
+
+  it('captures only the asked headers, combining repeated lines, and resets them per head', () => {
+    const cap = new HeaderCapture(['X-Canary', 'cookie', 'x_under']);
+    expect(cap.names).toEqual(['x-canary', 'cookie', 'x_under']);
+    const a = Buffer.from('GET / HTTP/1.1\r\nX-CANARY:  on \t\r\nCookie: a=1\r\nContent-Length: 0\r\ncookie: b=2\r\nX_Under: u\r\nx-canary: two\r\n\r\n');
+    expect(parseRequestHead(a, 0, a.length, cap).contentLength).toBe(0);
+    expect(cap.values).toEqual(['on, two', 'a=1; b=2', 'u']);
+    const b = Buffer.from('GET / HTTP/1.1\r\nX-Canary-2: x\r\nCookiex: y\r\n\r\n');
+    parseRequestHead(b, 0, b.length, cap);
+    expect(cap.values).toEqual([null, null, null]);
+  });
+
+  it('finds one cookie by exact name, unquoting its value', () => {
+    expect(cookieValue('theme=dark; gw_web=v2; other=1', 'gw_web')).toBe('v2');
+    expect(cookieValue('gw_web="v2"', 'gw_web')).toBe('v2');
+    expect(cookieValue('gw_web=v1;gw_web=v2', 'gw_web')).toBe('v1');
+    expect(cookieValue('x_gw_web=v1; gw_webx=v2; GW_WEB=v3', 'gw_web')).toBeNull();
+    expect(cookieValue('gw_web=; a=b', 'gw_web')).toBe('');
+    expect(cookieValue('', 'gw_web')).toBeNull();
   });
 });

@@ -9,6 +9,12 @@
  * reading only the framing headers (src/agent/http1.ts) keeps up with nginx. Bodies stream
  * through without buffering, in both directions, with backpressure.
  *
+ * Canary routing (header routes, sticky sessions) is compiled per route into a
+ * {@link RouteExtras}; a route without it pays one null check per request and per response
+ * head. Its extra headers are read in the same pass as the framing headers, and its
+ * `Set-Cookie` line is spliced in before the final CRLF of the response head, which is
+ * otherwise forwarded as received.
+ *
  * Lossless switches rest on two rules: a route swap is one reference assignment (requests
  * already forwarded finish where they started), and a request whose upstream connection fails
  * before any response byte arrived is replayed once on a fresh connection, which covers
@@ -16,7 +22,7 @@
  */
 import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
-import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
+import { ChunkedScanner, cookieValue, findHeadEnd, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
 import type { Backend, BackendSource, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
 
 /** Tunables of {@link ProxyHub}; the defaults suit the agent. */
@@ -54,6 +60,58 @@ const RES_NONE = 0, RES_LENGTH = 1, RES_CHUNKED = 2, RES_CLOSE = 3;
 /** Request body framing. */
 const REQ_NONE = 0, REQ_LENGTH = 1, REQ_CHUNKED = 2;
 
+/** Version names become cookie values as URI components: every character they leave is a cookie-octet (RFC 6265 4.1.1). */
+function cookieText(version: string): string {
+  return encodeURIComponent(version);
+}
+
+/**
+ * What a route's header routes and sticky sessions need per request, precomputed when the
+ * route is set: which headers to capture, and the `Set-Cookie` line of each version.
+ */
+class RouteExtras {
+  readonly capture: HeaderCapture;
+  /** Per header route: its slot in `capture.values`. */
+  readonly headerSlots: number[];
+  readonly headerValues: string[];
+  readonly headerVersions: string[];
+  /** Slot of `cookie` in `capture.values`, or -1 without stickiness. */
+  readonly cookieSlot: number;
+  readonly cookieName: string;
+  readonly maxAge: number;
+  /** Per version of the route: its cookie value and its whole `Set-Cookie` header line. */
+  readonly cookieValues: string[];
+  readonly cookieLines: Buffer[];
+
+  constructor(spec: RouteSpec, versions: readonly string[]) {
+    const headerRoutes = spec.headerRoutes ?? [];
+    const sticky = spec.sticky ?? null;
+    const names = headerRoutes.map((h) => h.name);
+    if (sticky !== null) names.push('cookie');
+    this.capture = new HeaderCapture(names);
+    this.headerSlots = headerRoutes.map((h) => this.capture.indexOf(h.name));
+    this.headerValues = headerRoutes.map((h) => h.value);
+    this.headerVersions = headerRoutes.map((h) => h.version);
+    this.cookieSlot = sticky === null ? -1 : this.capture.indexOf('cookie');
+    this.cookieName = sticky?.cookie ?? '';
+    this.maxAge = sticky === null ? 0 : Math.ceil(sticky.ttlMs / 1000);
+    this.cookieValues = versions.map(cookieText);
+    this.cookieLines = versions.map((v) => this.cookieLine(v));
+  }
+
+  /** The `Set-Cookie` header line (with its CRLF) naming `version`. */
+  cookieLine(version: string): Buffer {
+    return Buffer.from(`Set-Cookie: ${this.cookieName}=${cookieText(version)}; Max-Age=${this.maxAge}; Path=/; HttpOnly; SameSite=Lax\r\n`, 'latin1');
+  }
+
+  /** The line to add to a response from `version` when the request carried cookie value `carried` (null: none), or null when it already names that version. */
+  lineFor(versions: readonly string[], version: string, carried: string | null): Buffer | null {
+    const i = versions.indexOf(version);
+    if (i < 0) return carried === cookieText(version) ? null : this.cookieLine(version);
+    return carried === this.cookieValues[i] ? null : this.cookieLines[i]!;
+  }
+}
+
 /** A route with its weighted round-robin state; replaced as a whole by `setRoute`. */
 class CompiledRoute {
   readonly versions: string[];
@@ -64,6 +122,8 @@ class CompiledRoute {
   readonly cursor: number[];
   /** Scratch: ready lists fetched while choosing, to avoid a second `ready()` call. */
   readonly lists: Array<readonly Backend[]>;
+  /** Header routes and stickiness; null when the route has neither, which keeps the plain path plain. */
+  readonly extras: RouteExtras | null;
   previewCursor = 0;
 
   constructor(readonly spec: RouteSpec) {
@@ -72,6 +132,8 @@ class CompiledRoute {
     this.current = this.versions.map(() => 0);
     this.cursor = this.versions.map(() => 0);
     this.lists = this.versions.map(() => []);
+    const hasHeaderRoutes = spec.headerRoutes !== undefined && spec.headerRoutes.length > 0;
+    this.extras = hasHeaderRoutes || (spec.sticky ?? null) !== null ? new RouteExtras(spec, this.versions) : null;
   }
 
   /**
@@ -219,6 +281,10 @@ class ClientConn {
   private resRemaining = 0;
   private resClose = false;
   private resScanner: ChunkedScanner | null = null;
+  /** The response gets a sticky cookie naming the version that answers it. */
+  private stickyOn = false;
+  /** The sticky cookie value the request carried, or null. */
+  private stickyCarried: string | null = null;
 
   constructor(private readonly hub: ProxyHub, readonly listener: Listener, readonly socket: net.Socket) {
     this.idleSince = performance.now();
@@ -345,9 +411,11 @@ class ClientConn {
   }
 
   private startExchange(buf: Buffer, headEnd: number): void {
+    const route = this.listener.entry.compiled;
+    const extras = this.listener.preview ? null : route.extras;
     let head;
     try {
-      head = parseRequestHead(buf, 0, headEnd);
+      head = parseRequestHead(buf, 0, headEnd, extras === null ? null : extras.capture);
     } catch (err) {
       const status = err instanceof HeadError ? err.status : 400;
       this.reject(status, status === 505 ? 'unsupported HTTP version' : 'bad request');
@@ -371,6 +439,7 @@ class ClientConn {
     this.resBuf = null;
     this.resStatus = 0;
     this.resClose = false;
+    this.stickyOn = false;
     if (head.chunked) {
       this.reqMode = REQ_CHUNKED;
       if (this.reqScanner === null) this.reqScanner = new ChunkedScanner();
@@ -385,9 +454,8 @@ class ClientConn {
       this.reqDone = true;
     }
 
-    const route = this.listener.entry.compiled;
     this.route = route;
-    const backend = this.listener.preview ? this.hub.pickPreview(route) : this.hub.pick(route);
+    const backend = this.listener.preview ? this.hub.pickPreview(route) : extras === null ? this.hub.pick(route) : this.pickCanary(route, extras);
     if (backend === null) {
       this.version = this.listener.preview ? route.spec.preview?.version ?? 'none' : 'none';
       // Without a backend the body is not read; the connection cannot continue after it.
@@ -407,6 +475,35 @@ class ClientConn {
     const out = end === buf.length ? buf : buf.subarray(0, end);
     this.buf = end < buf.length ? buf.subarray(end) : null;
     this.sendUp(out);
+  }
+
+  /**
+   * The first header route whose header matches, when its version has a ready instance (such a
+   * request gets no cookie: it is a test, not a user session); else the version of the sticky
+   * cookie while it has weight and a ready instance; else the weights.
+   */
+  private pickCanary(route: CompiledRoute, extras: RouteExtras): Backend | null {
+    const values = extras.capture.values;
+    const slots = extras.headerSlots;
+    for (let i = 0; i < slots.length; i++) {
+      if (values[slots[i]!] !== extras.headerValues[i]) continue;
+      const b = this.hub.pickVersion(route, extras.headerVersions[i]!);
+      if (b !== null) return b;
+      break;
+    }
+    if (extras.cookieSlot < 0) return this.hub.pick(route);
+    const header = values[extras.cookieSlot];
+    const carried = header === null ? null : cookieValue(header, extras.cookieName);
+    this.stickyOn = true;
+    this.stickyCarried = carried;
+    if (carried !== null) {
+      const i = extras.cookieValues.indexOf(carried);
+      if (i >= 0 && route.weights[i]! > 0) {
+        const b = this.hub.pickIndex(route, i);
+        if (b !== null) return b;
+      }
+    }
+    return this.hub.pick(route);
   }
 
   /** Index where this request's body ends within `buf` (from `from`); updates framing state. -1 after answering a malformed body. */
@@ -491,7 +588,7 @@ class ClientConn {
     if (!this.resHeadDone) {
       if (this.resBuf !== null) { data = Buffer.concat([this.resBuf, chunk]); this.resBuf = null; }
       for (;;) {
-        const headEnd = findHeadEnd(data, from);
+        let headEnd = findHeadEnd(data, from);
         if (headEnd < 0) {
           if (data.length - from > MAX_HEAD_BYTES) { this.upstreamBroken(up); return; }
           this.resBuf = from === 0 ? data : data.subarray(from);
@@ -521,6 +618,15 @@ class ClientConn {
           return;
         }
         this.resClose = head.close;
+        if (this.stickyOn) {
+          const line = this.route!.extras!.lineFor(this.route!.versions, this.version, this.stickyCarried);
+          if (line !== null) {
+            // Before the CRLF that ends the head; bytes already written and the rest pass unchanged.
+            data = Buffer.concat([data.subarray(writeFrom, headEnd - 2), line, data.subarray(headEnd - 2)]);
+            headEnd += line.length - writeFrom;
+            writeFrom = 0;
+          }
+        }
         if (this.isHead || head.status === 204 || head.status === 304) {
           this.resMode = RES_NONE;
         } else if (head.chunked) {
@@ -856,6 +962,12 @@ export class ProxyHub implements ProxyHubApi {
     return this.forgotten.has(b.id) ? (list.find((x) => !this.forgotten.has(x.id)) ?? null) : b;
   }
 
+  /** A ready instance of the route's `i`-th version. @internal */
+  pickIndex(route: CompiledRoute, i: number): Backend | null {
+    const list = this.backends.ready(route.spec.service, route.spec.environment, route.versions[i]!);
+    return list.length === 0 ? null : this.roundRobin(list, route.cursor, i);
+  }
+
   /** Preview listener: every request goes to the preview version. @internal */
   pickPreview(route: CompiledRoute): Backend | null {
     const preview = route.spec.preview;
@@ -1065,12 +1177,39 @@ function freezeRoute(r: RouteSpec): RouteSpec {
     }
   }
   if (r.preview !== null && r.preview.port === r.port) throw new GangwayError('invalid_argument', `route.preview.port must differ from route.port (${r.port})`);
-  return Object.freeze({
+  const frozen: RouteSpec = {
     service: r.service,
     environment: r.environment,
     port: r.port,
     host: r.host,
     versions: Object.freeze(r.versions.map((v) => Object.freeze({ version: v.version, weight: v.weight }))) as RouteSpec['versions'],
     preview: r.preview === null ? null : Object.freeze({ port: r.preview.port, version: r.preview.version }),
-  });
+  };
+  // Absent stays absent, so `routes()` and the state file give back exactly what was set.
+  if (r.headerRoutes !== undefined) {
+    r.headerRoutes.forEach((h, i) => {
+      if (!TOKEN.test(h.name)) throw new GangwayError('invalid_argument', `route.headerRoutes[${i}].name must be an HTTP header name, got ${JSON.stringify(h.name)}`);
+      if (!FIELD_VALUE.test(h.value)) {
+        throw new GangwayError('invalid_argument', `route.headerRoutes[${i}].value must be visible characters without leading or trailing whitespace, got ${JSON.stringify(h.value)}`);
+      }
+      if (h.version === '') throw new GangwayError('invalid_argument', `route.headerRoutes[${i}].version must not be empty`);
+    });
+    frozen.headerRoutes = Object.freeze(r.headerRoutes.map((h) => Object.freeze({ name: h.name, value: h.value, version: h.version }))) as NonNullable<RouteSpec['headerRoutes']>;
+  }
+  if (r.sticky !== undefined) {
+    const st = r.sticky;
+    if (st !== null) {
+      if (!TOKEN.test(st.cookie)) throw new GangwayError('invalid_argument', `route.sticky.cookie must be a cookie name (an HTTP token), got ${JSON.stringify(st.cookie)}`);
+      if (!(typeof st.ttlMs === 'number' && Number.isFinite(st.ttlMs) && st.ttlMs > 0)) {
+        throw new GangwayError('invalid_argument', `route.sticky.ttlMs must be a number > 0, got ${st.ttlMs}`);
+      }
+    }
+    frozen.sticky = st === null ? null : Object.freeze({ cookie: st.cookie, ttlMs: st.ttlMs });
+  }
+  return Object.freeze(frozen);
 }
+
+/** RFC 9110 token: header and cookie names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header value that can match after the proxy trims optional whitespace: visible latin1, inner spaces allowed. */
+const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\x20\x09\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;

@@ -45,6 +45,9 @@ const routeSpec = z.object({
   service: z.string(), environment: z.string(), port: z.number().int(), host: z.string(),
   versions: z.array(z.object({ version: z.string(), weight: z.number() })),
   preview: z.object({ port: z.number().int(), version: z.string() }).nullable(),
+  // Optional so state files written before canary routing still load; the proxy checks the values.
+  headerRoutes: z.array(z.object({ name: z.string(), value: z.string(), version: z.string() })).optional(),
+  sticky: z.object({ cookie: z.string(), ttlMs: z.number() }).nullable().optional(),
 });
 const persistedInstance = z.object({
   id: z.string(), spec: releaseSpec, pid: z.number().int().nullable(), pidStartTime: z.string().nullable(), port: z.number().int(),

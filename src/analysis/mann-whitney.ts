@@ -43,7 +43,7 @@ export interface MannWhitneyResult {
  * // canary latencies (a) against stable (b), both on the buckets ≤0.05 s, ≤0.1 s, ≤0.25 s, +Inf
  * mannWhitneyU({ values: [0.05, 0.1, 0.25, Infinity], counts: [10, 40, 40, 10] },
  *              { values: [0.05, 0.1, 0.25, Infinity], counts: [40, 40, 15, 5] }, 'greater');
- * // { u: 6925, z: 5.01…, pValue: 2.7e-7, n1: 100, n2: 100 }
+ * // { u: 7075, z: 5.345…, pValue: 4.51e-8, n1: 100, n2: 100 }
  */
 export function mannWhitneyU(a: Binned, b: Binned, alternative: 'greater' | 'less' = 'greater'): MannWhitneyResult {
   const groups = new Map<number, [number, number]>();

@@ -863,6 +863,25 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
     ]);
   });
 
+  it('metric queries and URLs know only their own placeholders, and no $${…} escape', () => {
+    const text = `${one}metrics: { prometheus: { address: "http://127.0.0.1:9090" } }
+analysis:
+  a:
+    rules:
+      - name: p
+        threshold: { metric: { prometheus: 'up{v="$\${version}"}' }, max: 1 }
+      - name: w
+        threshold: { metric: { web: { url: "http://127.0.0.1:9100/\${release.version}", field: x } }, max: 1 }
+`;
+    expect(problemsOf(text)).toEqual([
+      { line: 15, column: 44, path: 'analysis.a.rules[0].threshold.metric.prometheus', message: '$${…} has no meaning here', hint: 'a metric query knows only ${service}, ${environment}, ${version}, ${window}' },
+      {
+        line: 17, column: 44, path: 'analysis.a.rules[1].threshold.metric.web.url', message: 'unknown placeholder ${release.version}',
+        hint: 'known placeholders: ${service}, ${environment}, ${version}, ${window}',
+      },
+    ]);
+  });
+
   it('duplicate rule names within a template (names may repeat across templates)', () => {
     const rule = (name: string) => `      - { name: ${name}, healthFailures: { consecutive: 3 } }\n`;
     const text = `${one}analysis:\n  a:\n    rules:\n${rule('health')}${rule('errors')}${rule('health')}${rule('health')}  b:\n    rules:\n${rule('health')}`;
@@ -950,10 +969,38 @@ describe('loadConfig and findConfigFile', () => {
     const file = resolve(import.meta.dirname, '../../examples/basic/gangway.yaml');
     const config = await loadConfig(file, { env: {} });
     expect(config.project).toBe('basic');
-    expect(config.environments.map((e) => e.name)).toEqual(['dev', 'staging', 'prod']);
+    expect(config.environments.map((e) => e.name)).toEqual(['dev', 'staging', 'canary', 'prod']);
     expect(config.services.web.prod.strategy).toEqual({ kind: 'blueGreen', previewPort: 8290, scaleDownDelayMs: 30_000 });
+    expect(config.services.web.canary.analysis).toBe('runbook-defaults');
+    expect(config.services.web.canary.strategy).toEqual({
+      kind: 'canary',
+      steps: [
+        { kind: 'setHeaderRoute', header: { name: 'x-canary', value: '1' } },
+        { kind: 'setWeight', weight: 10 },
+        { kind: 'analysis', template: 'runbook-defaults', durationMs: 60_000 },
+        { kind: 'setWeight', weight: 50 },
+        { kind: 'pause', durationMs: 30_000 },
+      ],
+      stickySessions: { cookie: 'gangway-release', ttlMs: 3_600_000 },
+      scaleDownDelayMs: 30_000,
+    });
     expect(config.services.web.staging.target.port).toBe(8180);
     expect(config.services.web.dev.target.cwd).toBe(resolve(import.meta.dirname, '../../examples/basic'));
+  });
+
+  it('accepts the canary example of docs/config.md', () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '../../docs/config.md'), 'utf8');
+    const example = /### A canary with analysis\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const config = parseConfig(example, '/srv/shop/gangway.yaml', { env: {} });
+    expect(Object.keys(config.analysisTemplates)).toEqual(['runbook-defaults', 'checkout-slo']);
+    expect(config.analysisTemplates['checkout-slo'].rules.map((r) => `${r.name}:${r.kind}`))
+      .toEqual(['error-rate:threshold', 'p95-vs-stable:relative', 'errors-up:relative', 'health:healthFailures', 'judge:judge', 'orders:threshold']);
+    expect(config.services.web.prod.analysis).toBe('runbook-defaults');
+    expect(config.services.web.prod.strategy).toMatchObject({ kind: 'canary', stickySessions: { cookie: 'gangway-release', ttlMs: 3_600_000 } });
+    expect(config.services.web.dev).toMatchObject({
+      analysis: null,
+      strategy: { steps: [{ kind: 'setWeight', weight: 50 }, { kind: 'pause', durationMs: 60_000 }], scaleDownDelayMs: 30_000 },
+    });
   });
 
   it('accepts the complete example of docs/config.md', () => {

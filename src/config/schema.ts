@@ -88,9 +88,19 @@ function duration(description: string, options: { positive?: boolean } = {}) {
   return schema.describe(description);
 }
 
-/** A string that may hold `${…}` placeholders out of `known`; unknown names are problems with a did-you-mean. */
-function placeholderStringOf(known: readonly string[]) {
+/**
+ * A string that may hold `${…}` placeholders out of `known`; unknown names are problems with a
+ * did-you-mean. Metric queries are filled in by the metric providers, which know no `$${…}`
+ * escape, so there it is refused rather than left to fail at the first measurement.
+ */
+function placeholderStringOf(known: readonly string[], options: { escape: boolean } = { escape: true }) {
   return z.string().superRefine((value, ctx) => {
+    if (!options.escape && value.includes('$${')) {
+      ctx.addIssue({
+        code: 'custom', input: value,
+        message: withHint('$${…} has no meaning here', `a metric query knows only ${known.map((n) => `\${${n}}`).join(', ')}`),
+      });
+    }
     for (const name of placeholderNames([value])) {
       if (known.includes(name)) continue;
       const guess = didYouMean(name, known);
@@ -99,7 +109,7 @@ function placeholderStringOf(known: readonly string[]) {
         input: value,
         message: withHint(`unknown placeholder \${${name}}`, guess
           ? `did you mean \${${guess}}?`
-          : `known placeholders: ${known.map((n) => `\${${n}}`).join(', ')}; write $\${…} for a literal \${…}`),
+          : `known placeholders: ${known.map((n) => `\${${n}}`).join(', ')}${options.escape ? '; write $${…} for a literal ${…}' : ''}`),
       });
     }
   });
@@ -151,7 +161,7 @@ function urlPath(what: string) {
 
 /** An `http://` or `https://` URL; `placeholders` are allowed inside it when given. */
 function httpUrl(what: string, example: string, placeholders?: readonly string[]) {
-  const base = placeholders ? placeholderStringOf(placeholders) : z.string();
+  const base = placeholders ? placeholderStringOf(placeholders, { escape: false }) : z.string();
   return base.refine((value) => {
     try {
       return ['http:', 'https:'].includes(new URL(value).protocol);
@@ -418,7 +428,9 @@ export const environmentSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Analysis templates and metrics
 
-const promQuery = placeholderStringOf(METRIC_PLACEHOLDER_NAMES).min(1)
+const METRIC_TEXT = { escape: false };
+
+const promQuery = placeholderStringOf(METRIC_PLACEHOLDER_NAMES, METRIC_TEXT).min(1)
   .describe('A PromQL instant query returning one series. ${service}, ${environment}, ${version} and ${window} (the rule\'s window, e.g. 5m) are filled in.');
 
 const metricSource = z.strictObject({

@@ -101,10 +101,13 @@ function instructions(cli: string, running: RunningOrchestrator, envs: ReadonlyA
     'Try, in another terminal:',
     `  ${cli} status`,
     `  ${cli} deploy web --env dev --version 1.1.0 --wait              # a rolling update`,
-    `  ${cli} deploy web --env staging --version 1.1.0 --wait          # blue-green, promoted from dev`,
-    `  ${cli} deploy web --env prod --version 1.1.0 --reason CHG-42 --wait`,
+    `  ${cli} deploy web --env staging --version 1.1.0 --wait          # a canary, promoted from dev, judged on live metrics`,
+    `  ${cli} deploy web --env prod --version 1.1.0 --reason CHG-42 --wait  # blue-green`,
     `  ${cli} deploy web --env dev --version 1.2.0-broken --wait       # never healthy: rolled back, traffic untouched`,
     `  ${cli} deploy web --env dev --version 1.3.0-flaky --wait        # fails during the watch: rolled back`,
+    `  ${cli} deploy web --env dev --version 1.4.0-errors --wait       # healthy, so dev takes it (20% of requests fail)…`,
+    `  ${cli} deploy web --env staging --version 1.4.0-errors --wait   # …but the canary's analysis rolls it back and rejects it`,
+    `  ${cli} status --watch                                            # weights, live error rate and p95 per release, verdicts`,
     `  ${cli} deploy web --env prod --version 1.2.0 --reason x         # blocked: 1.2.0 never succeeded in staging`,
     `  ${cli} rollback web --env prod                                   # instant while the previous release is warm`,
     `  ${cli} history`,
@@ -116,7 +119,7 @@ function instructions(cli: string, running: RunningOrchestrator, envs: ReadonlyA
 /** Light traffic on every environment's public port, counted by outcome and version. */
 class Traffic {
   private timer: NodeJS.Timeout | null = null;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   private readonly counts = new Map<string, { ok: number; failed: number; versions: Map<string, number> }>();
   private inflight = 0;
 
@@ -126,7 +129,7 @@ class Traffic {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => { for (const t of this.targets) this.hit(t); }, 100);
+    this.timer = setInterval(() => { for (const t of this.targets) this.hit(t); }, 50);
   }
 
   private hit(t: { env: string; port: number }): void {

@@ -1,0 +1,346 @@
+// Canary benchmark: the blast radius of bad canaries under Gangway's default canary steps and
+// `runbook-defaults` analysis, against a fixed-interval policy with Flagger's defaults, on the
+// same simulated traffic. A deterministic simulation in virtual time (the fixed-interval policy
+// checks every 60 s; a real-time run would take hours), driving Gangway's real analysis code
+// (dist/analysis) through fake metric providers that implement the provider port over the
+// simulated requests. Prints JSON and writes bench/results/canary.json. Environment:
+//   BENCH_SEED        base seed of the PRNG (default 20240601)
+//   BENCH_BAD_RUNS    seeds per bad-canary scenario (default 40)
+//   BENCH_GOOD_RUNS   good canaries for the false-rollback rate (default 200)
+//   BENCH_RATE        requests per second (default 50)
+//   BENCH_HORIZON_S   seconds of traffic the blast radius is counted over (default 900)
+//   BENCH_STEPS       JSON array of canary steps replacing DEFAULT_CANARY_STEPS (for tuning)
+import { existsSync, mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const env = (name, dflt) => Number(process.env[name] ?? dflt);
+const SEED = env('BENCH_SEED', 20240601);
+const BAD_RUNS = env('BENCH_BAD_RUNS', 40);
+const GOOD_RUNS = env('BENCH_GOOD_RUNS', 200);
+const RATE = env('BENCH_RATE', 50);
+const HORIZON = env('BENCH_HORIZON_S', 900);
+
+function log(msg) { process.stderr.write(`[bench:canary] ${msg}\n`); }
+
+// Build dist/ when an analysis source is newer than its output.
+function ensureBuilt() {
+  const src = path.join(root, 'src/analysis');
+  const newest = Math.max(...readdirSync(src).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => statSync(path.join(src, f)).mtimeMs));
+  const out = path.join(root, 'dist/analysis/evaluate.js');
+  if (existsSync(out) && statSync(out).mtimeMs >= newest) return;
+  log('building dist/ (npm run build)');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!existsSync(out)) throw new Error(`npm run build did not produce ${out} (exit ${r.status})`);
+}
+ensureBuilt();
+
+const { evaluateTemplate } = await import(path.join(root, 'dist/analysis/evaluate.js'));
+const { RUNBOOK_DEFAULTS, DEFAULT_CANARY_STEPS } = await import(path.join(root, 'dist/analysis/presets.js'));
+const { DURATION_BUCKETS, histogramQuantile } = await import(path.join(root, 'dist/agent/request-metrics.js'));
+const STEPS = process.env.BENCH_STEPS ? JSON.parse(process.env.BENCH_STEPS) : DEFAULT_CANARY_STEPS;
+
+// --- traffic -------------------------------------------------------------------------------
+const STABLE = { errorRate: 0.001, latencyMedian: 0.05, latencySigma: 0.6 };
+const SCENARIOS = [
+  { name: 'errors-2pct', errorRate: 0.02, latencyFactor: 1 },
+  { name: 'errors-5pct', errorRate: 0.05, latencyFactor: 1 },
+  { name: 'errors-20pct', errorRate: 0.2, latencyFactor: 1 },
+  { name: 'latency-3x', errorRate: STABLE.errorRate, latencyFactor: 3 },
+];
+const GOOD = { name: 'good', errorRate: STABLE.errorRate, latencyFactor: 1 };
+const NB = DURATION_BUCKETS.length + 1;
+
+/** SplitMix32-seeded Mulberry32: small, fast, and the same sequence on every machine. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function bucketOf(seconds) {
+  let b = 0;
+  while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]) b++;
+  return b;
+}
+
+/**
+ * One seed's requests, shared by both policies (common random numbers): for request i, the
+ * routing draw, the error draw, and the latency bucket it falls in on each release.
+ */
+function traffic(seed, scenario, seconds) {
+  const rand = prng(seed);
+  const n = seconds * RATE;
+  const route = new Float64Array(n);
+  const err = new Float64Array(n);
+  const bStable = new Uint8Array(n);
+  const bCanary = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    route[i] = rand();
+    err[i] = rand();
+    const u1 = rand() || 1e-12;
+    const u2 = rand();
+    const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    const l = STABLE.latencyMedian * Math.exp(STABLE.latencySigma * z);
+    bStable[i] = bucketOf(l);
+    bCanary[i] = bucketOf(l * scenario.latencyFactor);
+  }
+  return { route, err, bStable, bCanary, scenario };
+}
+
+/** Per-second request counts of both releases as the proxy would measure them. */
+class World {
+  constructor(tr, seconds) {
+    this.tr = tr;
+    this.t = 0;
+    this.weight = 0;
+    this.bins = { canary: new Float64Array(seconds * (NB + 2)), stable: new Float64Array(seconds * (NB + 2)) };
+    this.canaryRequests = 0;
+    this.failedByCanary = 0;
+  }
+  /** Simulates whole seconds up to `t` at the current weight. */
+  advanceTo(t) {
+    const { route, err, bStable, bCanary, scenario } = this.tr;
+    for (; this.t < t; this.t++) {
+      const share = this.weight / 100;
+      for (let k = 0; k < RATE; k++) {
+        const i = this.t * RATE + k;
+        const canary = route[i] < share;
+        const rate = canary ? scenario.errorRate : STABLE.errorRate;
+        const failed = err[i] < rate;
+        const bins = canary ? this.bins.canary : this.bins.stable;
+        const o = this.t * (NB + 2);
+        bins[o] += 1;
+        if (failed) bins[o + 1] += 1;
+        bins[o + 2 + (canary ? bCanary[i] : bStable[i])] += 1;
+        if (canary) {
+          this.canaryRequests++;
+          if (failed && !(err[i] < STABLE.errorRate)) this.failedByCanary++;
+        }
+      }
+    }
+  }
+  /** Sums the seconds [now - windowMs, now) of one release. */
+  window(who, windowMs, now) {
+    const to = Math.floor(now / 1000);
+    const from = Math.max(0, to - Math.ceil(windowMs / 1000));
+    const bins = this.bins[who];
+    const w = { total: 0, errors: 0, bounds: DURATION_BUCKETS, buckets: new Array(NB).fill(0) };
+    for (let s = from; s < to; s++) {
+      const o = s * (NB + 2);
+      w.total += bins[o];
+      w.errors += bins[o + 1];
+      for (let b = 0; b < NB; b++) w.buckets[b] += bins[o + 2 + b];
+    }
+    return w;
+  }
+}
+
+function quantile(q, w) {
+  const cum = [];
+  let s = 0;
+  for (const c of w.buckets) cum.push((s += c));
+  return histogramQuantile(q, w.bounds, cum);
+}
+
+// --- Gangway: default canary steps, runbook-defaults every interval --------------------------
+/** The builtin provider over the simulated windows, implementing MetricProvider and RequestWindowSource. */
+function fakeBuiltin(world) {
+  const who = (version) => (version === 'canary' ? 'canary' : 'stable');
+  return {
+    async measure(source, q) {
+      const w = world.window(who(q.version), q.windowMs, q.now);
+      if (w.total === 0) return { phase: 'nodata', detail: 'no requests in the window' };
+      switch (source.metric) {
+        case 'error_rate': return { phase: 'ok', value: w.errors / w.total, samples: w.total };
+        case 'request_rate': return { phase: 'ok', value: w.total / (q.windowMs / 1000), samples: w.total };
+        case 'p50_latency': return { phase: 'ok', value: quantile(0.5, w), samples: w.total };
+        case 'p95_latency': return { phase: 'ok', value: quantile(0.95, w), samples: w.total };
+        case 'p99_latency': return { phase: 'ok', value: quantile(0.99, w), samples: w.total };
+        default: return { phase: 'error', detail: `unknown metric ${source.metric}` };
+      }
+    },
+    async requestWindow(q) { return world.window(who(q.version), q.windowMs, q.now); },
+  };
+}
+
+/** Runs the steps like the engine's analysis step does; returns when traffic is back on stable or all on the canary. */
+async function runGangway(world) {
+  const provider = fakeBuiltin(world);
+  const ctx = (now) => ({
+    service: 'web', environment: 'prod', canary: 'canary', stable: 'stable', now,
+    provider: () => provider, requests: provider,
+    health: async () => [{ id: 'canary-1', consecutiveFailures: 0, state: 'healthy' }],
+  });
+  let t = 0;
+  let evaluations = 0;
+  let pausedForPerson = 0;
+  for (const step of STEPS) {
+    if (step.kind === 'setWeight') {
+      world.advanceTo(t);
+      world.weight = step.weight;
+      if (step.weight === 100) return { outcome: 'promoted', at: t, evaluations, pausedForPerson };
+      continue;
+    }
+    if (step.kind === 'pause') { t += (step.durationMs ?? 0) / 1000; continue; }
+    if (step.kind !== 'analysis') continue;
+    const start = t;
+    let state = {};
+    const passed = new Set();
+    for (;;) {
+      world.advanceTo(t);
+      const ev = await evaluateTemplate(RUNBOOK_DEFAULTS, ctx(t * 1000), state);
+      evaluations++;
+      for (const v of ev.verdicts) if (v.verdict === 'pass') passed.add(v.rule);
+      state = ev.state;
+      if (ev.decision.action === 'fail') {
+        world.weight = 0;
+        return { outcome: 'rolled_back', at: t, reason: ev.decision.reason, evaluations, pausedForPerson };
+      }
+      // A pause would wait for a person; the simulation lets them promote at once and counts it.
+      if (ev.decision.action === 'pause') pausedForPerson++;
+      if ((t - start) * 1000 >= step.durationMs) {
+        if (RUNBOOK_DEFAULTS.rules.some((r) => !passed.has(r.name))) pausedForPerson++;
+        break;
+      }
+      t += Math.min(RUNBOOK_DEFAULTS.intervalMs, start * 1000 + step.durationMs - t * 1000) / 1000;
+    }
+  }
+  world.advanceTo(t);
+  world.weight = 100;
+  return { outcome: 'promoted', at: t, evaluations, pausedForPerson };
+}
+
+// --- fixed interval: Flagger's defaults --------------------------------------------------------
+const FLAGGER = { intervalS: 60, stepWeight: 10, maxWeight: 50, threshold: 1, minSuccessRate: 99, maxP99Ms: 500 };
+
+/**
+ * Flagger's scheduler (advanceCanary) every interval: the failed-check threshold is checked at
+ * the start of a run, then the metric checks over the last interval, then the weight goes up by
+ * stepWeight, and at maxWeight the canary is promoted. Checks: request-success-rate >= 99% and
+ * request-duration p99 <= 500 ms over 1m; no data fails the check.
+ */
+function runFixedInterval(world) {
+  let failedChecks = 0;
+  let iterations = 0;
+  for (let t = 0; ; t += FLAGGER.intervalS) {
+    world.advanceTo(t);
+    if (failedChecks >= FLAGGER.threshold) { world.weight = 0; return { outcome: 'rolled_back', at: t, checks: iterations }; }
+    if (world.weight === 0 && iterations === 0) { world.weight = FLAGGER.stepWeight; iterations++; continue; }
+    const w = world.window('canary', FLAGGER.intervalS * 1000, t * 1000);
+    const success = w.total > 0 ? 100 * (1 - w.errors / w.total) : NaN;
+    const p99 = w.total > 0 ? quantile(0.99, w) * 1000 : NaN;
+    iterations++;
+    if (!(success >= FLAGGER.minSuccessRate) || !(p99 <= FLAGGER.maxP99Ms)) { failedChecks++; continue; }
+    if (world.weight < FLAGGER.maxWeight) { world.weight += FLAGGER.stepWeight; continue; }
+    // Promotion copies the canary's spec to the primary: from here every request runs it.
+    world.weight = 100;
+    return { outcome: 'promoted', at: t, checks: iterations };
+  }
+}
+
+// --- runs --------------------------------------------------------------------------------------
+async function runOne(policy, seed, scenario, countHorizon) {
+  const tr = traffic(seed, scenario, HORIZON);
+  const world = new World(tr, HORIZON);
+  const r = policy === 'gangway' ? await runGangway(world) : runFixedInterval(world);
+  if (countHorizon) world.advanceTo(HORIZON);
+  return { ...r, canaryRequests: world.canaryRequests, failedByCanary: world.failedByCanary };
+}
+
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+const median = (xs) => { if (!xs.length) return null; const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const round = (v, d = 4) => (v === null ? null : Number(v.toFixed(d)));
+
+function summarise(runs) {
+  const total = RATE * HORIZON;
+  const back = runs.filter((r) => r.outcome === 'rolled_back').map((r) => r.at);
+  return {
+    runs: runs.length,
+    rolledBack: back.length,
+    promoted: runs.filter((r) => r.outcome === 'promoted').length,
+    badRequestsMean: round(mean(runs.map((r) => r.canaryRequests)), 1),
+    badRequestsMedian: median(runs.map((r) => r.canaryRequests)),
+    badShareOfAllRequests: round(mean(runs.map((r) => r.canaryRequests)) / total, 6),
+    failedByCanaryMean: round(mean(runs.map((r) => r.failedByCanary)), 1),
+    secondsToStableMean: round(mean(back), 1),
+    secondsToStableMedian: median(back),
+    secondsToStableMax: back.length ? Math.max(...back) : null,
+    ...(runs[0].pausedForPerson !== undefined ? { pausedForPerson: runs.reduce((a, r) => a + r.pausedForPerson, 0) } : {}),
+  };
+}
+
+const started = Date.now();
+const scenarios = {};
+for (const [si, sc] of SCENARIOS.entries()) {
+  const g = [];
+  const f = [];
+  for (let k = 0; k < BAD_RUNS; k++) {
+    const seed = SEED + 1000 * (si + 1) + k;
+    g.push(await runOne('gangway', seed, sc, true));
+    f.push(await runOne('fixed', seed, sc, true));
+  }
+  const gs = summarise(g);
+  const fs = summarise(f);
+  scenarios[sc.name] = {
+    canary: { errorRate: sc.errorRate, latencyFactor: sc.latencyFactor },
+    gangway: gs,
+    fixedInterval: fs,
+    badRequestsRatio: round(fs.badRequestsMean / Math.max(gs.badRequestsMean, 1e-9), 2),
+    sampleReasons: g.filter((r) => r.reason).slice(0, 2).map((r) => r.reason),
+  };
+  log(`${sc.name}: gangway ${gs.badRequestsMean} bad requests, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
+}
+
+const good = { gangway: [], fixed: [] };
+for (let k = 0; k < GOOD_RUNS; k++) {
+  const seed = SEED + 900_000 + k;
+  good.gangway.push(await runOne('gangway', seed, GOOD, false));
+  good.fixed.push(await runOne('fixed', seed, GOOD, false));
+}
+const falseRollbacks = {
+  runs: GOOD_RUNS,
+  gangway: good.gangway.filter((r) => r.outcome === 'rolled_back').length,
+  fixedInterval: good.fixed.filter((r) => r.outcome === 'rolled_back').length,
+  gangwayReasons: good.gangway.filter((r) => r.reason).map((r) => r.reason).slice(0, 5),
+  gangwayPausedForPerson: good.gangway.reduce((a, r) => a + r.pausedForPerson, 0),
+  gangwaySecondsToPromotionMedian: median(good.gangway.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
+  fixedIntervalSecondsToPromotionMedian: median(good.fixed.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
+};
+log(`false rollbacks over ${GOOD_RUNS} good canaries: gangway ${falseRollbacks.gangway}, fixed-interval ${falseRollbacks.fixedInterval}`);
+
+const sumG = Object.values(scenarios).reduce((a, s) => a + s.gangway.badRequestsMean, 0);
+const sumF = Object.values(scenarios).reduce((a, s) => a + s.fixedInterval.badRequestsMean, 0);
+const perScenarioMet = Object.fromEntries(Object.entries(scenarios).map(([k, s]) => [k, s.badRequestsRatio >= 10]));
+const result = {
+  bench: 'canary',
+  mode: 'deterministic simulation in virtual time',
+  setup: {
+    seed: SEED, badRunsPerScenario: BAD_RUNS, goodRuns: GOOD_RUNS, requestsPerSecond: RATE, horizonSeconds: HORIZON,
+    stable: { errorRate: STABLE.errorRate, latency: `lognormal, median ${STABLE.latencyMedian * 1000} ms, sigma ${STABLE.latencySigma}` },
+    gangway: { steps: STEPS, template: RUNBOOK_DEFAULTS.name, intervalMs: RUNBOOK_DEFAULTS.intervalMs },
+    fixedInterval: { like: "Flagger's defaults", ...FLAGGER, checks: 'request-success-rate >= 99%, request-duration p99 <= 500ms, over 1m' },
+  },
+  scenarios,
+  allBadScenarios: { gangwayBadRequests: round(sumG, 1), fixedIntervalBadRequests: round(sumF, 1), ratio: round(sumF / sumG, 2) },
+  falseRollbacks,
+  target: {
+    wanted: '>= 10x fewer bad requests than the fixed-interval policy, no more false rollbacks',
+    perScenario: perScenarioMet,
+    allBadScenarios: sumF / sumG >= 10,
+    falseRollbacks: falseRollbacks.gangway <= falseRollbacks.fixedInterval,
+  },
+  wallSeconds: round((Date.now() - started) / 1000, 1),
+};
+const out = JSON.stringify(result, null, 2);
+process.stdout.write(out + '\n');
+mkdirSync(path.join(root, 'bench/results'), { recursive: true });
+writeFileSync(path.join(root, 'bench/results/canary.json'), out + '\n');
