@@ -8,7 +8,8 @@
 //   BENCH_BAD_RUNS    seeds per bad-canary scenario (default 40)
 //   BENCH_GOOD_RUNS   good canaries for the false-rollback rate (default 200)
 //   BENCH_RATE        requests per second (default 50)
-//   BENCH_HORIZON_S   seconds of traffic the blast radius is counted over (default 900)
+//   BENCH_HORIZON_S   seconds of traffic after the canary starts that the blast radius is counted over (default 900)
+//   BENCH_WARMUP_S    seconds the stable release serves alone before the canary starts (default 600)
 //   BENCH_STEPS       JSON array of canary steps replacing DEFAULT_CANARY_STEPS (for tuning)
 import { existsSync, mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ const BAD_RUNS = env('BENCH_BAD_RUNS', 40);
 const GOOD_RUNS = env('BENCH_GOOD_RUNS', 200);
 const RATE = env('BENCH_RATE', 50);
 const HORIZON = env('BENCH_HORIZON_S', 900);
+const WARMUP = env('BENCH_WARMUP_S', 600);
 
 function log(msg) { process.stderr.write(`[bench:canary] ${msg}\n`); }
 
@@ -105,8 +107,10 @@ class World {
     this.bins = { canary: new Float64Array(seconds * (NB + 2)), stable: new Float64Array(seconds * (NB + 2)) };
     this.canaryRequests = 0;
     this.failedByCanary = 0;
+    // Stable has served alone before the canary starts, as in production: its windows are full.
+    this.advanceTo(WARMUP);
   }
-  /** Simulates whole seconds up to `t` at the current weight. */
+  /** Simulates whole seconds up to `t` (seconds since the simulation began) at the current weight. */
   advanceTo(t) {
     const { route, err, bStable, bCanary, scenario } = this.tr;
     for (; this.t < t; this.t++) {
@@ -180,14 +184,14 @@ async function runGangway(world) {
     provider: () => provider, requests: provider,
     health: async () => [{ id: 'canary-1', consecutiveFailures: 0, state: 'healthy' }],
   });
-  let t = 0;
+  let t = WARMUP;
   let evaluations = 0;
   let pausedForPerson = 0;
   for (const step of STEPS) {
     if (step.kind === 'setWeight') {
       world.advanceTo(t);
       world.weight = step.weight;
-      if (step.weight === 100) return { outcome: 'promoted', at: t, evaluations, pausedForPerson };
+      if (step.weight === 100) return { outcome: 'promoted', at: t - WARMUP, evaluations, pausedForPerson };
       continue;
     }
     if (step.kind === 'pause') { t += (step.durationMs ?? 0) / 1000; continue; }
@@ -203,7 +207,7 @@ async function runGangway(world) {
       state = ev.state;
       if (ev.decision.action === 'fail') {
         world.weight = 0;
-        return { outcome: 'rolled_back', at: t, reason: ev.decision.reason, evaluations, pausedForPerson };
+        return { outcome: 'rolled_back', at: t - WARMUP, reason: ev.decision.reason, evaluations, pausedForPerson };
       }
       // A pause would wait for a person; the simulation lets them promote at once and counts it.
       if (ev.decision.action === 'pause') pausedForPerson++;
@@ -216,7 +220,7 @@ async function runGangway(world) {
   }
   world.advanceTo(t);
   world.weight = 100;
-  return { outcome: 'promoted', at: t, evaluations, pausedForPerson };
+  return { outcome: 'promoted', at: t - WARMUP, evaluations, pausedForPerson };
 }
 
 // --- fixed interval: Flagger's defaults --------------------------------------------------------
@@ -231,9 +235,9 @@ const FLAGGER = { intervalS: 60, stepWeight: 10, maxWeight: 50, threshold: 1, mi
 function runFixedInterval(world) {
   let failedChecks = 0;
   let iterations = 0;
-  for (let t = 0; ; t += FLAGGER.intervalS) {
+  for (let t = WARMUP; ; t += FLAGGER.intervalS) {
     world.advanceTo(t);
-    if (failedChecks >= FLAGGER.threshold) { world.weight = 0; return { outcome: 'rolled_back', at: t, checks: iterations }; }
+    if (failedChecks >= FLAGGER.threshold) { world.weight = 0; return { outcome: 'rolled_back', at: t - WARMUP, checks: iterations }; }
     if (world.weight === 0 && iterations === 0) { world.weight = FLAGGER.stepWeight; iterations++; continue; }
     const w = world.window('canary', FLAGGER.intervalS * 1000, t * 1000);
     const success = w.total > 0 ? 100 * (1 - w.errors / w.total) : NaN;
@@ -243,16 +247,16 @@ function runFixedInterval(world) {
     if (world.weight < FLAGGER.maxWeight) { world.weight += FLAGGER.stepWeight; continue; }
     // Promotion copies the canary's spec to the primary: from here every request runs it.
     world.weight = 100;
-    return { outcome: 'promoted', at: t, checks: iterations };
+    return { outcome: 'promoted', at: t - WARMUP, checks: iterations };
   }
 }
 
 // --- runs --------------------------------------------------------------------------------------
 async function runOne(policy, seed, scenario, countHorizon) {
-  const tr = traffic(seed, scenario, HORIZON);
-  const world = new World(tr, HORIZON);
+  const tr = traffic(seed, scenario, WARMUP + HORIZON);
+  const world = new World(tr, WARMUP + HORIZON);
   const r = policy === 'gangway' ? await runGangway(world) : runFixedInterval(world);
-  if (countHorizon) world.advanceTo(HORIZON);
+  if (countHorizon) world.advanceTo(WARMUP + HORIZON);
   return { ...r, canaryRequests: world.canaryRequests, failedByCanary: world.failedByCanary };
 }
 
@@ -324,7 +328,7 @@ const result = {
   bench: 'canary',
   mode: 'deterministic simulation in virtual time',
   setup: {
-    seed: SEED, badRunsPerScenario: BAD_RUNS, goodRuns: GOOD_RUNS, requestsPerSecond: RATE, horizonSeconds: HORIZON,
+    seed: SEED, badRunsPerScenario: BAD_RUNS, goodRuns: GOOD_RUNS, requestsPerSecond: RATE, horizonSeconds: HORIZON, stableWarmupSeconds: WARMUP,
     stable: { errorRate: STABLE.errorRate, latency: `lognormal, median ${STABLE.latencyMedian * 1000} ms, sigma ${STABLE.latencySigma}` },
     gangway: { steps: STEPS, template: RUNBOOK_DEFAULTS.name, intervalMs: RUNBOOK_DEFAULTS.intervalMs },
     fixedInterval: { like: "Flagger's defaults", ...FLAGGER, checks: 'request-success-rate >= 99%, request-duration p99 <= 500ms, over 1m' },

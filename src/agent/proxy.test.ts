@@ -88,6 +88,12 @@ async function startUpstream(id: string, version: string, opts: { keepAliveTimeo
       return;
     }
     if (url === '/slow') { setTimeout(() => res.end(`${id} slow`), 300); return; }
+    if (url === '/split-head') {
+      // An interim response, then a final head cut in two writes: the proxy must assemble it before adding a line.
+      res.socket!.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-');
+      setTimeout(() => { res.socket!.write('Length: 5\r\nConnection: close\r\n\r\nsplit'); res.socket!.end(); }, 10);
+      return;
+    }
     if (url === '/own-cookie') { res.setHeader('set-cookie', 'session=abc; Path=/'); res.end(id); return; }
     res.setHeader('content-type', 'text/plain');
     res.end(req.method === 'HEAD' ? undefined : id);
@@ -681,6 +687,8 @@ describe('ProxyHub header routes and sticky sessions', () => {
       'HTTP/1.1 200 OK', `Set-Cookie: ${cookieFor('v1', 91)}`, 'HTTP/1.1 204 No Content', 'HTTP/1.1 200 OK', `Set-Cookie: ${cookieFor('v1', 91)}`,
     ]);
     expect(text.endsWith('\r\n\r\nv1-a')).toBe(true);
+    const split = await rawExchange(port, 'GET /split-head HTTP/1.1\r\nHost: a\r\n\r\n', 200);
+    expect(split).toBe(`HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\nSet-Cookie: ${cookieFor('v1', 91)}\r\n\r\nsplit`);
   });
 
   it('gives header-routed requests no cookie and ignores their sticky cookie', async () => {

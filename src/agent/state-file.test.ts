@@ -29,6 +29,27 @@ describe('StateFile', () => {
     expect(fs.readdirSync(dir)).toEqual(['agent-state.json']);
   });
 
+  it('keeps header routes and sticky sessions of a route across a write and a load', async () => {
+    const f = new StateFile(dir);
+    const state = sample(2);
+    state.routes = [
+      { ...state.routes[0]!, headerRoutes: [{ name: 'X-Canary', value: 'always', version: '2.0.0' }], sticky: { cookie: 'gw_web', ttlMs: 3_600_000 } },
+      { ...state.routes[0]!, environment: 'prod', port: 8081, headerRoutes: [], sticky: null },
+    ];
+    f.schedule(() => state);
+    await f.flush();
+    const loaded = await f.load();
+    expect(loaded?.routes).toEqual(state.routes);
+    expect(loaded?.routes.map((r) => Object.keys(r))).toEqual([
+      ['service', 'environment', 'port', 'host', 'versions', 'preview', 'headerRoutes', 'sticky'],
+      ['service', 'environment', 'port', 'host', 'versions', 'preview', 'headerRoutes', 'sticky'],
+    ]);
+    // A file from before canary routing has neither field, and loads without them.
+    f.schedule(() => sample(3));
+    await f.flush();
+    expect(Object.keys((await f.load())!.routes[0]!)).toEqual(['service', 'environment', 'port', 'host', 'versions', 'preview']);
+  });
+
   it('coalesces a burst of changes into one write of the latest state', async () => {
     const f = new StateFile(dir);
     let calls = 0;

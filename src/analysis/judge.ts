@@ -65,7 +65,7 @@ function p(v: number): string {
  *
  * @example
  * // canary 12 errors in 500 requests, stable 10 in 9500, alpha 0.01 →
- * // { verdict: 'fail', reason: 'error rate 2.4% vs stable 0.105%: canary fails more (sequential test, p = 6.4e-10 < α 0.01)' }
+ * // { verdict: 'fail', reason: 'error rate 2.4% vs stable 0.105%: canary fails more (sequential test, p = 2.2e-9 < α 0.01)' }
  */
 export async function evaluateJudge(rule: JudgeRule, ctx: AnalysisContext, prev: RuleState): Promise<RuleOutcome> {
   const now = ctx.now;

@@ -246,8 +246,8 @@ export async function evaluateRelative(rule: RelativeRule, ctx: AnalysisContext,
     } else {
       const increase = (cv - sv) / base;
       m.detail = { ...m.detail, increase, base };
-      const against = base > sv ? ` (measured against the ${fmt(floor)} floor)` : '';
-      const text = `${label} ${fmt(cv)} is ${increase >= 0 ? 'up' : 'down'} ${formatNumber(Math.abs(increase) * 100, 3)}% on stable ${fmt(sv)}${against} (max +${formatNumber(rule.maxIncrease * 100, 3)}%)`;
+      const against = base > sv ? `against the ${fmt(floor)} floor; ` : '';
+      const text = `${label} ${fmt(cv)} is ${increase >= 0 ? 'up' : 'down'} ${formatNumber(Math.abs(increase) * 100, 3)}% on stable ${fmt(sv)} (${against}max +${formatNumber(rule.maxIncrease * 100, 3)}%)`;
       (increase > rule.maxIncrease ? fails : passes).push(text);
     }
   }

@@ -203,6 +203,24 @@ describe.each(ADAPTERS)('metric provider contract: $name', (adapter) => {
   });
 });
 
+describe('the agent counters endpoint behind the builtin provider', () => {
+  it('serves cumulative counters per version and rejects a request without service and environment', async () => {
+    const client = new AgentClient(control.socketPath);
+    const rows = await client.counters(SERVICE, ENVIRONMENT);
+    expect(rows.map((r) => [r.version, r.total, r.errors, r.buckets.reduce((a, b) => a + b, 0)])).toEqual([['2.0.0', 200, 10, 200], ['1.0.0', 100, 1, 100]]);
+    expect(await client.counters(SERVICE, 'staging')).toEqual([]);
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get({ socketPath: control.socketPath, path: '/v1/counters?service=web' }, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => { body += c.toString(); });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'invalid_argument', message: 'counters needs the query parameters service and environment' } });
+  });
+});
+
 function exact(text: string): RegExp {
   return new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 }

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestMetrics } from '../agent/request-metrics.js';
 import type { AgentApi } from '../agent/types.js';
@@ -31,7 +31,7 @@ beforeAll(async () => {
       : JSON.stringify({ value: 0.75 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  port = (server.address() as net.AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
 });
 afterAll(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
 

@@ -76,14 +76,6 @@ export function renderUrl(url: string, vars: TemplateVars): string {
   return substitute(url, vars, encodeURIComponent);
 }
 
-/**
- * Substitutes placeholders without escaping (header values). Throws TemplateError for an
- * unknown placeholder.
- */
-export function renderText(text: string, vars: TemplateVars): string {
-  return substitute(text, vars, (v) => v);
-}
-
 function substitute(template: string, vars: TemplateVars, escape: (value: string) => string): string {
   return template.replace(/\$\{([^}]*)\}/g, (_whole, name: string) => {
     switch (name.trim()) {

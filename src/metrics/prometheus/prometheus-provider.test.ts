@@ -4,7 +4,7 @@
  * never does (hang, answer HTML through a broken proxy, demand a password).
  */
 import http from 'node:http';
-import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startPrometheusOrSkip } from '../../../test/support/prometheus.js';
 import type { MetricQuery, MetricResult } from '../provider.js';
@@ -91,7 +91,7 @@ describe('PrometheusProvider when Prometheus misbehaves', () => {
   const serve = async (handler: http.RequestListener) => {
     const server = http.createServer(handler);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    return { server, port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+    return { server, port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
   };
   const source = { kind: 'prometheus' as const, query: 'vector(1)' };
 

@@ -75,13 +75,13 @@ describe('WebProvider', () => {
       .toEqual({ phase: 'error', detail: `GET http://127.0.0.1:${closedPort}/stats failed: connection refused (ECONNREFUSED)` });
   });
 
-  it('substitutes placeholders (percent-encoded in the URL), sends the headers, and keeps the query string out of messages', async () => {
+  it('substitutes placeholders (percent-encoded) in the URL, sends the headers as written, and keeps the query string out of messages', async () => {
     requests.length = 0;
     const s = source('data.missing', '/json?service=${service}&version=${version}&window=${window}&token=secret', { headers: { authorization: 'Bearer t-${environment}' } });
     const r = await web.measure(s, q);
     expect(r).toEqual({ phase: 'nodata', detail: `GET http://127.0.0.1:${port}/json: the answer has no field data.missing` });
     expect(requests.map((x) => [x.url, x.headers.authorization, x.headers.accept])).toEqual([
-      ['/json?service=web&version=2.0.0%2Bbuild%2F1&window=5m&token=secret', 'Bearer t-prod', 'application/json'],
+      ['/json?service=web&version=2.0.0%2Bbuild%2F1&window=5m&token=secret', 'Bearer t-${environment}', 'application/json'],
     ]);
   });
 

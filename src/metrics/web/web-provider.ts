@@ -4,7 +4,7 @@
  */
 import type { MetricSource } from '../../config/types.js';
 import type { MetricProvider, MetricQuery, MetricResult } from '../provider.js';
-import { renderText, renderUrl } from '../template.js';
+import { renderUrl } from '../template.js';
 
 /** One step of a field path: an object key or an array index. */
 export type FieldStep = string | number;
@@ -61,19 +61,17 @@ export function parseFieldPath(field: string): FieldStep[] {
  */
 export class WebProvider implements MetricProvider {
   /**
-   * GETs the source's URL (placeholders substituted and percent-encoded) with its headers and
-   * reads `field`: a number or numeric string is `ok`; a missing field or null is `nodata`;
-   * an HTTP error, an unreachable host, a timeout, a body that is not JSON or a field that is
+   * GETs the source's URL (placeholders substituted and percent-encoded) with its headers (sent
+   * as written) and reads `field`: a number or numeric string is `ok`; a missing field, null
+   * or "NaN" is `nodata`; an HTTP error, an unreachable host, a timeout, a body that is not JSON or a field that is
    * not a number is `error`. `samples` is null. Never throws. Idempotent if the endpoint is.
    */
   async measure(source: MetricSource, q: MetricQuery): Promise<MetricResult> {
     if (source.kind !== 'web') return { phase: 'error', detail: `the web provider cannot measure a ${source.kind} source` };
     let url: URL;
-    let headers: Record<string, string>;
     let path: FieldStep[];
     try {
       url = new URL(renderUrl(source.url, q));
-      headers = Object.fromEntries(Object.entries(source.headers).map(([k, v]) => [k, renderText(v, q)]));
       path = parseFieldPath(source.field);
     } catch (err) {
       return { phase: 'error', detail: err instanceof TypeError ? `invalid url ${JSON.stringify(source.url)}` : (err as Error).message };
@@ -83,7 +81,7 @@ export class WebProvider implements MetricProvider {
     let status: number;
     let text: string;
     try {
-      const res = await fetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(source.timeoutMs) });
+      const res = await fetch(url, { headers: { accept: 'application/json', ...source.headers }, signal: AbortSignal.timeout(source.timeoutMs) });
       status = res.status;
       text = await res.text();
     } catch (err) {
