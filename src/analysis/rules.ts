@@ -112,7 +112,7 @@ export function metricLabel(rule: { name: string; metric: MetricSource }): strin
  * below 2%. Other sources have no known unit and no floor.
  */
 export const INCREASE_FLOORS: Readonly<Record<BuiltinMetric, number>> = Object.freeze({
-  error_rate: 0.02,
+  error_rate: 0.03,
   request_rate: 1,
   p50_latency: 0.005,
   p95_latency: 0.005,
