@@ -7,7 +7,8 @@
 //   BENCH_SEED        base seed of the PRNG (default 20240601)
 //   BENCH_BAD_RUNS    seeds per bad-canary scenario (default 40)
 //   BENCH_GOOD_RUNS   good canaries for the false-rollback rate (default 200)
-//   BENCH_RATE        requests per second (default 50)
+//   BENCH_RATE        requests per second of the headline run (default 50)
+//   BENCH_OTHER_RATES comma-separated rates also run, with half the seeds, to show how traffic changes the picture (default 10,200; empty for none)
 //   BENCH_HORIZON_S   seconds of traffic after the canary starts that the blast radius is counted over (default 900)
 //   BENCH_WARMUP_S    seconds the stable release serves alone before the canary starts (default 600)
 //   BENCH_STEPS       JSON array of canary steps replacing DEFAULT_CANARY_STEPS (for tuning)
@@ -22,7 +23,9 @@ const env = (name, dflt) => Number(process.env[name] ?? dflt);
 const SEED = env('BENCH_SEED', 20240601);
 const BAD_RUNS = env('BENCH_BAD_RUNS', 40);
 const GOOD_RUNS = env('BENCH_GOOD_RUNS', 200);
-const RATE = env('BENCH_RATE', 50);
+let RATE = env('BENCH_RATE', 50);
+const HEADLINE_RATE = RATE;
+const OTHER_RATES = (process.env.BENCH_OTHER_RATES ?? '10,200').split(',').filter(Boolean).map(Number);
 const HORIZON = env('BENCH_HORIZON_S', 900);
 const WARMUP = env('BENCH_WARMUP_S', 600);
 
@@ -282,48 +285,67 @@ function summarise(runs) {
   };
 }
 
-const started = Date.now();
-const scenarios = {};
-for (const [si, sc] of SCENARIOS.entries()) {
-  const g = [];
-  const f = [];
-  for (let k = 0; k < BAD_RUNS; k++) {
-    const seed = SEED + 1000 * (si + 1) + k;
-    g.push(await runOne('gangway', seed, sc, true));
-    f.push(await runOne('fixed', seed, sc, true));
+async function runSuite(badRuns, goodRuns) {
+  const scenarios = {};
+  for (const [si, sc] of SCENARIOS.entries()) {
+    const g = [];
+    const f = [];
+    for (let k = 0; k < badRuns; k++) {
+      const seed = SEED + 1000 * (si + 1) + k;
+      g.push(await runOne('gangway', seed, sc, true));
+      f.push(await runOne('fixed', seed, sc, true));
+    }
+    const gs = summarise(g);
+    const fs = summarise(f);
+    scenarios[sc.name] = {
+      canary: { errorRate: sc.errorRate, latencyFactor: sc.latencyFactor },
+      gangway: gs,
+      fixedInterval: fs,
+      badRequestsRatio: round(fs.badRequestsMean / Math.max(gs.badRequestsMean, 1e-9), 2),
+      sampleReasons: g.filter((r) => r.reason).slice(0, 2).map((r) => r.reason),
+    };
+    log(`${RATE} req/s, ${sc.name}: gangway ${gs.badRequestsMean} bad requests, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
   }
-  const gs = summarise(g);
-  const fs = summarise(f);
-  scenarios[sc.name] = {
-    canary: { errorRate: sc.errorRate, latencyFactor: sc.latencyFactor },
-    gangway: gs,
-    fixedInterval: fs,
-    badRequestsRatio: round(fs.badRequestsMean / Math.max(gs.badRequestsMean, 1e-9), 2),
-    sampleReasons: g.filter((r) => r.reason).slice(0, 2).map((r) => r.reason),
+  const good = { gangway: [], fixed: [] };
+  for (let k = 0; k < goodRuns; k++) {
+    const seed = SEED + 900_000 + k;
+    good.gangway.push(await runOne('gangway', seed, GOOD, false));
+    good.fixed.push(await runOne('fixed', seed, GOOD, false));
+  }
+  const falseRollbacks = {
+    runs: goodRuns,
+    gangway: good.gangway.filter((r) => r.outcome === 'rolled_back').length,
+    fixedInterval: good.fixed.filter((r) => r.outcome === 'rolled_back').length,
+    gangwayReasons: good.gangway.filter((r) => r.reason).map((r) => r.reason).slice(0, 5),
+    gangwayPausedForPerson: good.gangway.filter((r) => r.pausedForPerson > 0).length,
+    gangwaySecondsToPromotionMedian: median(good.gangway.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
+    fixedIntervalSecondsToPromotionMedian: median(good.fixed.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
   };
-  log(`${sc.name}: gangway ${gs.badRequestsMean} bad requests, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
+  log(`${RATE} req/s: false rollbacks over ${goodRuns} good canaries: gangway ${falseRollbacks.gangway}, fixed-interval ${falseRollbacks.fixedInterval}`);
+  const sumG = Object.values(scenarios).reduce((a, s) => a + s.gangway.badRequestsMean, 0);
+  const sumF = Object.values(scenarios).reduce((a, s) => a + s.fixedInterval.badRequestsMean, 0);
+  return {
+    requestsPerSecond: RATE,
+    scenarios,
+    allBadScenarios: { gangwayBadRequests: round(sumG, 1), fixedIntervalBadRequests: round(sumF, 1), ratio: round(sumF / sumG, 2) },
+    falseRollbacks,
+  };
 }
 
-const good = { gangway: [], fixed: [] };
-for (let k = 0; k < GOOD_RUNS; k++) {
-  const seed = SEED + 900_000 + k;
-  good.gangway.push(await runOne('gangway', seed, GOOD, false));
-  good.fixed.push(await runOne('fixed', seed, GOOD, false));
+const started = Date.now();
+const headline = await runSuite(BAD_RUNS, GOOD_RUNS);
+const otherRates = [];
+for (const r of OTHER_RATES) {
+  RATE = r;
+  const suite = await runSuite(Math.ceil(BAD_RUNS / 2), Math.ceil(GOOD_RUNS / 2));
+  otherRates.push({
+    requestsPerSecond: r,
+    badRequestsRatio: Object.fromEntries(Object.entries(suite.scenarios).map(([k, v]) => [k, v.badRequestsRatio])),
+    allBadScenarios: suite.allBadScenarios,
+    falseRollbacks: { runs: suite.falseRollbacks.runs, gangway: suite.falseRollbacks.gangway, fixedInterval: suite.falseRollbacks.fixedInterval, gangwayPausedForPerson: suite.falseRollbacks.gangwayPausedForPerson },
+  });
 }
-const falseRollbacks = {
-  runs: GOOD_RUNS,
-  gangway: good.gangway.filter((r) => r.outcome === 'rolled_back').length,
-  fixedInterval: good.fixed.filter((r) => r.outcome === 'rolled_back').length,
-  gangwayReasons: good.gangway.filter((r) => r.reason).map((r) => r.reason).slice(0, 5),
-  gangwayPausedForPerson: good.gangway.reduce((a, r) => a + r.pausedForPerson, 0),
-  gangwaySecondsToPromotionMedian: median(good.gangway.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
-  fixedIntervalSecondsToPromotionMedian: median(good.fixed.filter((r) => r.outcome === 'promoted').map((r) => r.at)),
-};
-log(`false rollbacks over ${GOOD_RUNS} good canaries: gangway ${falseRollbacks.gangway}, fixed-interval ${falseRollbacks.fixedInterval}`);
-
-const sumG = Object.values(scenarios).reduce((a, s) => a + s.gangway.badRequestsMean, 0);
-const sumF = Object.values(scenarios).reduce((a, s) => a + s.fixedInterval.badRequestsMean, 0);
-const perScenarioMet = Object.fromEntries(Object.entries(scenarios).map(([k, s]) => [k, s.badRequestsRatio >= 10]));
+RATE = HEADLINE_RATE;
 const result = {
   bench: 'canary',
   mode: 'deterministic simulation in virtual time',
@@ -333,15 +355,16 @@ const result = {
     gangway: { steps: STEPS, template: RUNBOOK_DEFAULTS.name, intervalMs: RUNBOOK_DEFAULTS.intervalMs },
     fixedInterval: { like: "Flagger's defaults", ...FLAGGER, checks: 'request-success-rate >= 99%, request-duration p99 <= 500ms, over 1m' },
   },
-  scenarios,
-  allBadScenarios: { gangwayBadRequests: round(sumG, 1), fixedIntervalBadRequests: round(sumF, 1), ratio: round(sumF / sumG, 2) },
-  falseRollbacks,
+  scenarios: headline.scenarios,
+  allBadScenarios: headline.allBadScenarios,
+  falseRollbacks: headline.falseRollbacks,
   target: {
     wanted: '>= 10x fewer bad requests than the fixed-interval policy, no more false rollbacks',
-    perScenario: perScenarioMet,
-    allBadScenarios: sumF / sumG >= 10,
-    falseRollbacks: falseRollbacks.gangway <= falseRollbacks.fixedInterval,
+    perScenario: Object.fromEntries(Object.entries(headline.scenarios).map(([k, s]) => [k, s.badRequestsRatio >= 10])),
+    allBadScenarios: headline.allBadScenarios.ratio >= 10,
+    falseRollbacks: headline.falseRollbacks.gangway <= headline.falseRollbacks.fixedInterval,
   },
+  otherRates,
   wallSeconds: round((Date.now() - started) / 1000, 1),
 };
 const out = JSON.stringify(result, null, 2);

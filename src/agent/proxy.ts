@@ -11,9 +11,8 @@
  *
  * Canary routing (header routes, sticky sessions) is compiled per route into a
  * {@link RouteExtras}; a route without it pays one null check per request and per response
- * head. Its extra headers are read in the same pass as the framing headers, and its
- * `Set-Cookie` line is spliced in before the final CRLF of the response head, which is
- * otherwise forwarded as received.
+ * head. Only the header names it needs are looked for, and its `Set-Cookie` line is spliced in
+ * before the final CRLF of the response head, which is otherwise forwarded as received.
  *
  * Lossless switches rest on two rules: a route swap is one reference assignment (requests
  * already forwarded finish where they started), and a request whose upstream connection fails

@@ -57,7 +57,7 @@ export const RUNBOOK_DEFAULTS: AnalysisTemplate = deepFreeze({
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
     {
-      name: 'judge', kind: 'judge', errors: true, latency: true, alpha: 0.01, minSamples: 200,
+      name: 'judge', kind: 'judge', errors: true, latency: true, alpha: 0.002, minSamples: 200,
       windowMs: 600_000, maxLatencyShift: 1.5,
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },

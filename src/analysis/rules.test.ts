@@ -91,7 +91,7 @@ describe('threshold rule', () => {
   it('checks a minimum, and ignores minSamples when the provider does not know the count', async () => {
     const rule = threshold({ name: 'traffic', metric: { kind: 'builtin', metric: 'request_rate' }, max: null, min: 1, forMs: 0 });
     const o = await evaluateThreshold(rule, context({ v2: { phase: 'ok', value: 0.5, samples: null } }), INITIAL_RULE_STATE);
-    expect([o.verdict.verdict, o.verdict.reason]).toEqual(['fail', 'request_rate 0.5/s < 1/s for 0s']);
+    expect([o.verdict.verdict, o.verdict.reason]).toEqual(['fail', 'request_rate 0.5/s < 1/s']);
   });
 });
 
@@ -114,14 +114,14 @@ describe('relative rule', () => {
     expect([o.verdict.verdict, o.verdict.reason]).toEqual(['pass', 'p95_latency 250ms is 1.25x stable 200ms (max 2x)']);
   });
 
-  it('measures an error-rate increase against stable, or against the 2% floor when stable is below it', async () => {
+  it('measures an error-rate increase against stable, or against the 3% floor when stable is below it', async () => {
     const rule = relative({ name: 'error-rate-vs-stable', metric: ERROR_RATE, maxRatio: null, maxIncrease: 0.5 });
     const high = await evaluateRelative(rule, context({ v2: { phase: 'ok', value: 0.07, samples: 500 }, v1: { phase: 'ok', value: 0.04, samples: 500 } }), INITIAL_RULE_STATE);
     expect([high.verdict.verdict, high.verdict.reason]).toEqual(['fail', 'error_rate 7% is up 75% on stable 4% (max +50%)']);
     const low = await evaluateRelative(rule, context({ v2: { phase: 'ok', value: 0.004, samples: 500 }, v1: { phase: 'ok', value: 0.001, samples: 500 } }), INITIAL_RULE_STATE);
-    expect([low.verdict.verdict, low.verdict.reason]).toEqual(['pass', 'error_rate 0.4% is up 15% on stable 0.1% (against the 2% floor; max +50%)']);
-    const zero = await evaluateRelative(rule, context({ v2: { phase: 'ok', value: 0.03, samples: 500 }, v1: { phase: 'ok', value: 0, samples: 500 } }), INITIAL_RULE_STATE);
-    expect([zero.verdict.verdict, zero.verdict.reason]).toEqual(['fail', 'error_rate 3% is up 150% on stable 0% (against the 2% floor; max +50%)']);
+    expect([low.verdict.verdict, low.verdict.reason]).toEqual(['pass', 'error_rate 0.4% is up 10% on stable 0.1% (against the 3% floor; max +50%)']);
+    const zero = await evaluateRelative(rule, context({ v2: { phase: 'ok', value: 0.018, samples: 500 }, v1: { phase: 'ok', value: 0, samples: 500 } }), INITIAL_RULE_STATE);
+    expect([zero.verdict.verdict, zero.verdict.reason]).toEqual(['fail', 'error_rate 1.8% is up 60% on stable 0% (against the 3% floor; max +50%)']);
   });
 
   it('with a stable value of 0: ratio passes when the canary is 0 too, else is inconclusive', async () => {

@@ -108,8 +108,9 @@ export function metricLabel(rule: { name: string; metric: MetricSource }): strin
  * The smallest base an increase is measured against, per builtin metric. Relative changes of
  * tiny values are noise: at a 0.1% error rate one extra failed request in a few hundred is
  * "up 50%". So `maxIncrease` compares (canary − stable) / max(stable, floor); for the error
- * rate that means "up by more than maxIncrease × 2 percentage points" while the stable rate is
- * below 2%. Other sources have no known unit and no floor.
+ * rate that means "up by more than maxIncrease × 3 percentage points" while the stable rate is
+ * below 3% (with 0.02 the benchmark's good canaries were still rolled back now and then).
+ * Other sources have no known unit and no floor.
  */
 export const INCREASE_FLOORS: Readonly<Record<BuiltinMetric, number>> = Object.freeze({
   error_rate: 0.03,
@@ -167,7 +168,7 @@ export async function evaluateThreshold(rule: ThresholdRule, ctx: AnalysisContex
   const lasted = now - since;
   m.detail = { ...detail, breachSince: since };
   const state: RuleState = { ...prev, breachSince: since };
-  if (lasted >= rule.forMs) return outcome(rule, 'fail', `${breach} for ${formatDuration(lasted)}`, [m], now, state);
+  if (lasted >= rule.forMs) return outcome(rule, 'fail', rule.forMs > 0 ? `${breach} for ${formatDuration(lasted)}` : breach, [m], now, state);
   return outcome(rule, 'pass', `breaching: ${breach} for ${formatDuration(lasted)} (fails at ${formatDuration(rule.forMs)})`, [m], now, state);
 }
 

@@ -59,10 +59,21 @@ describe('statistics against SciPy reference values (values.json)', () => {
   });
 });
 
+/** Debian's python3-scipy installs for /usr/bin/python3, which another python3 on PATH may shadow. */
+const PYTHONS = ['/usr/bin/python3', 'python3'];
+let python = 'python3';
+
 function hasScipy(): { ok: boolean; detail?: string } {
-  const r = spawnSync('python3', ['-c', 'import scipy'], { encoding: 'utf8' });
-  if (r.error) return { ok: false, detail: r.error.message };
-  return r.status === 0 ? { ok: true } : { ok: false, detail: r.stderr.trim().split('\n').pop() };
+  let detail: string | undefined;
+  for (const candidate of PYTHONS) {
+    const r = spawnSync(candidate, ['-c', 'import scipy'], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) {
+      python = candidate;
+      return { ok: true };
+    }
+    detail = r.error ? r.error.message : r.stderr.trim().split('\n').pop();
+  }
+  return { ok: false, detail };
 }
 
 const scipy = hasScipy();
@@ -70,7 +81,7 @@ const live = requireOrSkip('the live SciPy reference check (src/analysis/referen
 
 describe.skipIf(!live)('reference script, run live with SciPy', () => {
   it('prints the committed values.json', () => {
-    const r = spawnSync('python3', [script], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(python, [script], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     // The SciPy version may differ between machines; the figures may not.
     const withoutVersion = (v: ReferenceValues): Partial<ReferenceValues> => ({ ...v, scipy: undefined });
