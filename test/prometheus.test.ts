@@ -191,8 +191,9 @@ describe.skipIf(!available)('Prometheus provider against a real Prometheus scrap
     const fast = await provider.measure({ kind: 'prometheus', query: P95 }, windowQuery(STABLE.version));
     expect([slow.phase, fast.phase]).toEqual(['ok', 'ok']);
     if (slow.phase !== 'ok' || fast.phase !== 'ok') return;
-    expect(slow.value).toBeCloseTo(expectedOf(CANARY.version).p95, 9);
-    expect(fast.value).toBeCloseTo(expectedOf(STABLE.version).p95, 9);
+    // Five digits: a status-class series born inside the window is extrapolated by rate() differently from the others.
+    expect(slow.value).toBeCloseTo(expectedOf(CANARY.version).p95, 5);
+    expect(fast.value).toBeCloseTo(expectedOf(STABLE.version).p95, 5);
     expect(slow.value).toBeGreaterThan(0.25);
     expect(slow.value).toBeLessThanOrEqual(0.35);
     expect(fast.value).toBeLessThan(0.1);

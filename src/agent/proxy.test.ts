@@ -731,6 +731,19 @@ describe('ProxyHub header routes and sticky sessions', () => {
     expect(hub.routes()).toEqual([route]);
   });
 
+  it('sends every preview-listener request to the preview version, with no cookie, whatever its headers', async () => {
+    const { hub, route } = await canaryHub([{ version: 'v1', weight: 1 }], {
+      headerRoutes: [{ name: 'x-canary', value: '1', version: 'v3' }],
+      sticky: STICKY,
+    });
+    const previewPort = await freePort();
+    await hub.setRoute({ ...route, preview: { port: previewPort, version: 'v2' } });
+    const agent = keepAliveAgent(1);
+    expect(seen(await request(previewPort, { agent }))).toEqual(['v2-a', undefined]);
+    expect(seen(await request(previewPort, { agent, headers: { 'x-canary': '1', cookie: 'gw_web=v1' } }))).toEqual(['v2-a', undefined]);
+    expect(seen(await request(route.port, { agent }))).toEqual(['v1-a', [cookieFor('v1')]]);
+  });
+
   it('names a version in the cookie as a URI component', async () => {
     const backends = new Backends();
     const odd = await startUpstream('odd', 'web@sha256:ab;c');

@@ -828,10 +828,19 @@ class ClientConn {
  * answering, after the one replay, or failed mid-response — the client connection is then
  * closed), 400/431 (unparseable request), 499 (the client left before the response ended).
  *
+ * On the public listener the first header route whose header matches (name in any case, value
+ * exact after trimming spaces; repeated lines are joined with `, ` first) sends the request to
+ * its version, with no sticky cookie — or, when that version has no ready instance, lets it go
+ * on as if no header matched. Otherwise a sticky route sends it to the version its cookie names while that version has weight and a
+ * ready instance, and else by weight; the response then gets `Set-Cookie` unless the request's
+ * cookie already named the version that answered. Cookie values are versions as URI
+ * components, `Max-Age` is `ttlMs` rounded up to seconds. The preview listener ignores both.
+ *
  * @example
  * const hub = new ProxyHub({ backends: supervisor, metrics: new RequestMetrics() });
  * await hub.setRoute({ service: 'web', environment: 'prod', host: '127.0.0.1', port: 8080,
- *   versions: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }], preview: null });
+ *   versions: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }], preview: null,
+ *   headerRoutes: [{ name: 'X-Canary', value: 'always', version: 'v2' }], sticky: { cookie: 'gw_web', ttlMs: 3_600_000 } });
  * // draining an instance before stopping it:
  * hub.forget(instance.id);
  * while (hub.inflight(instance.id) > 0) await sleep(50);
@@ -864,7 +873,13 @@ export class ProxyHub implements ProxyHubApi {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
   }
 
-  /** Opens, moves or closes the route's listeners and swaps its weights atomically. Rejects with PortInUseError when a port is taken; the previous route then stays in force. */
+  /**
+   * Opens, moves or closes the route's listeners and swaps its weights, header routes and
+   * stickiness atomically. Rejects with PortInUseError when a port is taken, and with an
+   * `invalid_argument` GangwayError naming the field for a header name or cookie name that is
+   * not an HTTP token, a header value with surrounding whitespace or a ttlMs ≤ 0; the previous
+   * route then stays in force.
+   */
   setRoute(route: RouteSpec): Promise<void> {
     return this.serial(() => this.applyRoute(route));
   }

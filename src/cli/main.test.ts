@@ -267,6 +267,8 @@ describe('status', () => {
         { id: 'web-prod-1.4.2-2', version: '1.4.2', port: 41002, state: 'ready', restarts: 0, consecutiveFailures: 0 },
       ],
       traffic: [{ version: '1.4.2', weight: 100 }],
+      analysis: [],
+      releases: [{ version: '1.4.2', requests: 120, errorRate: 0, p95Seconds: 0.012 }],
     }]);
   });
 
@@ -281,6 +283,10 @@ describe('status', () => {
         'SERVICE  ENVIRONMENT  VERSION  PHASE    STEP                        INSTANCES  TRAFFIC',
         'web      dev          1.0.0    running  start 2 instances of 1.1.0  2/2 ready  1.0.0 100%',
         'api      dev          -        -        -                           -          -',
+        '',
+        'web/dev dep_0001',
+        '  RELEASE  WEIGHT  REQ/MIN  ERRORS  P95',
+        '  1.0.0    100%    120      0.0%    12 ms',
         '',
       ].join('\n'),
     });
