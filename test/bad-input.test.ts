@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP, freePorts, makeProject, runCli, waitForEnd, type Project } from './support/gangway.js';
+import { APP, projectHeader, freePorts, makeProject, runCli, waitForEnd, type Project } from './support/gangway.js';
 
 let project: Project;
 let port: number;
@@ -14,11 +14,8 @@ let blocker: Server | null = null;
 
 beforeAll(async () => {
   [port, preview, ghostPort] = await freePorts(3);
-  project = await makeProject(({ api, metrics }) => `
-project: faults
-server: { port: ${api} }
-agent: { metricsPort: ${metrics} }
-environments:
+  project = await makeProject((ports: { api: number; metrics: number }) => `
+${projectHeader('faults', ports)}environments:
   dev: {}
 services:
   web:

@@ -6,7 +6,7 @@
  * version label as ERROR_RATE, so release "0.3" fails 30% of requests and "0.0" none.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP, freePorts, makeProject, runCli, waitForEnd, type Project } from './support/gangway.js';
+import { APP, projectHeader, freePorts, makeProject, runCli, waitForEnd, type Project } from './support/gangway.js';
 import { startLoad } from './support/load.js';
 
 let project: Project;
@@ -14,11 +14,8 @@ let port: number;
 
 beforeAll(async () => {
   [port] = await freePorts(1);
-  project = await makeProject(({ api, metrics }) => `
-project: canary
-server: { port: ${api} }
-agent: { metricsPort: ${metrics} }
-analysis:
+  project = await makeProject((ports: { api: number; metrics: number }) => `
+${projectHeader('canary', ports)}analysis:
   e2e:
     interval: 300ms
     rules:

@@ -4,7 +4,7 @@
  * would have without the crash: no step lost, none run to completion twice, none left stuck.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { APP, freePorts, makeProject, sleep, waitForEnd, type Project } from './support/gangway.js';
+import { APP, projectHeader, freePorts, makeProject, sleep, waitForEnd, type Project } from './support/gangway.js';
 
 const projects: Project[] = [];
 afterAll(async () => { for (const p of projects) await p.cleanup(); });
@@ -14,11 +14,8 @@ interface Ev { type: string; deploymentId: string; data: { idx?: number } }
 
 async function project() {
   const [port, preview] = await freePorts(2);
-  const p = await makeProject(({ api, metrics }) => `
-project: crash
-server: { port: ${api} }
-agent: { metricsPort: ${metrics} }
-environments:
+  const p = await makeProject((ports: { api: number; metrics: number }) => `
+${projectHeader('crash', ports)}environments:
   dev: {}
 services:
   web:

@@ -4,18 +4,15 @@
  * then not one request fails and the last release serves all traffic.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { APP, freePorts, makeProject, waitForEnd, type Project } from './support/gangway.js';
+import { APP, projectHeader, freePorts, makeProject, waitForEnd, type Project } from './support/gangway.js';
 import { startLoad } from './support/load.js';
 
 const projects: Project[] = [];
 afterAll(async () => { for (const p of projects) await p.cleanup(); });
 
 function yaml(strategy: string, port: number) {
-  return ({ api, metrics }: { api: number; metrics: number }) => `
-project: zero
-server: { port: ${api} }
-agent: { metricsPort: ${metrics} }
-environments:
+  return (ports: { api: number; metrics: number }) => `
+${projectHeader('zero', ports)}environments:
   dev: {}
 services:
   web:

@@ -1,15 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
-import type { GangwayConfig, MetricSource } from '../config/types.js';
+import type { MetricSource } from '../config/types.js';
 import type { MetricQuery, MetricResult, RequestWindow } from '../metrics/provider.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { DeploymentPhase, Store } from '../store/types.js';
-import { MemoryTarget } from '../targets/memory/memory-target.js';
-import { GangwayError } from '../errors.js';
-import { Orchestrator } from './orchestrator.js';
-import { Runner } from './runner.js';
+import type { GangwayError } from '../errors.js';
 import { createAnalysisRuntime } from './analysis-runtime.js';
 import { planDeployment } from './plan.js';
+import { closeWorlds, given, ship, until, FINAL } from '../../test/support/engine-world.js';
 
 const YAML = (steps: string, background = '') => `
 project: shop
@@ -58,45 +54,12 @@ class FakeMetrics {
   };
 }
 
-interface World { config: GangwayConfig; store: Store; target: MemoryTarget; orch: Orchestrator; runner: Runner; metrics: FakeMetrics }
-const worlds: World[] = [];
+afterEach(closeWorlds);
 
-async function given(yaml: string): Promise<World> {
-  const config = parseConfig(yaml, '/project/gangway.yaml');
-  const store = openSqliteStore(':memory:');
-  await store.migrate();
-  const target = new MemoryTarget();
+async function givenCanary(yaml: string) {
   const metrics = new FakeMetrics();
-  const analysis = createAnalysisRuntime(store, config, metrics);
-  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis });
-  const orch = new Orchestrator({ store, config, target, onChange: () => runner.wake(), requests: metrics.requests });
-  runner.start();
-  const w = { config, store, target, orch, runner, metrics };
-  worlds.push(w);
-  return w;
-}
-
-afterEach(async () => {
-  for (const w of worlds.splice(0)) {
-    await w.runner.stop();
-    await w.store.close();
-  }
-});
-
-const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
-
-async function until(w: World, id: string, phases: DeploymentPhase[]) {
-  for (let i = 0; i < 500; i++) {
-    const d = await w.orch.getDeployment(id);
-    if (phases.includes(d.phase)) return d;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`deployment ${id} never reached ${phases.join('/')}: ${(await w.orch.getDeployment(id)).phase}`);
-}
-
-async function ship(w: World, version: string) {
-  const d = await w.orch.deploy({ service: 'web', environment: 'dev', version, actor: 'ana' });
-  return until(w, d.id, FINAL);
+  const w = await given(yaml, { analysis: (store, config) => createAnalysisRuntime(store, config, metrics), requests: metrics.requests });
+  return { ...w, metrics };
 }
 
 const STEPS = `          - setWeight: 10
@@ -131,7 +94,7 @@ describe('canary plan', () => {
 
 describe('canary rollout', () => {
   it('given a healthy canary, when it rolls out, then every analysis passes and it becomes stable with its verdicts kept', async () => {
-    const w = await given(YAML(STEPS));
+    const w = await givenCanary(YAML(STEPS));
     await ship(w, '1.0.0');
     w.metrics.figures.set('2.0.0', { errorRate: 0.01, total: 500 });
     const d = await ship(w, '2.0.0');
@@ -144,7 +107,7 @@ describe('canary rollout', () => {
   });
 
   it('given a canary failing 20% of requests, when analysis runs, then traffic returns to stable, the release is rejected and cannot be deployed again without retry', async () => {
-    const w = await given(YAML(STEPS));
+    const w = await givenCanary(YAML(STEPS));
     await ship(w, '1.0.0');
     w.metrics.figures.set('2.0.0', { errorRate: 0.2, total: 500 });
     w.target.calls.length = 0;
@@ -161,7 +124,7 @@ describe('canary rollout', () => {
   });
 
   it('given an open pause, when the rollout reaches it, then it waits as paused until promoted', async () => {
-    const w = await given(YAML(`          - setWeight: 20
+    const w = await givenCanary(YAML(`          - setWeight: 20
           - pause: {}
           - setWeight: 100`));
     await ship(w, '1.0.0');
@@ -178,7 +141,7 @@ describe('canary rollout', () => {
   });
 
   it('given background analysis, when the canary goes bad during an open pause, then it is rolled back without anyone promoting', async () => {
-    const w = await given(YAML(`          - setWeight: 20
+    const w = await givenCanary(YAML(`          - setWeight: 20
           - pause: {}
           - setWeight: 100`, '    analysis: quick'));
     await ship(w, '1.0.0');

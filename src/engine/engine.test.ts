@@ -1,11 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load.js';
-import type { GangwayConfig } from '../config/types.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { DeploymentPhase, Store } from '../store/types.js';
-import { MemoryTarget } from '../targets/memory/memory-target.js';
-import { Orchestrator } from './orchestrator.js';
 import { Runner } from './runner.js';
+import { FINAL, adopt, closeWorlds, given, ship, until } from '../../test/support/engine-world.js';
 import { GangwayError } from '../errors.js';
 
 const YAML = (strategy: string, extra = '') => `
@@ -30,44 +25,7 @@ ${extra}
 const BLUE_GREEN = '      blueGreen: { previewPort: 18090, scaleDownDelay: 0s }';
 const ROLLING = '      rolling: { maxSurge: 1, maxUnavailable: 0 }';
 
-interface World { config: GangwayConfig; store: Store; target: MemoryTarget; orch: Orchestrator; runner: Runner }
-const worlds: World[] = [];
-
-async function given(yaml: string): Promise<World> {
-  const config = parseConfig(yaml, '/project/gangway.yaml');
-  const store = await openSqliteStore(':memory:');
-  await store.migrate();
-  const target = new MemoryTarget();
-  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000 });
-  const orch = new Orchestrator({ store, config, target, onChange: () => runner.wake() });
-  runner.start();
-  const w = { config, store, target, orch, runner };
-  worlds.push(w);
-  return w;
-}
-
-afterEach(async () => {
-  for (const w of worlds.splice(0)) {
-    await w.runner.stop();
-    await w.store.close();
-  }
-});
-
-async function until(w: World, id: string, phases: DeploymentPhase[]) {
-  for (let i = 0; i < 500; i++) {
-    const d = await w.orch.getDeployment(id);
-    if (phases.includes(d.phase)) return d;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`deployment ${id} never reached ${phases.join("/")}: ${JSON.stringify(await w.orch.getDeployment(id))}`);
-}
-
-const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
-
-async function ship(w: World, version: string, env = 'dev', reason?: string) {
-  const d = await w.orch.deploy({ service: 'web', environment: env, version, actor: 'ana', reason });
-  return until(w, d.id, FINAL);
-}
+afterEach(closeWorlds);
 
 describe('blue-green', () => {
   it('given no release, when 1.0.0 is deployed, then it runs every step and becomes stable', async () => {
@@ -259,7 +217,7 @@ describe('resume', () => {
     const watchStarted = paused.steps[paused.currentStep].startedAt;
     const second = new Runner({ store: w.store, config: w.config, target: w.target, tickMs: 20 });
     second.start();
-    worlds.push({ ...w, runner: second });
+    adopt({ ...w, runner: second });
     const end = await until(w, d.id, FINAL);
     expect(end.phase).toBe('succeeded');
     const watch = end.steps.find((s) => s.type === 'watch')!;

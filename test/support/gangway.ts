@@ -60,6 +60,11 @@ export interface Project {
   cleanup(): Promise<void>;
 }
 
+/** The first lines of a test project's gangway.yaml: its name and the API and metrics ports it was given. */
+export function projectHeader(project: string, p: { api: number; metrics: number }): string {
+  return `project: ${project}\nserver: { port: ${p.api} }\nagent: { metricsPort: ${p.metrics} }\n`;
+}
+
 export async function makeProject(yaml: (p: { api: number; metrics: number }) => string): Promise<Project> {
   const dir = mkdtempSync(join(tmpdir(), 'gangway-e2e-'));
   const [api, metrics] = await freePorts(2);
