@@ -137,16 +137,64 @@ export interface ServiceEnvConfig {
   analysis: string | null;
 }
 
+/** The gates a deployment may have to pass; `expedited.skip` names them. */
+export type GateName = 'promotion' | 'reason' | 'window' | 'freeze' | 'approvals' | 'image' | 'signature' | 'checks' | 'checklist' | 'rejected';
+
 export interface EnvironmentConfig {
   name: string;
   promotion?: { from: string };
   reason: 'required' | 'optional';
-  /** Accepted and validated now; enforced by the gates. */
-  approvals?: { required: number; groups: string[]; allowSelfApproval: boolean };
+  /**
+   * N of M approvals from members of the named groups (see `GangwayConfig.groups`);
+   * `expiresMs`: an approval older than this no longer counts (null: never expires).
+   */
+  approvals?: { required: number; groups: string[]; allowSelfApproval: boolean; expiresMs: number | null };
+  /**
+   * Deployment windows. A deployment may start when the time is inside every `allow` window (if
+   * any) and inside no `deny` window. Times are local to `timezone` (IANA), DST-correct.
+   */
   windows: Array<{ allow?: WindowRange; deny?: WindowRange; timezone: string }>;
+  /** Commands or webhooks that must pass before a deployment starts (CI green, coverage, scan, backup fresh, monitoring up). */
+  checks: CustomCheck[];
+  /** Manual checklist items a named person (or a member of a named group) confirms. */
+  checklist: ChecklistItem[];
+  /** Image gates: the image must exist in its registry (tag resolved to a digest) and carry a valid cosign signature. */
+  image: { exists: boolean; signature: { publicKey: string } | null } | null;
+  /**
+   * Hotfix policy: with `--expedited` a deployment may skip these gates; it always needs a
+   * reason and is flagged for post-incident review. Null: no expedited deployments here.
+   */
+  expedited: { skip: GateName[] } | null;
 }
 
-export interface WindowRange { days: string[]; from: string; to: string }
+/** A weekly range (`days` at local `from`–`to`, "HH:MM") or a one-off range (local "YYYY-MM-DDTHH:MM" `start`–`end`). */
+export type WindowRange =
+  | { days: string[]; from: string; to: string }
+  | { start: string; end: string };
+
+export type CustomCheck =
+  | { name: string; kind: 'run'; argv: string[]; cwd: string; timeoutMs: number }
+  | { name: string; kind: 'webhook'; url: string; method: string; headers: Record<string, string>; expect: HttpExpect; timeoutMs: number };
+
+export interface ChecklistItem {
+  name: string;
+  text: string;
+  /** People (actor names) or group names whose members may confirm it. */
+  confirmers: string[];
+}
+
+/** A registry Gangway may ask about images (tag → digest, signatures). Secrets come from env vars, never the file. */
+export interface RegistryConfig {
+  /** host[:port], as in image references. */
+  host: string;
+  /** Plain HTTP (a local registry). */
+  insecure: boolean;
+  username: string | null;
+  /** Resolved from the named env var at load time; never logged. */
+  password: string | null;
+  /** A bearer token (resolved from an env var), used instead of basic auth. */
+  token: string | null;
+}
 
 export interface GangwayConfig {
   project: string;
@@ -165,5 +213,14 @@ export interface GangwayConfig {
   services: Record<string, Record<string, ServiceEnvConfig>>;
   /** Named analysis templates, including the built-in preset `runbook-defaults`. */
   analysisTemplates: Record<string, AnalysisTemplate>;
+  /** Approval groups and checklist confirmers: group name → member actor names. */
+  groups: Record<string, string[]>;
+  registries: RegistryConfig[];
+  /**
+   * Incident freezes raised by Alertmanager webhooks (POST /v1/webhooks/alertmanager): a firing
+   * alert carrying `label` = `value` freezes the environments (and services) named by its
+   * `environment` / `service` labels (all when absent); the freeze lifts when the alert resolves.
+   */
+  incidents: { label: string; value: string } | null;
   metrics: { prometheus: { address: string; timeoutMs: number } | null };
 }

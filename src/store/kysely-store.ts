@@ -7,11 +7,12 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { GangwayError, NotFoundError } from '../errors.js';
 import type { StoreDialect } from './migrations.js';
-import type { Database, DeploymentsTable, EventsTable, ServiceStatesTable, StepsTable } from './schema.js';
+import type { Database, DeploymentsTable, EventsTable, FreezesTable, ServiceStatesTable, StepsTable } from './schema.js';
 import { ACTIVE_PHASES } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
   NewDeployment, NewEvent, NewVerdict, RejectionRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
+  ApprovalRecord, ChecklistConfirmation, FreezeRecord, GateResultRecord, NewGateResult,
 } from './types.js';
 
 /**
@@ -71,6 +72,8 @@ function toDeployment(r: DeploymentRow): DeploymentRecord {
     // 0/1 from SQLite, true/false from PostgreSQL.
     abortRequested: Boolean(r.abort_requested),
     promoteRequested: Boolean(r.promote_requested),
+    expedited: Boolean(r.expedited),
+    requestedImage: r.requested_image ?? null,
     message: r.message,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
@@ -100,6 +103,13 @@ function toEvent(r: EventRow): EventRecord {
   return { id: Number(r.id), deploymentId: r.deployment_id, at: r.at, type: r.type, data: JSON.parse(r.data) as Record<string, unknown> };
 }
 
+function toFreeze(r: Selectable<FreezesTable>): FreezeRecord {
+  return {
+    id: r.id, environment: r.environment, service: r.service, owner: r.owner, reason: r.reason, source: r.source as FreezeRecord['source'],
+    alertFingerprint: r.alert_fingerprint, createdAt: r.created_at, liftedAt: r.lifted_at, liftedBy: r.lifted_by,
+  };
+}
+
 function toServiceState(r: ServiceStateRow): ServiceState {
   return {
     service: r.service,
@@ -121,6 +131,7 @@ function deploymentPatchColumns(p: DeploymentPatch): Updateable<DeploymentsTable
   if (p.finishedAt !== undefined) cols.finished_at = p.finishedAt;
   if (p.abortRequested !== undefined) cols.abort_requested = p.abortRequested ? 1 : 0;
   if (p.promoteRequested !== undefined) cols.promote_requested = p.promoteRequested ? 1 : 0;
+  if (p.image !== undefined) cols.image = p.image;
   return cols;
 }
 
@@ -189,6 +200,8 @@ export class KyselyStore implements Store {
         current_step: 0,
         plan_hash: d.planHash,
         abort_requested: 0,
+        expedited: d.expedited ? 1 : 0,
+        requested_image: d.requestedImage ?? null,
         message: null,
         lease_owner: null,
         lease_expires_at: null,
@@ -204,7 +217,7 @@ export class KyselyStore implements Store {
       }
       await trx.insertInto('events').values(eventRows([{
         deploymentId: d.id, at: d.createdAt, type: 'deployment.created',
-        data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length },
+        data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length, ...(d.expedited ? { expedited: true } : {}) },
       }])).execute();
       return toDeployment(row);
     });
@@ -407,6 +420,79 @@ export class KyselyStore implements Store {
     return (await q.orderBy('at').execute()).map((r) => ({
       service: r.service, environment: r.environment, version: r.version, deploymentId: r.deployment_id, at: r.at, reason: r.reason,
     }));
+  }
+
+  async appendGateResults(results: NewGateResult[]): Promise<void> {
+    if (results.length === 0) return;
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('gate_results').values(results.map((r) => ({
+        deployment_id: r.deploymentId, service: r.service, environment: r.environment, version: r.version, at: r.at,
+        gate: r.gate, result: r.result, reason: r.reason, until: r.until, evidence: JSON.stringify(r.evidence),
+      }))).execute();
+    });
+  }
+
+  async listGateResults(filter: { deploymentId?: string; service?: string; environment?: string; limit?: number }): Promise<GateResultRecord[]> {
+    let q = this.driver.db.selectFrom('gate_results').selectAll();
+    if (filter.deploymentId !== undefined) q = q.where('deployment_id', '=', filter.deploymentId);
+    if (filter.service !== undefined) q = q.where('service', '=', filter.service);
+    if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
+    q = q.orderBy('id');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map((r) => ({
+      id: Number(r.id), deploymentId: r.deployment_id, service: r.service, environment: r.environment, version: r.version, at: r.at,
+      gate: r.gate, result: r.result as GateResultRecord['result'], reason: r.reason, until: r.until, evidence: JSON.parse(r.evidence) as Record<string, unknown>,
+    }));
+  }
+
+  async recordApproval(a: ApprovalRecord): Promise<void> {
+    const values = { decision: a.decision, groups: JSON.stringify(a.groups), comment: a.comment, at: a.at };
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('approvals').values({ deployment_id: a.deploymentId, actor: a.actor, ...values })
+        .onConflict((oc) => oc.columns(['deployment_id', 'actor']).doUpdateSet(values)).execute();
+    });
+  }
+
+  async listApprovals(deploymentId: string): Promise<ApprovalRecord[]> {
+    const rows = await this.driver.db.selectFrom('approvals').selectAll().where('deployment_id', '=', deploymentId).orderBy('at').orderBy('actor').execute();
+    return rows.map((r) => ({ deploymentId: r.deployment_id, actor: r.actor, decision: r.decision as ApprovalRecord['decision'], groups: JSON.parse(r.groups) as string[], comment: r.comment, at: r.at }));
+  }
+
+  async createFreeze(f: FreezeRecord): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('freezes').values({
+        id: f.id, environment: f.environment, service: f.service, owner: f.owner, reason: f.reason, source: f.source,
+        alert_fingerprint: f.alertFingerprint, created_at: f.createdAt, lifted_at: f.liftedAt, lifted_by: f.liftedBy,
+      }).execute();
+    });
+  }
+
+  async liftFreeze(id: string, by: string, at: number): Promise<FreezeRecord | undefined> {
+    return this.driver.writeTransaction(async (trx) => {
+      await trx.updateTable('freezes').set({ lifted_at: at, lifted_by: by }).where('id', '=', id).where('lifted_at', 'is', null).execute();
+      const row = await trx.selectFrom('freezes').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toFreeze(row);
+    });
+  }
+
+  async listFreezes(filter: { all?: boolean; alertFingerprint?: string } = {}): Promise<FreezeRecord[]> {
+    let q = this.driver.db.selectFrom('freezes').selectAll();
+    if (!filter.all) q = q.where('lifted_at', 'is', null);
+    if (filter.alertFingerprint !== undefined) q = q.where('alert_fingerprint', '=', filter.alertFingerprint);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(toFreeze);
+  }
+
+  async confirmChecklist(c: ChecklistConfirmation): Promise<void> {
+    const values = { actor: c.actor, at: c.at, note: c.note };
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('checklist_confirmations').values({ deployment_id: c.deploymentId, item: c.item, ...values })
+        .onConflict((oc) => oc.columns(['deployment_id', 'item']).doUpdateSet(values)).execute();
+    });
+  }
+
+  async listChecklist(deploymentId: string): Promise<ChecklistConfirmation[]> {
+    const rows = await this.driver.db.selectFrom('checklist_confirmations').selectAll().where('deployment_id', '=', deploymentId).orderBy('at').orderBy('item').execute();
+    return rows.map((r) => ({ deploymentId: r.deployment_id, item: r.item, actor: r.actor, at: r.at, note: r.note }));
   }
 
   async getAnalysisState(deploymentId: string, key: string): Promise<Record<string, unknown> | undefined> {

@@ -138,6 +138,69 @@ function canary(dialect: StoreDialect): Migration {
   };
 }
 
+/** Gates: results with evidence, approvals, freezes, checklist confirmations; expedited and pinned images. */
+function gates(dialect: StoreDialect): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments')
+        .addColumn('expedited', 'boolean', (c) => c.notNull().defaultTo(sql.raw(dialect === 'sqlite' ? '0' : 'false')))
+        .execute();
+      await db.schema.alterTable('deployments').addColumn('requested_image', 'text').execute();
+      let results = db.schema.createTable('gate_results');
+      results = dialect === 'sqlite'
+        ? results.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        : results.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+      await results
+        .addColumn('deployment_id', 'text', (c) => c.references('deployments.id').onDelete('cascade'))
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('gate', 'text', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('until', 'bigint')
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('gate_results_deployment').on('gate_results').columns(['deployment_id', 'id']).execute();
+      await db.schema.createTable('approvals')
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('groups', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('approvals_pk', ['deployment_id', 'actor'])
+        .execute();
+      await db.schema.createTable('freezes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('environment', 'text')
+        .addColumn('service', 'text')
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('alert_fingerprint', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('lifted_at', 'bigint')
+        .addColumn('lifted_by', 'text')
+        .execute();
+      await db.schema.createTable('checklist_confirmations')
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('item', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('note', 'text')
+        .addPrimaryKeyConstraint('checklist_pk', ['deployment_id', 'item'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const table of ['checklist_confirmations', 'freezes', 'approvals', 'gate_results']) await db.schema.dropTable(table).execute();
+      await db.schema.alterTable('deployments').dropColumn('requested_image').execute();
+      await db.schema.alterTable('deployments').dropColumn('expedited').execute();
+    },
+  };
+}
+
 /**
  * Provides the store's migrations, in order, to Kysely's `Migrator`.
  *
@@ -150,7 +213,7 @@ export class StoreMigrationProvider implements MigrationProvider {
   constructor(private readonly dialect: StoreDialect) {}
 
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect), '0002_canary': canary(this.dialect) };
+    return { '0001_initial': initial(this.dialect), '0002_canary': canary(this.dialect), '0003_gates': gates(this.dialect) };
   }
 }
 

@@ -25,6 +25,9 @@ export interface DeploymentsTable {
   abort_requested: ColumnType<number | boolean, number, number>;
   /** As abort_requested; added by migration 0002. */
   promote_requested: ColumnType<number | boolean, number | undefined, number>;
+  /** Added by migration 0003. */
+  expedited: ColumnType<number | boolean, number | undefined, number>;
+  requested_image: ColumnType<string | null, string | null | undefined, string | null>;
   message: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
@@ -105,6 +108,56 @@ export interface AnalysisStatesTable {
   updated_at: number;
 }
 
+/** `gate_results`: append-only. */
+export interface GateResultsTable {
+  id: Generated<number>;
+  deployment_id: string | null;
+  service: string;
+  environment: string;
+  version: string;
+  at: number;
+  gate: string;
+  result: string;
+  reason: string;
+  until: number | null;
+  /** JSON text. */
+  evidence: string;
+}
+
+/** `approvals`: primary key (deployment_id, actor). */
+export interface ApprovalsTable {
+  deployment_id: string;
+  actor: string;
+  decision: string;
+  /** JSON text (array of group names). */
+  groups: string;
+  comment: string | null;
+  at: number;
+}
+
+/** `freezes`: primary key id. */
+export interface FreezesTable {
+  id: string;
+  environment: string | null;
+  service: string | null;
+  owner: string;
+  reason: string;
+  source: string;
+  alert_fingerprint: string | null;
+  created_at: number;
+  lifted_at: number | null;
+  lifted_by: string | null;
+}
+
+/** `checklist_confirmations`: primary key (deployment_id, item). */
+export interface ChecklistTable {
+  deployment_id: string;
+  item: string;
+  actor: string;
+  at: number;
+  note: string | null;
+}
+
 /** The store's database as Kysely sees it (Kysely's own migration tables are not listed). */
 export interface Database {
   deployments: DeploymentsTable;
@@ -114,4 +167,8 @@ export interface Database {
   verdicts: VerdictsTable;
   rejections: RejectionsTable;
   analysis_states: AnalysisStatesTable;
+  gate_results: GateResultsTable;
+  approvals: ApprovalsTable;
+  freezes: FreezesTable;
+  checklist_confirmations: ChecklistTable;
 }

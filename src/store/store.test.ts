@@ -79,7 +79,7 @@ async function freshDatabase(dialect: StoreDialect, unmigrated = false): Promise
     url = sharedPostgresUrl = await postgres!.createDatabase();
   } else {
     url = sharedPostgresUrl;
-    await pgQuery(url, 'truncate verdicts, rejections, analysis_states, events, steps, service_states, deployments');
+    await pgQuery(url, 'truncate gate_results, approvals, freezes, checklist_confirmations, verdicts, rejections, analysis_states, events, steps, service_states, deployments');
   }
   return {
     open: () => openPostgresStore(url),
@@ -144,7 +144,7 @@ for (const dialect of DIALECTS) {
         const expected = {
           id: 'd1', seq: 1, service: 'web', environment: 'prod', kind: 'deploy', version: 'v2',
           image: 'ghcr.io/acme/web@sha256:abc', phase: 'queued', actor: 'alice', reason: 'release 2',
-          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, message: null,
+          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, message: null,
           leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null,
         };
         expect(created).toEqual(expected);
@@ -536,18 +536,61 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('gate records', () => {
+      it('keeps gate results with evidence, per deployment and for refused requests', async () => {
+        await store.createDeployment(newDeployment('d1', { expedited: true, requestedImage: 'reg/web:2' }));
+        const r = { deploymentId: 'd1', service: 'web', environment: 'prod', version: 'v2', at: 3, gate: 'window', result: 'wait' as const,
+          reason: 'closed until Mon 09:00 America/New_York', until: 99, evidence: { window: 'deny weekdays 09-17' } };
+        await store.appendGateResults([r, { ...r, deploymentId: null, gate: 'freeze', result: 'fail', until: null }]);
+        expect((await store.listGateResults({ deploymentId: 'd1' })).map(({ id: _id, ...rest }) => rest)).toEqual([r]);
+        expect((await store.listGateResults({ service: 'web', environment: 'prod' })).map((x) => x.gate)).toEqual(['window', 'freeze']);
+        const d = await store.getDeployment('d1');
+        expect([d?.expedited, d?.requestedImage]).toEqual([true, 'reg/web:2']);
+      });
+
+      it('keeps one decision per approver, the latest', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        await store.recordApproval({ deploymentId: 'd1', actor: 'bob', decision: 'reject', groups: ['ops'], comment: 'wait', at: 1 });
+        await store.recordApproval({ deploymentId: 'd1', actor: 'bob', decision: 'approve', groups: ['ops'], comment: null, at: 2 });
+        await store.recordApproval({ deploymentId: 'd1', actor: 'cy', decision: 'approve', groups: [], comment: null, at: 3 });
+        expect(await store.listApprovals('d1')).toEqual([
+          { deploymentId: 'd1', actor: 'bob', decision: 'approve', groups: ['ops'], comment: null, at: 2 },
+          { deploymentId: 'd1', actor: 'cy', decision: 'approve', groups: [], comment: null, at: 3 },
+        ]);
+      });
+
+      it('creates, lists and lifts freezes, by alert fingerprint too', async () => {
+        const f = { id: 'f1', environment: 'prod', service: null, owner: 'ana', reason: 'incident 42', source: 'alert' as const, alertFingerprint: 'abc', createdAt: 1, liftedAt: null, liftedBy: null };
+        await store.createFreeze(f);
+        await store.createFreeze({ ...f, id: 'f2', source: 'manual', alertFingerprint: null, createdAt: 2 });
+        expect((await store.listFreezes({ alertFingerprint: 'abc' })).map((x) => x.id)).toEqual(['f1']);
+        expect(await store.liftFreeze('f1', 'alertmanager', 5)).toEqual({ ...f, liftedAt: 5, liftedBy: 'alertmanager' });
+        expect(await store.liftFreeze('f1', 'later', 9)).toEqual({ ...f, liftedAt: 5, liftedBy: 'alertmanager' });
+        expect(await store.liftFreeze('nope', 'x', 9)).toBeUndefined();
+        expect((await store.listFreezes()).map((x) => x.id)).toEqual(['f2']);
+        expect((await store.listFreezes({ all: true })).map((x) => x.id)).toEqual(['f1', 'f2']);
+      });
+
+      it('keeps checklist confirmations per item', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        await store.confirmChecklist({ deploymentId: 'd1', item: 'backup', actor: 'ana', at: 1, note: 'snapshot 7' });
+        await store.confirmChecklist({ deploymentId: 'd1', item: 'backup', actor: 'bob', at: 2, note: null });
+        expect(await store.listChecklist('d1')).toEqual([{ deploymentId: 'd1', item: 'backup', actor: 'bob', at: 2, note: null }]);
+      });
+    });
+
     describe('migrations', () => {
       it('applies once; migrating again, or from two instances at once, changes nothing', async () => {
         await store.createDeployment(newDeployment('d1'));
         await store.migrate();
-        expect(await db.count('kysely_migration')).toBe(2);
+        expect(await db.count('kysely_migration')).toBe(3);
         expect((await store.getDeployment('d1'))?.id).toBe('d1');
 
         const fresh = await freshDatabase(dialect, true);
         const [a, b] = [fresh.open(), fresh.open()];
         opened.push(a, b);
         await Promise.all([a.migrate(), b.migrate()]);
-        expect(await fresh.count('kysely_migration')).toBe(2);
+        expect(await fresh.count('kysely_migration')).toBe(3);
         await a.createDeployment(newDeployment('x'));
         expect((await b.getDeployment('x'))?.seq).toBe(1);
       });
@@ -557,7 +600,7 @@ for (const dialect of DIALECTS) {
         const s = await openStore(fresh.config);
         opened.push(s);
         expect((await s.createDeployment(newDeployment('d1'))).seq).toBe(1);
-        expect(await fresh.count('kysely_migration')).toBe(2);
+        expect(await fresh.count('kysely_migration')).toBe(3);
       });
     });
   });
@@ -660,7 +703,7 @@ describe('store (sqlite) across processes', () => {
       for (const d of all) expect(d.leaseOwner).toBe(claimed[0].includes(d.id) ? 'a' : 'b');
       const raw = new BetterSqlite3(file, { readonly: true });
       try {
-        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 2 });
+        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 3 });
       } finally {
         raw.close();
       }

@@ -55,6 +55,10 @@ export interface DeploymentRecord {
   abortRequested: boolean;
   /** A person asked a paused rollout to continue (`gangway promote`); the pause step consumes it. */
   promoteRequested: boolean;
+  /** Deployed under the environment's expedited (hotfix) policy: flagged for post-incident review. */
+  expedited: boolean;
+  /** The image as the user named it (tag kept for display); `image` holds the pinned `repo@sha256:…`. */
+  requestedImage: string | null;
   /** Why it ended as it did (failed/rolled_back/aborted), or null. */
   message: string | null;
   leaseOwner: string | null;
@@ -89,6 +93,9 @@ export interface ServiceState {
 
 export interface NewDeployment {
   id: string;
+  /** Optional; default false / null. */
+  expedited?: boolean;
+  requestedImage?: string | null;
   service: string;
   environment: string;
   kind: DeploymentKind;
@@ -108,7 +115,7 @@ export interface NewEvent { deploymentId: string | null; at: number; type: strin
 export type StepPatch = Partial<Pick<StepRecord, 'status' | 'startedAt' | 'finishedAt' | 'output' | 'attempts'>>;
 /** Fields of a deployment that a transition may change (never the lease: use the lease methods). */
 export type DeploymentPatch = Partial<Pick<DeploymentRecord,
-  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested' | 'promoteRequested'>>;
+  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested' | 'promoteRequested' | 'image'>>;
 
 /** One rule's verdict at one evaluation, stored with the measurements behind it. */
 export interface VerdictRecord {
@@ -126,6 +133,52 @@ export interface VerdictRecord {
 }
 
 export type NewVerdict = Omit<VerdictRecord, 'id'>;
+
+/** The outcome of one gate evaluation, kept with its evidence. */
+export interface GateResultRecord {
+  id: number;
+  deploymentId: string | null;
+  service: string;
+  environment: string;
+  version: string;
+  at: number;
+  gate: string;
+  result: 'pass' | 'fail' | 'wait';
+  reason: string;
+  until: number | null;
+  evidence: Record<string, unknown>;
+}
+export type NewGateResult = Omit<GateResultRecord, 'id'>;
+
+/** An approval or rejection of a deployment by a person. */
+export interface ApprovalRecord {
+  deploymentId: string;
+  actor: string;
+  decision: 'approve' | 'reject';
+  /** The groups the actor belonged to when deciding. */
+  groups: string[];
+  comment: string | null;
+  at: number;
+}
+
+/** A block on deployments: manual (`gangway freeze`) or raised by an incident alert. */
+export interface FreezeRecord {
+  id: string;
+  /** Null: every environment / service. */
+  environment: string | null;
+  service: string | null;
+  owner: string;
+  reason: string;
+  source: 'manual' | 'alert';
+  /** Alertmanager fingerprint of the alert that raised it. */
+  alertFingerprint: string | null;
+  createdAt: number;
+  liftedAt: number | null;
+  liftedBy: string | null;
+}
+
+/** A checklist item confirmed by a person for a deployment. */
+export interface ChecklistConfirmation { deploymentId: string; item: string; actor: string; at: number; note: string | null }
 
 /** A release that failed analysis in an environment: it cannot be promoted from there without an override. */
 export interface RejectionRecord {
@@ -185,6 +238,19 @@ export interface Store {
   /** Verdicts of a deployment in id order (or newest first), optionally after an id. */
   listVerdicts(filter: { deploymentId: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<VerdictRecord[]>;
   listRejections(filter?: { service?: string; environment?: string; version?: string }): Promise<RejectionRecord[]>;
+  appendGateResults(results: NewGateResult[]): Promise<void>;
+  /** Gate results of a deployment (or of requests never created, by pair) in id order. */
+  listGateResults(filter: { deploymentId?: string; service?: string; environment?: string; limit?: number }): Promise<GateResultRecord[]>;
+  /** Records a person's decision; one per (deployment, actor): a later decision replaces the earlier one. */
+  recordApproval(a: ApprovalRecord): Promise<void>;
+  listApprovals(deploymentId: string): Promise<ApprovalRecord[]>;
+  createFreeze(f: FreezeRecord): Promise<void>;
+  /** Lifts a freeze (idempotent); returns it, or undefined when unknown. */
+  liftFreeze(id: string, by: string, at: number): Promise<FreezeRecord | undefined>;
+  /** Freezes, active only (not lifted) unless `all`. */
+  listFreezes(filter?: { all?: boolean; alertFingerprint?: string }): Promise<FreezeRecord[]>;
+  confirmChecklist(c: ChecklistConfirmation): Promise<void>;
+  listChecklist(deploymentId: string): Promise<ChecklistConfirmation[]>;
   /** Per-deployment analysis memory (rule states), by key (e.g. `background`, `step:4`). */
   getAnalysisState(deploymentId: string, key: string): Promise<Record<string, unknown> | undefined>;
   setAnalysisState(deploymentId: string, key: string, state: Record<string, unknown>, now: number): Promise<void>;
@@ -202,7 +268,8 @@ export interface Store {
 
   /**
    * Moves the oldest `queued` deployment of (service, environment) to `running` if, and only
-   * if, no deployment of that pair is in an ACTIVE phase. Atomic (one transaction); returns the
+   * if, no deployment of that pair is in an ACTIVE phase. (`waiting` deployments are outside
+   * the queue until their gates pass and they are moved to `queued`.) Atomic (one transaction); returns the
    * started deployment or undefined. Writes a `deployment.phase` event.
    */
   startNextQueued(service: string, environment: string, now: number): Promise<DeploymentRecord | undefined>;
