@@ -45,8 +45,10 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   const target = new LocalTarget(agent);
   const metrics = createMetricProviders(config, agent);
   const analysis = createAnalysisRuntime(store, config, metrics);
-  const runner = new Runner({ store, config, target, logger, analysis });
-  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => runner.wake(), requests: metrics.requests });
+  let wakeRunner = () => {};
+  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => wakeRunner(), requests: metrics.requests });
+  const runner = new Runner({ store, config, target, logger, analysis, gates: orchestrator.gateRuntime() });
+  wakeRunner = () => runner.wake();
   // Regular readings of the agent's counters, so metric windows end close to any moment asked about.
   const sampler = setInterval(() => {
     for (const service of config.serviceNames) {

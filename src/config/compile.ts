@@ -6,10 +6,11 @@ import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { GangwayError } from '../errors.js';
 import type {
-  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect,
-  MetricSource, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy, WindowRange,
+  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect,
+  MetricSource, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy, WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
+import { readPublicKey } from './gates.js';
 import { DEFAULTS } from './schema.js';
 import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawServiceSettings } from './schema.js';
 
@@ -17,7 +18,7 @@ import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, R
 export interface CompileOptions {
   /** Path of the config file; its folder is the project's root. */
   file: string;
-  /** Where `store.postgres.urlFromEnv` is looked up. Default `process.env`. */
+  /** Where `store.postgres.urlFromEnv` and the registries' `passwordFromEnv` / `tokenFromEnv` are looked up. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -28,13 +29,15 @@ export interface CompileOptions {
  * @example
  * const config = compileConfig(configSchema.parse(data), { file: '/srv/shop/gangway.yaml' });
  * config.services.web.prod.target.port; // 9080
- * @throws GangwayError (`invalid_config`) when `store.postgres.urlFromEnv` names an unset variable.
+ * @throws GangwayError (`invalid_config`) when `store.postgres.urlFromEnv` or a registry's
+ *   `passwordFromEnv` / `tokenFromEnv` names an unset variable, or a signature key cannot be read.
  */
 export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayConfig {
   const file = resolve(options.file);
   const rootDir = dirname(file);
   const stateDir = resolve(rootDir, raw.stateDir ?? DEFAULTS.stateDir);
-  const environments = Object.entries(raw.environments).map(([name, env]) => compileEnvironment(name, env));
+  const env = options.env ?? process.env;
+  const environments = Object.entries(raw.environments).map(([name, e]) => compileEnvironment(name, e, rootDir));
   const serviceNames = Object.keys(raw.services);
 
   const services: Record<string, Record<string, ServiceEnvConfig>> = {};
@@ -54,11 +57,16 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     stateDir,
     server: { host: raw.server?.host ?? DEFAULTS.server.host, port: raw.server?.port ?? DEFAULTS.server.port },
     agent: { metricsPort: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort, host: raw.agent?.host ?? DEFAULTS.agent.host },
-    store: compileStore(raw, rootDir, stateDir, options.env ?? process.env),
+    store: compileStore(raw, rootDir, stateDir, env),
     environments,
     serviceNames,
     services,
     analysisTemplates: compileTemplates(raw.analysis ?? {}),
+    groups: Object.fromEntries(Object.entries(raw.groups ?? {}).map(([name, members]) => [name, [...members]])),
+    registries: (raw.registries ?? []).map((r, i) => compileRegistry(r, i, env)),
+    incidents: raw.incidents
+      ? { label: raw.incidents.label ?? DEFAULTS.incidents.label, value: raw.incidents.value ?? DEFAULTS.incidents.value }
+      : null,
     metrics: {
       prometheus: raw.metrics?.prometheus
         ? {
@@ -87,7 +95,26 @@ function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: Re
   return { kind: 'sqlite', path: path === undefined ? join(stateDir, 'state.db') : resolve(rootDir, path) };
 }
 
-function compileEnvironment(name: string, env: RawEnvironment): EnvironmentConfig {
+function compileRegistry(r: NonNullable<RawConfig['registries']>[number], index: number, env: Readonly<Record<string, string | undefined>>): RegistryConfig {
+  const secret = (variable: string | undefined, key: string): string | null => {
+    if (variable === undefined) return null;
+    const value = env[variable];
+    if (!value) {
+      throw new GangwayError('invalid_config', `registries[${index}].${key}: environment variable ${variable} is not set`,
+        `set ${variable} before starting gangway`);
+    }
+    return value;
+  };
+  return {
+    host: r.host,
+    insecure: r.insecure ?? DEFAULTS.registry.insecure,
+    username: r.username ?? null,
+    password: secret(r.passwordFromEnv, 'passwordFromEnv'),
+    token: secret(r.tokenFromEnv, 'tokenFromEnv'),
+  };
+}
+
+function compileEnvironment(name: string, env: RawEnvironment, rootDir: string): EnvironmentConfig {
   const out: EnvironmentConfig = {
     name,
     reason: env.reason ?? DEFAULTS.reason,
@@ -96,6 +123,15 @@ function compileEnvironment(name: string, env: RawEnvironment): EnvironmentConfi
       ...(w.deny ? { deny: compileRange(w.deny) } : {}),
       timezone: w.timezone ?? DEFAULTS.timezone,
     })),
+    checks: (env.checks ?? []).map((c) => compileCheck(c, rootDir)),
+    checklist: (env.checklist ?? []).map((item) => ({ name: item.name, text: item.text, confirmers: [...item.confirmers] })),
+    image: env.image
+      ? {
+        exists: env.image.exists ?? DEFAULTS.image.exists,
+        signature: env.image.signature ? { publicKey: compilePublicKey(env.image.signature.publicKey, name, rootDir) } : null,
+      }
+      : null,
+    expedited: env.expedited ? { skip: [...(env.expedited.skip ?? DEFAULTS.expedited.skip)] } : null,
   };
   if (env.promotion) out.promotion = { from: env.promotion.from };
   if (env.approvals) {
@@ -103,13 +139,34 @@ function compileEnvironment(name: string, env: RawEnvironment): EnvironmentConfi
       required: env.approvals.required,
       groups: [...env.approvals.groups],
       allowSelfApproval: env.approvals.allowSelfApproval ?? DEFAULTS.allowSelfApproval,
+      expiresMs: env.approvals.expires === undefined ? DEFAULTS.approvalExpires : parseDuration(env.approvals.expires),
     };
   }
   return out;
 }
 
-function compileRange(r: { days?: string[]; from: string; to: string }): WindowRange {
-  return { days: [...(r.days ?? DEFAULTS.days)], from: r.from, to: r.to };
+function compileRange(r: { days?: string[]; from?: string; to?: string; start?: string; end?: string }): WindowRange {
+  // Validation lets through a complete range of exactly one shape.
+  if (r.start !== undefined) return { start: r.start, end: r.end as string };
+  return { days: [...(r.days ?? DEFAULTS.days)], from: r.from as string, to: r.to as string };
+}
+
+function compileCheck(c: NonNullable<RawEnvironment['checks']>[number], rootDir: string): CustomCheck {
+  const timeoutMs = parseDuration(c.timeout ?? DEFAULTS.checks.timeout);
+  if (c.run) return { name: c.name, kind: 'run', argv: [...c.run], cwd: rootDir, timeoutMs };
+  // Validation lets through exactly one of run and webhook, so here it is `webhook`.
+  const hook = c.webhook as NonNullable<typeof c.webhook>;
+  return {
+    name: c.name, kind: 'webhook', url: hook.url, method: hook.method ?? DEFAULTS.checks.method,
+    headers: { ...hook.headers }, expect: compileExpect(hook.expect, DEFAULTS.checks.status), timeoutMs,
+  };
+}
+
+/** The key's PEM text: the deployment gate verifies against what was read when the file was loaded. */
+function compilePublicKey(value: string, environment: string, rootDir: string): string {
+  const key = readPublicKey(value, rootDir);
+  if (!key.ok) throw new GangwayError('invalid_config', `environments.${environment}.image.signature.publicKey: ${key.message}`, key.hint);
+  return key.pem;
 }
 
 function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, rootDir: string): ServiceEnvConfig {
@@ -165,8 +222,8 @@ function compileHealth(h: RawServiceSettings['health']): HealthConfig {
   };
 }
 
-function compileExpect(e: { status?: number; json?: Record<string, unknown>; bodyContains?: string } | undefined): HttpExpect {
-  const out: HttpExpect = { status: e?.status ?? DEFAULTS.health.status };
+function compileExpect(e: { status?: number; json?: Record<string, unknown>; bodyContains?: string } | undefined, status: number = DEFAULTS.health.status): HttpExpect {
+  const out: HttpExpect = { status: e?.status ?? status };
   if (e?.json) out.json = structuredClone(e.json);
   if (e?.bodyContains !== undefined) out.bodyContains = e.bodyContains;
   return out;

@@ -11,6 +11,7 @@ import { PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
 import type { GangwayConfig } from './types.js';
 import { compileConfig, mergeOverride } from './compile.js';
+import { checkGates } from './gates.js';
 import { configSchema, DEFAULTS, serviceSettingsSchema } from './schema.js';
 import type { RawConfig, RawServiceSettings } from './schema.js';
 import {
@@ -23,7 +24,7 @@ export const CONFIG_FILE_NAMES = ['gangway.yaml', 'gangway.yml'] as const;
 
 /** Options of {@link parseConfig} and {@link loadConfig}. */
 export interface LoadOptions {
-  /** Where `store.postgres.urlFromEnv` is looked up. Default `process.env`. */
+  /** Where `store.postgres.urlFromEnv` and the registries' `passwordFromEnv` / `tokenFromEnv` are looked up. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -81,7 +82,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (!parsed.success) fail(issuesToProblems(parsed.error.issues));
   const raw = parsed.data as RawConfig;
 
-  const problems = checkWholeFile(raw, locator, env);
+  const problems = [...checkWholeFile(raw, locator, env), ...checkGates(raw, dirname(resolve(file)), env)];
   if (problems.length > 0) fail(problems);
   return compileConfig(raw, { file, env });
 }

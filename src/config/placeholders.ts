@@ -13,6 +13,12 @@ export const PLACEHOLDER_NAMES = ['release.version', 'release.image', 'environme
  */
 export const METRIC_PLACEHOLDER_NAMES = ['service', 'environment', 'version', 'window'] as const;
 
+/**
+ * Placeholders a custom check's `run` argv may contain, filled in when the gate runs: the
+ * release asked for and where it goes. There is no instance yet, so no `port`.
+ */
+export const CHECK_PLACEHOLDER_NAMES = ['release.version', 'release.image', 'environment', 'service'] as const;
+
 /** One of {@link PLACEHOLDER_NAMES}. */
 export type PlaceholderName = (typeof PLACEHOLDER_NAMES)[number];
 

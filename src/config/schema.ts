@@ -8,9 +8,9 @@
  * Every object is strict: an unknown key is a problem, never silently ignored.
  */
 import { z } from 'zod';
-import type { BuiltinMetric } from './types.js';
+import type { BuiltinMetric, GateName } from './types.js';
 import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
-import { METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
+import { CHECK_PLACEHOLDER_NAMES, METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
 import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js';
 
 /** Every default of the file format, in one place; compile.ts applies them and the docs quote them. */
@@ -21,6 +21,8 @@ export const DEFAULTS = {
   sqlitePath: '.gangway/state.db',
   reason: 'optional',
   allowSelfApproval: false,
+  /** How long an approval counts: `null` is for as long as the deployment waits. */
+  approvalExpires: null,
   timezone: 'UTC',
   days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
   instances: 1,
@@ -46,7 +48,27 @@ export const DEFAULTS = {
     tolerateLimit: 10,
   },
   metrics: { prometheus: { timeout: '5s' }, web: { timeout: '5s' } },
+  checks: { timeout: '2m', method: 'GET', status: 200 },
+  /** What `image: {}` checks: that the image exists (a tag resolved to a digest); no signature. */
+  image: { exists: true },
+  expedited: { skip: [] },
+  registry: { insecure: false },
+  /** What `incidents: {}` listens for: firing alerts labelled gangway_freeze="true". */
+  incidents: { label: 'gangway_freeze', value: 'true' },
 } as const;
+
+/** Every gate, in the order a deployment meets them; `expedited.skip` names them. */
+export const GATE_NAMES = [
+  'promotion', 'reason', 'window', 'freeze', 'approvals', 'image', 'signature', 'checks', 'checklist', 'rejected',
+] as const satisfies readonly GateName[];
+
+/** Gates `expedited.skip` may name: all but `reason`, which an expedited deployment always needs. */
+export const SKIPPABLE_GATES = GATE_NAMES.filter((g): g is Exclude<GateName, 'reason'> => g !== 'reason');
+
+// A gate added to GateName and not to GATE_NAMES fails to compile here.
+type MissingGate = Exclude<GateName, (typeof GATE_NAMES)[number]>;
+const allGatesListed: [MissingGate] extends [never] ? true : MissingGate = true;
+void allGatesListed;
 
 /** Day names accepted in windows, Monday first. */
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -118,8 +140,8 @@ function placeholderStringOf(known: readonly string[], options: { escape: boolea
 /** A string that may hold the placeholders of commands, env values and smoke runs. */
 const placeholderString = placeholderStringOf(PLACEHOLDER_NAMES);
 
-function argv(what: string, description: string) {
-  return z.array(placeholderString, {
+function argv(what: string, description: string, known: readonly string[] = PLACEHOLDER_NAMES) {
+  return z.array(known === PLACEHOLDER_NAMES ? placeholderString : placeholderStringOf(known), {
     error: (iss) => typeof iss.input === 'string'
       ? withHint('expected a list of arguments, got a string',
         `write it as a list, e.g. [${iss.input.trim().split(/\s+/).map((a) => JSON.stringify(a)).join(', ')}]; it is never run through a shell`)
@@ -144,6 +166,48 @@ function exactlyOne<T extends Record<string, unknown>>(what: string, keys: reado
         : withHint(`${what} has both ${present.join(' and ')}`, `choose exactly one of ${keys.join(', ')}`),
     });
   };
+}
+
+/**
+ * Refuses a second item with the same `name` in a list, pointing at the second one.
+ * `scope` completes "… names are unique within <scope>".
+ */
+function uniqueNames(what: string, list: string, scope: string) {
+  return <T extends { name: string }>(items: readonly T[], ctx: z.core.$RefinementCtx<readonly T[]>): void => {
+    const seen = new Map<string, number>();
+    items.forEach((item, i) => {
+      const first = seen.get(item.name);
+      if (first === undefined) {
+        seen.set(item.name, i);
+        return;
+      }
+      ctx.addIssue({
+        code: 'custom', input: item.name, path: [i, 'name'],
+        message: withHint(`duplicate ${what} name \`${item.name}\``, `${list}[${first}] is already named \`${item.name}\`; ${what} names are unique within ${scope}`),
+      });
+    });
+  };
+}
+
+/** Refuses a value listed twice, pointing at the second one. */
+function noRepeats(what: string) {
+  return (items: readonly string[], ctx: z.core.$RefinementCtx<readonly string[]>): void => {
+    items.forEach((item, i) => {
+      const first = items.indexOf(item);
+      if (first === i) return;
+      ctx.addIssue({
+        code: 'custom', input: item, path: [i],
+        message: withHint(`\`${item}\` is listed twice`, `[${first}] already names it; list each ${what} once`),
+      });
+    });
+  };
+}
+
+/** The name of an environment variable, for the `…FromEnv` keys. */
+function envVarName(description: string) {
+  return z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit, e.g. REGISTRY_PASSWORD'),
+  }).describe(description);
 }
 
 const httpExpect = z.strictObject({
@@ -176,6 +240,14 @@ function tokenName(what: string, example: string) {
     error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`, `use letters, digits and dashes, e.g. ${example}`),
   });
 }
+
+/** Gate keys belong to environments; written elsewhere they get a pointer there instead of "unknown key". */
+const GATE_KEYS_ELSEWHERE: Record<string, { message: string; hint: string }> = Object.fromEntries(
+  ['image', 'checks', 'checklist', 'approvals', 'windows'].map((key) => [key, {
+    message: `${key} is set per environment`,
+    hint: `put it under the top-level environments.<name>.${key}`,
+  }]),
+);
 
 // ---------------------------------------------------------------------------------------------
 // Canary
@@ -351,6 +423,7 @@ function buildService(mode: Mode) {
 }
 
 const overrideSchema = reserveKeys(z.strictObject(buildService('override')), {
+  ...GATE_KEYS_ELSEWHERE,
   dependsOn: { message: 'dependsOn is the same in every environment', hint: 'set it on the service itself' },
   environments: { message: 'overrides cannot be nested', hint: 'put each environment\'s overrides directly under services.<name>.environments.<environment>' },
 }).describe('Settings for this environment only, deep-merged over the service\'s (mappings merge, lists replace; a different strategy replaces the service\'s strategy).');
@@ -364,11 +437,11 @@ export const serviceSettingsSchema = z.strictObject({
 });
 
 /** One entry of `services`. */
-export const serviceSchema = z.strictObject({
+export const serviceSchema = reserveKeys(z.strictObject({
   ...serviceSettingsSchema.shape,
   environments: z.record(z.string(), overrideSchema).optional()
     .describe('Per-environment overrides, keyed by environment name.'),
-}).describe('A deployable unit.');
+}), GATE_KEYS_ELSEWHERE).describe('A deployable unit.');
 
 // ---------------------------------------------------------------------------------------------
 // Environments
@@ -386,16 +459,73 @@ const clock = (what: string, allowMidnightEnd: boolean) => z.string().regex(allo
   error: (iss) => withHint(`${what} must be a time of day "HH:MM", got ${describeValue(iss.input)}`, `write it quoted with two-digit hours, e.g. "09:00"${allowMidnightEnd ? ' ("24:00" for the end of the day)' : ''}`),
 });
 
-const windowRange = z.strictObject({
-  days: z.array(z.enum(DAYS)).min(1).optional().describe('Days the range applies to (mon … sun). Default: every day.'),
-  from: clock('from', false).describe('Start time "HH:MM" (inclusive), in the window\'s time zone.'),
-  to: clock('to', true).describe('End time "HH:MM" (exclusive), after from; "24:00" ends at midnight.'),
-}).refine((r) => r.from < r.to, {
-  error: (iss) => {
-    const r = iss.input as { from: string; to: string };
-    return withHint(`from ${r.from} must be before to ${r.to}`, 'a range cannot pass midnight; split it into two windows');
-  },
+/** A local date and time "YYYY-MM-DDTHH:MM" that exists on the calendar (no 31 April). */
+function isLocalDateTime(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  if (!m) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
+const localDateTime = (what: string) => z.string().refine(isLocalDateTime, {
+  error: (iss) => withHint(`${what} must be a local date and time "YYYY-MM-DDTHH:MM", got ${describeValue(iss.input)}`,
+    'write it quoted, e.g. "2026-12-24T00:00", a date that exists'),
 });
+
+const WEEKLY_KEYS = ['days', 'from', 'to'] as const;
+const ONE_OFF_KEYS = ['start', 'end'] as const;
+const RANGE_EXAMPLE = '`{ days: [sat, sun], from: "00:00", to: "24:00" }` or `{ start: "2026-12-24T00:00", end: "2027-01-02T00:00" }`';
+
+type RawRange = { days?: string[]; from?: string; to?: string; start?: string; end?: string };
+
+/** A range is weekly (days, from, to) or one-off (start, end), never both; each shape needs both its ends. */
+function checkRangeShape(r: RawRange, ctx: z.core.$RefinementCtx<RawRange>): void {
+  const weekly = WEEKLY_KEYS.filter((k) => r[k] !== undefined);
+  const oneOff = ONE_OFF_KEYS.filter((k) => r[k] !== undefined);
+  if (weekly.length > 0 && oneOff.length > 0) {
+    ctx.addIssue({
+      code: 'custom', input: r,
+      message: withHint(`a range cannot mix ${weekly.join(', ')} with ${oneOff.join(', ')}`,
+        'a weekly range takes days, from and to; a one-off range takes start and end; write them as two windows'),
+    });
+    return;
+  }
+  if (weekly.length === 0 && oneOff.length === 0) {
+    ctx.addIssue({
+      code: 'custom', input: r, params: { unlessUnknownKeys: true },
+      message: withHint('a range needs from and to (weekly) or start and end (one-off)', `e.g. ${RANGE_EXAMPLE}`),
+    });
+    return;
+  }
+  const [first, last] = weekly.length > 0 ? ['from', 'to'] as const : ['start', 'end'] as const;
+  for (const key of [first, last]) {
+    if (r[key] !== undefined) continue;
+    ctx.addIssue({
+      code: 'custom', input: undefined, path: [key], params: { at: 'parent' },
+      message: withHint(`required key \`${key}\` is missing`, weekly.length > 0
+        ? 'a weekly range needs from and to, e.g. `{ from: "09:00", to: "17:00" }`'
+        : 'a one-off range needs start and end, e.g. `{ start: "2026-12-24T00:00", end: "2027-01-02T00:00" }`'),
+    });
+  }
+  const [a, b] = [r[first], r[last]];
+  if (a === undefined || b === undefined || a < b) return;
+  ctx.addIssue({
+    code: 'custom', input: r,
+    message: weekly.length > 0
+      ? withHint(`from ${a} must be before to ${b}`, 'a range cannot pass midnight; split it into two windows')
+      : withHint(`start ${a} must be before end ${b}`, 'a one-off range runs from start (inclusive) to end (exclusive)'),
+  });
+}
+
+const windowRange = z.strictObject({
+  days: z.array(z.enum(DAYS)).min(1).optional().describe('Weekly range: days it applies to (mon … sun). Default: every day.'),
+  from: clock('from', false).optional().describe('Weekly range: start time "HH:MM" (inclusive), in the window\'s time zone.'),
+  to: clock('to', true).optional().describe('Weekly range: end time "HH:MM" (exclusive), after from; "24:00" ends at midnight.'),
+  start: localDateTime('start').optional().describe('One-off range: start "YYYY-MM-DDTHH:MM" (inclusive), local to the window\'s time zone.'),
+  end: localDateTime('end').optional().describe('One-off range: end "YYYY-MM-DDTHH:MM" (exclusive), after start, local to the window\'s time zone.'),
+}).superRefine(checkRangeShape)
+  .describe('A weekly range (days, from, to) or a one-off range (start, end).');
 
 const window = z.strictObject({
   allow: windowRange.optional().describe('Deployments are allowed only inside this range.'),
@@ -409,6 +539,45 @@ const window = z.strictObject({
   }).optional().describe(`IANA time zone of the range, e.g. America/New_York. Default ${DEFAULTS.timezone}.`),
 }).superRefine(exactlyOne('a window', ['allow', 'deny'])).describe('A deployment window: exactly one of allow or deny.');
 
+function gateItemName(what: string, example: string) {
+  return z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`, `use lowercase letters, digits and dashes, starting with a letter (e.g. \`${example}\`)`),
+  });
+}
+
+const customCheck = z.strictObject({
+  name: gateItemName('check', 'ci-green').describe('Name of the check, unique within the environment; results are recorded under it.'),
+  run: argv('run', 'A program and its arguments (argv, never a shell), run in the folder of gangway.yaml; exit code 0 passes. ${release.version}, ${release.image}, ${environment} and ${service} are substituted.', CHECK_PLACEHOLDER_NAMES).optional(),
+  webhook: z.strictObject({
+    url: httpUrl('url', 'https://status.example.com/api/health').refine((u) => !u.includes('${'), {
+      error: withHint('placeholders are not filled in a webhook url', 'a check that needs the release can `run` a program with ${release.version}; write $ as %24 if the URL holds it'),
+    }).describe('URL requested as written (no placeholders).'),
+    method: z.enum(HTTP_METHODS).optional().describe(`HTTP method. Default ${DEFAULTS.checks.method}.`),
+    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
+    expect: httpExpect.optional(),
+  }).optional().describe('An HTTP request whose response must match expect.'),
+  timeout: duration(`How long the check may take. Default ${DEFAULTS.checks.timeout}.`, { positive: true }).optional(),
+}).superRefine(exactlyOne('a check', ['run', 'webhook']))
+  .describe('A check that must pass before a deployment starts (CI green, scan clean, backup fresh, monitoring up): exactly one of run or webhook.');
+
+const checklistItem = z.strictObject({
+  name: gateItemName('checklist item', 'backup-verified').describe('Name of the item, unique within the environment; confirmations are recorded under it.'),
+  text: z.string().min(1).describe('What the confirmer attests, as shown to them.'),
+  confirmers: z.array(z.string().min(1)).min(1).superRefine(noRepeats('confirmer'))
+    .describe('Who may confirm it: people (actor names) or names of groups under `groups`.'),
+}).describe('A manual checklist item a named person, or a member of a named group, must confirm.');
+
+const skippableGate = z.enum(SKIPPABLE_GATES, {
+  error: (iss) => {
+    if (iss.input === 'reason') {
+      return withHint('reason cannot be skipped', 'an expedited deployment always needs a reason: it is recorded and flagged for post-incident review');
+    }
+    if (typeof iss.input !== 'string') return `expected a gate name, got ${describeValue(iss.input)}`;
+    const guess = didYouMean(iss.input, SKIPPABLE_GATES);
+    return withHint(`unknown gate ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `gates: ${SKIPPABLE_GATES.join(', ')}`);
+  },
+});
+
 /** One entry of `environments`. */
 export const environmentSchema = z.strictObject({
   promotion: z.strictObject({
@@ -416,11 +585,35 @@ export const environmentSchema = z.strictObject({
   }).optional().describe('Where releases come from.'),
   reason: z.enum(['required', 'optional']).optional().describe(`Whether a deployment must give a reason. Default ${DEFAULTS.reason}.`),
   approvals: z.strictObject({
-    required: z.int().min(1).describe('How many approvals a deployment needs (at least 1).'),
-    groups: z.array(z.string().min(1)).min(1).describe('Groups whose members may approve.'),
+    required: z.int().min(1).describe('How many approvals a deployment needs (at least 1), from distinct people.'),
+    groups: z.array(z.string().min(1)).min(1).superRefine(noRepeats('group'))
+      .describe('Groups (declared under `groups`) whose members may approve.'),
     allowSelfApproval: z.boolean().optional().describe(`Whether the requester may approve their own deployment. Default ${DEFAULTS.allowSelfApproval}.`),
+    expires: duration('How long an approval counts; an older one must be given again. Default: it does not expire.', { positive: true }).optional(),
   }).optional().describe('Approvals a deployment needs before it runs.'),
   windows: z.array(window).optional().describe('Deployment windows; a deployment must be in every allow range and no deny range.'),
+  checks: z.array(customCheck).superRefine(uniqueNames('check', 'checks', 'an environment')).optional()
+    .describe('Commands or webhooks that must pass before a deployment starts, in order.'),
+  checklist: z.array(checklistItem).superRefine(uniqueNames('checklist item', 'checklist', 'an environment')).optional()
+    .describe('Manual items someone must confirm before a deployment starts.'),
+  image: z.strictObject({
+    exists: z.boolean().optional().describe(`The image must exist in its registry (its tag is resolved to a digest). Default ${DEFAULTS.image.exists}.`),
+    signature: z.strictObject({
+      publicKey: z.string().min(1)
+        .describe('The cosign public key: a PEM file (relative to the folder of gangway.yaml) or the PEM text itself. Read when the file is loaded.'),
+    }).optional().describe('The image must carry a cosign signature that verifies with this key.'),
+  }).superRefine((image, ctx) => {
+    if (image.exists === false && image.signature !== undefined) {
+      ctx.addIssue({
+        code: 'custom', input: false, path: ['exists'],
+        message: withHint('a signature check needs the image, so exists cannot be false', 'remove `exists: false`'),
+      });
+    }
+  }).optional().describe('Image gates, for releases given as an image.'),
+  expedited: z.strictObject({
+    skip: z.array(skippableGate).superRefine(noRepeats('gate')).optional()
+      .describe(`Gates an expedited deployment skips: ${SKIPPABLE_GATES.join(', ')}. A reason is always required. Default none.`),
+  }).optional().describe('Hotfix policy: `--expedited` deployments may skip these gates; they always need a reason and are flagged for post-incident review. Absent: no expedited deployments here.'),
 }, {
   error: (iss) => iss.input === null ? withHint('expected a mapping, got null', 'write `{}` for an environment without policies') : undefined,
 }).describe('A stage with its policies.');
@@ -539,20 +732,7 @@ const rule = z.strictObject({
 export const analysisTemplateSchema = z.strictObject({
   interval: duration(`How often the rules are measured. Default ${DEFAULTS.analysis.interval}.`, { positive: true }).optional(),
   rules: z.array(rule).min(1, { error: withHint('a template needs at least one rule', 'e.g. `- { name: error-rate, threshold: { metric: { builtin: error_rate }, max: 0.05 } }`') })
-    .superRefine((rules, ctx) => {
-      const seen = new Map<string, number>();
-      rules.forEach((r, i) => {
-        const first = seen.get(r.name);
-        if (first === undefined) {
-          seen.set(r.name, i);
-          return;
-        }
-        ctx.addIssue({
-          code: 'custom', input: r.name, path: [i, 'name'],
-          message: withHint(`duplicate rule name \`${r.name}\``, `rules[${first}] is already named \`${r.name}\`; rule names are unique within a template`),
-        });
-      });
-    })
+    .superRefine(uniqueNames('rule', 'rules', 'a template'))
     .describe('The rules; the template fails when any rule fails.'),
 }).describe('A named set of analysis rules.');
 
@@ -562,6 +742,81 @@ const metrics = z.strictObject({
     timeout: duration(`How long one query may take. Default ${DEFAULTS.metrics.prometheus.timeout}.`, { positive: true }).optional(),
   }).optional().describe('A Prometheus server for `prometheus` metrics.'),
 }).describe('Metric providers besides the builtin one.');
+
+// ---------------------------------------------------------------------------------------------
+// People, registries, incidents
+
+const groups = z.record(nameKey('group'), z.array(z.string().min(1)).min(1).superRefine(noRepeats('member'))
+  .describe('Member actor names (as deployments and approvals record them).'))
+  .describe('Approval groups and checklist confirmers: group name → people.');
+
+/** host[:port] as image references write it: a DNS name or IPv4 address, or a bracketed IPv6 address. */
+const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+const registryHost = z.string().superRefine((host, ctx) => {
+  if (REGISTRY_HOST.test(host)) return;
+  const bare = host.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
+  ctx.addIssue({
+    code: 'custom', input: host,
+    message: withHint(`${JSON.stringify(host)} is not a registry host`, host.startsWith('http://') || host.startsWith('https://')
+      ? `write the host without the scheme: "${bare}" (set insecure: true for plain HTTP)`
+      : `write host[:port] as in image references, e.g. "ghcr.io" or "127.0.0.1:5000"${bare !== host && REGISTRY_HOST.test(bare) ? `; here "${bare}"` : ''}`),
+  });
+}).describe('host[:port], as in image references (e.g. ghcr.io, 127.0.0.1:5000).');
+
+type RawRegistry = { host: string; insecure?: boolean; username?: string; passwordFromEnv?: string; tokenFromEnv?: string };
+
+const registry = z.strictObject({
+  host: registryHost,
+  insecure: z.boolean().optional().describe(`Speak plain HTTP (a local registry). Default ${DEFAULTS.registry.insecure}.`),
+  username: z.string().min(1).optional().describe('User name for basic auth, with passwordFromEnv.'),
+  passwordFromEnv: envVarName('Environment variable holding the password (basic auth, with username); read when the file is loaded.').optional(),
+  tokenFromEnv: envVarName('Environment variable holding a bearer token, instead of username and password; read when the file is loaded.').optional(),
+}).superRefine((r: RawRegistry, ctx: z.core.$RefinementCtx<RawRegistry>) => {
+  if (r.passwordFromEnv !== undefined && r.tokenFromEnv !== undefined) {
+    ctx.addIssue({
+      code: 'custom', input: r,
+      message: withHint('a registry has both passwordFromEnv and tokenFromEnv', 'choose one: username with passwordFromEnv (basic auth), or tokenFromEnv (a bearer token)'),
+    });
+  } else if (r.passwordFromEnv !== undefined && r.username === undefined) {
+    ctx.addIssue({ code: 'custom', input: r, message: withHint('passwordFromEnv needs a username', 'add `username:` beside it') });
+  } else if (r.username !== undefined && r.tokenFromEnv !== undefined) {
+    ctx.addIssue({
+      code: 'custom', input: r.username, path: ['username'],
+      message: withHint('username is not used with tokenFromEnv', 'remove username, or give passwordFromEnv instead of tokenFromEnv'),
+    });
+  } else if (r.username !== undefined && r.passwordFromEnv === undefined) {
+    ctx.addIssue({
+      code: 'custom', input: r.username, path: ['username'],
+      message: withHint('username needs passwordFromEnv', 'add `passwordFromEnv:` naming the environment variable that holds the password'),
+    });
+  }
+}).describe('A registry Gangway asks about images (tag → digest, signatures). Secrets come from environment variables, never the file.');
+
+const registries = z.array(registry).superRefine((list, ctx) => {
+  list.forEach((r, i) => {
+    const first = list.findIndex((other) => other.host.toLowerCase() === r.host.toLowerCase());
+    if (first === i) return;
+    ctx.addIssue({
+      code: 'custom', input: r.host, path: [i, 'host'],
+      message: withHint(`registry ${r.host} is listed twice`, `registries[${first}] is the same host; keep one`),
+    });
+  });
+}).describe('Registries that need credentials or plain HTTP; other registries are asked anonymously over HTTPS.');
+
+/** A Prometheus label name, as Alertmanager sends it. */
+const labelName = z.string().superRefine((label, ctx) => {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(label)) return;
+  ctx.addIssue({
+    code: 'custom', input: label,
+    message: label === '' ? 'must not be empty' : withHint(`${JSON.stringify(label)} is not a valid label name`, 'use letters, digits and underscores, not starting with a digit, e.g. gangway_freeze'),
+  });
+});
+
+const incidents = z.strictObject({
+  label: labelName.optional().describe(`Alert label that marks an incident. Default ${DEFAULTS.incidents.label}.`),
+  value: z.string().min(1).optional().describe(`Value the label must have. Default "${DEFAULTS.incidents.value}".`),
+}).describe('Incident freezes: a firing Alertmanager alert carrying label = value (POST /v1/webhooks/alertmanager) freezes deployments to the environments and services its environment / service labels name (all when absent), until it resolves. Absent: alerts freeze nothing.');
 
 // ---------------------------------------------------------------------------------------------
 // The file
@@ -581,7 +836,7 @@ const store = z.strictObject({
 }).superRefine(exactlyOne('store', ['sqlite', 'postgres'])).describe('Where Gangway keeps its state: exactly one of sqlite, postgres.');
 
 /** The whole of `gangway.yaml`. */
-export const configSchema = z.strictObject({
+export const configSchema = reserveKeys(z.strictObject({
   project: z.string().regex(NAME_PATTERN, {
     error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid project name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `shop`)'),
   }).describe('Project name: lowercase letters, digits and dashes.'),
@@ -596,6 +851,9 @@ export const configSchema = z.strictObject({
   }).optional().describe('The local agent that runs instances and the proxy.'),
   store: store.optional(),
   metrics: metrics.optional(),
+  groups: groups.optional(),
+  registries: registries.optional(),
+  incidents: incidents.optional(),
   environments: z.record(nameKey('environment'), environmentSchema)
     .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
     .describe('Environments in promotion order (e.g. dev, staging, prod).'),
@@ -608,7 +866,7 @@ export const configSchema = z.strictObject({
   error: (iss) => iss.input === null || iss.input === undefined
     ? withHint('the file is empty', 'start with `project:`, `environments:` and `services:`; see docs/config.md')
     : undefined,
-}).meta({
+}), GATE_KEYS_ELSEWHERE).meta({
   title: 'gangway.yaml',
   description: 'Gangway configuration: environments, services, how they are deployed, checked and rolled back.',
 });

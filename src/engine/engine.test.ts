@@ -156,12 +156,12 @@ describe('requests', () => {
     expect([d.phase, d.reason, d.actor]).toEqual(['succeeded', 'CHG-1', 'ana']);
   });
 
-  it('blocks an environment whose approvals it cannot collect yet, rather than passing the gate', async () => {
+  it('blocks an environment whose approvals no registered gate can check, rather than passing the gate', async () => {
     const w = await given(YAML(BLUE_GREEN).replace('    reason: required', '    reason: required\n    approvals: { required: 1, groups: [ops] }'));
     await ship(w, '1.0.0');
     const err = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana', reason: 'CHG-1' }).catch((e: unknown) => e) as GangwayError;
-    expect([err.code, err.message, err.hint]).toEqual(['blocked', 'prod requires approvals, which this version of Gangway cannot check yet',
-      'remove environments.prod.approvals from the config to deploy without that gate']);
+    expect([err.code, err.message, err.hint]).toEqual(['blocked', 'prod requires the approvals gate, which this orchestrator cannot check',
+      'remove it from environments.prod in gangway.yaml, or run an orchestrator that checks it']);
     expect((await w.store.listDeployments({ environment: 'prod' })).length).toBe(0);
   });
 

@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { EnvironmentConfig, GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
-import type { DeploymentRecord, Store, VerdictRecord } from '../store/types.js';
+import type { DeploymentRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
+import { GateSet, refusing } from '../gates/gate-set.js';
+import type { GateRequest, GateResult } from '../gates/types.js';
+import { PromotionGate, ReasonGate, RejectedGate } from '../gates/basic.js';
+import { ChecksGate } from '../gates/checks.js';
+import type { GateRuntime } from './steps/context.js';
+import { step } from '../strategies/strategy.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
 import type { Target } from '../targets/target.js';
 import type { AgentApi } from '../agent/types.js';
@@ -15,7 +21,7 @@ import { systemClock, type Clock } from './clock.js';
 import { planDeployment, planHash, planSwitchBack } from './plan.js';
 import type { PlanStep } from './steps/types.js';
 import type {
-  DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
+  DeployRequest, DeploymentView, GateState, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
 } from './types.js';
 import { didYouMean as closest } from '../config/problems.js';
 import { assertVersion, releaseOf } from './release.js';
@@ -31,6 +37,10 @@ export interface OrchestratorOptions {
   onChange?: () => void;
   /** Raw request windows per release, for the live figures of `status`. */
   requests?: RequestWindowSource | null;
+  /** The gates; default: those that need only the store and config (promotion, reason, rejected, checks). */
+  gates?: GateSet;
+  /** Pins an image tag to a digest when a deployment is requested; absent: images are kept as given. */
+  images?: { pin(image: string): Promise<{ pinned: string; tag: string | null }> } | null;
 }
 
 export class Orchestrator implements OrchestratorApi {
@@ -41,6 +51,8 @@ export class Orchestrator implements OrchestratorApi {
   private readonly clock: Clock;
   private readonly onChange: () => void;
   private readonly requests: RequestWindowSource | null;
+  private readonly gates: GateSet;
+  private readonly images: OrchestratorOptions['images'];
 
   constructor(opts: OrchestratorOptions) {
     this.store = opts.store;
@@ -50,19 +62,20 @@ export class Orchestrator implements OrchestratorApi {
     this.clock = opts.clock ?? systemClock;
     this.onChange = opts.onChange ?? (() => undefined);
     this.requests = opts.requests ?? null;
+    this.gates = opts.gates ?? new GateSet(opts.config, [new PromotionGate(opts.config, opts.store), new ReasonGate(opts.config), new RejectedGate(opts.store), new ChecksGate(opts.config)]);
+    this.images = opts.images ?? null;
   }
 
   async deploy(req: DeployRequest): Promise<DeploymentView> {
-    const { cfg, release, steps, stable } = await this.prepare(req);
+    const chosen = await this.chooseRelease(req);
+    const { cfg, release, steps, stable, gateReq } = await this.prepare({ ...req, ...chosen });
     const env = this.environment(req.environment);
-    const reason = req.reason?.trim() || null;
-    if (env.reason === 'required' && !reason) {
-      throw new GangwayError('blocked', `${req.environment} requires a reason for every deployment`,
-        `add --reason "<change ticket or why>"`, { gate: 'reason' });
+    if (req.expedited && !env.expedited) {
+      throw new GangwayError('invalid_argument', `${env.name} has no expedited policy`, `add environments.${env.name}.expedited: { skip: [...] } to gangway.yaml to allow hotfixes there`);
     }
-    if (env.promotion) await this.assertPromoted(cfg, release.version, env.promotion.from);
-    await this.assertNotRejected(cfg, release.version);
-    assertEnforceable(env);
+    if (req.expedited && !gateReq.reason) {
+      throw new GangwayError('blocked', 'an expedited deployment needs a reason', 'add --reason "<incident or ticket>"', { gate: 'reason' });
+    }
     const active = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
     if (active.some((d) => d.version === release.version)) {
       throw new GangwayError('conflict', `${cfg.service} ${release.version} is already being deployed to ${cfg.environment}`, 'follow it with `gangway status --watch`');
@@ -71,22 +84,84 @@ export class Orchestrator implements OrchestratorApi {
       throw new GangwayError('conflict', `${cfg.service} ${release.version} is already the stable release in ${cfg.environment}`,
         'deploy another version, or roll back with `gangway rollback`');
     }
-    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, steps, req.actor, reason);
-    return d;
+    const { results } = await this.gates.evaluate(gateReq);
+    const refused = refusing(results, { waitForWindow: req.waitForWindow === true, expedited: req.expedited === true });
+    if (refused.length > 0) {
+      await this.store.appendGateResults(results.map((r) => gateRow(null, gateReq, r, this.clock.now())));
+      const first = refused[0];
+      throw new GangwayError('blocked', refused.map((r) => r.reason).join('; '),
+        'hint' in first && first.hint ? first.hint
+          : first.gate === 'window' ? 'add --wait-for-window to queue it until the window opens'
+            : first.gate === 'freeze' ? 'wait for the freeze to lift, or deploy with --expedited and a second person\'s approval' : undefined,
+        { gates: results.map(gateState) });
+    }
+    const gateNames = this.gates.names(cfg.environment);
+    const plan = gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames }), ...steps] : steps;
+    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, plan, req.actor, gateReq.reason,
+      { expedited: req.expedited === true, requestedImage: chosen.requestedImage });
+    await this.store.appendGateResults(results.map((r) => gateRow(d.id, gateReq, r, this.clock.now())));
+    return this.getDeployment(d.id);
   }
 
   async plan(req: DeployRequest): Promise<PlanView> {
-    const { cfg, release, steps, stable } = await this.prepare(req);
+    const chosen = await this.chooseRelease(req);
+    const { cfg, release, steps, stable, gateReq } = await this.prepare({ ...req, ...chosen });
     const ahead = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
+    const { results, skipped } = await this.gates.evaluate(gateReq);
+    const gateNames = this.gates.names(cfg.environment);
+    const plan = gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames }), ...steps] : steps;
     return {
       service: cfg.service,
       environment: cfg.environment,
       version: release.version,
       strategy: cfg.strategy.kind,
       stableVersion: stable?.version ?? null,
-      steps: steps.map((s, idx) => ({ idx, type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
+      steps: plan.map((s, idx) => ({ idx, type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
       queuedBehind: ahead.length,
+      gates: results.map(gateState),
+      skippedGates: skipped,
     };
+  }
+
+  /** Gate evaluation for the runner's gates step. */
+  gateRuntime(): GateRuntime {
+    return {
+      evaluate: async (deploymentId) => {
+        const d = await this.mustGet(deploymentId);
+        return (await this.gates.evaluate(gateRequestOf(d, this.clock.now()))).results;
+      },
+      record: async (deploymentId, results) => {
+        const d = await this.mustGet(deploymentId);
+        const req = gateRequestOf(d, this.clock.now());
+        await this.store.appendGateResults(results.map((r) => gateRow(deploymentId, req, r, req.now)));
+      },
+    };
+  }
+
+  /**
+   * The release a request names; with neither version nor image, the release that most
+   * recently succeeded in the environment's promotion source (and was not rejected there).
+   */
+  private async chooseRelease(req: DeployRequest): Promise<{ version?: string; image?: string; requestedImage: string | null }> {
+    if (req.version !== undefined || req.image !== undefined) {
+      if (req.image === undefined || !this.images) return { version: req.version, image: req.image, requestedImage: req.image ?? null };
+      const pinned = await this.images.pin(req.image);
+      return { version: req.version ?? pinned.tag ?? undefined, image: pinned.pinned, requestedImage: req.image };
+    }
+    const env = this.environment(req.environment);
+    this.service(req.service);
+    if (!env.promotion) {
+      throw new GangwayError('invalid_argument', 'a release needs --version or --image', `${env.name} is not promoted from another environment, so there is no release to pick`);
+    }
+    const from = env.promotion.from;
+    const rejected = new Set((await this.store.listRejections({ service: req.service, environment: from })).map((r) => r.version));
+    const [latest] = (await this.store.listDeployments({ service: req.service, environment: from, phases: ['succeeded'], newestFirst: true }))
+      .filter((d) => !rejected.has(d.version));
+    if (!latest) {
+      throw new GangwayError('blocked', `${req.service} has no release that succeeded in ${from} to promote to ${env.name}`,
+        `deploy one to ${from} first`, { gate: 'promotion', from });
+    }
+    return { version: latest.version, image: latest.image ?? undefined, requestedImage: latest.requestedImage };
   }
 
   async rollback(req: RollbackRequest): Promise<DeploymentView> {
@@ -266,33 +341,18 @@ export class Orchestrator implements OrchestratorApi {
     const state = await this.store.getServiceState(cfg.service, cfg.environment);
     const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
     const steps = planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
-    return { cfg, release, steps, stable };
-  }
-
-  private async assertNotRejected(cfg: ServiceEnvConfig, version: string): Promise<void> {
-    const [rejected] = await this.store.listRejections({ service: cfg.service, environment: cfg.environment, version });
-    if (rejected) {
-      throw new GangwayError('blocked', `${cfg.service} ${version} was rejected in ${cfg.environment}: ${rejected.reason}`,
-        `to deploy it anyway, retry that deployment: gangway retry ${rejected.deploymentId}`, { gate: 'rejected', deploymentId: rejected.deploymentId });
-    }
-  }
-
-  private async assertPromoted(cfg: ServiceEnvConfig, version: string, from: string): Promise<void> {
-    const [rejected] = await this.store.listRejections({ service: cfg.service, environment: from, version });
-    if (rejected) {
-      throw new GangwayError('blocked', `${cfg.service} ${version} was rejected in ${from} (${rejected.reason}); ${cfg.environment} only takes releases promoted from ${from}`,
-        `ship a fixed release through ${from}`, { gate: 'promotion', from });
-    }
-    const succeeded = await this.store.listDeployments({ service: cfg.service, environment: from, phases: ['succeeded'] });
-    if (!succeeded.some((d) => d.version === version)) {
-      throw new GangwayError('blocked', `${cfg.service} ${version} has not succeeded in ${from}; ${cfg.environment} only takes releases promoted from ${from}`,
-        `deploy it to ${from} first: gangway deploy ${cfg.service} --env ${from} --version ${version}`, { gate: 'promotion', from });
-    }
+    const gateReq: GateRequest = {
+      service: cfg.service, environment: cfg.environment, version: release.version, image: release.image, actor: req.actor,
+      reason: req.reason?.trim() || null, expedited: req.expedited === true, deploymentId: null, now: this.clock.now(),
+    };
+    return { cfg, release, steps, stable, gateReq };
   }
 
   private async create(cfg: ServiceEnvConfig, kind: 'deploy' | 'rollback', release: { version: string; image: string | null },
-    previousVersion: string | null, steps: PlanStep[], actor: string, reason: string | null): Promise<DeploymentView> {
+    previousVersion: string | null, steps: PlanStep[], actor: string, reason: string | null,
+    extra: { expedited?: boolean; requestedImage?: string | null } = {}): Promise<DeploymentView> {
     const d = await this.store.createDeployment({
+      ...extra,
       id: newDeploymentId(),
       service: cfg.service,
       environment: cfg.environment,
@@ -335,7 +395,9 @@ export class Orchestrator implements OrchestratorApi {
   private async view(d: DeploymentRecord): Promise<DeploymentView> {
     const steps = await this.store.getSteps(d.id);
     const current = FINAL_PHASES.includes(d.phase) ? null : steps[d.currentStep]?.title ?? null;
-    return { ...d, steps, step: current, verdicts: summarizeVerdicts(await this.store.listVerdicts({ deploymentId: d.id })) };
+    const gates = new Map<string, GateResultRecord>();
+    for (const g of await this.store.listGateResults({ deploymentId: d.id })) gates.set(g.gate, g);
+    return { ...d, steps, step: current, verdicts: summarizeVerdicts(await this.store.listVerdicts({ deploymentId: d.id })), gates: [...gates.values()] };
   }
 
   private service(name: string) {
@@ -386,16 +448,23 @@ export function summarizeVerdicts(all: VerdictRecord[]): VerdictRecord[] {
   return all.filter((v) => keep.has(v));
 }
 
-/**
- * Approvals and windows are accepted in the config but not collected or evaluated by this
- * version: a gate that cannot be checked blocks, rather than passing silently.
- */
-function assertEnforceable(env: EnvironmentConfig): void {
-  const unenforced = [env.approvals ? 'approvals' : null, env.windows.length > 0 ? 'deployment windows' : null].filter(Boolean);
-  if (unenforced.length > 0) {
-    throw new GangwayError('blocked', `${env.name} requires ${unenforced.join(' and ')}, which this version of Gangway cannot check yet`,
-      `remove environments.${env.name}.${env.approvals ? 'approvals' : 'windows'} from the config to deploy without that gate`, { gate: env.approvals ? 'approvals' : 'window' });
-  }
+function gateState(r: GateResult): GateState {
+  return { gate: r.gate, result: r.result, reason: r.reason, until: r.result === 'wait' ? r.until : null, ...(r.result === 'fail' && r.hint ? { hint: r.hint } : {}) };
+}
+
+function gateRow(deploymentId: string | null, req: GateRequest, r: GateResult, at: number): NewGateResult {
+  return {
+    deploymentId, service: req.service, environment: req.environment, version: req.version, at,
+    gate: r.gate, result: r.result, reason: r.reason, until: r.result === 'wait' ? r.until : null, evidence: r.evidence,
+  };
+}
+
+/** The gate request a stored deployment stands for. */
+export function gateRequestOf(d: DeploymentRecord, now: number): GateRequest {
+  return {
+    service: d.service, environment: d.environment, version: d.version, image: d.requestedImage ?? d.image, actor: d.actor,
+    reason: d.reason, expedited: d.expedited, deploymentId: d.id, now,
+  };
 }
 
 /** Sortable, unique deployment ids: `d-<time base36>-<random>`. */

@@ -14,7 +14,7 @@ import { isDeadLocalOwner, newOwnerId } from './lease.js';
 import { planRecovery } from './plan.js';
 import { runStep } from './steps/index.js';
 import type { StepParams, StepResult } from './steps/types.js';
-import type { AnalysisRuntime } from './steps/context.js';
+import type { AnalysisRuntime, GateRuntime } from './steps/context.js';
 import { BackgroundAnalysis } from './background-analysis.js';
 
 export interface Logger {
@@ -38,6 +38,8 @@ export interface RunnerOptions {
   owner?: string;
   /** Metric sources and verdict storage for analysis; without it, analysis steps fail and no background analysis runs. */
   analysis?: AnalysisRuntime | null;
+  /** Gate evaluation for the gates step; without it the gates step passes (engine tests). */
+  gates?: GateRuntime | null;
 }
 
 /**
@@ -50,7 +52,7 @@ class Interrupted extends Error {
 }
 
 /** Phases in which a runner drives a deployment. */
-const DRIVEN: DeploymentPhase[] = ['running', 'paused', 'rolling_back'];
+const DRIVEN: DeploymentPhase[] = ['waiting', 'running', 'paused', 'rolling_back'];
 
 const TRANSIENT_RETRIES = 5;
 
@@ -64,6 +66,7 @@ export class Runner {
   private readonly leaseTtlMs: number;
   private readonly tickMs: number;
   private readonly analysis: AnalysisRuntime | null;
+  private readonly gates: GateRuntime | null;
   private readonly driving = new Map<string, { ac: AbortController; done: Promise<void>; step: AbortController | null; failure: string | null }>();
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -80,6 +83,7 @@ export class Runner {
     this.tickMs = opts.tickMs ?? 250;
     this.owner = opts.owner ?? newOwnerId();
     this.analysis = opts.analysis ?? null;
+    this.gates = opts.gates ?? null;
   }
 
   start(): void {
@@ -269,6 +273,11 @@ export class Runner {
     if (!ok) return false;
     const fresh = await this.store.getDeployment(d.id);
     if (!fresh) return false;
+    // Nothing has started before the gates pass: a blocked or aborted gates step ends the deployment as it is.
+    if (step.type === 'gates') {
+      await this.end(fresh, fresh.abortRequested ? 'aborted' : 'failed', fresh.abortRequested ? 'aborted while waiting for its gates' : result.reason);
+      return false;
+    }
     if (step.stage === 'rollback') {
       await this.end(fresh, 'failed', `${fresh.message ? fresh.message + '; ' : ''}rollback failed at "${step.title}": ${result.reason}`);
       return false;
@@ -300,7 +309,8 @@ export class Runner {
           return await runStep({
             cfg, target: this.target, clock: this.clock, startedAt, signal: stepAc.signal,
             deployment: { id: d.id, version: d.version, previousVersion: d.previousVersion }, stepIdx: step.idx,
-            analysis: this.analysis, waitForPromotion,
+            analysis: this.analysis, waitForPromotion, gates: this.gates,
+            setWaiting: (reason) => this.setWaiting(d.id, reason),
           }, step.params as unknown as StepParams);
         } catch (err) {
           if (signal.aborted) return null;
@@ -334,6 +344,19 @@ export class Runner {
       if (poll) clearInterval(poll);
       signal.removeEventListener('abort', forward);
     }
+  }
+
+  /** Moves the deployment between `waiting` (gates pending, with the reason) and `running`. */
+  private async setWaiting(id: string, reason: string | null): Promise<void> {
+    const d = await this.store.getDeployment(id);
+    if (!d) throw new Interrupted('lease-lost');
+    const to: DeploymentPhase = reason === null ? 'running' : 'waiting';
+    if (d.phase === to && reason === null) return;
+    const ok = await this.store.transition({
+      deploymentId: id, expectLeaseOwner: this.owner, deployment: { phase: to },
+      events: [ev(id, this.clock.now(), 'deployment.phase', { from: d.phase, to, message: reason ?? 'gates passed' })],
+    });
+    if (!ok) throw new Interrupted('lease-lost');
   }
 
   /**

@@ -3,7 +3,7 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
-import type { DeploymentPhase, DeploymentRecord, EventRecord, StepRecord, VerdictRecord } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, EventRecord, GateResultRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { InstanceStatus } from '../agent/types.js';
 
 export interface DeployRequest {
@@ -14,7 +14,14 @@ export interface DeployRequest {
   image?: string;
   reason?: string;
   actor: string;
+  /** Deploy under the environment's expedited (hotfix) policy: named gates are skipped, a reason is required, the record is flagged. */
+  expedited?: boolean;
+  /** Queue the deployment while the window is closed instead of refusing it. */
+  waitForWindow?: boolean;
 }
+
+/** One gate's state, as the plan and the API show it before anything runs. */
+export interface GateState { gate: string; result: 'pass' | 'fail' | 'wait'; reason: string; until: number | null; hint?: string }
 
 export interface RollbackRequest { service: string; environment: string; to?: string; reason?: string; actor: string }
 
@@ -27,6 +34,8 @@ export interface DeploymentView extends DeploymentRecord {
    * analysis) plus every fail verdict, oldest first. All of them: GET /v1/deployments/:id/verdicts.
    */
   verdicts: VerdictRecord[];
+  /** The latest result of each gate, with its evidence. */
+  gates: GateResultRecord[];
 }
 
 export interface PlannedStep { idx: number; type: string; title: string; params: Record<string, unknown> }
@@ -41,6 +50,10 @@ export interface PlanView {
   steps: PlannedStep[];
   /** Deployments already queued or active for the pair; the new one would wait behind them. */
   queuedBehind: number;
+  /** Each gate's state now, in evaluation order. */
+  gates: GateState[];
+  /** Gates an expedited request would skip. */
+  skippedGates: string[];
 }
 
 export interface StatusEntry {

@@ -5,10 +5,12 @@
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { OrchestratorApi } from '../engine/types.js';
+import type { PeopleGates } from '../gates/people.js';
 import { GangwayError, toApiError } from '../errors.js';
 import { authHook } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
+import { gateOpenApiPaths, registerGateRoutes } from './gate-routes.js';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -24,6 +26,8 @@ export interface ServerOptions {
   version: string;
   /** Event stream timing: poll the event log every `pollMs` (500), comment every `heartbeatMs` (15000). */
   stream?: { pollMs?: number; heartbeatMs?: number };
+  /** Approvals, checklist, freezes and the Alertmanager webhook; their routes exist only when given. */
+  gates?: PeopleGates;
 }
 
 interface PinoLike { child(bindings: object, options?: object): unknown; info(...args: unknown[]): void; error(...args: unknown[]): void }
@@ -94,8 +98,10 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
 
   const document = openApiDocument(opts.version);
+  if (opts.gates) Object.assign(document.paths as Record<string, unknown>, gateOpenApiPaths());
   app.get('/openapi.json', async () => document);
 
   registerRoutes(app, opts.orchestrator, { pollMs: opts.stream?.pollMs ?? 500, heartbeatMs: opts.stream?.heartbeatMs ?? 15_000 });
+  if (opts.gates) registerGateRoutes(app, opts.gates);
   return app;
 }

@@ -39,6 +39,8 @@ export function titleOf(p: StepParams): string {
       ].filter(Boolean);
       return [shares, ...extras].join('; ');
     }
+    case 'gates':
+      return `gates: ${p.gates.join(', ')}`;
     case 'pause':
       return p.durationMs === null ? 'pause until promoted' : `pause ${formatMs(p.durationMs)}`;
     case 'analysis':

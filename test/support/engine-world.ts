@@ -26,8 +26,10 @@ export async function given(yaml: string, opts: {
   const store = openSqliteStore(':memory:');
   await store.migrate();
   const target = new MemoryTarget();
-  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis: opts.analysis?.(store, config) ?? null });
-  const orch = new Orchestrator({ store, config, target, onChange: () => runner.wake(), requests: opts.requests ?? null });
+  let wake = () => {};
+  const orch = new Orchestrator({ store, config, target, onChange: () => wake(), requests: opts.requests ?? null });
+  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis: opts.analysis?.(store, config) ?? null, gates: orch.gateRuntime() });
+  wake = () => runner.wake();
   runner.start();
   const w = { config, store, target, orch, runner };
   worlds.push(w);

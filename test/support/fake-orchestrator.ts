@@ -157,6 +157,7 @@ export class FakeOrchestrator implements OrchestratorApi {
       service: req.service, environment: req.environment, version, strategy: 'blueGreen', stableVersion: pair.stable,
       steps: this.steps(version, pair.stable).map((s, idx) => ({ idx, type: s.type, title: s.title, params: {} })),
       queuedBehind: this.deployments.filter((d) => d.service === req.service && d.environment === req.environment && !FINAL_PHASES.includes(d.phase)).length,
+      gates: [], skippedGates: [],
     };
   }
 
@@ -239,6 +240,7 @@ export class FakeOrchestrator implements OrchestratorApi {
       steps: this.steps(version, pair.stable).map((s, idx) => this.step(id, idx, s.type, s.title, 'deploy')),
       step: null,
       verdicts: [],
+      gates: [],
     };
     this.deployments.push(d);
     this.emit(id, 'deployment.created', { service, environment, version, actor });

@@ -3,6 +3,7 @@ import type { Target } from '../../targets/target.js';
 import type { AnalysisContext } from '../../analysis/evaluate.js';
 import type { AnalysisState, Evaluation } from '../../analysis/types.js';
 import type { Clock } from '../clock.js';
+import type { GateResult } from '../../gates/types.js';
 
 /**
  * What analysis needs from the orchestrator: templates, metric sources, and a place to keep
@@ -18,6 +19,13 @@ export interface AnalysisRuntime {
   saveState(deploymentId: string, key: string, state: AnalysisState, now: number): Promise<void>;
 }
 
+/** Gate evaluation for a stored deployment (built by the orchestrator). */
+export interface GateRuntime {
+  evaluate(deploymentId: string): Promise<GateResult[]>;
+  /** Stores the results of an evaluation with the deployment. */
+  record(deploymentId: string, results: GateResult[]): Promise<void>;
+}
+
 /** What a step executor gets. `startedAt` comes from the store, so it survives a restart. */
 export interface StepContext {
   cfg: ServiceEnvConfig;
@@ -29,6 +37,9 @@ export interface StepContext {
   deployment: { id: string; version: string; previousVersion: string | null };
   stepIdx: number;
   analysis: AnalysisRuntime | null;
+  gates: GateRuntime | null;
+  /** Shows the deployment as `waiting` (with the reason) or, given null, `running` again. */
+  setWaiting(reason: string | null): Promise<void>;
   /**
    * Marks the deployment `paused` with the reason and resolves once a person promotes it
    * (consuming the request); rejects when the signal aborts.

@@ -4,6 +4,7 @@ import { runScale, runWaitReady, runWatch } from './instances.js';
 import { runSmoke } from './smoke.js';
 import { runPause } from './pause.js';
 import { runAnalysis } from './analysis.js';
+import { runGates } from './gates.js';
 
 /** Runs one step. Idempotent: running it again after a crash leads to the same end state. */
 export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResult> {
@@ -14,6 +15,7 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
       await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview, headerRoute: p.headerRoute ?? null, sticky: p.sticky ?? null });
       return { result: 'succeeded' };
     case 'pause': return runPause(ctx, p);
+    case 'gates': return runGates(ctx);
     case 'analysis': return runAnalysis(ctx, p);
     case 'smoke': return runSmoke(ctx, p);
     case 'watch': return runWatch(ctx, p);

@@ -6,6 +6,8 @@
  */
 
 export type StepParams =
+  /** Evaluate the environment's gates until all pass (the deployment shows `waiting` meanwhile); a fail ends it as blocked. */
+  | { type: 'gates'; gates: string[] }
   /** Ensure exactly `count` instances of `version` run (0 stops them, draining first). */
   | { type: 'scale'; version: string; image: string | null; count: number }
   /** Wait until `count` instances of `version` pass their health checks (timed: health.startTimeout). */
@@ -35,4 +37,4 @@ export interface PlanStep { type: StepType; title: string; params: StepParams }
 export type StepResult =
   | { result: 'succeeded'; output?: Record<string, unknown> }
   /** `reject`: the release failed analysis; it is marked rejected for the environment. */
-  | { result: 'failed'; reason: string; output?: Record<string, unknown>; reject?: boolean };
+  | { result: 'failed'; reason: string; output?: Record<string, unknown>; reject?: boolean; blocked?: boolean };
