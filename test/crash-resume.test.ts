@@ -66,11 +66,11 @@ function assertOnce(events: Ev[], id: string, steps: View['steps']) {
 }
 
 describe('orchestrator killed with SIGKILL', () => {
-  // Plan: 0 run 2 instances, 1 wait healthy, 2 preview, 3 smoke, 4 switch, 5 watch 2s.
+  // Plan: 0 gates, 1 run 2 instances, 2 wait healthy, 3 preview, 4 smoke, 5 switch, 6 watch 2s.
   it.each([
-    [1, 'wait for 2 healthy instances of 2.0.0'],
-    [3, 'smoke checks on 2.0.0'],
-    [5, 'watch 2.0.0 for 2s'],
+    [2, 'wait for 2 healthy instances of 2.0.0'],
+    [4, 'smoke checks on 2.0.0'],
+    [6, 'watch 2.0.0 for 2s'],
   ])('resumes a deployment killed at step %i (%s) and it succeeds exactly once', async (idx, title) => {
     const { p, port } = await project();
     await p.up();
@@ -82,7 +82,7 @@ describe('orchestrator killed with SIGKILL', () => {
     await p.up();
     const end = await waitForEnd(p, id) as unknown as View;
     expect(end.phase).toBe('succeeded');
-    expect(end.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(end.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(end.steps[idx].attempts).toBe(2);
     const events = (await p.api<Ev[]>('GET', `/v1/events?deployment=${id}&limit=1000`)).body;
     assertOnce(events, id, end.steps);
@@ -100,7 +100,7 @@ describe('orchestrator killed with SIGKILL', () => {
     // Abort it during its watch so the rollback stage runs, and kill the orchestrator inside that stage.
     for (let i = 0; i < 2000; i++) {
       const d = (await p.api<View>('GET', `/v1/deployments/${id}`)).body;
-      if (d.currentStep === 5) break;
+      if (d.currentStep === 6) break;
       await sleep(5);
     }
     await p.api('POST', `/v1/deployments/${id}/abort`);

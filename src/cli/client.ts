@@ -3,7 +3,7 @@
  * GangwayError the server mapped them from, so exit codes follow the one mapping in errors.ts.
  */
 import type { DeploymentView, PlanView, StatusEntry } from '../engine/types.js';
-import type { EventRecord, VerdictRecord } from '../store/types.js';
+import type { ApprovalRecord, ChecklistConfirmation, EventRecord, FreezeRecord, VerdictRecord } from '../store/types.js';
 import type { ApiErrorBody, ErrorCode } from '../errors.js';
 import { GangwayError, UnreachableError } from '../errors.js';
 
@@ -37,7 +37,7 @@ export class ApiClient {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
   }
 
-  deploy(body: { service: string; environment: string; version?: string; image?: string; reason?: string }): Promise<DeploymentView> {
+  deploy(body: { service: string; environment: string; version?: string; image?: string; reason?: string; expedited?: boolean; waitForWindow?: boolean }): Promise<DeploymentView> {
     return this.request('POST', '/v1/deployments', body);
   }
   rollback(body: { service: string; environment: string; to?: string; reason?: string }): Promise<DeploymentView> {
@@ -55,7 +55,7 @@ export class ApiClient {
   status(q: { service?: string; environment?: string }): Promise<StatusEntry[]> {
     return this.request('GET', '/v1/status', undefined, q);
   }
-  plan(body: { service: string; environment: string; version?: string; image?: string }): Promise<PlanView> {
+  plan(body: { service: string; environment: string; version?: string; image?: string; reason?: string; expedited?: boolean }): Promise<PlanView> {
     return this.request('POST', '/v1/plan', body);
   }
   logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>> {
@@ -72,6 +72,31 @@ export class ApiClient {
   }
   events(q: { after?: number; deployment?: string; limit?: number }): Promise<EventRecord[]> {
     return this.request('GET', '/v1/events', undefined, q);
+  }
+  /** Approves a deployment as this client's actor; resolves with every decision recorded on it. */
+  approve(id: string, comment?: string): Promise<ApprovalRecord[]> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/approve`, comment === undefined ? {} : { comment });
+  }
+  /** Rejects a deployment as this client's actor. */
+  reject(id: string, comment?: string): Promise<ApprovalRecord[]> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/reject`, comment === undefined ? {} : { comment });
+  }
+  approvals(id: string): Promise<ApprovalRecord[]> {
+    return this.request('GET', `/v1/deployments/${encodeURIComponent(id)}/approvals`);
+  }
+  /** Confirms a checklist item of a deployment as this client's actor; resolves with every confirmation of it. */
+  confirmChecklist(id: string, item: string, note?: string): Promise<ChecklistConfirmation[]> {
+    return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/checklist/${encodeURIComponent(item)}`, note === undefined ? {} : { note });
+  }
+  freezes(q: { all?: boolean } = {}): Promise<FreezeRecord[]> {
+    return this.request('GET', '/v1/freezes', undefined, { all: q.all ? 'true' : undefined });
+  }
+  /** Raises a freeze owned by this client's actor. */
+  freeze(body: { environment?: string; service?: string; reason: string }): Promise<FreezeRecord> {
+    return this.request('POST', '/v1/freezes', body);
+  }
+  unfreeze(id: string): Promise<FreezeRecord> {
+    return this.request('POST', `/v1/freezes/${encodeURIComponent(id)}/lift`, {});
   }
 
   /** Sends one request; resolves with the parsed JSON answer or throws the API's GangwayError. */

@@ -136,9 +136,15 @@ describe('usage errors', () => {
     expect(fake.calls).toEqual([]);
   });
 
-  it('deploy with neither --version nor --image exits 2', async () => {
+  it('deploy with neither --version nor --image asks the orchestrator, which names what is missing (exit 2)', async () => {
     const r = await run(['deploy', 'web', '--env', 'dev']);
-    expect(r).toEqual({ code: 2, stdout: '', stderr: 'error: give exactly one of --version or --image\nhint: e.g. gangway deploy web --env dev --version 1.4.2\n' });
+    expect(r).toEqual({ code: 2, stdout: '', stderr: 'error: give exactly one of version or image\n' });
+    expect(fake.calls[0]).toEqual(['deploy', { service: 'web', environment: 'dev', actor: 'alice' }]);
+  });
+
+  it('deploy without a service or --all exits 2', async () => {
+    const r = await run(['deploy', '--env', 'dev']);
+    expect(r).toEqual({ code: 2, stdout: '', stderr: 'error: name a service, or pass --all\nhint: e.g. gangway deploy web --env dev --version 1.4.2\n' });
   });
 
   it('a bad -o value exits 2', async () => {
@@ -338,7 +344,7 @@ describe('history, plan, rollback, abort, logs', () => {
     const r = await run(['plan', 'web', '--env', 'prod', '--version', '1.1.0']);
     expect(r).toEqual({
       code: 0, stderr: '',
-      stdout: 'plan: web 1.1.0 to prod (blueGreen, replaces 1.0.0)\n  1. start 2 instances of 1.1.0\n  2. wait for 1.1.0 to be healthy\n  3. switch traffic to 1.1.0\n  4. stop 1.0.0\n',
+      stdout: 'plan: web 1.1.0 to prod (blueGreen, replaces 1.0.0)\nsteps:\n  1. start 2 instances of 1.1.0\n  2. wait for 1.1.0 to be healthy\n  3. switch traffic to 1.1.0\n  4. stop 1.0.0\n',
     });
   });
 

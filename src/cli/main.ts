@@ -21,6 +21,12 @@ import { registerSchema } from './commands/schema.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
 import { registerValidate } from './commands/validate.js';
+import { registerApprove } from './commands/approve.js';
+import { registerConfirm } from './commands/confirm.js';
+import { registerFreeze } from './commands/freeze.js';
+import { registerFreezes } from './commands/freezes.js';
+import { registerReject } from './commands/reject.js';
+import { registerUnfreeze } from './commands/unfreeze.js';
 
 /** Builds the commander program with every command registered against `ctx`. */
 export function buildProgram(ctx: CliContext, program = new Command()): Command {
@@ -38,6 +44,7 @@ export function buildProgram(ctx: CliContext, program = new Command()): Command 
   for (const register of [
     registerUp, registerDemo, registerDeploy, registerStatus, registerHistory, registerPlan, registerRollback,
     registerPromote, registerRetry, registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
+    registerApprove, registerReject, registerConfirm, registerFreeze, registerUnfreeze, registerFreezes,
   ]) register(program, ctx);
   addGlobalOptions(program);
   // Every command accepts the global options after its name too (`gangway status -o json`).

@@ -10,7 +10,7 @@ import type {
   MetricSource, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy, WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
-import { readPublicKey } from './gates.js';
+import { readPublicKey } from './keys.js';
 import { DEFAULTS } from './schema.js';
 import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawServiceSettings } from './schema.js';
 
@@ -118,11 +118,7 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string):
   const out: EnvironmentConfig = {
     name,
     reason: env.reason ?? DEFAULTS.reason,
-    windows: (env.windows ?? []).map((w) => ({
-      ...(w.allow ? { allow: compileRange(w.allow) } : {}),
-      ...(w.deny ? { deny: compileRange(w.deny) } : {}),
-      timezone: w.timezone ?? DEFAULTS.timezone,
-    })),
+    windows: compileWindows(env.windows ?? []),
     checks: (env.checks ?? []).map((c) => compileCheck(c, rootDir)),
     checklist: (env.checklist ?? []).map((item) => ({ name: item.name, text: item.text, confirmers: [...item.confirmers] })),
     image: env.image
@@ -143,6 +139,15 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string):
     };
   }
   return out;
+}
+
+/** An environment's windows with their defaults (every day, UTC); also what the window gate validates. */
+export function compileWindows(windows: NonNullable<RawEnvironment['windows']>): EnvironmentConfig['windows'] {
+  return windows.map((w) => ({
+    ...(w.allow ? { allow: compileRange(w.allow) } : {}),
+    ...(w.deny ? { deny: compileRange(w.deny) } : {}),
+    timezone: w.timezone ?? DEFAULTS.timezone,
+  }));
 }
 
 function compileRange(r: { days?: string[]; from?: string; to?: string; start?: string; end?: string }): WindowRange {

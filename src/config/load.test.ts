@@ -29,6 +29,7 @@ stateDir: var/gangway
 server: { host: 0.0.0.0, port: 7500 }
 agent: { metricsPort: 7501 }
 store: { postgres: { urlFromEnv: SHOP_DATABASE_URL } }
+groups: { ops: [alice, bob] }
 environments:
   dev: {}
   staging:
@@ -122,15 +123,16 @@ describe('parseConfig: a complete file', () => {
       agent: { metricsPort: 7501, host: '127.0.0.1' },
       store: { kind: 'postgres', url: 'postgres://gangway@db/shop' },
       environments: [
-        { name: 'dev', reason: 'optional', windows: [] },
-        { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', windows: [] },
+        { name: 'dev', reason: 'optional', windows: [], checks: [], checklist: [], image: null, expedited: null },
+        { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', windows: [], checks: [], checklist: [], image: null, expedited: null },
         {
           name: 'prod', promotion: { from: 'staging' }, reason: 'required',
-          approvals: { required: 1, groups: ['ops'], allowSelfApproval: false },
+          approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: null },
           windows: [
             { deny: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }, timezone: 'America/New_York' },
             { allow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '06:00', to: '22:00' }, timezone: 'UTC' },
           ],
+          checks: [], checklist: [], image: null, expedited: null,
         },
       ],
       serviceNames: ['api', 'web'],
@@ -152,6 +154,9 @@ describe('parseConfig: a complete file', () => {
         },
       },
       analysisTemplates: PRESETS,
+      groups: { ops: ['alice', 'bob'] },
+      registries: [],
+      incidents: null,
       metrics: { prometheus: null },
     } as GangwayConfig;
     expect(config).toEqual(expected);

@@ -197,7 +197,7 @@ function noRepeats(what: string) {
       if (first === i) return;
       ctx.addIssue({
         code: 'custom', input: item, path: [i],
-        message: withHint(`\`${item}\` is listed twice`, `[${first}] already names it; list each ${what} once`),
+        message: withHint(`\`${item}\` is listed twice`, `list each ${what} once`),
       });
     });
   };
@@ -486,7 +486,7 @@ function checkRangeShape(r: RawRange, ctx: z.core.$RefinementCtx<RawRange>): voi
   if (weekly.length > 0 && oneOff.length > 0) {
     ctx.addIssue({
       code: 'custom', input: r,
-      message: withHint(`a range cannot mix ${weekly.join(', ')} with ${oneOff.join(', ')}`,
+      message: withHint(`a range cannot mix weekly keys (${weekly.join(', ')}) with one-off keys (${oneOff.join(', ')})`,
         'a weekly range takes days, from and to; a one-off range takes start and end; write them as two windows'),
     });
     return;

@@ -102,7 +102,8 @@ describe('canary rollout', () => {
     expect(d.verdicts.map((v) => [v.template, v.rule, v.verdict])).toEqual([['quick', 'errors', 'pass']]);
     const all = await w.orch.verdicts(d.id, {});
     expect(all.length).toBeGreaterThanOrEqual(3);
-    expect(all.every((v) => v.verdict === 'pass' && v.stepIdx === 4)).toBe(true);
+    const analysisStep = d.steps.find((s) => s.type === 'analysis')!.idx;
+    expect(all.every((v) => v.verdict === 'pass' && v.stepIdx === analysisStep)).toBe(true);
     expect(all[0].measurements[0]).toMatchObject({ metric: 'error_rate', canary: 0.01 });
   });
 

@@ -33,6 +33,7 @@ describe('blue-green', () => {
     const d = await ship(w, '1.0.0');
     expect(d.phase).toBe('succeeded');
     expect(d.steps.map((s) => [s.title, s.status])).toEqual([
+      ['gates: rejected', 'succeeded'],
       ['scale 1.0.0 to 2 instances', 'succeeded'],
       ['wait for 2 healthy instances of 1.0.0', 'succeeded'],
       ['no traffic; preview to 1.0.0', 'succeeded'],
@@ -69,6 +70,7 @@ describe('blue-green', () => {
     expect(d.phase).toBe('rolled_back');
     expect(d.message).toBe('2 of 2 instances of 2.0.0 did not become healthy within 1s (web-dev-2.0.0-3: expected status 200, got 500; web-dev-2.0.0-4: expected status 200, got 500)');
     expect(d.steps.map((s) => [s.stage, s.title, s.status])).toEqual([
+      ['deploy', 'gates: rejected', 'succeeded'],
       ['deploy', 'scale 2.0.0 to 2 instances', 'succeeded'],
       ['deploy', 'wait for 2 healthy instances of 2.0.0', 'failed'],
       ['deploy', 'all traffic to 1.0.0; preview to 2.0.0', 'pending'],
@@ -113,6 +115,7 @@ describe('rolling', () => {
     const d = await ship(w, '1.1.0');
     expect(d.phase).toBe('succeeded');
     expect(d.steps.map((s) => s.title)).toEqual([
+      'gates: rejected',
       'scale 1.1.0 to 1 instance',
       'wait for 1 healthy instance of 1.1.0',
       'traffic 1.0.0 50% / 1.1.0 50%',
@@ -148,7 +151,9 @@ describe('requests', () => {
   it('blocks prod without a reason, and a release that has not succeeded in dev', async () => {
     const w = await given(YAML(BLUE_GREEN));
     const noReason = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana' }).catch((e: unknown) => e) as GangwayError;
-    expect([noReason.code, noReason.message]).toEqual(['blocked', 'prod requires a reason for every deployment']);
+    expect([noReason.code, noReason.message]).toEqual(['blocked', 'web 1.0.0 has not succeeded in dev; prod only takes releases promoted from dev; prod requires a reason for every deployment']);
+    expect((noReason.details as { gates: Array<{ gate: string; result: string }> }).gates.map((g) => [g.gate, g.result]))
+      .toEqual([['promotion', 'fail'], ['rejected', 'pass'], ['reason', 'fail']]);
     const notPromoted = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana', reason: 'CHG-1' }).catch((e: unknown) => e) as GangwayError;
     expect([notPromoted.code, notPromoted.message]).toEqual(['blocked', 'web 1.0.0 has not succeeded in dev; prod only takes releases promoted from dev']);
     await ship(w, '1.0.0');
@@ -157,7 +162,7 @@ describe('requests', () => {
   });
 
   it('blocks an environment whose approvals no registered gate can check, rather than passing the gate', async () => {
-    const w = await given(YAML(BLUE_GREEN).replace('    reason: required', '    reason: required\n    approvals: { required: 1, groups: [ops] }'));
+    const w = await given(YAML(BLUE_GREEN).replace('    reason: required', '    reason: required\n    approvals: { required: 1, groups: [ops] }').replace('project: shop', 'project: shop\ngroups: { ops: [bob, cy] }'));
     await ship(w, '1.0.0');
     const err = await w.orch.deploy({ service: 'web', environment: 'prod', version: '1.0.0', actor: 'ana', reason: 'CHG-1' }).catch((e: unknown) => e) as GangwayError;
     expect([err.code, err.message, err.hint]).toEqual(['blocked', 'prod requires the approvals gate, which this orchestrator cannot check',
@@ -223,7 +228,7 @@ describe('resume', () => {
     const watch = end.steps.find((s) => s.type === 'watch')!;
     expect([watch.startedAt, watch.attempts]).toEqual([watchStarted, 2]);
     const events = (await w.store.listEvents({ deploymentId: d.id })).map((e) => e.type);
-    expect(events.filter((t) => t === 'step.succeeded')).toHaveLength(5);
+    expect(events.filter((t) => t === 'step.succeeded')).toHaveLength(6);
     expect(events.filter((t) => t === 'step.resumed')).toHaveLength(1);
   });
 });

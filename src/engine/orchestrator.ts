@@ -3,7 +3,7 @@
  * A request that cannot be carried out throws before anything is written.
  */
 import { randomUUID } from 'node:crypto';
-import type { EnvironmentConfig, GangwayConfig, ServiceEnvConfig } from '../config/types.js';
+import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import type { DeploymentRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
 import { GateSet, refusing } from '../gates/gate-set.js';

@@ -214,7 +214,8 @@ export class PeopleGates {
     }
     const memberOf = groupsOf(this.config, actor, groups);
     if (memberOf.length === 0) {
-      throw new GangwayError('forbidden', `${actor} is not in ${sentenceList(groups, 'or')}, the groups that ${purpose}`);
+      const which = groups.length === 1 ? `the group that ${purpose.replace(/^approve /, 'approves ')}` : `the groups that ${purpose}`;
+      throw new GangwayError('forbidden', `${actor} is not in ${sentenceList(groups, 'or')}, ${which}`);
     }
     if (decision === 'approve' && actor === d.actor && !selfAllowed) {
       throw new GangwayError('forbidden', `${actor} requested this deployment and cannot approve it`, 'ask someone else in the group to approve it');

@@ -596,7 +596,7 @@ function overlap(a: ParsedRange, b: ParsedRange): string | null {
  * const gate = new WindowGate(config);
  * if (gate.applies(config, 'prod')) {
  *   const r = await gate.evaluate({ ...request, environment: 'prod', now: Date.now() });
- *   // { gate: 'window', result: 'wait', until: 1773349200000,
+ *   // { gate: 'window', result: 'wait', until: 1773176400000,
  *   //   reason: 'closed: deny mon–fri 09:00–17:00 America/New_York (now Tue 10:15 EDT); opens Tue 2026-03-10 17:00 EDT (2026-03-10 21:00 UTC)', … }
  * }
  */

@@ -227,10 +227,10 @@ describe('validation', () => {
     } });
   });
 
-  it('neither version nor image → 400', async () => {
+  it('neither version nor image is passed to the orchestrator, which picks the release or says what is missing', async () => {
     const res = await post('/v1/deployments', { service: 'web', environment: 'dev' });
     expect(res.statusCode).toBe(400);
-    expect(res.json().error.message).toBe('version: give exactly one of version or image');
+    expect(res.json().error.message).toBe('give exactly one of version or image');
   });
 
   it('a body that is not JSON → 400 invalid_argument', async () => {
@@ -386,7 +386,7 @@ describe('GET /openapi.json', () => {
     const deploy = doc.components.schemas.DeployRequest;
     expect(deploy.additionalProperties).toBe(false);
     expect(deploy.required).toEqual(['service', 'environment']);
-    expect(Object.keys(deploy.properties)).toEqual(['service', 'environment', 'version', 'image', 'reason']);
+    expect(Object.keys(deploy.properties)).toEqual(['service', 'environment', 'version', 'image', 'reason', 'expedited', 'waitForWindow']);
     expect(deploy.properties.version.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$');
     expect(doc.paths['/v1/logs'].get.parameters.map((p: { name: string; required: boolean }) => [p.name, p.required]))
       .toEqual([['service', true], ['environment', true], ['version', false], ['lines', false]]);

@@ -15,25 +15,29 @@ const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(i
 const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: (iss) => badImage(iss.input) });
 const reason = z.string().min(1, { error: 'must not be empty' }).max(2000, { error: 'must be at most 2000 characters' });
 
-/** Body of POST /v1/deployments. Exactly one of `version` and `image`. */
+/**
+ * Body of POST /v1/deployments. A version, an image, or both (the local target runs the
+ * version, the gates check the image); neither: the release that most recently succeeded in
+ * the environment's promotion source.
+ */
 export const deployBody = z.strictObject({
   service: name('service'),
   environment: name('environment'),
   version: version.optional(),
   image: image.optional(),
   reason: reason.optional(),
-}).refine((b) => (b.version === undefined) !== (b.image === undefined), {
-  error: 'give exactly one of version or image', path: ['version'],
+  expedited: z.boolean().optional(),
+  waitForWindow: z.boolean().optional(),
 });
 
-/** Body of POST /v1/plan. At most one of `version` and `image`; the orchestrator decides what a plan without either means. */
+/** Body of POST /v1/plan: as a deployment, without running anything. */
 export const planBody = z.strictObject({
   service: name('service'),
   environment: name('environment'),
   version: version.optional(),
   image: image.optional(),
-}).refine((b) => b.version === undefined || b.image === undefined, {
-  error: 'give either version or image, not both', path: ['version'],
+  reason: reason.optional(),
+  expedited: z.boolean().optional(),
 });
 
 /** Body of POST /v1/rollbacks. `to` defaults to the previous stable release. */

@@ -12,24 +12,72 @@ import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { formatDuration } from '../output.js';
 
+interface DeployOptions {
+  env: string; version?: string; image?: string; reason?: string; wait?: boolean; expedited?: boolean; waitForWindow?: boolean; all?: boolean;
+}
+
 /** Registers `deploy`. */
 export function registerDeploy(program: Command, ctx: CliContext): void {
   program.command('deploy')
-    .description('deploy a release of a service to an environment')
-    .argument('<service>', 'service name from gangway.yaml')
+    .description('deploy a release of a service (or, with --all, of every service) to an environment')
+    .argument('[service]', 'service name from gangway.yaml (omit with --all)')
     .requiredOption('-e, --env <environment>', 'target environment')
-    .option('--version <version>', 'version label of the release (local target)')
-    .option('--image <ref>', 'image reference, repo[:tag][@sha256:<digest>]')
-    .option('--reason <text>', 'why; required by some environments and kept in the record')
+    .option('--version <version>', 'version label of the release (default: the release that last succeeded in the promotion source)')
+    .option('--image <ref>', 'image reference, repo[:tag][@sha256:<digest>]; the tag is pinned to its digest when requested')
+    .option('--reason <text>', 'why (change ticket); required by some environments and kept in the record')
+    .option('--expedited', 'hotfix: skip the gates the environment\'s expedited policy names; needs --reason; flagged for review')
+    .option('--wait-for-window', 'queue the deployment while the deployment window is closed instead of refusing it')
+    .option('--all', 'every service, in dependsOn order; stops at the first that fails (implies --wait)')
     .option('--wait', 'follow the deployment until it ends; exit 4 if it did not succeed')
-    .action(action(ctx, async (service: string, opts: { env: string; version?: string; image?: string; reason?: string; wait?: boolean }) => {
-      if ((opts.version === undefined) === (opts.image === undefined)) {
-        throw new GangwayError('invalid_argument', 'give exactly one of --version or --image', 'e.g. gangway deploy web --env dev --version 1.4.2');
-      }
+    .action(action(ctx, async (service: string | undefined, opts: DeployOptions) => {
       const client = await ctx.client();
-      const created = await client.deploy({ service, environment: opts.env, version: opts.version, image: opts.image, reason: opts.reason });
+      const body = { environment: opts.env, version: opts.version, image: opts.image, reason: opts.reason, expedited: opts.expedited, waitForWindow: opts.waitForWindow };
+      if (opts.all) {
+        if (service) throw new GangwayError('invalid_argument', 'give a service or --all, not both');
+        return deployAll(ctx, client, body);
+      }
+      if (!service) throw new GangwayError('invalid_argument', 'name a service, or pass --all', 'e.g. gangway deploy web --env dev --version 1.4.2');
+      const created = await client.deploy({ service, ...body });
       return finish(ctx, client, created, opts.wait === true);
     }));
+}
+
+/**
+ * Deploys every service in dependsOn order, one after another, each followed to its end; the
+ * group stops at the first deployment that does not succeed (exit 4). The CLI drives the group.
+ */
+async function deployAll(ctx: CliContext, client: ApiClient, body: Omit<Parameters<ApiClient['deploy']>[0], 'service'>): Promise<number> {
+  const config = await ctx.config();
+  const order = dependencyOrder(config.serviceNames, (s) => config.services[s][body.environment]?.dependsOn ?? []);
+  const done: DeploymentView[] = [];
+  for (const service of order) {
+    if (!ctx.json()) ctx.out(`== ${service}\n`);
+    const created = await client.deploy({ service, ...body });
+    if (!ctx.json()) ctx.out(`${created.id} deployment of ${service} ${created.version} to ${created.environment}: ${created.phase}\n`);
+    const final = await followDeployment(ctx, client, created);
+    done.push(final);
+    if (final.phase !== 'succeeded') {
+      if (ctx.json()) ctx.printJson(done);
+      else ctx.out(`stopped the group: ${service} ended ${final.phase}; not deployed: ${order.slice(order.indexOf(service) + 1).join(', ') || '-'}\n`);
+      return 4;
+    }
+  }
+  if (ctx.json()) ctx.printJson(done);
+  return 0;
+}
+
+/** Services ordered so that each comes after what it depends on (the config rejects cycles). */
+export function dependencyOrder(services: string[], deps: (s: string) => string[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (s: string) => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    for (const d of deps(s)) visit(d);
+    out.push(s);
+  };
+  for (const s of services) visit(s);
+  return out;
 }
 
 /**

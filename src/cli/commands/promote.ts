@@ -1,19 +1,34 @@
-/** `gangway promote <service> --env E` / `gangway promote <deployment-id>`: continue a paused rollout. */
+/**
+ * `gangway promote <service> --to E`: deploy to E the release that most recently succeeded in
+ * E's promotion source. `gangway promote <service> --env E` / `gangway promote <deployment-id>`:
+ * continue a paused rollout (or end its current pause step early).
+ */
 import type { Command } from 'commander';
 import { GangwayError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { finish } from './deploy.js';
 
+interface PromoteOptions { env?: string; to?: string; reason?: string; expedited?: boolean; waitForWindow?: boolean; wait?: boolean }
+
 /** Registers `promote`. */
 export function registerPromote(program: Command, ctx: CliContext): void {
   program.command('promote')
-    .description('continue a paused rollout (or end its current pause step early)')
-    .argument('<service-or-deployment>', 'a service (with --env) or a deployment id')
-    .option('-e, --env <environment>', 'the environment whose active rollout of the service to promote')
+    .description('promote a release to the next environment (--to), or continue a paused rollout (--env, or a deployment id)')
+    .argument('<service-or-deployment>', 'a service (with --to or --env) or a deployment id')
+    .option('--to <environment>', 'deploy the release that last succeeded in this environment\'s promotion source')
+    .option('-e, --env <environment>', 'the environment whose paused rollout of the service to continue')
+    .option('--reason <text>', 'with --to: why (change ticket)')
+    .option('--expedited', 'with --to: hotfix under the environment\'s expedited policy')
+    .option('--wait-for-window', 'with --to: queue while the deployment window is closed')
     .option('--wait', 'follow the deployment until it ends (or pauses again)')
-    .action(action(ctx, async (target: string, opts: { env?: string; wait?: boolean }) => {
+    .action(action(ctx, async (target: string, opts: PromoteOptions) => {
       const client = await ctx.client();
+      if (opts.to && opts.env) throw new GangwayError('invalid_argument', 'give --to (promote a release) or --env (continue a paused rollout), not both');
+      if (opts.to) {
+        const created = await client.deploy({ service: target, environment: opts.to, reason: opts.reason, expedited: opts.expedited, waitForWindow: opts.waitForWindow });
+        return finish(ctx, client, created, opts.wait === true);
+      }
       let id = target;
       if (opts.env) {
         const [entry] = await client.status({ service: target, environment: opts.env });

@@ -155,12 +155,14 @@ export class RegistryClient {
   }
 
   private config(host: string): RegistryConfig | undefined {
-    return this.registries.find((r) => r.host === host);
+    const wanted = host.toLowerCase();
+    return this.registries.find((r) => r.host.toLowerCase() === wanted);
   }
 
   private baseUrl(host: string): string {
     const cfg = this.config(host);
-    const insecure = cfg ? cfg.insecure : isLoopback(host);
+    // A registry not listed in `registries` is asked anonymously over HTTPS, as the config reference says.
+    const insecure = cfg?.insecure ?? false;
     const apiHost = host === DOCKER_HUB ? DOCKER_HUB_API : host;
     return `${insecure ? 'http' : 'https'}://${apiHost}`;
   }
@@ -267,11 +269,6 @@ function contentType(res: Response): string {
   return (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
 }
 
-function isLoopback(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0]!;
-  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
-}
-
 /** `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → scheme and parameters. */
 export function parseChallenge(header: string | null): Challenge | null {
   if (!header) return null;
@@ -295,6 +292,9 @@ function networkReason(err: unknown, timeoutMs: number): string {
     case 'ETIMEDOUT': case 'UND_ERR_CONNECT_TIMEOUT': return 'connection timed out';
     case 'EHOSTUNREACH': case 'ENETUNREACH': return 'no route to host';
     default: break;
+  }
+  if (cause?.code?.startsWith('ERR_SSL_') || cause?.code === 'EPROTO') {
+    return `TLS handshake failed (${cause.code}); a registry that speaks plain HTTP needs insecure: true in registries`;
   }
   return cause?.message ?? (err instanceof Error ? err.message : String(err));
 }
