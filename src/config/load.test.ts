@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -991,6 +992,25 @@ describe('loadConfig and findConfigFile', () => {
     });
     expect(config.services.web.staging.target.port).toBe(8180);
     expect(config.services.web.dev.target.cwd).toBe(resolve(import.meta.dirname, '../../examples/basic'));
+    expect(config.groups).toEqual({ ops: ['alice', 'bob'] });
+    expect(config.incidents).toEqual({ label: 'gangway_freeze', value: 'true' });
+    expect(config.environments[3]).toEqual({
+      name: 'prod',
+      promotion: { from: 'staging' },
+      reason: 'required',
+      approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: 86_400_000 },
+      windows: [
+        { deny: { days: ['sat', 'sun'], from: '00:00', to: '24:00' }, timezone: 'Europe/Berlin' },
+        { deny: { start: '2026-12-24T00:00', end: '2027-01-02T00:00' }, timezone: 'Europe/Berlin' },
+      ],
+      checks: [{
+        name: 'staging-healthy', kind: 'webhook', url: 'http://127.0.0.1:8180/health', method: 'GET', headers: {},
+        expect: { status: 200, json: { status: 'UP' } }, timeoutMs: 5000,
+      }],
+      checklist: [{ name: 'backup-verified', text: 'Database backup verified (restore tested within 24h)', confirmers: ['ops'] }],
+      image: null,
+      expedited: { skip: ['window', 'approvals'] },
+    });
   });
 
   it('accepts the canary example of docs/config.md', () => {
@@ -1040,5 +1060,470 @@ describe('loadConfig and findConfigFile', () => {
     expect(findConfigFile(deep)).toBe(join(root, 'a', 'gangway.yaml'));
     writeFileSync(join(root, 'a', 'b', 'gangway.yaml'), 'project: x\n');
     expect(findConfigFile(deep)).toBe(join(deep, 'gangway.yaml'));
+  });
+});
+
+/**
+ * A valid base for gate tests: `prod` holds `policies`; `top` goes before `environments`;
+ * `more` names further environments (declared inside `policies`) that get ports of their own.
+ */
+function gated(policies: string, top = '', more: string[] = []): string {
+  return `project: shop
+${top}environments:
+  dev: {}
+  prod:${policies ? `\n${policies}` : ' {}\n'}services:
+  web:
+    target: { local: { command: ["node", "server.js"], port: 8080 } }
+    environments:
+      prod: { target: { local: { port: 9080 } } }
+${more.map((name, i) => `      ${name}: { target: { local: { port: ${9081 + i} } } }\n`).join('')}`;
+}
+
+const GATES_FILE = `project: shop
+groups:
+  ops: [alice, bob]
+  sre: [carol]
+registries:
+  - host: "127.0.0.1:5000"
+    insecure: true
+    username: ci
+    passwordFromEnv: REGISTRY_PASSWORD
+  - host: ghcr.io
+    tokenFromEnv: GHCR_TOKEN
+incidents: { label: severity, value: critical }
+environments:
+  dev:
+    image: {}
+  staging:
+    promotion: { from: dev }
+    expedited: {}
+  prod:
+    promotion: { from: staging }
+    reason: required
+    approvals: { required: 2, groups: [ops, sre], allowSelfApproval: true, expires: 24h }
+    windows:
+      - deny: { days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00" }
+        timezone: America/New_York
+      - deny: { start: "2026-12-24T00:00", end: "2027-01-02T00:00" }
+        timezone: Europe/London
+    checks:
+      - name: ci-green
+        run: ["./scripts/ci-status.sh", "\${release.version}", "--env=\${environment}"]
+        timeout: 1m
+      - name: monitoring-up
+        webhook: { url: "https://status.example.com/api/health", method: GET, headers: { Accept: application/json }, expect: { status: 200, json: { status: ok } } }
+      - name: scan
+        webhook: { url: "https://scanner.example.com/api/scan", method: POST }
+    checklist:
+      - name: backup-verified
+        text: "Database backup verified (restore tested within 24h)"
+        confirmers: [ops]
+      - name: change-ticket
+        text: Change ticket approved
+        confirmers: [dana, sre]
+    image:
+      signature: { publicKey: keys/cosign.pub }
+    expedited: { skip: [window, approvals] }
+services:
+  web:
+    target: { local: { command: ["node", "server.js"], port: 8080 } }
+    environments:
+      staging: { target: { local: { port: 8180 } } }
+      prod: { target: { local: { port: 9080 } } }
+`;
+
+describe('parseConfig: gates, groups, registries and incidents', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gangway-gates-'));
+  const file = join(dir, 'gangway.yaml');
+  const { publicKey, privateKey } = generateKeyPairSync('ec', {
+    namedCurve: 'P-256',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  mkdirSync(join(dir, 'keys'));
+  mkdirSync(join(dir, 'keys', 'folder.pub'));
+  writeFileSync(join(dir, 'keys', 'cosign.pub'), `# cosign public key\n${publicKey}`);
+  writeFileSync(join(dir, 'keys', 'cosign.key'), privateKey);
+  writeFileSync(join(dir, 'keys', 'notes.txt'), 'not a key\n');
+  writeFileSync(join(dir, 'keys', 'broken.pub'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+  const env = { REGISTRY_PASSWORD: 'hunter2', GHCR_TOKEN: 'ghp_secret' };
+
+  /** Like {@link problemsOf}, for a file in `dir` (where the key files are). */
+  const problemsIn = (text: string, vars: Record<string, string> = {}): Array<Omit<ConfigProblem, 'file'>> => {
+    try {
+      parseConfig(text, file, { env: vars });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems.map(({ file: _file, ...rest }) => rest);
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('compiles every gate, group, registry and the incident label exactly, with every default', () => {
+    const config = parseConfig(GATES_FILE, file, { env });
+    expect(config.groups).toEqual({ ops: ['alice', 'bob'], sre: ['carol'] });
+    expect(config.registries).toEqual([
+      { host: '127.0.0.1:5000', insecure: true, username: 'ci', password: 'hunter2', token: null },
+      { host: 'ghcr.io', insecure: false, username: null, password: null, token: 'ghp_secret' },
+    ]);
+    expect(config.incidents).toEqual({ label: 'severity', value: 'critical' });
+    const none = { windows: [], checks: [], checklist: [] };
+    expect(config.environments).toEqual([
+      { name: 'dev', reason: 'optional', ...none, image: { exists: true, signature: null }, expedited: null },
+      { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', ...none, image: null, expedited: { skip: [] } },
+      {
+        name: 'prod',
+        promotion: { from: 'staging' },
+        reason: 'required',
+        approvals: { required: 2, groups: ['ops', 'sre'], allowSelfApproval: true, expiresMs: 86_400_000 },
+        windows: [
+          { deny: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }, timezone: 'America/New_York' },
+          { deny: { start: '2026-12-24T00:00', end: '2027-01-02T00:00' }, timezone: 'Europe/London' },
+        ],
+        checks: [
+          { name: 'ci-green', kind: 'run', argv: ['./scripts/ci-status.sh', '${release.version}', '--env=${environment}'], cwd: dir, timeoutMs: 60_000 },
+          {
+            name: 'monitoring-up', kind: 'webhook', url: 'https://status.example.com/api/health', method: 'GET',
+            headers: { Accept: 'application/json' }, expect: { status: 200, json: { status: 'ok' } }, timeoutMs: 120_000,
+          },
+          { name: 'scan', kind: 'webhook', url: 'https://scanner.example.com/api/scan', method: 'POST', headers: {}, expect: { status: 200 }, timeoutMs: 120_000 },
+        ],
+        checklist: [
+          { name: 'backup-verified', text: 'Database backup verified (restore tested within 24h)', confirmers: ['ops'] },
+          { name: 'change-ticket', text: 'Change ticket approved', confirmers: ['dana', 'sre'] },
+        ],
+        // The key's PEM block, read when the file is loaded; the comment before it is not part of it.
+        image: { exists: true, signature: { publicKey } },
+        expedited: { skip: ['window', 'approvals'] },
+      },
+    ]);
+    expect(Object.isFrozen(config.environments[2].checks[1])).toBe(true);
+    expect(Object.isFrozen(config.registries[0])).toBe(true);
+  });
+
+  it('without groups, registries or incidents: empty, none, and no incident label', () => {
+    const config = parseConfig(one, file, { env: {} });
+    expect([config.groups, config.registries, config.incidents]).toEqual([{}, [], null]);
+    expect(parseConfig(`${one}incidents: {}\n`, file, { env: {} }).incidents).toEqual({ label: 'gangway_freeze', value: 'true' });
+  });
+
+  it('an inline PEM public key is accepted as the key', () => {
+    const inline = publicKey.trim().split('\n').join('\\n');
+    const config = parseConfig(gated(`    image: { signature: { publicKey: "${inline}" } }\n`), file, { env: {} });
+    expect(config.environments[1].image).toEqual({ exists: true, signature: { publicKey } });
+  });
+
+  it('windows: weekly or one-off shapes, date formats and inverted ranges', () => {
+    expect(problemsIn(gated(`    windows:
+      - deny: { days: [mon], from: "09:00", start: "2026-12-24T00:00" }
+      - deny: { start: "2026-12-24T00:00" }
+      - allow: { to: "10:00" }
+      - deny: { start: "2026-02-30T00:00", end: "2026-12-24 00:00" }
+      - deny: { start: "2027-01-02T00:00", end: "2026-12-24T00:00" }
+      - deny: {}
+      - deny: { begin: "2027-01-02T00:00" }
+`))).toEqual([
+      {
+        line: 6, column: 9, path: 'environments.prod.windows[0].deny', message: 'a range cannot mix weekly keys (days, from) with one-off keys (start)',
+        hint: 'a weekly range takes days, from and to; a one-off range takes start and end; write them as two windows',
+      },
+      {
+        line: 7, column: 9, path: 'environments.prod.windows[1].deny.end', message: 'required key `end` is missing',
+        hint: 'a one-off range needs start and end, e.g. `{ start: "2026-12-24T00:00", end: "2027-01-02T00:00" }`',
+      },
+      {
+        line: 8, column: 9, path: 'environments.prod.windows[2].allow.from', message: 'required key `from` is missing',
+        hint: 'a weekly range needs from and to, e.g. `{ from: "09:00", to: "17:00" }`',
+      },
+      {
+        line: 9, column: 24, path: 'environments.prod.windows[3].deny.start', message: 'start must be a local date and time "YYYY-MM-DDTHH:MM", got the string "2026-02-30T00:00"',
+        hint: 'write it quoted, e.g. "2026-12-24T00:00", a date that exists',
+      },
+      {
+        line: 9, column: 49, path: 'environments.prod.windows[3].deny.end', message: 'end must be a local date and time "YYYY-MM-DDTHH:MM", got the string "2026-12-24 00:00"',
+        hint: 'write it quoted, e.g. "2026-12-24T00:00", a date that exists',
+      },
+      {
+        line: 10, column: 9, path: 'environments.prod.windows[4].deny', message: 'start 2027-01-02T00:00 must be before end 2026-12-24T00:00',
+        hint: 'a one-off range runs from start (inclusive) to end (exclusive)',
+      },
+      {
+        line: 11, column: 9, path: 'environments.prod.windows[5].deny', message: 'a range needs from and to (weekly) or start and end (one-off)',
+        hint: 'e.g. `{ days: [sat, sun], from: "00:00", to: "24:00" }` or `{ start: "2026-12-24T00:00", end: "2027-01-02T00:00" }`',
+      },
+      { line: 12, column: 17, path: 'environments.prod.windows[6].deny.begin', message: 'unknown key `begin`', hint: 'known keys: days, from, to, start, end' },
+    ]);
+  });
+
+  it('windows of one kind that overlap in the same time zone, as the window gate sees them', () => {
+    expect(problemsIn(gated(`    windows:
+      - deny: { days: [mon, tue], from: "09:00", to: "17:00" }
+      - deny: { days: [tue], from: "16:00", to: "18:00" }
+      - deny: { days: [tue], from: "16:00", to: "18:00" }
+        timezone: Europe/Berlin
+      - allow: { days: [mon], from: "09:00", to: "17:00" }
+      - allow: { days: [tue], from: "09:00", to: "17:00" }
+      - deny: { start: "2026-12-24T00:00", end: "2027-01-02T00:00" }
+      - deny: { start: "2027-01-01T00:00", end: "2027-01-03T00:00" }
+      - deny: { start: "2027-01-03T00:00", end: "2027-01-04T00:00" }
+`))).toEqual([
+      { line: 7, column: 9, path: 'environments.prod.windows[1]', message: 'windows 0 and 1 overlap on tue 16:00–17:00', hint: 'merge them into one window, or let one end where the other starts' },
+      {
+        line: 13, column: 9, path: 'environments.prod.windows[6]', message: 'windows 5 and 6 overlap from 2027-01-01 00:00 to 2027-01-02 00:00',
+        hint: 'merge them into one window, or let one end where the other starts',
+      },
+    ]);
+  });
+
+  it('approval groups must be declared, and able to give the approvals required', () => {
+    const groups = 'groups:\n  ops: [alice, bob]\n  sre: [bob, carol]\n';
+    expect(problemsIn(gated(`    approvals: { required: 3, groups: [ops, sre] }
+  staging:
+    approvals: { required: 4, groups: [ops, sre] }
+  qa:
+    approvals: { required: 3, groups: [ops] }
+  uat:
+    approvals: { required: 1, groups: [ops, opps] }
+  perf:
+    approvals: { required: 1, groups: [qa] }
+`, groups, ['staging', 'qa', 'uat', 'perf']))).toEqual([
+      {
+        line: 10, column: 28, path: 'environments.staging.approvals.required', message: '4 approvals required but ops and sre have 3 members between them',
+        hint: 'no deployment could ever be approved: lower required to 3, or add people to the groups',
+      },
+      {
+        line: 12, column: 28, path: 'environments.qa.approvals.required', message: '3 approvals required but ops has 2 members',
+        hint: 'no deployment could ever be approved: lower required to 2, or add people to ops',
+      },
+      { line: 14, column: 45, path: 'environments.uat.approvals.groups[1]', message: 'unknown group `opps`', hint: 'did you mean `ops`?' },
+      { line: 16, column: 40, path: 'environments.perf.approvals.groups[0]', message: 'unknown group `qa`', hint: 'groups: ops, sre' },
+    ]);
+    expect(problemsIn(gated('    approvals: { required: 1, groups: [ops], expires: 0s }\n'))).toEqual([
+      { line: 5, column: 55, path: 'environments.prod.approvals.expires', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
+    ]);
+    expect(problemsIn(gated('    approvals: { required: 1, groups: [ops, ops] }\n'))).toEqual([
+      { line: 5, column: 45, path: 'environments.prod.approvals.groups[1]', message: '`ops` is listed twice', hint: 'list each group once' },
+    ]);
+    expect(problemsIn(gated('    approvals: { required: 1, groups: [ops] }\n'))).toEqual([
+      {
+        line: 5, column: 40, path: 'environments.prod.approvals.groups[0]', message: 'unknown group `ops`',
+        hint: 'declare it with its members under the top-level groups, e.g. `groups: { ops: [alice, bob] }`',
+      },
+    ]);
+  });
+
+  it('checks: exactly one of run and webhook, the placeholders of a check, a webhook url, names', () => {
+    expect(problemsIn(gated(`    checks:
+      - name: ci-green
+        run: ["./ci.sh", "\${release.version}", "\${port}", "\${enviroment}"]
+        webhook: { url: "https://x.example/\${release.version}" }
+      - name: nothing
+      - name: Bad_Name
+        webhook: { url: "ftp://x", method: FETCH }
+        timeout: 0s
+      - name: as-text
+        run: ./ci.sh --strict
+`))).toEqual([
+      { line: 6, column: 9, path: 'environments.prod.checks[0]', message: 'a check has both run and webhook', hint: 'choose exactly one of run, webhook' },
+      {
+        line: 7, column: 48, path: 'environments.prod.checks[0].run[2]', message: 'unknown placeholder ${port}',
+        hint: 'known placeholders: ${release.version}, ${release.image}, ${environment}, ${service}; write $${…} for a literal ${…}',
+      },
+      { line: 7, column: 59, path: 'environments.prod.checks[0].run[3]', message: 'unknown placeholder ${enviroment}', hint: 'did you mean ${environment}?' },
+      {
+        line: 8, column: 25, path: 'environments.prod.checks[0].webhook.url', message: 'placeholders are not filled in a webhook url',
+        hint: 'a check that needs the release can `run` a program with ${release.version}; write $ as %24 if the URL holds it',
+      },
+      { line: 9, column: 9, path: 'environments.prod.checks[1]', message: 'a check must name one of run, webhook', hint: 'choose exactly one of run, webhook' },
+      { line: 10, column: 15, path: 'environments.prod.checks[2].name', message: '"Bad_Name" is not a valid check name', hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ci-green`)' },
+      { line: 11, column: 25, path: 'environments.prod.checks[2].webhook.url', message: 'url must be an http:// or https:// URL, got "ftp://x"', hint: 'e.g. "https://status.example.com/api/health"' },
+      { line: 11, column: 44, path: 'environments.prod.checks[2].webhook.method', message: 'must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; got the string "FETCH"', hint: 'did you mean `PATCH`?' },
+      { line: 12, column: 18, path: 'environments.prod.checks[2].timeout', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
+      {
+        line: 14, column: 14, path: 'environments.prod.checks[3].run', message: 'expected a list of arguments, got a string',
+        hint: 'write it as a list, e.g. ["./ci.sh", "--strict"]; it is never run through a shell',
+      },
+    ]);
+    expect(problemsIn(gated(`    checks:
+      - { name: ci-green, run: [./ci.sh] }
+      - { name: ci-green, webhook: { url: "https://ci.example/status" } }
+`))).toEqual([
+      {
+        line: 7, column: 17, path: 'environments.prod.checks[1].name', message: 'duplicate check name `ci-green`',
+        hint: 'checks[0] is already named `ci-green`; check names are unique within an environment',
+      },
+    ]);
+  });
+
+  it('checklist: text, confirmers, unique names', () => {
+    expect(problemsIn(gated(`    checklist:
+      - name: backup
+        text: ""
+        confirmers: []
+      - name: ticket
+        text: ok
+        confirmers: [ops, ops]
+      - name: Backup
+        text: ok
+        confirmers: [ops]
+        confirmer: [ops]
+`))).toEqual([
+      { line: 7, column: 15, path: 'environments.prod.checklist[0].text', message: 'must not be empty' },
+      { line: 8, column: 9, path: 'environments.prod.checklist[0].confirmers', message: 'must have at least 1 item' },
+      { line: 11, column: 27, path: 'environments.prod.checklist[1].confirmers[1]', message: '`ops` is listed twice', hint: 'list each confirmer once' },
+      {
+        line: 12, column: 15, path: 'environments.prod.checklist[2].name', message: '"Backup" is not a valid checklist item name',
+        hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `backup-verified`)',
+      },
+      { line: 15, column: 9, path: 'environments.prod.checklist[2].confirmer', message: 'unknown key `confirmer`', hint: 'did you mean `confirmers`?' },
+    ]);
+    expect(problemsIn(gated(`    checklist:
+      - { name: backup, text: a, confirmers: [ops] }
+      - { name: backup, text: b, confirmers: [dana] }
+`))).toEqual([
+      {
+        line: 7, column: 17, path: 'environments.prod.checklist[1].name', message: 'duplicate checklist item name `backup`',
+        hint: 'checklist[0] is already named `backup`; checklist item names are unique within an environment',
+      },
+    ]);
+  });
+
+  it('checklist confirmers may be groups or people, declared in a group or not', () => {
+    const config = parseConfig(gated(`    checklist:
+      - { name: backup, text: Backup verified, confirmers: [ops, carol, dana] }
+`, 'groups: { ops: [alice], sre: [carol] }\n'), file, { env: {} });
+    expect(config.environments[1].checklist).toEqual([{ name: 'backup', text: 'Backup verified', confirmers: ['ops', 'carol', 'dana'] }]);
+  });
+
+  it('expedited: known gates only, never reason, each once', () => {
+    expect(problemsIn(gated('    expedited: { skip: [reason, windows, approval, bogus, 7] }\n'))).toEqual([
+      {
+        line: 5, column: 25, path: 'environments.prod.expedited.skip[0]', message: 'reason cannot be skipped',
+        hint: 'an expedited deployment always needs a reason: it is recorded and flagged for post-incident review',
+      },
+      { line: 5, column: 33, path: 'environments.prod.expedited.skip[1]', message: 'unknown gate "windows"', hint: 'did you mean window?' },
+      { line: 5, column: 42, path: 'environments.prod.expedited.skip[2]', message: 'unknown gate "approval"', hint: 'did you mean approvals?' },
+      {
+        line: 5, column: 52, path: 'environments.prod.expedited.skip[3]', message: 'unknown gate "bogus"',
+        hint: 'gates: promotion, window, freeze, approvals, image, signature, checks, checklist, rejected',
+      },
+      { line: 5, column: 59, path: 'environments.prod.expedited.skip[4]', message: 'expected a gate name, got the number 7' },
+    ]);
+    expect(problemsIn(gated('    expedited: { skip: [window, freeze, window] }\n'))).toEqual([
+      { line: 5, column: 41, path: 'environments.prod.expedited.skip[2]', message: '`window` is listed twice', hint: 'list each gate once' },
+    ]);
+  });
+
+  it('image: the signature key must be a readable PEM public key', () => {
+    const keyAt = (publicKey: string) => `    image: { signature: { publicKey: ${publicKey} } }\n`;
+    const at = { line: 5, column: 38, path: 'environments.prod.image.signature.publicKey' };
+    const pathHint = 'give the path of the cosign public key (cosign.pub) relative to the folder of gangway.yaml, or the PEM text itself';
+    expect(problemsIn(gated(keyAt('keys/missing.pub')))).toEqual([{ ...at, message: 'cannot read keys/missing.pub: no such file', hint: pathHint }]);
+    expect(problemsIn(gated(keyAt('keys/folder.pub')))).toEqual([{ ...at, message: 'cannot read keys/folder.pub: is a folder, not a file', hint: pathHint }]);
+    expect(problemsIn(gated(keyAt('keys/cosign.key')))).toEqual([
+      { ...at, message: 'keys/cosign.key holds a private key', hint: 'give the public key (cosign.pub); a private key does not belong next to the config' },
+    ]);
+    expect(problemsIn(gated(keyAt('keys/notes.txt')))).toEqual([
+      { ...at, message: 'keys/notes.txt does not hold a PEM public key', hint: 'a cosign public key starts with -----BEGIN PUBLIC KEY----- (cosign generate-key-pair writes it to cosign.pub)' },
+    ]);
+    expect(problemsIn(gated(keyAt('keys/broken.pub')))).toEqual([
+      { ...at, message: 'keys/broken.pub holds a PEM block that is not a valid public key', hint: 'export the key again with cosign public-key --key <private key> > cosign.pub' },
+    ]);
+    expect(problemsIn(gated(keyAt('"-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----"')))).toEqual([
+      { ...at, message: 'the inline key holds a PEM block that is not a valid public key', hint: 'export the key again with cosign public-key --key <private key> > cosign.pub' },
+    ]);
+    expect(problemsIn(gated('    image: { exists: false, signature: { publicKey: keys/cosign.pub } }\n'))).toEqual([
+      { line: 5, column: 22, path: 'environments.prod.image.exists', message: 'a signature check needs the image, so exists cannot be false', hint: 'remove `exists: false`' },
+    ]);
+    expect(parseConfig(gated('    image: { exists: false }\n'), file, { env: {} }).environments[1].image).toEqual({ exists: false, signature: null });
+  });
+
+  it('registries: host, one kind of credentials, each host once', () => {
+    expect(problemsIn(gated('', `registries:
+  - host: "https://ghcr.io/v2"
+  - insecure: true
+  - host: "127.0.0.1:5000"
+    username: ci
+    passwordFromEnv: REG_PASS
+    tokenFromEnv: REG_TOKEN
+  - host: ghcr.io
+    passwordFromEnv: REG_PASS
+  - host: quay.io
+    username: x
+  - host: docker.io
+    username: x
+    tokenFromEnv: T
+  - { host: "ghcr.io/org", tokenFromEnv: "1TOKEN" }
+`))).toEqual([
+      { line: 3, column: 11, path: 'registries[0].host', message: '"https://ghcr.io/v2" is not a registry host', hint: 'write the host without the scheme: "ghcr.io" (set insecure: true for plain HTTP)' },
+      { line: 4, column: 5, path: 'registries[1].host', message: 'required key `host` is missing' },
+      {
+        line: 5, column: 5, path: 'registries[2]', message: 'a registry has both passwordFromEnv and tokenFromEnv',
+        hint: 'choose one: username with passwordFromEnv (basic auth), or tokenFromEnv (a bearer token)',
+      },
+      { line: 9, column: 5, path: 'registries[3]', message: 'passwordFromEnv needs a username', hint: 'add `username:` beside it' },
+      { line: 12, column: 15, path: 'registries[4].username', message: 'username needs passwordFromEnv', hint: 'add `passwordFromEnv:` naming the environment variable that holds the password' },
+      { line: 14, column: 15, path: 'registries[5].username', message: 'username is not used with tokenFromEnv', hint: 'remove username, or give passwordFromEnv instead of tokenFromEnv' },
+      { line: 16, column: 13, path: 'registries[6].host', message: '"ghcr.io/org" is not a registry host', hint: 'write host[:port] as in image references, e.g. "ghcr.io" or "127.0.0.1:5000"; here "ghcr.io"' },
+      {
+        line: 16, column: 42, path: 'registries[6].tokenFromEnv', message: '"1TOKEN" is not a valid environment variable name',
+        hint: 'use letters, digits and underscores, not starting with a digit, e.g. REGISTRY_PASSWORD',
+      },
+    ]);
+    expect(problemsIn(gated('', 'registries:\n  - host: ghcr.io\n  - host: GHCR.io\n'))).toEqual([
+      { line: 4, column: 11, path: 'registries[1].host', message: 'registry GHCR.io is listed twice', hint: 'registries[0] is the same host; keep one' },
+    ]);
+  });
+
+  it('registries: an unset secret variable is named, and no secret is ever shown', () => {
+    const text = gated('', `registries:
+  - { host: "127.0.0.1:5000", username: ci, passwordFromEnv: REG_PASS }
+  - { host: ghcr.io, tokenFromEnv: GHCR_TOKEN }
+  - { host: quay.io, tokenFromEnv: QUAY_TOKEN }
+`);
+    const problems = problemsIn(text, { REG_PASS: 'hunter2', GHCR_TOKEN: '', OTHER: 'x' });
+    expect(problems).toEqual([
+      { line: 4, column: 36, path: 'registries[1].tokenFromEnv', message: 'environment variable GHCR_TOKEN is not set', hint: 'set GHCR_TOKEN to the token for ghcr.io before starting gangway' },
+      { line: 5, column: 36, path: 'registries[2].tokenFromEnv', message: 'environment variable QUAY_TOKEN is not set', hint: 'set QUAY_TOKEN to the token for quay.io before starting gangway' },
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('hunter2');
+    expect(problemsIn(text, { GHCR_TOKEN: 'ghp_x', QUAY_TOKEN: 'q' })).toEqual([
+      { line: 3, column: 62, path: 'registries[0].passwordFromEnv', message: 'environment variable REG_PASS is not set', hint: 'set REG_PASS to the password for 127.0.0.1:5000 before starting gangway' },
+    ]);
+  });
+
+  it('incidents: a label name and a value, both non-empty strings', () => {
+    expect(problemsIn(gated('', 'incidents: { label: "", value: "" }\n'))).toEqual([
+      { line: 2, column: 21, path: 'incidents.label', message: 'must not be empty' },
+      { line: 2, column: 32, path: 'incidents.value', message: 'must not be empty' },
+    ]);
+    expect(problemsIn(gated('', 'incidents: { label: 9x, value: true, labels: {} }\n'))).toEqual([
+      { line: 2, column: 21, path: 'incidents.label', message: '"9x" is not a valid label name', hint: 'use letters, digits and underscores, not starting with a digit, e.g. gangway_freeze' },
+      { line: 2, column: 32, path: 'incidents.value', message: 'expected a string, got true', hint: 'quote it: "true"' },
+      { line: 2, column: 38, path: 'incidents.labels', message: 'unknown key `labels`', hint: 'did you mean `label`?' },
+    ]);
+  });
+
+  it('groups: names like environments, at least one member, each once', () => {
+    expect(problemsIn(gated('', 'groups:\n  Ops: [alice]\n  sre: []\n  dba: [bob, bob]\n  web: alice\n'))).toEqual([
+      { line: 3, column: 3, path: 'groups.Ops', message: '"Ops" is not a valid group name', hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `prod`, `web-api`)' },
+      { line: 4, column: 3, path: 'groups.sre', message: 'must have at least 1 item' },
+      { line: 5, column: 14, path: 'groups.dba[1]', message: '`bob` is listed twice', hint: 'list each member once' },
+      { line: 6, column: 8, path: 'groups.web', message: 'expected a list, got the string "alice"' },
+    ]);
+  });
+
+  it('gate keys anywhere but an environment point there', () => {
+    const text = gated('    image: {}\n', 'image: { exists: true }\nchecks: []\n')
+      .replace('    target: { local:', '    checklist: []\n    target: { local:')
+      .replace('prod: { target', 'prod: { approvals: {}, windows: [], target');
+    const hint = (key: string) => `put it under the top-level environments.<name>.${key}`;
+    expect(problemsIn(text)).toEqual([
+      { line: 2, column: 1, path: 'image', message: 'image is set per environment', hint: hint('image') },
+      { line: 3, column: 1, path: 'checks', message: 'checks is set per environment', hint: hint('checks') },
+      { line: 10, column: 5, path: 'services.web.checklist', message: 'checklist is set per environment', hint: hint('checklist') },
+      { line: 13, column: 15, path: 'services.web.environments.prod.approvals', message: 'approvals is set per environment', hint: hint('approvals') },
+      { line: 13, column: 30, path: 'services.web.environments.prod.windows', message: 'windows is set per environment', hint: hint('windows') },
+    ]);
   });
 });

@@ -150,8 +150,9 @@ export interface EnvironmentConfig {
    */
   approvals?: { required: number; groups: string[]; allowSelfApproval: boolean; expiresMs: number | null };
   /**
-   * Deployment windows. A deployment may start when the time is inside every `allow` window (if
-   * any) and inside no `deny` window. Times are local to `timezone` (IANA), DST-correct.
+   * Deployment windows. A deployment may start when the time is inside at least one `allow`
+   * window (when there are any) and inside no `deny` window. Times are local to `timezone`
+   * (IANA), DST-correct (see docs/gates/windows.md).
    */
   windows: Array<{ allow?: WindowRange; deny?: WindowRange; timezone: string }>;
   /** Commands or webhooks that must pass before a deployment starts (CI green, coverage, scan, backup fresh, monitoring up). */

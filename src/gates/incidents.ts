@@ -40,7 +40,12 @@ export type AlertmanagerPayload = z.output<typeof alertmanagerPayloadSchema>;
  */
 export function parseAlertmanagerPayload(input: unknown): AlertmanagerPayload {
   const result = alertmanagerPayloadSchema.safeParse(input, {
-    error: (iss) => (iss.code === 'invalid_type' ? (iss.input === undefined ? 'is required' : `must be ${iss.expected === 'object' ? 'a JSON object' : `a ${iss.expected}`}`) : undefined),
+    error: (iss) => {
+      if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_value')) return 'is required';
+      if (iss.code === 'invalid_type') return `must be ${iss.expected === 'object' ? 'a JSON object' : /^[aeiou]/.test(iss.expected) ? `an ${iss.expected}` : `a ${iss.expected}`}`;
+      if (iss.code === 'invalid_value') return `must be ${iss.values.map(String).join(' or ')}`;
+      return undefined;
+    },
   });
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => ({ field: i.path.map(String).join('.') || 'body', message: i.message }));

@@ -177,6 +177,35 @@ describe('registry client against fakes', () => {
     }
   });
 
+  it('uses GET when a registry does not answer HEAD (fake registry)', async () => {
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    const fake = await fakeRegistry((req, res) => {
+      if (req.method === 'HEAD') { res.writeHead(405).end(); return; }
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': sha256Digest(body) }).end(body);
+    });
+    try {
+      expect(await new RegistryClient([open(fake.host)]).resolve(`${fake.host}/web:1`)).toEqual({
+        phase: 'ok', digest: sha256Digest(body), mediaType: 'application/vnd.oci.image.index.v1+json',
+      });
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('refuses a manifest whose bytes do not match the digest the registry names (fake registry)', async () => {
+    const named = sha256Digest('another manifest');
+    const fake = await fakeRegistry((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': named }).end('{}');
+    });
+    try {
+      expect(await new RegistryClient([open(fake.host)]).getManifest(`${fake.host}/web`, '1')).toEqual({
+        phase: 'error', detail: `manifest 1 in ${fake.host}/web does not match its digest (${named} expected, its bytes are ${sha256Digest('{}')})`,
+      });
+    } finally {
+      await fake.stop();
+    }
+  });
+
   it('refuses a blob whose bytes do not match its digest (fake registry)', async () => {
     const claimed = sha256Digest('what was pushed');
     const fake = await fakeRegistry((_req, res) => { res.writeHead(200).end('something else'); });

@@ -82,6 +82,7 @@ export class RegistryClient {
    * Resolves a reference to the digest of its manifest (for a multi-platform image, the
    * index's digest). A reference that names a digest is checked to exist. Uses HEAD, and GET
    * with a sha256 of the body when the registry sends no `Docker-Content-Digest`. Idempotent.
+   * Throws `InvalidImageReferenceError` only for a string that is not an image reference.
    */
   async resolve(ref: ImageReference | string): Promise<ResolveResult> {
     const parsed = typeof ref === 'string' ? parseImageReference(ref) : ref;
@@ -92,8 +93,10 @@ export class RegistryClient {
     const { res } = sent;
     await drain(res);
     if (res.status === 404) return notFound(repo, reference);
-    if (res.status !== 200) return { phase: 'error', detail: await statusDetail(parsed.registry, res, 'HEAD', repo, reference) };
-    const digest = res.headers.get('docker-content-digest');
+    // Some registries and proxies answer HEAD with 405; GET gives the same answer with a body.
+    const headless = res.status === 405 || res.status === 501;
+    if (res.status !== 200 && !headless) return { phase: 'error', detail: await statusDetail(parsed.registry, res, 'HEAD', repo, reference) };
+    const digest = headless ? null : res.headers.get('docker-content-digest');
     const mediaType = contentType(res);
     if (digest) {
       if (parsed.digest && digest !== parsed.digest) {
@@ -109,6 +112,7 @@ export class RegistryClient {
   /**
    * Reads a manifest by tag or digest from `repo` (`host[:port]/path`). Its sha256 is computed
    * from the bytes and must match the digest asked for and the one the registry names. Idempotent.
+   * Throws `InvalidImageReferenceError` only for a `repo` that is not a repository name.
    */
   async getManifest(repo: string, reference: string): Promise<ManifestResult> {
     const name = parseRepositoryName(repo);
@@ -137,7 +141,10 @@ export class RegistryClient {
     return { phase: 'ok', digest, mediaType: contentType(res) || declared || '', body, manifest };
   }
 
-  /** Reads a blob from `repo` (`host[:port]/path`); its bytes must hash to `digest` (sha256). Idempotent. */
+  /**
+   * Reads a blob from `repo` (`host[:port]/path`); its bytes must hash to `digest` (sha256).
+   * Idempotent. Throws `InvalidImageReferenceError` only for a `repo` that is not a repository name.
+   */
   async getBlob(repo: string, digest: string): Promise<BlobResult> {
     const name = parseRepositoryName(repo);
     const full = repositoryName(name);
