@@ -1,7 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { GangwayError } from '../errors.js';
-import { compileConfig, deepFreeze, mergeOverride } from './compile.js';
+import { compileConfig, compileWindows, deepFreeze, mergeOverride } from './compile.js';
 import { configSchema } from './schema.js';
 import type { RawServiceSettings } from './schema.js';
 
@@ -134,5 +138,98 @@ describe('compileConfig', () => {
     const value = { a: { b: [1, { c: 2 }] } };
     expect(deepFreeze(value)).toBe(value);
     expect(Object.isFrozen(value.a.b[1])).toBe(true);
+  });
+});
+
+describe('compileConfig: gates', () => {
+  const service = { web: { target: { local: { command: ['node', 'server.js'], port: 8080 } } } };
+  /** The error compileConfig throws for `raw`; fails the test when it does not throw one. */
+  const errorOf = (raw: unknown, env: Record<string, string> = {}, file = '/srv/shop/gangway.yaml'): GangwayError => {
+    try {
+      compileConfig(configSchema.parse(raw), { file, env });
+    } catch (err) {
+      expect(err).toBeInstanceOf(GangwayError);
+      return err as GangwayError;
+    }
+    throw new Error('expected a GangwayError');
+  };
+
+  it('applies every gate default and resolves a run check\'s folder, the key and the secrets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gangway-compile-'));
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    writeFileSync(join(dir, 'cosign.pub'), publicKey);
+    const raw = configSchema.parse({
+      project: 'shop',
+      groups: { ops: ['alice'] },
+      registries: [{ host: 'registry.internal:5000', username: 'ci', passwordFromEnv: 'PW' }],
+      incidents: {},
+      environments: {
+        prod: {
+          approvals: { required: 1, groups: ['ops'] },
+          windows: [{ allow: { from: '06:00', to: '22:00' } }, { deny: { start: '2026-12-24T00:00', end: '2026-12-27T00:00' }, timezone: 'Europe/Berlin' }],
+          checks: [{ name: 'ci', run: ['./ci.sh'] }, { name: 'up', webhook: { url: 'https://status.example.com/' } }],
+          checklist: [{ name: 'backup', text: 'Backup verified', confirmers: ['ops'] }],
+          image: { signature: { publicKey: 'cosign.pub' } },
+          expedited: {},
+        },
+      },
+      services: service,
+    });
+    const config = compileConfig(raw, { file: join(dir, 'gangway.yaml'), env: { PW: 'pw' } });
+    expect(config.environments).toEqual([{
+      name: 'prod',
+      reason: 'optional',
+      approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: null },
+      windows: [
+        { allow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '06:00', to: '22:00' }, timezone: 'UTC' },
+        { deny: { start: '2026-12-24T00:00', end: '2026-12-27T00:00' }, timezone: 'Europe/Berlin' },
+      ],
+      checks: [
+        { name: 'ci', kind: 'run', argv: ['./ci.sh'], cwd: dir, timeoutMs: 120_000 },
+        { name: 'up', kind: 'webhook', url: 'https://status.example.com/', method: 'GET', headers: {}, expect: { status: 200 }, timeoutMs: 120_000 },
+      ],
+      checklist: [{ name: 'backup', text: 'Backup verified', confirmers: ['ops'] }],
+      image: { exists: true, signature: { publicKey } },
+      expedited: { skip: [] },
+    }]);
+    expect(config.groups).toEqual({ ops: ['alice'] });
+    expect(config.registries).toEqual([{ host: 'registry.internal:5000', insecure: false, username: 'ci', password: 'pw', token: null }]);
+    expect(config.incidents).toEqual({ label: 'gangway_freeze', value: 'true' });
+    expect(Object.isFrozen(config.environments[0].expedited?.skip)).toBe(true);
+    expect(Object.isFrozen(config.groups.ops)).toBe(true);
+    // The compiled groups are copies: freezing them leaves the parsed input alone.
+    expect(Object.isFrozen(raw.groups?.ops)).toBe(false);
+  });
+
+  it('refuses an unset registry variable, naming it and not the other secrets', () => {
+    const err = errorOf({
+      project: 'shop', environments: { dev: {} }, services: service,
+      registries: [{ host: 'ghcr.io', tokenFromEnv: 'GHCR_TOKEN' }, { host: 'quay.io', username: 'ci', passwordFromEnv: 'QUAY_PASSWORD' }],
+    }, { GHCR_TOKEN: 'ghp_secret' });
+    expect([err.code, err.message, err.hint]).toEqual([
+      'invalid_config', 'registries[1].passwordFromEnv: environment variable QUAY_PASSWORD is not set', 'set QUAY_PASSWORD before starting gangway',
+    ]);
+  });
+
+  it('refuses a signature key it cannot read', () => {
+    const err = errorOf({
+      project: 'shop', environments: { prod: { image: { signature: { publicKey: 'keys/none.pub' } } } }, services: service,
+    });
+    expect([err.code, err.message, err.hint]).toEqual([
+      'invalid_config', 'environments.prod.image.signature.publicKey: cannot read keys/none.pub: no such file',
+      'give the path of the cosign public key (cosign.pub) relative to the folder of gangway.yaml, or the PEM text itself',
+    ]);
+  });
+
+  it('compileWindows fills in every day and UTC, and keeps one-off ranges as written', () => {
+    expect(compileWindows([
+      { deny: { days: ['sat', 'sun'], from: '00:00', to: '24:00' } },
+      { allow: { from: '09:00', to: '17:00' }, timezone: 'Asia/Tokyo' },
+      { deny: { start: '2026-12-31T18:00', end: '2027-01-01T06:00' } },
+    ])).toEqual([
+      { deny: { days: ['sat', 'sun'], from: '00:00', to: '24:00' }, timezone: 'UTC' },
+      { allow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '09:00', to: '17:00' }, timezone: 'Asia/Tokyo' },
+      { deny: { start: '2026-12-31T18:00', end: '2027-01-01T06:00' }, timezone: 'UTC' },
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import { Orchestrator } from '../../src/engine/orchestrator.js';
 import { Runner } from '../../src/engine/runner.js';
 import type { AnalysisRuntime } from '../../src/engine/steps/context.js';
 import type { RequestWindowSource } from '../../src/metrics/provider.js';
+import type { GateSet } from '../../src/gates/gate-set.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { DeploymentPhase, Store } from '../../src/store/types.js';
 import { MemoryTarget } from '../../src/targets/memory/memory-target.js';
@@ -21,13 +22,14 @@ export const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', '
 export async function given(yaml: string, opts: {
   analysis?: (store: Store, config: GangwayConfig) => AnalysisRuntime;
   requests?: RequestWindowSource;
+  gates?: (config: GangwayConfig, store: Store) => GateSet;
 } = {}): Promise<World> {
   const config = parseConfig(yaml, '/project/gangway.yaml');
   const store = openSqliteStore(':memory:');
   await store.migrate();
   const target = new MemoryTarget();
   let wake = () => {};
-  const orch = new Orchestrator({ store, config, target, onChange: () => wake(), requests: opts.requests ?? null });
+  const orch = new Orchestrator({ store, config, target, onChange: () => wake(), requests: opts.requests ?? null, gates: opts.gates?.(config, store) });
   const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis: opts.analysis?.(store, config) ?? null, gates: orch.gateRuntime() });
   wake = () => runner.wake();
   runner.start();

@@ -236,7 +236,7 @@ export async function pushBlob(registryUrl: string, repo: string, data: Buffer |
   if (started.status !== 202) throw new Error(`starting a blob upload to ${repo} answered ${started.status}`);
   const location = new URL(started.headers.get('location')!, registryUrl);
   location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
+  const put = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(body) });
   const text = await put.text();
   if (put.status !== 201) throw new Error(`uploading blob ${digest} to ${repo} answered ${put.status}: ${text}`);
   return { mediaType, digest, size: body.length };
