@@ -23,7 +23,9 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(schema.title).toBe('gangway.yaml');
     expect(schema.required).toEqual(['project', 'environments', 'services']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'environments', 'services', 'analysis']);
+    expect(Object.keys(schema.properties)).toEqual([
+      'project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'groups', 'registries', 'incidents', 'environments', 'services', 'analysis',
+    ]);
     for (const [key, value] of Object.entries(schema.properties)) {
       expect(value.description, `properties.${key}.description`).toMatch(/\S/);
     }
@@ -55,6 +57,21 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(Object.keys(rule.properties)).toEqual(['name', 'threshold', 'relative', 'healthFailures', 'judge', 'onInconclusive', 'onError']);
     expect(rule.properties.threshold.properties.metric.properties.builtin.enum).toEqual(['error_rate', 'request_rate', 'p50_latency', 'p95_latency', 'p99_latency']);
     expect(rule.properties.judge.properties.alpha).toEqual({ type: 'number', exclusiveMinimum: 0, maximum: 0.5, description: 'Significance level of the tests, in (0, 0.5]. Default 0.01.' });
+  });
+
+  it('completes an environment\'s gates, the gates expedited may skip (not reason), and both shapes of window range', () => {
+    interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; enum?: string[]; pattern?: string; description?: string }
+    const schema = configJsonSchema() as unknown as Node;
+    const environment = schema.properties.environments.additionalProperties;
+    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited']);
+    expect(environment.properties.expedited.properties.skip.items.enum)
+      .toEqual(['promotion', 'window', 'freeze', 'approvals', 'image', 'signature', 'checks', 'checklist', 'rejected']);
+    const range = environment.properties.windows.items.properties.deny;
+    expect(Object.keys(range.properties)).toEqual(['days', 'from', 'to', 'start', 'end']);
+    expect(range.properties.start.pattern).toBe('^(\\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T(?:[01]\\d|2[0-3]):[0-5]\\d$');
+    expect(Object.keys(environment.properties.checks.items.properties)).toEqual(['name', 'run', 'webhook', 'timeout']);
+    expect(Object.keys(schema.properties.registries.items.properties)).toEqual(['host', 'insecure', 'username', 'passwordFromEnv', 'tokenFromEnv']);
+    expect(schema.properties.groups.additionalProperties.description).toBe('Member actor names (as deployments and approvals record them).');
   });
 
   it('writeJsonSchema writes the same text', async () => {

@@ -459,19 +459,22 @@ const clock = (what: string, allowMidnightEnd: boolean) => z.string().regex(allo
   error: (iss) => withHint(`${what} must be a time of day "HH:MM", got ${describeValue(iss.input)}`, `write it quoted with two-digit hours, e.g. "09:00"${allowMidnightEnd ? ' ("24:00" for the end of the day)' : ''}`),
 });
 
-/** A local date and time "YYYY-MM-DDTHH:MM" that exists on the calendar (no 31 April). */
-function isLocalDateTime(text: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
-  if (!m) return false;
+const LOCAL_DATE_TIME = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d$/;
+
+/** Whether a "YYYY-MM-DDTHH:MM" names a day the calendar has (no 31 April, 29 February only in leap years). */
+function isCalendarDay(text: string): boolean {
+  const m = LOCAL_DATE_TIME.exec(text);
+  if (!m) return true; // the pattern has said what is wrong
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const date = new Date(Date.UTC(year, month - 1, day));
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
-const localDateTime = (what: string) => z.string().refine(isLocalDateTime, {
-  error: (iss) => withHint(`${what} must be a local date and time "YYYY-MM-DDTHH:MM", got ${describeValue(iss.input)}`,
-    'write it quoted, e.g. "2026-12-24T00:00", a date that exists'),
-});
+const localDateTime = (what: string) => {
+  const error = (iss: { input?: unknown }) => withHint(`${what} must be a local date and time "YYYY-MM-DDTHH:MM", got ${describeValue(iss.input)}`,
+    'write it quoted, e.g. "2026-12-24T00:00", a date that exists');
+  return z.string().regex(LOCAL_DATE_TIME, { error }).refine(isCalendarDay, { error });
+};
 
 const WEEKLY_KEYS = ['days', 'from', 'to'] as const;
 const ONE_OFF_KEYS = ['start', 'end'] as const;

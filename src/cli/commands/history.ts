@@ -27,6 +27,7 @@ export function historyEntry(d: DeploymentView) {
   return {
     id: d.id, service: d.service, environment: d.environment, version: d.version, phase: d.phase,
     actor: d.actor, reason: d.reason, createdAt: d.createdAt, finishedAt: d.finishedAt, steps: d.steps,
+    expedited: d.expedited, image: d.image, message: d.message, gates: d.gates, verdicts: d.verdicts,
   };
 }
 
@@ -35,6 +36,8 @@ export function renderHistory(rows: DeploymentView[]): string {
   if (rows.length === 0) return 'no deployments\n';
   return table(['ID', 'SERVICE', 'ENVIRONMENT', 'KIND', 'VERSION', 'PHASE', 'ACTOR', 'CREATED', 'DURATION', 'REASON'], rows.map((d) => [
     d.id, d.service, d.environment, d.kind, d.version, d.phase, d.actor, formatTime(d.createdAt),
-    d.finishedAt !== null ? formatDuration(d.finishedAt - (d.startedAt ?? d.createdAt)) : '-', d.reason ?? '',
+    d.finishedAt !== null ? formatDuration(d.finishedAt - (d.startedAt ?? d.createdAt)) : '-',
+    // Expedited deployments are flagged for post-incident review.
+    `${d.expedited ? '[expedited] ' : ''}${d.reason ?? ''}`,
   ]));
 }
