@@ -13,6 +13,7 @@ import { Orchestrator } from '../engine/orchestrator.js';
 import { Runner } from '../engine/runner.js';
 import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { createMetricProviders } from '../metrics/registry.js';
+import { createGates } from '../gates/index.js';
 import { buildServer } from '../server/app.js';
 import { ensureToken } from './token.js';
 import { GangwayError, PortInUseError } from '../errors.js';
@@ -45,8 +46,9 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   const target = new LocalTarget(agent);
   const metrics = createMetricProviders(config, agent);
   const analysis = createAnalysisRuntime(store, config, metrics);
+  const { gates, images } = createGates(config, store);
   let wakeRunner = () => {};
-  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => wakeRunner(), requests: metrics.requests });
+  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => wakeRunner(), requests: metrics.requests, gates, images });
   const runner = new Runner({ store, config, target, logger, analysis, gates: orchestrator.gateRuntime() });
   wakeRunner = () => runner.wake();
   // Regular readings of the agent's counters, so metric windows end close to any moment asked about.

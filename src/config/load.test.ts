@@ -1037,6 +1037,25 @@ describe('loadConfig and findConfigFile', () => {
     expect(config.services.web.prod.strategy).toEqual({ kind: 'blueGreen', previewPort: 9090, scaleDownDelayMs: 30_000 });
   });
 
+  it('accepts the gates example of docs/config.md', () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '../../docs/config.md'), 'utf8');
+    const example = /## Gates\n[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const dir = mkdtempSync(join(tmpdir(), 'gangway-docs-'));
+    mkdirSync(join(dir, 'keys'));
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    writeFileSync(join(dir, 'keys', 'cosign.pub'), publicKey);
+    const text = `project: shop\n${example}services:\n  web:\n    target: { local: { command: [node, server.js], port: 8080 } }\n    environments: { prod: { target: { local: { port: 9080 } } } }\n`;
+    const config = parseConfig(text, join(dir, 'gangway.yaml'), { env: { REGISTRY_PASSWORD: 'pw' } });
+    const prod = config.environments[1];
+    expect(prod.checks.map((c) => `${c.name}:${c.kind}`)).toEqual(['ci-green:run', 'monitoring-up:webhook']);
+    expect([prod.approvals, prod.image, prod.expedited]).toEqual([
+      { required: 2, groups: ['ops', 'sre'], allowSelfApproval: false, expiresMs: 86_400_000 },
+      { exists: true, signature: { publicKey } },
+      { skip: ['window', 'approvals'] },
+    ]);
+    expect(config.registries).toEqual([{ host: '127.0.0.1:5000', insecure: true, username: 'ci', password: 'pw', token: null }]);
+  });
+
   it('reports a missing file with a hint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gangway-load-'));
     const file = join(dir, 'gangway.yaml');

@@ -39,8 +39,8 @@ export interface OrchestratorOptions {
   requests?: RequestWindowSource | null;
   /** The gates; default: those that need only the store and config (promotion, reason, rejected, checks). */
   gates?: GateSet;
-  /** Pins an image tag to a digest when a deployment is requested; absent: images are kept as given. */
-  images?: { pin(image: string): Promise<{ pinned: string; tag: string | null }> } | null;
+  /** Pins an image tag to a digest when a deployment is requested (null: keep it as given); absent: images are kept as given. */
+  images?: { pin(image: string, environment: string): Promise<{ pinned: string; tag: string | null } | null> } | null;
 }
 
 export class Orchestrator implements OrchestratorApi {
@@ -144,9 +144,9 @@ export class Orchestrator implements OrchestratorApi {
    */
   private async chooseRelease(req: DeployRequest): Promise<{ version?: string; image?: string; requestedImage: string | null }> {
     if (req.version !== undefined || req.image !== undefined) {
-      if (req.image === undefined || !this.images) return { version: req.version, image: req.image, requestedImage: req.image ?? null };
-      const pinned = await this.images.pin(req.image);
-      return { version: req.version ?? pinned.tag ?? undefined, image: pinned.pinned, requestedImage: req.image };
+      const pinned = req.image !== undefined && this.images ? await this.images.pin(req.image, req.environment) : null;
+      if (!pinned) return { version: req.version, image: req.image, requestedImage: req.image ?? null };
+      return { version: req.version ?? pinned.tag ?? undefined, image: pinned.pinned, requestedImage: req.image ?? null };
     }
     const env = this.environment(req.environment);
     this.service(req.service);
@@ -462,7 +462,8 @@ function gateRow(deploymentId: string | null, req: GateRequest, r: GateResult, a
 /** The gate request a stored deployment stands for. */
 export function gateRequestOf(d: DeploymentRecord, now: number): GateRequest {
   return {
-    service: d.service, environment: d.environment, version: d.version, image: d.requestedImage ?? d.image, actor: d.actor,
+    // The pinned image: gates check the digest fixed when the deployment was requested.
+    service: d.service, environment: d.environment, version: d.version, image: d.image, actor: d.actor,
     reason: d.reason, expedited: d.expedited, deploymentId: d.id, now,
   };
 }

@@ -1,3 +1,0 @@
-import { it } from 'vitest';
-import { writeJsonSchema } from './json-schema.js';
-it('writes', async () => { await writeJsonSchema('schema/gangway.schema.json'); });
