@@ -14,6 +14,7 @@ import { Runner } from '../engine/runner.js';
 import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { createMetricProviders } from '../metrics/registry.js';
 import { createGates } from '../gates/index.js';
+import { PeopleGates } from '../gates/people.js';
 import { buildServer } from '../server/app.js';
 import { ensureToken } from './token.js';
 import { GangwayError, PortInUseError } from '../errors.js';
@@ -58,7 +59,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     }
   }, 5000);
   sampler.unref();
-  const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false });
+  const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false, gates: new PeopleGates({ store, config }) });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
