@@ -53,6 +53,8 @@ export interface Project {
   up(): Promise<ChildProcess>;
   /** The running `gangway up` process, if any. */
   proc: ChildProcess | null;
+  /** The API token `gangway up` wrote. */
+  token(): string;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** SIGKILL the orchestrator (the agent keeps serving). */
   kill(): Promise<void>;
@@ -89,8 +91,11 @@ export async function makeProject(yaml: (p: { api: number; metrics: number }) =>
       }
       throw new Error(`gangway up did not answer: ${out}`);
     },
+    token() {
+      return readFileSync(join(dir, '.gangway/token'), 'utf8').trim();
+    },
     async api(method, path, body) {
-      const token = readFileSync(join(dir, '.gangway/token'), 'utf8').trim();
+      const token = project.token();
       const r = await fetch(`http://127.0.0.1:${api}${path}`, {
         method,
         headers: { authorization: `Bearer ${token}`, 'x-gangway-actor': 'e2e', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
