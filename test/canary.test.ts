@@ -83,7 +83,7 @@ describe('given release 0 serving with a continuous request loop', () => {
     const result = await load.stop();
     expect(end.phase).toBe('succeeded');
     expect(end.steps.map((s) => s.title)).toEqual([
-      'gates: rejected', 'scale 0.0 to 1 instance', 'wait for 1 healthy instance of 0.0', 'traffic 0 75% / 0.0 25%',
+      'gates: rejected, freeze', 'scale 0.0 to 1 instance', 'wait for 1 healthy instance of 0.0', 'traffic 0 75% / 0.0 25%',
       'analysis e2e of 0.0 for 3s', 'scale 0.0 to 2 instances', 'wait for 2 healthy instances of 0.0', 'all traffic to 0.0', 'watch 0.0 for 1s',
     ]);
     expect(end.verdicts.filter((v) => v.stepIdx === 4).map((v) => [v.rule, v.verdict])).toEqual([['error-rate', 'pass']]);
