@@ -130,6 +130,8 @@ export interface ServiceEnvConfig {
   /** Connection draining: how long old instances may finish in-flight requests before they are stopped. */
   drainTimeoutMs: number;
   dependsOn: string[];
+  /** Database migrations of this service in this environment, or null. */
+  migrations: MigrationConfig | null;
   /**
    * Analysis template that runs in the background for the whole rollout and the post-deploy
    * watch (not only at analysis steps); null for none.
@@ -139,6 +141,51 @@ export interface ServiceEnvConfig {
 
 /** The gates a deployment may have to pass; `expedited.skip` names them. */
 export type GateName = 'promotion' | 'reason' | 'window' | 'freeze' | 'approvals' | 'image' | 'signature' | 'checks' | 'checklist' | 'rejected';
+
+/** Deployment outcomes people are told about. */
+export type NotifyEvent = 'started' | 'waiting' | 'succeeded' | 'failed' | 'rolled_back';
+
+/** Where notifications go. Secrets (webhook signing secret, tokens) come from env vars at load time; never logged. */
+export type NotifierConfig =
+  /** A JSON POST, body signed with HMAC-SHA256 in `X-Gangway-Signature: sha256=<hex>` when a secret is set. */
+  | { kind: 'webhook'; name: string; url: string; secret: string | null; events: NotifyEvent[]; timeoutMs: number; retries: number }
+  /** A Slack-compatible incoming webhook (`{ text, blocks }`). */
+  | { kind: 'slack'; name: string; url: string; events: NotifyEvent[]; timeoutMs: number; retries: number }
+  /** GitHub deployments and deployment statuses (REST API) for `repo` ("owner/name"). */
+  | { kind: 'github'; name: string; apiUrl: string; repo: string; token: string; events: NotifyEvent[]; timeoutMs: number; retries: number };
+
+/** Deployment records written to a Git repository when a deployment ends, as the runbooks keep them. */
+export interface RecordsConfig {
+  /** The repository's working folder (absolute). */
+  repo: string;
+  /** Folder inside the repository, `{environment}` and `{service}` substituted; default `docs/deployments/{environment}`. */
+  path: string;
+  /** Push after committing to this remote (name or URL), or null for commit only. */
+  remote: string | null;
+  /** Branch to commit on and push; null: the current branch. */
+  branch: string | null;
+  author: { name: string; email: string };
+  /** Attempts to push before the failure is recorded. */
+  pushRetries: number;
+}
+
+/**
+ * Database migrations run as steps of a deployment: a backup first, the migration, a
+ * validation; on rollback a down migration or a restore of that backup, as configured. An
+ * irreversible migration makes a rollback stop and ask a person.
+ */
+export interface MigrationConfig {
+  backup:
+    | { kind: 'pgDump'; url: string; dir: string }
+    | { kind: 'run'; argv: string[] }
+    | null;
+  migrate: { argv: string[] };
+  validate: { kind: 'run'; argv: string[] } | { kind: 'sql'; url: string; query: string } | null;
+  rollback: { kind: 'down'; argv: string[] } | { kind: 'restore' } | { kind: 'irreversible' };
+  cwd: string;
+  timeoutMs: number;
+  env: Record<string, string>;
+}
 
 export interface EnvironmentConfig {
   name: string;
@@ -223,5 +270,7 @@ export interface GangwayConfig {
    * `environment` / `service` labels (all when absent); the freeze lifts when the alert resolves.
    */
   incidents: { label: string; value: string } | null;
+  records: RecordsConfig | null;
+  notifications: NotifierConfig[];
   metrics: { prometheus: { address: string; timeoutMs: number } | null };
 }

@@ -75,6 +75,9 @@ export interface EventRecord {
   /** e.g. deployment.created, step.started, step.succeeded, step.failed, deployment.phase */
   type: string;
   data: Record<string, unknown>;
+  /** sha256 (hex) of the previous event's hash and this event's content: the tamper-evident chain. */
+  hash: string;
+  prevHash: string;
 }
 
 /** What an environment runs for a service. */
