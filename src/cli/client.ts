@@ -6,6 +6,7 @@ import type { DeploymentView, PlanView, StatusEntry } from '../engine/types.js';
 import type { ApprovalRecord, ChecklistConfirmation, EventRecord, FreezeRecord, VerdictRecord } from '../store/types.js';
 import type { ApiErrorBody, ErrorCode } from '../errors.js';
 import { GangwayError, UnreachableError } from '../errors.js';
+import type { ChainVerdict } from '../records/audit.js';
 
 /** Options of {@link ApiClient}. */
 export interface ApiClientOptions {
@@ -97,6 +98,51 @@ export class ApiClient {
   }
   unfreeze(id: string): Promise<FreezeRecord> {
     return this.request('POST', `/v1/freezes/${encodeURIComponent(id)}/lift`, {});
+  }
+  /** Verifies the event log's hash chain on the orchestrator; `anchor` is a head (`ID:HASH`) recorded earlier. */
+  auditVerify(q: { anchor?: string } = {}): Promise<ChainVerdict> {
+    return this.request('GET', '/v1/audit/verify', undefined, q);
+  }
+
+  /**
+   * Streams the event log as JSON lines (GET /v1/audit/export) into `write`, awaiting it
+   * (backpressure). The per-request timeout covers the answer's headers only: a long export
+   * may take longer. Throws when the stream breaks off, so a partial export is never
+   * mistaken for a whole one.
+   */
+  async auditExport(write: (chunk: string) => unknown): Promise<void> {
+    const headers: Record<string, string> = { accept: 'application/x-ndjson, application/json', 'x-gangway-actor': this.opts.actor };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), this.opts.timeoutMs ?? 30_000);
+    let res: Response;
+    try {
+      res = await fetch(new URL(`${this.baseUrl}/v1/audit/export`), { headers, signal: controller.signal });
+    } catch (err) {
+      throw this.unreachable(controller.signal.aborted ? controller.signal.reason : err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok || !res.body) {
+      const error = (await res.json().catch(() => undefined) as Partial<ApiErrorBody> | undefined)?.error;
+      if (!error || typeof error.code !== 'string') throw new GangwayError('internal', `unexpected answer from ${this.baseUrl} (HTTP ${res.status})`);
+      const hint = error.code === 'unauthorized' && !this.opts.token
+        ? `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with \`gangway up\`, which writes it`
+        : error.hint;
+      throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
+    }
+    const decoder = new TextDecoder();
+    try {
+      for await (const bytes of res.body) {
+        const text = decoder.decode(bytes as Uint8Array, { stream: true });
+        if (text) await write(text);
+      }
+    } catch (err) {
+      throw new GangwayError('internal', `the export from ${this.baseUrl} broke off: ${(err as Error).message}`,
+        'run the export again; check the orchestrator log', undefined, { cause: err });
+    }
+    const rest = decoder.decode();
+    if (rest) await write(rest);
   }
 
   /** Sends one request; resolves with the parsed JSON answer or throws the API's GangwayError. */

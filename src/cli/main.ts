@@ -27,6 +27,7 @@ import { registerFreeze } from './commands/freeze.js';
 import { registerFreezes } from './commands/freezes.js';
 import { registerReject } from './commands/reject.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
+import { registerAudit } from './commands/audit.js';
 
 /** Builds the commander program with every command registered against `ctx`. */
 export function buildProgram(ctx: CliContext, program = new Command()): Command {
@@ -45,6 +46,7 @@ export function buildProgram(ctx: CliContext, program = new Command()): Command 
     registerUp, registerDemo, registerDeploy, registerStatus, registerHistory, registerPlan, registerRollback,
     registerPromote, registerRetry, registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
     registerApprove, registerReject, registerConfirm, registerFreeze, registerUnfreeze, registerFreezes,
+    registerAudit,
   ]) register(program, ctx);
   addGlobalOptions(program);
   // Every command accepts the global options after its name too (`gangway status -o json`).

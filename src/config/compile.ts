@@ -7,19 +7,28 @@ import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { GangwayError } from '../errors.js';
 import type {
   AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect,
-  MetricSource, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy, WindowRange,
+  MetricSource, MigrationConfig, NotifierConfig, RecordsConfig, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy,
+  WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
+import { migrationSecrets, notifierSecrets, readSecret } from './integrations.js';
+import type { SecretRef } from './integrations.js';
 import { readPublicKey } from './keys.js';
-import { DEFAULTS } from './schema.js';
-import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawServiceSettings } from './schema.js';
+import { formatPath } from './problems.js';
+import { DEFAULTS, NOTIFY_EVENTS } from './schema.js';
+import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawMigrations, RawNotifier, RawRecords, RawServiceSettings } from './schema.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
 
 /** Inputs of {@link compileConfig} besides the file's content. */
 export interface CompileOptions {
   /** Path of the config file; its folder is the project's root. */
   file: string;
-  /** Where `store.postgres.urlFromEnv` and the registries' `passwordFromEnv` / `tokenFromEnv` are looked up. Default `process.env`. */
-  env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Where every `…FromEnv` key is looked up (`store.postgres.urlFromEnv`, the registries',
+   * the notifiers' and the migrations' secrets). Default `process.env`.
+   */
+  env?: Env;
 }
 
 /**
@@ -29,8 +38,9 @@ export interface CompileOptions {
  * @example
  * const config = compileConfig(configSchema.parse(data), { file: '/srv/shop/gangway.yaml' });
  * config.services.web.prod.target.port; // 9080
- * @throws GangwayError (`invalid_config`) when `store.postgres.urlFromEnv` or a registry's
- *   `passwordFromEnv` / `tokenFromEnv` names an unset variable, or a signature key cannot be read.
+ * @throws GangwayError (`invalid_config`) when a `…FromEnv` key (store, registry, notifier,
+ *   migrations) names an unset variable or a URL variable holds no URL of its kind, or a
+ *   signature key cannot be read.
  */
 export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayConfig {
   const file = resolve(options.file);
@@ -46,7 +56,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     services[service] = {};
     for (const { name: environment } of environments) {
       const settings = mergeOverride(base, overrides?.[environment]);
-      services[service][environment] = compileServiceEnv(service, environment, settings, rootDir);
+      services[service][environment] = compileServiceEnv(service, environment, settings, { rootDir, stateDir, env });
     }
   }
 
@@ -67,6 +77,8 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     incidents: raw.incidents
       ? { label: raw.incidents.label ?? DEFAULTS.incidents.label, value: raw.incidents.value ?? DEFAULTS.incidents.value }
       : null,
+    records: raw.records ? compileRecords(raw.records, rootDir) : null,
+    notifications: (raw.notifications ?? []).map((n, i) => compileNotifier(n, i, env)),
     metrics: {
       prometheus: raw.metrics?.prometheus
         ? {
@@ -79,7 +91,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
   });
 }
 
-function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: Readonly<Record<string, string | undefined>>): GangwayConfig['store'] {
+function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: Env): GangwayConfig['store'] {
   const pg = raw.store?.postgres;
   if (pg) {
     if (pg.url !== undefined) return { kind: 'postgres', url: pg.url };
@@ -95,7 +107,7 @@ function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: Re
   return { kind: 'sqlite', path: path === undefined ? join(stateDir, 'state.db') : resolve(rootDir, path) };
 }
 
-function compileRegistry(r: NonNullable<RawConfig['registries']>[number], index: number, env: Readonly<Record<string, string | undefined>>): RegistryConfig {
+function compileRegistry(r: NonNullable<RawConfig['registries']>[number], index: number, env: Env): RegistryConfig {
   const secret = (variable: string | undefined, key: string): string | null => {
     if (variable === undefined) return null;
     const value = env[variable];
@@ -111,6 +123,78 @@ function compileRegistry(r: NonNullable<RawConfig['registries']>[number], index:
     username: r.username ?? null,
     password: secret(r.passwordFromEnv, 'passwordFromEnv'),
     token: secret(r.tokenFromEnv, 'tokenFromEnv'),
+  };
+}
+
+/** A secret's value; validation has reported a missing one, so here it is a fault of the caller. */
+function secret(ref: SecretRef, env: Env, prefix: readonly (string | number)[] = []): string {
+  const result = readSecret(ref, env);
+  if (!result.ok) throw new GangwayError('invalid_config', `${formatPath([...prefix, ...ref.path])}: ${result.message}`, result.hint);
+  return result.value;
+}
+
+function compileRecords(r: RawRecords, rootDir: string): RecordsConfig {
+  const d = DEFAULTS.records;
+  return {
+    repo: resolve(rootDir, r.repo),
+    // A trailing slash would only make joined paths uneven.
+    path: (r.path ?? d.path).replace(/\/+$/, ''),
+    remote: r.remote ?? null,
+    branch: r.branch ?? null,
+    author: { name: r.author?.name ?? d.author.name, email: r.author?.email ?? d.author.email },
+    pushRetries: r.pushRetries ?? d.pushRetries,
+  };
+}
+
+function compileNotifier(n: RawNotifier, index: number, env: Env): NotifierConfig {
+  const d = DEFAULTS.notifications;
+  const common = {
+    name: n.name,
+    events: [...(n.events ?? NOTIFY_EVENTS)],
+    timeoutMs: parseDuration(n.timeout ?? d.timeout),
+    retries: n.retries ?? d.retries,
+  };
+  const secrets = notifierSecrets(n, index);
+  const read = (key: string): string => secret(secrets.find((ref) => ref.path[ref.path.length - 1] === key) as SecretRef, env);
+  if (n.webhook) {
+    const url = n.webhook.url ?? read('urlFromEnv');
+    return { kind: 'webhook', ...common, url, secret: n.webhook.secretFromEnv === undefined ? null : read('secretFromEnv') };
+  }
+  if (n.slack) return { kind: 'slack', ...common, url: n.slack.url ?? read('urlFromEnv') };
+  // Validation lets through exactly one kind, so here it is `github`.
+  const github = n.github as NonNullable<RawNotifier['github']>;
+  return {
+    kind: 'github', ...common,
+    // The client appends API paths; a trailing slash would double up.
+    apiUrl: (github.apiUrl ?? d.githubApiUrl).replace(/\/+$/, ''),
+    repo: github.repo,
+    token: read('tokenFromEnv'),
+  };
+}
+
+interface ServiceContext { rootDir: string; stateDir: string; env: Env }
+
+function compileMigrations(m: RawMigrations, service: string, serviceCwd: string, ctx: ServiceContext): MigrationConfig {
+  const secrets = migrationSecrets(m);
+  const url = (conn: { url?: string; urlFromEnv?: string }, key: 'backup' | 'validate'): string =>
+    conn.url ?? secret(secrets.find((ref) => ref.path[0] === key) as SecretRef, ctx.env, ['services', service, 'migrations']);
+  const pgDump = m.backup?.pgDump;
+  const sql = m.validate?.sql;
+  return {
+    backup: pgDump
+      ? { kind: 'pgDump', url: url(pgDump, 'backup'), dir: pgDump.dir === undefined ? join(ctx.stateDir, DEFAULTS.migrations.backupDir) : resolve(ctx.rootDir, pgDump.dir) }
+      : m.backup?.run ? { kind: 'run', argv: [...m.backup.run] } : null,
+    migrate: { argv: [...m.migrate] },
+    validate: sql
+      ? { kind: 'sql', url: url(sql, 'validate'), query: sql.query }
+      : m.validate?.run ? { kind: 'run', argv: [...m.validate.run] } : null,
+    // Validation lets through a rollback word or a mapping with `down`.
+    rollback: typeof m.rollback === 'string'
+      ? { kind: m.rollback === 'restore' ? 'restore' : 'irreversible' }
+      : { kind: 'down', argv: [...(m.rollback.down as string[])] },
+    cwd: m.cwd === undefined ? serviceCwd : resolve(ctx.rootDir, m.cwd),
+    timeoutMs: parseDuration(m.timeout ?? DEFAULTS.migrations.timeout),
+    env: { ...m.env },
   };
 }
 
@@ -174,9 +258,9 @@ function compilePublicKey(value: string, environment: string, rootDir: string): 
   return key.pem;
 }
 
-function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, rootDir: string): ServiceEnvConfig {
+function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, ctx: ServiceContext): ServiceEnvConfig {
   const local = s.target.local;
-  const cwd = resolve(rootDir, local.cwd ?? '.');
+  const cwd = resolve(ctx.rootDir, local.cwd ?? '.');
   return {
     service,
     environment,
@@ -211,6 +295,7 @@ function compileServiceEnv(service: string, environment: string, s: RawServiceSe
     },
     drainTimeoutMs: parseDuration(s.drainTimeout ?? DEFAULTS.drainTimeout),
     dependsOn: [...(s.dependsOn ?? [])],
+    migrations: s.migrations ? compileMigrations(s.migrations, service, cwd, ctx) : null,
     analysis: s.analysis ?? null,
   };
 }
@@ -361,9 +446,26 @@ function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 /**
+ * Mappings that take exactly one of some keys. An override naming one of them drops the
+ * others it does not name, since merging `rolling` into `blueGreen` (or `url` into
+ * `urlFromEnv`) would name two.
+ */
+const EXCLUSIVE_KEYS: ReadonlyArray<{ path: readonly string[]; keys: readonly string[] }> = [
+  { path: ['strategy'], keys: ['rolling', 'blueGreen', 'canary'] },
+  { path: ['migrations', 'backup'], keys: ['pgDump', 'run'] },
+  { path: ['migrations', 'backup', 'pgDump'], keys: ['url', 'urlFromEnv'] },
+  { path: ['migrations', 'validate'], keys: ['run', 'sql'] },
+  { path: ['migrations', 'validate', 'sql'], keys: ['url', 'urlFromEnv'] },
+];
+
+function at(value: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((v, key) => (isPlainObject(v) ? v[key] : undefined), value);
+}
+
+/**
  * A service's settings with one environment's overrides merged in: mappings merge key by key,
- * lists and scalars replace. A strategy of another kind replaces the service's strategy, since
- * merging `rolling` into `blueGreen` would name two strategies.
+ * lists and scalars (and null) replace. A strategy of another kind replaces the service's
+ * strategy, and so does a backup, validation or connection of another kind in migrations.
  *
  * @example
  * mergeOverride({ target: { local: { command: ['node', 'app.js'], port: 8080 } } }, { target: { local: { port: 9080 } } });
@@ -372,10 +474,14 @@ function deepMerge(base: unknown, over: unknown): unknown {
 export function mergeOverride(base: RawServiceSettings, override: unknown): RawServiceSettings {
   if (!isPlainObject(override)) return base;
   const merged = deepMerge(base, override) as RawServiceSettings;
-  const overStrategy = override.strategy;
-  if (isPlainObject(overStrategy) && base.strategy) {
-    const sameKind = Object.keys(overStrategy).every((k) => (base.strategy as Record<string, unknown>)[k] !== undefined);
-    if (!sameKind) merged.strategy = overStrategy as RawServiceSettings['strategy'];
+  for (const { path, keys } of EXCLUSIVE_KEYS) {
+    const over = at(override, path);
+    const mine = at(merged, path);
+    if (!isPlainObject(over) || !isPlainObject(mine) || !keys.some((k) => over[k] !== undefined)) continue;
+    const kept = Object.fromEntries(Object.entries(mine).filter(([k]) => !keys.includes(k) || over[k] !== undefined));
+    if (Object.keys(kept).length === Object.keys(mine).length) continue;
+    // deepMerge copied every mapping on this path, so the parent is the merge's own object.
+    (at(merged, path.slice(0, -1)) as Record<string, unknown>)[path[path.length - 1]] = kept;
   }
   return merged;
 }

@@ -24,7 +24,8 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(schema.required).toEqual(['project', 'environments', 'services']);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toEqual([
-      'project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'groups', 'registries', 'incidents', 'environments', 'services', 'analysis',
+      'project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'groups', 'registries', 'incidents', 'records', 'notifications',
+      'environments', 'services', 'analysis',
     ]);
     for (const [key, value] of Object.entries(schema.properties)) {
       expect(value.description, `properties.${key}.description`).toMatch(/\S/);
@@ -35,7 +36,7 @@ describe('JSON Schema of gangway.yaml', () => {
     interface Node { properties: Record<string, Node>; additionalProperties: Node; description?: string; pattern?: string }
     const schema = configJsonSchema() as unknown as Node;
     const service = schema.properties.services.additionalProperties;
-    expect(Object.keys(service.properties)).toEqual(['dependsOn', 'target', 'health', 'strategy', 'analysis', 'smoke', 'rollback', 'drainTimeout', 'environments']);
+    expect(Object.keys(service.properties)).toEqual(['dependsOn', 'target', 'health', 'strategy', 'analysis', 'smoke', 'rollback', 'drainTimeout', 'migrations', 'environments']);
     const port = service.properties.target.properties.local.properties.port;
     expect(port).toEqual({
       type: 'integer', minimum: 1, maximum: 65535,

@@ -99,6 +99,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: true, watchMs: 300_000 },
       drainTimeoutMs: 30_000,
       dependsOn: [],
+      migrations: null,
       analysis: null,
     });
     const web = {
@@ -113,6 +114,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: false, watchMs: 600_000 },
       drainTimeoutMs: 15_000,
       dependsOn: ['api'],
+      migrations: null,
       analysis: null,
     };
     const expected: GangwayConfig = {
@@ -158,6 +160,8 @@ describe('parseConfig: a complete file', () => {
       groups: { ops: ['alice', 'bob'] },
       registries: [],
       incidents: null,
+      records: null,
+      notifications: [],
       metrics: { prometheus: null },
     } as GangwayConfig;
     expect(config).toEqual(expected);
@@ -245,7 +249,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
 
   it('unknown key with nothing close lists the known keys', () => {
     expect(problemsOf(`${head}    owner: team-a\n`)).toEqual([
-      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, analysis, smoke, rollback, drainTimeout, environments' },
+      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, analysis, smoke, rollback, drainTimeout, migrations, environments' },
     ]);
   });
 
@@ -1543,6 +1547,411 @@ describe('parseConfig: gates, groups, registries and incidents', () => {
       { line: 10, column: 5, path: 'services.web.checklist', message: 'checklist is set per environment', hint: hint('checklist') },
       { line: 13, column: 15, path: 'services.web.environments.prod.approvals', message: 'approvals is set per environment', hint: hint('approvals') },
       { line: 13, column: 30, path: 'services.web.environments.prod.windows', message: 'windows is set per environment', hint: hint('windows') },
+    ]);
+  });
+});
+
+describe('parseConfig: records, notifications and migrations', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gangway-integrations-'));
+  const file = join(dir, 'gangway.yaml');
+  mkdirSync(join(dir, 'records', '.git'), { recursive: true });
+  mkdirSync(join(dir, 'plain'));
+  mkdirSync(join(dir, 'worktree'));
+  writeFileSync(join(dir, 'worktree', '.git'), 'gitdir: /elsewhere/.git/worktrees/records\n');
+  writeFileSync(join(dir, 'notes.txt'), 'not a folder\n');
+  const env = {
+    DEPLOY_WEBHOOK_SECRET: 'whsec_1', SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/xyz',
+    GITHUB_TOKEN: 'ghp_token', DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/shop',
+  };
+
+  const problemsIn = (text: string, vars: Record<string, string> = env): Array<Omit<ConfigProblem, 'file'>> => {
+    try {
+      parseConfig(text, file, { env: vars });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems.map(({ file: _file, ...rest }) => rest);
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  /** A valid file: `top` goes before `environments`, `migrations` (indented for the service) under service api. */
+  const withApi = (top: string, migrations = '', overrides = ''): string => `project: shop
+${top}environments:
+  dev: {}
+  prod: {}
+services:
+  api:
+    target: { local: { command: [node, api.js], cwd: apps/api, port: 8000 } }
+${migrations}    environments:
+      prod: { target: { local: { port: 9000 } }${overrides} }
+`;
+
+  const FILE = `project: shop
+records:
+  repo: records
+  path: "audit/{service}/{environment}/"
+  remote: origin
+  branch: main
+  author: { name: Release Bot, email: release@example.com }
+  pushRetries: 5
+notifications:
+  - name: ops-webhook
+    webhook: { url: "https://hooks.example.com/deploys", secretFromEnv: DEPLOY_WEBHOOK_SECRET }
+    events: [failed, rolled_back]
+    timeout: 2s
+    retries: 0
+  - name: team-slack
+    slack: { urlFromEnv: SLACK_WEBHOOK_URL }
+  - name: github
+    github: { repo: acme/shop, tokenFromEnv: GITHUB_TOKEN, apiUrl: "https://github.example.com/api/v3/" }
+  - name: local
+    slack: { url: "http://127.0.0.1:9999/slack" }
+environments:
+  dev: {}
+  prod: {}
+services:
+  api:
+    target: { local: { command: [node, api.js], cwd: apps/api, port: 8000 } }
+    migrations:
+      backup: { pgDump: { urlFromEnv: DATABASE_URL, dir: var/backups } }
+      migrate: ["npx", "knex", "migrate:latest"]
+      validate: { sql: { urlFromEnv: DATABASE_URL, query: "select count(*) > 0 from users" } }
+      rollback: { down: ["npx", "knex", "migrate:down"] }
+      timeout: 2m
+      env: { NODE_ENV: production, RELEASE: "\${release.version}" }
+    environments:
+      dev: { target: { local: { port: 8100 } }, migrations: null }
+      prod:
+        target: { local: { port: 9000 } }
+        migrations:
+          backup: { run: ["./backup.sh", "\${environment}"] }
+          validate: { run: ["./check.sh"] }
+          rollback: irreversible
+          cwd: db
+  worker:
+    target: { local: { command: [node, worker.js], port: 8001 } }
+    migrations:
+      backup: { pgDump: { url: "postgres://app@127.0.0.1/shop" } }
+      migrate: [./migrate]
+      rollback: restore
+    environments:
+      dev: { target: { local: { port: 8101 } } }
+      prod: { target: { local: { port: 9001 } } }
+`;
+
+  it('compiles records, every kind of notifier and migrations exactly, overrides merged', () => {
+    const config = parseConfig(FILE, file, { env });
+    expect(config.records).toEqual({
+      repo: join(dir, 'records'), path: 'audit/{service}/{environment}', remote: 'origin', branch: 'main',
+      author: { name: 'Release Bot', email: 'release@example.com' }, pushRetries: 5,
+    });
+    const all = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'];
+    expect(config.notifications).toEqual([
+      { kind: 'webhook', name: 'ops-webhook', url: 'https://hooks.example.com/deploys', secret: 'whsec_1', events: ['failed', 'rolled_back'], timeoutMs: 2000, retries: 0 },
+      { kind: 'slack', name: 'team-slack', url: 'https://hooks.slack.com/services/T0/B0/xyz', events: all, timeoutMs: 5000, retries: 3 },
+      { kind: 'github', name: 'github', apiUrl: 'https://github.example.com/api/v3', repo: 'acme/shop', token: 'ghp_token', events: all, timeoutMs: 5000, retries: 3 },
+      { kind: 'slack', name: 'local', url: 'http://127.0.0.1:9999/slack', events: all, timeoutMs: 5000, retries: 3 },
+    ]);
+    expect(config.services.api.dev.migrations).toBeNull();
+    expect(config.services.api.prod.migrations).toEqual({
+      backup: { kind: 'run', argv: ['./backup.sh', '${environment}'] },
+      migrate: { argv: ['npx', 'knex', 'migrate:latest'] },
+      validate: { kind: 'run', argv: ['./check.sh'] },
+      rollback: { kind: 'irreversible' },
+      cwd: join(dir, 'db'),
+      timeoutMs: 120_000,
+      env: { NODE_ENV: 'production', RELEASE: '${release.version}' },
+    });
+    const worker = {
+      backup: { kind: 'pgDump', url: 'postgres://app@127.0.0.1/shop', dir: join(dir, '.gangway', 'backups') },
+      migrate: { argv: ['./migrate'] },
+      validate: null,
+      rollback: { kind: 'restore' },
+      cwd: dir,
+      timeoutMs: 600_000,
+      env: {},
+    };
+    expect([config.services.worker.dev.migrations, config.services.worker.prod.migrations]).toEqual([worker, worker]);
+    expect(Object.isFrozen(config.services.worker.prod.migrations?.backup)).toBe(true);
+    expect(Object.isFrozen(config.notifications[0].events)).toBe(true);
+  });
+
+  it('the service\'s migrations, with a pg_dump backup and sql validation, compile with every default', () => {
+    const config = parseConfig(withApi('', `    migrations:
+      backup: { pgDump: { urlFromEnv: DATABASE_URL, dir: var/backups } }
+      migrate: [npx, knex, "migrate:latest"]
+      validate: { sql: { urlFromEnv: DATABASE_URL, query: "select true" } }
+      rollback: { down: [npx, knex, "migrate:down"] }
+`), file, { env });
+    expect(config.services.api.dev.migrations).toEqual({
+      backup: { kind: 'pgDump', url: 'postgres://app:pw@127.0.0.1:5432/shop', dir: join(dir, 'var', 'backups') },
+      migrate: { argv: ['npx', 'knex', 'migrate:latest'] },
+      validate: { kind: 'sql', url: 'postgres://app:pw@127.0.0.1:5432/shop', query: 'select true' },
+      rollback: { kind: 'down', argv: ['npx', 'knex', 'migrate:down'] },
+      cwd: join(dir, 'apps', 'api'),
+      timeoutMs: 600_000,
+      env: {},
+    });
+    expect(config.services.api.prod.migrations).toEqual(config.services.api.dev.migrations);
+  });
+
+  it('without records, notifications or migrations: none', () => {
+    const config = parseConfig(withApi(''), file, { env: {} });
+    expect([config.records, config.notifications, config.services.api.dev.migrations]).toEqual([null, [], null]);
+    expect(parseConfig(withApi('records: { repo: records }\n'), file, { env: {} }).records).toEqual({
+      repo: join(dir, 'records'), path: 'docs/deployments/{environment}', remote: null, branch: null,
+      author: { name: 'Gangway', email: 'gangway@localhost' }, pushRetries: 3,
+    });
+  });
+
+  it('records.repo must be a folder with a .git (a worktree\'s .git file counts)', () => {
+    const at = { line: 2, column: 18, path: 'records.repo' };
+    expect(problemsIn(withApi('records: { repo: plain }\n'))).toEqual([
+      { ...at, message: `${join(dir, 'plain')} is not a git repository (it has no .git)`, hint: 'run `git init` in it, or give the top folder of an existing repository' },
+    ]);
+    expect(problemsIn(withApi('records: { repo: missing }\n'))).toEqual([{
+      ...at, message: `${join(dir, 'missing')} does not exist`,
+      hint: 'create the folder and run `git init` in it, or give the folder of an existing git repository (relative to the folder of gangway.yaml)',
+    }]);
+    expect(problemsIn(withApi('records: { repo: notes.txt }\n'))).toEqual([
+      { ...at, message: `${join(dir, 'notes.txt')} is a file, not a folder`, hint: 'give the folder of a git repository, relative to the folder of gangway.yaml' },
+    ]);
+    expect(parseConfig(withApi('records: { repo: worktree }\n'), file, { env: {} }).records?.repo).toBe(join(dir, 'worktree'));
+  });
+
+  it('records: path placeholders, branch, remote, author and retries', () => {
+    expect(problemsIn(withApi(`records:
+  path: "docs/{enviroment}/{servce}/{team}"
+  remote: "-u"
+  branch: "feature..x"
+  author: { name: "", email: "gangway" }
+  pushRetries: -1
+`))).toEqual([
+      { line: 2, column: 1, path: 'records.repo', message: 'required key `repo` is missing' },
+      { line: 3, column: 9, path: 'records.path', message: 'unknown placeholder {enviroment}', hint: 'did you mean {environment}?' },
+      { line: 3, column: 9, path: 'records.path', message: 'unknown placeholder {servce}', hint: 'did you mean {service}?' },
+      { line: 3, column: 9, path: 'records.path', message: 'unknown placeholder {team}', hint: 'known placeholders: {environment}, {service}' },
+      { line: 4, column: 11, path: 'records.remote', message: '"-u" is not a remote', hint: 'give the name of a remote of the repository (e.g. origin) or its URL' },
+      {
+        line: 5, column: 11, path: 'records.branch', message: '"feature..x" is not a valid branch name',
+        hint: 'e.g. main or deployment-records: no spaces, none of ~ ^ : ? * [ \\, no "..", not starting with "-"',
+      },
+      { line: 6, column: 19, path: 'records.author.name', message: 'must be a name without < > or line breaks', hint: 'e.g. "Gangway"' },
+      { line: 6, column: 30, path: 'records.author.email', message: '"gangway" is not an email address', hint: 'e.g. "gangway@localhost"' },
+      { line: 7, column: 16, path: 'records.pushRetries', message: 'must be at least 0, got the number -1' },
+    ]);
+    const pathOf = (path: string) => problemsIn(withApi(`records: { repo: records, path: "${path}" }\n`));
+    const at = { line: 2, column: 33, path: 'records.path' };
+    expect(pathOf('/docs/deployments')).toEqual([{ ...at, message: 'path must be relative to the repository', hint: 'write it without the leading "/", e.g. "docs/deployments"' }]);
+    expect(pathOf('../other/{environment}')).toEqual([
+      { ...at, message: 'path must stay inside the repository', hint: 'remove the ".." parts; to write elsewhere, point records.repo at that repository' },
+    ]);
+    expect(pathOf('docs/${environment}')).toEqual([{ ...at, message: 'placeholders in path are written {name}, without $', hint: 'write "docs/{environment}"' }]);
+  });
+
+  it('notifications: exactly one kind, unique names, known events, URLs', () => {
+    expect(problemsIn(withApi(`notifications:
+  - name: ops
+    webhook: { url: "ftp://hooks.example.com" }
+    slack: { urlFromEnv: SLACK_WEBHOOK_URL }
+  - name: Ops
+    events: [started, rolledback, finished, started]
+  - name: quiet
+    github: { repo: acme/shop, tokenFromEnv: GITHUB_TOKEN }
+    events: []
+    timeout: 0s
+    retries: 1.5
+  - name: hook
+    webhook: { url: "https://user:secret@hooks.example.com/x" }
+  - name: hook
+    webhook: { urlFromEnv: HOOK_URL, url: "https://hooks.example.com" }
+`))).toEqual([
+      { line: 3, column: 5, path: 'notifications[0]', message: 'a notifier has both webhook and slack', hint: 'choose exactly one of webhook, slack, github' },
+      { line: 4, column: 21, path: 'notifications[0].webhook.url', message: 'url must be an http:// or https:// URL, got "ftp://hooks.example.com"', hint: 'e.g. "https://hooks.example.com/deploys"' },
+      { line: 6, column: 11, path: 'notifications[1].name', message: '"Ops" is not a valid notifier name', hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ops-webhook`)' },
+      { line: 7, column: 23, path: 'notifications[1].events[1]', message: 'unknown event "rolledback"', hint: 'did you mean rolled_back?' },
+      { line: 7, column: 35, path: 'notifications[1].events[2]', message: 'unknown event "finished"', hint: 'events: started, waiting, succeeded, failed, rolled_back' },
+      { line: 10, column: 5, path: 'notifications[2].events', message: 'events is empty, so nothing would be sent', hint: 'remove events to be told of every event' },
+      { line: 11, column: 14, path: 'notifications[2].timeout', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
+      { line: 12, column: 14, path: 'notifications[2].retries', message: 'expected a whole number, got the number 1.5' },
+      {
+        line: 14, column: 21, path: 'notifications[3].webhook.url', message: 'the url holds a password',
+        hint: 'secrets stay out of the file: give the URL through urlFromEnv, or sign requests with secretFromEnv',
+      },
+      { line: 16, column: 5, path: 'notifications[4].webhook', message: 'webhook has both url and urlFromEnv', hint: 'choose exactly one of url, urlFromEnv' },
+    ]);
+    expect(problemsIn(withApi('notifications:\n  - { name: ops, slack: { urlFromEnv: A } }\n  - { name: ops, slack: { urlFromEnv: B } }\n  - { name: x, slack: { urlFromEnv: A }, events: [failed, failed] }\n'))).toEqual([
+      { line: 4, column: 13, path: 'notifications[1].name', message: 'duplicate notifier name `ops`', hint: 'notifications[0] is already named `ops`; notifier names are unique within the file' },
+      { line: 5, column: 59, path: 'notifications[2].events[1]', message: '`failed` is listed twice', hint: 'list each event once' },
+    ]);
+  });
+
+  it('notifications: a Slack URL only from the environment (or a receiver on this machine), a GitHub repo as owner/name', () => {
+    expect(problemsIn(withApi(`notifications:
+  - name: slack
+    slack: { url: "https://hooks.slack.com/services/T0/B0/xyz" }
+  - name: empty
+    slack: {}
+  - name: gh
+    github: { repo: "https://github.com/acme/shop.git", tokenFromEnv: GITHUB_TOKEN }
+  - name: gh2
+    github: { repo: acme, apiUrl: "api.github.com" }
+`))).toEqual([
+      {
+        line: 4, column: 19, path: 'notifications[0].slack.url', message: 'a Slack webhook URL is a secret: give it through urlFromEnv',
+        hint: 'put it in an environment variable and write `urlFromEnv: SLACK_WEBHOOK_URL`; url is for a receiver on this machine (127.0.0.1, localhost)',
+      },
+      {
+        line: 6, column: 5, path: 'notifications[1].slack', message: 'slack must name one of urlFromEnv, url',
+        hint: 'give urlFromEnv naming the environment variable that holds the incoming webhook URL, e.g. SLACK_WEBHOOK_URL',
+      },
+      { line: 8, column: 21, path: 'notifications[2].github.repo', message: '"https://github.com/acme/shop.git" is not a GitHub repository', hint: 'write "acme/shop"' },
+      { line: 10, column: 5, path: 'notifications[3].github.tokenFromEnv', message: 'required key `tokenFromEnv` is missing' },
+      { line: 10, column: 21, path: 'notifications[3].github.repo', message: '"acme" is not a GitHub repository', hint: 'write "owner/name", e.g. "acme/shop"' },
+      { line: 10, column: 35, path: 'notifications[3].github.apiUrl', message: 'apiUrl must be an http:// or https:// URL, got "api.github.com"', hint: 'e.g. "https://api.github.com"' },
+    ]);
+  });
+
+  it('notifications: an unset or wrong secret variable is named, its value never shown', () => {
+    const text = withApi(`notifications:
+  - { name: hook, webhook: { urlFromEnv: HOOK_URL, secretFromEnv: HOOK_SECRET } }
+  - { name: slack, slack: { urlFromEnv: SLACK_WEBHOOK_URL } }
+  - { name: gh, github: { repo: acme/shop, tokenFromEnv: GITHUB_TOKEN } }
+`);
+    const problems = problemsIn(text, { HOOK_URL: 'hooks.example.com/secret-path', SLACK_WEBHOOK_URL: '' });
+    expect(problems).toEqual([
+      {
+        line: 3, column: 42, path: 'notifications[0].webhook.urlFromEnv', message: 'environment variable HOOK_URL does not hold an http:// or https:// URL',
+        hint: 'set it to the URL notifier hook posts to (its value is not shown here: it may be a secret)',
+      },
+      { line: 3, column: 67, path: 'notifications[0].webhook.secretFromEnv', message: 'environment variable HOOK_SECRET is not set', hint: 'set HOOK_SECRET to the secret that signs notifier hook\'s requests before starting gangway' },
+      { line: 4, column: 41, path: 'notifications[1].slack.urlFromEnv', message: 'environment variable SLACK_WEBHOOK_URL is not set', hint: 'set SLACK_WEBHOOK_URL to the incoming webhook URL of notifier slack before starting gangway' },
+      { line: 5, column: 58, path: 'notifications[2].github.tokenFromEnv', message: 'environment variable GITHUB_TOKEN is not set', hint: 'set GITHUB_TOKEN to a token that may create deployments in acme/shop before starting gangway' },
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('secret-path');
+  });
+
+  it('migrations: exactly one kind of backup, validation and rollback; migrate non-empty', () => {
+    expect(problemsIn(withApi('', `    migrations:
+      backup: { run: [./backup.sh], pgDump: { dir: backups } }
+      migrate: []
+      validate: {}
+      rollback: restor
+      timeout: 10
+      env: { 1X: a, B: "\${port}" }
+`))).toEqual([
+      { line: 9, column: 7, path: 'services.api.migrations.backup', message: 'backup has both pgDump and run', hint: 'choose exactly one of pgDump, run' },
+      {
+        line: 9, column: 37, path: 'services.api.migrations.backup.pgDump', message: 'pgDump must name one of url, urlFromEnv',
+        hint: 'give urlFromEnv naming the environment variable that holds the database URL, e.g. DATABASE_URL',
+      },
+      { line: 10, column: 7, path: 'services.api.migrations.migrate', message: 'migrate is empty', hint: 'give the program and its arguments, e.g. ["node", "server.js"]' },
+      { line: 11, column: 7, path: 'services.api.migrations.validate', message: 'validate must name one of run, sql', hint: 'choose exactly one of run, sql' },
+      { line: 12, column: 17, path: 'services.api.migrations.rollback', message: 'unknown rollback "restor"', hint: 'did you mean restore?' },
+      { line: 13, column: 16, path: 'services.api.migrations.timeout', message: 'expected a duration, got the number 10', hint: 'write a duration string such as "10s"' },
+      { line: 14, column: 14, path: 'services.api.migrations.env["1X"]', message: '"1X" is not a valid environment variable name', hint: 'use letters, digits and underscores, not starting with a digit' },
+      { line: 14, column: 24, path: 'services.api.migrations.env.B', message: 'unknown placeholder ${port}', hint: 'known placeholders: ${release.version}, ${release.image}, ${environment}, ${service}; write $${…} for a literal ${…}' },
+    ]);
+    expect(problemsIn(withApi('', `    migrations:
+      migrate: "knex migrate:latest"
+      rollback: { restore: true }
+    migrations2: {}
+`))).toEqual([
+      { line: 9, column: 16, path: 'services.api.migrations.migrate', message: 'expected a list of arguments, got a string', hint: 'write it as a list, e.g. ["knex", "migrate:latest"]; it is never run through a shell' },
+      { line: 10, column: 19, path: 'services.api.migrations.rollback.restore', message: 'restore takes no options', hint: 'write `rollback: restore`' },
+      { line: 11, column: 5, path: 'services.api.migrations2', message: 'unknown key `migrations2`', hint: 'did you mean `migrations`?' },
+    ]);
+    const rollbackHint = 'write `{ down: [...] }` (a down migration), `restore` (the backup.pgDump taken before migrating) or `irreversible` (a rollback stops and asks a person)';
+    expect(problemsIn(withApi('', '    migrations: { migrate: [x], rollback: {} }\n'))).toEqual([
+      { line: 8, column: 33, path: 'services.api.migrations.rollback', message: 'rollback needs down', hint: rollbackHint },
+    ]);
+    expect(problemsIn(withApi('', '    migrations: { migrate: [x], rollback: 5 }\n'))).toEqual([
+      { line: 8, column: 43, path: 'services.api.migrations.rollback', message: 'rollback must be restore, irreversible or { down: [...] }, got the number 5', hint: rollbackHint },
+    ]);
+    expect(problemsIn(withApi('', '    migrations: { migrate: [x] }\n'))).toEqual([
+      { line: 8, column: 5, path: 'services.api.migrations.rollback', message: 'required key `rollback` is missing', hint: rollbackHint },
+    ]);
+  });
+
+  it('migrations: restore needs backup.pgDump, also after merging an environment\'s overrides', () => {
+    expect(problemsIn(withApi('', '    migrations: { migrate: [x], rollback: restore }\n'))).toEqual([
+      {
+        line: 8, column: 43, path: 'services.api.migrations.rollback', message: 'restore needs backup.pgDump',
+        hint: 'add `backup: { pgDump: { urlFromEnv: DATABASE_URL } }`, or roll back with `{ down: [...] }`',
+      },
+    ]);
+    expect(problemsIn(withApi('', '    migrations: { backup: { run: [./backup.sh] }, migrate: [x], rollback: restore }\n'))).toEqual([
+      {
+        line: 8, column: 75, path: 'services.api.migrations.rollback', message: 'restore needs backup.pgDump',
+        hint: 'Gangway restores only what pg_dump saved; a `run` backup is yours to restore: roll back with `{ down: [...] }`, or say `irreversible`',
+      },
+    ]);
+    const pgDump = '    migrations: { backup: { pgDump: { urlFromEnv: DATABASE_URL } }, migrate: [x], rollback: restore }\n';
+    expect(problemsIn(withApi('', pgDump, ', migrations: { backup: null }'))).toEqual([
+      {
+        line: 8, column: 93, path: 'services.api.migrations.rollback', message: 'restore needs backup.pgDump (in environment prod, after merging its overrides)',
+        hint: 'add `backup: { pgDump: { urlFromEnv: DATABASE_URL } }`, or roll back with `{ down: [...] }`',
+      },
+    ]);
+    expect(problemsIn(withApi('', pgDump, ', migrations: { backup: { run: [./b] }, rollback: restore }'))).toEqual([
+      {
+        line: 10, column: 98, path: 'services.api.environments.prod.migrations.rollback', message: 'restore needs backup.pgDump',
+        hint: 'Gangway restores only what pg_dump saved; a `run` backup is yours to restore: roll back with `{ down: [...] }`, or say `irreversible`',
+      },
+    ]);
+  });
+
+  it('migrations: database URLs from the environment or without a password; an unset variable is named where it is written', () => {
+    expect(problemsIn(withApi('', `    migrations:
+      backup: { pgDump: { url: "postgres://app:hunter2@db/shop" } }
+      migrate: [x]
+      validate: { sql: { url: "mysql://db/shop", urlFromEnv: DATABASE_URL, query: "" } }
+      rollback: restore
+`))).toEqual([
+      {
+        line: 9, column: 32, path: 'services.api.migrations.backup.pgDump.url', message: 'the URL holds a password',
+        hint: 'secrets stay out of the file: put the URL in an environment variable and give urlFromEnv (e.g. DATABASE_URL)',
+      },
+      { line: 11, column: 19, path: 'services.api.migrations.validate.sql', message: 'sql has both url and urlFromEnv', hint: 'choose exactly one of url, urlFromEnv' },
+      { line: 11, column: 31, path: 'services.api.migrations.validate.sql.url', message: 'must be a postgres:// URL', hint: 'e.g. "postgres://app@127.0.0.1:5432/shop"; prefer urlFromEnv to keep the password out of the file' },
+      { line: 11, column: 83, path: 'services.api.migrations.validate.sql.query', message: 'must not be empty' },
+    ]);
+    const text = withApi('', `    migrations:
+      backup: { pgDump: { urlFromEnv: DATABASE_URL } }
+      migrate: [x]
+      validate: { sql: { urlFromEnv: CHECK_DB_URL, query: "select true" } }
+      rollback: restore
+`, ', migrations: { backup: { pgDump: { urlFromEnv: PROD_DATABASE_URL } } }');
+    const problems = problemsIn(text, { CHECK_DB_URL: 'mysql://root:hunter2@db/shop' });
+    expect(problems).toEqual([
+      {
+        line: 9, column: 39, path: 'services.api.migrations.backup.pgDump.urlFromEnv', message: 'environment variable DATABASE_URL is not set',
+        hint: 'set DATABASE_URL to the postgres:// URL of the database to back up before starting gangway',
+      },
+      {
+        line: 11, column: 38, path: 'services.api.migrations.validate.sql.urlFromEnv', message: 'environment variable CHECK_DB_URL does not hold a postgres:// URL',
+        hint: 'set it to the postgres:// URL of the database to validate (its value is not shown here: it may be a secret)',
+      },
+      {
+        line: 14, column: 96, path: 'services.api.environments.prod.migrations.backup.pgDump.urlFromEnv', message: 'environment variable PROD_DATABASE_URL is not set',
+        hint: 'set PROD_DATABASE_URL to the postgres:// URL of the database to back up before starting gangway',
+      },
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('hunter2');
+    // An environment that turns migrations off needs none of their variables.
+    expect(parseConfig(withApi('', '    migrations: { backup: { pgDump: { urlFromEnv: DATABASE_URL } }, migrate: [x], rollback: restore }\n', ', migrations: null')
+      .replace('dev: {}\n  prod: {}', 'prod: {}'), file, { env: {} }).services.api.prod.migrations).toBeNull();
+  });
+
+  it('records, notifications and migrations anywhere but their place point there', () => {
+    const text = withApi('migrations: {}\n', '    records: { repo: records }\n', ', notifications: []')
+      .replace('  prod: {}\n', '  prod: { migrations: {}, notifications: [] }\n');
+    expect(problemsIn(text)).toEqual([
+      { line: 2, column: 1, path: 'migrations', message: 'migrations are set per service', hint: 'put them under services.<name>.migrations (an environment\'s overrides may change or turn them off)' },
+      { line: 5, column: 11, path: 'environments.prod.migrations', message: 'migrations are set per service', hint: 'put them under services.<name>.migrations (an environment\'s overrides may change or turn them off)' },
+      { line: 5, column: 27, path: 'environments.prod.notifications', message: 'notifications are set once, at the top level', hint: 'move them to the top level of the file; each notifier\'s events say what it is told' },
+      { line: 9, column: 5, path: 'services.api.records', message: 'records is set once, at the top level', hint: 'move it to the top level of the file; records.path may hold {environment} and {service}' },
+      { line: 11, column: 50, path: 'services.api.environments.prod.notifications', message: 'notifications are set once, at the top level', hint: 'move them to the top level of the file; each notifier\'s events say what it is told' },
     ]);
   });
 });

@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import type { GangwayConfig } from './types.js';
 import { compileConfig, mergeOverride } from './compile.js';
 import { checkGates } from './gates.js';
+import { checkIntegrations } from './integrations.js';
 import { configSchema, DEFAULTS, serviceSettingsSchema } from './schema.js';
 import type { RawConfig, RawServiceSettings } from './schema.js';
 import {
@@ -24,7 +25,10 @@ export const CONFIG_FILE_NAMES = ['gangway.yaml', 'gangway.yml'] as const;
 
 /** Options of {@link parseConfig} and {@link loadConfig}. */
 export interface LoadOptions {
-  /** Where `store.postgres.urlFromEnv` and the registries' `passwordFromEnv` / `tokenFromEnv` are looked up. Default `process.env`. */
+  /**
+   * Where every `…FromEnv` key is looked up (`store.postgres.urlFromEnv`, the registries',
+   * the notifiers' and the migrations' secrets). Default `process.env`.
+   */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -52,7 +56,8 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
 
 /**
  * Validates and compiles config text. `file` names the text in messages, and its folder is the
- * root that relative paths (cwd, stateDir, store.sqlite.path) are resolved against.
+ * root that relative paths (cwd, stateDir, store.sqlite.path, records.repo, backup dirs) are
+ * resolved against.
  *
  * @example
  * const config = parseConfig('project: shop\nenvironments: { dev: {} }\nservices: …', '/srv/shop/gangway.yaml');
@@ -82,7 +87,8 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (!parsed.success) fail(issuesToProblems(parsed.error.issues));
   const raw = parsed.data as RawConfig;
 
-  const problems = [...checkWholeFile(raw, locator, env), ...checkGates(raw, dirname(resolve(file)), env)];
+  const rootDir = dirname(resolve(file));
+  const problems = [...checkWholeFile(raw, locator, rootDir, env), ...checkGates(raw, rootDir, env)];
   if (problems.length > 0) fail(problems);
   return compileConfig(raw, { file, env });
 }
@@ -107,7 +113,7 @@ export function findConfigFile(dir: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Checks that need the whole file
 
-function checkWholeFile(raw: RawConfig, locator: ProblemLocator, env: Readonly<Record<string, string | undefined>>): RawProblem[] {
+function checkWholeFile(raw: RawConfig, locator: ProblemLocator, rootDir: string, env: Readonly<Record<string, string | undefined>>): RawProblem[] {
   const problems: RawProblem[] = [];
   const envNames = Object.keys(raw.environments);
   checkPromotions(raw, envNames, problems);
@@ -143,6 +149,7 @@ function checkWholeFile(raw: RawConfig, locator: ProblemLocator, env: Readonly<R
     }
   }
   checkPorts(raw, envNames, merged, locator, problems);
+  problems.push(...checkIntegrations(raw, merged, rootDir, env, (path) => locator.has(path)));
 
   const fromEnv = raw.store?.postgres?.urlFromEnv;
   if (fromEnv !== undefined && !env[fromEnv]) {

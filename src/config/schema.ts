@@ -8,7 +8,8 @@
  * Every object is strict: an unknown key is a problem, never silently ignored.
  */
 import { z } from 'zod';
-import type { BuiltinMetric, GateName } from './types.js';
+import { isAbsolute } from 'node:path';
+import type { BuiltinMetric, GateName, NotifyEvent } from './types.js';
 import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
 import { CHECK_PLACEHOLDER_NAMES, METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
 import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js';
@@ -55,6 +56,18 @@ export const DEFAULTS = {
   registry: { insecure: false },
   /** What `incidents: {}` listens for: firing alerts labelled gangway_freeze="true". */
   incidents: { label: 'gangway_freeze', value: 'true' },
+  records: {
+    path: 'docs/deployments/{environment}',
+    author: { name: 'Gangway', email: 'gangway@localhost' },
+    pushRetries: 3,
+  },
+  /** `events` absent: every event, in the order of NOTIFY_EVENTS. */
+  notifications: { timeout: '5s', retries: 3, githubApiUrl: 'https://api.github.com' },
+  migrations: {
+    timeout: '10m',
+    /** Where pg_dump backups go when `dir` is absent: this folder under stateDir. */
+    backupDir: 'backups',
+  },
 } as const;
 
 /** Every gate, in the order a deployment meets them; `expedited.skip` names them. */
@@ -69,6 +82,16 @@ export const SKIPPABLE_GATES = GATE_NAMES.filter((g): g is Exclude<GateName, 're
 type MissingGate = Exclude<GateName, (typeof GATE_NAMES)[number]>;
 const allGatesListed: [MissingGate] extends [never] ? true : MissingGate = true;
 void allGatesListed;
+
+/** Every deployment outcome a notifier can be told about, in the order a deployment meets them. */
+export const NOTIFY_EVENTS = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'] as const satisfies readonly NotifyEvent[];
+
+type MissingEvent = Exclude<NotifyEvent, (typeof NOTIFY_EVENTS)[number]>;
+const allEventsListed: [MissingEvent] extends [never] ? true : MissingEvent = true;
+void allEventsListed;
+
+/** Placeholders `records.path` may hold, written `{name}`. */
+export const RECORDS_PATH_PLACEHOLDERS = ['environment', 'service'] as const;
 
 /** Day names accepted in windows, Monday first. */
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -249,6 +272,41 @@ const GATE_KEYS_ELSEWHERE: Record<string, { message: string; hint: string }> = O
   }]),
 );
 
+/** `records` and `notifications` belong to the whole project; written elsewhere they get a pointer to the top level. */
+const PROJECT_KEYS_ELSEWHERE: Record<string, { message: string; hint: string }> = {
+  records: { message: 'records is set once, at the top level', hint: 'move it to the top level of the file; records.path may hold {environment} and {service}' },
+  notifications: { message: 'notifications are set once, at the top level', hint: 'move them to the top level of the file; each notifier\'s events say what it is told' },
+};
+
+/** Migrations belong to a service; written elsewhere they get a pointer there. */
+const MIGRATIONS_ELSEWHERE: Record<string, { message: string; hint: string }> = {
+  migrations: { message: 'migrations are set per service', hint: 'put them under services.<name>.migrations (an environment\'s overrides may change or turn them off)' },
+};
+
+/** A postgres:// URL written in the file; one holding a password belongs in an environment variable. */
+function postgresUrl(description: string) {
+  // The value is never echoed: a database URL may hold a password.
+  return z.string().superRefine((url, ctx) => {
+    if (!/^postgres(?:ql)?:\/\//.test(url)) {
+      ctx.addIssue({ code: 'custom', input: url, message: withHint('must be a postgres:// URL', 'e.g. "postgres://app@127.0.0.1:5432/shop"; prefer urlFromEnv to keep the password out of the file') });
+      return;
+    }
+    let password = '';
+    try {
+      password = new URL(url).password;
+    } catch {
+      ctx.addIssue({ code: 'custom', input: url, message: withHint('must be a postgres:// URL', 'e.g. "postgres://app@127.0.0.1:5432/shop"') });
+      return;
+    }
+    if (password !== '') {
+      ctx.addIssue({
+        code: 'custom', input: url,
+        message: withHint('the URL holds a password', 'secrets stay out of the file: put the URL in an environment variable and give urlFromEnv (e.g. DATABASE_URL)'),
+      });
+    }
+  }).describe(description);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Canary
 
@@ -410,6 +468,8 @@ function buildService(mode: Mode) {
     watch: duration(`How long health is watched after a deployment finishes. Default ${DEFAULTS.rollback.watch}.`).optional(),
   }).describe('What happens when a release turns out bad.');
 
+  const migrations = buildMigrations(mode, req);
+
   return {
     target: req(target),
     health: health.optional(),
@@ -419,11 +479,103 @@ function buildService(mode: Mode) {
     smoke: z.array(smokeCheck).optional().describe('Checks run against the new release before it takes traffic, in order. An override replaces the whole list.'),
     rollback: rollback.optional(),
     drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`).optional(),
+    migrations: migrations.nullable().optional()
+      .describe('Database migrations run as steps of each deployment: backup, migrate, validate; undone on rollback as `rollback` says. null: none (e.g. in one environment\'s overrides).'),
   };
+}
+
+const ROLLBACK_WORDS = ['restore', 'irreversible'] as const;
+const ROLLBACK_HINT = 'write `{ down: [...] }` (a down migration), `restore` (the backup.pgDump taken before migrating) or `irreversible` (a rollback stops and asks a person)';
+
+/** `rollback: restore`, `rollback: irreversible`, or `rollback: { down: [argv] }`. */
+const migrationRollback = z.union([
+  z.string().superRefine((word, ctx) => {
+    if ((ROLLBACK_WORDS as readonly string[]).includes(word)) return;
+    const guess = didYouMean(word, ROLLBACK_WORDS);
+    ctx.addIssue({ code: 'custom', input: word, message: withHint(`unknown rollback ${JSON.stringify(word)}`, guess ? `did you mean ${guess}?` : ROLLBACK_HINT) });
+  }),
+  reserveKeys(z.strictObject({
+    down: argv('down', 'The down migration: a program and its arguments (argv, never a shell), run in the migrations\' cwd. ${release.version}, ${release.image}, ${environment} and ${service} are substituted (the release being rolled back).', CHECK_PLACEHOLDER_NAMES).optional(),
+  }), Object.fromEntries(ROLLBACK_WORDS.map((word) => [word, { message: `${word} takes no options`, hint: `write \`rollback: ${word}\`` }])))
+    .superRefine((r, ctx) => {
+      // `{ restore: true }` is answered by its key's own message; "down is missing" would only distract.
+      if (r.down === undefined) ctx.addIssue({ code: 'custom', input: r, params: { unlessUnknownKeys: true }, message: withHint('rollback needs down', ROLLBACK_HINT) });
+    }),
+], {
+  error: (iss) => withHint(iss.input === undefined ? 'required key `rollback` is missing' : `rollback must be restore, irreversible or { down: [...] }, got ${describeValue(iss.input)}`, ROLLBACK_HINT),
+}).describe('How a rollback undoes the migration: { down: [argv] } runs a down migration; restore loads the backup.pgDump taken before migrating; irreversible stops the rollback and asks a person.');
+
+type RestoreShape = {
+  backup?: { pgDump?: object; run?: string[] } | null;
+  rollback?: string | { down?: string[] };
+};
+
+/** Only a pg_dump backup is one Gangway knows how to restore. */
+function checkRestore(m: RestoreShape, ctx: z.core.$RefinementCtx<RestoreShape>): void {
+  if (m.rollback !== 'restore' || m.backup?.pgDump !== undefined) return;
+  ctx.addIssue({
+    code: 'custom', input: m.rollback, path: ['rollback'],
+    message: withHint('restore needs backup.pgDump', m.backup?.run
+      ? 'Gangway restores only what pg_dump saved; a `run` backup is yours to restore: roll back with `{ down: [...] }`, or say `irreversible`'
+      : 'add `backup: { pgDump: { urlFromEnv: DATABASE_URL } }`, or roll back with `{ down: [...] }`'),
+  });
+}
+
+/**
+ * The migrations of a service (or, in override mode, changes to them). A connection URL comes
+ * from exactly one of url and urlFromEnv; in an override either may be left to the service.
+ */
+function buildMigrations(mode: Mode, req: <T extends z.ZodType>(schema: T) => T) {
+  const connection = (what: string, database: string) => {
+    const shape = {
+      url: postgresUrl(`Connection URL of ${database}: postgres://… without a password (use urlFromEnv for one that needs it).`).optional(),
+      urlFromEnv: envVarName(`Environment variable holding the postgres:// URL of ${database}; read when the file is loaded.`).optional(),
+    };
+    return { shape, check: mode === 'service' ? exactlyOne(what, ['url', 'urlFromEnv'], 'give urlFromEnv naming the environment variable that holds the database URL, e.g. DATABASE_URL') : () => {} };
+  };
+
+  const pgDumpConnection = connection('pgDump', 'the database to back up');
+  const pgDump = z.strictObject({
+    ...pgDumpConnection.shape,
+    dir: z.string().min(1).optional().describe(`Folder the dumps are written to, relative to the folder of gangway.yaml. Default <stateDir>/${DEFAULTS.migrations.backupDir}.`),
+  }).superRefine(pgDumpConnection.check).describe('Back up with pg_dump before migrating; `rollback: restore` restores this dump.');
+
+  const backup = z.strictObject({
+    pgDump: pgDump.optional(),
+    run: argv('run', 'A backup program and its arguments (argv, never a shell), run in the migrations\' cwd; exit code 0 passes. ${release.version}, ${release.image}, ${environment} and ${service} are substituted.', CHECK_PLACEHOLDER_NAMES).optional(),
+  }).superRefine(exactlyOne('backup', ['pgDump', 'run'])).nullable()
+    .describe('A backup taken before migrating: exactly one of pgDump, run. Absent or null: none.');
+
+  const sqlConnection = connection('sql', 'the database the query runs against');
+  const sql = z.strictObject({
+    ...sqlConnection.shape,
+    query: req(z.string().min(1).describe('A query whose first row\'s first column must be true, e.g. `select count(*) > 0 from users`.')),
+  }).superRefine(sqlConnection.check).describe('A SQL query against the database.');
+
+  const validate = z.strictObject({
+    run: argv('run', 'A program and its arguments (argv, never a shell), run in the migrations\' cwd; exit code 0 passes. ${release.version}, ${release.image}, ${environment} and ${service} are substituted.', CHECK_PLACEHOLDER_NAMES).optional(),
+    sql: sql.optional(),
+  }).superRefine(exactlyOne('validate', ['run', 'sql'])).nullable()
+    .describe('A check after migrating, exactly one of run, sql; failing it fails the deployment (and rolls it back). Absent or null: none.');
+
+  const fields = z.strictObject({
+    backup: backup.optional(),
+    migrate: req(argv('migrate', 'The migration: a program and its arguments (argv, never a shell), run in cwd; exit code 0 passes. ${release.version}, ${release.image}, ${environment} and ${service} are substituted.', CHECK_PLACEHOLDER_NAMES)),
+    validate: validate.optional(),
+    rollback: req(migrationRollback),
+    cwd: z.string().min(1).optional().describe('Working folder of every migration command, relative to the folder of gangway.yaml. Default: the service\'s cwd.'),
+    timeout: duration(`How long each command (backup, migrate, validate, rollback) may take. Default ${DEFAULTS.migrations.timeout}.`, { positive: true }).optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
+    }), placeholderStringOf(CHECK_PLACEHOLDER_NAMES)).optional()
+      .describe('Environment variables for the migration commands, on top of Gangway\'s own; values may hold ${release.version}, ${release.image}, ${environment}, ${service}.'),
+  });
+  return mode === 'service' ? fields.superRefine(checkRestore) : fields;
 }
 
 const overrideSchema = reserveKeys(z.strictObject(buildService('override')), {
   ...GATE_KEYS_ELSEWHERE,
+  ...PROJECT_KEYS_ELSEWHERE,
   dependsOn: { message: 'dependsOn is the same in every environment', hint: 'set it on the service itself' },
   environments: { message: 'overrides cannot be nested', hint: 'put each environment\'s overrides directly under services.<name>.environments.<environment>' },
 }).describe('Settings for this environment only, deep-merged over the service\'s (mappings merge, lists replace; a different strategy replaces the service\'s strategy).');
@@ -441,7 +593,7 @@ export const serviceSchema = reserveKeys(z.strictObject({
   ...serviceSettingsSchema.shape,
   environments: z.record(z.string(), overrideSchema).optional()
     .describe('Per-environment overrides, keyed by environment name.'),
-}), GATE_KEYS_ELSEWHERE).describe('A deployable unit.');
+}), { ...GATE_KEYS_ELSEWHERE, ...PROJECT_KEYS_ELSEWHERE }).describe('A deployable unit.');
 
 // ---------------------------------------------------------------------------------------------
 // Environments
@@ -582,7 +734,7 @@ const skippableGate = z.enum(SKIPPABLE_GATES, {
 });
 
 /** One entry of `environments`. */
-export const environmentSchema = z.strictObject({
+export const environmentSchema = reserveKeys(z.strictObject({
   promotion: z.strictObject({
     from: z.string().describe('Environment a release must have succeeded in first; it must be declared earlier.'),
   }).optional().describe('Where releases come from.'),
@@ -619,7 +771,7 @@ export const environmentSchema = z.strictObject({
   }).optional().describe('Hotfix policy: `--expedited` deployments may skip these gates; they always need a reason and are flagged for post-incident review. Absent: no expedited deployments here.'),
 }, {
   error: (iss) => iss.input === null ? withHint('expected a mapping, got null', 'write `{}` for an environment without policies') : undefined,
-}).describe('A stage with its policies.');
+}), { ...PROJECT_KEYS_ELSEWHERE, ...MIGRATIONS_ELSEWHERE }).describe('A stage with its policies.');
 
 // ---------------------------------------------------------------------------------------------
 // Analysis templates and metrics
@@ -822,6 +974,134 @@ const incidents = z.strictObject({
 }).describe('Incident freezes: a firing Alertmanager alert carrying label = value (POST /v1/webhooks/alertmanager) freezes deployments to the environments and services its environment / service labels name (all when absent), until it resolves. Absent: alerts freeze nothing.');
 
 // ---------------------------------------------------------------------------------------------
+// Records and notifications
+
+const RECORDS_PATH_EXAMPLE = DEFAULTS.records.path;
+
+/** A folder inside the records repository, with `{environment}` / `{service}` placeholders. */
+const recordsPath = z.string().min(1).superRefine((path, ctx) => {
+  const issue = (message: string, hint: string) => ctx.addIssue({ code: 'custom', input: path, message: withHint(message, hint) });
+  if (isAbsolute(path)) {
+    issue('path must be relative to the repository', `write it without the leading "/", e.g. "${path.replace(/^\/+/, '')}"`);
+    return;
+  }
+  if (path.split(/[\\/]/).includes('..')) {
+    issue('path must stay inside the repository', 'remove the ".." parts; to write elsewhere, point records.repo at that repository');
+    return;
+  }
+  if (path.includes('${')) {
+    issue('placeholders in path are written {name}, without $', `write ${JSON.stringify(path.replaceAll('${', '{'))}`);
+    return;
+  }
+  const known = RECORDS_PATH_PLACEHOLDERS as readonly string[];
+  for (const [, name] of path.matchAll(/\{([^}]*)\}/g)) {
+    if (known.includes(name)) continue;
+    const guess = didYouMean(name, known);
+    issue(`unknown placeholder {${name}}`, guess ? `did you mean {${guess}}?` : `known placeholders: ${known.map((n) => `{${n}}`).join(', ')}`);
+  }
+}).describe(`Folder inside the repository that records are written to; {environment} and {service} are filled in. Default ${RECORDS_PATH_EXAMPLE}.`);
+
+/** What git accepts as a branch name (git check-ref-format), without a leading dash that would read as an option. */
+const BRANCH_NAME = /^(?!-)(?!\/)(?!.*\/\/)(?!.*\.\.)(?!.*@\{)(?!.*[./]$)(?!.*\.lock$)(?!.*\/\.)(?!\.)[^\s~^:?*[\\\x00-\x1f\x7f]+$/;
+
+const records = z.strictObject({
+  repo: z.string().min(1).describe('The working folder of a git repository (it has a .git), relative to the folder of gangway.yaml; records are committed there.'),
+  path: recordsPath.optional(),
+  remote: z.string().min(1).refine((r) => !r.startsWith('-') && !/\s/.test(r), {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a remote`, 'give the name of a remote of the repository (e.g. origin) or its URL'),
+  }).optional().describe('Push each record to this remote (a name such as origin, or a URL) after committing it. Default: commit only.'),
+  branch: z.string().regex(BRANCH_NAME, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid branch name`, 'e.g. main or deployment-records: no spaces, none of ~ ^ : ? * [ \\, no "..", not starting with "-"'),
+  }).optional().describe('Branch to commit on (and push). Default: the branch checked out.'),
+  author: z.strictObject({
+    name: z.string().regex(/^[^<>\n]*\S[^<>\n]*$/, {
+      error: withHint('must be a name without < > or line breaks', `e.g. "${DEFAULTS.records.author.name}"`),
+    }).optional().describe(`Commit author name. Default ${DEFAULTS.records.author.name}.`),
+    email: z.string().regex(/^[^\s<>@]+@[^\s<>@]+$/, {
+      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not an email address`, `e.g. "${DEFAULTS.records.author.email}"`),
+    }).optional().describe(`Commit author email. Default ${DEFAULTS.records.author.email}.`),
+  }).optional().describe('Who the record commits are by; the deployment\'s actor is named in each record.'),
+  pushRetries: z.int().min(0).max(100).optional()
+    .describe(`How many times a rejected or failed push is retried (after fetching and rebasing) before the failure is recorded. Default ${DEFAULTS.records.pushRetries}.`),
+}).describe('Deployment records (who shipped what, why, on what evidence) committed to a git repository when each deployment ends, as the runbooks keep them under docs/deployments/{environment}/. Absent: none.');
+
+const notifyEvent = z.enum(NOTIFY_EVENTS, {
+  error: (iss) => {
+    if (typeof iss.input !== 'string') return `expected an event name, got ${describeValue(iss.input)}`;
+    const guess = didYouMean(iss.input, NOTIFY_EVENTS);
+    return withHint(`unknown event ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `events: ${NOTIFY_EVENTS.join(', ')}`);
+  },
+});
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** Whether `value` is an http:// or https:// URL. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const webhookNotifier = z.strictObject({
+  url: httpUrl('url', 'https://hooks.example.com/deploys').refine((u) => !isHttpUrl(u) || new URL(u).password === '', {
+    error: withHint('the url holds a password', 'secrets stay out of the file: give the URL through urlFromEnv, or sign requests with secretFromEnv'),
+  }).optional().describe('URL the JSON payload is POSTed to.'),
+  urlFromEnv: envVarName('Environment variable holding the URL, when the URL itself is a secret; read when the file is loaded.').optional(),
+  secretFromEnv: envVarName('Environment variable holding the signing secret: each body is signed with HMAC-SHA256 in X-Gangway-Signature: sha256=<hex>. Default: unsigned.').optional(),
+}).superRefine(exactlyOne('webhook', ['url', 'urlFromEnv'])).describe('A JSON POST of each event, signed when secretFromEnv is set.');
+
+const slackNotifier = z.strictObject({
+  urlFromEnv: envVarName('Environment variable holding the incoming webhook URL (it is a secret); read when the file is loaded.').optional(),
+  url: z.string().superRefine((url, ctx) => {
+    if (!isHttpUrl(url)) {
+      ctx.addIssue({ code: 'custom', input: url, message: withHint('url must be an http:// or https:// URL', 'e.g. "http://127.0.0.1:9000/slack"') });
+    } else if (!LOOPBACK_HOSTS.includes(new URL(url).hostname)) {
+      ctx.addIssue({
+        code: 'custom', input: url,
+        message: withHint('a Slack webhook URL is a secret: give it through urlFromEnv', 'put it in an environment variable and write `urlFromEnv: SLACK_WEBHOOK_URL`; url is for a receiver on this machine (127.0.0.1, localhost)'),
+      });
+    }
+  }).optional().describe('URL of a receiver on this machine (127.0.0.1, localhost); any other URL goes through urlFromEnv.'),
+}).superRefine(exactlyOne('slack', ['urlFromEnv', 'url'], 'give urlFromEnv naming the environment variable that holds the incoming webhook URL, e.g. SLACK_WEBHOOK_URL'))
+  .describe('A Slack-compatible incoming webhook ({ text, blocks }).');
+
+const GITHUB_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]+$/;
+
+const githubNotifier = z.strictObject({
+  repo: z.string().superRefine((repo, ctx) => {
+    if (GITHUB_REPO.test(repo) && !repo.endsWith('.git')) return;
+    const fromUrl = /^(?:https?:\/\/[^/]+\/|git@[^:]+:)([^/]+\/[^/]+?)(?:\.git)?\/?$/.exec(repo)?.[1];
+    ctx.addIssue({
+      code: 'custom', input: repo,
+      message: withHint(`${JSON.stringify(repo)} is not a GitHub repository`, fromUrl && GITHUB_REPO.test(fromUrl) ? `write "${fromUrl}"` : 'write "owner/name", e.g. "acme/shop"'),
+    });
+  }).describe('The repository deployments are created in, "owner/name".'),
+  tokenFromEnv: envVarName('Environment variable holding a token that may create deployments and deployment statuses in repo; read when the file is loaded.'),
+  apiUrl: httpUrl('apiUrl', DEFAULTS.notifications.githubApiUrl).optional()
+    .describe(`Base URL of the GitHub REST API (GitHub Enterprise: https://<host>/api/v3). Default ${DEFAULTS.notifications.githubApiUrl}.`),
+}).describe('GitHub deployments and deployment statuses for each deployment.');
+
+const notifier = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid notifier name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ops-webhook`)'),
+  }).describe('Name of the notifier, unique in the file; deliveries are recorded under it.'),
+  webhook: webhookNotifier.optional(),
+  slack: slackNotifier.optional(),
+  github: githubNotifier.optional(),
+  events: z.array(notifyEvent).min(1, { error: withHint('events is empty, so nothing would be sent', 'remove events to be told of every event') })
+    .superRefine(noRepeats('event')).optional()
+    .describe(`Events sent: ${NOTIFY_EVENTS.join(', ')}. Default: all.`),
+  timeout: duration(`How long one delivery may take. Default ${DEFAULTS.notifications.timeout}.`, { positive: true }).optional(),
+  retries: z.int().min(0).max(20).optional().describe(`How many times a failed delivery is retried, with backoff. Default ${DEFAULTS.notifications.retries}.`),
+}).superRefine(exactlyOne('a notifier', ['webhook', 'slack', 'github']))
+  .describe('One notifier: exactly one of webhook, slack, github.');
+
+const notifications = z.array(notifier).superRefine(uniqueNames('notifier', 'notifications', 'the file'))
+  .describe('Where deployment events are sent. A failed delivery is retried and recorded; it never fails a deployment.');
+
+// ---------------------------------------------------------------------------------------------
 // The file
 
 const store = z.strictObject({
@@ -857,6 +1137,8 @@ export const configSchema = reserveKeys(z.strictObject({
   groups: groups.optional(),
   registries: registries.optional(),
   incidents: incidents.optional(),
+  records: records.optional(),
+  notifications: notifications.optional(),
   environments: z.record(nameKey('environment'), environmentSchema)
     .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
     .describe('Environments in promotion order (e.g. dev, staging, prod).'),
@@ -869,7 +1151,7 @@ export const configSchema = reserveKeys(z.strictObject({
   error: (iss) => iss.input === null || iss.input === undefined
     ? withHint('the file is empty', 'start with `project:`, `environments:` and `services:`; see docs/config.md')
     : undefined,
-}), GATE_KEYS_ELSEWHERE).meta({
+}), { ...GATE_KEYS_ELSEWHERE, ...MIGRATIONS_ELSEWHERE }).meta({
   title: 'gangway.yaml',
   description: 'Gangway configuration: environments, services, how they are deployed, checked and rolled back.',
 });
@@ -884,5 +1166,11 @@ export type RawServiceSettings = z.output<typeof serviceSettingsSchema>;
 export type RawEnvironment = z.output<typeof environmentSchema>;
 /** One analysis template as written. */
 export type RawAnalysisTemplate = z.output<typeof analysisTemplateSchema>;
+/** `migrations` of a service as written (after merging an environment's overrides). */
+export type RawMigrations = NonNullable<RawServiceSettings['migrations']>;
+/** One entry of `notifications` as written. */
+export type RawNotifier = z.output<typeof notifier>;
+/** `records` as written. */
+export type RawRecords = z.output<typeof records>;
 /** A rule's `metric` as written. */
 export type RawMetricSource = z.output<typeof metricSource>;

@@ -12,6 +12,7 @@ import { PromotionGate, ReasonGate, RejectedGate } from '../gates/basic.js';
 import { ChecksGate } from '../gates/checks.js';
 import type { GateRuntime } from './steps/context.js';
 import { step } from '../strategies/strategy.js';
+import { migrationSteps } from './steps/migrations.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
 import type { Target } from '../targets/target.js';
 import type { AgentApi } from '../agent/types.js';
@@ -95,10 +96,9 @@ export class Orchestrator implements OrchestratorApi {
             : first.gate === 'freeze' ? 'wait for the freeze to lift, or deploy with --expedited and a second person\'s approval' : undefined,
         { gates: results.map(gateState) });
     }
-    const gateNames = this.gates.names(cfg.environment);
-    const plan = gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames }), ...steps] : steps;
-    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, plan, req.actor, gateReq.reason,
-      { expedited: req.expedited === true, requestedImage: chosen.requestedImage });
+    const id = newDeploymentId();
+    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, this.fullPlan(cfg, id, steps), req.actor, gateReq.reason,
+      { id, expedited: req.expedited === true, requestedImage: chosen.requestedImage });
     await this.store.appendGateResults(results.map((r) => gateRow(d.id, gateReq, r, this.clock.now())));
     return this.getDeployment(d.id);
   }
@@ -108,8 +108,7 @@ export class Orchestrator implements OrchestratorApi {
     const { cfg, release, steps, stable, gateReq } = await this.prepare({ ...req, ...chosen });
     const ahead = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
     const { results, skipped } = await this.gates.evaluate(gateReq);
-    const gateNames = this.gates.names(cfg.environment);
-    const plan = gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames }), ...steps] : steps;
+    const plan = this.fullPlan(cfg, '<deployment id>', steps);
     return {
       service: cfg.service,
       environment: cfg.environment,
@@ -234,10 +233,17 @@ export class Orchestrator implements OrchestratorApi {
       throw new GangwayError('conflict', `${cfg.service} ${d.version} is already the stable release in ${cfg.environment}`);
     }
     const release = { version: d.version, image: d.image };
-    const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release) : planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
-    const created = await this.create(cfg, d.kind, release, stable?.version ?? null, steps, actor, d.reason);
-    await this.store.appendEvents([{ deploymentId: created.id, at: this.clock.now(), type: 'deployment.retry', data: { of: d.id, actor, overridesRejection: (await this.store.listRejections({ service: d.service, environment: d.environment, version: d.version })).length > 0 } }]);
-    return created;
+    const newId = newDeploymentId();
+    const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release)
+      : this.fullPlan(cfg, newId, planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval }));
+    const [rejection] = await this.store.listRejections({ service: d.service, environment: d.environment, version: d.version });
+    // The override is on record before the retry exists, so its gates see it from the first look.
+    if (rejection) {
+      await this.store.appendEvents([{ deploymentId: rejection.deploymentId, at: this.clock.now(), type: 'release.override', data: { actor, retry: newId, version: d.version } }]);
+    }
+    const created = await this.create(cfg, d.kind, release, stable?.version ?? null, steps, actor, d.reason, { id: newId });
+    await this.store.appendEvents([{ deploymentId: created.id, at: this.clock.now(), type: 'deployment.retry', data: { of: d.id, actor, overridesRejection: Boolean(rejection) } }]);
+    return this.getDeployment(created.id);
   }
 
   async verdicts(id: string, q: { afterId?: number; limit?: number }) {
@@ -249,6 +255,16 @@ export class Orchestrator implements OrchestratorApi {
     const d = await this.store.getDeployment(id);
     if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
     return d;
+  }
+
+  /** The gates step, the service's migrations (backup, migrate, validate), then the strategy's steps. */
+  private fullPlan(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[]): PlanStep[] {
+    const gateNames = this.gates.names(cfg.environment);
+    return [
+      ...(gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames })] : []),
+      ...migrationSteps(cfg, deploymentId).map((p) => step(p)),
+      ...steps,
+    ];
   }
 
   private readonly templateInterval = (name: string) => this.config.analysisTemplates[name]?.intervalMs ?? 30_000;
@@ -350,10 +366,11 @@ export class Orchestrator implements OrchestratorApi {
 
   private async create(cfg: ServiceEnvConfig, kind: 'deploy' | 'rollback', release: { version: string; image: string | null },
     previousVersion: string | null, steps: PlanStep[], actor: string, reason: string | null,
-    extra: { expedited?: boolean; requestedImage?: string | null } = {}): Promise<DeploymentView> {
+    extra: { id?: string; expedited?: boolean; requestedImage?: string | null } = {}): Promise<DeploymentView> {
     const d = await this.store.createDeployment({
-      ...extra,
-      id: newDeploymentId(),
+      expedited: extra.expedited,
+      requestedImage: extra.requestedImage,
+      id: extra.id ?? newDeploymentId(),
       service: cfg.service,
       environment: cfg.environment,
       kind,

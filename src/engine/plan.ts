@@ -11,6 +11,7 @@ import { planCanary } from '../strategies/canary.js';
 import { step, type PlanInput } from '../strategies/strategy.js';
 import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
 import type { PlanStep } from './steps/types.js';
+import type { MigrationRollbackParams } from './steps/migrations.js';
 
 /** Forward plan of a deployment with the service's strategy. */
 export function planDeployment(input: PlanInput): PlanStep[] {
@@ -40,12 +41,16 @@ export function planSwitchBack(cfg: ServiceEnvConfig, to: ReleaseRef): PlanStep[
  * Recovery stage appended when a deployment fails or is aborted: restore the stable release
  * and stop the failed one. With no stable release (a first deployment) only the stop remains.
  */
-export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: ReleaseRef | null): PlanStep[] {
+export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: ReleaseRef | null, migration: MigrationRollbackParams | null = null): PlanStep[] {
+  // An irreversible migration already ran: running the old release on the new schema is a person's call.
+  if (migration && cfg.migrations?.rollback.kind === 'irreversible') return [step(migration)];
+  const undo = migration ? [step(migration)] : [];
   const stop = step({ type: 'scale', version: failed.version, image: failed.image, count: 0 });
   if (!stable || stable.version === failed.version) {
-    return [step({ type: 'traffic', versions: [], preview: null }), stop];
+    return [step({ type: 'traffic', versions: [], preview: null }), stop, ...undo];
   }
-  return [...planSwitchBack(cfg, stable), stop];
+  // Traffic goes back first; the schema follows, then the failed release stops.
+  return [...planSwitchBack(cfg, stable), ...undo, stop];
 }
 
 /** A strategy that needs a capability the target lacks is a config error, found when planning. */

@@ -13,6 +13,7 @@ import { systemClock, type Clock } from './clock.js';
 import { isDeadLocalOwner, newOwnerId } from './lease.js';
 import { planRecovery } from './plan.js';
 import { runStep } from './steps/index.js';
+import { migrationRollbackStep } from './steps/migrations.js';
 import type { StepParams, StepResult } from './steps/types.js';
 import type { AnalysisRuntime, GateRuntime } from './steps/context.js';
 import { BackgroundAnalysis } from './background-analysis.js';
@@ -402,7 +403,9 @@ export class Runner {
       return false;
     }
     const stable = d.previousVersion ? { version: d.previousVersion, image: await this.stableImage(d) } : null;
-    const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable);
+    // Undo the migration only when it started.
+    const migrated = steps.some((s) => s.stage === 'deploy' && s.type === 'migrate' && s.status !== 'pending');
+    const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable, migrated ? migrationRollbackStep(cfg, d.id) : null);
     return this.store.transition({
       deploymentId: d.id, expectLeaseOwner: this.owner,
       deployment: { phase: 'rolling_back', currentStep: steps.length, message, promoteRequested: false },

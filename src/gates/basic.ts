@@ -65,6 +65,15 @@ export class RejectedGate implements Gate {
   async evaluate(req: GateRequest): Promise<GateResult> {
     const [rejected] = await this.store.listRejections({ service: req.service, environment: req.environment, version: req.version });
     if (!rejected) return { gate: this.name, result: 'pass', reason: 'not rejected here', evidence: {} };
+    // `gangway retry` is the explicit override; it is recorded on the rejected deployment before the retry exists.
+    const override = req.deploymentId === null ? undefined : (await this.store.listEvents({ deploymentId: rejected.deploymentId }))
+      .find((e) => e.type === 'release.override' && e.data.retry === req.deploymentId);
+    if (override) {
+      return {
+        gate: this.name, result: 'pass', reason: `rejected in ${req.environment} (${rejected.reason}); overridden by ${String(override.data.actor)}`,
+        evidence: { rejectedBy: rejected.deploymentId, overriddenBy: override.data.actor },
+      };
+    }
     return {
       gate: this.name, result: 'fail', reason: `${req.service} ${req.version} was rejected in ${req.environment}: ${rejected.reason}`,
       hint: `to deploy it anyway, retry that deployment: gangway retry ${rejected.deploymentId}`, evidence: { deploymentId: rejected.deploymentId },

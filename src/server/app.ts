@@ -11,6 +11,7 @@ import { authHook } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
 import { gateOpenApiPaths, registerGateRoutes } from './gate-routes.js';
+import { auditOpenApiPaths, registerAuditRoutes } from './audit-routes.js';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -99,9 +100,11 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const document = openApiDocument(opts.version);
   if (opts.gates) Object.assign(document.paths as Record<string, unknown>, gateOpenApiPaths());
+  Object.assign(document.paths as Record<string, unknown>, auditOpenApiPaths());
   app.get('/openapi.json', async () => document);
 
   registerRoutes(app, opts.orchestrator, { pollMs: opts.stream?.pollMs ?? 500, heartbeatMs: opts.stream?.heartbeatMs ?? 15_000 });
   if (opts.gates) registerGateRoutes(app, opts.gates);
+  registerAuditRoutes(app, opts.orchestrator);
   return app;
 }

@@ -6,6 +6,7 @@
  */
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { GangwayError, NotFoundError } from '../errors.js';
+import { GENESIS_HASH, eventHash } from './event-chain.js';
 import type { StoreDialect } from './migrations.js';
 import type { Database, DeploymentsTable, EventsTable, FreezesTable, ServiceStatesTable, StepsTable } from './schema.js';
 import { ACTIVE_PHASES } from './types.js';
@@ -38,8 +39,10 @@ export interface StoreDriver {
   lockPair(trx: Kysely<Database>, service: string, environment: string): Promise<void>;
   /**
    * Serialises appends to the event log until the transaction ends, so event ids (and
-   * deployment `seq`) become visible in increasing order and an `afterId` reader never skips
-   * one. Callers take it just before their last writes. No-op when transactions are already exclusive.
+   * deployment `seq`) become visible in increasing order, an `afterId` reader never skips
+   * one, and each append chains onto the hash of the last committed event. Callers take it
+   * just before their last writes; taking it again in the same transaction is allowed. No-op
+   * when transactions are already exclusive.
    */
   lockLog(trx: Kysely<Database>): Promise<void>;
   /** Whether `SELECT ... FOR UPDATE` is needed (and understood) to lock a row read inside a write transaction. */
@@ -100,7 +103,11 @@ function toStep(r: StepRow): StepRecord {
 }
 
 function toEvent(r: EventRow): EventRecord {
-  return { id: Number(r.id), deploymentId: r.deployment_id, at: r.at, type: r.type, data: JSON.parse(r.data) as Record<string, unknown> };
+  return {
+    id: Number(r.id), deploymentId: r.deployment_id, at: r.at, type: r.type, data: JSON.parse(r.data) as Record<string, unknown>,
+    // Empty only for a row written past the store; verification names it.
+    hash: r.hash ?? '', prevHash: r.prev_hash ?? '',
+  };
 }
 
 function toFreeze(r: Selectable<FreezesTable>): FreezeRecord {
@@ -145,9 +152,6 @@ function stepPatchColumns(p: StepPatch): Updateable<StepsTable> {
   return cols;
 }
 
-function eventRows(events: NewEvent[]) {
-  return events.map((e) => ({ deployment_id: e.deploymentId, at: e.at, type: e.type, data: JSON.stringify(e.data) }));
-}
 
 /** SQLite reports `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL SQLSTATE 23505. */
 function isUniqueViolation(err: unknown): boolean {
@@ -215,10 +219,10 @@ export class KyselyStore implements Store {
           status: 'pending', stage: 'deploy', started_at: null, finished_at: null, output: null, attempts: 0,
         }))).execute();
       }
-      await trx.insertInto('events').values(eventRows([{
+      await this.appendToLog(trx, [{
         deploymentId: d.id, at: d.createdAt, type: 'deployment.created',
         data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length, ...(d.expedited ? { expedited: true } : {}) },
-      }])).execute();
+      }]);
       return toDeployment(row);
     });
   }
@@ -299,10 +303,7 @@ export class KyselyStore implements Store {
           await trx.insertInto('rejections').values({ service: r.service, environment: r.environment, version: r.version, deployment_id: r.deploymentId, at: r.at, reason: r.reason })
             .onConflict((oc) => oc.columns(['service', 'environment', 'version']).doNothing()).execute();
         }
-        if (t.events.length > 0) {
-          await this.driver.lockLog(trx);
-          await trx.insertInto('events').values(eventRows(t.events)).execute();
-        }
+        await this.appendToLog(trx, t.events);
         return true;
       });
     } catch (err) {
@@ -364,10 +365,7 @@ export class KyselyStore implements Store {
       const row = await trx.updateTable('deployments').set({ phase: 'running', started_at: now })
         .where('id', '=', next.id).where('phase', '=', 'queued').returningAll().executeTakeFirst();
       if (!row) return undefined;
-      await this.driver.lockLog(trx);
-      await trx.insertInto('events').values(eventRows([{
-        deploymentId: row.id, at: now, type: 'deployment.phase', data: { from: 'queued', to: 'running' },
-      }])).execute();
+      await this.appendToLog(trx, [{ deploymentId: row.id, at: now, type: 'deployment.phase', data: { from: 'queued', to: 'running' } }]);
       return toDeployment(row);
     });
   }
@@ -385,10 +383,7 @@ export class KyselyStore implements Store {
 
   async appendEvents(events: NewEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.driver.writeTransaction(async (trx) => {
-      await this.driver.lockLog(trx);
-      await trx.insertInto('events').values(eventRows(events)).execute();
-    });
+    await this.driver.writeTransaction((trx) => this.appendToLog(trx, events));
   }
 
   async appendVerdicts(verdicts: NewVerdict[]): Promise<void> {
@@ -507,6 +502,33 @@ export class KyselyStore implements Store {
       await trx.insertInto('analysis_states').values({ deployment_id: deploymentId, key, state: text, updated_at: now })
         .onConflict((oc) => oc.columns(['deployment_id', 'key']).doUpdateSet({ state: text, updated_at: now })).execute();
     });
+  }
+
+  /**
+   * The one way events enter the log. Takes the event-log lock (again, when the caller holds
+   * it already: a no-op on SQLite, a counted advisory lock on PostgreSQL), so the last event
+   * read below is the last one committed and nobody else appends until this transaction
+   * ends. Ids are computed here, as the last id + 1, rather than taken from the database:
+   * the hash covers the id, and a sequence could leave gaps (rolled-back writes, PostgreSQL
+   * restarts) that an auditor could not tell from deleted events.
+   */
+  private async appendToLog(trx: Kysely<Database>, events: NewEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.driver.lockLog(trx);
+    const last = await trx.selectFrom('events').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    let id = last ? Number(last.id) : 0;
+    let prevHash = last?.hash ?? GENESIS_HASH;
+    const rows = events.map((e) => {
+      const data = JSON.stringify(e.data);
+      id += 1;
+      // Hash what a reader will get back (the stored text parsed), not the caller's object,
+      // which may hold undefined members or toJSON values that do not survive the round trip.
+      const hash = eventHash(prevHash, { id, deploymentId: e.deploymentId, at: e.at, type: e.type, data: JSON.parse(data) as Record<string, unknown> });
+      const row = { id, deployment_id: e.deploymentId, at: e.at, type: e.type, data, prev_hash: prevHash, hash };
+      prevHash = hash;
+      return row;
+    });
+    await trx.insertInto('events').values(rows).execute();
   }
 
   async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number } = {}): Promise<EventRecord[]> {

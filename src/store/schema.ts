@@ -53,14 +53,21 @@ export interface StepsTable {
   attempts: number;
 }
 
-/** `events`: append-only; `id` is assigned by the database in commit order. */
+/**
+ * `events`: append-only and hash-chained. Since migration 0004 the store assigns `id` itself
+ * (the last id + 1, under the event-log lock) so ids have no gaps and are known before the
+ * row is written; `hash` and `prev_hash` are null only on a row written past the store.
+ */
 export interface EventsTable {
-  id: Generated<number>;
+  id: ColumnType<number, number, never>;
   deployment_id: string | null;
   at: number;
   type: string;
   /** JSON text. */
   data: string;
+  /** sha256 hex of prev_hash and the event's canonical content (see ./event-chain.ts); added by migration 0004. */
+  hash: ColumnType<string | null, string, string>;
+  prev_hash: ColumnType<string | null, string, string>;
 }
 
 /** `service_states`: primary key (service, environment). */

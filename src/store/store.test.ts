@@ -3,12 +3,16 @@
  * PostgreSQL). Two store instances on one database stand in for two orchestrator processes.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import type { Generated } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { startPostgresOrSkip } from '../../test/support/postgres.js';
@@ -19,6 +23,9 @@ import { openStore } from './open.js';
 import { openPostgresStore } from './postgres/postgres-store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import type { NewDeployment, Store } from './types.js';
+import { GENESIS_HASH, eventHash } from './event-chain.js';
+import { StoreMigrationProvider } from './migrations.js';
+import { readEventLog, verifyChain } from '../records/audit.js';
 
 const postgres = await startPostgresOrSkip('PostgreSQL store tests');
 const sqliteDir = await mkdtemp(join(tmpdir(), 'gangway-store-test-'));
@@ -110,6 +117,32 @@ function newDeployment(id: string, over: Partial<NewDeployment> = {}): NewDeploy
     ],
     ...over,
   };
+}
+
+/**
+ * A Kysely of its own on a database, past the store, for migrating step by step and writing
+ * rows as an older Gangway did.
+ */
+function legacyDatabase(d: Database): Kysely<LegacyDatabase> {
+  if (d.config.kind === 'sqlite') {
+    mkdirSync(dirname(d.config.path), { recursive: true });
+    return new Kysely<LegacyDatabase>({ dialect: new SqliteDialect({ database: new BetterSqlite3(d.config.path) }) });
+  }
+  return new Kysely<LegacyDatabase>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: d.config.url, max: 2 }) }) });
+}
+
+/** The events table before migration 0004. */
+interface LegacyDatabase {
+  events: { id: Generated<number>; deployment_id: string | null; at: number; type: string; data: string };
+}
+
+/** The log verifies, with ids 1..count, and every stored hash is the one recomputed. */
+async function expectValid(s: Store, count: number): Promise<void> {
+  const events = await s.listEvents();
+  expect(events.map((e) => e.id)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+  expect(events[0].prevHash).toBe(GENESIS_HASH);
+  for (const e of events) expect(e.hash).toBe(eventHash(e.prevHash, e));
+  expect(await verifyChain(readEventLog(s, 2))).toEqual({ ok: true, count, head: { id: count, hash: events[count - 1].hash }, gaps: [] });
 }
 
 const DIALECTS: StoreDialect[] = ['sqlite', 'postgres'];
@@ -467,7 +500,10 @@ for (const dialect of DIALECTS) {
         expect(all.map((e) => e.type)).toEqual(['deployment.created', 'freeze.raised', 'step.started', 'step.succeeded']);
         expect(all.map((e) => e.id)).toEqual([...all.map((e) => e.id)].sort((a, b) => a - b));
         expect(new Set(all.map((e) => e.id)).size).toBe(4);
-        expect(all[1]).toEqual({ id: all[1].id, deploymentId: null, at: 1, type: 'freeze.raised', data: { owner: 'ops', reason: 'incident' } });
+        expect(all[1]).toEqual({
+          id: all[1].id, deploymentId: null, at: 1, type: 'freeze.raised', data: { owner: 'ops', reason: 'incident' },
+          hash: eventHash(all[0].hash, all[1]), prevHash: all[0].hash,
+        });
 
         expect((await store.listEvents({ afterId: all[1].id })).map((e) => e.type)).toEqual(['step.started', 'step.succeeded']);
         expect((await store.listEvents({ afterId: all[3].id }))).toEqual([]);
@@ -498,6 +534,56 @@ for (const dialect of DIALECTS) {
         // deployment.created has no `n`.
         expect(seen.filter((n) => n !== undefined).sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
         expect(seen.filter((n) => n !== undefined)).toHaveLength(40);
+      });
+    });
+
+    describe('hash chain', () => {
+      it('hashes the canonical content after the previous hash (a fixed vector)', async () => {
+        await store.appendEvents([{ deploymentId: null, at: 1_700_000_000_000, type: 'freeze.raised', data: { reason: 'incident 7', owner: 'ops', scope: { service: null, environment: 'prod' } } }]);
+        const [e] = await store.listEvents();
+        const expected = createHash('sha256').update(`${'0'.repeat(64)}\n`
+          + '{"at":1700000000000,"data":{"owner":"ops","reason":"incident 7","scope":{"environment":"prod","service":null}},"deploymentId":null,"id":1,"type":"freeze.raised"}')
+          .digest('hex');
+        expect(e).toEqual({
+          id: 1, deploymentId: null, at: 1_700_000_000_000, type: 'freeze.raised',
+          data: { reason: 'incident 7', owner: 'ops', scope: { service: null, environment: 'prod' } }, prevHash: GENESIS_HASH, hash: expected,
+        });
+      });
+
+      it('chains the events of every append path: create, transition, start, append', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        await store.createDeployment(newDeployment('d2'));
+        await store.startNextQueued('web', 'prod', 10);
+        await store.transition({ deploymentId: 'd1', step: { idx: 0, patch: { status: 'running', startedAt: 11 } }, events: [
+          { deploymentId: 'd1', at: 11, type: 'step.started', data: { idx: 0 } },
+          // Members that are undefined are not stored, so they must not be hashed either.
+          { deploymentId: 'd1', at: 11, type: 'note', data: { text: 'ünïcödé ✓', skipped: undefined, list: [1, 2.5, -3] } },
+        ] });
+        await store.transition({ deploymentId: 'd1', events: [] });
+        expect(await store.transition({ deploymentId: 'd1', expectLeaseOwner: 'someone', events: [{ deploymentId: 'd1', at: 12, type: 'lost', data: {} }] })).toBe(false);
+        await store.appendEvents([
+          { deploymentId: null, at: 13, type: 'freeze.created', data: { id: 'f1' } },
+          { deploymentId: 'd2', at: 14, type: 'gate.wait', data: { gate: 'window' } },
+        ]);
+        expect((await store.listEvents()).map((e) => e.type))
+          .toEqual(['deployment.created', 'deployment.created', 'deployment.phase', 'step.started', 'note', 'freeze.created', 'gate.wait']);
+        await expectValid(store, 7);
+      });
+
+      it('keeps one valid chain when two store instances append at the same time', async () => {
+        const other = twin();
+        const writes: Promise<unknown>[] = [];
+        for (let n = 0; n < 12; n++) {
+          const s = n % 2 === 0 ? store : other;
+          writes.push(s.createDeployment(newDeployment(`c${n}`, { environment: `env${n}` })));
+          writes.push(s.appendEvents([{ deploymentId: null, at: n, type: 'tick', data: { n } }, { deploymentId: null, at: n, type: 'tock', data: { n } }]));
+        }
+        await Promise.all(writes);
+        await Promise.all(Array.from({ length: 12 }, (_, n) => [
+          store.startNextQueued('web', `env${n}`, 100 + n),
+          other.transition({ deploymentId: `c${n}`, events: [{ deploymentId: `c${n}`, at: 200 + n, type: 'step.started', data: { idx: 0 } }] }),
+        ]).flat());
+        await expectValid(other, 12 * 3 + 12 * 2);
       });
     });
 
@@ -583,16 +669,51 @@ for (const dialect of DIALECTS) {
       it('applies once; migrating again, or from two instances at once, changes nothing', async () => {
         await store.createDeployment(newDeployment('d1'));
         await store.migrate();
-        expect(await db.count('kysely_migration')).toBe(3);
+        expect(await db.count('kysely_migration')).toBe(4);
         expect((await store.getDeployment('d1'))?.id).toBe('d1');
 
         const fresh = await freshDatabase(dialect, true);
         const [a, b] = [fresh.open(), fresh.open()];
         opened.push(a, b);
         await Promise.all([a.migrate(), b.migrate()]);
-        expect(await fresh.count('kysely_migration')).toBe(3);
+        expect(await fresh.count('kysely_migration')).toBe(4);
         await a.createDeployment(newDeployment('x'));
         expect((await b.getDeployment('x'))?.seq).toBe(1);
+      });
+
+      it('0004 hashes a log written before it, and continues the chain from it; down and up again', async () => {
+        const fresh = await freshDatabase(dialect, true);
+        const legacy = legacyDatabase(fresh);
+        try {
+          const migrator = new Migrator({ db: legacy, provider: new StoreMigrationProvider(dialect) });
+          expect((await migrator.migrateTo('0003_gates')).error).toBeUndefined();
+          // As the store wrote events before 0004: ids from the database, no hashes.
+          await legacy.insertInto('events').values([
+            { deployment_id: null, at: 1, type: 'freeze.created', data: '{"owner":"ana","reason":"audit"}' },
+            { deployment_id: null, at: 2, type: 'freeze.lifted', data: '{"by":"ana"}' },
+            { deployment_id: null, at: 3, type: 'note', data: '{"nested":{"b":1,"a":[true,null]}}' },
+          ]).execute();
+
+          const s = fresh.open();
+          opened.push(s);
+          await s.migrate();
+          await s.appendEvents([{ deploymentId: null, at: 4, type: 'after', data: {} }]);
+          await expectValid(s, 4);
+          const hashes = (await s.listEvents()).map((e) => e.hash);
+
+          expect((await migrator.migrateDown()).error).toBeUndefined();
+          const columns = (await legacy.introspection.getTables()).find((t) => t.name === 'events')!.columns.map((c) => c.name).sort();
+          expect(columns).toEqual(['at', 'data', 'deployment_id', 'id', 'type']);
+          // The way back restores the database-assigned ids.
+          await legacy.insertInto('events').values({ deployment_id: null, at: 5, type: 'old writer', data: '{}' }).execute();
+          expect(await fresh.count('events')).toBe(5);
+
+          await s.migrate();
+          await expectValid(s, 5);
+          expect((await s.listEvents()).slice(0, 4).map((e) => e.hash)).toEqual(hashes);
+        } finally {
+          await legacy.destroy();
+        }
       });
 
       it('openStore returns a migrated store for the config', async () => {
@@ -600,7 +721,7 @@ for (const dialect of DIALECTS) {
         const s = await openStore(fresh.config);
         opened.push(s);
         expect((await s.createDeployment(newDeployment('d1'))).seq).toBe(1);
-        expect(await fresh.count('kysely_migration')).toBe(3);
+        expect(await fresh.count('kysely_migration')).toBe(4);
       });
     });
   });
@@ -616,7 +737,7 @@ async function buildChildStore(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'gangway-store-child-'));
   await symlink(join(root, 'node_modules'), join(out, 'node_modules'), 'dir');
   await writeFile(join(out, 'package.json'), '{"type":"module"}');
-  for (const rel of ['src/errors.ts', 'src/store/types.ts', 'src/store/schema.ts', 'src/store/migrations.ts',
+  for (const rel of ['src/errors.ts', 'src/store/types.ts', 'src/store/schema.ts', 'src/store/event-chain.ts', 'src/store/migrations.ts',
     'src/store/kysely-store.ts', 'src/store/sqlite/sqlite-store.ts']) {
     const { outputText } = ts.transpileModule(await readFile(join(root, rel), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
@@ -694,6 +815,8 @@ describe('store (sqlite) across processes', () => {
       const all = await store.listDeployments();
       expect(all).toHaveLength(2 * pairs);
       expect(all.map((d) => d.seq)).toEqual(Array.from({ length: 2 * pairs }, (_, i) => i + 1));
+      // Both processes appended to one chain: a created event per deployment, a phase event per start.
+      expect(await verifyChain(readEventLog(store))).toMatchObject({ ok: true, count: 3 * pairs, gaps: [] });
       // Exactly one start per pair, and the store agrees with what the processes reported.
       expect(started).toHaveLength(pairs);
       expect(all.filter((d) => d.phase === 'running').map((d) => d.id).sort()).toEqual([...started].sort());
@@ -703,7 +826,7 @@ describe('store (sqlite) across processes', () => {
       for (const d of all) expect(d.leaseOwner).toBe(claimed[0].includes(d.id) ? 'a' : 'b');
       const raw = new BetterSqlite3(file, { readonly: true });
       try {
-        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 3 });
+        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 4 });
       } finally {
         raw.close();
       }

@@ -4,6 +4,7 @@
 import type { ServiceEnvConfig } from '../config/types.js';
 import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
 import type { PlanStep, StepParams } from '../engine/steps/types.js';
+import { migrationTitle } from '../engine/steps/migrations.js';
 
 export interface PlanInput {
   cfg: ServiceEnvConfig;
@@ -41,6 +42,11 @@ export function titleOf(p: StepParams): string {
     }
     case 'gates':
       return `gates: ${p.gates.join(', ')}`;
+    case 'migrationBackup':
+    case 'migrate':
+    case 'migrationValidate':
+    case 'migrationRollback':
+      return migrationTitle(p);
     case 'pause':
       return p.durationMs === null ? 'pause until promoted' : `pause ${formatMs(p.durationMs)}`;
     case 'analysis':

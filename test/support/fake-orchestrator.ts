@@ -11,6 +11,7 @@ import type {
 import type { DeploymentPhase, EventRecord, StepRecord, VerdictRecord } from '../../src/store/types.js';
 import { FINAL_PHASES } from '../../src/store/types.js';
 import { GangwayError, NotFoundError } from '../../src/errors.js';
+import { GENESIS_HASH, eventHash } from '../../src/store/event-chain.js';
 
 export interface FakeOrchestratorOptions {
   /** Services and the environments each is defined in, e.g. `{ web: ['dev', 'prod'] }`. */
@@ -175,9 +176,11 @@ export class FakeOrchestrator implements OrchestratorApi {
     return structuredClone(rows.slice(0, q.limit ?? rows.length));
   }
 
-  /** Appends an event as the engine would; returns it. */
+  /** Appends an event as the engine would, chained as the store chains it; returns it. */
   emit(deploymentId: string | null, type: string, data: Record<string, unknown> = {}): EventRecord {
-    const event: EventRecord = { id: this.eventLog.length + 1, deploymentId, at: this.now(), type, data };
+    const content = { id: this.eventLog.length + 1, deploymentId, at: this.now(), type, data: JSON.parse(JSON.stringify(data)) as Record<string, unknown> };
+    const prevHash = this.eventLog.at(-1)?.hash ?? GENESIS_HASH;
+    const event: EventRecord = { ...content, hash: eventHash(prevHash, content), prevHash };
     this.eventLog.push(event);
     return event;
   }

@@ -5,6 +5,7 @@ import { runSmoke } from './smoke.js';
 import { runPause } from './pause.js';
 import { runAnalysis } from './analysis.js';
 import { runGates } from './gates.js';
+import { runBackup, runMigrate, runMigrationRollback, runValidate } from './migrations.js';
 
 /** Runs one step. Idempotent: running it again after a crash leads to the same end state. */
 export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResult> {
@@ -16,6 +17,10 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
       return { result: 'succeeded' };
     case 'pause': return runPause(ctx, p);
     case 'gates': return runGates(ctx);
+    case 'migrationBackup': return runBackup(ctx, p);
+    case 'migrate': return runMigrate(ctx);
+    case 'migrationValidate': return runValidate(ctx);
+    case 'migrationRollback': return runMigrationRollback(ctx, p);
     case 'analysis': return runAnalysis(ctx, p);
     case 'smoke': return runSmoke(ctx, p);
     case 'watch': return runWatch(ctx, p);

@@ -5,7 +5,11 @@
  * step's stored `startedAt`, so a resumed 5-minute watch does not start over.
  */
 
+import type { MigrationStepParams } from './migrations.js';
+
 export type StepParams =
+  /** Database migrations: backup, migrate, validate, and on rollback a down migration or a restore (src/engine/steps/migrations.ts). */
+  | MigrationStepParams
   /** Evaluate the environment's gates until all pass (the deployment shows `waiting` meanwhile); a fail ends it as blocked. */
   | { type: 'gates'; gates: string[] }
   /** Ensure exactly `count` instances of `version` run (0 stops them, draining first). */

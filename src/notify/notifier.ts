@@ -1,0 +1,504 @@
+/**
+ * Notifications: the port every notifier implements, and the dispatcher that follows the event
+ * log and turns deployment phase changes into notifications.
+ *
+ * Delivery is at least once. Each notifier has its own cursor into the event log, persisted in
+ * `<stateDir>/notifications.cursor` after every notification it settles (delivered or given
+ * up on), so a restart resumes where it stopped; a crash between a delivery and the cursor
+ * write sends that one notification again, with the same delivery id, so receivers can
+ * deduplicate. Every outcome is appended to the event log as `notification.sent` or
+ * `notification.failed`.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { GangwayConfig, NotifierConfig, NotifyEvent } from '../config/types.js';
+import { systemClock } from '../engine/clock.js';
+import type { Clock } from '../engine/clock.js';
+import type { Logger } from '../engine/runner.js';
+import type { DeploymentView } from '../engine/types.js';
+import { GangwayError, NotFoundError } from '../errors.js';
+import { FINAL_PHASES } from '../store/types.js';
+import type { DeploymentPhase, EventRecord, Store } from '../store/types.js';
+import { GitHubNotifier } from './github.js';
+import { SlackNotifier } from './slack.js';
+import { WebhookNotifier } from './webhook.js';
+
+/** The deployment as a notification describes it: its state at the moment of the event. */
+export interface NotificationDeployment {
+  id: string;
+  service: string;
+  environment: string;
+  version: string;
+  /** The pinned image (`repo@sha256:…`), or null for a version-only release. */
+  image: string | null;
+  /** The phase the event moved the deployment to (not the phase it may have reached since). */
+  phase: DeploymentPhase;
+  actor: string;
+  /** Why the deployment was requested (change ticket), or null. */
+  reason: string | null;
+  /** What the event says: the gate a `waiting` deployment waits for, why a deployment failed or was rolled back; null otherwise. */
+  message: string | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds; null until the event that ends the deployment. */
+  finishedAt: number | null;
+}
+
+/** One notification: an outcome people are told about, for one deployment. */
+export interface Notification {
+  event: NotifyEvent;
+  /** Id of the `deployment.phase` event it comes from. */
+  eventId: number;
+  /** When the event happened (epoch milliseconds). */
+  at: number;
+  deployment: NotificationDeployment;
+  /** For `rolled_back`: the release the environment went back to; null otherwise or when unknown. */
+  rolledBackTo: string | null;
+}
+
+/**
+ * What one delivery attempt came to. Expected outcomes are data: a notifier returns them
+ * rather than throwing.
+ */
+export type DeliveryResult =
+  | { result: 'delivered' }
+  /** Worth trying again (5xx, 408, 429, timeout, connection error); `retryAfterMs` when the receiver said how long to wait. */
+  | { result: 'retry'; error: string; retryAfterMs?: number }
+  /** Trying again cannot help (a 4xx other than 408/429, a redirect, a rejected request). */
+  | { result: 'failed'; error: string };
+
+/** What the dispatcher hands a notifier with each attempt. */
+export interface SendContext {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /**
+   * Unique per (notifier, notification) and the same on every attempt and after a restart,
+   * so a receiver can drop duplicates of at-least-once delivery.
+   */
+  deliveryId: string;
+  /** Aborts when the attempt times out (`timeoutMs`) or the dispatcher stops. */
+  signal: AbortSignal;
+}
+
+/**
+ * The notifier port: one destination for notifications (a webhook, a Slack channel, GitHub
+ * deployments).
+ *
+ * @example
+ * ```ts
+ * const log: Notifier = {
+ *   name: 'log', kind: 'webhook', events: ['failed'], retries: 0, timeoutMs: 1000,
+ *   async send(n) { console.log(n.event, n.deployment.id); return { result: 'delivered' }; },
+ * };
+ * ```
+ */
+export interface Notifier {
+  /** Unique among the configured notifiers; names it in records and in the cursor file. */
+  readonly name: string;
+  readonly kind: NotifierConfig['kind'];
+  /** The notifications it sends; others are skipped. */
+  readonly events: readonly NotifyEvent[];
+  /** Further attempts after a failed one that may be retried. */
+  readonly retries: number;
+  /** Limit of one attempt; the dispatcher abandons an attempt that takes longer. */
+  readonly timeoutMs: number;
+  /**
+   * Makes one delivery attempt. Not idempotent on the receiver's side in general (a webhook
+   * receives a retried notification again, with the same `deliveryId`); an adapter that keeps
+   * remote state (GitHub) makes its own part idempotent. Returns the outcome; a throw counts
+   * as a failure that may be retried. Must honour `ctx.signal`.
+   */
+  send(n: Notification, ctx: SendContext): Promise<DeliveryResult>;
+}
+
+/**
+ * The notification a `deployment.phase` transition stands for, or null. `firstRun` says
+ * whether this is the first time the deployment moves to `running` (later moves — after gates
+ * pass, after a pause — are not news).
+ *
+ * @example
+ * ```ts
+ * notifyEventOf({ from: 'queued', to: 'running' }, true); // 'started'
+ * notifyEventOf({ from: 'rolling_back', to: 'aborted' }, false); // 'failed'
+ * ```
+ */
+export function notifyEventOf(data: { from?: unknown; to?: unknown }, firstRun: boolean): NotifyEvent | null {
+  switch (data.to) {
+    case 'running': return firstRun ? 'started' : null;
+    case 'waiting': return 'waiting';
+    case 'succeeded': return 'succeeded';
+    case 'failed': case 'aborted': return 'failed';
+    case 'rolled_back': return 'rolled_back';
+    default: return null;
+  }
+}
+
+/**
+ * The delivery id of a notification for a notifier: a UUID-shaped digest of the notifier,
+ * deployment and event, so every attempt and every restart sends the same one.
+ */
+export function deliveryIdOf(notifier: string, deploymentId: string, eventId: number): string {
+  const h = createHash('sha256').update(`${notifier}\u0000${deploymentId}\u0000${eventId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** What adapters may need besides their config. */
+export interface NotifierDeps {
+  /** GitHub keeps the id of the GitHub deployment it created for each Gangway deployment in the event log. */
+  store: Store;
+  /** Time of the records adapters append; default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Builds the adapters for `gangway.yaml`'s `notifications`. Throws when two notifiers share a
+ * name (each has its own cursor and records).
+ */
+export function createNotifiers(configs: readonly NotifierConfig[], deps: NotifierDeps): Notifier[] {
+  const seen = new Set<string>();
+  for (const c of configs) {
+    if (seen.has(c.name)) {
+      throw new GangwayError('invalid_config', `notifications: two notifiers are named "${c.name}"`, 'give every notifier its own name');
+    }
+    seen.add(c.name);
+  }
+  return configs.map((c) => {
+    switch (c.kind) {
+      case 'webhook': return new WebhookNotifier(c);
+      case 'slack': return new SlackNotifier(c);
+      case 'github': return new GitHubNotifier(c, deps);
+    }
+  });
+}
+
+export interface NotificationDispatcherOptions {
+  store: Store;
+  config: Pick<GangwayConfig, 'notifications'>;
+  /** The deployment as the API shows it. */
+  readDeployment(id: string): Promise<DeploymentView>;
+  /** Folder of `notifications.cursor`. */
+  stateDir: string;
+  clock?: Clock;
+  log?: Logger;
+  /** Adapters to use instead of those built from `config.notifications`. */
+  notifiers?: Notifier[];
+  /** How often each notifier looks for new events; default 1000 ms. */
+  pollMs?: number;
+  /** Wait before the first retry; doubles with each further one, up to 60 s. Default 1000 ms. */
+  backoffMs?: number;
+}
+
+const CURSOR_FILE = 'notifications.cursor';
+const PAGE = 500;
+const MAX_BACKOFF_MS = 60_000;
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+/** Version 1 of the cursor file: the id of the last event each notifier has settled. */
+const cursorFileSchema = z.object({
+  version: z.literal(1),
+  notifiers: z.record(z.string(), z.number().int().nonnegative()),
+}).strict();
+
+/** One notifier's progress through the log; `exclusive` keeps the poll loop and `drain()` from overlapping. */
+class Lane {
+  cursor = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(readonly notifier: Notifier) {}
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Follows the event log and sends each notification to each notifier that wants it, with
+ * retries, backoff and a time limit per attempt. Every notifier runs on its own, so a slow or
+ * unreachable one delays only itself.
+ *
+ * Without a cursor file (first start, or a notifier added since) a notifier starts at the end
+ * of the log: history is not replayed. Run one dispatcher per store.
+ *
+ * @example
+ * ```ts
+ * const dispatcher = new NotificationDispatcher({ store, config, stateDir: config.stateDir,
+ *   readDeployment: (id) => orchestrator.getDeployment(id) });
+ * await dispatcher.start();
+ * // …
+ * await dispatcher.stop();
+ * ```
+ */
+export class NotificationDispatcher {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly pollMs: number;
+  private readonly backoffMs: number;
+  private readonly cursorPath: string;
+  private readonly lanes: Lane[];
+  private initialized: Promise<void> | null = null;
+  private ac: AbortController | null = null;
+  private loops: Promise<void>[] = [];
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: NotificationDispatcherOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? silent;
+    this.pollMs = opts.pollMs ?? 1000;
+    this.backoffMs = opts.backoffMs ?? 1000;
+    this.cursorPath = join(opts.stateDir, CURSOR_FILE);
+    const notifiers = opts.notifiers ?? createNotifiers(opts.config.notifications, { store: opts.store, now: () => this.clock.now() });
+    this.lanes = notifiers.map((n) => new Lane(n));
+  }
+
+  /** Loads the cursor and starts following the log. Idempotent. */
+  async start(): Promise<void> {
+    if (this.ac) return;
+    await this.init();
+    const ac = this.ac = new AbortController();
+    this.loops = this.lanes.map((lane) => this.follow(lane, ac.signal));
+  }
+
+  /**
+   * Stops following the log. An attempt in flight is abandoned and its notification is not
+   * marked settled, so the next start sends it again. Idempotent.
+   */
+  async stop(): Promise<void> {
+    const ac = this.ac;
+    if (!ac) return;
+    ac.abort(new Error('notification dispatcher stopped'));
+    await Promise.all(this.loops);
+    this.ac = null;
+    this.loops = [];
+    await this.writes;
+  }
+
+  /** Sends everything the log holds now, retries included, and resolves when every notifier has caught up. */
+  async drain(): Promise<void> {
+    await this.init();
+    const signal = this.ac?.signal ?? new AbortController().signal;
+    await Promise.all(this.lanes.map((lane) => lane.exclusive(() => this.pass(lane, signal))));
+    await this.writes;
+  }
+
+  /** The id of the last event each notifier has settled (for tests and diagnostics). */
+  cursors(): Record<string, number> {
+    return Object.fromEntries(this.lanes.map((l) => [l.notifier.name, l.cursor]));
+  }
+
+  private init(): Promise<void> {
+    this.initialized ??= this.loadCursor().catch((err: unknown) => {
+      this.initialized = null;
+      throw err;
+    });
+    return this.initialized;
+  }
+
+  private async loadCursor(): Promise<void> {
+    let saved: Record<string, number> = {};
+    let text: string | null = null;
+    try {
+      text = await readFile(this.cursorPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text !== null) {
+      let parsed: z.infer<typeof cursorFileSchema> | null = null;
+      try {
+        parsed = cursorFileSchema.parse(JSON.parse(text));
+      } catch {
+        parsed = null;
+      }
+      if (!parsed) {
+        // Guessing a position would either resend history or drop notifications; ask instead.
+        throw new GangwayError('internal', `${this.cursorPath} is not a valid notification cursor`,
+          'delete it to resume notifications from the end of the event log (notifications since the last run are then not sent)');
+      }
+      saved = parsed.notifiers;
+    }
+    const missing = this.lanes.filter((l) => saved[l.notifier.name] === undefined);
+    const end = missing.length > 0 ? await this.lastEventId() : 0;
+    for (const lane of this.lanes) lane.cursor = saved[lane.notifier.name] ?? end;
+    // Persist at once: a notifier that starts at the end of the log must resume from there, not from a later end.
+    await this.saveCursor();
+  }
+
+  private async lastEventId(): Promise<number> {
+    let last = 0;
+    for (;;) {
+      const page = await this.store.listEvents({ afterId: last, limit: PAGE });
+      if (page.length === 0) return last;
+      last = page[page.length - 1]!.id;
+    }
+  }
+
+  private saveCursor(): Promise<void> {
+    const body = JSON.stringify({ version: 1, notifiers: this.cursors() });
+    const next = this.writes.then(() => writeAtomically(this.cursorPath, body));
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  private async follow(lane: Lane, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await lane.exclusive(() => this.pass(lane, signal));
+      } catch (err) {
+        if (!signal.aborted) this.log.warn({ notifier: lane.notifier.name, err: errorText(err) }, 'notifications: reading the event log failed; trying again');
+      }
+      try {
+        await this.clock.sleep(this.pollMs, signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Settles every event after the lane's cursor, page by page, until the log is exhausted. */
+  private async pass(lane: Lane, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const events = await this.store.listEvents({ afterId: lane.cursor, limit: PAGE });
+      let moved = false;
+      for (const e of events) {
+        if (signal.aborted) break;
+        const n = await this.notificationFor(e, lane.notifier);
+        if (n) {
+          const settled = await this.deliver(lane.notifier, n, signal);
+          if (!settled) break;
+        }
+        lane.cursor = e.id;
+        moved = true;
+        if (n) await this.saveCursor();
+      }
+      if (moved) await this.saveCursor();
+      if (signal.aborted || events.length < PAGE) return;
+    }
+  }
+
+  /** The notification `e` stands for when `notifier` wants it, or null. */
+  private async notificationFor(e: EventRecord, notifier: Notifier): Promise<Notification | null> {
+    if (e.type !== 'deployment.phase' || e.deploymentId === null) return null;
+    const firstRun = e.data.to === 'running' ? await this.isFirstRun(e) : false;
+    const event = notifyEventOf(e.data, firstRun);
+    if (event === null || !notifier.events.includes(event)) return null;
+    let d: DeploymentView;
+    try {
+      d = await this.opts.readDeployment(e.deploymentId);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        this.log.warn({ notifier: notifier.name, deployment: e.deploymentId, event: e.id }, 'notifications: deployment not found; skipped');
+        return null;
+      }
+      throw err;
+    }
+    const to = e.data.to as DeploymentPhase;
+    const said = typeof e.data.message === 'string' ? e.data.message : null;
+    let message: string | null = null;
+    if (event === 'waiting' || event === 'failed' || event === 'rolled_back') {
+      message = said ?? (to === 'aborted' && typeof e.data.actor === 'string' ? `aborted by ${e.data.actor}` : d.message);
+    }
+    const final = FINAL_PHASES.includes(to);
+    return {
+      event,
+      eventId: e.id,
+      at: e.at,
+      deployment: {
+        id: d.id, service: d.service, environment: d.environment, version: d.version, image: d.image,
+        phase: to, actor: d.actor, reason: d.reason, message, createdAt: d.createdAt,
+        finishedAt: final ? d.finishedAt ?? e.at : null,
+      },
+      rolledBackTo: event === 'rolled_back' ? d.previousVersion : null,
+    };
+  }
+
+  private async isFirstRun(e: EventRecord): Promise<boolean> {
+    const earlier = await this.store.listEvents({ deploymentId: e.deploymentId! });
+    return !earlier.some((h) => h.id < e.id && h.type === 'deployment.phase' && h.data.to === 'running');
+  }
+
+  /**
+   * Attempts delivery up to 1 + `retries` times and records the outcome. Returns false when
+   * the dispatcher stopped first (nothing recorded; the notification stays unsettled).
+   */
+  private async deliver(notifier: Notifier, n: Notification, stop: AbortSignal): Promise<boolean> {
+    const deliveryId = deliveryIdOf(notifier.name, n.deployment.id, n.eventId);
+    const attempts = 1 + Math.max(0, notifier.retries);
+    let error = '';
+    let attempt = 0;
+    while (attempt < attempts) {
+      attempt++;
+      const r = await this.attempt(notifier, n, { attempt, deliveryId }, stop);
+      // A delivery that completed is recorded even while stopping; anything else stays unsettled.
+      if (stop.aborted && r.result !== 'delivered') return false;
+      if (r.result === 'delivered') {
+        await this.store.appendEvents([{ deploymentId: n.deployment.id, at: this.clock.now(), type: 'notification.sent',
+          data: { notifier: notifier.name, event: n.event, attempt, eventId: n.eventId } }]);
+        this.log.info({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempt }, 'notification sent');
+        return true;
+      }
+      error = r.error;
+      if (r.result === 'failed' || attempt >= attempts) break;
+      this.log.warn({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempt, err: error }, 'notification not delivered; retrying');
+      const wait = Math.min(MAX_BACKOFF_MS, Math.max(this.backoffMs * 2 ** (attempt - 1), r.retryAfterMs ?? 0));
+      try {
+        await this.clock.sleep(wait, stop);
+      } catch {
+        return false;
+      }
+    }
+    await this.store.appendEvents([{ deploymentId: n.deployment.id, at: this.clock.now(), type: 'notification.failed',
+      data: { notifier: notifier.name, event: n.event, attempts: attempt, error, eventId: n.eventId } }]);
+    this.log.error({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempts: attempt, err: error }, 'notification not delivered');
+    return true;
+  }
+
+  /** One attempt, bounded by the notifier's time limit even when the adapter ignores its signal. */
+  private async attempt(notifier: Notifier, n: Notification, ctx: { attempt: number; deliveryId: string }, stop: AbortSignal): Promise<DeliveryResult> {
+    const timeout = new AbortController();
+    const timedOut = `timed out after ${notifier.timeoutMs} ms`;
+    const signal = AbortSignal.any([stop, timeout.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<DeliveryResult>((resolve) => {
+      timer = setTimeout(() => {
+        timeout.abort(new Error(timedOut));
+        resolve({ result: 'retry', error: timedOut });
+      }, notifier.timeoutMs);
+    });
+    let onStop: (() => void) | undefined;
+    const stopped = new Promise<DeliveryResult>((resolve) => {
+      onStop = () => resolve({ result: 'retry', error: 'stopped' });
+      if (stop.aborted) onStop();
+      else stop.addEventListener('abort', onStop, { once: true });
+    });
+    try {
+      const sent = notifier.send(n, { ...ctx, signal }).catch((err: unknown): DeliveryResult => ({ result: 'retry', error: errorText(err) }));
+      const r = await Promise.race([sent, limit, stopped]);
+      return timeout.signal.aborted && r.result !== 'delivered' ? { result: 'retry', error: timedOut } : r;
+    } finally {
+      clearTimeout(timer);
+      if (onStop) stop.removeEventListener('abort', onStop);
+    }
+  }
+}
+
+/** Writes a file so that a reader sees the old or the new content, never a torn one. */
+async function writeAtomically(path: string, body: string): Promise<void> {
+  const dir = join(path, '..');
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,95 @@
+/**
+ * Slack notifier: a Slack-compatible incoming-webhook message (`{ text, blocks }`) per
+ * notification; Mattermost and Rocket.Chat accept the same payload.
+ */
+import type { NotifierConfig, NotifyEvent } from '../config/types.js';
+import type { DeliveryResult, Notification, Notifier, SendContext } from './notifier.js';
+import { postJson } from './webhook.js';
+
+/** An incoming-webhook message: `text` for notifications and clients without blocks, `blocks` for display. */
+export interface SlackMessage {
+  text: string;
+  blocks: Array<
+    | { type: 'section'; text: { type: 'mrkdwn'; text: string } }
+    | { type: 'context'; elements: Array<{ type: 'mrkdwn'; text: string }> }
+  >;
+}
+
+/** Slack's mrkdwn treats `&`, `<` and `>` as control characters; user strings are escaped. */
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * The one-line summary of a notification, e.g.
+ * `:white_check_mark: web 1.4.2 deployed to prod by ana (CHG-42)`.
+ *
+ * @example
+ * ```ts
+ * slackSummary(n); // ':x: web 1.4.2 failed in prod: smoke check /health answered 503'
+ * ```
+ */
+export function slackSummary(n: Notification): string {
+  const d = n.deployment;
+  const what = `${esc(d.service)} ${esc(d.version)}`;
+  const by = `by ${esc(d.actor)}${d.reason ? ` (${esc(d.reason)})` : ''}`;
+  const because = d.message ? `: ${esc(d.message)}` : '';
+  switch (n.event) {
+    case 'started': return `:rocket: ${what} deploying to ${esc(d.environment)} ${by}`;
+    case 'waiting': return `:hourglass_flowing_sand: ${what} waiting to deploy to ${esc(d.environment)}${because}`;
+    case 'succeeded': return `:white_check_mark: ${what} deployed to ${esc(d.environment)} ${by}`;
+    case 'failed': return `:x: ${what} ${d.phase === 'aborted' ? 'aborted' : 'failed'} in ${esc(d.environment)}${because}`;
+    case 'rolled_back': return `:rewind: ${what} rolled back in ${esc(d.environment)}${n.rolledBackTo ? ` to ${esc(n.rolledBackTo)}` : ''}${because}`;
+  }
+}
+
+/**
+ * The full message: the summary, then a context line with the deployment id, the phase and
+ * the pinned image when there is one.
+ */
+export function slackMessage(n: Notification): SlackMessage {
+  const text = slackSummary(n);
+  const d = n.deployment;
+  const context = [`deployment \`${esc(d.id)}\``, `phase ${d.phase}`, ...(d.image ? [`image \`${esc(d.image)}\``] : [])].join(' · ');
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: context }] },
+    ],
+  };
+}
+
+type SlackConfig = Extract<NotifierConfig, { kind: 'slack' }>;
+
+/**
+ * Posts each notification to a Slack incoming webhook. The URL is a secret (it grants
+ * posting) and is never logged.
+ *
+ * @example
+ * ```ts
+ * new SlackNotifier({ kind: 'slack', name: 'releases', url: process.env.SLACK_WEBHOOK_URL!,
+ *   events: ['succeeded', 'failed', 'rolled_back'], timeoutMs: 5000, retries: 3 });
+ * ```
+ */
+export class SlackNotifier implements Notifier {
+  readonly kind = 'slack';
+  readonly name: string;
+  readonly events: readonly NotifyEvent[];
+  readonly retries: number;
+  readonly timeoutMs: number;
+  readonly #url: string;
+
+  constructor(cfg: SlackConfig) {
+    this.name = cfg.name;
+    this.events = [...cfg.events];
+    this.retries = cfg.retries;
+    this.timeoutMs = cfg.timeoutMs;
+    this.#url = cfg.url;
+  }
+
+  /** Not idempotent: Slack posts a retried message again. */
+  async send(n: Notification, ctx: SendContext): Promise<DeliveryResult> {
+    return postJson(this.#url, JSON.stringify(slackMessage(n)), {}, ctx.signal);
+  }
+}
