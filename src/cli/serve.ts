@@ -15,6 +15,8 @@ import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { createMetricProviders } from '../metrics/registry.js';
 import { createGates } from '../gates/index.js';
 import { PeopleGates } from '../gates/people.js';
+import { NotificationDispatcher } from '../notify/notifier.js';
+import { RecordsWriter } from '../records/records-writer.js';
 import { buildServer } from '../server/app.js';
 import { ensureToken } from './token.js';
 import { GangwayError, PortInUseError } from '../errors.js';
@@ -59,10 +61,20 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     }
   }, 5000);
   sampler.unref();
+  // Records and notifications follow the event log on their own cursors, started before any
+  // request can add events, so a crash or a restart loses none.
+  const readDeployment = (id: string) => orchestrator.getDeployment(id);
+  const dispatcher = config.notifications.length > 0 ? new NotificationDispatcher({ store, config, stateDir: config.stateDir, readDeployment, log: logger }) : null;
+  await dispatcher?.start();
+  const records = config.records ? new RecordsWriter({ store, config, readDeployment, log: logger }) : null;
+  records?.start();
   const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false, gates: new PeopleGates({ store, config }) });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
+    clearInterval(sampler);
+    await dispatcher?.stop();
+    await records?.stop();
     await store.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new GangwayError('port_in_use', `the API port ${config.server.port} on ${config.server.host} is already in use — is another \`gangway up\` running?`,
@@ -78,6 +90,8 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     async close() {
       clearInterval(sampler);
       await runner.stop();
+      await dispatcher?.stop();
+      await records?.stop();
       await server.close();
       await store.close();
       logger.info('orchestrator stopped');

@@ -56,6 +56,35 @@ describe('mergeOverride', () => {
     expect(mergeOverride({ ...base, analysis: 'runbook-defaults' }, { analysis: null }).analysis).toBeNull();
   });
 
+  it('replaces a backup, validation or connection of another kind in migrations, merges one of the same kind, and turns them off with null', () => {
+    const withMigrations: RawServiceSettings = {
+      ...base,
+      migrations: {
+        backup: { pgDump: { urlFromEnv: 'DATABASE_URL', dir: 'backups' } },
+        migrate: ['knex', 'migrate:latest'],
+        validate: { sql: { urlFromEnv: 'DATABASE_URL', query: 'select true' } },
+        rollback: 'restore',
+      },
+    };
+    expect(mergeOverride(withMigrations, { migrations: { backup: { run: ['./backup.sh'] }, validate: { run: ['./check.sh'] }, rollback: { down: ['knex', 'migrate:down'] } } }).migrations).toEqual({
+      backup: { run: ['./backup.sh'] },
+      migrate: ['knex', 'migrate:latest'],
+      validate: { run: ['./check.sh'] },
+      rollback: { down: ['knex', 'migrate:down'] },
+    });
+    expect(mergeOverride(withMigrations, { migrations: { backup: { pgDump: { url: 'postgres://db/shop' } }, validate: { sql: { query: 'select 1 = 1' } }, timeout: '1m' } }).migrations).toEqual({
+      backup: { pgDump: { url: 'postgres://db/shop', dir: 'backups' } },
+      migrate: ['knex', 'migrate:latest'],
+      validate: { sql: { urlFromEnv: 'DATABASE_URL', query: 'select 1 = 1' } },
+      rollback: 'restore',
+      timeout: '1m',
+    });
+    expect(mergeOverride(withMigrations, { migrations: { backup: null } }).migrations?.backup).toBeNull();
+    expect(mergeOverride(withMigrations, { migrations: null }).migrations).toBeNull();
+    // The service's own settings are never changed by a merge.
+    expect(withMigrations.migrations?.backup).toEqual({ pgDump: { urlFromEnv: 'DATABASE_URL', dir: 'backups' } });
+  });
+
   it('leaves the service untouched when there is no override', () => {
     expect(mergeOverride(base, undefined)).toBe(base);
     expect(base.target.local.port).toBe(8080);
@@ -230,6 +259,89 @@ describe('compileConfig: gates', () => {
       { deny: { days: ['sat', 'sun'], from: '00:00', to: '24:00' }, timezone: 'UTC' },
       { allow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '09:00', to: '17:00' }, timezone: 'Asia/Tokyo' },
       { deny: { start: '2026-12-31T18:00', end: '2027-01-01T06:00' }, timezone: 'UTC' },
+    ]);
+  });
+});
+
+describe('compileConfig: records, notifications and migrations', () => {
+  const file = '/srv/shop/gangway.yaml';
+  const service = { target: { local: { command: ['node', 'api.js'], cwd: 'apps/api', port: 8080 } } };
+  /** The error compileConfig throws for `raw`; fails the test when it does not throw one. */
+  const errorOf = (raw: unknown, env: Record<string, string> = {}): GangwayError => {
+    try {
+      compileConfig(configSchema.parse(raw), { file, env });
+    } catch (err) {
+      expect(err).toBeInstanceOf(GangwayError);
+      return err as GangwayError;
+    }
+    throw new Error('expected a GangwayError');
+  };
+
+  it('applies every default: records path, author and retries; all events, 5s and 3 retries; GitHub\'s API; 10m, the service\'s cwd and backups under stateDir', () => {
+    const raw = configSchema.parse({
+      project: 'shop',
+      stateDir: 'var/state',
+      records: { repo: '../records' },
+      notifications: [
+        { name: 'hook', webhook: { url: 'http://127.0.0.1:9000/hook' } },
+        { name: 'gh', github: { repo: 'acme/shop', tokenFromEnv: 'GH' } },
+      ],
+      environments: { dev: {} },
+      services: {
+        api: { ...service, migrations: { backup: { pgDump: { url: 'postgres://app@db/shop' } }, migrate: ['./migrate'], rollback: 'restore' } },
+      },
+    });
+    const config = compileConfig(raw, { file, env: { GH: 'ghp_x' } });
+    expect(config.records).toEqual({
+      repo: '/srv/records', path: 'docs/deployments/{environment}', remote: null, branch: null,
+      author: { name: 'Gangway', email: 'gangway@localhost' }, pushRetries: 3,
+    });
+    const events = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'];
+    expect(config.notifications).toEqual([
+      { kind: 'webhook', name: 'hook', url: 'http://127.0.0.1:9000/hook', secret: null, events, timeoutMs: 5000, retries: 3 },
+      { kind: 'github', name: 'gh', apiUrl: 'https://api.github.com', repo: 'acme/shop', token: 'ghp_x', events, timeoutMs: 5000, retries: 3 },
+    ]);
+    expect(config.services.api.dev.migrations).toEqual({
+      backup: { kind: 'pgDump', url: 'postgres://app@db/shop', dir: '/srv/shop/var/state/backups' },
+      migrate: { argv: ['./migrate'] },
+      validate: null,
+      rollback: { kind: 'restore' },
+      cwd: '/srv/shop/apps/api',
+      timeoutMs: 600_000,
+      env: {},
+    });
+    // The compiled form owns its lists: freezing it leaves the parsed input alone.
+    expect(Object.isFrozen(config.notifications[0].events)).toBe(true);
+    expect(Object.isFrozen(raw.services.api.migrations?.migrate)).toBe(false);
+  });
+
+  it('refuses an unset notifier secret, naming the variable and never a value', () => {
+    const err = errorOf({
+      project: 'shop', environments: { dev: {} }, services: { api: service },
+      notifications: [{ name: 'hook', webhook: { urlFromEnv: 'HOOK_URL', secretFromEnv: 'HOOK_SECRET' } }],
+    }, { HOOK_URL: 'https://hooks.example.com/x' });
+    expect([err.code, err.message, err.hint]).toEqual([
+      'invalid_config', 'notifications[0].webhook.secretFromEnv: environment variable HOOK_SECRET is not set',
+      'set HOOK_SECRET to the secret that signs notifier hook\'s requests before starting gangway',
+    ]);
+    const wrong = errorOf({
+      project: 'shop', environments: { dev: {} }, services: { api: service },
+      notifications: [{ name: 'team', slack: { urlFromEnv: 'SLACK_URL' } }],
+    }, { SLACK_URL: 'hooks.slack.com/services/secret' });
+    expect([wrong.message, wrong.hint]).toEqual([
+      'notifications[0].slack.urlFromEnv: environment variable SLACK_URL does not hold an http:// or https:// URL',
+      'set it to the incoming webhook URL of notifier team (its value is not shown here: it may be a secret)',
+    ]);
+  });
+
+  it('refuses an unset migrations database variable', () => {
+    const err = errorOf({
+      project: 'shop', environments: { dev: {} },
+      services: { api: { ...service, migrations: { migrate: ['./m'], validate: { sql: { urlFromEnv: 'DB', query: 'select true' } }, rollback: 'irreversible' } } },
+    });
+    expect([err.code, err.message, err.hint]).toEqual([
+      'invalid_config', 'services.api.migrations.validate.sql.urlFromEnv: environment variable DB is not set',
+      'set DB to the postgres:// URL of the database to validate before starting gangway',
     ]);
   });
 });

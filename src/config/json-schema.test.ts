@@ -75,6 +75,21 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(schema.properties.groups.additionalProperties.description).toBe('Member actor names (as deployments and approvals record them).');
   });
 
+  it('completes records, notifiers and their events, and a service\'s migrations', () => {
+    interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; anyOf: Node[]; enum?: string[]; required?: string[] }
+    const schema = configJsonSchema() as unknown as Node;
+    expect(Object.keys(schema.properties.records.properties)).toEqual(['repo', 'path', 'remote', 'branch', 'author', 'pushRetries']);
+    expect(schema.properties.records.required).toEqual(['repo']);
+    const notifier = schema.properties.notifications.items;
+    expect(Object.keys(notifier.properties)).toEqual(['name', 'webhook', 'slack', 'github', 'events', 'timeout', 'retries']);
+    expect(notifier.properties.events.items.enum).toEqual(['started', 'waiting', 'succeeded', 'failed', 'rolled_back']);
+    expect(notifier.properties.github.required).toEqual(['repo', 'tokenFromEnv']);
+    const migrations = schema.properties.services.additionalProperties.properties.migrations.anyOf[0];
+    expect(Object.keys(migrations.properties)).toEqual(['backup', 'migrate', 'validate', 'rollback', 'cwd', 'timeout', 'env']);
+    expect(migrations.required).toEqual(['migrate', 'rollback']);
+    expect(Object.keys(migrations.properties.backup.anyOf[0].properties)).toEqual(['pgDump', 'run']);
+  });
+
   it('writeJsonSchema writes the same text', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'gangway-schema-')), 'gangway.schema.json');
     await writeJsonSchema(file);

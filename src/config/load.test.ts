@@ -1060,6 +1060,25 @@ describe('loadConfig and findConfigFile', () => {
     expect(config.registries).toEqual([{ host: '127.0.0.1:5000', insecure: true, username: 'ci', password: 'pw', token: null }]);
   });
 
+  it('accepts the records, notifications and migrations examples of docs/config.md', () => {
+    const doc = readFileSync(resolve(import.meta.dirname, '../../docs/config.md'), 'utf8');
+    const example = (section: string) => new RegExp(`## ${section}\\n[\\s\\S]*?\`\`\`yaml\\n([\\s\\S]*?)\`\`\``).exec(doc)?.[1] ?? '';
+    const dir = mkdtempSync(join(tmpdir(), 'gangway-docs-'));
+    mkdirSync(join(dir, '.git'));
+    const text = `project: shop\n${example('Records')}${example('Notifications')}environments: { dev: {}, prod: {} }\n${example('Migrations')}`;
+    const env = { DEPLOY_WEBHOOK_SECRET: 's', SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/x', GITHUB_TOKEN: 't', DATABASE_URL: 'postgres://db/shop' };
+    const config = parseConfig(text, join(dir, 'gangway.yaml'), { env });
+    expect(config.records).toMatchObject({ repo: dir, path: 'docs/deployments/{environment}', remote: 'origin', branch: 'main' });
+    expect(config.notifications.map((n) => `${n.name}:${n.kind}:${n.events.join(',')}`))
+      .toEqual(['ops-webhook:webhook:started,waiting,succeeded,failed,rolled_back', 'team-slack:slack:failed,rolled_back', 'github:github:started,waiting,succeeded,failed,rolled_back']);
+    expect(config.services.api.dev.migrations).toBeNull();
+    expect(config.services.api.prod.migrations).toMatchObject({
+      backup: { kind: 'pgDump', url: 'postgres://db/shop', dir: join(dir, '.gangway', 'backups') },
+      rollback: { kind: 'down', argv: ['npx', 'knex', 'migrate:down'] },
+      cwd: join(dir, 'apps', 'api'),
+    });
+  });
+
   it('reports a missing file with a hint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gangway-load-'));
     const file = join(dir, 'gangway.yaml');

@@ -141,7 +141,8 @@ describe('verifyChain over a real SQLite database', () => {
   });
 
   it('names the first of two events whose contents were swapped under their ids', async () => {
-    tamper(`update events set (deployment_id, at, type, data) = (select e.deployment_id, e.at, e.type, e.data from events e where e.id = case events.id when 3 then 4 else 3 end) where id in (3, 4)`);
+    tamper('create temp table moved as select * from events where id in (3, 4)',
+      'update events set (deployment_id, at, type, data) = (select m.deployment_id, m.at, m.type, m.data from moved m where m.id = 7 - events.id) where id in (3, 4)');
     expect((await reopen().listEvents()).slice(2, 4).map((e) => e.type)).toEqual(['step.succeeded', 'step.started']);
     expect(await verifyFile()).toEqual({ ok: false, count: 2, firstBad: { id: 3, reason: 'event 3: content does not match its hash (edited?)' }, gaps: [] });
   });

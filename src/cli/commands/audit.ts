@@ -78,6 +78,14 @@ export function registerAudit(program: Command, ctx: CliContext): void {
       .addOption(new Option('-o, --output <format>', 'output format (default: text)').choices(['text', 'json']))
       .option('--api <url>', 'orchestrator API address (default: GANGWAY_API, or server.host:port from the config)');
   }
+  // `gangway audit -o json verify`: the context reads the program's and the subcommand's
+  // options only, so hand down what was given between `audit` and the subcommand.
+  audit.hook('preAction', (self, subcommand) => {
+    for (const key of ['dir', 'config', 'output', 'api']) {
+      const given: unknown = self.getOptionValue(key);
+      if (given !== undefined && subcommand.getOptionValue(key) === undefined) subcommand.setOptionValue(key, given);
+    }
+  });
 }
 
 /** The text form of a verdict. */
