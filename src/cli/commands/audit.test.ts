@@ -209,6 +209,24 @@ describe('gangway audit export', () => {
     });
   });
 
+  it('fails, leaving no file, when the log cannot be read halfway through the export', async () => {
+    await app.close();
+    const page = (await events())[0];
+    const orchestrator = new FakeOrchestrator({ services: { web: ['prod'] } });
+    // A full first page, then the store fails.
+    orchestrator.events = async (q) => {
+      if (q.afterId === 0) return Array.from({ length: 500 }, (_, i) => ({ ...page, id: i + 1 }));
+      throw new Error('disk I/O error');
+    };
+    app = buildServer({ orchestrator, token: TOKEN, version: '0.0.0-test' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    api = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const r = await run('audit', 'export', '--file', 'log.jsonl');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: the export from ${api} broke off: terminated\nhint: run the export again; check the orchestrator log\n`);
+    expect([existsSync(join(dir, 'log.jsonl')), existsSync(join(dir, 'log.jsonl.partial'))]).toEqual([false, false]);
+  });
+
   it('leaves no file behind when the orchestrator is unreachable', async () => {
     await app.close();
     const r = await run('audit', 'export', '--file', 'log.jsonl');
