@@ -165,7 +165,7 @@ export interface RecordsConfig {
   /** Branch to commit on and push; null: the current branch. */
   branch: string | null;
   author: { name: string; email: string };
-  /** Attempts to push before the failure is recorded. */
+  /** Push retries after the first attempt before the failure is recorded (0: one attempt). */
   pushRetries: number;
 }
 

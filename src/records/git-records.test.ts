@@ -30,7 +30,7 @@ describe.skipIf(!hasGit)('GitRecords (real git)', () => {
   function writer(over: Partial<RecordsConfig> = {}): GitRecords {
     const config: RecordsConfig = {
       repo: repos.work, path: 'docs/deployments/{environment}', remote: 'origin', branch: 'main',
-      author: { name: 'Gangway Bot', email: 'gangway@example.com' }, pushRetries: 3, ...over,
+      author: { name: 'Gangway Bot', email: 'gangway@example.com' }, pushRetries: 2, ...over,
     };
     return new GitRecords({ config, backoffMs: 10, sleep: async (ms) => { sleeps.push(ms); } });
   }
@@ -95,7 +95,7 @@ describe.skipIf(!hasGit)('GitRecords (real git)', () => {
 
   it('returns the failure when the remote is down (a path that does not exist)', async () => {
     const gone = join(repos.root, 'gone.git');
-    const r = await writer({ remote: gone, pushRetries: 2 }).write(RECORD);
+    const r = await writer({ remote: gone, pushRetries: 1 }).write(RECORD);
 
     expect(r).toEqual({
       path: RECORD.path, committed: await git(repos.work, 'rev-parse', 'HEAD'), changed: true, pushed: false,
@@ -106,7 +106,7 @@ describe.skipIf(!hasGit)('GitRecords (real git)', () => {
 
   it('a later write pushes the commit an earlier failed push left behind', async () => {
     const gone = join(repos.root, 'gone.git');
-    await writer({ remote: gone, pushRetries: 1 }).write(RECORD);
+    await writer({ remote: gone, pushRetries: 0 }).write(RECORD);
 
     const again = await writer().write(RECORD);
 

@@ -134,7 +134,8 @@ export class GitRecords {
 
   /** Pushes HEAD to the branch; a rejection because the remote moved on is met with a rebase. */
   private async push(remote: string, branch: string): Promise<{ pushed: boolean; error?: string }> {
-    const attempts = Math.max(1, this.config.pushRetries);
+    // pushRetries counts the retries after the first push.
+    const attempts = 1 + Math.max(0, this.config.pushRetries);
     let error = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const r = await this.git(['push', '--quiet', remote, `HEAD:refs/heads/${branch}`]);

@@ -34,7 +34,7 @@ describe.skipIf(!hasGit)('RecordsWriter (real SQLite store, real git)', () => {
     store = await openStore({ kind: 'sqlite', path: join(stateDir, 'state.db') });
     records = {
       repo: repos.work, path: 'docs/deployments/{environment}', remote: 'origin', branch: 'main',
-      author: { name: 'Gangway Bot', email: 'gangway@example.com' }, pushRetries: 2,
+      author: { name: 'Gangway Bot', email: 'gangway@example.com' }, pushRetries: 1,
     };
   });
   afterEach(async () => {

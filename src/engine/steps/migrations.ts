@@ -19,6 +19,7 @@ import type { MigrationConfig, ServiceEnvConfig } from '../../config/types.js';
 import { checkQuery, describeFailure, exitCodeOf, passwordEnv, pgDumpArgv, redactSecrets, restoreDump, splitPassword, urlSecrets } from '../../migrations/pg.js';
 import { runCommand } from './smoke.js';
 import type { StepResult } from './types.js';
+import { substitute } from '../../config/placeholders.js';
 import type { StepContext } from './context.js';
 
 /** Take the backup; `file` is where a `pgDump` backup goes (null for a `run` backup). */
@@ -104,7 +105,7 @@ export async function runBackup(ctx: StepContext, p: { file: string | null }): P
   if (!m?.backup) return { result: 'failed', reason: 'no database backup is configured' };
   const hide = secretsOf(m);
   if (m.backup.kind === 'run') {
-    const argv = m.backup.argv;
+    const argv = fill(ctx, m.backup.argv);
     const r = await runCommand(argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, null));
     const output = commandOutput(argv, r, hide);
     if (!r.ok) return { result: 'failed', reason: `database backup failed (${failure(r, hide)}); the migration was not run`, output };
@@ -138,7 +139,7 @@ export async function runBackup(ctx: StepContext, p: { file: string | null }): P
 export async function runMigrate(ctx: StepContext): Promise<StepResult> {
   const m = ctx.cfg.migrations;
   if (!m) return { result: 'failed', reason: 'no migrations are configured' };
-  const argv = m.migrate.argv;
+  const argv = fill(ctx, m.migrate.argv);
   const r = await runCommand(argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, backupFile(ctx.cfg, ctx.deployment.id)));
   const output = commandOutput(argv, r, secretsOf(m));
   if (!r.ok) return { result: 'failed', reason: `migration failed (${failure(r, secretsOf(m))})`, output };
@@ -158,8 +159,9 @@ export async function runValidate(ctx: StepContext): Promise<StepResult> {
   const v = m.validate;
   if (!v) return { result: 'succeeded', output: { validation: 'none configured' } };
   if (v.kind === 'run') {
-    const r = await runCommand(v.argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, backupFile(ctx.cfg, ctx.deployment.id)));
-    const output = commandOutput(v.argv, r, hide);
+    const argv = fill(ctx, v.argv);
+    const r = await runCommand(argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, backupFile(ctx.cfg, ctx.deployment.id)));
+    const output = commandOutput(argv, r, hide);
     if (!r.ok) return { result: 'failed', reason: `migration validation failed (${failure(r, hide)})`, output };
     return { result: 'succeeded', output };
   }
@@ -194,8 +196,9 @@ export async function runMigrationRollback(ctx: StepContext, p: { file: string |
     };
   }
   if (rb.kind === 'down') {
-    const r = await runCommand(rb.argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, p.file));
-    const output = commandOutput(rb.argv, r, hide);
+    const argv = fill(ctx, rb.argv);
+    const r = await runCommand(argv, m.cwd, m.timeoutMs, ctx.signal, commandEnv(ctx, m, p.file));
+    const output = commandOutput(argv, r, hide);
     if (!r.ok) return { result: 'failed', reason: `down migration failed (${failure(r, hide)})`, output };
     return { result: 'succeeded', output };
   }
@@ -223,9 +226,20 @@ export async function runMigrationRollback(ctx: StepContext, p: { file: string |
 }
 
 /** `migrations.env` plus the `GANGWAY_*` variables (which win: they describe this deployment). */
+/** Placeholders in migration commands and env values, substituted per whole argument (never through a shell). */
+function vars(ctx: StepContext): Record<string, string> {
+  return { 'release.version': ctx.deployment.version, 'release.image': '', environment: ctx.cfg.environment, service: ctx.cfg.service };
+}
+
+function fill(ctx: StepContext, argv: string[]): string[] {
+  return substitute(argv, vars(ctx));
+}
+
 function commandEnv(ctx: StepContext, m: MigrationConfig, file: string | null): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.env)) env[k] = substitute([v], vars(ctx))[0];
   return {
-    ...m.env,
+    ...env,
     GANGWAY_SERVICE: ctx.cfg.service,
     GANGWAY_ENVIRONMENT: ctx.cfg.environment,
     GANGWAY_VERSION: ctx.deployment.version,
