@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import {
-  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, statusQuery,
+  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, statusQuery, verdictsQuery,
 } from './routes.js';
 import { IMAGE_HINT, VERSION_HINT } from '../engine/release.js';
 
@@ -201,6 +201,27 @@ export function openApiDocument(version: string): Json {
           description: 'Asks the engine to stop the deployment; the answer shows it with `abortRequested` set or already `aborted`. The body may be omitted.',
           parameters: [ID_PARAM, ACTOR_HEADER], requestBody: { required: false, content: { 'application/json': { schema: ref('AbortRequest') } } },
           responses: { 200: json(ref('Deployment'), 'The deployment.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT },
+        },
+      },
+      '/v1/deployments/{id}/promote': {
+        post: {
+          operationId: 'promote', summary: 'Continue a paused rollout, or end its current pause step early',
+          parameters: [ID_PARAM, ACTOR_HEADER], requestBody: { required: false, content: { 'application/json': { schema: ref('AbortRequest') } } },
+          responses: { 200: json(ref('Deployment'), 'The deployment.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT },
+        },
+      },
+      '/v1/deployments/{id}/retry': {
+        post: {
+          operationId: 'retry', summary: 'Deploy the release of a failed, rolled back or aborted deployment again (overrides a rejection)',
+          parameters: [ID_PARAM, ACTOR_HEADER], requestBody: { required: false, content: { 'application/json': { schema: ref('AbortRequest') } } },
+          responses: { 201: json(ref('Deployment'), 'The new deployment.'), ...STANDARD_ERRORS, ...NOT_FOUND, ...CONFLICT },
+        },
+      },
+      '/v1/deployments/{id}/verdicts': {
+        get: {
+          operationId: 'verdicts', summary: 'Every analysis verdict of a deployment, with the measurements behind it, oldest first',
+          parameters: [ID_PARAM, ...queryParameters(verdictsQuery, { after: 'Only verdicts after this id.', limit: 'At most this many (1-10000).' })],
+          responses: { 200: json({ type: 'array', items: { type: 'object' } }, 'The verdicts.'), ...STANDARD_ERRORS, ...NOT_FOUND },
         },
       },
       '/v1/rollbacks': {
