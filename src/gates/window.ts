@@ -18,6 +18,7 @@
  * Local times come from `Intl.DateTimeFormat` (the time zone database of Node's ICU); no
  * dependencies.
  */
+import { editDistance } from '../config/problems.js';
 import type { EnvironmentConfig, GangwayConfig, WindowRange } from '../config/types.js';
 import { GangwayError } from '../errors.js';
 import type { Gate, GateRequest, GateResult } from './types.js';
@@ -370,18 +371,6 @@ function zoneHint(zone: unknown): string {
     }
   }
   return best !== null && bestDistance <= Math.max(2, Math.floor(zone.length / 4)) ? `did you mean "${best}"?` : fallback;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -248,6 +248,59 @@ function audit(dialect: StoreDialect): Migration {
 }
 
 /**
+ * The commit time of a release (`DeployRequest.commitTime`), for the lead time of DORA
+ * metrics. Nullable: deployments requested without it, and every one before it, have none.
+ */
+function commitTime(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments').addColumn('commit_time', 'bigint').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments').dropColumn('commit_time').execute();
+    },
+  };
+}
+
+/**
+ * Users, API tokens and dashboard sessions. Secrets are never stored: a password as its
+ * scrypt hash, a token and a session id as their sha256 (see src/auth/).
+ */
+function auth(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.createTable('users')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('roles', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('api_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.createTable('sessions')
+        .addColumn('id_hash', 'text', (c) => c.primaryKey())
+        .addColumn('user_name', 'text', (c) => c.notNull())
+        .addColumn('token_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sessions_user').on('sessions').column('user_name').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const table of ['sessions', 'api_tokens', 'users']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
+/**
  * Provides the store's migrations, in order, to Kysely's `Migrator`.
  *
  * @example
@@ -262,6 +315,8 @@ export class StoreMigrationProvider implements MigrationProvider {
     return {
       '0001_initial': initial(this.dialect), '0002_canary': canary(this.dialect), '0003_gates': gates(this.dialect),
       '0004_audit': audit(this.dialect),
+      '0005_auth': auth(),
+      '0006_commit_time': commitTime(),
     };
   }
 }

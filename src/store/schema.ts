@@ -28,6 +28,8 @@ export interface DeploymentsTable {
   /** Added by migration 0003. */
   expedited: ColumnType<number | boolean, number | undefined, number>;
   requested_image: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Epoch ms of the release's commit; added by migration 0006. */
+  commit_time: ColumnType<number | null, number | null | undefined, number | null>;
   message: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
@@ -165,6 +167,36 @@ export interface ChecklistTable {
   note: string | null;
 }
 
+/** `users`: primary key name (migration 0005). */
+export interface UsersTable {
+  name: string;
+  /** JSON text: role per environment name or `*`. */
+  roles: string;
+  password_hash: string | null;
+  created_at: number;
+}
+
+/** `api_tokens`: primary key id; `hash` (sha256 hex of the secret) is unique. */
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  owner: string;
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/** `sessions`: primary key id_hash (sha256 hex of the cookie value). */
+export interface SessionsTable {
+  id_hash: string;
+  user_name: string;
+  token_id: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 /** The store's database as Kysely sees it (Kysely's own migration tables are not listed). */
 export interface Database {
   deployments: DeploymentsTable;
@@ -178,4 +210,7 @@ export interface Database {
   approvals: ApprovalsTable;
   freezes: FreezesTable;
   checklist_confirmations: ChecklistTable;
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  sessions: SessionsTable;
 }

@@ -59,6 +59,8 @@ export interface DeploymentRecord {
   expedited: boolean;
   /** The image as the user named it (tag kept for display); `image` holds the pinned `repo@sha256:…`. */
   requestedImage: string | null;
+  /** When the release's commit was made (epoch ms), as the request said; the start of its lead time. */
+  commitTime: number | null;
   /** Why it ended as it did (failed/rolled_back/aborted), or null. */
   message: string | null;
   leaseOwner: string | null;
@@ -99,6 +101,8 @@ export interface NewDeployment {
   /** Optional; default false / null. */
   expedited?: boolean;
   requestedImage?: string | null;
+  /** Epoch ms of the release's commit; default null. */
+  commitTime?: number | null;
   service: string;
   environment: string;
   kind: DeploymentKind;
@@ -200,13 +204,15 @@ export interface DeploymentFilter {
   /** Newest first when true (history); oldest first (queue order, by seq) otherwise. */
   newestFirst?: boolean;
   limit?: number;
+  /** Only deployments that finished at or after this time (epoch ms). */
+  finishedSince?: number;
 }
 
 /**
  * Store port. Every method is a single transaction. Methods never return rows shared with
  * the store's internals (callers may mutate results).
  */
-export interface Store {
+export interface Store extends AuthStore {
   /** Applies pending migrations. Idempotent; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -283,4 +289,88 @@ export interface Store {
   appendEvents(events: NewEvent[]): Promise<void>;
   /** Events in id order, optionally only after `afterId` and/or for one deployment. */
   listEvents(filter?: { deploymentId?: string; afterId?: number; limit?: number }): Promise<EventRecord[]>;
+
+  /**
+   * Counts for the orchestrator's own metrics, from a few GROUP BY queries: the result's size
+   * depends on the number of services, environments, step types and rules, not on history.
+   * `stepBoundsMs`: the histogram's upper bounds (ascending) for step durations.
+   */
+  metricsSummary(stepBoundsMs: readonly number[]): Promise<StoreMetricsSummary>;
+}
+
+/** What {@link Store.metricsSummary} returns. */
+export interface StoreMetricsSummary {
+  /** Deployments per (service, environment, phase), of every phase. */
+  deployments: Array<{ service: string; environment: string; phase: DeploymentPhase; count: number }>;
+  /** Steps that started and finished, per type: how many, their summed duration, and how many took at most each bound (cumulative). */
+  steps: Array<{ type: string; count: number; sumMs: number; atMost: number[] }>;
+  /** Verdicts per (template, rule, verdict). */
+  verdicts: Array<{ template: string; rule: string; verdict: VerdictRecord['verdict']; count: number }>;
+}
+
+/** A role in an environment, ordered: each includes the ones before it. */
+export type Role = 'viewer' | 'deployer' | 'approver' | 'admin';
+
+/** A person who signs in to the dashboard or owns API tokens. */
+export interface UserRecord {
+  /** Unique; the actor recorded on everything the user does. */
+  name: string;
+  /** Role per environment name, and/or `'*'` for every environment. */
+  roles: Record<string, Role>;
+  /** `scrypt$N$r$p$salt$hash` (see src/auth/users.ts), or null: the user signs in with tokens only. */
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+/** An API token, stored by the sha256 of its secret; the secret itself is never stored. */
+export interface ApiTokenRecord {
+  /** Public id (`tok_…`), shown in lists and used to revoke. */
+  id: string;
+  name: string;
+  /** The user it acts for (`admin`: the built-in admin principal). */
+  owner: string;
+  /** sha256 of the secret, lowercase hex. */
+  hash: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** A signed-in dashboard session, stored by the sha256 of its opaque id. */
+export interface SessionRecord {
+  /** sha256 of the session id (the cookie value), lowercase hex. */
+  idHash: string;
+  /** The user it acts for (`admin`: the built-in admin principal). */
+  userName: string;
+  /** The API token signed in with, if any: revoking it ends the session too. */
+  tokenId: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Users, API tokens and sessions (migration 0005). Every method is a single transaction. */
+export interface AuthStore {
+  /** Inserts a user; throws `conflict` when the name is taken. */
+  createUser(u: UserRecord): Promise<void>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  /** Every user, by name. */
+  listUsers(): Promise<UserRecord[]>;
+  /** Deletes a user, revokes its tokens (at `at`) and deletes its sessions; false when unknown. */
+  deleteUser(name: string, at: number): Promise<boolean>;
+  /** Inserts a token; throws `conflict` when the id is taken. */
+  createApiToken(t: ApiTokenRecord): Promise<void>;
+  getApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+  /** Every token (revoked ones too), oldest first. */
+  listApiTokens(filter?: { owner?: string }): Promise<ApiTokenRecord[]>;
+  /** Revokes a token (idempotent: the first revocation time is kept) and deletes sessions signed in with it; undefined when unknown. */
+  revokeApiToken(id: string, at: number): Promise<ApiTokenRecord | undefined>;
+  /** Records a use of the token. */
+  touchApiToken(id: string, at: number): Promise<void>;
+  createSession(s: SessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  /** Idempotent. */
+  deleteSession(idHash: string): Promise<void>;
+  /** Deletes sessions with `expiresAt <= now`; returns how many. */
+  deleteExpiredSessions(now: number): Promise<number>;
 }

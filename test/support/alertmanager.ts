@@ -11,7 +11,7 @@
  * await am!.postAlerts([{ labels: { alertname: 'Down' } }]);
  * ```
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startDaemon } from './daemon.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -121,57 +121,17 @@ export async function startAlertmanager(opts: AlertmanagerOptions): Promise<Aler
 
 async function launch(dir: string, configFile: string, port: number): Promise<AlertmanagerServer> {
   const address = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child: ChildProcess = spawn(ALERTMANAGER_BIN, [
-    `--config.file=${configFile}`,
-    `--storage.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    // Empty: no cluster (no gossip port, no peers to wait for).
-    '--cluster.listen-address=',
-    '--log.level=warn',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  let exited: string | null = null;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => { exited = signal ? `killed by ${signal}` : `exited with code ${code}`; resolve(); });
-    child.once('error', (err) => { exited = `could not start: ${err.message}`; resolve(); });
+  const d = await startDaemon({
+    name: 'alertmanager', bin: ALERTMANAGER_BIN, dir, port, timeoutMs: START_TIMEOUT_MS, readyUrl: `${address}/-/ready`,
+    args: [
+      `--config.file=${configFile}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      // Empty: no cluster (no gossip port, no peers to wait for).
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
   });
-
-  let stopping: Promise<void> | null = null;
-  const stop = (removeData: boolean) => {
-    stopping ??= (async () => {
-      if (exited === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exitedPromise;
-        clearTimeout(timer);
-      }
-      if (removeData) await rm(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (exited !== null) {
-      await stop(false);
-      throw new Error(`alertmanager ${exited} while starting on port ${port}:\n${output.trim()}`);
-    }
-    try {
-      const res = await fetch(`${address}/-/ready`, { signal: AbortSignal.timeout(1000) });
-      await res.text();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop(false);
-      throw new Error(`alertmanager did not become ready on port ${port} within ${START_TIMEOUT_MS} ms:\n${output.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-
   return {
     address,
     async postAlerts(alerts) {
@@ -186,8 +146,8 @@ async function launch(dir: string, configFile: string, port: number): Promise<Al
       if (res.status !== 200) throw new Error(`alertmanager: GET /api/v2/alerts answered HTTP ${res.status}`);
       return await res.json() as Array<{ fingerprint: string; labels: Record<string, string>; status: { state: string } }>;
     },
-    log: () => output,
-    stop: () => stop(true),
+    log: d.log,
+    stop: () => d.stop(true),
   };
 }
 

@@ -10,7 +10,7 @@
  * describe.skipIf(!prom)('prometheus', () => { ... prom!.address ... });
  * ```
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startDaemon } from './daemon.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -101,56 +101,11 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
 
 async function launch(dir: string, configFile: string, port: number): Promise<PrometheusServer> {
   const address = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child: ChildProcess = spawn(PROMETHEUS_BIN, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  let exited: string | null = null;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => { exited = signal ? `killed by ${signal}` : `exited with code ${code}`; resolve(); });
-    child.once('error', (err) => { exited = `could not start: ${err.message}`; resolve(); });
+  const d = await startDaemon({
+    name: 'prometheus', bin: PROMETHEUS_BIN, dir, port, timeoutMs: START_TIMEOUT_MS, readyUrl: `${address}/-/ready`,
+    args: [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
   });
-
-  let stopping: Promise<void> | null = null;
-  const stop = (removeData: boolean) => {
-    stopping ??= (async () => {
-      if (exited === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exitedPromise;
-        clearTimeout(timer);
-      }
-      if (removeData) await rm(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (exited !== null) {
-      await stop(false);
-      throw new Error(`prometheus ${exited} while starting on port ${port}:\n${output.trim()}`);
-    }
-    try {
-      const res = await fetch(`${address}/-/ready`, { signal: AbortSignal.timeout(1000) });
-      await res.text();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop(false);
-      throw new Error(`prometheus did not become ready on port ${port} within ${START_TIMEOUT_MS} ms:\n${output.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-
-  return { address, port, log: () => output, stop: () => stop(true) };
+  return { address, port, log: d.log, stop: () => d.stop(true) };
 }
 
 /**

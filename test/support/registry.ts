@@ -17,7 +17,8 @@
  * describe.skipIf(!reg)('registry', () => { ... await pushImage(reg!.url, 'web', '1.0.0', { layers: ['a'] }) ... });
  * ```
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startDaemon } from './daemon.js';
+import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -165,50 +166,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
 
 async function launch(dir: string, configFile: string, port: number, rootDirectory: string): Promise<RegistryServer> {
   const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child: ChildProcess = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString('utf8'); });
-  let exited: string | null = null;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => { exited = signal ? `killed by ${signal}` : `exited with code ${code}`; resolve(); });
-    child.once('error', (err) => { exited = `could not start: ${err.message}`; resolve(); });
+  const d = await startDaemon({
+    name: 'docker-registry', bin: REGISTRY_BIN, args: ['serve', configFile], dir, port, timeoutMs: START_TIMEOUT_MS,
+    readyUrl: `${url}/v2/`, ready: (status) => status === 200 || status === 401,
   });
-
-  let stopping: Promise<void> | null = null;
-  const stop = (removeDir: boolean) => {
-    stopping ??= (async () => {
-      if (exited === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exitedPromise;
-        clearTimeout(timer);
-      }
-      if (removeDir) await rm(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (exited !== null) {
-      await stop(false);
-      throw new Error(`docker-registry ${exited} while starting on port ${port}:\n${output.trim()}`);
-    }
-    try {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop(false);
-      throw new Error(`docker-registry did not answer on port ${port} within ${START_TIMEOUT_MS} ms:\n${output.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url, host: `127.0.0.1:${port}`, port, rootDirectory, log: () => output, stop: () => stop(true) };
+  return { url, host: `127.0.0.1:${port}`, port, rootDirectory, log: d.log, stop: () => d.stop(true) };
 }
 
 /**
