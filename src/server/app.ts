@@ -12,6 +12,8 @@ import { openApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
 import { gateOpenApiPaths, registerGateRoutes } from './gate-routes.js';
 import { auditOpenApiPaths, registerAuditRoutes } from './audit-routes.js';
+import { registerWindowRoutes, windowOpenApiPaths } from './window-routes.js';
+import { registerDashboard } from './static.js';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -100,11 +102,15 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const document = openApiDocument(opts.version);
   if (opts.gates) Object.assign(document.paths as Record<string, unknown>, gateOpenApiPaths());
+  if (opts.gates) Object.assign(document.paths as Record<string, unknown>, windowOpenApiPaths());
   Object.assign(document.paths as Record<string, unknown>, auditOpenApiPaths());
   app.get('/openapi.json', async () => document);
 
   registerRoutes(app, opts.orchestrator, { pollMs: opts.stream?.pollMs ?? 500, heartbeatMs: opts.stream?.heartbeatMs ?? 15_000 });
   if (opts.gates) registerGateRoutes(app, opts.gates);
   registerAuditRoutes(app, opts.orchestrator);
+  if (opts.gates) registerWindowRoutes(app, opts.gates.config);
+  // Exact routes win over the dashboard's wildcard in Fastify's router, whatever the order.
+  registerDashboard(app);
   return app;
 }

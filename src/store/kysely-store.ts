@@ -4,6 +4,7 @@
  * serialised — come from a `StoreDriver` (see `sqlite/sqlite-store.ts`,
  * `postgres/postgres-store.ts`); every query is written once, here.
  */
+import { sql } from 'kysely';
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import { GangwayError, NotFoundError } from '../errors.js';
 import { GENESIS_HASH, eventHash } from './event-chain.js';
@@ -13,7 +14,7 @@ import { ACTIVE_PHASES } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
   NewDeployment, NewEvent, NewVerdict, RejectionRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
-  ApprovalRecord, ChecklistConfirmation, FreezeRecord, GateResultRecord, NewGateResult,
+  ApprovalRecord, ChecklistConfirmation, FreezeRecord, GateResultRecord, NewGateResult, StoreMetricsSummary,
 } from './types.js';
 
 /**
@@ -77,6 +78,7 @@ function toDeployment(r: DeploymentRow): DeploymentRecord {
     promoteRequested: Boolean(r.promote_requested),
     expedited: Boolean(r.expedited),
     requestedImage: r.requested_image ?? null,
+    commitTime: r.commit_time === null || r.commit_time === undefined ? null : Number(r.commit_time),
     message: r.message,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
@@ -206,6 +208,7 @@ export class KyselyStore implements Store {
         abort_requested: 0,
         expedited: d.expedited ? 1 : 0,
         requested_image: d.requestedImage ?? null,
+        commit_time: d.commitTime ?? null,
         message: null,
         lease_owner: null,
         lease_expires_at: null,
@@ -239,6 +242,7 @@ export class KyselyStore implements Store {
     if (filter.service !== undefined) q = q.where('service', '=', filter.service);
     if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
     if (filter.phases) q = q.where('phase', 'in', filter.phases);
+    if (filter.finishedSince !== undefined) q = q.where('finished_at', '>=', filter.finishedSince);
     q = q.orderBy('seq', filter.newestFirst ? 'desc' : 'asc');
     if (filter.limit !== undefined) q = q.limit(filter.limit);
     return (await q.execute()).map(toDeployment);
@@ -529,6 +533,45 @@ export class KyselyStore implements Store {
       return row;
     });
     await trx.insertInto('events').values(rows).execute();
+  }
+
+  /**
+   * Three aggregate queries, each a scan of its table (deployments, steps, verdicts) that
+   * returns one row per group; the step histogram's buckets are sums of CASE expressions, so
+   * no step row leaves the database.
+   */
+  async metricsSummary(stepBoundsMs: readonly number[]): Promise<StoreMetricsSummary> {
+    const db = this.driver.db;
+    const deployments = await db.selectFrom('deployments')
+      .select(['service', 'environment', 'phase', (eb) => eb.fn.countAll().as('n')])
+      .groupBy(['service', 'environment', 'phase'])
+      .orderBy('service').orderBy('environment').orderBy('phase')
+      .execute();
+    const duration = sql<number>`(finished_at - started_at)`;
+    const steps = await db.selectFrom('steps')
+      .select([
+        'type',
+        (eb) => eb.fn.countAll().as('n'),
+        sql<number | string>`coalesce(sum(${duration}), 0)`.as('sum_ms'),
+        ...stepBoundsMs.map((b, i) => sql<number | string>`sum(case when ${duration} <= ${sql.lit(Math.floor(b))} then 1 else 0 end)`.as(`le_${i}`)),
+      ])
+      .where('started_at', 'is not', null).where('finished_at', 'is not', null)
+      .groupBy('type').orderBy('type')
+      .execute();
+    const verdicts = await db.selectFrom('verdicts')
+      .select(['template', 'rule', 'verdict', (eb) => eb.fn.countAll().as('n')])
+      .groupBy(['template', 'rule', 'verdict'])
+      .orderBy('template').orderBy('rule').orderBy('verdict')
+      .execute();
+    return {
+      // PostgreSQL returns count() and sum() of bigints as strings.
+      deployments: deployments.map((r) => ({ service: r.service, environment: r.environment, phase: r.phase as DeploymentPhase, count: Number(r.n) })),
+      steps: steps.map((r) => {
+        const row = r as unknown as Record<string, number | string>;
+        return { type: r.type, count: Number(r.n), sumMs: Number(r.sum_ms), atMost: stepBoundsMs.map((_, i) => Number(row[`le_${i}`])) };
+      }),
+      verdicts: verdicts.map((r) => ({ template: r.template, rule: r.rule, verdict: r.verdict as VerdictRecord['verdict'], count: Number(r.n) })),
+    };
   }
 
   async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number } = {}): Promise<EventRecord[]> {
