@@ -146,7 +146,7 @@ export class ApiClient {
   }
 
   /** Sends one request; resolves with the parsed JSON answer or throws the API's GangwayError. */
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, query?: Query): Promise<T> {
+  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, query?: Query): Promise<T> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json', 'x-gangway-actor': this.opts.actor };

@@ -32,6 +32,8 @@ export interface CliIO {
   pollMs: number;
   /** Interval of `status --watch` redraws, default 1000 ms. */
   refreshMs: number;
+  /** Where `--password-stdin` reads from; defaults to process.stdin. */
+  stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 /** The program-level options, as given on the command line. */

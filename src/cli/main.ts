@@ -28,6 +28,8 @@ import { registerFreezes } from './commands/freezes.js';
 import { registerReject } from './commands/reject.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { registerAudit } from './commands/audit.js';
+import { registerUser } from './commands/user.js';
+import { registerToken } from './commands/token.js';
 
 /** Builds the commander program with every command registered against `ctx`. */
 export function buildProgram(ctx: CliContext, program = new Command()): Command {
@@ -47,6 +49,7 @@ export function buildProgram(ctx: CliContext, program = new Command()): Command 
     registerPromote, registerRetry, registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
     registerApprove, registerReject, registerConfirm, registerFreeze, registerUnfreeze, registerFreezes,
     registerAudit,
+    registerUser, registerToken,
   ]) register(program, ctx);
   addGlobalOptions(program);
   // Every command accepts the global options after its name too (`gangway status -o json`).
@@ -79,6 +82,7 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
     signal: io.signal,
     pollMs: io.pollMs ?? 500,
     refreshMs: io.refreshMs ?? 1000,
+    stdin: io.stdin,
   };
   const program = new Command();
   const ctx = createContext(program, full);

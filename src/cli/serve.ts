@@ -10,6 +10,7 @@ import { openStore } from '../store/open.js';
 import { ensureAgent } from '../agent/client.js';
 import { LocalTarget } from '../targets/local/local-target.js';
 import { Orchestrator } from '../engine/orchestrator.js';
+import { OrchestratorMetrics } from '../engine/orchestrator-metrics.js';
 import { Runner } from '../engine/runner.js';
 import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { createMetricProviders } from '../metrics/registry.js';
@@ -68,7 +69,11 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   await dispatcher?.start();
   const records = config.records ? new RecordsWriter({ store, config, readDeployment, log: logger }) : null;
   records?.start();
-  const server = buildServer({ orchestrator, token, version: GANGWAY_VERSION, logger: false, gates: new PeopleGates({ store, config }) });
+  const server = buildServer({
+    orchestrator, token, version: GANGWAY_VERSION, logger: false, gates: new PeopleGates({ store, config }),
+    metrics: new OrchestratorMetrics({ store, config, version: GANGWAY_VERSION }),
+    auth: { store, environments: config.environments.map((e) => e.name) },
+  });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {

@@ -98,7 +98,7 @@ export class Orchestrator implements OrchestratorApi {
     }
     const id = newDeploymentId();
     const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, this.fullPlan(cfg, id, steps), req.actor, gateReq.reason,
-      { id, expedited: req.expedited === true, requestedImage: chosen.requestedImage });
+      { id, expedited: req.expedited === true, requestedImage: chosen.requestedImage, commitTime: req.commitTime ?? chosen.sourceCommitTime ?? null });
     await this.store.appendGateResults(results.map((r) => gateRow(d.id, gateReq, r, this.clock.now())));
     return this.getDeployment(d.id);
   }
@@ -141,7 +141,7 @@ export class Orchestrator implements OrchestratorApi {
    * The release a request names; with neither version nor image, the release that most
    * recently succeeded in the environment's promotion source (and was not rejected there).
    */
-  private async chooseRelease(req: DeployRequest): Promise<{ version?: string; image?: string; requestedImage: string | null }> {
+  private async chooseRelease(req: DeployRequest): Promise<{ version?: string; image?: string; requestedImage: string | null; sourceCommitTime?: number | null }> {
     if (req.version !== undefined || req.image !== undefined) {
       const pinned = req.image !== undefined && this.images ? await this.images.pin(req.image, req.environment) : null;
       if (!pinned) return { version: req.version, image: req.image, requestedImage: req.image ?? null };
@@ -160,7 +160,8 @@ export class Orchestrator implements OrchestratorApi {
       throw new GangwayError('blocked', `${req.service} has no release that succeeded in ${from} to promote to ${env.name}`,
         `deploy one to ${from} first`, { gate: 'promotion', from });
     }
-    return { version: latest.version, image: latest.image ?? undefined, requestedImage: latest.requestedImage };
+    // A promoted release keeps its commit time, so its lead time runs from the commit to each environment.
+    return { version: latest.version, image: latest.image ?? undefined, requestedImage: latest.requestedImage, sourceCommitTime: latest.commitTime };
   }
 
   async rollback(req: RollbackRequest): Promise<DeploymentView> {
@@ -241,7 +242,7 @@ export class Orchestrator implements OrchestratorApi {
     if (rejection) {
       await this.store.appendEvents([{ deploymentId: rejection.deploymentId, at: this.clock.now(), type: 'release.override', data: { actor, retry: newId, version: d.version } }]);
     }
-    const created = await this.create(cfg, d.kind, release, stable?.version ?? null, steps, actor, d.reason, { id: newId });
+    const created = await this.create(cfg, d.kind, release, stable?.version ?? null, steps, actor, d.reason, { id: newId, commitTime: d.commitTime });
     await this.store.appendEvents([{ deploymentId: created.id, at: this.clock.now(), type: 'deployment.retry', data: { of: d.id, actor, overridesRejection: Boolean(rejection) } }]);
     return this.getDeployment(created.id);
   }
@@ -366,10 +367,11 @@ export class Orchestrator implements OrchestratorApi {
 
   private async create(cfg: ServiceEnvConfig, kind: 'deploy' | 'rollback', release: { version: string; image: string | null },
     previousVersion: string | null, steps: PlanStep[], actor: string, reason: string | null,
-    extra: { id?: string; expedited?: boolean; requestedImage?: string | null } = {}): Promise<DeploymentView> {
+    extra: { id?: string; expedited?: boolean; requestedImage?: string | null; commitTime?: number | null } = {}): Promise<DeploymentView> {
     const d = await this.store.createDeployment({
       expedited: extra.expedited,
       requestedImage: extra.requestedImage,
+      commitTime: extra.commitTime,
       id: extra.id ?? newDeploymentId(),
       service: cfg.service,
       environment: cfg.environment,

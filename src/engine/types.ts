@@ -18,6 +18,8 @@ export interface DeployRequest {
   expedited?: boolean;
   /** Queue the deployment while the window is closed instead of refusing it. */
   waitForWindow?: boolean;
+  /** When the release's commit was made (epoch ms); stored with the deployment for the lead time of DORA metrics. */
+  commitTime?: number;
 }
 
 /** One gate's state, as the plan and the API show it before anything runs. */

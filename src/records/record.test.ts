@@ -13,7 +13,7 @@ function rolledBack(): DeploymentView {
   const d = 'd-m7x1-1a2b3c4d';
   return {
     id: d, seq: 7, service: 'web', environment: 'prod', kind: 'deploy', version: '1.4.2',
-    image: DIGEST, requestedImage: 'registry.example.com/shop/web:1.4.2',
+    image: DIGEST, requestedImage: 'registry.example.com/shop/web:1.4.2', commitTime: null,
     phase: 'rolled_back', actor: 'alice', reason: 'CHG-1042: fix | rounding *bug*', previousVersion: '1.4.1',
     currentStep: 3, planHash: 'h', abortRequested: false, promoteRequested: false, expedited: true,
     message: 'error_rate 7.1% > 5% for 2m0s', leaseOwner: null, leaseExpiresAt: null,

@@ -388,7 +388,7 @@ describe('GET /openapi.json', () => {
     const deploy = doc.components.schemas.DeployRequest;
     expect(deploy.additionalProperties).toBe(false);
     expect(deploy.required).toEqual(['service', 'environment']);
-    expect(Object.keys(deploy.properties)).toEqual(['service', 'environment', 'version', 'image', 'reason', 'expedited', 'waitForWindow']);
+    expect(Object.keys(deploy.properties)).toEqual(['service', 'environment', 'version', 'image', 'reason', 'expedited', 'waitForWindow', 'commitTime']);
     expect(deploy.properties.version.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$');
     expect(doc.paths['/v1/logs'].get.parameters.map((p: { name: string; required: boolean }) => [p.name, p.required]))
       .toEqual([['service', true], ['environment', true], ['version', false], ['lines', false]]);

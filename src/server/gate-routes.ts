@@ -1,9 +1,9 @@
 /**
  * The /v1 routes of the people-facing gates — approvals, checklist confirmations, freezes —
- * and the Alertmanager webhook. Same conventions as routes.ts: the bearer token is checked by
- * the hook in app.ts (Alertmanager sends it through `http_config.authorization.credentials`),
- * the actor comes from `x-gangway-actor`, input is validated with zod and faults map to the
- * shared error shape.
+ * and the Alertmanager webhook. Same conventions as routes.ts: the principal and its role are
+ * checked by the hooks in app.ts (Alertmanager sends a global admin's token through
+ * `http_config.authorization.credentials`), the actor is the principal (see `actorOf`), input
+ * is validated with zod and faults map to the shared error shape.
  */
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
@@ -137,7 +137,7 @@ export function gateOpenApiPaths(): Record<string, unknown> {
     },
   });
   return {
-    '/v1/deployments/{id}/approve': { post: decision('approval', 'Approve a deployment (as the actor of x-gangway-actor).') },
+    '/v1/deployments/{id}/approve': { post: decision('approval', 'Approve a deployment as the authenticated principal (x-gangway-actor with the built-in token).') },
     '/v1/deployments/{id}/reject': { post: decision('rejection', 'Reject a deployment: its approvals gate fails.') },
     '/v1/deployments/{id}/approvals': {
       get: { tags: ['gates'], summary: 'Decisions recorded on a deployment.', parameters: [idParam], responses: { 200: jsonOf({ type: 'array', items: APPROVAL }, 'Oldest first.'), ...errors([404, 'Unknown deployment.']) } },

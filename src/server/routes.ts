@@ -15,6 +15,16 @@ const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(i
 const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: (iss) => badImage(iss.input) });
 const reason = z.string().min(1, { error: 'must not be empty' }).max(2000, { error: 'must be at most 2000 characters' });
 
+/** 2000-01-01T00:00:00Z: an earlier "commit time" is almost surely epoch seconds sent as milliseconds. */
+const COMMIT_TIME_MIN = 946_684_800_000;
+const COMMIT_TIME_ERROR = 'must be epoch milliseconds (not seconds) or an ISO 8601 date-time with a zone, e.g. 2025-03-04T22:15:00Z';
+/** When the release's commit was made: epoch milliseconds, or an ISO 8601 date-time with a zone; read as epoch ms. */
+const commitTimeError = { error: COMMIT_TIME_ERROR };
+export const commitTime = z.union([
+  z.number(commitTimeError).int(commitTimeError).min(COMMIT_TIME_MIN, commitTimeError).max(8.64e15, commitTimeError),
+  z.iso.datetime({ offset: true, ...commitTimeError }),
+], commitTimeError).transform((v) => typeof v === 'number' ? v : Date.parse(v));
+
 /**
  * Body of POST /v1/deployments. A version, an image, or both (the local target runs the
  * version, the gates check the image); neither: the release that most recently succeeded in
@@ -28,6 +38,7 @@ export const deployBody = z.strictObject({
   reason: reason.optional(),
   expedited: z.boolean().optional(),
   waitForWindow: z.boolean().optional(),
+  commitTime: commitTime.optional(),
 });
 
 /** Body of POST /v1/plan: as a deployment, without running anything. */
@@ -102,8 +113,13 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where
   throw new GangwayError('invalid_argument', problems.map((p) => `${p.field}: ${p.message}`).join('; '), hint, { where, problems });
 }
 
-/** Whoever the request acts for; recorded on deployments and events. */
+/**
+ * Whoever the request acts for; recorded on deployments and events: the authenticated
+ * principal's name. Only the built-in admin token may name someone else with
+ * `x-gangway-actor` (the CLI's GANGWAY_ACTOR), defaulting to `api`.
+ */
 export function actorOf(request: FastifyRequest): string {
+  if (request.principal && request.principal.kind !== 'builtin') return request.principal.name;
   const raw = request.headers['x-gangway-actor'];
   if (raw === undefined || raw === '') return 'api';
   // Header values repeat as arrays; several actors cannot be recorded, so refuse rather than pick one.

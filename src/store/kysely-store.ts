@@ -11,6 +11,8 @@ import { GENESIS_HASH, eventHash } from './event-chain.js';
 import type { StoreDialect } from './migrations.js';
 import type { Database, DeploymentsTable, EventsTable, FreezesTable, ServiceStatesTable, StepsTable } from './schema.js';
 import { ACTIVE_PHASES } from './types.js';
+import type { ApiTokensTable, SessionsTable, UsersTable } from './schema.js';
+import type { ApiTokenRecord, Role, SessionRecord, UserRecord } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
   NewDeployment, NewEvent, NewVerdict, RejectionRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
@@ -154,6 +156,26 @@ function stepPatchColumns(p: StepPatch): Updateable<StepsTable> {
   return cols;
 }
 
+
+function toUser(r: Selectable<UsersTable>): UserRecord {
+  return { name: r.name, roles: JSON.parse(r.roles) as Record<string, Role>, passwordHash: r.password_hash, createdAt: r.created_at };
+}
+
+function toApiToken(r: Selectable<ApiTokensTable>): ApiTokenRecord {
+  return {
+    id: r.id, name: r.name, owner: r.owner, hash: r.hash, createdAt: r.created_at,
+    lastUsedAt: r.last_used_at, expiresAt: r.expires_at, revokedAt: r.revoked_at,
+  };
+}
+
+function toSession(r: Selectable<SessionsTable>): SessionRecord {
+  return { idHash: r.id_hash, userName: r.user_name, tokenId: r.token_id, createdAt: r.created_at, expiresAt: r.expires_at };
+}
+
+/** A duplicate primary key or unique value, in either dialect. */
+function isDuplicate(err: unknown): boolean {
+  return isUniqueViolation(err) || (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
 
 /** SQLite reports `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL SQLSTATE 23505. */
 function isUniqueViolation(err: unknown): boolean {
@@ -505,6 +527,104 @@ export class KyselyStore implements Store {
     await this.driver.writeTransaction(async (trx) => {
       await trx.insertInto('analysis_states').values({ deployment_id: deploymentId, key, state: text, updated_at: now })
         .onConflict((oc) => oc.columns(['deployment_id', 'key']).doUpdateSet({ state: text, updated_at: now })).execute();
+    });
+  }
+
+  async createUser(u: UserRecord): Promise<void> {
+    try {
+      await this.driver.writeTransaction(async (trx) => {
+        await trx.insertInto('users').values({ name: u.name, roles: JSON.stringify(u.roles), password_hash: u.passwordHash, created_at: u.createdAt }).execute();
+      });
+    } catch (err) {
+      if (isDuplicate(err)) {
+        throw new GangwayError('conflict', `user ${u.name} already exists`, `remove it first (gangway user remove ${u.name}), then add it again`, undefined, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async getUser(name: string): Promise<UserRecord | undefined> {
+    const row = await this.driver.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    return (await this.driver.db.selectFrom('users').selectAll().orderBy('name').execute()).map(toUser);
+  }
+
+  async deleteUser(name: string, at: number): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      const res = await trx.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) return false;
+      await trx.updateTable('api_tokens').set({ revoked_at: at }).where('owner', '=', name).where('revoked_at', 'is', null).execute();
+      await trx.deleteFrom('sessions').where('user_name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async createApiToken(t: ApiTokenRecord): Promise<void> {
+    try {
+      await this.driver.writeTransaction(async (trx) => {
+        await trx.insertInto('api_tokens').values({
+          id: t.id, name: t.name, owner: t.owner, hash: t.hash, created_at: t.createdAt,
+          last_used_at: t.lastUsedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt,
+        }).execute();
+      });
+    } catch (err) {
+      if (isDuplicate(err)) throw new GangwayError('conflict', `token ${t.id} already exists`, undefined, undefined, { cause: err });
+      throw err;
+    }
+  }
+
+  async getApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined> {
+    const row = await this.driver.db.selectFrom('api_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return row && toApiToken(row);
+  }
+
+  async listApiTokens(filter: { owner?: string } = {}): Promise<ApiTokenRecord[]> {
+    let q = this.driver.db.selectFrom('api_tokens').selectAll();
+    if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(toApiToken);
+  }
+
+  async revokeApiToken(id: string, at: number): Promise<ApiTokenRecord | undefined> {
+    return this.driver.writeTransaction(async (trx) => {
+      await trx.updateTable('api_tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+      await trx.deleteFrom('sessions').where('token_id', '=', id).execute();
+      const row = await trx.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toApiToken(row);
+    });
+  }
+
+  async touchApiToken(id: string, at: number): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+    });
+  }
+
+  async createSession(session: SessionRecord): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('sessions').values({
+        id_hash: session.idHash, user_name: session.userName, token_id: session.tokenId, created_at: session.createdAt, expires_at: session.expiresAt,
+      }).execute();
+    });
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    const row = await this.driver.db.selectFrom('sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
+    return row && toSession(row);
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
+    });
+  }
+
+  async deleteExpiredSessions(now: number): Promise<number> {
+    return this.driver.writeTransaction(async (trx) => {
+      const res = await trx.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(res.numDeletedRows);
     });
   }
 

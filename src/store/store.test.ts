@@ -177,7 +177,7 @@ for (const dialect of DIALECTS) {
         const expected = {
           id: 'd1', seq: 1, service: 'web', environment: 'prod', kind: 'deploy', version: 'v2',
           image: 'ghcr.io/acme/web@sha256:abc', phase: 'queued', actor: 'alice', reason: 'release 2',
-          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, message: null,
+          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null,
           leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null,
         };
         expect(created).toEqual(expected);
@@ -665,18 +665,65 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('metrics and DORA records', () => {
+      it('keeps a commit time and lists the deployments that finished since a time', async () => {
+        await store.createDeployment(newDeployment('d1', { commitTime: 1_699_999_000_000 }));
+        await store.createDeployment(newDeployment('d2'));
+        await store.createDeployment(newDeployment('d3'));
+        await store.transition({ deploymentId: 'd1', deployment: { phase: 'succeeded', finishedAt: 1_700_000_100_000 }, events: [] });
+        await store.transition({ deploymentId: 'd2', deployment: { phase: 'failed', finishedAt: 1_700_000_200_000 }, events: [] });
+        expect([(await store.getDeployment('d1'))?.commitTime, (await store.getDeployment('d2'))?.commitTime]).toEqual([1_699_999_000_000, null]);
+        expect((await store.listDeployments({ finishedSince: 1_700_000_150_000 })).map((d) => d.id)).toEqual(['d2']);
+        expect((await store.listDeployments({ finishedSince: 1_700_000_100_000 })).map((d) => d.id)).toEqual(['d1', 'd2']);
+      });
+
+      it('sums deployments by phase, finished steps into histogram buckets, and verdicts', async () => {
+        const T = 1_700_000_000_000;
+        await store.createDeployment(newDeployment('d1'));
+        await store.createDeployment(newDeployment('d2'));
+        await store.createDeployment(newDeployment('d3', { environment: 'dev' }));
+        await store.transition({ deploymentId: 'd1', deployment: { phase: 'succeeded', finishedAt: T }, step: { idx: 0, patch: { status: 'succeeded', startedAt: T, finishedAt: T + 400 } }, events: [] });
+        await store.transition({ deploymentId: 'd1', step: { idx: 1, patch: { status: 'succeeded', startedAt: T + 1000, finishedAt: T + 1000 } }, events: [] });
+        await store.transition({ deploymentId: 'd3', deployment: { phase: 'running' }, step: { idx: 0, patch: { status: 'succeeded', startedAt: T, finishedAt: T + 2500 } }, events: [] });
+        await store.transition({ deploymentId: 'd3', step: { idx: 1, patch: { status: 'running', startedAt: T + 3000 } }, events: [] });
+        const v = { deploymentId: 'd1', at: T, stepIdx: 2, template: 'default', rule: 'error-rate', kind: 'threshold', verdict: 'fail' as const, reason: 'r', measurements: [] };
+        await store.appendVerdicts([v, v, { ...v, verdict: 'pass' }, { ...v, rule: 'judge', verdict: 'pass' }]);
+        expect(await store.metricsSummary([500, 1000, 2500])).toEqual({
+          deployments: [
+            { service: 'web', environment: 'dev', phase: 'running', count: 1 },
+            { service: 'web', environment: 'prod', phase: 'queued', count: 1 },
+            { service: 'web', environment: 'prod', phase: 'succeeded', count: 1 },
+          ],
+          steps: [
+            { type: 'start', count: 2, sumMs: 2900, atMost: [1, 1, 2] },
+            { type: 'switch', count: 1, sumMs: 0, atMost: [1, 1, 1] },
+          ],
+          verdicts: [
+            { template: 'default', rule: 'error-rate', verdict: 'fail', count: 2 },
+            { template: 'default', rule: 'error-rate', verdict: 'pass', count: 1 },
+            { template: 'default', rule: 'judge', verdict: 'pass', count: 1 },
+          ],
+        });
+      });
+
+      it('summarises an empty store as nothing', async () => {
+        expect(await store.metricsSummary([1000])).toEqual({ deployments: [], steps: [], verdicts: [] });
+      });
+    });
+
     describe('migrations', () => {
       it('applies once; migrating again, or from two instances at once, changes nothing', async () => {
         await store.createDeployment(newDeployment('d1'));
         await store.migrate();
-        expect(await db.count('kysely_migration')).toBe(4);
+        const all = Object.keys(await new StoreMigrationProvider(dialect).getMigrations()).length;
+        expect(await db.count('kysely_migration')).toBe(all);
         expect((await store.getDeployment('d1'))?.id).toBe('d1');
 
         const fresh = await freshDatabase(dialect, true);
         const [a, b] = [fresh.open(), fresh.open()];
         opened.push(a, b);
         await Promise.all([a.migrate(), b.migrate()]);
-        expect(await fresh.count('kysely_migration')).toBe(4);
+        expect(await fresh.count('kysely_migration')).toBe(all);
         await a.createDeployment(newDeployment('x'));
         expect((await b.getDeployment('x'))?.seq).toBe(1);
       });
@@ -701,7 +748,8 @@ for (const dialect of DIALECTS) {
           await expectValid(s, 4);
           const hashes = (await s.listEvents()).map((e) => e.hash);
 
-          expect((await migrator.migrateDown()).error).toBeUndefined();
+          // Down to before 0004 (undoing every later migration first).
+          expect((await migrator.migrateTo('0003_gates')).error).toBeUndefined();
           const columns = (await legacy.introspection.getTables()).find((t) => t.name === 'events')!.columns.map((c) => c.name).sort();
           expect(columns).toEqual(['at', 'data', 'deployment_id', 'id', 'type']);
           // The way back restores the database-assigned ids.
@@ -721,7 +769,7 @@ for (const dialect of DIALECTS) {
         const s = await openStore(fresh.config);
         opened.push(s);
         expect((await s.createDeployment(newDeployment('d1'))).seq).toBe(1);
-        expect(await fresh.count('kysely_migration')).toBe(4);
+        expect(await fresh.count('kysely_migration')).toBe(Object.keys(await new StoreMigrationProvider(dialect).getMigrations()).length);
       });
     });
   });
@@ -826,7 +874,7 @@ describe('store (sqlite) across processes', () => {
       for (const d of all) expect(d.leaseOwner).toBe(claimed[0].includes(d.id) ? 'a' : 'b');
       const raw = new BetterSqlite3(file, { readonly: true });
       try {
-        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: 4 });
+        expect(raw.prepare('select count(*) as n from kysely_migration').get()).toEqual({ n: Object.keys(await new StoreMigrationProvider('sqlite').getMigrations()).length });
       } finally {
         raw.close();
       }

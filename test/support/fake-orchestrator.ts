@@ -238,7 +238,7 @@ export class FakeOrchestrator implements OrchestratorApi {
     const now = this.now();
     const d: DeploymentView = {
       id, seq: this.seq, service, environment, kind, version, image, phase: busy ? 'queued' : 'running', actor, reason,
-      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, message: null,
+      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null,
       leaseOwner: null, leaseExpiresAt: null, createdAt: now, startedAt: busy ? null : now, finishedAt: null,
       steps: this.steps(version, pair.stable).map((s, idx) => this.step(id, idx, s.type, s.title, 'deploy')),
       step: null,

@@ -13,7 +13,7 @@ import { action } from '../context.js';
 import { formatDuration } from '../output.js';
 
 interface DeployOptions {
-  env: string; version?: string; image?: string; reason?: string; wait?: boolean; expedited?: boolean; waitForWindow?: boolean; all?: boolean;
+  env: string; version?: string; image?: string; reason?: string; wait?: boolean; expedited?: boolean; waitForWindow?: boolean; all?: boolean; commitTime?: string;
 }
 
 /** Registers `deploy`. */
@@ -27,11 +27,16 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .option('--reason <text>', 'why (change ticket); required by some environments and kept in the record')
     .option('--expedited', 'hotfix: skip the gates the environment\'s expedited policy names; needs --reason; flagged for review')
     .option('--wait-for-window', 'queue the deployment while the deployment window is closed instead of refusing it')
+    .option('--commit-time <iso|ms>', 'when the release\'s commit was made (ISO 8601 with a zone, or epoch ms), for lead-time metrics')
     .option('--all', 'every service, in dependsOn order; stops at the first that fails (implies --wait)')
     .option('--wait', 'follow the deployment until it ends; exit 4 if it did not succeed')
     .action(action(ctx, async (service: string | undefined, opts: DeployOptions) => {
       const client = await ctx.client();
-      const body = { environment: opts.env, version: opts.version, image: opts.image, reason: opts.reason, expedited: opts.expedited, waitForWindow: opts.waitForWindow };
+      const body = {
+        environment: opts.env, version: opts.version, image: opts.image, reason: opts.reason, expedited: opts.expedited, waitForWindow: opts.waitForWindow,
+        // Digits are epoch ms; anything else goes as text for the server to read as ISO 8601 (or refuse, naming the field).
+        commitTime: opts.commitTime === undefined ? undefined : /^\d+$/.test(opts.commitTime) ? Number(opts.commitTime) : opts.commitTime,
+      };
       if (opts.all) {
         if (service) throw new GangwayError('invalid_argument', 'give a service or --all, not both');
         return deployAll(ctx, client, body);

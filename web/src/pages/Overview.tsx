@@ -1,0 +1,72 @@
+/** Environment × service matrix (GET /v1/status, every 2 s): stable release, instances, active rollout. */
+import type { StatusEntry } from '../api.js';
+import { usePoll, formatPercent, phaseLabel } from '../hooks.js';
+import { Link } from '../router.js';
+import { WeightBar } from '../charts.js';
+
+const ACTIVE = ['queued', 'waiting', 'running', 'paused', 'rolling_back'];
+
+function Cell({ e }: { e: StatusEntry }) {
+  const ready = e.instances.filter((i) => i.state === 'ready').length;
+  const names = [...new Set([e.version ?? '', ...e.traffic.map((t) => t.version)])].filter(Boolean);
+  const d = e.deployment;
+  const active = d !== null && ACTIVE.includes(d.phase);
+  return (
+    <td className={`cell ${active ? 'active' : ''}`} aria-label={`${e.service} in ${e.environment}`}>
+      <div className="stable">
+        <span className="label">stable</span> <strong>{e.version ?? 'none'}</strong>
+      </div>
+      <div className={`health ${e.instances.length > 0 && ready === e.instances.length ? 'ok' : e.instances.length ? 'bad' : ''}`}>
+        {e.instances.length === 0 ? 'no instances' : `${ready}/${e.instances.length} instances ready`}
+        {e.instances.some((i) => i.state !== 'ready') && (
+          <ul className="instances">
+            {e.instances.filter((i) => i.state !== 'ready').map((i) => <li key={i.id}>{i.version} :{i.port} {i.state}{i.restarts ? `, ${i.restarts} restarts` : ''}</li>)}
+          </ul>
+        )}
+      </div>
+      {e.traffic.length > 0 && <WeightBar traffic={e.traffic} names={names} label={`traffic of ${e.service} in ${e.environment}`} />}
+      {e.releases.filter((r) => r.requests > 0).map((r) => (
+        <div key={r.version} className="figures">{r.version}: {formatPercent(r.errorRate)} errors, p95 {r.p95Seconds === null ? '—' : `${Math.round(r.p95Seconds * 1000)} ms`}</div>
+      ))}
+      {d && (
+        <div className={`rollout phase-${d.phase}`}>
+          <Link to={`/deployments/${encodeURIComponent(d.id)}`}>{active ? 'rollout' : 'last deployment'}: {phaseLabel(d.phase)}</Link>
+          {active && d.step && <div className="step">{d.step}</div>}
+          {e.queued > 0 && <div>{e.queued} queued</div>}
+        </div>
+      )}
+    </td>
+  );
+}
+
+export function Overview() {
+  const { data, error } = usePoll<StatusEntry[]>('/v1/status', 2000);
+  const services = [...new Set((data ?? []).map((e) => e.service))];
+  const environments = [...new Set((data ?? []).map((e) => e.environment))];
+  const find = (s: string, env: string) => data?.find((e) => e.service === s && e.environment === env);
+  return (
+    <section>
+      <h1>Overview</h1>
+      {error && <p role="alert" className="error">{error}</p>}
+      {!data ? <p>Loading…</p> : (
+        <table className="matrix">
+          <caption>Services by environment: the stable release, instance health and any rollout in progress</caption>
+          <thead>
+            <tr><th scope="col">Service</th>{environments.map((env) => <th key={env} scope="col">{env}</th>)}</tr>
+          </thead>
+          <tbody>
+            {services.map((s) => (
+              <tr key={s}>
+                <th scope="row">{s}</th>
+                {environments.map((env) => {
+                  const e = find(s, env);
+                  return e ? <Cell key={env} e={e} /> : <td key={env}>—</td>;
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
