@@ -96,7 +96,7 @@ function instructions(cli: string, running: RunningOrchestrator, envs: ReadonlyA
     '',
     'The demo is running. web 1.0.0 serves in every environment:',
     ...envs.map(([env, port]) => `  ${env.padEnd(8)} http://127.0.0.1:${port}/`),
-    `Dashboard: ${running.url}/`,
+    `Dashboard: ${running.url}/ (sign in with the token in examples/demo/.gangway/token, or a user: gangway user add)`,
     `API: ${running.url} (token in examples/demo/.gangway/token)`,
     '',
     'Try, in another terminal:',
