@@ -52,10 +52,12 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           const d = await running.orchestrator.deploy({ service: 'web', environment: env.name, version: '1.0.0', actor: 'demo', reason: env.reason === 'required' ? 'demo: first release' : undefined });
           const end = await waitFor(running, d, stop);
           if (end && end.phase !== 'succeeded') throw new GangwayError('deployment_failed', `demo deployment to ${env.name} ended ${end.phase}: ${end.message ?? ''}`);
-          if (env.name === config.environments[0].name) traffic.start();
+          // Traffic reaches an environment once it serves a release.
+          traffic.serve(env.name);
         }
         if (!stop.aborted) {
-          traffic.start();
+          // Let the event printer catch up, so the instructions come after the last step lines.
+          await new Promise((r) => setTimeout(r, 600));
           const cli = `node ${relative(process.cwd(), fileURLToPath(new URL('../../../bin/gangway.js', import.meta.url))) || 'bin/gangway.js'} -C ${relative(process.cwd(), DEMO_DIR) || '.'}`;
           if (ctx.json()) {
             ctx.printJson({ api: running.url, environments: config.environments.map((e) => ({ name: e.name, url: `http://127.0.0.1:${config.services.web[e.name].target.port}/` })) });
@@ -130,9 +132,17 @@ class Traffic {
     for (const t of targets) this.counts.set(t.env, { ok: 0, failed: 0, versions: new Map() });
   }
 
+  private readonly serving = new Set<string>();
+
+  /** Starts sending requests to the environment (and starts the loop on first use). */
+  serve(env: string): void {
+    this.serving.add(env);
+    this.start();
+  }
+
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => { for (const t of this.targets) this.hit(t); }, 50);
+    this.timer = setInterval(() => { for (const t of this.targets) if (this.serving.has(t.env)) this.hit(t); }, 50);
   }
 
   private hit(t: { env: string; port: number }): void {
