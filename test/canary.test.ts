@@ -32,7 +32,7 @@ services:
         env: { APP_VERSION: "\${release.version}", ERROR_RATE: "\${release.version}" }
         instances: 2
         port: ${port}
-    health: { path: /health, interval: 100ms, timeout: 500ms, startTimeout: 5s }
+    health: { path: /health, interval: 100ms, timeout: 500ms, startTimeout: 15s }
     strategy:
       canary:
         steps:

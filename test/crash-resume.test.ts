@@ -26,7 +26,7 @@ services:
         env: { APP_VERSION: "\${release.version}", STARTUP_DELAY_MS: "700" }
         instances: 2
         port: ${port}
-    health: { path: /health, interval: 100ms, timeout: 500ms, failureThreshold: 3, startTimeout: 3s }
+    health: { path: /health, interval: 100ms, timeout: 500ms, failureThreshold: 3, startTimeout: 10s }
     strategy:
       blueGreen: { previewPort: ${preview}, scaleDownDelay: 0s }
     smoke:

@@ -96,7 +96,8 @@ services:
         env: { APP_VERSION: "\${release.version}", ERROR_RATE: "\${release.version}", LATENCY_MS: "2" }
         instances: 1
         port: ${ports[0]}
-    health: { path: /health, interval: 100ms, startTimeout: 5s }
+    # Generous: the suite shares two cores with Chromium and other suites.
+    health: { path: /health, interval: 100ms, startTimeout: 30s }
     rollback: { watch: 0s }
     strategy:
       canary:

@@ -72,7 +72,7 @@ services:
         command: ["${process.execPath}", "${APP}"]
         env: { APP_VERSION: "\${release.version}" }
         port: ${ports[0]}
-    health: { path: /health, interval: 100ms, startTimeout: 5s }
+    health: { path: /health, interval: 100ms, startTimeout: 15s }
     rollback: { watch: 0s }
     environments:
       staging: { target: { local: { port: ${ports[1]} } } }

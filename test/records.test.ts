@@ -82,7 +82,7 @@ services:
         command: ["${process.execPath}", "${APP}"]
         env: { APP_VERSION: "\${release.version}", FAIL_HEALTH: "\${release.version}" }
         port: ${port}
-    health: { path: /health, interval: 100ms, startTimeout: 2s }
+    health: { path: /health, interval: 100ms, startTimeout: 5s }
     rollback: { watch: 0s }
     migrations:
       backup: { pgDump: { url: "${dbUrl}" } }
