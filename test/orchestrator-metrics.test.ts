@@ -22,6 +22,7 @@ import { FakeOrchestrator } from './support/fake-orchestrator.js';
 import { startDaemon, type Daemon } from './support/daemon.js';
 import { PROMETHEUS_BIN, PROMETHEUS_PACKAGE, hasPrometheus, promQuery } from './support/prometheus.js';
 import { requireOrSkip } from './support/require.js';
+import { freePort } from '../src/agent/ports.js';
 
 const available = requireOrSkip('Orchestrator metrics with Prometheus (test/orchestrator-metrics.test.ts)', PROMETHEUS_PACKAGE, hasPrometheus());
 
@@ -118,14 +119,3 @@ describe.skipIf(!available)('Prometheus scrapes the orchestrator', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address() as AddressInfo;
-      srv.close(() => resolve(a.port));
-    });
-  });
-}

@@ -18,7 +18,6 @@
  * quantile equal the ones computed from the agent's own counters.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +30,7 @@ import type { MetricQuery } from '../src/metrics/provider.js';
 import { appSpec, get, killHard, waitFor } from './fixtures/agent-helpers.js';
 import { hasPrometheus, PROMETHEUS_PACKAGE, promQuery, startPrometheus, type PrometheusServer } from './support/prometheus.js';
 import { requireOrSkip } from './support/require.js';
+import { freePort } from '../src/agent/ports.js';
 
 const available = requireOrSkip('Prometheus integration tests (test/prometheus.test.ts)', PROMETHEUS_PACKAGE, hasPrometheus());
 
@@ -55,13 +55,6 @@ let builtin: BuiltinProvider;
 let before: { counters: Counters; at: number };
 let after: { counters: Counters; at: number };
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** `n` requests through the public port, `concurrency` at a time; every answer must be 200 or the app's 500. */
 async function send(port: number, n: number, concurrency = 24): Promise<void> {

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +8,7 @@ import { main } from './main.js';
 import { ensureToken, readToken } from './token.js';
 import { buildServer } from '../server/app.js';
 import { FakeOrchestrator } from '../../test/support/fake-orchestrator.js';
+import { freePort } from '../agent/ports.js';
 
 const TOKEN = 'cli-test-token';
 
@@ -483,13 +483,3 @@ describe('ensureToken', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}

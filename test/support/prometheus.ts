@@ -13,10 +13,10 @@
 import { startDaemon } from './daemon.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeOrSkip } from './require.js';
+import { freePort } from '../../src/agent/ports.js';
 
 /** Where the Debian package installs the server. */
 export const PROMETHEUS_BIN = process.env.GANGWAY_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
@@ -49,16 +49,6 @@ export function hasPrometheus(): boolean {
   return existsSync(PROMETHEUS_BIN);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')));
-    });
-  });
-}
 
 function configYaml(targets: string[], intervalMs: number): string {
   const interval = `${intervalMs}ms`;

@@ -23,10 +23,11 @@ import { createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeOrSkip } from './require.js';
+import { freePort } from '../../src/agent/ports.js';
+export { freePort };
 
 /** Where the Debian package installs the registry. */
 export const REGISTRY_BIN = process.env.GANGWAY_REGISTRY_BIN ?? '/usr/bin/docker-registry';
@@ -73,17 +74,6 @@ export function hasRegistry(): boolean {
   return existsSync(REGISTRY_BIN);
 }
 
-/** A loopback port nothing listens on (at the moment of asking). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')));
-    });
-  });
-}
 
 /** Runs a program without a shell; resolves to its stdout, rejects with its stderr. */
 function run(bin: string, args: string[], stdin?: string): Promise<string> {
