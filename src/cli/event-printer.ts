@@ -32,8 +32,8 @@ export function formatEvent(e: EventRecord, label: (deploymentId: string) => str
 
 /** Follows new events until stopped. Starts after the newest event that exists now. */
 export async function followEvents(orch: OrchestratorApi, write: (line: string) => void, signal: AbortSignal): Promise<void> {
-  const existing = await orch.events({ limit: 1_000_000 });
-  let after = existing.length ? existing[existing.length - 1].id : 0;
+  const [newest] = await orch.events({ limit: 1, newestFirst: true });
+  let after = newest?.id ?? 0;
   const labels = new Map<string, string>();
   const label = (id: string) => labels.get(id) ?? id;
   while (!signal.aborted) {

@@ -328,7 +328,7 @@ export class Orchestrator implements OrchestratorApi {
     return this.agent.logs(q.service, q.environment, q.version, q.lines ?? 100);
   }
 
-  events(q: { afterId?: number; deploymentId?: string; limit?: number }) {
+  events(q: { afterId?: number; deploymentId?: string; limit?: number; newestFirst?: boolean }) {
     return this.store.listEvents(q);
   }
 

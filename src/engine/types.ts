@@ -86,7 +86,7 @@ export interface OrchestratorApi {
   status(filter: { service?: string; environment?: string }): Promise<StatusEntry[]>;
   plan(req: DeployRequest): Promise<PlanView>;
   logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
-  events(q: { afterId?: number; deploymentId?: string; limit?: number }): Promise<EventRecord[]>;
+  events(q: { afterId?: number; deploymentId?: string; limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
   /** Continues a paused rollout (or skips the current pause step). */
   promote(id: string, actor: string): Promise<DeploymentView>;
   /** Deploys the same release again as a new deployment; the explicit override for a rejected release. */

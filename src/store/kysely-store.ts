@@ -694,11 +694,11 @@ export class KyselyStore implements Store {
     };
   }
 
-  async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number } = {}): Promise<EventRecord[]> {
+  async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number; newestFirst?: boolean } = {}): Promise<EventRecord[]> {
     let q = this.driver.db.selectFrom('events').selectAll();
     if (filter.deploymentId !== undefined) q = q.where('deployment_id', '=', filter.deploymentId);
     if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
-    q = q.orderBy('id');
+    q = q.orderBy('id', filter.newestFirst ? 'desc' : 'asc');
     if (filter.limit !== undefined) q = q.limit(filter.limit);
     return (await q.execute()).map(toEvent);
   }

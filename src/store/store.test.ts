@@ -510,6 +510,7 @@ for (const dialect of DIALECTS) {
         expect((await store.listEvents({ deploymentId: 'd1', afterId: all[0].id })).map((e) => e.type)).toEqual(['step.started', 'step.succeeded']);
         expect((await store.listEvents({ limit: 2 })).map((e) => e.type)).toEqual(['deployment.created', 'freeze.raised']);
         expect((await store.listEvents({ afterId: all[0].id, limit: 1 })).map((e) => e.type)).toEqual(['freeze.raised']);
+        expect((await store.listEvents({ newestFirst: true, limit: 1 })).map((e) => e.type)).toEqual(['step.succeeded']);
       });
 
       it('sees every event when tailing by id while two writers append', async () => {

@@ -288,7 +288,7 @@ export interface Store extends AuthStore {
 
   appendEvents(events: NewEvent[]): Promise<void>;
   /** Events in id order, optionally only after `afterId` and/or for one deployment. */
-  listEvents(filter?: { deploymentId?: string; afterId?: number; limit?: number }): Promise<EventRecord[]>;
+  listEvents(filter?: { deploymentId?: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
 
   /**
    * Counts for the orchestrator's own metrics, from a few GROUP BY queries: the result's size
