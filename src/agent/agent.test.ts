@@ -25,7 +25,8 @@ afterEach(async () => {
   const pids = (await client.state().catch(() => ({ instances: [] }))).instances.map((i) => i.pid);
   await agent.shutdown().catch(() => {});
   for (const pid of pids) if (pid) killHard(pid);
-  fs.rmSync(stateDir, { recursive: true, force: true });
+  // Retries: an instance that just exited may still be appending its last log line.
+  fs.rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 });
 
 async function readyVersions(versions: string[], count = 1): Promise<void> {

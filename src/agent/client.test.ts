@@ -22,7 +22,8 @@ afterEach(async () => {
   for (const pid of [...agentPids, ...instancePids]) killHard(pid);
   agentPids.clear();
   instancePids.clear();
-  fs.rmSync(stateDir, { recursive: true, force: true });
+  // Retries: an instance that just exited may still be appending its last log line.
+  fs.rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 });
 
 async function start(): Promise<AgentClient> {

@@ -21,7 +21,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await agent?.shutdown().catch(() => {});
-  fs.rmSync(stateDir, { recursive: true, force: true });
+  // Retries: an instance that just exited may still be appending its last log line.
+  fs.rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 });
 
 /** PUT /v1/routes with a raw JSON body, as any client of the socket may send it. */

@@ -38,7 +38,8 @@ afterEach(async () => {
   for (const s of sups) await s.stopAll(0).catch(() => {});
   for (const pid of pids) killHard(pid);
   pids.clear();
-  fs.rmSync(stateDir, { recursive: true, force: true });
+  // Retries: an instance that just exited may still be appending its last log line.
+  fs.rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 });
 
 const readyCount = (sup: Supervisor) => sup.instances().filter((i) => i.state === 'ready').length;

@@ -120,7 +120,7 @@ export async function makeProject(yaml: (p: { api: number; metrics: number }) =>
         if (p.exitCode === null) p.kill('SIGKILL');
       }
       if (existsSync(join(dir, '.gangway'))) await runCli(dir, ['down']);
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     },
   };
   return project;
