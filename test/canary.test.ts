@@ -54,6 +54,7 @@ interface Verdict { rule: string; verdict: string; stepIdx: number | null; measu
 describe('given release 0 serving with a continuous request loop', () => {
   it('a canary failing 30% of requests is judged on live metrics, rolled back and rejected; stable traffic never failed', async () => {
     const load = startLoad(port, 4);
+    await load.ready;
     const created = await project.api<{ id: string }>('POST', '/v1/deployments', { service: 'web', environment: 'dev', version: '0.3' });
     const end = await waitForEnd(project, created.body.id) as unknown as { phase: string; message: string; verdicts: Verdict[] };
     const result = await load.stop();
@@ -67,6 +68,7 @@ describe('given release 0 serving with a continuous request loop', () => {
     expect(result.failed).toBeGreaterThan(0);
     expect(result.failed).toBeLessThan(result.ok / 10);
     const after = startLoad(port, 2);
+    await after.ready;
     await new Promise((r) => setTimeout(r, 500));
     const clean = await after.stop();
     expect([clean.failed, Object.keys(clean.versions)]).toEqual([0, ['0']]);
@@ -77,6 +79,7 @@ describe('given release 0 serving with a continuous request loop', () => {
 
   it('a good canary moves 25% then 100% of traffic without a failed request and its verdicts pass', async () => {
     const load = startLoad(port, 4);
+    await load.ready;
     const created = await project.api<{ id: string }>('POST', '/v1/deployments', { service: 'web', environment: 'dev', version: '0.0' });
     const end = await waitForEnd(project, created.body.id) as unknown as { phase: string; verdicts: Verdict[]; steps: Array<{ title: string; status: string }> };
     await new Promise((r) => setTimeout(r, 300));

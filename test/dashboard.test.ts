@@ -181,6 +181,8 @@ services:
     await browser.screenshot('dashboard-04-overview');
 
     const load = startLoad(devPort, 1);
+    await load.ready;
+
     try {
       const created = await project.api<View>('POST', '/v1/deployments', { service: 'web', environment: 'dev', version: '0.02' });
       expect(created.status).toBe(201);

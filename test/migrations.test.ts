@@ -14,10 +14,9 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { MigrationConfig, ServiceEnvConfig } from '../src/config/types.js';
 import type { StepContext } from '../src/engine/steps/context.js';
-import type { StepResult } from '../src/engine/steps/types.js';
+import type { MigrationStepParams, StepResult } from '../src/engine/steps/types.js';
 import {
   migrationRollbackStep, migrationSteps, runBackup, runMigrate, runMigrationRollback, runValidate,
-  type MigrationStepParams,
 } from '../src/engine/steps/migrations.js';
 import { startDebianPostgresOrSkip, type DebianPostgres } from './support/debian-postgres.js';
 

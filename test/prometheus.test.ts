@@ -23,7 +23,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, type RunningAgent } from '../src/agent/agent.js';
 import { connectAgent, type AgentClient } from '../src/agent/client.js';
-import { histogramQuantile } from '../src/agent/request-metrics.js';
+import { histogramQuantile } from '../src/core/histogram.js';
 import { BuiltinProvider } from '../src/metrics/builtin/builtin-provider.js';
 import { PrometheusProvider } from '../src/metrics/prometheus/prometheus-provider.js';
 import type { MetricQuery } from '../src/metrics/provider.js';

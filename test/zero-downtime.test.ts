@@ -53,6 +53,7 @@ describe.each([
     await project.up();
     await shipMany(project, 0, 0);
     const load = startLoad(port, 4);
+    await load.ready;
     await shipMany(project, 1, 20);
     // Let the last retirement of the previous release happen under load too.
     await new Promise((r) => setTimeout(r, 1500));

@@ -45,7 +45,8 @@ ensureBuilt();
 
 const { evaluateTemplate } = await import(path.join(root, 'dist/analysis/evaluate.js'));
 const { RUNBOOK_DEFAULTS, DEFAULT_CANARY_STEPS } = await import(path.join(root, 'dist/analysis/presets.js'));
-const { DURATION_BUCKETS, histogramQuantile } = await import(path.join(root, 'dist/agent/request-metrics.js'));
+const { DURATION_BUCKETS } = await import(path.join(root, 'dist/agent/request-metrics.js'));
+const { histogramQuantile } = await import(path.join(root, 'dist/core/histogram.js'));
 const STEPS = process.env.BENCH_STEPS ? JSON.parse(process.env.BENCH_STEPS) : DEFAULT_CANARY_STEPS;
 
 // --- traffic -------------------------------------------------------------------------------

@@ -10,6 +10,12 @@
 //   BENCH_PIN           1 (default on machines with 2+ CPUs): wrk on CPU 0, the app and the proxy on CPU 1,
 //                       so every subject gets the same CPUs whatever the scheduler does; 0 to let it float
 //   BENCH_CPU_PROF      set to a folder to run Gangway's proxy under `node --cpu-prof` there
+// Options:
+//   --compare-forwarded  also measure Gangway with forwardedHeaders: false (the proxy before forwarding
+//                        headers) beside the default (on), and report both and their ratio under `forwarded`;
+//                        once more with wrk itself sending the three headers, so the app parses as many
+//                        headers as behind the default proxy and the ratio shows the proxy's own cost
+//   --baseline DIR       also measure the proxy built in DIR (a saved copy of an older dist/: DIR/agent/proxy.js)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -27,6 +33,11 @@ const LAT_CONNS = env('BENCH_LAT_CONNECTIONS', 4);
 const ROUNDS = env('BENCH_ROUNDS', 3);
 const PIN = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && has('taskset');
 const LAT_DELAY_MS = env('BENCH_LAT_DELAY_MS', 1);
+const argv = process.argv.slice(2);
+const COMPARE_FORWARDED = argv.includes('--compare-forwarded');
+const BASELINE = argv.includes('--baseline') ? path.resolve(argv[argv.indexOf('--baseline') + 1] ?? '') : null;
+/** The throughput with forwarding headers must stay within 3 % of the proxy without them. */
+const FORWARDED_TARGET = 0.97;
 
 const children = [];
 let tmp = null;
@@ -54,7 +65,7 @@ function ensureTools() {
 /** Builds dist/ when the proxy sources are newer than the build. */
 function ensureBuild() {
   const out = path.join(root, 'dist/agent/proxy.js');
-  const sources = ['proxy.ts', 'http1.ts', 'request-metrics.ts'].map((f) => path.join(root, 'src/agent', f));
+  const sources = ['proxy.ts', 'http1.ts', 'forwarded.ts', 'request-metrics.ts'].map((f) => path.join(root, 'src/agent', f));
   const stale = !existsSync(out) || sources.some((s) => existsSync(s) && statSync(s).mtimeMs > statSync(out).mtimeMs);
   if (!stale) return;
   log('building dist/ (tsc -p tsconfig.build.json)');
@@ -131,10 +142,10 @@ function parseWrk(text) {
   return { rps, requests, latency: lat, errors, non2xx };
 }
 
-function wrk(port, conns, seconds, latency) {
+function wrk(port, conns, seconds, latency, headers = []) {
   return new Promise((resolve, reject) => {
     const paced = latency ? ['--latency', '-s', path.join(here, 'pace.lua')] : [];
-    const args = ['-t1', `-c${conns}`, `-d${seconds}s`, ...paced, `http://127.0.0.1:${port}/`];
+    const args = ['-t1', `-c${conns}`, `-d${seconds}s`, ...paced, ...headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${port}/`];
     const [cmd, argv] = pinned(0, 'wrk', args);
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BENCH_LAT_DELAY_MS: String(LAT_DELAY_MS) } });
     let out = '';
@@ -210,30 +221,43 @@ http {
 async function main() {
   ensureTools();
   ensureBuild();
+  if (BASELINE !== null && !existsSync(path.join(BASELINE, 'agent/proxy.js'))) throw new Error(`--baseline ${BASELINE}: no agent/proxy.js there`);
   tmp = mkdtempSync(path.join(os.tmpdir(), 'gangway-bench-proxy-'));
   const [appPort, gangwayPort, nginxPort] = [await freePort(), await freePort(), await freePort()];
 
   const app = await start('app', process.execPath, [path.join(here, 'app.js'), String(appPort)], appPort);
   const prof = process.env.BENCH_CPU_PROF;
   const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
+  const startGangway = async (name, extra) => {
+    const port = await freePort();
+    return [port, await start(name, process.execPath, [...nodeArgs, path.join(here, 'gangway.js'), String(port), String(appPort), ...extra], port)];
+  };
   const gangway = await start('gangway', process.execPath, [...nodeArgs, path.join(here, 'gangway.js'), String(gangwayPort), String(appPort)], gangwayPort);
   const conf = path.join(tmp, 'nginx.conf');
   writeFileSync(conf, nginxConfig(tmp, nginxPort, appPort));
   const nginx = await start('nginx', nginxPath(), ['-p', tmp, '-c', conf], nginxPort);
 
-  const subjects = { direct: [appPort, app], gangway: [gangwayPort, gangway], nginx: [nginxPort, nginx] };
+  const subjects = { direct: [appPort, app], gangway: [gangwayPort, gangway] };
+  if (COMPARE_FORWARDED) {
+    subjects.gangwayNoForwarded = await startGangway('gangway-no-forwarded', ['off']);
+    // The same process, but the client sends what the default proxy adds: the app's share of the cost is then equal.
+    const [port, child] = subjects.gangwayNoForwarded;
+    subjects.gangwayNoForwardedClientHeaders = [port, child, ['X-Forwarded-For: 127.0.0.1', 'X-Forwarded-Proto: http', `X-Forwarded-Host: 127.0.0.1:${port}`]];
+  }
+  if (BASELINE !== null) subjects.gangwayBaseline = await startGangway('gangway-baseline', ['on', BASELINE]);
+  subjects.nginx = [nginxPort, nginx];
   const runs = Object.fromEntries(Object.keys(subjects).map((k) => [k, { throughput: [], latency: [], cpu: [] }]));
-  for (const [port] of Object.values(subjects)) await wrk(port, CONNS, 1, false); // warm-up (JIT, pools)
+  for (const [port, , headers] of Object.values(subjects)) await wrk(port, CONNS, 1, false, headers); // warm-up (JIT, pools)
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, [port, child]] of Object.entries(subjects)) {
+    for (const [name, [port, child, headers]] of Object.entries(subjects)) {
       log(`round ${r + 1}/${ROUNDS}: ${name} throughput (-c${CONNS}, ${DURATION}s)`);
       const pid = servingPid(child);
       const before = cpuMicros(pid);
-      const t = await wrk(port, CONNS, DURATION, false);
+      const t = await wrk(port, CONNS, DURATION, false, headers);
       runs[name].cpu.push((cpuMicros(pid) - before) / t.requests);
       runs[name].throughput.push(t);
       log(`round ${r + 1}/${ROUNDS}: ${name} latency (-c${LAT_CONNS}, ${LAT_DURATION}s)`);
-      runs[name].latency.push(await wrk(port, LAT_CONNS, LAT_DURATION, true));
+      runs[name].latency.push(await wrk(port, LAT_CONNS, LAT_DURATION, true, headers));
     }
   }
 
@@ -272,6 +296,30 @@ async function main() {
     target: { gangwayToNginxThroughputAtLeast: 0.8, addedP99MsAtMost: 1 },
   };
   report.targetMet = report.ratios.gangwayToNginxThroughput >= 0.8 && report.addedP99Ms.gangway <= 1;
+  if (COMPARE_FORWARDED || BASELINE !== null) {
+    // `gangway` runs with forwarding headers (the default); the others are what it is compared with.
+    const pick = (r) => ({ rps: r.rps, cpuMicrosPerRequest: r.cpuMicrosPerRequest, p99Ms: r.latencyMs.p99, rounds: r.rounds });
+    const fw = { on: pick(results.gangway) };
+    if (COMPARE_FORWARDED) {
+      fw.off = pick(results.gangwayNoForwarded);
+      fw.offClientHeaders = pick(results.gangwayNoForwardedClientHeaders);
+      /** Everything the headers cost: the proxy's work and the app's parsing of three more headers (both on CPU 1). */
+      fw.onToOffThroughput = round3(results.gangway.rps / results.gangwayNoForwarded.rps);
+      fw.onToOffCpuPerRequest = round3(results.gangway.cpuMicrosPerRequest / results.gangwayNoForwarded.cpuMicrosPerRequest);
+      /** The proxy's own cost: the app receives the same three headers in both. */
+      fw.onToOffClientHeadersThroughput = round3(results.gangway.rps / results.gangwayNoForwardedClientHeaders.rps);
+      fw.onToOffClientHeadersCpuPerRequest = round3(results.gangway.cpuMicrosPerRequest / results.gangwayNoForwardedClientHeaders.cpuMicrosPerRequest);
+      fw.targetOnToOffThroughputAtLeast = FORWARDED_TARGET;
+      fw.targetMet = fw.onToOffThroughput >= FORWARDED_TARGET;
+      fw.proxyTargetMet = fw.onToOffClientHeadersThroughput >= FORWARDED_TARGET;
+    }
+    if (BASELINE !== null) {
+      fw.baseline = { dist: BASELINE, ...pick(results.gangwayBaseline) };
+      fw.onToBaselineThroughput = round3(results.gangway.rps / results.gangwayBaseline.rps);
+      if (COMPARE_FORWARDED) fw.offToBaselineThroughput = round3(results.gangwayNoForwarded.rps / results.gangwayBaseline.rps);
+    }
+    report.forwarded = fw;
+  }
   const json = JSON.stringify(report, null, 2);
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
   writeFileSync(path.join(root, 'bench/results/proxy.json'), json + '\n');

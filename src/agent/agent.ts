@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { PortInUseError } from '../errors.js';
 import { agentSocketPath } from './client.js';
 import { startControlServer, type ControlHandlers, type ControlServer } from './control-server.js';
+import { PreviewPorts } from './preview-ports.js';
 import { ProxyHub } from './proxy.js';
 import { RequestMetrics } from './request-metrics.js';
 import { StateFile, type PersistedState } from './state-file.js';
@@ -23,6 +24,10 @@ export interface RunAgentOptions {
   metricsPort: number;
   /** Host of the metrics listener. Default 127.0.0.1. */
   host?: string;
+  /** The proxy adds X-Forwarded-For/-Proto/-Host to every request (`agent.forwardedHeaders`). Default true. */
+  forwardedHeaders?: boolean;
+  /** Peers whose own X-Forwarded-* the proxy keeps (`agent.trustForwarded`): IP addresses or CIDR ranges. Default none. */
+  trustForwarded?: readonly string[];
   /** Default: pino writing to `logFile`. */
   logger?: AgentLogger;
   /** Default `<stateDir>/agent.log`. */
@@ -74,12 +79,17 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     stateDir, logger: log, ...opts.supervisor,
     onEvent: (e) => { if (e.kind !== 'health') persist(); },
   });
-  const proxy = new ProxyHub({ backends: supervisor, metrics, logger: log });
+  const proxy = new ProxyHub({ backends: supervisor, metrics, logger: log, forwardedHeaders: opts.forwardedHeaders, trustForwarded: opts.trustForwarded });
   supervisor.setProxy(proxy);
+  // Filled from the state file below, before any request is served.
+  let previewPorts = new PreviewPorts();
 
   let restored!: () => void;
   const whenRestored = new Promise<void>((r) => { restored = r; });
-  const snapshot = (): PersistedState => ({ version: 1, agentPid: process.pid, savedAt: Date.now(), instances: supervisor.persisted(), routes: proxy.routes() });
+  const snapshot = (): PersistedState => ({
+    version: 1, agentPid: process.pid, savedAt: Date.now(), instances: supervisor.persisted(), routes: proxy.routes(), previewPorts: previewPorts.list(),
+  });
+  let routing: Promise<unknown> = Promise.resolve();
   let persisting = false;
   function persist(): void {
     if (persisting) stateFile.schedule(snapshot);
@@ -95,7 +105,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const handlers: ControlHandlers = {
     async state(): Promise<AgentState> {
       await whenRestored;
-      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes() };
+      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes(), previewPorts: previewPorts.list() };
     },
     async scale(spec, count, drainTimeoutMs): Promise<InstanceStatus[]> {
       await whenRestored;
@@ -107,9 +117,22 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     },
     async setRoute(route) {
       await whenRestored;
-      await proxy.setRoute(route);
-      log.info({ route }, 'route set');
-      persist();
+      // One at a time, so a preview port chosen for a route is the one its listener opens on.
+      const next = routing.then(async () => {
+        let resolved = await previewPorts.resolve(route, proxy.routes());
+        try {
+          await proxy.setRoute(resolved);
+        } catch (err) {
+          // Another process took the chosen preview port between the check and the bind: choose again, once.
+          if (!(err instanceof PortInUseError) || resolved === route || err.port !== resolved.preview?.port) throw err;
+          resolved = await previewPorts.resolve(route, proxy.routes(), err.port);
+          await proxy.setRoute(resolved);
+        }
+        log.info({ route: resolved }, 'route set');
+        persist();
+      });
+      routing = next.catch(() => undefined);
+      await next;
     },
     async logs(service, environment, version, lines) {
       return supervisor.logs(service, environment, version, lines);
@@ -155,7 +178,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       supervisor.detach();
       await proxy.close(1000);
       persisting = false;
-      await stateFile.writeNow({ version: 1, agentPid: process.pid, savedAt: Date.now(), instances: [], routes: [] });
+      // The chosen preview ports stay: the next agent reopens previews on them.
+      await stateFile.writeNow({ version: 1, agentPid: process.pid, savedAt: Date.now(), instances: [], routes: [], previewPorts: previewPorts.list() });
       log.info({}, 'shut down');
     })();
     return shuttingDown;
@@ -182,6 +206,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     control = await startControlServer({ socketPath: agentSocketPath(stateDir), handlers, logger: log });
     metricsServer = await listenMetrics(host, opts.metricsPort, metricsText);
     const previous = await stateFile.load();
+    previewPorts = new PreviewPorts(previous?.previewPorts ?? [], () => persist());
     if (previous) {
       supervisor.adopt(previous.instances);
       for (const route of previous.routes) {

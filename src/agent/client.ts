@@ -121,6 +121,13 @@ export interface EnsureAgentOptions {
   metricsPort: number;
   /** Host of the metrics listener. Default 127.0.0.1. */
   host?: string;
+  /**
+   * Forwarding headers of the proxy (`agent.forwardedHeaders`, default true) and the peers
+   * trusted with their own (`agent.trustForwarded`). Only a newly started agent takes them: an
+   * agent that already answers keeps the settings it was started with.
+   */
+  forwardedHeaders?: boolean;
+  trustForwarded?: readonly string[];
   /** Where the agent logs. Default `<stateDir>/agent.log`. */
   logFile?: string;
   /** The agent entry point to run; by default `main.js` next to this module (or the built one when running from sources). */
@@ -147,6 +154,8 @@ export async function ensureAgent(opts: EnsureAgentOptions): Promise<AgentClient
   const main = opts.mainScript ?? locateMain();
   const args = [main, '--state-dir', stateDir, '--metrics-port', String(opts.metricsPort), '--log-file', logFile];
   if (opts.host) args.push('--host', opts.host);
+  if (opts.forwardedHeaders === false) args.push('--no-forwarded-headers');
+  for (const entry of opts.trustForwarded ?? []) args.push('--trust-forwarded', entry);
   const fd = fs.openSync(logFile, 'a', 0o600);
   let exited: string | null = null;
   try {

@@ -1,9 +1,10 @@
 /**
  * Minimal HTTP/1.1 framing for the agent's reverse proxy (RFC 9112). The proxy forwards head
- * bytes unmodified, so these helpers only read what decides framing and connection reuse:
+ * bytes as received (but for a few added lines), so these helpers only read what decides framing and connection reuse:
  * the start line, `Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade` and
  * `Expect` — plus, for routes that ask for them, the few extra request headers of a
- * {@link HeaderCapture} (header routes, a sticky-session cookie). Bodies are
+ * {@link HeaderCapture} (header routes, a sticky-session cookie), and where the `Host` and
+ * `X-Forwarded-*` lines are ({@link ForwardedSpans}) for the forwarding headers. Bodies are
  * never buffered; {@link ChunkedScanner} finds where a chunked body ends by walking the
  * chunk-size lines as bytes stream past.
  */
@@ -204,8 +205,56 @@ export function cookieValue(header: string, name: string): string | null {
   return null;
 }
 
-/** Reads the framing headers of `head` from index `pos` (the start of the first header line). */
-function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
+/** `X-Forwarded-*` header kinds in {@link ForwardedSpans.lines}. */
+export const XF_FOR = 0, XF_PROTO = 1, XF_HOST = 2;
+
+/**
+ * Where a request head's `Host` value and `X-Forwarded-For/-Proto/-Host` lines are, recorded by
+ * the framing scan of {@link parseRequestHead} when given one (in the same pass: those lines are
+ * told apart by their name length, as the framing headers are). Indices are into the buffer
+ * passed to the parse; one instance per client connection is overwritten by every parse, so the
+ * hot path allocates nothing once its `lines` array has grown.
+ *
+ * @example
+ * const spans = new ForwardedSpans();
+ * const buf = Buffer.from('GET / HTTP/1.1\r\nHost: a.test\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n');
+ * parseRequestHead(buf, 0, buf.length, null, spans);
+ * [spans.hostFrom, spans.hostTo]; // [22, 28]: "a.test"
+ * spans.lines; // [XF_FOR, 30, 56, 47, 54]: kind, line start, line end after its CRLF, value from, value to
+ */
+export class ForwardedSpans {
+  /** The first `Host` value with optional whitespace trimmed, `buf[hostFrom..hostTo)`; -1 when absent. */
+  hostFrom = -1;
+  hostTo = -1;
+  /** Per `X-Forwarded-*` line, in order: kind (`XF_*`), line start, line end (after its CRLF), value from, value to (trimmed). */
+  readonly lines: number[] = [];
+
+  /** @internal */
+  reset(): void {
+    this.hostFrom = -1;
+    this.hostTo = -1;
+    // Most heads have no X-Forwarded-* line; setting an array's length costs even when it is 0 already.
+    if (this.lines.length !== 0) this.lines.length = 0;
+  }
+
+  /** Records the line `head[pos..eol)` whose value starts after `colon`; `base` maps head indices to buffer indices. @internal */
+  add(kind: number, head: string, pos: number, colon: number, eol: number, base: number): void {
+    let from = colon + 1, to = eol;
+    while (from < to && (head.charCodeAt(from) === 32 || head.charCodeAt(from) === 9)) from++;
+    while (to > from && (head.charCodeAt(to - 1) === 32 || head.charCodeAt(to - 1) === 9)) to--;
+    if (kind < 0) {
+      if (this.hostFrom < 0) { this.hostFrom = base + from; this.hostTo = base + to; }
+      return;
+    }
+    this.lines.push(kind, base + pos, base + eol + 2, base + from, base + to);
+  }
+}
+
+/**
+ * Reads the framing headers of `head` from index `pos` (the start of the first header line);
+ * with `fw`, also where `Host` and the `X-Forwarded-*` lines are (`base`: index of `head` in its buffer).
+ */
+function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpans | null = null, base = 0): void {
   const end = head.length;
   while (pos < end) {
     let eol = head.indexOf('\r\n', pos);
@@ -217,6 +266,15 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
     if (colon < 0 || colon > eol) { f.bad = 'header line without a colon'; return; }
     const len = colon - pos;
     switch (len) {
+      case 4:
+        if (fw !== null && nameIs(head, pos, 'host')) fw.add(-1, head, pos, colon, eol, base);
+        break;
+      case 15:
+        if (fw !== null && nameIs(head, pos, 'x-forwarded-for')) fw.add(XF_FOR, head, pos, colon, eol, base);
+        break;
+      case 16:
+        if (fw !== null && nameIs(head, pos, 'x-forwarded-host')) fw.add(XF_HOST, head, pos, colon, eol, base);
+        break;
       case 14:
         if (nameIs(head, pos, 'content-length')) {
           const n = parseLength(head.slice(colon + 1, eol).trim());
@@ -229,6 +287,8 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts): void {
           const v = head.slice(colon + 1, eol).trim().toLowerCase();
           const last = v.slice(v.lastIndexOf(',') + 1).trim();
           f.te = last === 'chunked' ? 1 : 0;
+        } else if (fw !== null && nameIs(head, pos, 'x-forwarded-proto')) {
+          fw.add(XF_PROTO, head, pos, colon, eol, base);
         }
         break;
       case 10:
@@ -260,13 +320,14 @@ function isTokenChar(c: number): boolean {
  * Parses the request head in `buf[start..end)` (`end` as returned by {@link findHeadEnd}).
  * Throws {@link HeadError} with 400 for a malformed or ambiguous head (both `Content-Length`
  * and `Transfer-Encoding`, a non-chunked final transfer coding) and 505 for an HTTP version
- * other than 1.0 and 1.1. When `capture` is given, its `values` are filled from this head.
+ * other than 1.0 and 1.1. When `capture` is given, its `values` are filled from this head;
+ * when `spans` is given, it records where this head's `Host` and `X-Forwarded-*` lines are.
  *
  * @example
  * const h = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 0, 27);
  * h.method; // 'GET'
  */
-export function parseRequestHead(buf: Buffer, start: number, end: number, capture: HeaderCapture | null = null): RequestHead {
+export function parseRequestHead(buf: Buffer, start: number, end: number, capture: HeaderCapture | null = null, spans: ForwardedSpans | null = null): RequestHead {
   const head = buf.toString('latin1', start, end - 2);
   const sp1 = head.indexOf(' ');
   if (sp1 <= 0) throw new HeadError(400, 'malformed request line');
@@ -279,7 +340,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, captur
   if (minor !== 49 && minor !== 48) throw new HeadError(505, 'unsupported HTTP version');
   const version = minor === 49 ? 11 : 10;
   const f = newFacts();
-  scanHeaders(head, eol + 2, f);
+  if (spans !== null) spans.reset();
+  scanHeaders(head, eol + 2, f, spans, start);
   if (f.bad !== null) throw new HeadError(400, f.bad);
   if (f.te >= 0 && f.contentLength >= 0) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
   if (f.te === 0) throw new HeadError(400, 'unsupported Transfer-Encoding');

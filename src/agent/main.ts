@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 /**
  * Entry point of the agent process: `node dist/agent/main.js --state-dir DIR --metrics-port N
- * [--host H] [--log-file F]`. `ensureAgent` (client.ts) starts it detached; `gangway agent`
- * runs the same `runAgent` in the foreground.
+ * [--host H] [--log-file F] [--no-forwarded-headers] [--trust-forwarded ADDR|CIDR]...`.
+ * `ensureAgent` (client.ts) starts it detached; `gangway agent` runs the same `runAgent` in the
+ * foreground.
  */
 import { pathToFileURL } from 'node:url';
 import { runAgent } from './agent.js';
+import { trustEntryProblem } from './forwarded.js';
 
 /** Parsed command line of the agent process. */
-export interface AgentArgs { stateDir: string; metricsPort: number; host?: string; logFile?: string }
+export interface AgentArgs {
+  stateDir: string;
+  metricsPort: number;
+  host?: string;
+  logFile?: string;
+  /** `--no-forwarded-headers` sets it to false. */
+  forwardedHeaders?: boolean;
+  /** One `--trust-forwarded` per entry, in order. */
+  trustForwarded?: string[];
+}
 
 /**
  * Parses the agent's argv (without node and the script).
@@ -37,6 +48,17 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       }
       case '--host': out.host = value(); break;
       case '--log-file': out.logFile = value(); break;
+      case '--no-forwarded-headers':
+        if (inline !== undefined) throw new Error(`${flag} takes no value`);
+        out.forwardedHeaders = false;
+        break;
+      case '--trust-forwarded': {
+        const v = value();
+        const problem = trustEntryProblem(v);
+        if (problem !== null) throw new Error(`--trust-forwarded: ${problem}`);
+        (out.trustForwarded ??= []).push(v);
+        break;
+      }
       default: throw new Error(`unknown option ${JSON.stringify(argv[i])}`);
     }
   }
@@ -50,7 +72,7 @@ async function main(): Promise<void> {
   try {
     args = parseAgentArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`gangway agent: ${(err as Error).message}\nusage: main.js --state-dir DIR --metrics-port N [--host H] [--log-file F]`);
+    console.error(`gangway agent: ${(err as Error).message}\nusage: main.js --state-dir DIR --metrics-port N [--host H] [--log-file F] [--no-forwarded-headers] [--trust-forwarded ADDR|CIDR]...`);
     process.exit(2);
   }
   try {

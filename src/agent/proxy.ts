@@ -5,7 +5,7 @@
  * forwarded over a pooled keep-alive connection.
  *
  * Why raw sockets and not `node:http`: on the build machine a `node:http` proxy reaches about
- * a fifth of a direct connection's throughput, while forwarding head bytes unmodified and
+ * a fifth of a direct connection's throughput, while forwarding head bytes as received and
  * reading only the framing headers (src/agent/http1.ts) keeps up with nginx. Bodies stream
  * through without buffering, in both directions, with backpressure.
  *
@@ -14,6 +14,11 @@
  * head. Only the header names it needs are looked for, and its `Set-Cookie` line is spliced in
  * before the final CRLF of the response head, which is otherwise forwarded as received.
  *
+ * Every forwarded request head gets `X-Forwarded-For`, `-Proto` and `-Host` (src/agent/forwarded.ts)
+ * unless `forwardedHeaders` is off: the framing scan records where `Host` and any incoming
+ * `X-Forwarded-*` lines are, and the head is rebuilt in one buffer with them replaced (or, from a
+ * trusted peer, kept and extended).
+ *
  * Lossless switches rest on two rules: a route swap is one reference assignment (requests
  * already forwarded finish where they started), and a request whose upstream connection fails
  * before any response byte arrived is replayed once on a fresh connection, which covers
@@ -21,6 +26,7 @@
  */
 import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
+import { ForwardedWriter, TrustList } from './forwarded.js';
 import { ChunkedScanner, cookieValue, findHeadEnd, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
 import type { Backend, BackendSource, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
 
@@ -35,6 +41,14 @@ export interface ProxyHubOptions {
   clientIdleMs?: number;
   /** A connection attempt to an instance that takes longer fails (then retried once). Default 5000. */
   connectTimeoutMs?: number;
+  /** Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` to every forwarded request. Default true. */
+  forwardedHeaders?: boolean;
+  /**
+   * Peers (IP addresses or CIDR ranges, IPv4 or IPv6) whose own `X-Forwarded-*` headers are kept,
+   * the peer's address appended to `X-Forwarded-For`; from any other peer they are replaced.
+   * Default none. The constructor throws an `invalid_argument` GangwayError naming a bad entry.
+   */
+  trustForwarded?: readonly string[];
 }
 
 const UPSTREAM_HOST = '127.0.0.1';
@@ -284,9 +298,13 @@ class ClientConn {
   private stickyOn = false;
   /** The sticky cookie value the request carried, or null. */
   private stickyCarried: string | null = null;
+  /** Adds the forwarding headers to each request head; null when the hub has them off. */
+  private readonly fwd: ForwardedWriter | null;
 
   constructor(private readonly hub: ProxyHub, readonly listener: Listener, readonly socket: net.Socket) {
     this.idleSince = performance.now();
+    // The peer is the same for every request of the connection: look it up in the trust list once.
+    this.fwd = hub.trust === null ? null : new ForwardedWriter(hub.trust, socket.remoteAddress);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('end', () => this.onEnd());
@@ -412,9 +430,10 @@ class ClientConn {
   private startExchange(buf: Buffer, headEnd: number): void {
     const route = this.listener.entry.compiled;
     const extras = this.listener.preview ? null : route.extras;
+    const fwd = this.fwd;
     let head;
     try {
-      head = parseRequestHead(buf, 0, headEnd, extras === null ? null : extras.capture);
+      head = parseRequestHead(buf, 0, headEnd, extras === null ? null : extras.capture, fwd === null ? null : fwd.spans);
     } catch (err) {
       const status = err instanceof HeadError ? err.status : 400;
       this.reject(status, status === 505 ? 'unsupported HTTP version' : 'bad request');
@@ -471,7 +490,7 @@ class ClientConn {
     let end = headEnd;
     if (!this.reqDone && headEnd < buf.length) end = this.bodyEnd(buf, headEnd);
     if (end < 0) return; // malformed chunked body: already answered
-    const out = end === buf.length ? buf : buf.subarray(0, end);
+    const out = fwd !== null ? fwd.rewrite(buf, headEnd, end) : end === buf.length ? buf : buf.subarray(0, end);
     this.buf = end < buf.length ? buf.subarray(end) : null;
     this.sendUp(out);
   }
@@ -836,6 +855,11 @@ class ClientConn {
  * cookie already named the version that answered. Cookie values are versions as URI
  * components, `Max-Age` is `ttlMs` rounded up to seconds. The preview listener ignores both.
  *
+ * Unless `forwardedHeaders` is false, every forwarded request (public and preview listener, each
+ * request of a keep-alive connection, WebSocket upgrades) carries `X-Forwarded-For: <client>`,
+ * `X-Forwarded-Proto: http` and `X-Forwarded-Host: <Host>`; see {@link ProxyHubOptions.trustForwarded}
+ * for what happens to the ones a client sent.
+ *
  * @example
  * const hub = new ProxyHub({ backends: supervisor, metrics: new RequestMetrics() });
  * await hub.setRoute({ service: 'web', environment: 'prod', host: '127.0.0.1', port: 8080,
@@ -852,6 +876,8 @@ export class ProxyHub implements ProxyHubApi {
   private readonly upstreamIdleMs: number;
   private readonly clientIdleMs: number;
   private readonly connectTimeoutMs: number;
+  /** Compiled `trustForwarded`; null when `forwardedHeaders` is off. @internal */
+  readonly trust: TrustList | null;
   private readonly entries = new Map<string, RouteEntry>();
   private readonly pools = new Map<string, Pool>();
   private readonly forgotten = new Set<string>();
@@ -871,6 +897,7 @@ export class ProxyHub implements ProxyHubApi {
     this.upstreamIdleMs = opts.upstreamIdleMs ?? 2000;
     this.clientIdleMs = opts.clientIdleMs ?? 60_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.trust = opts.forwardedHeaders === false ? null : new TrustList(opts.trustForwarded ?? []);
   }
 
   /**

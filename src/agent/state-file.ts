@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { ReleaseSpec, RouteSpec, InstanceState } from './types.js';
+import type { ReleaseSpec, RouteSpec, InstanceState, PreviewPortChoice } from './types.js';
 
 /** One instance as persisted. `pidStartTime` guards against adopting a reused pid. */
 export interface PersistedInstance {
@@ -33,6 +33,8 @@ export interface PersistedState {
   savedAt: number;
   instances: PersistedInstance[];
   routes: RouteSpec[];
+  /** The preview ports the agent chose, kept so a preview reopens on the same port after a restart. Absent in older files. */
+  previewPorts?: PreviewPortChoice[];
 }
 
 const httpExpect = z.object({ status: z.number(), json: z.record(z.string(), z.unknown()).optional(), bodyContains: z.string().optional() });
@@ -57,6 +59,7 @@ const persistedInstance = z.object({
 const persistedState = z.object({
   version: z.literal(1), agentPid: z.number().int(), savedAt: z.number(),
   instances: z.array(persistedInstance), routes: z.array(routeSpec),
+  previewPorts: z.array(z.object({ service: z.string(), environment: z.string(), port: z.number().int().min(1).max(65535) })).optional(),
 });
 
 /** Zod schemas of the API payloads, shared with the control server. */

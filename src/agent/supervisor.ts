@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { GangwayError } from '../errors.js';
-import { checkHttp, type HttpCheckResult } from './health.js';
+import { checkHttp, type HttpCheckResult } from '../core/http-check.js';
 import { freePort, isPortFree } from './ports.js';
 import { isSameProcess, processInfo, type PersistedInstance } from './state-file.js';
 import type { Backend, BackendSource, InstanceState, InstanceStatus, ProxyHubApi, ReleaseSpec } from './types.js';

@@ -52,7 +52,13 @@ export interface RouteSpec {
    * skipped. Replacing the list is atomic.
    */
   versions: Array<{ version: string; weight: number }>;
-  /** Optional preview listener sending every request to one version (release under test). */
+  /**
+   * Optional preview listener sending every request to one version (release under test).
+   * Port 0 asks the agent to choose: it takes a free port on `host` the first time and keeps it
+   * for this (service, environment), across agent restarts (see `AgentState.previewPorts`), as
+   * long as no other process holds it when the preview opens again. Routes the agent reports
+   * (`AgentState.routes`) always carry the real port.
+   */
   preview: { port: number; version: string } | null;
   /**
    * Requests whose header `name` equals `value` go to `version` whatever the weights (so smoke
@@ -71,7 +77,16 @@ export interface AgentState {
   startedAt: number;
   instances: InstanceStatus[];
   routes: RouteSpec[];
+  /**
+   * The preview ports the agent chose (for routes asking for preview port 0), one per
+   * (service, environment), whether or not that preview is open now. Absent from agents
+   * older than this field.
+   */
+  previewPorts?: PreviewPortChoice[];
 }
+
+/** A preview port the agent chose for a (service, environment) and keeps for it. */
+export interface PreviewPortChoice { service: string; environment: string; port: number }
 
 /** Client of the agent control API. Every method is idempotent. */
 export interface AgentApi {

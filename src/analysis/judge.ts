@@ -16,7 +16,7 @@
  */
 import type { AnalysisRule } from '../config/types.js';
 import type { RequestWindow } from '../metrics/provider.js';
-import { histogramQuantile } from '../agent/request-metrics.js';
+import { histogramQuantile } from '../core/histogram.js';
 import { mannWhitneyU, type Binned } from './mann-whitney.js';
 import { twoProportionZ } from './proportions.js';
 import { sequentialErrorTest } from './sequential.js';

@@ -20,6 +20,8 @@ export interface ApiClientOptions {
   actor: string;
   /** Per-request timeout, default 30 s. */
   timeoutMs?: number;
+  /** How to start the orchestrator, for hints when it does not answer; default `gangway up`. */
+  startCommand?: string;
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -127,7 +129,7 @@ export class ApiClient {
       const error = (await res.json().catch(() => undefined) as Partial<ApiErrorBody> | undefined)?.error;
       if (!error || typeof error.code !== 'string') throw new GangwayError('internal', `unexpected answer from ${this.baseUrl} (HTTP ${res.status})`);
       const hint = error.code === 'unauthorized' && !this.opts.token
-        ? `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with \`gangway up\`, which writes it`
+        ? `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with ${this.opts.startCommand ?? '`gangway up`'}, which writes it`
         : error.hint;
       throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
     }
@@ -152,16 +154,13 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json', 'x-gangway-actor': this.opts.actor };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res: { status: number; ok: boolean; text: string };
     try {
-      res = await fetch(url, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
-      });
+      res = await send(url, method, headers, body === undefined ? undefined : JSON.stringify(body), this.opts.timeoutMs ?? 30_000);
     } catch (err) {
       throw this.unreachable(err);
     }
-    const text = await res.text();
+    const text = res.text;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -176,21 +175,44 @@ export class ApiClient {
     }
     let hint = error.hint;
     if (error.code === 'unauthorized' && !this.opts.token) {
-      hint = `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with \`gangway up\`, which writes it`;
+      hint = `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with ${this.opts.startCommand ?? '`gangway up`'}, which writes it`;
     }
     throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
   }
 
   private unreachable(err: unknown): GangwayError {
     const cause = (err as { cause?: { code?: string } }).cause;
-    const code = cause?.code ?? (err as { name?: string }).name;
+    const code = cause?.code ?? (err as { code?: string }).code ?? (err as { name?: string }).name;
     if (code === 'ECONNREFUSED') {
-      return new UnreachableError(`the orchestrator is not running at ${this.baseUrl}`, 'start it with `gangway up`', { cause: err });
+      return new UnreachableError(`the orchestrator is not running at ${this.baseUrl}`, `start it with ${this.opts.startCommand ?? '`gangway up`'}`, { cause: err });
     }
     if (code === 'TimeoutError') {
-      return new UnreachableError(`the orchestrator at ${this.baseUrl} did not answer in time`, 'check that `gangway up` is running and not overloaded', { cause: err });
+      return new UnreachableError(`the orchestrator at ${this.baseUrl} did not answer in time`, `check that ${this.opts.startCommand ?? '`gangway up`'} is running and not overloaded`, { cause: err });
     }
     return new UnreachableError(`cannot reach the orchestrator at ${this.baseUrl}${code ? ` (${code})` : ''}`,
-      'check --api / GANGWAY_API, and that `gangway up` is running', { cause: err });
+      `check --api / GANGWAY_API, and that ${this.opts.startCommand ?? '`gangway up`'} is running`, { cause: err });
   }
+}
+
+/**
+ * One request over node:http(s) with its own connection, closed when the answer is read.
+ * Not fetch: loading it costs a CLI call about 40 ms, and its kept-alive connection holds the
+ * process for another 100 ms or more after the last answer.
+ */
+async function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; ok: boolean; text: string }> {
+  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -7,10 +7,11 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { GangwayConfig } from '../config/types.js';
-import { findConfigFile, loadConfig } from '../config/load.js';
+import { findConfigFile } from '../config/find.js';
 import { GangwayError, exitCodeOf } from '../errors.js';
 import { GANGWAY_VERSION } from '../version.js';
 import { ApiClient } from './client.js';
+import { startCommand } from './demo-dir.js';
 import { toJson } from './output.js';
 import { readToken, tokenPath } from './token.js';
 
@@ -131,7 +132,12 @@ export function createContext(program: Command, io: CliIO): CliContext {
       return found;
     },
     config() {
-      configPromise ??= Promise.resolve().then(() => loadConfig(ctx.configFile()));
+      // The YAML parser and the schema load on first use: `--version` and `--help` never need them.
+      configPromise ??= Promise.resolve().then(async () => {
+        const file = ctx.configFile();
+        const { loadConfig } = await import('../config/load.js');
+        return loadConfig(file);
+      });
       return configPromise;
     },
     client() {
@@ -142,7 +148,10 @@ export function createContext(program: Command, io: CliIO): CliContext {
         const config = g.api && envToken ? undefined : await ctx.config();
         const baseUrl = g.api ?? apiUrlFor(config!.server.host, config!.server.port);
         const token = envToken ?? (config ? readToken(config.stateDir) : undefined);
-        return new ApiClient({ baseUrl, token, tokenSource: config ? tokenPath(config.stateDir) : undefined, actor: ctx.actor() });
+        return new ApiClient({
+          baseUrl, token, tokenSource: config ? tokenPath(config.stateDir) : undefined, actor: ctx.actor(),
+          startCommand: startCommand(config ? ctx.configFile() : undefined, io.env),
+        });
       })();
       return clientPromise;
     },

@@ -23,8 +23,12 @@ export function formatEvent(e: EventRecord, label: (deploymentId: string) => str
       return `${time} ${who}   ✓ ${String(d.title)} (${Math.round(Number(d.durationMs ?? 0))} ms)`;
     case 'step.failed':
       return `${time} ${who}   ✗ ${String(d.title)}: ${String(d.reason)}`;
+    case 'step.skipped':
+      return `${time} ${who}   - ${String(d.title)}: ${String(d.reason)}`;
+    case 'deployment.replanned':
+      return `${time} ${who} planned again from what serves now (${String(d.serving ?? 'nothing')}; rollback to ${String(d.stable ?? 'nothing')})`;
     case 'release.retired':
-      return `${time} ${String(d.service)}/${String(d.environment)} retired ${String(d.version)} (no traffic reaches it)`;
+      return `${time} ${String(d.service)}/${String(d.environment)} retired ${String(d.version)}${d.reason ? ` (${String(d.reason)})` : ' (no traffic reaches it)'}`;
     default:
       return null;
   }

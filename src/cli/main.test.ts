@@ -275,7 +275,26 @@ describe('status', () => {
       traffic: [{ version: '1.4.2', weight: 100 }],
       analysis: [],
       releases: [{ version: '1.4.2', requests: 120, errorRate: 0, p95Seconds: 0.012 }],
+      preview: null,
     }]);
+  });
+
+  it('shows the preview of blue-green pairs: the port, the release on it, or that the agent has yet to choose the port', async () => {
+    fake.options.previews = { dev: { port: 41873, version: '1.1.0' }, staging: { port: 41874, version: null }, prod: { port: null, version: null } };
+    fake.setStable('web', 'dev', '1.0.0');
+    const r = await run(['status', 'web']);
+    expect(r).toEqual({
+      code: 0, stderr: '',
+      stdout: [
+        'SERVICE  ENVIRONMENT  VERSION  PHASE  STEP  INSTANCES  TRAFFIC     PREVIEW',
+        'web      dev          1.0.0    -      -     2/2 ready  1.0.0 100%  :41873 1.1.0',
+        'web      staging      -        -      -     -          -           :41874',
+        'web      prod         -        -      -     -          -           auto',
+        '',
+      ].join('\n'),
+    });
+    const j = await run(['status', 'web', '--env', 'dev', '-o', 'json']);
+    expect((json(j) as Array<{ preview: unknown }>)[0].preview).toEqual({ port: 41873, version: '1.1.0' });
   });
 
   it('prints the table', async () => {
@@ -318,9 +337,21 @@ describe('history, plan, rollback, abort, logs', () => {
     expect(r.code).toBe(0);
     const rows = json(r) as Array<Record<string, unknown>>;
     expect(rows.map((d) => d.id)).toEqual(['dep_0002', 'dep_0001']);
-    expect(Object.keys(rows[1])).toEqual(['id', 'service', 'environment', 'version', 'phase', 'actor', 'reason', 'createdAt', 'finishedAt', 'steps', 'expedited', 'image', 'message', 'gates', 'verdicts']);
+    expect(Object.keys(rows[1])).toEqual(['id', 'service', 'environment', 'version', 'phase', 'actor', 'reason', 'createdAt', 'finishedAt', 'steps', 'expedited', 'image', 'message', 'supersededBy', 'gates', 'verdicts', 'url']);
     expect(rows[1]).toMatchObject({ service: 'web', environment: 'dev', version: '1.0.0', phase: 'running', actor: 'bob', reason: 'first', finishedAt: null });
+    // Each row links to its rollout page on the dashboard.
+    expect(rows[1].url).toBe(`http://127.0.0.1:${port}/deployments/dep_0001`);
     expect(fake.calls.at(-1)).toEqual(['history', { limit: 5 }]);
+  });
+
+  it('history shows which deployment superseded one', async () => {
+    const d = await fake.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'bob' });
+    const later = await fake.deploy({ service: 'web', environment: 'dev', version: '1.1.0', actor: 'bob' });
+    fake.finish(d.id, 'superseded', { supersededBy: later.id, message: `superseded by ${later.id} after 1m of its 5m watch` });
+    const r = await run(['history', 'web']);
+    expect(r.stdout).toContain(`superseded by ${later.id}`);
+    const rows = json(await run(['history', 'web', '-o', 'json'])) as Array<Record<string, unknown>>;
+    expect(rows.find((x) => x.id === d.id)).toMatchObject({ phase: 'superseded', supersededBy: later.id });
   });
 
   it('history prints a table with ISO times', async () => {
@@ -329,6 +360,8 @@ describe('history, plan, rollback, abort, logs', () => {
     expect(r.stdout).toBe([
       'ID        SERVICE  ENVIRONMENT  KIND    VERSION  PHASE    ACTOR  CREATED               DURATION  REASON',
       'dep_0001  web      dev          deploy  1.0.0    running  bob    2025-01-01T12:00:01Z  -         first',
+      '',
+      `on the dashboard: http://127.0.0.1:${port}/deployments/dep_0001 (any deployment: /deployments/ID)`,
       '',
     ].join('\n'));
   });
@@ -346,6 +379,15 @@ describe('history, plan, rollback, abort, logs', () => {
       code: 0, stderr: '',
       stdout: 'plan: web 1.1.0 to prod (blueGreen, replaces 1.0.0)\nsteps:\n  1. start 2 instances of 1.1.0\n  2. wait for 1.1.0 to be healthy\n  3. switch traffic to 1.1.0\n  4. stop 1.0.0\n',
     });
+  });
+
+  it('plan names the preview port, or says the agent chooses it', async () => {
+    fake.options.previews = { dev: { port: 41873, version: null }, prod: { port: null, version: null } };
+    expect((await run(['plan', 'web', '--env', 'dev', '--version', '1.1.0'])).stdout.split('\n').slice(0, 2))
+      .toEqual(['plan: web 1.1.0 to dev (blueGreen, first deployment)', 'preview port: 41873']);
+    expect((await run(['plan', 'web', '--env', 'prod', '--version', '1.1.0'])).stdout.split('\n')[1])
+      .toBe('preview port: chosen by the agent when the preview first opens (then kept)');
+    expect((json(await run(['plan', 'web', '--env', 'dev', '--version', '1.1.0', '-o', 'json'])) as { preview: unknown }).preview).toEqual({ port: 41873, version: null });
   });
 
   it('rollback --wait follows the rollback and exits 0', async () => {

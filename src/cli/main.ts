@@ -4,35 +4,68 @@
  * failed; 5 orchestrator unreachable.
  */
 import { Command, CommanderError, Option } from 'commander';
-import type { CliContext, CliIO } from './context.js';
+import type { CliContext, CliIO, RegisterCommand } from './context.js';
 import { createContext, exitCodeFor, reportError } from './context.js';
-import { registerAbort } from './commands/abort.js';
-import { registerAgent } from './commands/agent.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDeploy } from './commands/deploy.js';
-import { registerDown } from './commands/down.js';
-import { registerHistory } from './commands/history.js';
-import { registerLogs } from './commands/logs.js';
-import { registerPlan } from './commands/plan.js';
-import { registerPromote } from './commands/promote.js';
-import { registerRetry } from './commands/retry.js';
-import { registerRollback } from './commands/rollback.js';
-import { registerSchema } from './commands/schema.js';
-import { registerStatus } from './commands/status.js';
-import { registerUp } from './commands/up.js';
-import { registerValidate } from './commands/validate.js';
-import { registerApprove } from './commands/approve.js';
-import { registerConfirm } from './commands/confirm.js';
-import { registerFreeze } from './commands/freeze.js';
-import { registerFreezes } from './commands/freezes.js';
-import { registerReject } from './commands/reject.js';
-import { registerUnfreeze } from './commands/unfreeze.js';
-import { registerAudit } from './commands/audit.js';
-import { registerUser } from './commands/user.js';
-import { registerToken } from './commands/token.js';
 
-/** Builds the commander program with every command registered against `ctx`. */
-export function buildProgram(ctx: CliContext, program = new Command()): Command {
+/**
+ * Every command, in the order `--help` lists them, with its module loaded on demand: a run
+ * imports only the command it runs (and `--version` none), so start-up does not pay for the
+ * HTTP server, the store or the config schema when the command does not use them.
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<RegisterCommand>]> = [
+  ['up', async () => (await import('./commands/up.js')).registerUp],
+  ['demo', async () => (await import('./commands/demo.js')).registerDemo],
+  ['deploy', async () => (await import('./commands/deploy.js')).registerDeploy],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['history', async () => (await import('./commands/history.js')).registerHistory],
+  ['plan', async () => (await import('./commands/plan.js')).registerPlan],
+  ['rollback', async () => (await import('./commands/rollback.js')).registerRollback],
+  ['promote', async () => (await import('./commands/promote.js')).registerPromote],
+  ['retry', async () => (await import('./commands/retry.js')).registerRetry],
+  ['abort', async () => (await import('./commands/abort.js')).registerAbort],
+  ['logs', async () => (await import('./commands/logs.js')).registerLogs],
+  ['validate', async () => (await import('./commands/validate.js')).registerValidate],
+  ['schema', async () => (await import('./commands/schema.js')).registerSchema],
+  ['down', async () => (await import('./commands/down.js')).registerDown],
+  ['agent', async () => (await import('./commands/agent.js')).registerAgent],
+  ['approve', async () => (await import('./commands/approve.js')).registerApprove],
+  ['reject', async () => (await import('./commands/reject.js')).registerReject],
+  ['confirm', async () => (await import('./commands/confirm.js')).registerConfirm],
+  ['freeze', async () => (await import('./commands/freeze.js')).registerFreeze],
+  ['unfreeze', async () => (await import('./commands/unfreeze.js')).registerUnfreeze],
+  ['freezes', async () => (await import('./commands/freezes.js')).registerFreezes],
+  ['audit', async () => (await import('./commands/audit.js')).registerAudit],
+  ['user', async () => (await import('./commands/user.js')).registerUser],
+  ['token', async () => (await import('./commands/token.js')).registerToken],
+];
+
+/** Program options that take a value, so the word after them is not the command's name. */
+const VALUE_OPTIONS = new Set(['-C', '--dir', '-c', '--config', '-o', '--output', '--api']);
+
+/**
+ * The commands a command line needs registered: the one it names; none for a bare
+ * `--version`; every one for help, usage errors and unknown names (so commander can list
+ * them or suggest one).
+ *
+ * @example
+ * commandsFor(['node', 'gangway', '-C', 'shop', 'status']) // ['status']
+ */
+export function commandsFor(argv: readonly string[]): string[] {
+  const all = COMMANDS.map(([name]) => name);
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (VALUE_OPTIONS.has(a)) { i++; continue; }
+    if (a.startsWith('-')) continue;
+    return all.includes(a) ? [a] : all;
+  }
+  const versionOnly = args.some((a) => a === '-V' || a === '--version') && !args.some((a) => a === '-h' || a === '--help');
+  return versionOnly ? [] : all;
+}
+
+/** Builds the commander program with the named commands (default: every one) registered against `ctx`. */
+export async function buildProgram(ctx: CliContext, program = new Command(), names: readonly string[] = COMMANDS.map(([name]) => name)): Promise<Command> {
   program
     .name('gangway')
     .description('Deploy, verify, promote and roll back releases, as your runbook says.')
@@ -44,13 +77,8 @@ export function buildProgram(ctx: CliContext, program = new Command()): Command 
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
 
-  for (const register of [
-    registerUp, registerDemo, registerDeploy, registerStatus, registerHistory, registerPlan, registerRollback,
-    registerPromote, registerRetry, registerAbort, registerLogs, registerValidate, registerSchema, registerDown, registerAgent,
-    registerApprove, registerReject, registerConfirm, registerFreeze, registerUnfreeze, registerFreezes,
-    registerAudit,
-    registerUser, registerToken,
-  ]) register(program, ctx);
+  const wanted = COMMANDS.filter(([name]) => names.includes(name));
+  for (const register of await Promise.all(wanted.map(([, load]) => load()))) register(program, ctx);
   addGlobalOptions(program);
   // Every command accepts the global options after its name too (`gangway status -o json`).
   for (const command of program.commands) addGlobalOptions(command);
@@ -74,6 +102,8 @@ function addGlobalOptions(command: Command): void {
  * process.exitCode = await main(process.argv);
  */
 export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<number> {
+  if (!io.stdout) ignoreWriteErrors(process.stdout);
+  if (!io.stderr) ignoreWriteErrors(process.stderr);
   const full: CliIO = {
     stdout: io.stdout ?? process.stdout,
     stderr: io.stderr ?? process.stderr,
@@ -86,8 +116,8 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
   };
   const program = new Command();
   const ctx = createContext(program, full);
-  buildProgram(ctx, program);
   try {
+    await buildProgram(ctx, program, commandsFor(argv));
     await program.parseAsync(argv, { from: 'node' });
     return exitCodeFor(ctx);
   } catch (err) {
@@ -100,4 +130,18 @@ export async function main(argv: string[], io: Partial<CliIO> = {}): Promise<num
   } finally {
     ctx.dispose();
   }
+}
+
+const guarded = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * Output must never stop a command half-way: when stdout or stderr is a pipe that closed
+ * (`gangway demo | tee log`, then Ctrl-C ends tee first), a write fails with EPIPE, and an
+ * unhandled stream error would kill the process before its Ctrl-C clean-up ran. Write errors
+ * are dropped instead; what is left to say has nowhere to go anyway.
+ */
+function ignoreWriteErrors(stream: NodeJS.WritableStream): void {
+  if (guarded.has(stream)) return;
+  guarded.add(stream);
+  stream.on('error', () => undefined);
 }

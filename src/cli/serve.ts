@@ -12,6 +12,7 @@ import { LocalTarget } from '../targets/local/local-target.js';
 import { Orchestrator } from '../engine/orchestrator.js';
 import { OrchestratorMetrics } from '../engine/orchestrator-metrics.js';
 import { Runner } from '../engine/runner.js';
+import { ReleaseSampler, samplingInterval } from '../engine/release-sampler.js';
 import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { createMetricProviders } from '../metrics/registry.js';
 import { createGates } from '../gates/index.js';
@@ -42,7 +43,10 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   const store = await openStore(config.store);
   let agent;
   try {
-    agent = await ensureAgent({ stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host });
+    agent = await ensureAgent({
+      stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host,
+      forwardedHeaders: config.agent.forwardedHeaders, trustForwarded: config.agent.trustForwarded,
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -62,6 +66,8 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     }
   }, 5000);
   sampler.unref();
+  // Per-release samples of every active deployment, stored for the rollout page's charts.
+  const releaseSampler = new ReleaseSampler({ store, requests: metrics.requests, intervalMs: samplingInterval(Object.values(config.analysisTemplates)), log: logger });
   // Records and notifications follow the event log on their own cursors, started before any
   // request can add events, so a crash or a restart loses none.
   const readDeployment = (id: string) => orchestrator.getDeployment(id);
@@ -88,12 +94,14 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     throw err;
   }
   runner.start();
+  releaseSampler.start();
   logger.info({ url: `http://${config.server.host}:${config.server.port}`, owner: runner.owner }, 'orchestrator started');
   return {
     config, orchestrator, runner, token, logger,
     url: `http://${config.server.host}:${config.server.port}`,
     async close() {
       clearInterval(sampler);
+      await releaseSampler.stop();
       await runner.stop();
       await dispatcher?.stop();
       await records?.stop();

@@ -208,6 +208,7 @@ describe('compileConfig: gates', () => {
     expect(config.environments).toEqual([{
       name: 'prod',
       reason: 'optional',
+      queue: 'supersede',
       approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: null },
       windows: [
         { allow: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '06:00', to: '22:00' }, timezone: 'UTC' },
@@ -296,7 +297,7 @@ describe('compileConfig: records, notifications and migrations', () => {
       repo: '/srv/records', path: 'docs/deployments/{environment}', remote: null, branch: null,
       author: { name: 'Gangway', email: 'gangway@localhost' }, pushRetries: 3,
     });
-    const events = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'];
+    const events = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded'];
     expect(config.notifications).toEqual([
       { kind: 'webhook', name: 'hook', url: 'http://127.0.0.1:9000/hook', secret: null, events, timeoutMs: 5000, retries: 3 },
       { kind: 'github', name: 'gh', apiUrl: 'https://api.github.com', repo: 'acme/shop', token: 'ghp_x', events, timeoutMs: 5000, retries: 3 },

@@ -4,9 +4,10 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
+import type { HttpExpect } from '../core/http-check.js';
 import { GangwayError } from '../errors.js';
 import type {
-  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig, HttpExpect,
+  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig,
   MetricSource, MigrationConfig, NotifierConfig, RecordsConfig, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy,
   WindowRange,
 } from './types.js';
@@ -66,7 +67,12 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     rootDir,
     stateDir,
     server: { host: raw.server?.host ?? DEFAULTS.server.host, port: raw.server?.port ?? DEFAULTS.server.port },
-    agent: { metricsPort: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort, host: raw.agent?.host ?? DEFAULTS.agent.host },
+    agent: {
+      metricsPort: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort,
+      host: raw.agent?.host ?? DEFAULTS.agent.host,
+      forwardedHeaders: raw.agent?.forwardedHeaders ?? DEFAULTS.agent.forwardedHeaders,
+      trustForwarded: [...(raw.agent?.trustForwarded ?? DEFAULTS.agent.trustForwarded)],
+    },
     store: compileStore(raw, rootDir, stateDir, env),
     environments,
     serviceNames,
@@ -202,6 +208,7 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string):
   const out: EnvironmentConfig = {
     name,
     reason: env.reason ?? DEFAULTS.reason,
+    queue: env.queue ?? DEFAULTS.queue,
     windows: compileWindows(env.windows ?? []),
     checks: (env.checks ?? []).map((c) => compileCheck(c, rootDir)),
     checklist: (env.checklist ?? []).map((item) => ({ name: item.name, text: item.text, confirmers: [...item.confirmers] })),
@@ -324,7 +331,7 @@ function compileStrategy(s: RawServiceSettings['strategy']): StrategyConfig {
   if (s?.blueGreen) {
     return {
       kind: 'blueGreen',
-      previewPort: s.blueGreen.previewPort,
+      previewPort: s.blueGreen.previewPort ?? null,
       scaleDownDelayMs: parseDuration(s.blueGreen.scaleDownDelay ?? DEFAULTS.scaleDownDelay),
     };
   }

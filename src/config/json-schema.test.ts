@@ -64,7 +64,7 @@ describe('JSON Schema of gangway.yaml', () => {
     interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; enum?: string[]; pattern?: string; description?: string }
     const schema = configJsonSchema() as unknown as Node;
     const environment = schema.properties.environments.additionalProperties;
-    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited']);
+    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'queue', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited']);
     expect(environment.properties.expedited.properties.skip.items.enum)
       .toEqual(['promotion', 'window', 'freeze', 'approvals', 'image', 'signature', 'checks', 'checklist', 'rejected']);
     const range = environment.properties.windows.items.properties.deny;
@@ -82,7 +82,7 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(schema.properties.records.required).toEqual(['repo']);
     const notifier = schema.properties.notifications.items;
     expect(Object.keys(notifier.properties)).toEqual(['name', 'webhook', 'slack', 'github', 'events', 'timeout', 'retries']);
-    expect(notifier.properties.events.items.enum).toEqual(['started', 'waiting', 'succeeded', 'failed', 'rolled_back']);
+    expect(notifier.properties.events.items.enum).toEqual(['started', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded']);
     expect(notifier.properties.github.required).toEqual(['repo', 'tokenFromEnv']);
     const migrations = schema.properties.services.additionalProperties.properties.migrations.anyOf[0];
     expect(Object.keys(migrations.properties)).toEqual(['backup', 'migrate', 'validate', 'rollback', 'cwd', 'timeout', 'env']);

@@ -123,13 +123,13 @@ describe('parseConfig: a complete file', () => {
       rootDir: '/srv/shop',
       stateDir: '/srv/shop/var/gangway',
       server: { host: '0.0.0.0', port: 7500 },
-      agent: { metricsPort: 7501, host: '127.0.0.1' },
+      agent: { metricsPort: 7501, host: '127.0.0.1', forwardedHeaders: true, trustForwarded: [] },
       store: { kind: 'postgres', url: 'postgres://gangway@db/shop' },
       environments: [
-        { name: 'dev', reason: 'optional', windows: [], checks: [], checklist: [], image: null, expedited: null },
-        { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', windows: [], checks: [], checklist: [], image: null, expedited: null },
+        { name: 'dev', reason: 'optional', queue: 'supersede', windows: [], checks: [], checklist: [], image: null, expedited: null },
+        { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', queue: 'supersede', windows: [], checks: [], checklist: [], image: null, expedited: null },
         {
-          name: 'prod', promotion: { from: 'staging' }, reason: 'required',
+          name: 'prod', promotion: { from: 'staging' }, reason: 'required', queue: 'supersede',
           approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: null },
           windows: [
             { deny: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }, timezone: 'America/New_York' },
@@ -176,10 +176,18 @@ services:
   app: { target: { local: { command: [./run], port: 3000 } } }
 `, '/tmp/tiny/gangway.yml', { env: {} });
     expect(config.server).toEqual({ host: '127.0.0.1', port: 7400 });
-    expect(config.agent).toEqual({ host: '127.0.0.1', metricsPort: 7401 });
+    expect(config.agent).toEqual({ host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: true, trustForwarded: [] });
     expect(config.stateDir).toBe('/tmp/tiny/.gangway');
     expect(config.store).toEqual({ kind: 'sqlite', path: '/tmp/tiny/.gangway/state.db' });
     expect(config.services.app.dev.target.cwd).toBe('/tmp/tiny');
+  });
+
+  it('reads the proxy\'s forwarding settings: headers off or on, and the peers trusted with their own', () => {
+    const base = 'project: p\nenvironments: { dev: {} }\nservices: { a: { target: { local: { command: [x], port: 3000 } } } }\n';
+    expect(parseConfig(`${base}agent: { forwardedHeaders: false }\n`, '/tmp/p/gangway.yaml', { env: {} }).agent)
+      .toEqual({ host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: false, trustForwarded: [] });
+    expect(parseConfig(`${base}agent:\n  trustForwarded: ["127.0.0.1/32", "10.0.0.0/8", "::1", "fd00::/8", "::ffff:192.168.0.0/112"]\n`, '/tmp/p/gangway.yaml', { env: {} }).agent)
+      .toEqual({ host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: true, trustForwarded: ['127.0.0.1/32', '10.0.0.0/8', '::1', 'fd00::/8', '::ffff:192.168.0.0/112'] });
   });
 
   it('resolves a relative file name against the working folder', () => {
@@ -272,6 +280,25 @@ describe('parseConfig: problems, each with its exact message and position', () =
     ]);
   });
 
+  it('trustForwarded entries that are not an IP address or CIDR range, and forwardedHeaders that is not a boolean', () => {
+    const hint = 'write an IPv4 or IPv6 address or CIDR range, e.g. "127.0.0.1", "10.0.0.0/8", "::1" or "fd00::/8"';
+    expect(problemsOf(`${head}agent:\n  trustForwarded: ["10.0.0.0/8", localhost, "10.0.0.0/33", "::/129", 10]\n`)).toEqual([
+      { line: 13, column: 34, path: 'agent.trustForwarded[1]', message: '"localhost" is not an IP address or CIDR range', hint },
+      { line: 13, column: 45, path: 'agent.trustForwarded[2]', message: '"10.0.0.0/33" is not a CIDR range: an IPv4 prefix length is 0 to 32', hint },
+      { line: 13, column: 60, path: 'agent.trustForwarded[3]', message: '"::/129" is not a CIDR range: an IPv6 prefix length is 0 to 128', hint },
+      { line: 13, column: 70, path: 'agent.trustForwarded[4]', message: 'expected a string, got the number 10', hint: 'quote it: "10"' },
+    ]);
+    expect(problemsOf(`${head}agent: { forwardedHeaders: "no" }\n`)).toEqual([
+      { line: 12, column: 28, path: 'agent.forwardedHeaders', message: 'expected true or false, got the string "no"' },
+    ]);
+  });
+
+  it('a queue policy that is not supersede or strict', () => {
+    expect(problemsOf(head.replace('  dev: {}', '  dev: { queue: fifo }'))).toEqual([
+      { line: 3, column: 17, path: 'environments.dev.queue', message: 'must be one of supersede, strict; got the string "fifo"' },
+    ]);
+  });
+
   it('port out of range', () => {
     expect(problemsOf(head.replace('port: 8080', 'port: 70000'))).toEqual([
       { line: 11, column: 15, path: 'services.web.target.local.port', message: 'must be a port number from 1 to 65535, got 70000' },
@@ -346,10 +373,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
     ]);
   });
 
-  it('blueGreen without previewPort, and a rolling update that cannot progress', () => {
-    expect(problemsOf(`${head}    strategy: { blueGreen: { scaleDownDelay: 10s } }\n`)).toEqual([
-      { line: 12, column: 17, path: 'services.web.strategy.blueGreen.previewPort', message: 'required key `previewPort` is missing' },
-    ]);
+  it('a rolling update that cannot progress', () => {
     expect(problemsOf(`${head}    strategy: { rolling: { maxSurge: 0 } }\n`)).toEqual([
       { line: 12, column: 17, path: 'services.web.strategy.rolling', message: 'maxSurge and maxUnavailable are both 0, so the update could never make progress', hint: 'set maxSurge to 1 (the default) or more' },
     ]);
@@ -478,10 +502,40 @@ services:
     ]);
   });
 
+  it('blueGreen without previewPort is valid and compiles to previewPort null; an explicit one still must differ from every port', () => {
+    const text = `project: shop
+environments: { dev: {}, prod: {} }
+services:
+  web:
+    target: { local: { command: [x], port: 8080 } }
+    strategy: { blueGreen: { scaleDownDelay: 10s } }
+    environments:
+      prod: { target: { local: { port: 9080 } } }
+  api:
+    target: { local: { command: [x], port: 8081 } }
+    environments:
+      prod: { target: { local: { port: 9081 } } }
+`;
+    const config = parseConfig(text, FILE, { env: {} });
+    expect(config.services.web.dev.strategy).toEqual({ kind: 'blueGreen', previewPort: null, scaleDownDelayMs: 10_000 });
+    expect(config.services.web.prod.strategy).toEqual({ kind: 'blueGreen', previewPort: null, scaleDownDelayMs: 10_000 });
+    // An explicit port in one environment is checked against every other port; the chosen ones are not in the file.
+    const explicit = text.replace('prod: { target: { local: { port: 9080 } } }', 'prod: { target: { local: { port: 9080 } }, strategy: { blueGreen: { previewPort: 9081 } } }');
+    expect(problemsOf(explicit)).toEqual([
+      { line: 12, column: 40, path: 'services.api.environments.prod.target.local.port', message: 'port 9081 is used more than once: by the preview of service web in prod (line 8) and by service api in prod (line 12)', hint: 'every port in the project must be different, in every environment' },
+    ]);
+    const merged = parseConfig(explicit.replace('prod: { target: { local: { port: 9081 } } }', 'prod: { target: { local: { port: 9082 } } }'), FILE, { env: {} });
+    expect([merged.services.web.dev.strategy, merged.services.web.prod.strategy]).toEqual([
+      { kind: 'blueGreen', previewPort: null, scaleDownDelayMs: 10_000 },
+      { kind: 'blueGreen', previewPort: 9081, scaleDownDelayMs: 10_000 },
+    ]);
+  });
+
   it('a problem that appears only once an override is merged', () => {
-    const text = `${head}    environments:\n      prod:\n        target: { local: { port: 9080 } }\n        strategy: { blueGreen: { scaleDownDelay: 5s } }\n`;
+    // Each part is fine alone; merged, maxSurge and maxUnavailable are both 0.
+    const text = `${head}    strategy: { rolling: { maxSurge: 0, maxUnavailable: 1 } }\n    environments:\n      prod:\n        target: { local: { port: 9080 } }\n        strategy: { rolling: { maxUnavailable: 0 } }\n`;
     expect(problemsOf(text)).toEqual([
-      { line: 15, column: 21, path: 'services.web.environments.prod.strategy.blueGreen.previewPort', message: 'required key `previewPort` is missing' },
+      { line: 16, column: 21, path: 'services.web.environments.prod.strategy.rolling', message: 'maxSurge and maxUnavailable are both 0, so the update could never make progress', hint: 'set maxSurge to 1 (the default) or more' },
     ]);
   });
 
@@ -528,7 +582,6 @@ services:
       'shop/gangway.yaml:1:10: project: "Shop" is not a valid project name',
       '  hint: use lowercase letters, digits and dashes, starting with a letter (e.g. `shop`)',
       'shop/gangway.yaml:9:15: services.web.target.local.port: must be a port number from 1 to 65535, got 80800',
-      'shop/gangway.yaml:11:7: services.web.strategy.blueGreen.previewPort: required key `previewPort` is missing',
       'shop/gangway.yaml:11:20: services.web.strategy.blueGreen.previewPrt: unknown key `previewPrt`',
       '  hint: did you mean `previewPort`?',
       'shop/gangway.yaml:14:18: services.web.smoke[0].timeout: expected a duration, got the number 30',
@@ -1002,6 +1055,7 @@ describe('loadConfig and findConfigFile', () => {
       name: 'prod',
       promotion: { from: 'staging' },
       reason: 'required',
+      queue: 'supersede',
       approvals: { required: 1, groups: ['ops'], allowSelfApproval: false, expiresMs: 86_400_000 },
       windows: [
         { deny: { days: ['sat', 'sun'], from: '00:00', to: '24:00' }, timezone: 'Europe/Berlin' },
@@ -1070,7 +1124,7 @@ describe('loadConfig and findConfigFile', () => {
     const config = parseConfig(text, join(dir, 'gangway.yaml'), { env });
     expect(config.records).toMatchObject({ repo: dir, path: 'docs/deployments/{environment}', remote: 'origin', branch: 'main' });
     expect(config.notifications.map((n) => `${n.name}:${n.kind}:${n.events.join(',')}`))
-      .toEqual(['ops-webhook:webhook:started,waiting,succeeded,failed,rolled_back', 'team-slack:slack:failed,rolled_back', 'github:github:started,waiting,succeeded,failed,rolled_back']);
+      .toEqual(['ops-webhook:webhook:started,waiting,succeeded,failed,rolled_back', 'team-slack:slack:failed,rolled_back', 'github:github:started,waiting,succeeded,failed,rolled_back,superseded']);
     expect(config.services.api.dev.migrations).toBeNull();
     expect(config.services.api.prod.migrations).toMatchObject({
       backup: { kind: 'pgDump', url: 'postgres://db/shop', dir: join(dir, '.gangway', 'backups') },
@@ -1211,12 +1265,12 @@ describe('parseConfig: gates, groups, registries and incidents', () => {
     expect(config.incidents).toEqual({ label: 'severity', value: 'critical' });
     const none = { windows: [], checks: [], checklist: [] };
     expect(config.environments).toEqual([
-      { name: 'dev', reason: 'optional', ...none, image: { exists: true, signature: null }, expedited: null },
-      { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', ...none, image: null, expedited: { skip: [] } },
+      { name: 'dev', reason: 'optional', queue: 'supersede', ...none, image: { exists: true, signature: null }, expedited: null },
+      { name: 'staging', promotion: { from: 'dev' }, reason: 'optional', queue: 'supersede', ...none, image: null, expedited: { skip: [] } },
       {
         name: 'prod',
         promotion: { from: 'staging' },
-        reason: 'required',
+        reason: 'required', queue: 'supersede',
         approvals: { required: 2, groups: ['ops', 'sre'], allowSelfApproval: true, expiresMs: 86_400_000 },
         windows: [
           { deny: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }, timezone: 'America/New_York' },
@@ -1664,7 +1718,7 @@ services:
       repo: join(dir, 'records'), path: 'audit/{service}/{environment}', remote: 'origin', branch: 'main',
       author: { name: 'Release Bot', email: 'release@example.com' }, pushRetries: 5,
     });
-    const all = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'];
+    const all = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded'];
     expect(config.notifications).toEqual([
       { kind: 'webhook', name: 'ops-webhook', url: 'https://hooks.example.com/deploys', secret: 'whsec_1', events: ['failed', 'rolled_back'], timeoutMs: 2000, retries: 0 },
       { kind: 'slack', name: 'team-slack', url: 'https://hooks.slack.com/services/T0/B0/xyz', events: all, timeoutMs: 5000, retries: 3 },
@@ -1789,7 +1843,7 @@ services:
       { line: 4, column: 21, path: 'notifications[0].webhook.url', message: 'url must be an http:// or https:// URL, got "ftp://hooks.example.com"', hint: 'e.g. "https://hooks.example.com/deploys"' },
       { line: 6, column: 11, path: 'notifications[1].name', message: '"Ops" is not a valid notifier name', hint: 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ops-webhook`)' },
       { line: 7, column: 23, path: 'notifications[1].events[1]', message: 'unknown event "rolledback"', hint: 'did you mean rolled_back?' },
-      { line: 7, column: 35, path: 'notifications[1].events[2]', message: 'unknown event "finished"', hint: 'events: started, waiting, succeeded, failed, rolled_back' },
+      { line: 7, column: 35, path: 'notifications[1].events[2]', message: 'unknown event "finished"', hint: 'events: started, waiting, succeeded, failed, rolled_back, superseded' },
       { line: 10, column: 5, path: 'notifications[2].events', message: 'events is empty, so nothing would be sent', hint: 'remove events to be told of every event' },
       { line: 11, column: 14, path: 'notifications[2].timeout', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
       { line: 12, column: 14, path: 'notifications[2].retries', message: 'expected a whole number, got the number 1.5' },

@@ -3,9 +3,8 @@
  * whole file, compile. Every problem found is reported at once, in file order, each with its
  * line and column; a file with any problem never yields a config.
  */
-import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
@@ -20,8 +19,8 @@ import {
 } from './problems.js';
 import type { PathSegment, RawProblem } from './problems.js';
 
-/** File names Gangway looks for, in order of preference. */
-export const CONFIG_FILE_NAMES = ['gangway.yaml', 'gangway.yml'] as const;
+// Finding the file needs no YAML or schema: it lives apart so the CLI can do it without loading them.
+export { CONFIG_FILE_NAMES, findConfigFile } from './find.js';
 
 /** Options of {@link parseConfig} and {@link loadConfig}. */
 export interface LoadOptions {
@@ -91,23 +90,6 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const problems = [...checkWholeFile(raw, locator, rootDir, env), ...checkGates(raw, rootDir, env)];
   if (problems.length > 0) fail(problems);
   return compileConfig(raw, { file, env });
-}
-
-/**
- * The config file for `dir`: `gangway.yaml` (or `gangway.yml`) in it or in the nearest folder
- * above it that has one; `undefined` when there is none up to the file system root.
- */
-export function findConfigFile(dir: string): string | undefined {
-  let current = resolve(dir);
-  for (;;) {
-    for (const name of CONFIG_FILE_NAMES) {
-      const candidate = join(current, name);
-      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
-    }
-    const parent = dirname(current);
-    if (parent === current) return undefined;
-    current = parent;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isAbsolute } from 'node:path';
+import { trustEntryProblem } from '../agent/forwarded.js';
 import type { BuiltinMetric, GateName, NotifyEvent } from './types.js';
 import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
 import { CHECK_PLACEHOLDER_NAMES, METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
@@ -18,9 +19,10 @@ import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js'
 export const DEFAULTS = {
   stateDir: '.gangway',
   server: { host: '127.0.0.1', port: 7400 },
-  agent: { host: '127.0.0.1', metricsPort: 7401 },
+  agent: { host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: true, trustForwarded: [] },
   sqlitePath: '.gangway/state.db',
   reason: 'optional',
+  queue: 'supersede',
   allowSelfApproval: false,
   /** How long an approval counts: `null` is for as long as the deployment waits. */
   approvalExpires: null,
@@ -84,7 +86,7 @@ const allGatesListed: [MissingGate] extends [never] ? true : MissingGate = true;
 void allGatesListed;
 
 /** Every deployment outcome a notifier can be told about, in the order a deployment meets them. */
-export const NOTIFY_EVENTS = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back'] as const satisfies readonly NotifyEvent[];
+export const NOTIFY_EVENTS = ['started', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded'] as const satisfies readonly NotifyEvent[];
 
 type MissingEvent = Exclude<NotifyEvent, (typeof NOTIFY_EVENTS)[number]>;
 const allEventsListed: [MissingEvent] extends [never] ? true : MissingEvent = true;
@@ -452,7 +454,8 @@ function buildService(mode: Mode) {
   }
 
   const blueGreen = z.strictObject({
-    previewPort: req(port('Port on which the new release is served for checks before the switch. Must differ from every other port in the project.')),
+    previewPort: port('Port on which the new release is served for checks before the switch. Must differ from every other port in the project. '
+      + 'Default: the local agent chooses a free port and keeps it for the service and environment; `gangway status` and `gangway plan` show it.').optional(),
     scaleDownDelay: duration(`How long the previous release keeps running after the switch, for an instant switch back. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
   });
 
@@ -739,6 +742,7 @@ export const environmentSchema = reserveKeys(z.strictObject({
     from: z.string().describe('Environment a release must have succeeded in first; it must be declared earlier.'),
   }).optional().describe('Where releases come from.'),
   reason: z.enum(['required', 'optional']).optional().describe(`Whether a deployment must give a reason. Default ${DEFAULTS.reason}.`),
+  queue: z.enum(['supersede', 'strict']).optional().describe(`What a deployment queued behind one in its post-deploy watch does: \`supersede\` ends that watch at once and starts (the watched deployment ends \`superseded\`); \`strict\` waits until the watch ends. Default ${DEFAULTS.queue}.`),
   approvals: z.strictObject({
     required: z.int().min(1).describe('How many approvals a deployment needs (at least 1), from distinct people.'),
     groups: z.array(z.string().min(1)).min(1).superRefine(noRepeats('group'))
@@ -1131,6 +1135,17 @@ export const configSchema = reserveKeys(z.strictObject({
   agent: z.strictObject({
     host: z.string().min(1).optional().describe(`Address the agent's metrics endpoint listens on. Default ${DEFAULTS.agent.host}.`),
     metricsPort: port(`Port of the agent's metrics endpoint. Default ${DEFAULTS.agent.metricsPort}.`).optional(),
+    forwardedHeaders: z.boolean().optional().describe(
+      'Add X-Forwarded-For (the client address), X-Forwarded-Proto (http) and X-Forwarded-Host (the Host header) to every request the proxy forwards. '
+      + `Default ${DEFAULTS.agent.forwardedHeaders}.`),
+    trustForwarded: z.array(z.string().superRefine((entry, ctx) => {
+      const problem = trustEntryProblem(entry);
+      if (problem !== null) {
+        ctx.addIssue({ code: 'custom', input: entry, message: withHint(problem, 'write an IPv4 or IPv6 address or CIDR range, e.g. "127.0.0.1", "10.0.0.0/8", "::1" or "fd00::/8"') });
+      }
+    })).optional().describe(
+      'Peers (IP addresses or CIDR ranges, IPv4 or IPv6) whose own X-Forwarded-* headers the proxy keeps, appending the peer to X-Forwarded-For: '
+      + 'a load balancer in front of the agent. From any other peer they are replaced. Default none.'),
   }).optional().describe('The local agent that runs instances and the proxy.'),
   store: store.optional(),
   metrics: metrics.optional(),

@@ -4,14 +4,7 @@
  * downstream re-reads raw YAML or re-applies defaults. All durations are milliseconds.
  */
 
-/** An HTTP expectation: status code and, optionally, JSON body fields that must match exactly. */
-export interface HttpExpect {
-  status: number;
-  /** Dotted field paths (e.g. `status` or `checks.db`) mapped to the exact expected value. */
-  json?: Record<string, unknown>;
-  /** A substring the body must contain. */
-  bodyContains?: string;
-}
+import type { HttpExpect } from '../core/http-check.js';
 
 export interface HealthConfig {
   path: string;
@@ -40,7 +33,16 @@ export interface LocalTargetConfig {
 export type TargetConfig = LocalTargetConfig;
 
 export interface RollingStrategy { kind: 'rolling'; maxSurge: number; maxUnavailable: number }
-export interface BlueGreenStrategy { kind: 'blueGreen'; previewPort: number; scaleDownDelayMs: number }
+export interface BlueGreenStrategy {
+  kind: 'blueGreen';
+  /**
+   * Port of the preview listener; null when not configured: the local agent then chooses a free
+   * port when the first preview opens and keeps it for this service and environment (across
+   * agent restarts). `gangway status`, `gangway plan` and the dashboard show the port in use.
+   */
+  previewPort: number | null;
+  scaleDownDelayMs: number;
+}
 /**
  * Canary: shift a share of real traffic to the new release step by step, judge it against
  * the stable release on live metrics, promote or roll back by itself.
@@ -143,7 +145,7 @@ export interface ServiceEnvConfig {
 export type GateName = 'promotion' | 'reason' | 'window' | 'freeze' | 'approvals' | 'image' | 'signature' | 'checks' | 'checklist' | 'rejected';
 
 /** Deployment outcomes people are told about. */
-export type NotifyEvent = 'started' | 'waiting' | 'succeeded' | 'failed' | 'rolled_back';
+export type NotifyEvent = 'started' | 'waiting' | 'succeeded' | 'failed' | 'rolled_back' | 'superseded';
 
 /** Where notifications go. Secrets (webhook signing secret, tokens) come from env vars at load time; never logged. */
 export type NotifierConfig =
@@ -191,6 +193,11 @@ export interface EnvironmentConfig {
   name: string;
   promotion?: { from: string };
   reason: 'required' | 'optional';
+  /**
+   * `supersede`: a deployment queued behind one in its post-deploy watch ends that watch at
+   * once (the watched one ends `superseded`) and starts. `strict`: it waits for the watch.
+   */
+  queue: 'supersede' | 'strict';
   /**
    * N of M approvals from members of the named groups (see `GangwayConfig.groups`);
    * `expiresMs`: an approval older than this no longer counts (null: never expires).
@@ -252,7 +259,18 @@ export interface GangwayConfig {
   rootDir: string;
   stateDir: string;
   server: { host: string; port: number };
-  agent: { metricsPort: number; host: string };
+  agent: {
+    metricsPort: number;
+    host: string;
+    /**
+     * The proxy adds X-Forwarded-For/-Proto/-Host to every request. compileConfig always sets
+     * this and `trustForwarded`; they are optional only so configs built by hand (test fixtures)
+     * need not spell them out, and the agent then applies the same defaults (on, trust nobody).
+     */
+    forwardedHeaders?: boolean;
+    /** IP addresses and CIDR ranges whose own X-Forwarded-* headers the proxy keeps. */
+    trustForwarded?: string[];
+  };
   store: { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
   /** In declaration order (dev, staging, prod). */
   environments: EnvironmentConfig[];

@@ -13,7 +13,7 @@ import type { Target } from '../targets/target.js';
 import type { Clock } from './clock.js';
 import type { AnalysisRuntime } from './steps/context.js';
 import { resetTolerated } from './steps/analysis.js';
-import type { Logger } from './runner.js';
+import type { Logger } from '../core/logger.js';
 
 export interface BackgroundAnalysisOptions {
   store: Store;

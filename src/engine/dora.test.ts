@@ -15,7 +15,7 @@ function dep(end: number, over: Partial<DeploymentRecord> = {}): DeploymentRecor
   return {
     id: `d${seq}`, seq, service: 'web', environment: 'prod', kind: 'deploy', version: `v${seq}`, image: null,
     phase: 'succeeded', actor: 'alice', reason: null, previousVersion: null, currentStep: 0, planHash: 'h',
-    abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null,
+    abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null, supersededBy: null,
     leaseOwner: null, leaseExpiresAt: null, createdAt: finishedAt - 10 * M, startedAt: finishedAt - 9 * M, finishedAt,
     ...over,
   };

@@ -177,7 +177,18 @@ describe('requests', () => {
     const c = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.2.0', actor: 'ana' });
     await until(w, c.id, FINAL);
     const phases = (await w.store.listEvents()).filter((e) => e.type === 'deployment.phase').map((e) => `${e.deploymentId === a.id ? 'a' : e.deploymentId === b.id ? 'b' : 'c'}:${String(e.data.to)}`);
+    expect(phases).toEqual(['a:running', 'a:succeeded', 'b:running', 'b:superseded', 'c:running', 'c:succeeded']);
+  });
+
+  it('given queue: strict, runs a queued deployment only after the watch of the one ahead ends', async () => {
+    const w = await given(YAML(BLUE_GREEN).replace('dev: {}', 'dev: { queue: strict }'));
+    const a = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' });
+    const b = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.1.0', actor: 'ana' });
+    const c = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.2.0', actor: 'ana' });
+    await until(w, c.id, FINAL);
+    const phases = (await w.store.listEvents()).filter((e) => e.type === 'deployment.phase').map((e) => `${e.deploymentId === a.id ? 'a' : e.deploymentId === b.id ? 'b' : 'c'}:${String(e.data.to)}`);
     expect(phases).toEqual(['a:running', 'a:succeeded', 'b:running', 'b:succeeded', 'c:running', 'c:succeeded']);
+    expect((await w.orch.getDeployment(c.id)).previousVersion).toBe('1.1.0');
   });
 
   it('aborts a deployment during its watch and restores the stable release', async () => {

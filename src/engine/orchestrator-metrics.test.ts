@@ -21,7 +21,7 @@ function pairLines(service: string, environment: string, counts: Record<string, 
   const l = `service="${service}",environment="${environment}"`;
   return {
     phases: ['queued', 'waiting', 'running', 'paused', 'rolling_back'].map((p) => `gangway_deployments{${l},phase="${p}"} ${counts[p] ?? 0}`),
-    outcomes: ['succeeded', 'failed', 'rolled_back', 'aborted'].map((o) => `gangway_deployments_total{${l},outcome="${o}"} ${counts[o] ?? 0}`),
+    outcomes: ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].map((o) => `gangway_deployments_total{${l},outcome="${o}"} ${counts[o] ?? 0}`),
     queue: [`gangway_queue_depth{${l}} ${counts.queued ?? 0}`],
   };
 }

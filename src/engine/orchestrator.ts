@@ -7,19 +7,21 @@ import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import type { DeploymentRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
 import { GateSet, refusing } from '../gates/gate-set.js';
+import { freezeHint } from '../gates/freeze.js';
 import type { GateRequest, GateResult } from '../gates/types.js';
 import { PromotionGate, ReasonGate, RejectedGate } from '../gates/basic.js';
 import { ChecksGate } from '../gates/checks.js';
 import type { GateRuntime } from './steps/context.js';
 import { step } from '../strategies/strategy.js';
-import { migrationSteps } from './steps/migrations.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
 import type { Target } from '../targets/target.js';
+import { previewOf } from '../targets/preview.js';
 import type { AgentApi } from '../agent/types.js';
 import type { RequestWindowSource } from '../metrics/provider.js';
-import { histogramQuantile } from '../agent/request-metrics.js';
+import { histogramQuantile } from '../core/histogram.js';
 import { systemClock, type Clock } from './clock.js';
-import { planDeployment, planHash, planSwitchBack } from './plan.js';
+import { planDeployment, planHash, planSwitchBack, withMigrations } from './plan.js';
+import { servingRelease } from './serving.js';
 import type { PlanStep } from './steps/types.js';
 import type {
   DeployRequest, DeploymentView, GateState, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
@@ -93,7 +95,7 @@ export class Orchestrator implements OrchestratorApi {
       throw new GangwayError('blocked', refused.map((r) => r.reason).join('; '),
         'hint' in first && first.hint ? first.hint
           : first.gate === 'window' ? 'add --wait-for-window to queue it until the window opens'
-            : first.gate === 'freeze' ? 'wait for the freeze to lift, or deploy with --expedited and a second person\'s approval' : undefined,
+            : first.gate === 'freeze' ? freezeHint(this.config, env.name, ((first.evidence.freezes ?? []) as Array<{ id: string }>).map((f) => f.id)) : undefined,
         { gates: results.map(gateState) });
     }
     const id = newDeploymentId();
@@ -119,6 +121,7 @@ export class Orchestrator implements OrchestratorApi {
       queuedBehind: ahead.length,
       gates: results.map(gateState),
       skippedGates: skipped,
+      preview: await previewOf(this.target, cfg),
     };
   }
 
@@ -167,6 +170,12 @@ export class Orchestrator implements OrchestratorApi {
   async rollback(req: RollbackRequest): Promise<DeploymentView> {
     const cfg = this.serviceEnv(req.service, req.environment);
     if (req.to !== undefined) assertVersion(req.to, 'to');
+    // A rollback passes no gate (no freeze or window may hold it back), but it is a change like
+    // any other: where every deployment needs a reason, so does a rollback.
+    if (this.environment(req.environment).reason === 'required' && !req.reason?.trim()) {
+      throw new GangwayError('invalid_argument', `${req.environment} requires a reason for every deployment, rollbacks too`,
+        `add --reason "<incident or why>": gangway rollback ${cfg.service} --env ${cfg.environment} --reason "..."`, { gate: 'reason' });
+    }
     const [active] = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: [...ACTIVE_PHASES] });
     if (active) {
       if (req.to !== undefined && req.to !== active.previousVersion) {
@@ -252,6 +261,11 @@ export class Orchestrator implements OrchestratorApi {
     return this.store.listVerdicts({ deploymentId: id, afterId: q.afterId, limit: q.limit ?? 1000 });
   }
 
+  async samples(id: string, q: { since?: number; limit?: number }) {
+    await this.mustGet(id);
+    return this.store.listReleaseSamples({ deploymentId: id, since: q.since, limit: q.limit ?? 10_000 });
+  }
+
   private async mustGet(id: string): Promise<DeploymentRecord> {
     const d = await this.store.getDeployment(id);
     if (!d) throw new NotFoundError(`deployment ${id} not found`, 'list deployments with `gangway history`');
@@ -263,8 +277,7 @@ export class Orchestrator implements OrchestratorApi {
     const gateNames = this.gates.names(cfg.environment);
     return [
       ...(gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames })] : []),
-      ...migrationSteps(cfg, deploymentId).map((p) => step(p)),
-      ...steps,
+      ...withMigrations(cfg, deploymentId, steps),
     ];
   }
 
@@ -316,6 +329,7 @@ export class Orchestrator implements OrchestratorApi {
           analysis: latest ? latestPerRule(await this.store.listVerdicts({ deploymentId: latest.id })) : [],
           releases: await this.liveFigures(service, env.name, [...new Set([...(route?.versions ?? []).map((v) => v.version),
             ...(agentState?.instances ?? []).filter((i) => i.service === service && i.environment === env.name).map((i) => i.version)])]),
+          preview: await previewOf(this.target, cfg),
         });
       }
     }
@@ -357,7 +371,9 @@ export class Orchestrator implements OrchestratorApi {
     const release = releaseOf(req);
     const state = await this.store.getServiceState(cfg.service, cfg.environment);
     const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
-    const steps = planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
+    // A preview of the plan as it would run now; the runner makes it again when the deployment starts.
+    const serving = await servingRelease(this.store, this.target, cfg, stable);
+    const steps = planDeployment({ cfg, release, stable, serving, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
     const gateReq: GateRequest = {
       service: cfg.service, environment: cfg.environment, version: release.version, image: release.image, actor: req.actor,
       reason: req.reason?.trim() || null, expedited: req.expedited === true, deploymentId: null, now: this.clock.now(),

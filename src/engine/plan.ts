@@ -10,17 +10,27 @@ import { planRolling } from '../strategies/rolling.js';
 import { planCanary } from '../strategies/canary.js';
 import { step, type PlanInput } from '../strategies/strategy.js';
 import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
-import type { PlanStep } from './steps/types.js';
-import type { MigrationRollbackParams } from './steps/migrations.js';
+import type { MigrationRollbackParams, PlanStep } from './steps/types.js';
+import { migrationSteps } from './steps/migrations.js';
 
 /** Forward plan of a deployment with the service's strategy. */
 export function planDeployment(input: PlanInput): PlanStep[] {
   assertCapabilities(input.cfg, input.capabilities);
+  // The strategies replace what serves; when a superseded release serves instead of the
+  // stable one, they work from it (and the recovery plan still returns to the stable one).
+  // Redeploying the serving release itself starts from it too: no switch away and back.
+  const serving = input.serving ?? null;
+  const from = serving ? { ...input, stable: serving, rollbackTo: input.stable } : input;
   switch (input.cfg.strategy.kind) {
-    case 'blueGreen': return planBlueGreen(input);
-    case 'rolling': return planRolling(input);
-    case 'canary': return planCanary(input);
+    case 'blueGreen': return planBlueGreen(from);
+    case 'rolling': return planRolling(from);
+    case 'canary': return planCanary(from);
   }
+}
+
+/** A release's forward plan after its gates: the migration steps (when configured), then the strategy's steps. */
+export function withMigrations(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[]): PlanStep[] {
+  return [...migrationSteps(cfg, deploymentId).map((p) => step(p)), ...steps];
 }
 
 /**
@@ -67,6 +77,6 @@ export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabiliti
 }
 
 /** sha256 of the steps, stored with the deployment to notice edits of a stored plan. */
-export function planHash(steps: PlanStep[]): string {
+export function planHash(steps: ReadonlyArray<{ params: unknown }>): string {
   return createHash('sha256').update(JSON.stringify(steps.map((s) => s.params))).digest('hex');
 }

@@ -7,22 +7,19 @@
 import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import type { DeploymentPhase, DeploymentRecord, StepRecord, Store, NewEvent, RejectionRecord } from '../store/types.js';
 import { ACTIVE_PHASES } from '../store/types.js';
-import type { Target } from '../targets/target.js';
+import type { ReleaseRef, Target, Traffic } from '../targets/target.js';
 import { GangwayError } from '../errors.js';
 import { systemClock, type Clock } from './clock.js';
 import { isDeadLocalOwner, newOwnerId } from './lease.js';
-import { planRecovery } from './plan.js';
+import { planDeployment, planHash, planRecovery, withMigrations } from './plan.js';
+import { formatMs } from '../strategies/strategy.js';
 import { runStep } from './steps/index.js';
 import { migrationRollbackStep } from './steps/migrations.js';
 import type { StepParams, StepResult } from './steps/types.js';
 import type { AnalysisRuntime, GateRuntime } from './steps/context.js';
 import { BackgroundAnalysis } from './background-analysis.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import { servingRelease } from './serving.js';
+import type { Logger } from '../core/logger.js';
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
@@ -49,8 +46,11 @@ export interface RunnerOptions {
  * again; stopping and a lost lease leave the step for whoever resumes it.
  */
 class Interrupted extends Error {
-  constructor(readonly why: 'stopping' | 'lease-lost' | 'user-abort' | 'analysis-fail' | 'analysis-pause', readonly detail = '') { super(why); }
+  constructor(readonly why: 'stopping' | 'lease-lost' | 'user-abort' | 'analysis-fail' | 'analysis-pause' | 'superseded', readonly detail = '') { super(why); }
 }
+
+/** What running a step came to: its result, or a post-deploy watch cut short by a newer deployment. */
+type Outcome = StepResult | { result: 'superseded'; by: string };
 
 /** Phases in which a runner drives a deployment. */
 const DRIVEN: DeploymentPhase[] = ['waiting', 'running', 'paused', 'rolling_back'];
@@ -229,6 +229,7 @@ export class Runner {
         await this.finish(d, steps);
         return;
       }
+      if (await this.reconcilePlan(d, steps, cfg)) continue;
       const ok = await this.runCurrentStep(d, steps[d.currentStep], steps, cfg, signal);
       if (!ok) return;
     }
@@ -255,16 +256,24 @@ export class Runner {
       if (!ok) return false;
     }
 
+    const starts = step.type === 'scale' && Number((step.params as { count?: number }).count ?? 0) > 0;
+    if (starts) await this.retire(cfg, now);
     const result = await this.execute(d, step, cfg, startedAt, signal);
     if (result === null) return false;
     const at = this.clock.now();
+    if (result.result === 'superseded') {
+      await this.supersede(d, step, startedAt, result.by);
+      return false;
+    }
     if (result.result === 'succeeded') {
-      return this.store.transition({
+      const ok = await this.store.transition({
         deploymentId: d.id, expectLeaseOwner: this.owner,
         deployment: { currentStep: step.idx + 1 },
         step: { idx: step.idx, patch: { status: 'succeeded', finishedAt: at, output: result.output ?? null } },
         events: [ev(d.id, at, 'step.succeeded', { idx: step.idx, type: step.type, title: step.title, durationMs: at - startedAt })],
       });
+      if (ok && step.type === 'traffic') await this.retire(cfg, at);
+      return ok;
     }
     const ok = await this.store.transition({
       deploymentId: d.id, expectLeaseOwner: this.owner,
@@ -290,17 +299,26 @@ export class Runner {
    * Runs a step's executor. Returns null when the runner is stopping or lost its lease (the
    * step stays `running` in the store and is resumed by whoever holds the lease next).
    */
-  private async execute(d: DeploymentRecord, step: StepRecord, cfg: ServiceEnvConfig, startedAt: number, signal: AbortSignal): Promise<StepResult | null> {
+  private async execute(d: DeploymentRecord, step: StepRecord, cfg: ServiceEnvConfig, startedAt: number, signal: AbortSignal): Promise<Outcome | null> {
     const entry = this.driving.get(d.id);
     // A user's abort only interrupts the forward plan; the rollback stage always runs to the end.
     let stepAc = new AbortController();
     const forward = () => stepAc.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
-    const poll = step.stage === 'deploy' ? setInterval(() => {
-      this.store.getDeployment(d.id).then((cur) => {
+    // A newer release queued behind this one ends its post-deploy watch, unless the environment keeps a strict queue.
+    const supersedable = step.stage === 'deploy' && step.type === 'watch' && this.queuePolicy(d.environment) === 'supersede';
+    const check = () => {
+      (async () => {
+        const cur = await this.store.getDeployment(d.id);
         if (cur?.abortRequested) stepAc.abort(new Interrupted('user-abort'));
-      }, () => undefined);
-    }, 300) : null;
+        else if (supersedable) {
+          const [newer] = await this.store.listDeployments({ service: d.service, environment: d.environment, phases: ['queued'], limit: 1 });
+          if (newer && newer.seq > d.seq) stepAc.abort(new Interrupted('superseded', newer.id));
+        }
+      })().catch(() => undefined);
+    };
+    const poll = step.stage === 'deploy' ? setInterval(check, 300) : null;
+    if (supersedable) check();
     const waitForPromotion = (reason: string) => this.waitForPromotion(d.id, reason, stepAc.signal);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -319,6 +337,7 @@ export class Runner {
           if (reason instanceof Interrupted) {
             if (reason.why === 'user-abort') return { result: 'failed', reason: 'aborted by request' };
             if (reason.why === 'analysis-fail') return { result: 'failed', reason: reason.detail, reject: true };
+            if (reason.why === 'superseded') return { result: 'superseded', by: reason.detail };
             if (reason.why === 'analysis-pause') {
               stepAc = new AbortController();
               try {
@@ -345,6 +364,67 @@ export class Runner {
       if (poll) clearInterval(poll);
       signal.removeEventListener('abort', forward);
     }
+  }
+
+  private queuePolicy(environment: string): 'supersede' | 'strict' {
+    return this.config.environments.find((e) => e.name === environment)?.queue ?? 'supersede';
+  }
+
+  /**
+   * Ends a deployment whose post-deploy watch a newer deployment cut short, in one transaction:
+   * the watch step skipped, the deployment `superseded` (naming the newer one). Its release
+   * served but never finished its watch, so it does not become the stable release.
+   */
+  private async supersede(d: DeploymentRecord, step: StepRecord, startedAt: number, by: string): Promise<void> {
+    const at = this.clock.now();
+    const watchMs = Number((step.params as { durationMs?: number }).durationMs ?? 0);
+    const watched = Math.max(0, at - startedAt);
+    const message = `superseded by ${by} after ${formatMs(Math.round(watched / 1000) * 1000)} of its ${formatMs(watchMs)} watch`;
+    await this.store.transition({
+      deploymentId: d.id, expectLeaseOwner: this.owner,
+      deployment: { phase: 'superseded', finishedAt: at, message, supersededBy: by, currentStep: step.idx + 1 },
+      step: { idx: step.idx, patch: { status: 'skipped', finishedAt: at, output: { supersededBy: by, watchedMs: watched } } },
+      events: [
+        ev(d.id, at, 'step.skipped', { idx: step.idx, type: step.type, title: step.title, reason: message }),
+        ev(d.id, at, 'deployment.phase', { from: d.phase, to: 'superseded', message, supersededBy: by, version: d.version }),
+      ],
+    });
+    this.log.info({ deployment: d.id, supersededBy: by }, 'deployment superseded');
+    this.wake();
+  }
+
+  /**
+   * A plan is made when the deployment is requested; by the time it starts, what serves may
+   * have changed (the deployment ahead of it in the queue succeeded, or was superseded).
+   * Before its first step after the gates, the forward plan is made again from the stable
+   * release and the release serving now. Returns true when it replaced the plan.
+   */
+  private async reconcilePlan(d: DeploymentRecord, steps: StepRecord[], cfg: ServiceEnvConfig): Promise<boolean> {
+    const cur = steps[d.currentStep];
+    if (d.kind !== 'deploy' || !cur || cur.status !== 'pending' || cur.stage !== 'deploy' || cur.type === 'gates') return false;
+    if (steps.slice(0, d.currentStep).some((s) => s.type !== 'gates')) return false;
+    const state = await this.store.getServiceState(d.service, d.environment);
+    const stable: ReleaseRef | null = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
+    const serving = await servingRelease(this.store, this.target, cfg, stable);
+    const fresh = withMigrations(cfg, d.id, planDeployment({
+      cfg, release: { version: d.version, image: d.image }, stable, serving, capabilities: this.target.capabilities,
+      templateInterval: (name) => this.config.analysisTemplates[name]?.intervalMs ?? 30_000,
+    }));
+    const stored = steps.slice(d.currentStep);
+    const previousVersion = stable?.version ?? null;
+    const same = previousVersion === d.previousVersion && stored.length === fresh.length
+      && stored.every((s, i) => s.type === fresh[i].type && JSON.stringify(s.params) === JSON.stringify(fresh[i].params));
+    if (same) return false;
+    const all = [...steps.slice(0, d.currentStep), ...fresh];
+    await this.store.transition({
+      deploymentId: d.id, expectLeaseOwner: this.owner,
+      deployment: { previousVersion, planHash: planHash(all) },
+      replaceSteps: { fromIdx: d.currentStep, steps: fresh.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })) },
+      events: [ev(d.id, this.clock.now(), 'deployment.replanned', {
+        previousVersion: d.previousVersion, stable: previousVersion, serving: serving?.version ?? previousVersion, steps: fresh.map((s) => s.title),
+      })],
+    });
+    return true;
   }
 
   /** Moves the deployment between `waiting` (gates pending, with the reason) and `running`. */
@@ -455,42 +535,108 @@ export class Runner {
   }
 
   /**
-   * Stops releases that no traffic reaches and that are not the stable one, once the
-   * strategy's scale-down delay has passed since the last deployment of the pair ended
-   * (blue-green keeps the previous release warm that long so a rollback is a switch back).
+   * Retires (scales to zero) every release of a (service, environment) but these: the ones
+   * active deployments deploy (and, while rolling back, the one they return to), the ones
+   * traffic reaches (including the preview and a header route), and one previous release —
+   * the one traffic left last — while its `scaleDownDelay` lasts, or for as long as an active
+   * deployment would roll back to it (so a rollback during the watch is a switch back).
+   * When traffic left a release is read from the stored traffic steps, so a release that
+   * became due while the orchestrator was down is retired when it comes back. So at most
+   * three releases run: the one being deployed, the one serving and the previous one.
    */
   private async retireUnrouted(now: number): Promise<void> {
-    const busy = new Set((await this.store.listDeployments({ phases: ['queued', ...ACTIVE_PHASES] })).map(pairKey));
     for (const service of this.config.serviceNames) {
       for (const env of this.config.environments) {
         const cfg = this.config.services[service]?.[env.name];
-        if (!cfg || busy.has(`${service}\u0000${env.name}`)) continue;
-        try {
-          const instances = await this.target.instances(cfg);
-          const live = new Set(instances.filter((i) => i.state !== 'stopping' && i.state !== 'stopped').map((i) => i.version));
-          if (live.size === 0) continue;
-          const traffic = await this.target.traffic(cfg);
-          const state = await this.store.getServiceState(service, env.name);
-          const routed = new Set(traffic.versions.map((v) => v.version));
-          if (traffic.preview) routed.add(traffic.preview);
-          const [last] = await this.store.listDeployments({ service, environment: env.name, newestFirst: true, limit: 1 });
-          const delay = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.scaleDownDelayMs : 0;
-          if ((last?.finishedAt ?? 0) + delay > now) continue;
-          for (const version of live) {
-            if (routed.has(version) || version === state?.stableVersion) continue;
-            // Re-check: a deployment may have been requested while we looked.
-            const again = await this.store.listDeployments({ service, environment: env.name, phases: ['queued', ...ACTIVE_PHASES], limit: 1 });
-            if (again.length > 0) break;
-            await this.target.scale(cfg, { version, image: null }, 0);
-            await this.store.appendEvents([ev(null, this.clock.now(), 'release.retired', { service, environment: env.name, version })]);
-            this.log.info({ service, environment: env.name, version }, 'retired unrouted release');
-          }
-        } catch (err) {
-          this.log.warn({ err: err instanceof Error ? err.message : String(err), service, environment: env.name }, 'could not retire unrouted releases');
-        }
+        if (!cfg || this.stopping) continue;
+        await this.retire(cfg, now);
       }
     }
   }
+
+  /**
+   * Retirement for one (service, environment). Besides the periodic pass, it runs before a
+   * step starts a release and after each traffic switch, so the bound holds at every moment,
+   * however fast deployments follow each other. Never throws: a failure is logged and retried
+   * by the next pass.
+   */
+  private async retire(cfg: ServiceEnvConfig, now: number): Promise<void> {
+    const { service, environment } = cfg;
+    try {
+      const instances = await this.target.instances(cfg);
+      const live = new Set(instances.filter((i) => i.state !== 'stopping' && i.state !== 'stopped').map((i) => i.version));
+      if (live.size === 0) return;
+      const active = await this.store.listDeployments({ service, environment, phases: [...ACTIVE_PHASES] });
+      const keep = keptReleases(active, await this.target.traffic(cfg));
+      const candidates = [...live].filter((v) => !keep.has(v));
+      if (candidates.length === 0) return;
+      const history = await this.trafficHistory(service, environment);
+      const since = new Map(candidates.map((v) => [v, unroutedSince(v, history, now)]));
+      const previous = candidates.reduce((a, b) => (since.get(b)! > since.get(a)! ? b : a));
+      const delay = 'scaleDownDelayMs' in cfg.strategy ? cfg.strategy.scaleDownDelayMs : 0;
+      if (since.get(previous)! + delay > now || active.some((d) => d.previousVersion === previous)) keep.add(previous);
+      for (const version of candidates) {
+        if (keep.has(version)) continue;
+        // Re-check: a deployment may have started (or begun rolling back) while we looked.
+        const again = await this.store.listDeployments({ service, environment, phases: [...ACTIVE_PHASES] });
+        if (keptReleases(again, { versions: [], preview: null }).has(version)) continue;
+        await this.target.scale(cfg, { version, image: null }, 0);
+        const reason = version === previous ? `no traffic since ${new Date(since.get(version)!).toISOString()}, past its scale-down delay of ${formatMs(delay)}`
+          : 'no traffic reaches it and a newer release is the previous one';
+        await this.store.appendEvents([ev(null, this.clock.now(), 'release.retired', { service, environment, version, reason })]);
+        this.log.info({ service, environment, version, reason }, 'retired release');
+      }
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err), service, environment }, 'could not retire releases');
+    }
+  }
+
+  /** Traffic steps that ran for a (service, environment), newest first: when each release gained and lost traffic. */
+  private async trafficHistory(service: string, environment: string): Promise<TrafficMark[]> {
+    const recent = await this.store.listDeployments({ service, environment, newestFirst: true, limit: 10 });
+    const marks: TrafficMark[] = [];
+    for (const d of recent) {
+      for (const s of await this.store.getSteps(d.id)) {
+        if (s.type !== 'traffic' || s.status !== 'succeeded' || s.finishedAt === null) continue;
+        const p = s.params as unknown as Traffic;
+        marks.push({ at: s.finishedAt, routes: routedBy(p) });
+      }
+    }
+    return marks.sort((a, b) => b.at - a.at);
+  }
+}
+
+interface TrafficMark { at: number; routes: Set<string> }
+
+/** Releases a traffic split reaches: weighted versions, the preview and a header route. */
+function routedBy(t: Pick<Traffic, 'versions' | 'preview'> & { headerRoute?: { version: string } | null }): Set<string> {
+  const out = new Set(t.versions.map((v) => v.version));
+  if (t.preview) out.add(t.preview);
+  if (t.headerRoute) out.add(t.headerRoute.version);
+  return out;
+}
+
+/** What must keep running: what traffic reaches, what active deployments deploy, and what a rollback returns to. */
+function keptReleases(active: DeploymentRecord[], traffic: Pick<Traffic, 'versions' | 'preview'> & { headerRoute?: { version: string } | null }): Set<string> {
+  const keep = routedBy(traffic);
+  for (const d of active) {
+    keep.add(d.version);
+    if (d.phase === 'rolling_back' && d.previousVersion) keep.add(d.previousVersion);
+  }
+  return keep;
+}
+
+/**
+ * When traffic last left `version`: the time of the traffic step that followed the newest
+ * one reaching it (`now` when the newest step still reaches it; 0 when no recent step did).
+ */
+export function unroutedSince(version: string, newestFirst: TrafficMark[], now: number): number {
+  let since = now;
+  for (const mark of newestFirst) {
+    if (mark.routes.has(version)) return since;
+    since = mark.at;
+  }
+  return 0;
 }
 
 function pairKey(d: { service: string; environment: string }): string {

@@ -3,8 +3,9 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
-import type { DeploymentPhase, DeploymentRecord, EventRecord, GateResultRecord, StepRecord, VerdictRecord } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { InstanceStatus } from '../agent/types.js';
+import type { PreviewView } from '../targets/preview.js';
 
 export interface DeployRequest {
   service: string;
@@ -56,6 +57,8 @@ export interface PlanView {
   gates: GateState[];
   /** Gates an expedited request would skip. */
   skippedGates: string[];
+  /** Blue-green: the preview port the release will be checked on (port null: the agent chooses one at the first deployment); null for other strategies. */
+  preview: PreviewView | null;
 }
 
 export interface StatusEntry {
@@ -73,6 +76,8 @@ export interface StatusEntry {
   analysis: Array<{ template: string; rule: string; verdict: 'pass' | 'fail' | 'inconclusive' | 'error'; reason: string; at: number }>;
   /** Live request metrics per release over the last minute, from the agent's proxy (empty when unknown). */
   releases: Array<{ version: string; requests: number; errorRate: number | null; p95Seconds: number | null }>;
+  /** Blue-green: the preview port (configured, or chosen by the agent; null until chosen) and the release on it now; null for other strategies. */
+  preview: PreviewView | null;
 }
 
 export interface HistoryFilter { service?: string; environment?: string; limit?: number }
@@ -93,4 +98,6 @@ export interface OrchestratorApi {
   retry(id: string, actor: string): Promise<DeploymentView>;
   /** Every verdict of a deployment, oldest first (optionally after an id). */
   verdicts(id: string, q: { afterId?: number; limit?: number }): Promise<VerdictRecord[]>;
+  /** The per-release request samples stored while the deployment was active, oldest first (optionally only from `since`, epoch ms). */
+  samples(id: string, q: { since?: number; limit?: number }): Promise<ReleaseSampleRecord[]>;
 }

@@ -25,16 +25,35 @@ export class PromotionGate implements Gate {
         hint: `ship a fixed release through ${from}`, evidence: { from, rejectedBy: rejected.deploymentId },
       };
     }
-    const succeeded = (await this.store.listDeployments({ service: req.service, environment: from, phases: ['succeeded'], newestFirst: true }))
-      .find((d) => d.version === req.version);
+    const succeeded = await this.succeededIn(req.service, from, req.version);
     if (!succeeded) {
+      const path = await this.pathTo(req.service, from, req.version);
+      const then = path.length > 1 ? `, then promote it through ${path.slice(1).join(', ')}` : '';
       return {
         gate: this.name, result: 'fail',
         reason: `${req.service} ${req.version} has not succeeded in ${from}; ${req.environment} only takes releases promoted from ${from}`,
-        hint: `deploy it to ${from} first: gangway deploy ${req.service} --env ${from} --version ${req.version}`, evidence: { from },
+        hint: `deploy it to ${path[0]} first: gangway deploy ${req.service} --env ${path[0]} --version ${req.version}${then}`, evidence: { from },
       };
     }
     return { gate: this.name, result: 'pass', reason: `succeeded in ${from} (${succeeded.id})`, evidence: { from, deployment: succeeded.id, finishedAt: succeeded.finishedAt } };
+  }
+
+  private async succeededIn(service: string, environment: string, version: string) {
+    return (await this.store.listDeployments({ service, environment, phases: ['succeeded'], newestFirst: true })).find((d) => d.version === version);
+  }
+
+  /**
+   * The environments the release still has to pass through to reach `to`, first one first:
+   * back along the promotion chain to the first whose own source already has it (or that
+   * has no source), so the hint names a deployment that would not be blocked itself.
+   */
+  private async pathTo(service: string, to: string, version: string): Promise<string[]> {
+    const path = [to];
+    for (;;) {
+      const source = this.config.environments.find((e) => e.name === path[0])?.promotion?.from;
+      if (!source || path.includes(source) || await this.succeededIn(service, source, version)) return path;
+      path.unshift(source);
+    }
   }
 }
 

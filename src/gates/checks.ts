@@ -2,10 +2,10 @@
  * Custom checks: commands (argv, exit 0) and webhooks (an HTTP expectation) that must pass —
  * CI green, coverage, a security scan, a fresh backup, monitoring up.
  */
-import { checkHttp } from '../agent/health.js';
+import { runCommand } from '../core/command.js';
+import { checkHttp } from '../core/http-check.js';
 import { substitute } from '../config/placeholders.js';
 import type { CustomCheck, GangwayConfig } from '../config/types.js';
-import { runCommand } from '../engine/steps/smoke.js';
 import type { Gate, GateRequest, GateResult } from './types.js';
 
 export class ChecksGate implements Gate {

@@ -43,6 +43,20 @@ export function freezeOverridePolicy(config: GangwayConfig, environment: string)
   return { groups: env.approvals ? [...env.approvals.groups] : Object.keys(config.groups), expiresMs: env.approvals?.expiresMs ?? null };
 }
 
+/**
+ * What to do about a deployment a freeze refused, naming only what works there: lifting the
+ * freeze, and `--expedited` only where the environment's expedited policy skips the freeze
+ * (elsewhere, the key to configure for it).
+ *
+ * @example
+ * freezeHint(config, 'prod', ['f-12']) // 'wait for the freeze to lift, or lift it: gangway unfreeze f-12; …'
+ */
+export function freezeHint(config: GangwayConfig, environment: string, freezeIds: readonly string[]): string {
+  const lift = `wait for the freeze to lift, or lift it: ${freezeIds.length > 0 ? freezeIds.map((id) => `gangway unfreeze ${id}`).join(', ') : 'gangway freezes lists it'}`;
+  if (freezeOverridePolicy(config, environment)) return `${lift}; or ship a hotfix through it: deploy with --expedited --reason "<incident>" and a second person's approval`;
+  return `${lift}; ${environment} lets no deployment through a freeze (to allow hotfixes, add freeze to environments.${environment}.expedited.skip in gangway.yaml)`;
+}
+
 /** The approvals that let an expedited deployment override a freeze: by someone other than the requester, in an allowed group, not expired. */
 export function overrideApprovals(
   records: readonly ApprovalRecord[],

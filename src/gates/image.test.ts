@@ -18,7 +18,7 @@ const signerPem = signer.publicKey.export({ type: 'spki', format: 'pem' }) as st
 const signerFingerprint = `sha256:${createHash('sha256').update(signer.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
 
 function env(name: string, image: EnvironmentConfig['image']): EnvironmentConfig {
-  return { name, reason: 'optional', windows: [], checks: [], checklist: [], image, expedited: null };
+  return { name, reason: 'optional', queue: 'supersede', windows: [], checks: [], checklist: [], image, expedited: null };
 }
 
 /** Only the parts of a config the image gates read. */

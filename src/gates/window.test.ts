@@ -466,7 +466,7 @@ describe('validateWindows', () => {
 
 describe('WindowGate', () => {
   function environment(name: string, windows: Windows, expedited: EnvironmentConfig['expedited'] = null): EnvironmentConfig {
-    return { name, reason: 'optional', windows, checks: [], checklist: [], image: null, expedited };
+    return { name, reason: 'optional', queue: 'supersede', windows, checks: [], checklist: [], image: null, expedited };
   }
 
   const config: GangwayConfig = {

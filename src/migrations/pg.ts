@@ -13,7 +13,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
-import { runCommand } from '../engine/steps/smoke.js';
+import { runCommand } from '../core/command.js';
 
 /** A URL split into what may be shown and what must not be. */
 export interface PgConnection {

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
-import type { Logger } from '../engine/runner.js';
+import type { Logger } from '../core/logger.js';
 import { FakeGitHub } from '../../test/support/fake-github.js';
 import { CREATED_AT, notifyWorld } from '../../test/support/notify-world.js';
 import type { NotifyWorld } from '../../test/support/notify-world.js';

@@ -11,16 +11,18 @@
  */
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
 import type { Store } from '../store/types.js';
-import type { DeliveryResult, Notification, Notifier, NotifierDeps, SendContext } from './notifier.js';
+import type { DeliveryResult, Notification, Notifier, NotifierDeps, SendContext } from './types.js';
 import { connectionError, excerptOf, USER_AGENT } from './webhook.js';
 
 /** The deployment status each notification sets. */
-export const GITHUB_STATES: Readonly<Record<NotifyEvent, 'in_progress' | 'queued' | 'success' | 'failure'>> = {
+export const GITHUB_STATES: Readonly<Record<NotifyEvent, 'in_progress' | 'queued' | 'success' | 'failure' | 'inactive'>> = {
   started: 'in_progress',
   waiting: 'queued',
   succeeded: 'success',
   failed: 'failure',
   rolled_back: 'failure',
+  // It served, then a newer deployment replaced it before its watch ended: no longer active, not failed.
+  superseded: 'inactive',
 };
 
 /** GitHub's documented limit for a status description. */
@@ -55,6 +57,7 @@ export function githubStatusDescription(n: Notification): string {
     case 'succeeded': return clip(`Deployed ${d.service} ${d.version} to ${d.environment}`);
     case 'failed': return clip(`Failed${because}`);
     case 'rolled_back': return clip(`Rolled back${n.rolledBackTo ? ` to ${n.rolledBackTo}` : ''}${because}`);
+    case 'superseded': return clip(`Superseded${because}`);
   }
 }
 

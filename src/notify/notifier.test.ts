@@ -9,7 +9,7 @@ import type { NotifyEvent } from '../config/types.js';
 import { CREATED_AT, notifyWorld, Receiver } from '../../test/support/notify-world.js';
 import type { NotifyWorld } from '../../test/support/notify-world.js';
 import { deliveryIdOf, NotificationDispatcher, notifyEventOf } from './notifier.js';
-import type { DeliveryResult, Notification, Notifier, SendContext } from './notifier.js';
+import type { DeliveryResult, Notification, Notifier, SendContext } from './types.js';
 
 /** A working notifier that keeps what it was sent and answers as told. */
 class RecordingNotifier implements Notifier {

@@ -1,6 +1,6 @@
 /**
- * Notifications: the port every notifier implements, and the dispatcher that follows the event
- * log and turns deployment phase changes into notifications.
+ * Notifications: the dispatcher that follows the event log and turns deployment phase changes
+ * into notifications for the adapters (the notifier port is in types.ts).
  *
  * Delivery is at least once. Each notifier has its own cursor into the event log, persisted in
  * `<stateDir>/notifications.cursor` after every notification it settles (delivered or given
@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { GangwayConfig, NotifierConfig, NotifyEvent } from '../config/types.js';
 import { systemClock } from '../engine/clock.js';
 import type { Clock } from '../engine/clock.js';
-import type { Logger } from '../engine/runner.js';
+import type { Logger } from '../core/logger.js';
 import type { DeploymentView } from '../engine/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import { FINAL_PHASES } from '../store/types.js';
@@ -24,94 +24,7 @@ import type { DeploymentPhase, EventRecord, Store } from '../store/types.js';
 import { GitHubNotifier } from './github.js';
 import { SlackNotifier } from './slack.js';
 import { WebhookNotifier } from './webhook.js';
-
-/** The deployment as a notification describes it: its state at the moment of the event. */
-export interface NotificationDeployment {
-  id: string;
-  service: string;
-  environment: string;
-  version: string;
-  /** The pinned image (`repo@sha256:…`), or null for a version-only release. */
-  image: string | null;
-  /** The phase the event moved the deployment to (not the phase it may have reached since). */
-  phase: DeploymentPhase;
-  actor: string;
-  /** Why the deployment was requested (change ticket), or null. */
-  reason: string | null;
-  /** What the event says: the gate a `waiting` deployment waits for, why a deployment failed or was rolled back; null otherwise. */
-  message: string | null;
-  /** Epoch milliseconds. */
-  createdAt: number;
-  /** Epoch milliseconds; null until the event that ends the deployment. */
-  finishedAt: number | null;
-}
-
-/** One notification: an outcome people are told about, for one deployment. */
-export interface Notification {
-  event: NotifyEvent;
-  /** Id of the `deployment.phase` event it comes from. */
-  eventId: number;
-  /** When the event happened (epoch milliseconds). */
-  at: number;
-  deployment: NotificationDeployment;
-  /** For `rolled_back`: the release the environment went back to; null otherwise or when unknown. */
-  rolledBackTo: string | null;
-}
-
-/**
- * What one delivery attempt came to. Expected outcomes are data: a notifier returns them
- * rather than throwing.
- */
-export type DeliveryResult =
-  | { result: 'delivered' }
-  /** Worth trying again (5xx, 408, 429, timeout, connection error); `retryAfterMs` when the receiver said how long to wait. */
-  | { result: 'retry'; error: string; retryAfterMs?: number }
-  /** Trying again cannot help (a 4xx other than 408/429, a redirect, a rejected request). */
-  | { result: 'failed'; error: string };
-
-/** What the dispatcher hands a notifier with each attempt. */
-export interface SendContext {
-  /** 1 for the first attempt. */
-  attempt: number;
-  /**
-   * Unique per (notifier, notification) and the same on every attempt and after a restart,
-   * so a receiver can drop duplicates of at-least-once delivery.
-   */
-  deliveryId: string;
-  /** Aborts when the attempt times out (`timeoutMs`) or the dispatcher stops. */
-  signal: AbortSignal;
-}
-
-/**
- * The notifier port: one destination for notifications (a webhook, a Slack channel, GitHub
- * deployments).
- *
- * @example
- * ```ts
- * const log: Notifier = {
- *   name: 'log', kind: 'webhook', events: ['failed'], retries: 0, timeoutMs: 1000,
- *   async send(n) { console.log(n.event, n.deployment.id); return { result: 'delivered' }; },
- * };
- * ```
- */
-export interface Notifier {
-  /** Unique among the configured notifiers; names it in records and in the cursor file. */
-  readonly name: string;
-  readonly kind: NotifierConfig['kind'];
-  /** The notifications it sends; others are skipped. */
-  readonly events: readonly NotifyEvent[];
-  /** Further attempts after a failed one that may be retried. */
-  readonly retries: number;
-  /** Limit of one attempt; the dispatcher abandons an attempt that takes longer. */
-  readonly timeoutMs: number;
-  /**
-   * Makes one delivery attempt. Not idempotent on the receiver's side in general (a webhook
-   * receives a retried notification again, with the same `deliveryId`); an adapter that keeps
-   * remote state (GitHub) makes its own part idempotent. Returns the outcome; a throw counts
-   * as a failure that may be retried. Must honour `ctx.signal`.
-   */
-  send(n: Notification, ctx: SendContext): Promise<DeliveryResult>;
-}
+import type { DeliveryResult, Notification, Notifier, NotifierDeps } from './types.js';
 
 /**
  * The notification a `deployment.phase` transition stands for, or null. `firstRun` says
@@ -131,6 +44,7 @@ export function notifyEventOf(data: { from?: unknown; to?: unknown }, firstRun: 
     case 'succeeded': return 'succeeded';
     case 'failed': case 'aborted': return 'failed';
     case 'rolled_back': return 'rolled_back';
+    case 'superseded': return 'superseded';
     default: return null;
   }
 }
@@ -142,14 +56,6 @@ export function notifyEventOf(data: { from?: unknown; to?: unknown }, firstRun: 
 export function deliveryIdOf(notifier: string, deploymentId: string, eventId: number): string {
   const h = createHash('sha256').update(`${notifier}\u0000${deploymentId}\u0000${eventId}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
-/** What adapters may need besides their config. */
-export interface NotifierDeps {
-  /** GitHub keeps the id of the GitHub deployment it created for each Gangway deployment in the event log. */
-  store: Store;
-  /** Time of the records adapters append; default `Date.now`. */
-  now?: () => number;
 }
 
 /**
@@ -397,7 +303,7 @@ export class NotificationDispatcher {
     const to = e.data.to as DeploymentPhase;
     const said = typeof e.data.message === 'string' ? e.data.message : null;
     let message: string | null = null;
-    if (event === 'waiting' || event === 'failed' || event === 'rolled_back') {
+    if (event === 'waiting' || event === 'failed' || event === 'rolled_back' || event === 'superseded') {
       message = said ?? (to === 'aborted' && typeof e.data.actor === 'string' ? `aborted by ${e.data.actor}` : d.message);
     }
     const final = FINAL_PHASES.includes(to);

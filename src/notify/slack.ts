@@ -3,7 +3,7 @@
  * notification; Mattermost and Rocket.Chat accept the same payload.
  */
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
-import type { DeliveryResult, Notification, Notifier, SendContext } from './notifier.js';
+import type { DeliveryResult, Notification, Notifier, SendContext } from './types.js';
 import { postJson } from './webhook.js';
 
 /** An incoming-webhook message: `text` for notifications and clients without blocks, `blocks` for display. */
@@ -40,6 +40,7 @@ export function slackSummary(n: Notification): string {
     case 'succeeded': return `:white_check_mark: ${what} deployed to ${esc(d.environment)} ${by}`;
     case 'failed': return `:x: ${what} ${d.phase === 'aborted' ? 'aborted' : 'failed'} in ${esc(d.environment)}${because}`;
     case 'rolled_back': return `:rewind: ${what} rolled back in ${esc(d.environment)}${n.rolledBackTo ? ` to ${esc(n.rolledBackTo)}` : ''}${because}`;
+    case 'superseded': return `:fast_forward: ${what} superseded in ${esc(d.environment)}${because}`;
   }
 }
 

@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
 import { GANGWAY_VERSION } from '../version.js';
-import type { DeliveryResult, Notification, NotificationDeployment, Notifier, SendContext } from './notifier.js';
+import type { DeliveryResult, Notification, NotificationDeployment, Notifier, SendContext } from './types.js';
 
 /** The body of a webhook notification. */
 export interface WebhookPayload {

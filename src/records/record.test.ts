@@ -16,7 +16,7 @@ function rolledBack(): DeploymentView {
     image: DIGEST, requestedImage: 'registry.example.com/shop/web:1.4.2', commitTime: null,
     phase: 'rolled_back', actor: 'alice', reason: 'CHG-1042: fix | rounding *bug*', previousVersion: '1.4.1',
     currentStep: 3, planHash: 'h', abortRequested: false, promoteRequested: false, expedited: true,
-    message: 'error_rate 7.1% > 5% for 2m0s', leaseOwner: null, leaseExpiresAt: null,
+    message: 'error_rate 7.1% > 5% for 2m0s', supersededBy: null, leaseOwner: null, leaseExpiresAt: null,
     createdAt: T, startedAt: T + 60_000, finishedAt: T + 312_000, step: null,
     steps: [
       // Out of order on purpose: the record sorts them.

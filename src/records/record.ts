@@ -73,7 +73,7 @@ export function renderRecord(input: RecordInput): RenderedRecord {
     actor: d.actor,
     reason: d.reason,
     expedited: d.expedited,
-    outcome: { phase: d.phase, message: d.message },
+    outcome: { phase: d.phase, message: d.message, ...(d.supersededBy ? { supersededBy: d.supersededBy } : {}) },
     approvals: approvals.map((a) => ({ actor: a.actor, decision: a.decision, groups: [...a.groups], at: iso(a.at), comment: a.comment })),
     checklist: checklist.map((c) => ({ item: c.item, actor: c.actor, at: iso(c.at), note: c.note })),
     gates: gates.map((g) => ({ gate: g.gate, result: g.result, reason: g.reason, at: iso(g.at), until: isoOrNull(g.until), evidence: g.evidence })),

@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GangwayConfig, RecordsConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../engine/clock.js';
-import type { Logger } from '../engine/runner.js';
+import type { Logger } from '../core/logger.js';
 import type { DeploymentView } from '../engine/types.js';
 import { FINAL_PHASES, type DeploymentPhase, type EventRecord, type Store } from '../store/types.js';
 import { GitRecords } from './git-records.js';

@@ -149,7 +149,7 @@ describe('routes', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/plan', headers: auth, payload: { service: 'web', environment: 'dev', version: '2.0.0' } });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
-      service: 'web', environment: 'dev', version: '2.0.0', strategy: 'blueGreen', stableVersion: null, queuedBehind: 0, gates: [], skippedGates: [],
+      service: 'web', environment: 'dev', version: '2.0.0', strategy: 'blueGreen', stableVersion: null, queuedBehind: 0, gates: [], skippedGates: [], preview: null,
       steps: [
         { idx: 0, type: 'start', title: 'start 2 instances of 2.0.0', params: {} },
         { idx: 1, type: 'health', title: 'wait for 2.0.0 to be healthy', params: {} },

@@ -142,6 +142,7 @@ const MATRIX: Record<string, Case> = {
   'POST /v1/deployments/{id}/promote': { method: 'POST', url: () => '/v1/deployments/dep_0002/promote', expect: [403, 409, 409, 409, 409, 403, 401, 401] },
   'POST /v1/deployments/{id}/retry': { method: 'POST', url: () => '/v1/deployments/dep_0002/retry', expect: [403, 409, 409, 409, 409, 403, 401, 401] },
   'GET /v1/deployments/{id}/verdicts': { method: 'GET', url: () => '/v1/deployments/dep_0002/verdicts', expect: [200, 200, 200, 200, 200, 403, 401, 401] },
+  'GET /v1/deployments/{id}/samples': { method: 'GET', url: () => '/v1/deployments/dep_0002/samples', expect: [200, 200, 200, 200, 200, 403, 401, 401] },
   'POST /v1/rollbacks': { method: 'POST', url: () => '/v1/rollbacks', payload: { service: 'web', environment: P }, expect: [403, 201, 201, 201, 201, 403, 401, 401] },
   'GET /v1/status': { method: 'GET', url: () => `/v1/status?environment=${P}`, expect: [200, 200, 200, 200, 200, 403, 401, 401] },
   'POST /v1/plan': { method: 'POST', url: () => '/v1/plan', payload: { service: 'web', environment: P, version: '1.2.0' }, expect: [403, 200, 200, 200, 200, 403, 401, 401] },

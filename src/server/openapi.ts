@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import {
-  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, statusQuery, verdictsQuery,
+  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, samplesQuery, statusQuery, verdictsQuery,
 } from './routes.js';
 import { IMAGE_HINT, VERSION_HINT } from '../engine/release.js';
 
@@ -38,7 +38,7 @@ const NOT_FOUND = { 404: errorResponse('Unknown deployment, service or environme
 const CONFLICT = { 409: errorResponse('The request conflicts with the current state (`conflict`).') };
 const BLOCKED = { 423: errorResponse('Blocked by a gate (`blocked`): window, freeze, approvals, promotion source.') };
 
-const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed', 'rolling_back', 'rolled_back', 'aborted'];
+const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed', 'rolling_back', 'rolled_back', 'aborted', 'superseded'];
 const nullable = (type: string, extra: Json = {}) => ({ type: [type, 'null'], ...extra });
 
 const SCHEMAS: Json = {
@@ -73,7 +73,7 @@ const SCHEMAS: Json = {
   },
   Deployment: {
     type: 'object',
-    required: ['id', 'seq', 'service', 'environment', 'kind', 'version', 'image', 'phase', 'actor', 'reason', 'previousVersion', 'currentStep', 'planHash', 'abortRequested', 'message', 'leaseOwner', 'leaseExpiresAt', 'createdAt', 'startedAt', 'finishedAt', 'steps', 'step'],
+    required: ['id', 'seq', 'service', 'environment', 'kind', 'version', 'image', 'phase', 'actor', 'reason', 'previousVersion', 'currentStep', 'planHash', 'abortRequested', 'message', 'supersededBy', 'leaseOwner', 'leaseExpiresAt', 'createdAt', 'startedAt', 'finishedAt', 'steps', 'step'],
     properties: {
       id: { type: 'string' }, seq: { type: 'integer' }, service: { type: 'string' }, environment: { type: 'string' },
       kind: { type: 'string', enum: ['deploy', 'rollback'] },
@@ -82,7 +82,8 @@ const SCHEMAS: Json = {
       actor: { type: 'string' }, reason: nullable('string'),
       previousVersion: nullable('string', { description: 'The stable release when the deployment was requested (rollback target).' }),
       currentStep: { type: 'integer' }, planHash: { type: 'string' }, abortRequested: { type: 'boolean' },
-      message: nullable('string', { description: 'Why it ended as it did (failed, rolled_back, aborted).' }),
+      message: nullable('string', { description: 'Why it ended as it did (failed, rolled_back, aborted, superseded).' }),
+      supersededBy: nullable('string', { description: 'For superseded: the deployment that cut its post-deploy watch short.' }),
       leaseOwner: nullable('string'), leaseExpiresAt: nullable('integer'),
       createdAt: { type: 'integer', description: 'Epoch milliseconds.' },
       startedAt: nullable('integer'), finishedAt: nullable('integer'),
@@ -115,7 +116,21 @@ const SCHEMAS: Json = {
         },
       },
       traffic: { type: 'array', items: { type: 'object', required: ['version', 'weight'], properties: { version: { type: 'string' }, weight: { type: 'number' } } } },
+      preview: ref('Preview'),
     },
+  },
+  ReleaseSample: {
+    type: 'object', required: ['deploymentId', 'at', 'version', 'requests', 'errors', 'p95Seconds'],
+    properties: {
+      deploymentId: { type: 'string' }, at: { type: 'integer', description: 'End of the interval, epoch milliseconds.' },
+      version: { type: 'string' }, requests: { type: 'integer', description: 'Requests to the release in the interval.' },
+      errors: { type: 'integer', description: 'Of which failed (5xx or no answer).' },
+      p95Seconds: nullable('number', { description: '95th percentile latency in the interval, seconds; null without requests.' }),
+    },
+  },
+  Preview: {
+    description: 'Blue-green only (null for other strategies): the preview port — the configured previewPort, or the one the local agent chose and keeps; null until chosen — and the release served on it now.',
+    anyOf: [{ type: 'null' }, { type: 'object', required: ['port', 'version'], properties: { port: nullable('integer'), version: nullable('string') } }],
   },
   Plan: {
     type: 'object', required: ['service', 'environment', 'version', 'strategy', 'stableVersion', 'steps', 'queuedBehind'],
@@ -127,6 +142,7 @@ const SCHEMAS: Json = {
         items: { type: 'object', required: ['idx', 'type', 'title', 'params'], properties: { idx: { type: 'integer' }, type: { type: 'string' }, title: { type: 'string' }, params: { type: 'object', additionalProperties: true } } },
       },
       queuedBehind: { type: 'integer' },
+      preview: ref('Preview'),
     },
   },
   Event: {
@@ -222,6 +238,13 @@ export function openApiDocument(version: string): Json {
           operationId: 'verdicts', summary: 'Every analysis verdict of a deployment, with the measurements behind it, oldest first',
           parameters: [ID_PARAM, ...queryParameters(verdictsQuery, { after: 'Only verdicts after this id.', limit: 'At most this many (1-10000).' })],
           responses: { 200: json({ type: 'array', items: { type: 'object' } }, 'The verdicts.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/deployments/{id}/samples': {
+        get: {
+          operationId: 'samples', summary: 'Per-release request samples of a deployment (one per release per interval while it was active), oldest first',
+          parameters: [ID_PARAM, ...queryParameters(samplesQuery, { since: 'Only samples at or after this time (epoch ms).', limit: 'At most this many (1-100000; default 10000).' })],
+          responses: { 200: json({ type: 'array', items: ref('ReleaseSample') }, 'The samples.'), ...STANDARD_ERRORS, ...NOT_FOUND },
         },
       },
       '/v1/rollbacks': {

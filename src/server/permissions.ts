@@ -58,6 +58,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /v1/deployments': viewer(),
   'GET /v1/deployments/:id': viewer('deployment'),
   'GET /v1/deployments/:id/verdicts': viewer('deployment'),
+  'GET /v1/deployments/:id/samples': viewer('deployment'),
   'GET /v1/deployments/:id/approvals': viewer('deployment'),
   'GET /v1/deployments/:id/checklist': viewer('deployment'),
   'GET /v1/logs': viewer(),

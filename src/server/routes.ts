@@ -68,6 +68,12 @@ export const verdictsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
 
+/** Query of GET /v1/deployments/:id/samples. */
+export const samplesQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+});
+
 const limit = (max: number) => z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' })
   .min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
 
@@ -167,6 +173,11 @@ export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorA
   app.get<{ Params: { id: string } }>('/v1/deployments/:id/verdicts', async (request) => {
     const q = parseInput(verdictsQuery, request.query, 'query');
     return orchestrator.verdicts(request.params.id, { afterId: q.after, limit: q.limit });
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/deployments/:id/samples', async (request) => {
+    const q = parseInput(samplesQuery, request.query, 'query');
+    return orchestrator.samples(request.params.id, { since: q.since, limit: q.limit });
   });
 
   app.post('/v1/rollbacks', async (request, reply) => {

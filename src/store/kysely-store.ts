@@ -15,7 +15,7 @@ import type { ApiTokensTable, SessionsTable, UsersTable } from './schema.js';
 import type { ApiTokenRecord, Role, SessionRecord, UserRecord } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
-  NewDeployment, NewEvent, NewVerdict, RejectionRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
+  NewDeployment, NewEvent, NewVerdict, RejectionRecord, ReleaseSampleRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
   ApprovalRecord, ChecklistConfirmation, FreezeRecord, GateResultRecord, NewGateResult, StoreMetricsSummary,
 } from './types.js';
 
@@ -82,6 +82,7 @@ function toDeployment(r: DeploymentRow): DeploymentRecord {
     requestedImage: r.requested_image ?? null,
     commitTime: r.commit_time === null || r.commit_time === undefined ? null : Number(r.commit_time),
     message: r.message,
+    supersededBy: r.superseded_by ?? null,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
     createdAt: r.created_at,
@@ -143,6 +144,9 @@ function deploymentPatchColumns(p: DeploymentPatch): Updateable<DeploymentsTable
   if (p.abortRequested !== undefined) cols.abort_requested = p.abortRequested ? 1 : 0;
   if (p.promoteRequested !== undefined) cols.promote_requested = p.promoteRequested ? 1 : 0;
   if (p.image !== undefined) cols.image = p.image;
+  if (p.supersededBy !== undefined) cols.superseded_by = p.supersededBy;
+  if (p.previousVersion !== undefined) cols.previous_version = p.previousVersion;
+  if (p.planHash !== undefined) cols.plan_hash = p.planHash;
   return cols;
 }
 
@@ -305,6 +309,20 @@ export class KyselyStore implements Store {
             if (!exists) throw new NotFoundError(`step ${t.step.idx} of deployment ${t.deploymentId} not found`);
           }
         }
+        if (t.replaceSteps) {
+          const { fromIdx, steps } = t.replaceSteps;
+          const started = await trx.selectFrom('steps').select('idx')
+            .where('deployment_id', '=', t.deploymentId).where('idx', '>=', fromIdx).where('status', '!=', 'pending')
+            .limit(1).executeTakeFirst();
+          if (started) throw new GangwayError('conflict', `deployment ${t.deploymentId}: step ${started.idx} already started; its plan cannot be replaced`);
+          await trx.deleteFrom('steps').where('deployment_id', '=', t.deploymentId).where('idx', '>=', fromIdx).execute();
+          if (steps.length > 0) {
+            await trx.insertInto('steps').values(steps.map((s, i) => ({
+              deployment_id: t.deploymentId, idx: fromIdx + i, type: s.type, title: s.title, params: JSON.stringify(s.params),
+              status: 'pending', stage: 'deploy', started_at: null, finished_at: null, output: null, attempts: 0,
+            }))).execute();
+          }
+        }
         if (t.appendSteps && t.appendSteps.length > 0) {
           const { last } = await trx.selectFrom('steps')
             .select((eb) => eb.fn.coalesce(eb.fn.max('idx'), eb.lit(-1)).as('last'))
@@ -430,6 +448,26 @@ export class KyselyStore implements Store {
     return (await q.execute()).map((r) => ({
       id: Number(r.id), deploymentId: r.deployment_id, at: r.at, stepIdx: r.step_idx, template: r.template, rule: r.rule, kind: r.kind,
       verdict: r.verdict as VerdictRecord['verdict'], reason: r.reason, measurements: JSON.parse(r.measurements) as VerdictRecord['measurements'],
+    }));
+  }
+
+  async appendReleaseSamples(samples: ReleaseSampleRecord[]): Promise<void> {
+    if (samples.length === 0) return;
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('release_samples').values(samples.map((x) => ({
+        deployment_id: x.deploymentId, at: x.at, version: x.version, requests: x.requests, errors: x.errors, p95: x.p95Seconds,
+      }))).onConflict((oc) => oc.columns(['deployment_id', 'at', 'version']).doNothing()).execute();
+    });
+  }
+
+  async listReleaseSamples(filter: { deploymentId: string; since?: number; limit?: number }): Promise<ReleaseSampleRecord[]> {
+    let q = this.driver.db.selectFrom('release_samples').selectAll().where('deployment_id', '=', filter.deploymentId);
+    if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+    q = q.orderBy('at').orderBy('version');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map((r) => ({
+      deploymentId: r.deployment_id, at: Number(r.at), version: r.version, requests: Number(r.requests), errors: Number(r.errors),
+      p95Seconds: r.p95 === null ? null : Number(r.p95),
     }));
   }
 

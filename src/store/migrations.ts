@@ -263,6 +263,45 @@ function commitTime(): Migration {
 }
 
 /**
+ * `superseded` deployments name the deployment that cut their post-deploy watch short.
+ * Nullable: no other phase has one.
+ */
+function supersededBy(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments').addColumn('superseded_by', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('deployments').dropColumn('superseded_by').execute();
+    },
+  };
+}
+
+/**
+ * Per-release request samples of a deployment (one row per release per sampling interval
+ * while it is active): the measurements the rollout page draws after the fact. `p95` is in
+ * seconds, null for an interval without requests.
+ */
+function releaseSamples(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.createTable('release_samples')
+        .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull())
+        .addColumn('errors', 'integer', (c) => c.notNull())
+        .addColumn('p95', 'double precision')
+        .addPrimaryKeyConstraint('release_samples_pk', ['deployment_id', 'at', 'version'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('release_samples').execute();
+    },
+  };
+}
+
+/**
  * Users, API tokens and dashboard sessions. Secrets are never stored: a password as its
  * scrypt hash, a token and a session id as their sha256 (see src/auth/).
  */
@@ -317,6 +356,8 @@ export class StoreMigrationProvider implements MigrationProvider {
       '0004_audit': audit(this.dialect),
       '0005_auth': auth(),
       '0006_commit_time': commitTime(),
+      '0007_superseded_by': supersededBy(),
+      '0008_release_samples': releaseSamples(),
     };
   }
 }

@@ -31,6 +31,8 @@ export interface DeploymentsTable {
   /** Epoch ms of the release's commit; added by migration 0006. */
   commit_time: ColumnType<number | null, number | null | undefined, number | null>;
   message: string | null;
+  /** The deployment that cut this one's watch short; added by migration 0007. */
+  superseded_by: ColumnType<string | null, string | null | undefined, string | null>;
   lease_owner: string | null;
   lease_expires_at: number | null;
   created_at: number;
@@ -96,6 +98,17 @@ export interface VerdictsTable {
   reason: string;
   /** JSON text. */
   measurements: string;
+}
+
+/** `release_samples`: per-release request figures of a deployment per interval (migration 0008); primary key (deployment_id, at, version). */
+export interface ReleaseSamplesTable {
+  deployment_id: string;
+  at: number;
+  version: string;
+  requests: number;
+  errors: number;
+  /** Seconds; null without requests. */
+  p95: number | null;
 }
 
 /** `rejections`: primary key (service, environment, version). */
@@ -204,6 +217,7 @@ export interface Database {
   events: EventsTable;
   service_states: ServiceStatesTable;
   verdicts: VerdictsTable;
+  release_samples: ReleaseSamplesTable;
   rejections: RejectionsTable;
   analysis_states: AnalysisStatesTable;
   gate_results: GateResultsTable;

@@ -86,7 +86,7 @@ async function freshDatabase(dialect: StoreDialect, unmigrated = false): Promise
     url = sharedPostgresUrl = await postgres!.createDatabase();
   } else {
     url = sharedPostgresUrl;
-    await pgQuery(url, 'truncate gate_results, approvals, freezes, checklist_confirmations, verdicts, rejections, analysis_states, events, steps, service_states, deployments');
+    await pgQuery(url, 'truncate gate_results, approvals, freezes, checklist_confirmations, verdicts, release_samples, rejections, analysis_states, events, steps, service_states, deployments');
   }
   return {
     open: () => openPostgresStore(url),
@@ -177,7 +177,7 @@ for (const dialect of DIALECTS) {
         const expected = {
           id: 'd1', seq: 1, service: 'web', environment: 'prod', kind: 'deploy', version: 'v2',
           image: 'ghcr.io/acme/web@sha256:abc', phase: 'queued', actor: 'alice', reason: 'release 2',
-          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null,
+          previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null, supersededBy: null,
           leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null,
         };
         expect(created).toEqual(expected);
@@ -600,6 +600,21 @@ for (const dialect of DIALECTS) {
         expect(list.map(({ id: _id, ...rest }) => rest)).toEqual([v, { ...v, at: 6, stepIdx: null, rule: 'judge', kind: 'judge', verdict: 'inconclusive', reason: 'too few', measurements: [] }]);
         expect((await store.listVerdicts({ deploymentId: 'd1', afterId: list[0].id })).map((x) => x.rule)).toEqual(['judge']);
         expect((await store.listVerdicts({ deploymentId: 'd1', newestFirst: true, limit: 1 })).map((x) => x.rule)).toEqual(['judge']);
+      });
+
+      it('keeps per-release samples per deployment, by time, a repeated sample once', async () => {
+        await store.createDeployment(newDeployment('d1'));
+        await store.createDeployment(newDeployment('d2', { environment: 'dev' }));
+        const a = { deploymentId: 'd1', at: 5000, version: 'v1', requests: 120, errors: 0, p95Seconds: 0.0125 };
+        const b = { deploymentId: 'd1', at: 5000, version: 'v2', requests: 30, errors: 6, p95Seconds: 0.25 };
+        const c = { deploymentId: 'd1', at: 10_000, version: 'v2', requests: 0, errors: 0, p95Seconds: null };
+        await store.appendReleaseSamples([b, a]);
+        await store.appendReleaseSamples([{ ...b, errors: 99 }, c, { ...a, deploymentId: 'd2' }]);
+        expect(await store.listReleaseSamples({ deploymentId: 'd1' })).toEqual([a, b, c]);
+        expect(await store.listReleaseSamples({ deploymentId: 'd1', since: 6000 })).toEqual([c]);
+        expect(await store.listReleaseSamples({ deploymentId: 'd1', limit: 1 })).toEqual([a]);
+        expect(await store.listReleaseSamples({ deploymentId: 'nope' })).toEqual([]);
+        await store.appendReleaseSamples([]);
       });
 
       it('records a rejection in the same transition and keeps the first one', async () => {

@@ -6,11 +6,13 @@
 
 export type DeploymentPhase =
   | 'queued' | 'waiting' | 'running' | 'paused'
-  | 'succeeded' | 'failed' | 'rolling_back' | 'rolled_back' | 'aborted';
+  | 'succeeded' | 'failed' | 'rolling_back' | 'rolled_back' | 'aborted'
+  /** It served traffic, but a newer deployment of its service and environment cut its post-deploy watch short. */
+  | 'superseded';
 
 /** Phases in which a deployment holds its (service, environment) slot. */
 export const ACTIVE_PHASES: readonly DeploymentPhase[] = ['waiting', 'running', 'paused', 'rolling_back'];
-export const FINAL_PHASES: readonly DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
+export const FINAL_PHASES: readonly DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'];
 
 export type DeploymentKind = 'deploy' | 'rollback';
 
@@ -61,8 +63,10 @@ export interface DeploymentRecord {
   requestedImage: string | null;
   /** When the release's commit was made (epoch ms), as the request said; the start of its lead time. */
   commitTime: number | null;
-  /** Why it ended as it did (failed/rolled_back/aborted), or null. */
+  /** Why it ended as it did (failed/rolled_back/aborted/superseded), or null. */
   message: string | null;
+  /** For `superseded`: the deployment that cut its watch short. */
+  supersededBy: string | null;
   leaseOwner: string | null;
   leaseExpiresAt: number | null;
   createdAt: number;
@@ -122,7 +126,8 @@ export interface NewEvent { deploymentId: string | null; at: number; type: strin
 export type StepPatch = Partial<Pick<StepRecord, 'status' | 'startedAt' | 'finishedAt' | 'output' | 'attempts'>>;
 /** Fields of a deployment that a transition may change (never the lease: use the lease methods). */
 export type DeploymentPatch = Partial<Pick<DeploymentRecord,
-  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested' | 'promoteRequested' | 'image'>>;
+  'phase' | 'currentStep' | 'message' | 'startedAt' | 'finishedAt' | 'abortRequested' | 'promoteRequested' | 'image'
+  | 'supersededBy' | 'previousVersion' | 'planHash'>>;
 
 /** One rule's verdict at one evaluation, stored with the measurements behind it. */
 export interface VerdictRecord {
@@ -140,6 +145,20 @@ export interface VerdictRecord {
 }
 
 export type NewVerdict = Omit<VerdictRecord, 'id'>;
+
+/** One release's requests over one sampling interval of a deployment (ending at `at`): what the rollout page draws after the fact. */
+export interface ReleaseSampleRecord {
+  deploymentId: string;
+  /** End of the interval, epoch ms. */
+  at: number;
+  version: string;
+  /** Requests in the interval. */
+  requests: number;
+  /** Of which failed (5xx or no answer). */
+  errors: number;
+  /** 95th percentile latency of the interval, seconds; null without requests. */
+  p95Seconds: number | null;
+}
 
 /** The outcome of one gate evaluation, kept with its evidence. */
 export interface GateResultRecord {
@@ -235,6 +254,11 @@ export interface Store extends AuthStore {
     deployment?: DeploymentPatch;
     step?: { idx: number; patch: StepPatch };
     appendSteps?: Array<Pick<StepRecord, 'type' | 'title' | 'params' | 'stage'>>;
+    /**
+     * Replace the steps from `fromIdx` on (all must still be pending) with `steps`, in the
+     * forward stage: a plan made when the deployment was requested, redone when it starts.
+     */
+    replaceSteps?: { fromIdx: number; steps: Array<Pick<StepRecord, 'type' | 'title' | 'params'>> };
     events: NewEvent[];
     /** Set the service state (stable release) in the same transaction. */
     serviceState?: Omit<ServiceState, 'updatedAt'> & { updatedAt: number };
@@ -246,6 +270,10 @@ export interface Store extends AuthStore {
   appendVerdicts(verdicts: NewVerdict[]): Promise<void>;
   /** Verdicts of a deployment in id order (or newest first), optionally after an id. */
   listVerdicts(filter: { deploymentId: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<VerdictRecord[]>;
+  /** Appends per-release samples (one transaction); a sample already stored for (deployment, at, version) is kept. */
+  appendReleaseSamples(samples: ReleaseSampleRecord[]): Promise<void>;
+  /** Samples of a deployment, oldest first (by time, then version), optionally only at or after `since`. */
+  listReleaseSamples(filter: { deploymentId: string; since?: number; limit?: number }): Promise<ReleaseSampleRecord[]>;
   listRejections(filter?: { service?: string; environment?: string; version?: string }): Promise<RejectionRecord[]>;
   appendGateResults(results: NewGateResult[]): Promise<void>;
   /** Gate results of a deployment (or of requests never created, by pair) in id order. */

@@ -6,7 +6,7 @@
 import type { PlanStep } from '../engine/steps/types.js';
 import { step, watchSteps, type PlanInput } from './strategy.js';
 
-export function planBlueGreen({ cfg, release, stable }: PlanInput): PlanStep[] {
+export function planBlueGreen({ cfg, release, stable, rollbackTo }: PlanInput): PlanStep[] {
   const n = cfg.target.instances;
   const serving = stable ? [{ version: stable.version, weight: 100 }] : [];
   return [
@@ -15,6 +15,6 @@ export function planBlueGreen({ cfg, release, stable }: PlanInput): PlanStep[] {
     step({ type: 'traffic', versions: serving, preview: release.version }),
     ...(cfg.smoke.length > 0 ? [step({ type: 'smoke', version: release.version })] : []),
     step({ type: 'traffic', versions: [{ version: release.version, weight: 100 }], preview: null }),
-    ...watchSteps(cfg, release.version, stable),
+    ...watchSteps(cfg, release.version, rollbackTo === undefined ? stable : rollbackTo),
   ];
 }

@@ -11,7 +11,7 @@ import { step, watchSteps, type PlanInput } from './strategy.js';
 /** How long an analysis step runs when the config names no duration: five evaluations. */
 const DEFAULT_ANALYSIS_INTERVALS = 5;
 
-export function planCanary({ cfg, release, stable, templateInterval = () => 30_000 }: PlanInput): PlanStep[] {
+export function planCanary({ cfg, release, stable, rollbackTo, templateInterval = () => 30_000 }: PlanInput): PlanStep[] {
   if (cfg.strategy.kind !== 'canary') throw new Error('planCanary needs a canary strategy');
   const n = cfg.target.instances;
   const v = release.version;
@@ -74,7 +74,7 @@ export function planCanary({ cfg, release, stable, templateInterval = () => 30_0
         break;
     }
   }
-  out.push(...watchSteps(cfg, v, stable));
+  out.push(...watchSteps(cfg, v, rollbackTo === undefined ? stable : rollbackTo));
   return out;
 }
 

@@ -7,7 +7,8 @@
 import type { PlanStep } from '../engine/steps/types.js';
 import { step, watchSteps, type PlanInput } from './strategy.js';
 
-export function planRolling({ cfg, release, stable }: PlanInput): PlanStep[] {
+export function planRolling({ cfg, release, stable, rollbackTo }: PlanInput): PlanStep[] {
+  const watch = rollbackTo === undefined ? stable : rollbackTo;
   if (cfg.strategy.kind !== 'rolling') throw new Error('planRolling needs a rolling strategy');
   const n = cfg.target.instances;
   const { maxSurge, maxUnavailable } = cfg.strategy;
@@ -20,7 +21,7 @@ export function planRolling({ cfg, release, stable }: PlanInput): PlanStep[] {
       step({ type: 'waitReady', version: v, count: n }),
       ...smoke,
       step({ type: 'traffic', versions: [{ version: v, weight: n }], preview: null }),
-      ...watchSteps(cfg, v, stable),
+      ...watchSteps(cfg, v, watch),
     ];
   }
 
@@ -43,7 +44,7 @@ export function planRolling({ cfg, release, stable }: PlanInput): PlanStep[] {
     if (maxSurge > 0) steps.push(step({ type: 'scale', version: stable.version, image: stable.image, count: nextOld }));
     fresh = nextFresh;
   }
-  steps.push(...watchSteps(cfg, v, stable));
+  steps.push(...watchSteps(cfg, v, watch));
   return steps;
 }
 

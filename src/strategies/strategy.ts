@@ -10,8 +10,19 @@ export interface PlanInput {
   cfg: ServiceEnvConfig;
   /** The release to deploy. */
   release: ReleaseRef;
-  /** The release serving now (rollback target), or null on a first deployment. */
+  /** The release the environment last finished deploying (rollback target), or null on a first deployment. */
   stable: ReleaseRef | null;
+  /**
+   * The release receiving traffic now when it is not `stable` (a superseded deployment's,
+   * which served but never finished its watch). The strategies replace it; a rollback still
+   * returns to `stable`. Absent or null: `stable` is what serves.
+   */
+  serving?: ReleaseRef | null;
+  /**
+   * Set by `planDeployment` when the strategies work from `serving`: the release a rollback
+   * returns to (the stable one), which decides whether there is a post-deploy watch.
+   */
+  rollbackTo?: ReleaseRef | null;
   capabilities: TargetCapabilities;
   /** Interval of a named analysis template (for default analysis-step durations). */
   templateInterval?: (name: string) => number;

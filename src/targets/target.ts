@@ -34,6 +34,14 @@ export interface Traffic {
   headerRoute?: { name: string; value: string; version: string } | null;
   /** Keep each user on the release they first reached (cookie). */
   sticky?: { cookie: string; ttlMs: number } | null;
+  /**
+   * Read-only, reported by `traffic()` (`setTraffic` ignores it): the port the preview is served
+   * on now, or will be when it next opens — the one the target chose and keeps for the service
+   * and environment (blue-green without `previewPort`), or the configured `previewPort`. Null when
+   * the strategy has no preview or no port is chosen yet; absent when the target does not report
+   * it (the configured `previewPort` then applies).
+   */
+  previewPort?: number | null;
 }
 
 /**
@@ -56,6 +64,10 @@ export interface Target {
   setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void>;
   /** The split as served now; empty versions when nothing is routed. */
   traffic(cfg: ServiceEnvConfig): Promise<Traffic>;
-  /** A URL that reaches the preview release, or null when the target has no preview. */
-  previewUrl(cfg: ServiceEnvConfig): string | null;
+  /**
+   * A URL that reaches the preview release, or null when the target has no preview (or, with a
+   * port the target chooses, has not opened one yet). Asynchronous because such a port is known
+   * only to the target.
+   */
+  previewUrl(cfg: ServiceEnvConfig): Promise<string | null>;
 }

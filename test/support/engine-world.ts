@@ -17,7 +17,7 @@ export interface World { config: GangwayConfig; store: Store; target: MemoryTarg
 
 const worlds: World[] = [];
 
-export const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted'];
+export const FINAL: DeploymentPhase[] = ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'];
 
 export async function given(yaml: string, opts: {
   analysis?: (store: Store, config: GangwayConfig) => AnalysisRuntime;

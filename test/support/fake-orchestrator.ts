@@ -8,7 +8,7 @@
 import type {
   DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, PlannedStep, RollbackRequest, StatusEntry,
 } from '../../src/engine/types.js';
-import type { DeploymentPhase, EventRecord, StepRecord, VerdictRecord } from '../../src/store/types.js';
+import type { DeploymentPhase, EventRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../../src/store/types.js';
 import { FINAL_PHASES } from '../../src/store/types.js';
 import { GangwayError, NotFoundError } from '../../src/errors.js';
 import { GENESIS_HASH, eventHash } from '../../src/store/event-chain.js';
@@ -24,6 +24,8 @@ export interface FakeOrchestratorOptions {
   startAt?: number;
   /** Public port per environment, for status entries. */
   ports?: Record<string, number>;
+  /** Blue-green preview per environment, for status entries and plans; default none (null). */
+  previews?: Record<string, { port: number | null; version: string | null }>;
 }
 
 interface Pair { stable: string | null; previous: string | null }
@@ -106,6 +108,12 @@ export class FakeOrchestrator implements OrchestratorApi {
     return structuredClone(this.find(id).verdicts);
   }
 
+  async samples(id: string): Promise<ReleaseSampleRecord[]> {
+    this.calls.push(['samples', id]);
+    this.find(id);
+    return [];
+  }
+
   async getDeployment(id: string): Promise<DeploymentView> {
     this.calls.push(['getDeployment', id]);
     const d = this.find(id);
@@ -142,6 +150,7 @@ export class FakeOrchestrator implements OrchestratorApi {
           traffic: pair.stable ? [{ version: pair.stable, weight: 100 }] : [],
           analysis: [],
           releases: pair.stable ? [{ version: pair.stable, requests: 120, errorRate: 0, p95Seconds: 0.012 }] : [],
+          preview: this.options.previews?.[environment] ?? null,
         });
       }
     }
@@ -159,6 +168,7 @@ export class FakeOrchestrator implements OrchestratorApi {
       steps: this.steps(version, pair.stable).map((s, idx) => ({ idx, type: s.type, title: s.title, params: {} })),
       queuedBehind: this.deployments.filter((d) => d.service === req.service && d.environment === req.environment && !FINAL_PHASES.includes(d.phase)).length,
       gates: [], skippedGates: [],
+      preview: this.options.previews?.[req.environment] ?? null,
     };
   }
 
@@ -230,6 +240,13 @@ export class FakeOrchestrator implements OrchestratorApi {
     }
   }
 
+  /** Ends a deployment as the engine would (e.g. `superseded` by a newer one), for output tests. */
+  finish(id: string, phase: DeploymentPhase, extra: { message?: string; supersededBy?: string } = {}): void {
+    const d = this.find(id);
+    d.supersededBy = extra.supersededBy ?? null;
+    this.end(d, phase, extra.message ?? null);
+  }
+
   private create(service: string, environment: string, kind: 'deploy' | 'rollback', version: string, image: string | null, actor: string, reason: string | null): DeploymentView {
     const pair = this.pair(service, environment);
     this.seq += 1;
@@ -238,7 +255,7 @@ export class FakeOrchestrator implements OrchestratorApi {
     const now = this.now();
     const d: DeploymentView = {
       id, seq: this.seq, service, environment, kind, version, image, phase: busy ? 'queued' : 'running', actor, reason,
-      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null,
+      previousVersion: pair.stable, currentStep: 0, planHash: `hash-${version}`, abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null, supersededBy: null,
       leaseOwner: null, leaseExpiresAt: null, createdAt: now, startedAt: busy ? null : now, finishedAt: null,
       steps: this.steps(version, pair.stable).map((s, idx) => this.step(id, idx, s.type, s.title, 'deploy')),
       step: null,

@@ -135,7 +135,7 @@ export async function waitForEnd(project: Project, id: string, timeoutMs = 60_00
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await project.api<Record<string, unknown> & { phase: string; steps: Array<Record<string, unknown>> }>('GET', `/v1/deployments/${id}`);
-    if (['succeeded', 'failed', 'rolled_back', 'aborted'].includes(r.body.phase)) return r.body;
+    if (['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].includes(r.body.phase)) return r.body;
     if (Date.now() > deadline) throw new Error(`deployment ${id} still ${r.body.phase}`);
     await sleep(50);
   }

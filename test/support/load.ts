@@ -1,48 +1,50 @@
 /**
  * A continuous request loop through a public port, as users would send: keep-alive
- * connections, several at once. Counts every answer and every failure.
+ * connections, several at once. Counts every answer and every failure. The loop runs in its
+ * own process (test/support/load-worker.mjs): a synchronous call in the test's process
+ * (`spawnSync`, `execFileSync`) would freeze an in-process client and fake failures.
  */
-import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 export interface LoadResult { ok: number; failed: number; failures: string[]; versions: Record<string, number> }
 
-export function startLoad(port: number, concurrency = 4): { stop(): Promise<LoadResult> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const result: LoadResult = { ok: 0, failed: 0, failures: [], versions: {} };
-  let running = true;
-  const one = () => new Promise<void>((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => {
-        if (res.statusCode === 200) {
-          result.ok++;
-          const v = body.trim();
-          result.versions[v] = (result.versions[v] ?? 0) + 1;
-        } else {
-          result.failed++;
-          if (result.failures.length < 20) result.failures.push(`status ${res.statusCode}: ${body.slice(0, 100)}`);
-        }
-        resolve();
-      });
-      res.on('error', (err) => { result.failed++; result.failures.push(`response error ${err.message}`); resolve(); });
-    });
-    req.on('error', (err) => {
-      result.failed++;
-      if (result.failures.length < 20) result.failures.push(`request error ${(err as NodeJS.ErrnoException).code ?? err.message}`);
-      resolve();
-    });
+const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
+
+/**
+ * Starts the loop; `ready` resolves once its process runs, `stop()` ends it and returns what it counted.
+ *
+ * @example
+ * ```ts
+ * const load = startLoad(8080, 4);
+ * await load.ready;
+ * // … deploy …
+ * expect((await load.stop()).failed).toBe(0);
+ * ```
+ */
+export function startLoad(port: number, concurrency = 4): { ready: Promise<void>; stop(): Promise<LoadResult> } {
+  const child = spawn(process.execPath, [WORKER, String(port), String(concurrency)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const check = () => { if (out.startsWith('ready\n')) { child.stdout.off('data', check); resolve(); } };
+    child.stdout.on('data', check);
+    void exited.then((code) => reject(new Error(`load worker exited with ${code} before it started: ${err.slice(-500)}`)));
   });
-  const workers = Array.from({ length: concurrency }, async () => {
-    while (running) await one();
-  });
+  ready.catch(() => undefined);
   return {
+    ready,
     async stop() {
-      running = false;
-      await Promise.all(workers);
-      agent.destroy();
-      return result;
+      if (child.exitCode === null) child.stdin.end('stop\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || !line) throw new Error(`load worker exited with ${code}: ${err.slice(-500)}`);
+      return JSON.parse(line) as LoadResult;
     },
   };
 }

@@ -14,7 +14,7 @@ export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
 /** An environment with the compiled defaults, overridden by `env`. */
 export function environment(name: string, env: Partial<EnvironmentConfig> = {}): EnvironmentConfig {
-  return { name, reason: 'optional', windows: [], checks: [], checklist: [], image: null, expedited: null, ...env };
+  return { name, reason: 'optional', queue: 'supersede', windows: [], checks: [], checklist: [], image: null, expedited: null, ...env };
 }
 
 /**

@@ -3,12 +3,52 @@
 /** One line: a release's values over time (null: no figure at that moment, the line breaks). */
 export interface Series { name: string; points: Array<{ t: number; v: number | null }> }
 
-const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2'];
+/**
+ * One colour per role, the same on every page: the stable release (the environment's rollback
+ * target) blue, the canary (the release being rolled out, or the one a rollback removes) amber,
+ * any other release grey.
+ */
+export const ROLE_COLORS = { stable: '#2563eb', canary: '#d97706', other: '#6b7280' } as const;
+export type ReleaseRole = keyof typeof ROLE_COLORS;
+/** A release's colour by its name. */
+export type Palette = (name: string) => string;
 
-/** A stable colour per release name, so the same release has the same colour in every chart. */
-export function colorOf(name: string, names: string[]): string {
-  const i = names.indexOf(name);
-  return COLORS[(i < 0 ? 0 : i) % COLORS.length];
+/** A palette from release roles (releases without a role are `other`). */
+export function rolePalette(roles: Record<string, ReleaseRole>): Palette {
+  return (name) => ROLE_COLORS[roles[name] ?? 'other'];
+}
+
+/**
+ * The roles of a deployment's releases: a deploy's new release is the canary and the release it
+ * replaces the stable one; a rollback's target is the stable release and the one it removes the canary.
+ */
+export function deploymentRoles(d: { kind: string; version: string; previousVersion: string | null }): Record<string, ReleaseRole> {
+  const roles: Record<string, ReleaseRole> = {};
+  if (d.kind === 'rollback') {
+    if (d.previousVersion) roles[d.previousVersion] = 'canary';
+    roles[d.version] = 'stable';
+  } else {
+    roles[d.version] = 'canary';
+    if (d.previousVersion) roles[d.previousVersion] = 'stable';
+  }
+  return roles;
+}
+
+/** The roles in an environment now: its stable release, and any other release receiving traffic is a canary. */
+export function environmentRoles(stable: string | null, versions: string[]): Record<string, ReleaseRole> {
+  const roles: Record<string, ReleaseRole> = {};
+  for (const v of versions) roles[v] = v === stable ? 'stable' : 'canary';
+  if (stable) roles[stable] = 'stable';
+  return roles;
+}
+
+/** A horizontal line across a chart: a rule's threshold. */
+export interface Threshold { v: number; label: string }
+/** A vertical line at a moment: a step starting, a weight change, the verdict that ended the rollout. */
+export interface Marker { t: number; label: string; kind: 'step' | 'weight' | 'verdict' }
+
+function clock(t: number): string {
+  return new Date(t).toLocaleTimeString([], { hour12: false });
 }
 
 /**
@@ -16,20 +56,24 @@ export function colorOf(name: string, names: string[]): string {
  *
  * @param format  how a y value reads (axis labels and the legend's latest value)
  * @param minMax  the y axis reaches at least this (an error rate of 0 still draws a 0–1% axis)
+ * @param span    the time axis (default: the points' own range); with `ended` the axis reads clock times
  */
-export function LineChart({ title, series, names, format, minMax }: { title: string; series: Series[]; names: string[]; format: (v: number) => string; minMax: number }) {
+export function LineChart({ title, series, color, format, minMax, thresholds = [], markers = [], span, ended = false, legendName = (n) => n }: {
+  title: string; series: Series[]; color: Palette; format: (v: number) => string; minMax: number;
+  thresholds?: Threshold[]; markers?: Marker[]; span?: { t0: number; t1: number }; ended?: boolean; legendName?: (name: string) => string;
+}) {
   const width = 520;
-  const height = 150;
-  const pad = { l: 52, r: 10, t: 10, b: 22 };
+  const height = 170;
+  const pad = { l: 52, r: 10, t: 24, b: 22 };
   const all = series.flatMap((s) => s.points);
   const ts = all.map((p) => p.t);
-  const t0 = ts.length ? Math.min(...ts) : 0;
-  const t1 = ts.length ? Math.max(...ts) : 1;
+  const t0 = span?.t0 ?? (ts.length ? Math.min(...ts) : 0);
+  const t1 = Math.max(span?.t1 ?? (ts.length ? Math.max(...ts) : 1), t0 + 1);
   const vs = all.map((p) => p.v).filter((v): v is number => v !== null);
-  const top = Math.max(minMax, ...vs);
+  const top = Math.max(minMax, ...vs, ...thresholds.map((l) => l.v));
   // Headroom above the highest value, so a line at the top stays visible.
   const yMax = top * 1.1;
-  const x = (t: number) => pad.l + (t1 === t0 ? 0 : ((t - t0) / (t1 - t0)) * (width - pad.l - pad.r));
+  const x = (t: number) => pad.l + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * (width - pad.l - pad.r);
   const y = (v: number) => height - pad.b - (v / yMax) * (height - pad.t - pad.b);
   const paths = series.map((s) => {
     let d = '';
@@ -39,34 +83,54 @@ export function LineChart({ title, series, names, format, minMax }: { title: str
       d += `${pen ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
       pen = true;
     }
-    return { name: s.name, d, last: [...s.points].reverse().find((p) => p.v !== null)?.v ?? null };
+    const values = s.points.map((p) => p.v).filter((v): v is number => v !== null);
+    return { name: s.name, d, last: [...s.points].reverse().find((p) => p.v !== null)?.v ?? null, peak: values.length ? Math.max(...values) : null };
   });
   const seconds = Math.round((t1 - t0) / 1000);
+  const describe = [
+    ...paths.map((p) => `${p.name} ${p.last === null ? 'no data' : format(p.last)}${ended && p.peak !== null ? ` (peak ${format(p.peak)})` : ''}`),
+    ...thresholds.map((l) => `threshold ${l.label}`),
+  ].join(', ');
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={`${title}: ${paths.map((p) => `${p.name} ${p.last === null ? 'no data' : format(p.last)}`).join(', ') || 'no data yet'}`}>
+      <svg viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={`${title}: ${describe || 'no data yet'}`}>
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
             <line x1={pad.l} x2={width - pad.r} y1={y(top * f)} y2={y(top * f)} className="grid" />
             <text x={pad.l - 6} y={y(top * f) + 4} textAnchor="end" className="axis">{format(top * f)}</text>
           </g>
         ))}
-        <text x={pad.l} y={height - 4} className="axis">{vs.length ? `${seconds} s ago` : 'waiting for figures…'}</text>
-        <text x={width - pad.r} y={height - 4} textAnchor="end" className="axis">now</text>
-        {paths.map((p) => <path key={p.name} d={p.d} fill="none" stroke={colorOf(p.name, names)} strokeWidth={2} />)}
+        {markers.map((m, i) => (
+          <g key={`m${i}`} className={`marker marker-${m.kind}`}>
+            <title>{`${clock(m.t)} ${m.label}`}</title>
+            <line x1={x(m.t)} x2={x(m.t)} y1={pad.t - 4} y2={height - pad.b} />
+            {m.kind !== 'step' && <text x={x(m.t) + 2} y={m.kind === 'verdict' ? pad.t - 4 : pad.t - 14} className="marker-label">{m.label}</text>}
+          </g>
+        ))}
+        {thresholds.map((l, i) => (
+          <g key={`l${i}`} className="threshold">
+            <title>{`threshold ${l.label}`}</title>
+            <line x1={pad.l} x2={width - pad.r} y1={y(l.v)} y2={y(l.v)} />
+            <text x={width - pad.r - 2} y={y(l.v) - 3} textAnchor="end" className="threshold-label">{l.label}</text>
+          </g>
+        ))}
+        <text x={pad.l} y={height - 4} className="axis">{!vs.length ? 'waiting for figures…' : ended ? clock(t0) : `${seconds} s ago`}</text>
+        <text x={width - pad.r} y={height - 4} textAnchor="end" className="axis">{ended ? clock(t1) : 'now'}</text>
+        {paths.map((p) => <path key={p.name} d={p.d} fill="none" stroke={color(p.name)} strokeWidth={2} data-release={p.name} />)}
       </svg>
       <ul className="legend">
         {paths.map((p) => (
-          <li key={p.name}><span className="swatch" style={{ background: colorOf(p.name, names) }} />{p.name}: {p.last === null ? '—' : format(p.last)}</li>
+          <li key={p.name}><span className="swatch" style={{ background: color(p.name) }} />{legendName(p.name)}: {p.last === null ? '—' : format(p.last)}{ended && p.peak !== null ? ` (peak ${format(p.peak)})` : ''}</li>
         ))}
+        {thresholds.map((l, i) => <li key={`l${i}`}><span className="swatch threshold-swatch" />threshold {l.label}</li>)}
       </ul>
     </figure>
   );
 }
 
 /** Traffic split as one bar, each release's share of the total weight labelled in percent (the agent's weights are relative). */
-export function WeightBar({ traffic, names, label }: { traffic: Array<{ version: string; weight: number }>; names: string[]; label: string }) {
+export function WeightBar({ traffic, color, label }: { traffic: Array<{ version: string; weight: number }>; color: Palette; label: string }) {
   const total = traffic.reduce((a, t) => a + t.weight, 0) || 1;
   const shown = traffic.filter((t) => t.weight > 0);
   const text = shown.length ? shown.map((t) => `${t.version} ${Math.round((t.weight / total) * 100)}%`).join(', ') : 'no traffic';
@@ -74,7 +138,7 @@ export function WeightBar({ traffic, names, label }: { traffic: Array<{ version:
     <div className="weights" role="group" aria-label={label}>
       <div className="bar" aria-hidden="true">
         {shown.map((t) => (
-          <span key={t.version} style={{ width: `${(t.weight / total) * 100}%`, background: colorOf(t.version, names) }} />
+          <span key={t.version} style={{ width: `${(t.weight / total) * 100}%`, background: color(t.version) }} />
         ))}
       </div>
       <span className="weights-text">{text}</span>

@@ -10,7 +10,10 @@ export function registerAgent(program: Command, ctx: CliContext): void {
     .description('run the local agent in the foreground (`gangway up` starts it by itself when it is not running)')
     .action(action(ctx, async () => {
       const config = await ctx.config();
-      const agent = await runAgent({ stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host });
+      const agent = await runAgent({
+        stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host,
+        forwardedHeaders: config.agent.forwardedHeaders, trustForwarded: config.agent.trustForwarded,
+      });
       if (ctx.json()) ctx.printJson({ socket: agent.socketPath, metricsPort: agent.metricsPort, pid: process.pid });
       else ctx.out(`gangway agent: control socket ${agent.socketPath}, metrics on http://${config.agent.host}:${agent.metricsPort}/metrics\n`);
       await agent.done;

@@ -87,7 +87,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
 async function waitFor(running: RunningOrchestrator, d: DeploymentView, stop: AbortSignal): Promise<DeploymentView | null> {
   while (!stop.aborted) {
     const cur = await running.orchestrator.getDeployment(d.id);
-    if (['succeeded', 'failed', 'rolled_back', 'aborted'].includes(cur.phase)) return cur;
+    if (['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].includes(cur.phase)) return cur;
     await new Promise((r) => setTimeout(r, 200));
   }
   return null;

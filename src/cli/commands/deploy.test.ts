@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { main } from '../main.js';
 import { buildServer } from '../../server/app.js';
 import { FakeOrchestrator } from '../../../test/support/fake-orchestrator.js';
+import { watchTimeLeft } from './deploy.js';
+import type { DeploymentView } from '../../engine/types.js';
 
 const TOKEN = 'cli-deploy-test-token';
 
@@ -62,5 +64,30 @@ describe('gangway deploy --commit-time', () => {
     const r = await run(['deploy', 'web', '--env', 'dev', '--version', '1.0.0', '--commit-time', 'last tuesday']);
     expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, 'error: commitTime: must be epoch milliseconds (not seconds) or an ISO 8601 date-time with a zone, e.g. 2025-03-04T22:15:00Z']);
     expect(fake.calls.filter(([what]) => what === 'deploy')).toEqual([]);
+  });
+});
+
+const T = Date.UTC(2026, 0, 1);
+/** A deployment whose current step is a 5-minute watch started at T (or another step). */
+function view(type = 'watch', status: 'running' | 'pending' = 'running'): DeploymentView {
+  return {
+    currentStep: 0,
+    steps: [{ deploymentId: 'd', idx: 0, type, title: `${type} 1.1.0`, params: { durationMs: 300_000 }, status, stage: 'deploy', startedAt: T, finishedAt: null, output: null, attempts: 1 }],
+  } as unknown as DeploymentView;
+}
+
+describe('watchTimeLeft', () => {
+  it('rounds down to 30 s above a minute and to 10 s in the last minute', () => {
+    expect(watchTimeLeft(view(), T)).toBe('5m');
+    expect(watchTimeLeft(view(), T + 29_000)).toBe('4m30s');
+    expect(watchTimeLeft(view(), T + 31_000)).toBe('4m');
+    expect(watchTimeLeft(view(), T + 245_000)).toBe('50s');
+    expect(watchTimeLeft(view(), T + 299_500)).toBe('0s');
+    expect(watchTimeLeft(view(), T + 400_000)).toBe('0s');
+  });
+
+  it('is empty when no watch is running', () => {
+    expect(watchTimeLeft(view('smoke'), T)).toBe('');
+    expect(watchTimeLeft(view('watch', 'pending'), T)).toBe('');
   });
 });

@@ -122,6 +122,7 @@ export async function followDeployment(ctx: CliContext, client: ApiClient, first
   const seen = new Map<number, StepRecord['status']>();
   let phase = first.phase;
   let instances = '';
+  let watchLeft = '';
   let view = first;
   const report = (d: DeploymentView) => {
     if (!text) return;
@@ -157,14 +158,35 @@ export async function followDeployment(ctx: CliContext, client: ApiClient, first
       const now = summarizeInstances(await client.status({ service: view.service, environment: view.environment }));
       if (now && now !== instances) ctx.out(`  instances: ${now}\n`);
       instances = now;
+      const left = watchTimeLeft(view, Date.now());
+      if (left && left !== watchLeft) ctx.out(`  watch: ${left} left\n`);
+      watchLeft = left;
     }
   }
   if (text) {
     const took = view.finishedAt !== null ? ` in ${formatDuration(view.finishedAt - (view.startedAt ?? view.createdAt))}` : '';
-    const mark = view.phase === 'succeeded' ? '✓' : '✗';
+    const mark = view.phase === 'succeeded' ? '✓' : view.phase === 'superseded' ? '»' : '✗';
     ctx.out(`${mark} ${view.id} ${view.phase}${took}${view.message ? `: ${view.message}` : ''}\n`);
   }
   return view;
+}
+
+/**
+ * Time left in a running post-deploy watch, rounded down to 30 s (10 s in its last minute)
+ * so a progress line is printed when it changes, not on every poll; '' when no watch runs.
+ *
+ * @example
+ * ```ts
+ * watchTimeLeft(view, Date.now()); // '4m30s'
+ * ```
+ */
+export function watchTimeLeft(d: DeploymentView, now: number): string {
+  const step = d.steps[d.currentStep];
+  if (!step || step.type !== 'watch' || step.status !== 'running' || step.startedAt === null) return '';
+  const ms = Math.max(0, step.startedAt + Number(step.params.durationMs ?? 0) - now);
+  const unit = ms > 60_000 ? 30_000 : 10_000;
+  const s = Math.floor(ms / unit) * unit / 1000;
+  return s >= 60 ? `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}` : `${s}s`;
 }
 
 /** "1.4.2: 2 ready; 1.4.1: 1 ready, 1 stopping", one group per version. */

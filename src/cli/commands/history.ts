@@ -16,18 +16,23 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     .action(action(ctx, async (service: string | undefined, opts: { env?: string; limit: number }) => {
       const client = await ctx.client();
       const rows = await client.history({ service, environment: opts.env, limit: opts.limit });
-      if (ctx.json()) ctx.printJson(rows.map(historyEntry));
-      else ctx.out(renderHistory(rows));
+      if (ctx.json()) ctx.printJson(rows.map((d) => ({ ...historyEntry(d), url: dashboardUrl(client.baseUrl, d.id) })));
+      else ctx.out(renderHistory(rows) + (rows.length > 0 ? `\non the dashboard: ${dashboardUrl(client.baseUrl, rows[0].id)} (any deployment: /deployments/ID)\n` : ''));
       return 0;
     }));
 }
 
-/** The fields `history -o json` promises (the design's CLI contract). */
+/** The dashboard's rollout page of a deployment: its steps, charts and verdicts, however long ago it ran. */
+export function dashboardUrl(baseUrl: string, id: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/deployments/${encodeURIComponent(id)}`;
+}
+
+/** The fields `history -o json` promises (the design's CLI contract), without `url` (added from the API's address). */
 export function historyEntry(d: DeploymentView) {
   return {
     id: d.id, service: d.service, environment: d.environment, version: d.version, phase: d.phase,
     actor: d.actor, reason: d.reason, createdAt: d.createdAt, finishedAt: d.finishedAt, steps: d.steps,
-    expedited: d.expedited, image: d.image, message: d.message, gates: d.gates, verdicts: d.verdicts,
+    expedited: d.expedited, image: d.image, message: d.message, supersededBy: d.supersededBy, gates: d.gates, verdicts: d.verdicts,
   };
 }
 
@@ -35,7 +40,7 @@ export function historyEntry(d: DeploymentView) {
 export function renderHistory(rows: DeploymentView[]): string {
   if (rows.length === 0) return 'no deployments\n';
   return table(['ID', 'SERVICE', 'ENVIRONMENT', 'KIND', 'VERSION', 'PHASE', 'ACTOR', 'CREATED', 'DURATION', 'REASON'], rows.map((d) => [
-    d.id, d.service, d.environment, d.kind, d.version, d.phase, d.actor, formatTime(d.createdAt),
+    d.id, d.service, d.environment, d.kind, d.version, d.supersededBy ? `${d.phase} by ${d.supersededBy}` : d.phase, d.actor, formatTime(d.createdAt),
     d.finishedAt !== null ? formatDuration(d.finishedAt - (d.startedAt ?? d.createdAt)) : '-',
     // Expedited deployments are flagged for post-incident review.
     `${d.expedited ? '[expedited] ' : ''}${d.reason ?? ''}`,

@@ -33,7 +33,7 @@ export function registerPromote(program: Command, ctx: CliContext): void {
       if (opts.env) {
         const [entry] = await client.status({ service: target, environment: opts.env });
         const d = entry?.deployment;
-        if (!d || ['succeeded', 'failed', 'rolled_back', 'aborted'].includes(d.phase)) {
+        if (!d || ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].includes(d.phase)) {
           throw new GangwayError('conflict', `${target} has no rollout in progress in ${opts.env}`);
         }
         id = d.id;

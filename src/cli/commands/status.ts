@@ -35,17 +35,19 @@ export function registerStatus(program: Command, ctx: CliContext): void {
 }
 
 /**
- * The status table (SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC), then, for pairs
- * with a rollout in progress, live figures per release and the latest analysis verdicts.
+ * The status table (SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC, and PREVIEW when a
+ * listed pair is blue-green), then, for pairs with a rollout in progress, live figures per
+ * release and the latest analysis verdicts.
  */
 export function renderStatus(entries: StatusEntry[]): string {
   if (entries.length === 0) return 'no services\n';
-  let out = table(['SERVICE', 'ENVIRONMENT', 'VERSION', 'PHASE', 'STEP', 'INSTANCES', 'TRAFFIC'], entries.map((e) => [
+  const withPreview = entries.some((e) => e.preview);
+  let out = table(['SERVICE', 'ENVIRONMENT', 'VERSION', 'PHASE', 'STEP', 'INSTANCES', 'TRAFFIC', ...(withPreview ? ['PREVIEW'] : [])], entries.map((e) => [
     e.service, e.environment, e.version ?? '-', e.deployment?.phase ?? '-', e.deployment?.step ?? '-',
-    instances(e), traffic(e),
+    instances(e), traffic(e), ...(withPreview ? [preview(e)] : []),
   ]));
   for (const e of entries) {
-    const active = e.deployment && !['succeeded', 'failed', 'rolled_back', 'aborted'].includes(e.deployment.phase);
+    const active = e.deployment && !['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].includes(e.deployment.phase);
     if (!active || (e.releases.length === 0 && e.analysis.length === 0)) continue;
     out += `\n${e.service}/${e.environment} ${e.deployment!.id}\n`;
     if (e.releases.length > 0) {
@@ -80,6 +82,13 @@ function traffic(e: StatusEntry): string {
   const total = e.traffic.reduce((sum, t) => sum + t.weight, 0);
   if (total <= 0) return '-';
   return e.traffic.filter((t) => t.weight > 0).map((t) => `${t.version} ${Math.round((t.weight / total) * 100)}%`).join(', ');
+}
+
+/** `:41873` (idle), `:41873 2.0.0` (serving a release), `auto` (the agent chooses the port at the first preview), `-` (no preview). */
+function preview(e: StatusEntry): string {
+  if (!e.preview) return '-';
+  if (e.preview.port === null) return 'auto';
+  return `:${e.preview.port}${e.preview.version ? ` ${e.preview.version}` : ''}`;
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

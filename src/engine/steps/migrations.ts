@@ -17,22 +17,10 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MigrationConfig, ServiceEnvConfig } from '../../config/types.js';
 import { checkQuery, describeFailure, exitCodeOf, passwordEnv, pgDumpArgv, redactSecrets, restoreDump, splitPassword, urlSecrets } from '../../migrations/pg.js';
-import { runCommand } from './smoke.js';
-import type { StepResult } from './types.js';
+import { runCommand } from '../../core/command.js';
+import type { MigrationRollbackParams, MigrationStepParams, StepResult } from './types.js';
 import { substitute } from '../../config/placeholders.js';
 import type { StepContext } from './context.js';
-
-/** Take the backup; `file` is where a `pgDump` backup goes (null for a `run` backup). */
-export interface MigrationBackupParams { type: 'migrationBackup'; file: string | null }
-/** Run the migrate command. */
-export interface MigrateParams { type: 'migrate' }
-/** Run the validation (a command or a query). */
-export interface MigrationValidateParams { type: 'migrationValidate' }
-/** Undo the migration as configured; `file` is the backup a `restore` reads (null without a `pgDump` backup). */
-export interface MigrationRollbackParams { type: 'migrationRollback'; file: string | null }
-
-/** Params of every migration step. */
-export type MigrationStepParams = MigrationBackupParams | MigrateParams | MigrationValidateParams | MigrationRollbackParams;
 
 /** How much of a command's output a step records: the end, where the error is. */
 export const OUTPUT_TAIL = 4096;

@@ -5,7 +5,17 @@
  * step's stored `startedAt`, so a resumed 5-minute watch does not start over.
  */
 
-import type { MigrationStepParams } from './migrations.js';
+/** Take the backup; `file` is where a `pgDump` backup goes (null for a `run` backup). */
+export interface MigrationBackupParams { type: 'migrationBackup'; file: string | null }
+/** Run the migrate command. */
+export interface MigrateParams { type: 'migrate' }
+/** Run the validation (a command or a query). */
+export interface MigrationValidateParams { type: 'migrationValidate' }
+/** Undo the migration as configured; `file` is the backup a `restore` reads (null without a `pgDump` backup). */
+export interface MigrationRollbackParams { type: 'migrationRollback'; file: string | null }
+
+/** Params of every migration step. */
+export type MigrationStepParams = MigrationBackupParams | MigrateParams | MigrationValidateParams | MigrationRollbackParams;
 
 export type StepParams =
   /** Database migrations: backup, migrate, validate, and on rollback a down migration or a restore (src/engine/steps/migrations.ts). */

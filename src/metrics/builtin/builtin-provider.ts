@@ -6,7 +6,7 @@
  * `increase()`, with agent restarts counted as fresh starts.
  */
 import type { AgentApi } from '../../agent/types.js';
-import { histogramQuantile } from '../../agent/request-metrics.js';
+import { histogramQuantile } from '../../core/histogram.js';
 import type { BuiltinMetric, MetricSource } from '../../config/types.js';
 import type { MetricProvider, MetricQuery, MetricResult, RequestWindow, RequestWindowSource } from '../provider.js';
 

@@ -2,7 +2,7 @@
  * The local target: releases run as processes supervised by the local agent, behind its proxy.
  */
 import type { ServiceEnvConfig } from '../../config/types.js';
-import type { AgentApi, InstanceStatus, ReleaseSpec } from '../../agent/types.js';
+import type { AgentApi, AgentState, InstanceStatus, ReleaseSpec } from '../../agent/types.js';
 import { substitute } from '../../config/placeholders.js';
 import type { ReleaseRef, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
 
@@ -28,7 +28,8 @@ export class LocalTarget implements Target {
   }
 
   async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
-    const previewPort = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.previewPort : null;
+    // Blue-green without a configured previewPort asks the agent for its kept one (port 0).
+    const previewPort = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.previewPort ?? 0 : null;
     if (traffic.preview && previewPort === null) {
       throw new Error(`${cfg.service}/${cfg.environment} has no preview port`);
     }
@@ -52,11 +53,18 @@ export class LocalTarget implements Target {
       preview: route?.preview?.version ?? null,
       headerRoute: route?.headerRoutes?.[0] ?? null,
       sticky: route?.sticky ?? null,
+      previewPort: route?.preview?.port ?? configuredOrChosen(cfg, state),
     };
   }
 
-  previewUrl(cfg: ServiceEnvConfig): string | null {
-    return cfg.strategy.kind === 'blueGreen' ? `http://${cfg.target.host}:${cfg.strategy.previewPort}` : null;
+  async previewUrl(cfg: ServiceEnvConfig): Promise<string | null> {
+    if (cfg.strategy.kind !== 'blueGreen') return null;
+    let port = cfg.strategy.previewPort;
+    if (port === null) {
+      const state = await this.agent.state();
+      port = state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment)?.preview?.port ?? configuredOrChosen(cfg, state);
+    }
+    return port === null ? null : `http://${cfg.target.host}:${port}`;
   }
 }
 
@@ -82,6 +90,14 @@ export function releaseSpec(cfg: ServiceEnvConfig, release: ReleaseRef): Release
     env,
     health: cfg.health,
   };
+}
+
+/** The configured preview port, else the one the agent chose for the pair; null when neither exists. */
+function configuredOrChosen(cfg: ServiceEnvConfig, state: AgentState): number | null {
+  if (cfg.strategy.kind !== 'blueGreen') return null;
+  return cfg.strategy.previewPort
+    ?? state.previewPorts?.find((p) => p.service === cfg.service && p.environment === cfg.environment)?.port
+    ?? null;
 }
 
 function toTargetInstance(cfg: ServiceEnvConfig, i: InstanceStatus): TargetInstance {

@@ -19,6 +19,8 @@ export class MemoryTarget implements Target {
   readonly calls: string[] = [];
   private readonly pools = new Map<string, Array<TargetInstance & { looks: number }>>();
   private readonly routes = new Map<string, Traffic>();
+  /** Preview ports "chosen" for blue-green without a configured previewPort, kept per service/environment like the agent does. */
+  private readonly chosenPreviewPorts = new Map<string, number>();
   private seq = 0;
 
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
@@ -57,13 +59,18 @@ export class MemoryTarget implements Target {
   async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
     this.calls.push(`traffic ${cfg.environment} ${traffic.versions.map((v) => `${v.version}:${v.weight}`).join(',') || '-'}${traffic.preview ? ` preview ${traffic.preview}` : ''}${traffic.headerRoute ? ` header ${traffic.headerRoute.name}=${traffic.headerRoute.value}` : ''}`);
     this.routes.set(key(cfg), { versions: traffic.versions.map((v) => ({ ...v })), preview: traffic.preview, ...(traffic.headerRoute ? { headerRoute: { ...traffic.headerRoute } } : {}) });
+    if (traffic.preview && cfg.strategy.kind === 'blueGreen' && cfg.strategy.previewPort === null && !this.chosenPreviewPorts.has(key(cfg))) {
+      this.chosenPreviewPorts.set(key(cfg), 49_152 + this.chosenPreviewPorts.size);
+    }
   }
 
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
-    return this.routes.get(key(cfg)) ?? { versions: [], preview: null };
+    // Like the agent, reports a port it chose; a configured one is left to cfg (and keeps assertions on the split short).
+    const chosen = this.chosenPreviewPorts.get(key(cfg));
+    return { ...(this.routes.get(key(cfg)) ?? { versions: [], preview: null }), ...(chosen !== undefined ? { previewPort: chosen } : {}) };
   }
 
-  previewUrl(cfg: ServiceEnvConfig): string | null {
+  async previewUrl(cfg: ServiceEnvConfig): Promise<string | null> {
     return cfg.strategy.kind === 'blueGreen' ? `memory://preview/${key(cfg)}` : null;
   }
 

@@ -3,7 +3,7 @@ import type { DeploymentView, StatusEntry } from '../api.js';
 import { formatTime, phaseLabel, usePoll } from '../hooks.js';
 import { Link, navigate, useLocation } from '../router.js';
 
-const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed', 'rolling_back', 'rolled_back', 'aborted'];
+const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed', 'rolling_back', 'rolled_back', 'aborted', 'superseded'];
 
 export function History() {
   const { query } = useLocation();

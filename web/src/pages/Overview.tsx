@@ -2,13 +2,13 @@
 import type { StatusEntry } from '../api.js';
 import { usePoll, formatPercent, phaseLabel } from '../hooks.js';
 import { Link } from '../router.js';
-import { WeightBar } from '../charts.js';
+import { WeightBar, environmentRoles, rolePalette } from '../charts.js';
 
 const ACTIVE = ['queued', 'waiting', 'running', 'paused', 'rolling_back'];
 
 function Cell({ e }: { e: StatusEntry }) {
   const ready = e.instances.filter((i) => i.state === 'ready').length;
-  const names = [...new Set([e.version ?? '', ...e.traffic.map((t) => t.version)])].filter(Boolean);
+  const color = rolePalette(environmentRoles(e.version, e.traffic.map((t) => t.version)));
   const d = e.deployment;
   const active = d !== null && ACTIVE.includes(d.phase);
   return (
@@ -24,7 +24,8 @@ function Cell({ e }: { e: StatusEntry }) {
           </ul>
         )}
       </div>
-      {e.traffic.length > 0 && <WeightBar traffic={e.traffic} names={names} label={`traffic of ${e.service} in ${e.environment}`} />}
+      {e.traffic.length > 0 && <WeightBar traffic={e.traffic} color={color} label={`traffic of ${e.service} in ${e.environment}`} />}
+      {e.preview && <Preview p={e.preview} />}
       {e.releases.filter((r) => r.requests > 0).map((r) => (
         <div key={r.version} className="figures">{r.version}: {formatPercent(r.errorRate)} errors, p95 {r.p95Seconds === null ? '—' : `${Math.round(r.p95Seconds * 1000)} ms`}</div>
       ))}
@@ -36,6 +37,15 @@ function Cell({ e }: { e: StatusEntry }) {
         </div>
       )}
     </td>
+  );
+}
+
+/** Blue-green preview: its port (configured, or chosen by the agent) and the release on it now. */
+export function Preview({ p }: { p: NonNullable<StatusEntry['preview']> }) {
+  return (
+    <div className="figures preview" aria-label="Preview">
+      preview {p.port === null ? 'port: chosen at the first deployment' : `:${p.port}`}{p.version ? ` → ${p.version}` : ''}
+    </div>
   );
 }
 

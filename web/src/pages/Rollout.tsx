@@ -2,21 +2,27 @@
  * One deployment, live: its steps, traffic weights, per-release error rate and p95 over time,
  * verdicts with their measurements, gate results with evidence, and the actions the user's
  * role allows. Updates come from the event stream (GET /v1/events/stream?deployment=ID) and
- * a one-second poll; the charts sample GET /v1/status while the page is open.
+ * a one-second poll. The charts are drawn from what the store kept — the per-release samples
+ * (GET /v1/deployments/ID/samples), the steps and the verdicts — so a rollout that ended
+ * hours ago reads the same as one watched live.
  */
 import { useEffect, useRef, useState } from 'react';
-import { api, describeError, type DeploymentView, type SessionUser, type StatusEntry } from '../api.js';
+import { api, describeError, type DeploymentView, type ReleaseSampleRecord, type SessionUser, type StatusEntry } from '../api.js';
 import { allowedActions, type DeploymentAction } from '../roles.js';
 import { formatPercent, formatTime, phaseLabel, usePoll } from '../hooks.js';
-import { LineChart, WeightBar, type Series } from '../charts.js';
+import { LineChart, WeightBar, deploymentRoles, rolePalette } from '../charts.js';
+import { rolloutCharts } from '../rollout-data.js';
 import { Link, navigate } from '../router.js';
+import { Preview } from './Overview.js';
 
-interface Sample { t: number; weights: Record<string, number>; releases: StatusEntry['releases'] }
-
-const FINAL = ['succeeded', 'failed', 'rolled_back', 'aborted'];
-const MAX_SAMPLES = 600;
+const FINAL = ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'];
 
 const ACTION_LABEL: Record<DeploymentAction, string> = { approve: 'Approve', reject: 'Reject', promote: 'Promote', abort: 'Abort', rollback: 'Roll back' };
+
+/** A step still `pending` when its deployment ended never ran: it reads "skipped". */
+function shownStatus(status: string, ended: boolean): string {
+  return ended && status === 'pending' ? 'skipped' : status;
+}
 
 function Json({ value }: { value: unknown }) {
   return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
@@ -90,28 +96,22 @@ export function Rollout({ id, user }: { id: string; user: SessionUser }) {
   const dep = usePoll<DeploymentView>(`/v1/deployments/${encodeURIComponent(id)}`, 1000);
   const d = dep.data;
   const live = useEventStream(id, dep.reload);
-  const status = usePoll<StatusEntry[]>(d ? `/v1/status?service=${encodeURIComponent(d.service)}&environment=${encodeURIComponent(d.environment)}` : null, 1000);
+  const ended = d !== undefined && FINAL.includes(d.phase);
+  // The environment's live traffic matters only while this deployment is the one moving it.
+  const status = usePoll<StatusEntry[]>(d && !ended ? `/v1/status?service=${encodeURIComponent(d.service)}&environment=${encodeURIComponent(d.environment)}` : null, 1000);
   const entry = status.data?.[0];
-  const [samples, setSamples] = useState<Sample[]>([]);
-
-  useEffect(() => { setSamples([]); }, [id]);
-  useEffect(() => {
-    if (!entry) return;
-    const weights = Object.fromEntries(entry.traffic.map((t) => [t.version, t.weight]));
-    setSamples((s) => [...s.slice(-(MAX_SAMPLES - 1)), { t: Date.now(), weights, releases: entry.releases }]);
-  }, [entry]);
+  // Stored samples: polled while the deployment runs, read once (per finished view) after.
+  const samples = usePoll<ReleaseSampleRecord[]>(d ? `/v1/deployments/${encodeURIComponent(id)}/samples` : null, ended ? undefined : 2000);
 
   if (dep.error && !d) return <section><h1>Deployment {id}</h1><p role="alert" className="error">{dep.error}</p></section>;
   if (!d) return <section><p>Loading…</p></section>;
 
-  const names = [...new Set([d.previousVersion ?? '', d.version, ...samples.flatMap((s) => [...Object.keys(s.weights), ...s.releases.map((r) => r.version)])])].filter(Boolean);
-  const totalOf = (s: Sample) => Object.values(s.weights).reduce((a, b) => a + b, 0) || 1;
-  const series = (pick: (s: Sample, v: string) => number | null): Series[] => names.map((v) => ({ name: v, points: samples.map((s) => ({ t: s.t, v: pick(s, v) })) }))
-    .filter((s) => s.points.some((p) => p.v !== null));
-  const weightSeries = series((s, v) => (v in s.weights ? (s.weights[v] / totalOf(s)) * 100 : 0));
-  const errorSeries = series((s, v) => s.releases.find((r) => r.version === v)?.errorRate ?? null);
-  const p95Series = series((s, v) => { const p = s.releases.find((r) => r.version === v)?.p95Seconds; return p === null || p === undefined ? null : p * 1000; });
+  const roles = deploymentRoles(d);
+  const color = rolePalette(roles);
+  const legendName = (v: string) => (roles[v] ? `${v} (${roles[v]})` : v);
+  const charts = rolloutCharts(d, samples.data ?? [], Date.now(), ended);
   const current = d.steps.find((s) => s.idx === d.currentStep && s.status !== 'succeeded');
+  const common = { color, legendName, markers: charts.markers, span: charts.span, ended };
 
   return (
     <section className="rollout-page">
@@ -122,9 +122,10 @@ export function Rollout({ id, user }: { id: string; user: SessionUser }) {
         {d.finishedAt ? ` · ended ${formatTime(d.finishedAt)}` : ''}
         {d.previousVersion ? ` · replaces ${d.previousVersion}` : ''}
         {d.expedited ? ' · expedited' : ''}
-        {' · '}<span>{live ? 'live' : FINAL.includes(d.phase) ? 'ended' : 'polling'}</span>
+        {' · '}<span aria-label="Updates">{ended ? 'ended' : live ? 'live' : 'polling'}</span>
       </p>
       {d.message && <p className="message">{d.message}</p>}
+      {d.supersededBy && <p className="superseded">Superseded by <Link to={`/deployments/${encodeURIComponent(d.supersededBy)}`}>{d.supersededBy}</Link>: it served, but a newer release ended its watch, so it is not the rollback target.</p>}
       {dep.error && <p role="alert" className="error">{dep.error}</p>}
 
       <Actions d={d} user={user} onDone={dep.reload} />
@@ -135,22 +136,32 @@ export function Rollout({ id, user }: { id: string; user: SessionUser }) {
           <p aria-label="Current step">{FINAL.includes(d.phase) ? `ended: ${phaseLabel(d.phase)}` : current ? `${current.idx + 1}/${d.steps.length} ${current.title}` : (d.step ?? '—')}</p>
         </div>
         <div>
-          <h2>Traffic</h2>
-          {entry ? <WeightBar traffic={entry.traffic} names={names} label="Traffic weights" /> : <p>—</p>}
+          <h2>{ended ? 'Traffic it last set' : 'Traffic'}</h2>
+          {ended
+            ? (charts.lastTraffic.length ? <WeightBar traffic={charts.lastTraffic} color={color} label="Traffic weights" /> : <p>—</p>)
+            : entry ? <WeightBar traffic={entry.traffic} color={color} label="Traffic weights" /> : <p>—</p>}
+          {entry?.preview && <Preview p={entry.preview} />}
         </div>
       </div>
 
+      {charts.endedBy && (
+        <p className="ended-by" aria-label="Ended by">
+          Ended by <span className="badge verdict-fail">fail</span> {charts.endedBy.template} / {charts.endedBy.rule} at {formatTime(charts.endedBy.at)}: {charts.endedBy.reason}
+        </p>
+      )}
       <div className="charts">
-        <LineChart title="Traffic weight (%)" series={weightSeries} names={names} format={(v) => `${Math.round(v)}%`} minMax={100} />
-        <LineChart title="Error rate" series={errorSeries} names={names} format={formatPercent} minMax={0.01} />
-        <LineChart title="p95 latency (ms)" series={p95Series} names={names} format={(v) => `${Math.round(v)} ms`} minMax={10} />
+        <LineChart title="Traffic weight (%)" series={charts.weight} {...common} format={(v) => `${Math.round(v)}%`} minMax={100} />
+        <LineChart title="Error rate" series={charts.errors} {...common} thresholds={charts.errorThresholds} format={formatPercent} minMax={0.01} />
+        <LineChart title="p95 latency (ms)" series={charts.p95} {...common} thresholds={charts.p95Thresholds} format={(v) => `${Math.round(v)} ms`} minMax={10} />
+        <LineChart title="Requests per second" series={charts.rate} {...common} format={(v) => v.toFixed(v < 10 ? 1 : 0)} minMax={1} />
       </div>
+      <p className="chart-note">Figures per release per sampling interval, stored while the deployment was active; vertical lines mark step starts, weight changes and the verdict that ended it; dashed lines are rule thresholds.</p>
 
       <h2>Steps</h2>
       <ol className="steps" aria-label="Steps">
         {d.steps.map((s) => (
-          <li key={`${s.stage}-${s.idx}`} className={`step-${s.status}${s.idx === d.currentStep && !FINAL.includes(d.phase) ? ' current' : ''}`}>
-            <span className={`badge status-${s.status}`}>{s.status}</span> {s.stage === 'rollback' ? '↩ ' : ''}{s.title}
+          <li key={`${s.stage}-${s.idx}`} className={`step-${shownStatus(s.status, ended)}${s.idx === d.currentStep && !ended ? ' current' : ''}`}>
+            <span className={`badge status-${shownStatus(s.status, ended)}`}>{shownStatus(s.status, ended)}</span> {s.stage === 'rollback' ? '↩ ' : ''}{s.title}
             {s.startedAt ? <span className="when"> {formatTime(s.startedAt)}{s.finishedAt ? `–${formatTime(s.finishedAt)}` : ''}</span> : null}
             {s.output && Object.keys(s.output).length > 0 && <details><summary>output</summary><Json value={s.output} /></details>}
           </li>

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkHttp } from './health.js';
-import { freePort } from './ports.js';
+import { freePort } from '../agent/ports.js';
+import { checkHttp } from './http-check.js';
 
 let server: http.Server;
 let base: string;

@@ -1,11 +1,19 @@
 /**
- * HTTP checks: the agent's per-instance health checks and the engine's smoke checks.
- * A failing check is an expected outcome, so `checkHttp` never throws: it returns what
- * differed in words a user can act on.
+ * HTTP checks: the agent's per-instance health checks, the engine's smoke checks and the
+ * webhook checks of gates. A failing check is an expected outcome, so `checkHttp` never
+ * throws: it returns what differed in words a user can act on.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { HttpExpect } from '../config/types.js';
+
+/** An HTTP expectation: status code and, optionally, JSON body fields that must match exactly. */
+export interface HttpExpect {
+  status: number;
+  /** Dotted field paths (e.g. `status` or `checks.db`) mapped to the exact expected value. */
+  json?: Record<string, unknown>;
+  /** A substring the body must contain. */
+  bodyContains?: string;
+}
 
 /** Outcome of one HTTP check. `status` is null when no response arrived. */
 export interface HttpCheckResult {

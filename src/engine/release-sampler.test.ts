@@ -1,0 +1,89 @@
+/**
+ * The release sampler stores one sample per release per interval of every deployment in a
+ * phase with traffic, windows contiguous from one round to the next, and one last sample the
+ * round after a deployment ends; nothing for queued or long-finished deployments.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MetricQuery, RequestWindow } from '../metrics/provider.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { KyselyStore } from '../store/kysely-store.js';
+import { ReleaseSampler, samplingInterval } from './release-sampler.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+
+async function world() {
+  const dir = await mkdtemp(join(tmpdir(), 'gangway-sampler-'));
+  const store: KyselyStore = openSqliteStore(join(dir, 'state.db'));
+  await store.migrate();
+  cleanups.push(async () => { await store.close(); await rm(dir, { recursive: true, force: true }); });
+  const clock = { t: 1_000_000, now() { return this.t; }, sleep: async () => undefined };
+  const queries: MetricQuery[] = [];
+  const requests = {
+    async requestWindow(q: MetricQuery): Promise<RequestWindow | { phase: 'error'; detail: string }> {
+      queries.push(q);
+      if (q.version === 'broken') return { phase: 'error', detail: 'agent down' };
+      // v2 fails a fifth of its requests, all of them in the second bucket; v1 never fails, all in the first.
+      return q.version === 'v2'
+        ? { total: 50, errors: 10, bounds: [0.1, 0.5], buckets: [0, 50, 0] }
+        : { total: 200, errors: 0, bounds: [0.1, 0.5], buckets: [200, 0, 0] };
+    },
+  };
+  const sampler = new ReleaseSampler({ store, requests, intervalMs: 2000, clock });
+  const create = async (id: string, version: string, previousVersion: string | null, environment = 'prod') => {
+    await store.createDeployment({
+      id, service: 'web', environment, kind: 'deploy', version, image: null, actor: 'ana', reason: null, previousVersion,
+      planHash: 'x', createdAt: clock.t, steps: [{ type: 'scale', title: 'scale', params: {} }],
+    });
+  };
+  const phase = (id: string, p: 'running' | 'rolled_back') => store.transition({ deploymentId: id, deployment: { phase: p }, events: [] });
+  return { store, clock, queries, sampler, create, phase };
+}
+
+describe('ReleaseSampler', () => {
+  it('samples the new and the replaced release of each running deployment, per interval, and once more after it ends', async () => {
+    const w = await world();
+    await w.create('d1', 'v2', 'v1');
+    await w.create('d2', 'v9', null, 'dev'); // stays queued: no traffic, no samples
+    await w.phase('d1', 'running');
+
+    expect(await w.sampler.tick()).toEqual([
+      { deploymentId: 'd1', at: 1_000_000, version: 'v2', requests: 50, errors: 10, p95Seconds: expect.closeTo(0.1 + 0.4 * 0.95, 9) },
+      { deploymentId: 'd1', at: 1_000_000, version: 'v1', requests: 200, errors: 0, p95Seconds: expect.closeTo(0.095, 9) },
+    ]);
+    expect(w.queries.map((q) => q.windowMs)).toEqual([2000, 2000]);
+
+    w.clock.t += 2500;
+    await w.sampler.tick();
+    // The next window starts where the last one ended.
+    expect(w.queries.slice(2).map((q) => [q.version, q.windowMs, q.now])).toEqual([['v2', 2500, 1_002_500], ['v1', 2500, 1_002_500]]);
+
+    await w.phase('d1', 'rolled_back');
+    w.clock.t += 2000;
+    expect((await w.sampler.tick()).map((s) => [s.version, s.at])).toEqual([['v2', 1_004_500], ['v1', 1_004_500]]);
+    w.clock.t += 2000;
+    expect(await w.sampler.tick()).toEqual([]);
+
+    const stored = await w.store.listReleaseSamples({ deploymentId: 'd1' });
+    expect(stored.map((s) => `${s.at} ${s.version} ${s.errors}/${s.requests}`)).toEqual([
+      '1000000 v1 0/200', '1000000 v2 10/50', '1002500 v1 0/200', '1002500 v2 10/50', '1004500 v1 0/200', '1004500 v2 10/50',
+    ]);
+    expect(await w.store.listReleaseSamples({ deploymentId: 'd2' })).toEqual([]);
+  });
+
+  it('skips a release whose figures cannot be read, and keeps sampling the others', async () => {
+    const w = await world();
+    await w.create('d1', 'v2', 'broken');
+    await w.phase('d1', 'running');
+    expect((await w.sampler.tick()).map((s) => s.version)).toEqual(['v2']);
+  });
+
+  it('samples as often as the shortest analysis interval, between 1 s and 5 s', () => {
+    expect(samplingInterval([])).toBe(5000);
+    expect(samplingInterval([{ intervalMs: 30_000 }, { intervalMs: 2000 }])).toBe(2000);
+    expect(samplingInterval([{ intervalMs: 100 }])).toBe(1000);
+  });
+});

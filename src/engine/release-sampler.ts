@@ -1,0 +1,105 @@
+/**
+ * Release samples: while a deployment is active, every interval, the requests, errors and p95
+ * of each of its releases (the new one and the one it replaces) over that interval, stored
+ * per deployment (`Store.appendReleaseSamples`) so the rollout page can draw the whole rollout
+ * whenever it is opened — long after the canary was rolled back. One last sample is taken
+ * the tick after a deployment ends, so the interval that decided it is kept too.
+ */
+import { histogramQuantile } from '../core/histogram.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestWindowSource } from '../metrics/provider.js';
+import type { DeploymentRecord, ReleaseSampleRecord, Store } from '../store/types.js';
+import { systemClock, type Clock } from './clock.js';
+
+/** Phases in which a deployment's releases are sampled (`waiting` and `queued` have no traffic yet). */
+const SAMPLED: readonly string[] = ['running', 'paused', 'rolling_back'];
+
+export interface ReleaseSamplerOptions {
+  store: Store;
+  requests: RequestWindowSource;
+  /** How often to sample; default 5 s. */
+  intervalMs?: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/**
+ * The sampling interval for a config: its shortest analysis interval, between 1 s and 5 s, so
+ * the stored curve is at least as fine as what the analysis judged.
+ */
+export function samplingInterval(templates: Iterable<{ intervalMs: number }>): number {
+  let shortest = 5000;
+  for (const t of templates) shortest = Math.min(shortest, t.intervalMs);
+  return Math.max(1000, shortest);
+}
+
+export class ReleaseSampler {
+  private readonly intervalMs: number;
+  private readonly clock: Clock;
+  /** Deployment id → end of its last sampled interval. */
+  private readonly last = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly o: ReleaseSamplerOptions) {
+    this.intervalMs = o.intervalMs ?? 5000;
+    this.clock = o.clock ?? systemClock;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.tick().then(() => undefined, (err: unknown) => {
+        this.o.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'release sampling failed');
+      }).finally(() => { this.running = null; });
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a round in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One round: a sample per release of every active deployment (and of those that ended since the last round). */
+  async tick(): Promise<ReleaseSampleRecord[]> {
+    const { store } = this.o;
+    const active = await store.listDeployments({ phases: SAMPLED as DeploymentRecord['phase'][] });
+    const ids = new Set(active.map((d) => d.id));
+    const ended: DeploymentRecord[] = [];
+    for (const id of this.last.keys()) {
+      if (ids.has(id)) continue;
+      const d = await store.getDeployment(id);
+      if (d) ended.push(d);
+    }
+    const now = this.clock.now();
+    const samples: ReleaseSampleRecord[] = [];
+    for (const d of [...active, ...ended]) {
+      const since = this.last.get(d.id) ?? now - this.intervalMs;
+      const windowMs = Math.max(1, now - since);
+      for (const version of new Set([d.version, d.previousVersion].filter((v): v is string => v !== null))) {
+        const w = await this.o.requests.requestWindow({ service: d.service, environment: d.environment, version, windowMs, now });
+        if ('phase' in w) continue;
+        samples.push({
+          deploymentId: d.id, at: now, version, requests: w.total, errors: w.errors,
+          p95Seconds: w.total > 0 ? p95Of(w.bounds, w.buckets) : null,
+        });
+      }
+      if (ids.has(d.id)) this.last.set(d.id, now);
+      else this.last.delete(d.id);
+    }
+    await store.appendReleaseSamples(samples);
+    return samples;
+  }
+}
+
+/** The 95th percentile from non-cumulative bucket counts. */
+function p95Of(bounds: readonly number[], buckets: number[]): number {
+  const cumulative: number[] = [];
+  let sum = 0;
+  for (const b of buckets) cumulative.push((sum += b));
+  return histogramQuantile(0.95, bounds, cumulative);
+}

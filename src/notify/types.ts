@@ -1,0 +1,103 @@
+/**
+ * The notifier port: what a notification says, what one delivery attempt comes to, and the
+ * interface every adapter (webhook, Slack, GitHub) implements. The dispatcher in
+ * notifier.ts drives the adapters; adapters import only this file, never the dispatcher.
+ */
+import type { NotifierConfig, NotifyEvent } from '../config/types.js';
+import type { DeploymentPhase, Store } from '../store/types.js';
+
+/** The deployment as a notification describes it: its state at the moment of the event. */
+export interface NotificationDeployment {
+  id: string;
+  service: string;
+  environment: string;
+  version: string;
+  /** The pinned image (`repo@sha256:…`), or null for a version-only release. */
+  image: string | null;
+  /** The phase the event moved the deployment to (not the phase it may have reached since). */
+  phase: DeploymentPhase;
+  actor: string;
+  /** Why the deployment was requested (change ticket), or null. */
+  reason: string | null;
+  /** What the event says: the gate a `waiting` deployment waits for, why a deployment failed or was rolled back; null otherwise. */
+  message: string | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds; null until the event that ends the deployment. */
+  finishedAt: number | null;
+}
+
+/** One notification: an outcome people are told about, for one deployment. */
+export interface Notification {
+  event: NotifyEvent;
+  /** Id of the `deployment.phase` event it comes from. */
+  eventId: number;
+  /** When the event happened (epoch milliseconds). */
+  at: number;
+  deployment: NotificationDeployment;
+  /** For `rolled_back`: the release the environment went back to; null otherwise or when unknown. */
+  rolledBackTo: string | null;
+}
+
+/**
+ * What one delivery attempt came to. Expected outcomes are data: a notifier returns them
+ * rather than throwing.
+ */
+export type DeliveryResult =
+  | { result: 'delivered' }
+  /** Worth trying again (5xx, 408, 429, timeout, connection error); `retryAfterMs` when the receiver said how long to wait. */
+  | { result: 'retry'; error: string; retryAfterMs?: number }
+  /** Trying again cannot help (a 4xx other than 408/429, a redirect, a rejected request). */
+  | { result: 'failed'; error: string };
+
+/** What the dispatcher hands a notifier with each attempt. */
+export interface SendContext {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /**
+   * Unique per (notifier, notification) and the same on every attempt and after a restart,
+   * so a receiver can drop duplicates of at-least-once delivery.
+   */
+  deliveryId: string;
+  /** Aborts when the attempt times out (`timeoutMs`) or the dispatcher stops. */
+  signal: AbortSignal;
+}
+
+/**
+ * The notifier port: one destination for notifications (a webhook, a Slack channel, GitHub
+ * deployments).
+ *
+ * @example
+ * ```ts
+ * const log: Notifier = {
+ *   name: 'log', kind: 'webhook', events: ['failed'], retries: 0, timeoutMs: 1000,
+ *   async send(n) { console.log(n.event, n.deployment.id); return { result: 'delivered' }; },
+ * };
+ * ```
+ */
+export interface Notifier {
+  /** Unique among the configured notifiers; names it in records and in the cursor file. */
+  readonly name: string;
+  readonly kind: NotifierConfig['kind'];
+  /** The notifications it sends; others are skipped. */
+  readonly events: readonly NotifyEvent[];
+  /** Further attempts after a failed one that may be retried. */
+  readonly retries: number;
+  /** Limit of one attempt; the dispatcher abandons an attempt that takes longer. */
+  readonly timeoutMs: number;
+  /**
+   * Makes one delivery attempt. Not idempotent on the receiver's side in general (a webhook
+   * receives a retried notification again, with the same `deliveryId`); an adapter that keeps
+   * remote state (GitHub) makes its own part idempotent. Returns the outcome; a throw counts
+   * as a failure that may be retried. Must honour `ctx.signal`.
+   */
+  send(n: Notification, ctx: SendContext): Promise<DeliveryResult>;
+}
+
+/** What adapters may need besides their config. */
+export interface NotifierDeps {
+  /** GitHub keeps the id of the GitHub deployment it created for each Gangway deployment in the event log. */
+  store: Store;
+  /** Time of the records adapters append; default `Date.now`. */
+  now?: () => number;
+}
