@@ -154,6 +154,10 @@ services:
 
     await page.goto(`${base}/`);
     await page.getByRole('heading', { name: 'Sign in to Gangway' }).waitFor();
+    // A newcomer learns where the admin token is and how to create a user.
+    const help = page.getByRole('region', { name: 'How to get in' });
+    expect(await help.getByText('.gangway/token', { exact: true }).count()).toBe(1);
+    expect(await help.locator('code', { hasText: 'gangway user add alice' }).count()).toBe(1);
     await browser.screenshot('dashboard-01-sign-in');
     await signIn({ name: ALICE.name, password: 'not-her-password' });
     expect(await textMatching(page.getByRole('alert'), /wrong/)).toBe('wrong user name or password — user names and passwords are case-sensitive');

@@ -168,8 +168,15 @@ export function createContext(program: Command, io: CliIO): CliContext {
       if (io.signal) return io.signal;
       if (!sigint) {
         const controller = new AbortController();
-        const handler = () => controller.abort();
-        process.once('SIGINT', handler);
+        // Kept for the whole run, not once: `npm start` forwards the terminal's Ctrl-C to its child, so
+        // the demo sees it twice, and a second one must not kill it half-way through its clean-up. A
+        // third Ctrl-C insists: exit at once.
+        let count = 0;
+        const handler = () => {
+          controller.abort();
+          if (++count >= 3) process.exit(130);
+        };
+        process.on('SIGINT', handler);
         sigint = { controller, handler };
       }
       return sigint.controller.signal;

@@ -291,6 +291,10 @@ describe('status', () => {
         'web      staging      -        -      -     -          -           :41874',
         'web      prod         -        -      -     -          -           auto',
         '',
+        'web/dev',
+        '  RELEASE  WEIGHT  REQ/MIN  ERRORS  P95',
+        '  1.0.0    100%    120      0.0%    12 ms',
+        '',
       ].join('\n'),
     });
     const j = await run(['status', 'web', '--env', 'dev', '-o', 'json']);

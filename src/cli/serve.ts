@@ -21,6 +21,8 @@ import { NotificationDispatcher } from '../notify/notifier.js';
 import { RecordsWriter } from '../records/records-writer.js';
 import { buildServer } from '../server/app.js';
 import { ensureToken } from './token.js';
+import { assertNotRunning, removeLock, writeLock } from './running.js';
+import { apiUrlFor } from './context.js';
 import { GangwayError, PortInUseError } from '../errors.js';
 import { GANGWAY_VERSION } from '../version.js';
 
@@ -35,7 +37,9 @@ export interface RunningOrchestrator {
   close(): Promise<void>;
 }
 
-export async function startOrchestrator(config: GangwayConfig, opts: { logToStdout?: boolean } = {}): Promise<RunningOrchestrator> {
+export async function startOrchestrator(config: GangwayConfig, opts: { logToStdout?: boolean; command?: string } = {}): Promise<RunningOrchestrator> {
+  // Before anything is created or started: a second `gangway up` must not touch the first one's agent or store.
+  await assertNotRunning(config);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const logger = pino({ level: process.env.GANGWAY_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'headers.authorization'] },
     opts.logToStdout ? pino.destination(1) : pino.destination({ dest: join(config.stateDir, 'orchestrator.log'), mkdir: true, sync: false }));
@@ -67,7 +71,9 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   }, 5000);
   sampler.unref();
   // Per-release samples of every active deployment, stored for the rollout page's charts.
-  const releaseSampler = new ReleaseSampler({ store, requests: metrics.requests, intervalMs: samplingInterval(Object.values(config.analysisTemplates)), log: logger });
+  const releaseSampler = new ReleaseSampler({
+    store, requests: metrics.requests, intervalMs: samplingInterval(Object.values(config.analysisTemplates)), log: logger, owner: runner.owner,
+  });
   // Records and notifications follow the event log on their own cursors, started before any
   // request can add events, so a crash or a restart loses none.
   const readDeployment = (id: string) => orchestrator.getDeployment(id);
@@ -95,6 +101,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   }
   runner.start();
   releaseSampler.start();
+  writeLock(config.stateDir, { pid: process.pid, url: apiUrlFor(config.server.host, config.server.port), command: opts.command ?? 'up', startedAt: Date.now() });
   logger.info({ url: `http://${config.server.host}:${config.server.port}`, owner: runner.owner }, 'orchestrator started');
   return {
     config, orchestrator, runner, token, logger,
@@ -107,6 +114,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
       await records?.stop();
       await server.close();
       await store.close();
+      removeLock(config.stateDir);
       logger.info('orchestrator stopped');
       logger.flush();
     },

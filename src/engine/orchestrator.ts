@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
-import type { DeploymentRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
+import type { DeploymentRecord, EventFilter, EventRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
 import { GateSet, refusing } from '../gates/gate-set.js';
 import { freezeHint } from '../gates/freeze.js';
 import type { GateRequest, GateResult } from '../gates/types.js';
@@ -24,7 +24,7 @@ import { planDeployment, planHash, planSwitchBack, withMigrations } from './plan
 import { servingRelease } from './serving.js';
 import type { PlanStep } from './steps/types.js';
 import type {
-  DeployRequest, DeploymentView, GateState, HistoryFilter, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
+  DeployRequest, DeploymentView, EventContext, GateState, HistoryFilter, LiveLimits, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
 } from './types.js';
 import { didYouMean as closest } from '../config/problems.js';
 import { assertVersion, releaseOf } from './release.js';
@@ -325,10 +325,11 @@ export class Orchestrator implements OrchestratorApi {
           instances: (agentState?.instances ?? [])
             .filter((i) => i.service === service && i.environment === env.name)
             .map((i) => ({ id: i.id, version: i.version, port: i.port, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures })),
-          traffic: route?.versions ?? [],
+          traffic: trafficPercent(route?.versions ?? []),
           analysis: latest ? latestPerRule(await this.store.listVerdicts({ deploymentId: latest.id })) : [],
           releases: await this.liveFigures(service, env.name, [...new Set([...(route?.versions ?? []).map((v) => v.version),
             ...(agentState?.instances ?? []).filter((i) => i.service === service && i.environment === env.name).map((i) => i.version)])]),
+          limits: liveLimits(this.config, cfg),
           preview: await previewOf(this.target, cfg),
         });
       }
@@ -342,8 +343,22 @@ export class Orchestrator implements OrchestratorApi {
     return this.agent.logs(q.service, q.environment, q.version, q.lines ?? 100);
   }
 
-  events(q: { afterId?: number; deploymentId?: string; limit?: number; newestFirst?: boolean }) {
-    return this.store.listEvents(q);
+  async events(q: EventFilter & { context?: boolean }): Promise<Array<EventRecord & Partial<EventContext>>> {
+    const { context, ...filter } = q;
+    const events = await this.store.listEvents(filter);
+    if (!context) return events;
+    const deployments = new Map<string, DeploymentRecord | undefined>();
+    for (const id of new Set(events.map((e) => e.deploymentId).filter((x): x is string => x !== null))) deployments.set(id, await this.store.getDeployment(id));
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    return events.map((e) => {
+      const d = e.deploymentId ? deployments.get(e.deploymentId) : undefined;
+      return {
+        ...e,
+        service: d?.service ?? text(e.data.service),
+        environment: d?.environment ?? text(e.data.environment),
+        actor: text(e.data.actor) ?? text(e.data.by) ?? text(e.data.user) ?? d?.actor ?? null,
+      };
+    });
   }
 
   // --- helpers -------------------------------------------------------------
@@ -469,6 +484,22 @@ function quantileOf(q: number, bounds: readonly number[], buckets: number[]): nu
   return histogramQuantile(q, bounds, cumulative);
 }
 
+/** The lowest threshold `max` on the builtin error rate and p95 among the analysis templates a pair uses (background and canary steps). */
+export function liveLimits(config: GangwayConfig, cfg: ServiceEnvConfig): LiveLimits {
+  const names = new Set<string>();
+  if (cfg.analysis) names.add(cfg.analysis);
+  if (cfg.strategy.kind === 'canary') for (const s of cfg.strategy.steps) if (s.kind === 'analysis') names.add(s.template);
+  const limits: LiveLimits = { errorRate: null, p95Seconds: null };
+  for (const name of names) {
+    for (const rule of config.analysisTemplates[name]?.rules ?? []) {
+      if (rule.kind !== 'threshold' || rule.metric.kind !== 'builtin' || rule.max === null) continue;
+      const key = rule.metric.metric === 'error_rate' ? 'errorRate' : rule.metric.metric === 'p95_latency' ? 'p95Seconds' : null;
+      if (key && (limits[key] === null || rule.max < limits[key].max)) limits[key] = { max: rule.max, rule: `${name}/${rule.name}` };
+    }
+  }
+  return limits;
+}
+
 function latestPerRule(all: VerdictRecord[]): StatusEntry['analysis'] {
   const latest = new Map<string, VerdictRecord>();
   for (const v of all) latest.set(`${v.template}\u0000${v.rule}`, v);
@@ -481,6 +512,24 @@ export function summarizeVerdicts(all: VerdictRecord[]): VerdictRecord[] {
   for (const v of all) latest.set(`${v.stepIdx ?? 'bg'}\u0000${v.template}\u0000${v.rule}`, v);
   const keep = new Set([...latest.values(), ...all.filter((v) => v.verdict === 'fail')]);
   return all.filter((v) => keep.has(v));
+}
+
+/**
+ * The agent's relative weights (a rolling update weighs by instance count: 2 and 1) as the
+ * percentages the status read model reports (67 and 33): whole numbers summing to 100, the
+ * remainder going to the largest fractions.
+ */
+export function trafficPercent(versions: ReadonlyArray<{ version: string; weight: number }>): Array<{ version: string; weight: number }> {
+  const total = versions.reduce((sum, v) => sum + Math.max(0, v.weight), 0);
+  if (total <= 0) return versions.map((v) => ({ version: v.version, weight: 0 }));
+  const exact = versions.map((v) => (Math.max(0, v.weight) * 100) / total);
+  const out = exact.map(Math.floor);
+  let left = 100 - out.reduce((a, b) => a + b, 0);
+  for (const i of exact.map((x, i) => i).sort((a, b) => (exact[b] - out[b]) - (exact[a] - out[a]))) {
+    if (left-- <= 0) break;
+    out[i]++;
+  }
+  return versions.map((v, i) => ({ version: v.version, weight: out[i] }));
 }
 
 function gateState(r: GateResult): GateState {

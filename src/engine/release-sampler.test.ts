@@ -50,15 +50,16 @@ describe('ReleaseSampler', () => {
     await w.create('d2', 'v9', null, 'dev'); // stays queued: no traffic, no samples
     await w.phase('d1', 'running');
 
-    expect(await w.sampler.tick()).toEqual([
-      { deploymentId: 'd1', at: 1_000_000, version: 'v2', requests: 50, errors: 10, p95Seconds: expect.closeTo(0.1 + 0.4 * 0.95, 9) },
-      { deploymentId: 'd1', at: 1_000_000, version: 'v1', requests: 200, errors: 0, p95Seconds: expect.closeTo(0.095, 9) },
-    ]);
-    expect(w.queries.map((q) => q.windowMs)).toEqual([2000, 2000]);
+    // The first round only takes a reading: the start of the first window.
+    expect(await w.sampler.tick()).toEqual([]);
+    expect(w.queries.map((q) => q.version)).toEqual(['v2', 'v1']);
 
     w.clock.t += 2500;
-    await w.sampler.tick();
-    // The next window starts where the last one ended.
+    expect(await w.sampler.tick()).toEqual([
+      { deploymentId: 'd1', at: 1_002_500, version: 'v2', intervalMs: 2500, requests: 50, errors: 10, p95Seconds: expect.closeTo(0.1 + 0.4 * 0.95, 9) },
+      { deploymentId: 'd1', at: 1_002_500, version: 'v1', intervalMs: 2500, requests: 200, errors: 0, p95Seconds: expect.closeTo(0.095, 9) },
+    ]);
+    // The window starts where the last round ended.
     expect(w.queries.slice(2).map((q) => [q.version, q.windowMs, q.now])).toEqual([['v2', 2500, 1_002_500], ['v1', 2500, 1_002_500]]);
 
     await w.phase('d1', 'rolled_back');
@@ -69,7 +70,7 @@ describe('ReleaseSampler', () => {
 
     const stored = await w.store.listReleaseSamples({ deploymentId: 'd1' });
     expect(stored.map((s) => `${s.at} ${s.version} ${s.errors}/${s.requests}`)).toEqual([
-      '1000000 v1 0/200', '1000000 v2 10/50', '1002500 v1 0/200', '1002500 v2 10/50', '1004500 v1 0/200', '1004500 v2 10/50',
+      '1002500 v1 0/200', '1002500 v2 10/50', '1004500 v1 0/200', '1004500 v2 10/50',
     ]);
     expect(await w.store.listReleaseSamples({ deploymentId: 'd2' })).toEqual([]);
   });
@@ -78,12 +79,28 @@ describe('ReleaseSampler', () => {
     const w = await world();
     await w.create('d1', 'v2', 'broken');
     await w.phase('d1', 'running');
+    await w.sampler.tick();
+    w.clock.t += 2000;
     expect((await w.sampler.tick()).map((s) => s.version)).toEqual(['v2']);
   });
 
-  it('samples as often as the shortest analysis interval, between 1 s and 5 s', () => {
+  it('with an owner, samples only the deployments that runner drives (or no one holds)', async () => {
+    const w = await world();
+    const mine = new ReleaseSampler({ store: w.store, requests: { requestWindow: async () => ({ total: 1, errors: 0, bounds: [], buckets: [1] }) }, intervalMs: 2000, clock: w.clock, owner: 'me' });
+    await w.create('d1', 'v2', null);
+    await w.create('d2', 'v3', null, 'dev');
+    await w.create('d3', 'v4', null, 'qa');
+    for (const id of ['d1', 'd2', 'd3']) await w.phase(id, 'running');
+    await w.store.claimLease('d1', 'me', w.clock.t, 60_000);
+    await w.store.claimLease('d2', 'someone-else', w.clock.t, 60_000);
+    await mine.tick();
+    w.clock.t += 2000;
+    expect((await mine.tick()).map((s) => s.deploymentId).sort()).toEqual(['d1', 'd3']);
+  });
+
+  it('samples as often as the shortest analysis interval, between 2 s and 5 s', () => {
     expect(samplingInterval([])).toBe(5000);
-    expect(samplingInterval([{ intervalMs: 30_000 }, { intervalMs: 2000 }])).toBe(2000);
-    expect(samplingInterval([{ intervalMs: 100 }])).toBe(1000);
+    expect(samplingInterval([{ intervalMs: 30_000 }, { intervalMs: 3000 }])).toBe(3000);
+    expect(samplingInterval([{ intervalMs: 100 }])).toBe(2000);
   });
 });

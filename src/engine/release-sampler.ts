@@ -2,8 +2,9 @@
  * Release samples: while a deployment is active, every interval, the requests, errors and p95
  * of each of its releases (the new one and the one it replaces) over that interval, stored
  * per deployment (`Store.appendReleaseSamples`) so the rollout page can draw the whole rollout
- * whenever it is opened — long after the canary was rolled back. One last sample is taken
- * the tick after a deployment ends, so the interval that decided it is kept too.
+ * whenever it is opened — long after the canary was rolled back. The first round of a
+ * deployment only takes a reading (the start of its first window); one last sample is taken
+ * the round after a deployment ends, so the interval that decided it is kept too.
  */
 import { histogramQuantile } from '../core/histogram.js';
 import type { Logger } from '../core/logger.js';
@@ -21,16 +22,22 @@ export interface ReleaseSamplerOptions {
   intervalMs?: number;
   clock?: Clock;
   log?: Logger;
+  /**
+   * The runner's lease owner: with several orchestrators on one store, each samples only the
+   * deployments it drives (and those no one holds), so no interval is stored twice.
+   */
+  owner?: string;
 }
 
 /**
- * The sampling interval for a config: its shortest analysis interval, between 1 s and 5 s, so
- * the stored curve is at least as fine as what the analysis judged.
+ * The sampling interval for a config: its shortest analysis interval, between 2 s and 5 s. The
+ * floor stays clear of the builtin provider's one-second reading cache (a round within a second
+ * of the last reading would measure an empty window).
  */
 export function samplingInterval(templates: Iterable<{ intervalMs: number }>): number {
   let shortest = 5000;
   for (const t of templates) shortest = Math.min(shortest, t.intervalMs);
-  return Math.max(1000, shortest);
+  return Math.max(2000, shortest);
 }
 
 export class ReleaseSampler {
@@ -67,7 +74,9 @@ export class ReleaseSampler {
   /** One round: a sample per release of every active deployment (and of those that ended since the last round). */
   async tick(): Promise<ReleaseSampleRecord[]> {
     const { store } = this.o;
-    const active = await store.listDeployments({ phases: SAMPLED as DeploymentRecord['phase'][] });
+    const owner = this.o.owner;
+    const active = (await store.listDeployments({ phases: SAMPLED as DeploymentRecord['phase'][] }))
+      .filter((d) => owner === undefined || d.leaseOwner === null || d.leaseOwner === owner);
     const ids = new Set(active.map((d) => d.id));
     const ended: DeploymentRecord[] = [];
     for (const id of this.last.keys()) {
@@ -78,13 +87,16 @@ export class ReleaseSampler {
     const now = this.clock.now();
     const samples: ReleaseSampleRecord[] = [];
     for (const d of [...active, ...ended]) {
-      const since = this.last.get(d.id) ?? now - this.intervalMs;
-      const windowMs = Math.max(1, now - since);
+      const since = this.last.get(d.id);
+      // The first round of a deployment only takes a reading: the window it would measure has no
+      // known start (the provider's last reading may be older, or too recent to tell).
+      const priming = since === undefined;
+      const windowMs = Math.max(1, now - (since ?? now - this.intervalMs));
       for (const version of new Set([d.version, d.previousVersion].filter((v): v is string => v !== null))) {
         const w = await this.o.requests.requestWindow({ service: d.service, environment: d.environment, version, windowMs, now });
-        if ('phase' in w) continue;
+        if ('phase' in w || priming) continue;
         samples.push({
-          deploymentId: d.id, at: now, version, requests: w.total, errors: w.errors,
+          deploymentId: d.id, at: now, version, intervalMs: windowMs, requests: w.total, errors: w.errors,
           p95Seconds: w.total > 0 ? p95Of(w.bounds, w.buckets) : null,
         });
       }

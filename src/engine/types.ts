@@ -3,7 +3,7 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
-import type { DeploymentPhase, DeploymentRecord, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { InstanceStatus } from '../agent/types.js';
 import type { PreviewView } from '../targets/preview.js';
 
@@ -70,14 +70,29 @@ export interface StatusEntry {
   queued: number;
   port: number;
   instances: Array<Pick<InstanceStatus, 'id' | 'version' | 'port' | 'state' | 'restarts' | 'consecutiveFailures'>>;
-  /** Traffic weights per version as the agent serves them now. */
+  /** Traffic per version as the agent serves it now; `weight` is the percentage of requests (whole numbers summing to 100). */
   traffic: Array<{ version: string; weight: number }>;
   /** The latest verdict of each analysis rule of the latest deployment (empty without analysis). */
   analysis: Array<{ template: string; rule: string; verdict: 'pass' | 'fail' | 'inconclusive' | 'error'; reason: string; at: number }>;
   /** Live request metrics per release over the last minute, from the agent's proxy (empty when unknown). */
   releases: Array<{ version: string; requests: number; errorRate: number | null; p95Seconds: number | null }>;
+  /**
+   * The limits the pair's analysis rules put on the live figures (the lowest `max` of its
+   * threshold rules on the builtin error rate and p95, background and canary-step templates),
+   * null where no rule sets one; absent from older orchestrators.
+   */
+  limits?: LiveLimits;
   /** Blue-green: the preview port (configured, or chosen by the agent; null until chosen) and the release on it now; null for other strategies. */
   preview: PreviewView | null;
+}
+
+/** Who and where, for the audit log: the service and environment of the event's deployment (or those its data names), and who acted (its data's actor, by or user, else its deployment's actor). */
+export interface EventContext { service: string | null; environment: string | null; actor: string | null }
+
+/** See {@link StatusEntry.limits}. */
+export interface LiveLimits {
+  errorRate: { max: number; rule: string } | null;
+  p95Seconds: { max: number; rule: string } | null;
 }
 
 export interface HistoryFilter { service?: string; environment?: string; limit?: number }
@@ -91,7 +106,8 @@ export interface OrchestratorApi {
   status(filter: { service?: string; environment?: string }): Promise<StatusEntry[]>;
   plan(req: DeployRequest): Promise<PlanView>;
   logs(q: { service: string; environment: string; version?: string; lines?: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
-  events(q: { afterId?: number; deploymentId?: string; limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
+  /** Events by the store's filter; with `context`, each carries the {@link EventContext} the audit log shows. */
+  events(q: EventFilter & { context?: boolean }): Promise<Array<EventRecord & Partial<EventContext>>>;
   /** Continues a paused rollout (or skips the current pause step). */
   promote(id: string, actor: string): Promise<DeploymentView>;
   /** Deploys the same release again as a new deployment; the explicit override for a rejected release. */

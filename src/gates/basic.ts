@@ -28,7 +28,7 @@ export class PromotionGate implements Gate {
     const succeeded = await this.succeededIn(req.service, from, req.version);
     if (!succeeded) {
       const path = await this.pathTo(req.service, from, req.version);
-      const then = path.length > 1 ? `, then promote it through ${path.slice(1).join(', ')}` : '';
+      const then = path.length > 1 ? `, then to ${path.slice(1).join(', then to ')}` : '';
       return {
         gate: this.name, result: 'fail',
         reason: `${req.service} ${req.version} has not succeeded in ${from}; ${req.environment} only takes releases promoted from ${from}`,

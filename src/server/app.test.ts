@@ -172,7 +172,7 @@ describe('routes', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/events?after=1&deployment=dep_x&limit=1', headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.json().map((e: { id: number; type: string }) => [e.id, e.type])).toEqual([[2, 'b']]);
-    expect(fake.calls.at(-1)).toEqual(['events', { afterId: 1, deploymentId: 'dep_x', limit: 1 }]);
+    expect(fake.calls.at(-1)).toEqual(['events', { afterId: 1, deploymentId: 'dep_x', limit: 1, context: true }]);
   });
 });
 
@@ -365,7 +365,7 @@ describe('GET /openapi.json', () => {
     'get /healthz', 'get /openapi.json', 'post /v1/deployments', 'get /v1/deployments', 'get /v1/deployments/{id}',
     'post /v1/deployments/{id}/abort', 'post /v1/rollbacks', 'get /v1/status', 'post /v1/plan', 'get /v1/logs',
     'get /v1/events', 'get /v1/events/stream',
-    'post /v1/deployments/{id}/promote', 'post /v1/deployments/{id}/retry', 'get /v1/deployments/{id}/verdicts',
+    'post /v1/deployments/{id}/promote', 'post /v1/deployments/{id}/retry', 'get /v1/deployments/{id}/verdicts', 'get /v1/deployments/{id}/samples',
     'get /v1/audit/verify', 'get /v1/audit/export',
   ];
 

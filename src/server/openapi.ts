@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import {
-  abortBody, deployBody, eventsQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, samplesQuery, statusQuery, verdictsQuery,
+  abortBody, deployBody, eventsFilterQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, samplesQuery, statusQuery, verdictsQuery,
 } from './routes.js';
 import { IMAGE_HINT, VERSION_HINT } from '../engine/release.js';
 
@@ -120,9 +120,10 @@ const SCHEMAS: Json = {
     },
   },
   ReleaseSample: {
-    type: 'object', required: ['deploymentId', 'at', 'version', 'requests', 'errors', 'p95Seconds'],
+    type: 'object', required: ['deploymentId', 'at', 'version', 'intervalMs', 'requests', 'errors', 'p95Seconds'],
     properties: {
       deploymentId: { type: 'string' }, at: { type: 'integer', description: 'End of the interval, epoch milliseconds.' },
+      intervalMs: { type: 'integer', description: 'Length of the interval, milliseconds.' },
       version: { type: 'string' }, requests: { type: 'integer', description: 'Requests to the release in the interval.' },
       errors: { type: 'integer', description: 'Of which failed (5xx or no answer).' },
       p95Seconds: nullable('number', { description: '95th percentile latency in the interval, seconds; null without requests.' }),
@@ -152,6 +153,15 @@ const SCHEMAS: Json = {
       type: { type: 'string', description: 'e.g. deployment.created, step.started, step.succeeded, step.failed, deployment.phase' },
       data: { type: 'object', additionalProperties: true },
     },
+  },
+  AuditEvent: {
+    allOf: [ref('Event'), {
+      type: 'object', required: ['service', 'environment', 'actor'],
+      properties: {
+        service: nullable('string', { description: 'The service of its deployment, or the one its data names.' }),
+        environment: nullable('string'), actor: nullable('string', { description: 'Who acted: its data\'s actor (or by, user), else its deployment\'s actor.' }),
+      },
+    }],
   },
   InstanceLog: {
     type: 'object', required: ['instance', 'version', 'lines'],
@@ -277,9 +287,16 @@ export function openApiDocument(version: string): Json {
       },
       '/v1/events': {
         get: {
-          operationId: 'events', summary: 'The event log, in id order',
-          parameters: queryParameters(eventsQuery, { after: 'Only events with a larger id.', deployment: 'Only events of this deployment.', limit: 'At most this many (1-1000).' }),
-          responses: { 200: json({ type: 'array', items: ref('Event') }, 'Events in id order.'), ...STANDARD_ERRORS },
+          operationId: 'events', summary: 'The event log, in id order (or newest first), filtered on the server',
+          parameters: queryParameters(eventsFilterQuery, {
+            after: 'Only events with a larger id.', before: 'Only events with a smaller id (the next page, newest first).', deployment: 'Only events of this deployment.',
+            limit: 'At most this many (1-1000).', order: '`asc` (default: id order) or `desc` (newest first).',
+            type: 'Comma-separated event types, each exact (`freeze.created`) or a prefix ending in `.*` (`step.*`).',
+            service: 'Only events of deployments of this service (or naming it in their data).', environment: 'Likewise for an environment.',
+            actor: 'Only events by this actor: their data\'s actor (or by, user), else their deployment\'s actor.',
+            since: 'Only events at or after this time (epoch ms).', until: 'Only events at or before this time (epoch ms).',
+          }),
+          responses: { 200: json({ type: 'array', items: ref('AuditEvent') }, 'Events, with the service, environment and actor each concerns.'), ...STANDARD_ERRORS },
         },
       },
       '/v1/events/stream': {

@@ -81,12 +81,25 @@ const limit = (max: number) => z.coerce.number({ error: 'must be a whole number'
 export const historyQuery = z.object({ service: name('service').optional(), environment: name('environment').optional(), limit: limit(1000).optional() });
 export const statusQuery = z.object({ service: name('service').optional(), environment: name('environment').optional() });
 export const logsQuery = z.object({ service: name('service'), environment: name('environment'), version: version.optional(), lines: limit(10_000).optional() });
+const eventId = z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must be at least 0' });
+const epochMs = z.coerce.number({ error: 'must be epoch milliseconds' }).int({ error: 'must be epoch milliseconds' }).min(0, { error: 'must be at least 0' });
 export const eventsQuery = z.object({
-  after: z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must be at least 0' }).optional(),
+  after: eventId.optional(),
   deployment: z.string().min(1).max(128).optional(),
   limit: limit(1000).optional(),
 });
 export const eventsStreamQuery = eventsQuery.omit({ limit: true });
+/** The audit log's filters on GET /v1/events (not on the stream). */
+export const eventsFilterQuery = eventsQuery.extend({
+  before: eventId.optional(),
+  order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional(),
+  type: z.string().min(1).max(500).optional(),
+  service: name('service').optional(),
+  environment: name('environment').optional(),
+  actor: z.string().min(1).max(200).optional(),
+  since: epochMs.optional(),
+  until: epochMs.optional(),
+});
 
 /** Hints shown under a validation error, by the name of the field at fault. */
 const FIELD_HINTS: Record<string, string> = { version: VERSION_HINT, to: VERSION_HINT, image: IMAGE_HINT };
@@ -202,8 +215,14 @@ export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorA
   });
 
   app.get('/v1/events', async (request) => {
-    const q = parseInput(eventsQuery, request.query, 'query');
-    return orchestrator.events({ afterId: q.after, deploymentId: q.deployment, limit: q.limit });
+    const q = parseInput(eventsFilterQuery, request.query, 'query');
+    const filter = {
+      afterId: q.after, beforeId: q.before, deploymentId: q.deployment, limit: q.limit, newestFirst: q.order === 'desc' ? true : undefined,
+      types: q.type?.split(',').map((t) => t.trim()).filter(Boolean), service: q.service, environment: q.environment, actor: q.actor,
+      since: q.since, until: q.until,
+    };
+    // Only the filters given, plus the audit context (service, environment, actor) of each event.
+    return orchestrator.events({ ...Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)), context: true });
   });
 
   const open = new Set<() => void>();

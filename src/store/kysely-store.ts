@@ -15,7 +15,7 @@ import type { ApiTokensTable, SessionsTable, UsersTable } from './schema.js';
 import type { ApiTokenRecord, Role, SessionRecord, UserRecord } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
-  NewDeployment, NewEvent, NewVerdict, RejectionRecord, ReleaseSampleRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
+  EventFilter, NewDeployment, NewEvent, NewVerdict, RejectionRecord, ReleaseSampleRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
   ApprovalRecord, ChecklistConfirmation, FreezeRecord, GateResultRecord, NewGateResult, StoreMetricsSummary,
 } from './types.js';
 
@@ -455,7 +455,7 @@ export class KyselyStore implements Store {
     if (samples.length === 0) return;
     await this.driver.writeTransaction(async (trx) => {
       await trx.insertInto('release_samples').values(samples.map((x) => ({
-        deployment_id: x.deploymentId, at: x.at, version: x.version, requests: x.requests, errors: x.errors, p95: x.p95Seconds,
+        deployment_id: x.deploymentId, at: x.at, version: x.version, interval_ms: x.intervalMs, requests: x.requests, errors: x.errors, p95: x.p95Seconds,
       }))).onConflict((oc) => oc.columns(['deployment_id', 'at', 'version']).doNothing()).execute();
     });
   }
@@ -466,7 +466,7 @@ export class KyselyStore implements Store {
     q = q.orderBy('at').orderBy('version');
     if (filter.limit !== undefined) q = q.limit(filter.limit);
     return (await q.execute()).map((r) => ({
-      deploymentId: r.deployment_id, at: Number(r.at), version: r.version, requests: Number(r.requests), errors: Number(r.errors),
+      deploymentId: r.deployment_id, at: Number(r.at), version: r.version, intervalMs: Number(r.interval_ms), requests: Number(r.requests), errors: Number(r.errors),
       p95Seconds: r.p95 === null ? null : Number(r.p95),
     }));
   }
@@ -732,11 +732,33 @@ export class KyselyStore implements Store {
     };
   }
 
-  async listEvents(filter: { deploymentId?: string; afterId?: number; limit?: number; newestFirst?: boolean } = {}): Promise<EventRecord[]> {
-    let q = this.driver.db.selectFrom('events').selectAll();
-    if (filter.deploymentId !== undefined) q = q.where('deployment_id', '=', filter.deploymentId);
-    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
-    q = q.orderBy('id', filter.newestFirst ? 'desc' : 'asc');
+  async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
+    // A member of the event's JSON data as text (null when absent), in this dialect.
+    const member = (key: string) => (this.driver.dialect === 'sqlite'
+      ? sql<string | null>`json_extract(events.data, ${`$.${key}`})`
+      : sql<string | null>`(events.data::jsonb ->> ${key})`);
+    let q = this.driver.db.selectFrom('events').leftJoin('deployments', 'deployments.id', 'events.deployment_id').selectAll('events');
+    if (filter.deploymentId !== undefined) q = q.where('events.deployment_id', '=', filter.deploymentId);
+    if (filter.afterId !== undefined) q = q.where('events.id', '>', filter.afterId);
+    if (filter.beforeId !== undefined) q = q.where('events.id', '<', filter.beforeId);
+    if (filter.since !== undefined) q = q.where('events.at', '>=', filter.since);
+    if (filter.until !== undefined) q = q.where('events.at', '<=', filter.until);
+    const types = filter.types ?? [];
+    if (types.length > 0) {
+      q = q.where((eb) => eb.or(types.map((t) => (t.endsWith('.*')
+        ? eb(sql<string>`substr(events.type, 1, ${t.length - 1})`, '=', t.slice(0, -1))
+        : eb('events.type', '=', t)))));
+    }
+    for (const key of ['service', 'environment'] as const) {
+      const value = filter[key];
+      if (value === undefined) continue;
+      q = q.where((eb) => eb.or([eb(`deployments.${key}`, '=', value), eb.and([eb('events.deployment_id', 'is', null), eb(member(key), '=', value)])]));
+    }
+    if (filter.actor !== undefined) {
+      const actor = filter.actor;
+      q = q.where((eb) => eb(eb.fn.coalesce(member('actor'), member('by'), member('user'), eb.ref('deployments.actor')), '=', actor));
+    }
+    q = q.orderBy('events.id', filter.newestFirst ? 'desc' : 'asc');
     if (filter.limit !== undefined) q = q.limit(filter.limit);
     return (await q.execute()).map(toEvent);
   }

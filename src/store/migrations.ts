@@ -279,8 +279,8 @@ function supersededBy(): Migration {
 
 /**
  * Per-release request samples of a deployment (one row per release per sampling interval
- * while it is active): the measurements the rollout page draws after the fact. `p95` is in
- * seconds, null for an interval without requests.
+ * while it is active): the measurements the rollout page draws after the fact. `at` ends the
+ * interval of `interval_ms`; `p95` is in seconds, null for an interval without requests.
  */
 function releaseSamples(): Migration {
   return {
@@ -289,6 +289,7 @@ function releaseSamples(): Migration {
         .addColumn('deployment_id', 'text', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('interval_ms', 'integer', (c) => c.notNull())
         .addColumn('requests', 'integer', (c) => c.notNull())
         .addColumn('errors', 'integer', (c) => c.notNull())
         .addColumn('p95', 'double precision')

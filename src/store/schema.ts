@@ -105,6 +105,7 @@ export interface ReleaseSamplesTable {
   deployment_id: string;
   at: number;
   version: string;
+  interval_ms: number;
   requests: number;
   errors: number;
   /** Seconds; null without requests. */

@@ -602,12 +602,38 @@ for (const dialect of DIALECTS) {
         expect((await store.listVerdicts({ deploymentId: 'd1', newestFirst: true, limit: 1 })).map((x) => x.rule)).toEqual(['judge']);
       });
 
+      it('filters events by type (exact or prefix), service, environment, actor and time, newest first in pages', async () => {
+        await store.createDeployment(newDeployment('d1', { actor: 'alice' }));
+        await store.createDeployment(newDeployment('d2', { environment: 'dev', actor: 'bob' }));
+        await store.appendEvents([
+          { deploymentId: 'd1', at: 10, type: 'step.started', data: { idx: 0 } },
+          { deploymentId: 'd1', at: 11, type: 'deployment.promote_requested', data: { actor: 'carol' } },
+          { deploymentId: 'd2', at: 12, type: 'step.succeeded', data: { idx: 0 } },
+          { deploymentId: null, at: 13, type: 'freeze.created', data: { environment: 'prod', owner: 'ops', actor: 'dora' } },
+          { deploymentId: null, at: 14, type: 'freeze.lifted', data: { by: 'erin' } },
+        ]);
+        const ids = async (f: Parameters<Store['listEvents']>[0]) => (await store.listEvents(f)).map((e) => `${e.type}@${e.at}`);
+        expect(await ids({ types: ['step.*'] })).toEqual(['step.started@10', 'step.succeeded@12']);
+        expect(await ids({ types: ['freeze.created', 'deployment.*'] }))
+          .toEqual(['deployment.created@1700000000000', 'deployment.created@1700000000000', 'deployment.promote_requested@11', 'freeze.created@13']);
+        expect(await ids({ environment: 'prod', until: 100 })).toEqual(['step.started@10', 'deployment.promote_requested@11', 'freeze.created@13']);
+        expect(await ids({ service: 'web', environment: 'dev' })).toEqual(['deployment.created@1700000000000', 'step.succeeded@12']);
+        // The event's own actor first, else its deployment's.
+        expect(await ids({ actor: 'alice' })).toEqual(['deployment.created@1700000000000', 'step.started@10']);
+        expect(await ids({ actor: 'carol' })).toEqual(['deployment.promote_requested@11']);
+        expect(await ids({ actor: 'erin' })).toEqual(['freeze.lifted@14']);
+        expect(await ids({ since: 11, until: 13 })).toEqual(['deployment.promote_requested@11', 'step.succeeded@12', 'freeze.created@13']);
+        const newest = await store.listEvents({ newestFirst: true, limit: 2 });
+        expect(newest.map((e) => e.type)).toEqual(['freeze.lifted', 'freeze.created']);
+        expect(await ids({ newestFirst: true, limit: 2, beforeId: newest[1].id })).toEqual(['step.succeeded@12', 'deployment.promote_requested@11']);
+      });
+
       it('keeps per-release samples per deployment, by time, a repeated sample once', async () => {
         await store.createDeployment(newDeployment('d1'));
         await store.createDeployment(newDeployment('d2', { environment: 'dev' }));
-        const a = { deploymentId: 'd1', at: 5000, version: 'v1', requests: 120, errors: 0, p95Seconds: 0.0125 };
-        const b = { deploymentId: 'd1', at: 5000, version: 'v2', requests: 30, errors: 6, p95Seconds: 0.25 };
-        const c = { deploymentId: 'd1', at: 10_000, version: 'v2', requests: 0, errors: 0, p95Seconds: null };
+        const a = { deploymentId: 'd1', at: 5000, version: 'v1', intervalMs: 2000, requests: 120, errors: 0, p95Seconds: 0.0125 };
+        const b = { deploymentId: 'd1', at: 5000, version: 'v2', intervalMs: 2000, requests: 30, errors: 6, p95Seconds: 0.25 };
+        const c = { deploymentId: 'd1', at: 10_000, version: 'v2', intervalMs: 5000, requests: 0, errors: 0, p95Seconds: null };
         await store.appendReleaseSamples([b, a]);
         await store.appendReleaseSamples([{ ...b, errors: 99 }, c, { ...a, deploymentId: 'd2' }]);
         expect(await store.listReleaseSamples({ deploymentId: 'd1' })).toEqual([a, b, c]);

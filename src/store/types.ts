@@ -152,6 +152,8 @@ export interface ReleaseSampleRecord {
   /** End of the interval, epoch ms. */
   at: number;
   version: string;
+  /** Length of the interval (it began at `at - intervalMs`). */
+  intervalMs: number;
   /** Requests in the interval. */
   requests: number;
   /** Of which failed (5xx or no answer). */
@@ -214,6 +216,26 @@ export interface RejectionRecord {
   deploymentId: string;
   at: number;
   reason: string;
+}
+
+/** Which events {@link Store.listEvents} returns; every given field must match. */
+export interface EventFilter {
+  deploymentId?: string;
+  afterId?: number;
+  /** Only events with a smaller id (paging newest first). */
+  beforeId?: number;
+  limit?: number;
+  newestFirst?: boolean;
+  /** Event types: exact (`freeze.created`) or a prefix ending in `.*` (`step.*`); any of them matches. */
+  types?: string[];
+  /** The service (or environment) of the event's deployment, or the one its data names (`freeze.created` of one environment). */
+  service?: string;
+  environment?: string;
+  /** Who acted: the event's `actor` (or `by`, `user`), else the actor of its deployment. */
+  actor?: string;
+  /** Only events at or after / at or before these times (epoch ms). */
+  since?: number;
+  until?: number;
 }
 
 export interface DeploymentFilter {
@@ -315,8 +337,8 @@ export interface Store extends AuthStore {
   listServiceStates(): Promise<ServiceState[]>;
 
   appendEvents(events: NewEvent[]): Promise<void>;
-  /** Events in id order, optionally only after `afterId` and/or for one deployment. */
-  listEvents(filter?: { deploymentId?: string; afterId?: number; limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
+  /** Events in id order (or newest first), optionally only after `afterId` / before `beforeId`, for one deployment, and by the {@link EventFilter} fields. */
+  listEvents(filter?: EventFilter): Promise<EventRecord[]>;
 
   /**
    * Counts for the orchestrator's own metrics, from a few GROUP BY queries: the result's size

@@ -1,51 +1,9 @@
 /** Inline SVG charts: lines over time per release, and a traffic-weight bar. No chart library. */
+import { type Palette } from './colors.js';
+import type { Marker, Series, Threshold } from './chart-types.js';
 
-/** One line: a release's values over time (null: no figure at that moment, the line breaks). */
-export interface Series { name: string; points: Array<{ t: number; v: number | null }> }
-
-/**
- * One colour per role, the same on every page: the stable release (the environment's rollback
- * target) blue, the canary (the release being rolled out, or the one a rollback removes) amber,
- * any other release grey.
- */
-export const ROLE_COLORS = { stable: '#2563eb', canary: '#d97706', other: '#6b7280' } as const;
-export type ReleaseRole = keyof typeof ROLE_COLORS;
-/** A release's colour by its name. */
-export type Palette = (name: string) => string;
-
-/** A palette from release roles (releases without a role are `other`). */
-export function rolePalette(roles: Record<string, ReleaseRole>): Palette {
-  return (name) => ROLE_COLORS[roles[name] ?? 'other'];
-}
-
-/**
- * The roles of a deployment's releases: a deploy's new release is the canary and the release it
- * replaces the stable one; a rollback's target is the stable release and the one it removes the canary.
- */
-export function deploymentRoles(d: { kind: string; version: string; previousVersion: string | null }): Record<string, ReleaseRole> {
-  const roles: Record<string, ReleaseRole> = {};
-  if (d.kind === 'rollback') {
-    if (d.previousVersion) roles[d.previousVersion] = 'canary';
-    roles[d.version] = 'stable';
-  } else {
-    roles[d.version] = 'canary';
-    if (d.previousVersion) roles[d.previousVersion] = 'stable';
-  }
-  return roles;
-}
-
-/** The roles in an environment now: its stable release, and any other release receiving traffic is a canary. */
-export function environmentRoles(stable: string | null, versions: string[]): Record<string, ReleaseRole> {
-  const roles: Record<string, ReleaseRole> = {};
-  for (const v of versions) roles[v] = v === stable ? 'stable' : 'canary';
-  if (stable) roles[stable] = 'stable';
-  return roles;
-}
-
-/** A horizontal line across a chart: a rule's threshold. */
-export interface Threshold { v: number; label: string }
-/** A vertical line at a moment: a step starting, a weight change, the verdict that ended the rollout. */
-export interface Marker { t: number; label: string; kind: 'step' | 'weight' | 'verdict' }
+export type { Marker, Series, Threshold } from './chart-types.js';
+export { ROLE_COLORS, deploymentRoles, environmentRoles, rolePalette, type Palette, type ReleaseRole } from './colors.js';
 
 function clock(t: number): string {
   return new Date(t).toLocaleTimeString([], { hour12: false });
@@ -58,9 +16,11 @@ function clock(t: number): string {
  * @param minMax  the y axis reaches at least this (an error rate of 0 still draws a 0–1% axis)
  * @param span    the time axis (default: the points' own range); with `ended` the axis reads clock times
  */
-export function LineChart({ title, series, color, format, minMax, thresholds = [], markers = [], span, ended = false, legendName = (n) => n }: {
+export function LineChart({ title, series, color, format, minMax, thresholds = [], markers = [], span, ended = false, legendName = (n) => n, dots = true }: {
   title: string; series: Series[]; color: Palette; format: (v: number) => string; minMax: number;
   thresholds?: Threshold[]; markers?: Marker[]; span?: { t0: number; t1: number }; ended?: boolean; legendName?: (name: string) => string;
+  /** A dot on every figure (of series with at most 120), so a lone sample shows too. */
+  dots?: boolean;
 }) {
   const width = 520;
   const height = 170;
@@ -84,7 +44,8 @@ export function LineChart({ title, series, color, format, minMax, thresholds = [
       pen = true;
     }
     const values = s.points.map((p) => p.v).filter((v): v is number => v !== null);
-    return { name: s.name, d, last: [...s.points].reverse().find((p) => p.v !== null)?.v ?? null, peak: values.length ? Math.max(...values) : null };
+    const points = dots && s.points.length <= 120 ? s.points.filter((p): p is { t: number; v: number } => p.v !== null) : [];
+    return { name: s.name, d, points, last: [...s.points].reverse().find((p) => p.v !== null)?.v ?? null, peak: values.length ? Math.max(...values) : null };
   });
   const seconds = Math.round((t1 - t0) / 1000);
   const describe = [
@@ -105,7 +66,11 @@ export function LineChart({ title, series, color, format, minMax, thresholds = [
           <g key={`m${i}`} className={`marker marker-${m.kind}`}>
             <title>{`${clock(m.t)} ${m.label}`}</title>
             <line x1={x(m.t)} x2={x(m.t)} y1={pad.t - 4} y2={height - pad.b} />
-            {m.kind !== 'step' && <text x={x(m.t) + 2} y={m.kind === 'verdict' ? pad.t - 4 : pad.t - 14} className="marker-label">{m.label}</text>}
+            {m.kind !== 'step' && (
+              // Near the right edge the label reads leftwards, so it is never cut off.
+              <text x={x(m.t) > width - 70 ? x(m.t) - 2 : x(m.t) + 2} textAnchor={x(m.t) > width - 70 ? 'end' : 'start'}
+                y={m.kind === 'verdict' ? pad.t - 4 : pad.t - 14} className="marker-label">{m.label}</text>
+            )}
           </g>
         ))}
         {thresholds.map((l, i) => (
@@ -118,6 +83,7 @@ export function LineChart({ title, series, color, format, minMax, thresholds = [
         <text x={pad.l} y={height - 4} className="axis">{!vs.length ? 'waiting for figures…' : ended ? clock(t0) : `${seconds} s ago`}</text>
         <text x={width - pad.r} y={height - 4} textAnchor="end" className="axis">{ended ? clock(t1) : 'now'}</text>
         {paths.map((p) => <path key={p.name} d={p.d} fill="none" stroke={color(p.name)} strokeWidth={2} data-release={p.name} />)}
+        {paths.map((p) => p.points.map((pt) => <circle key={`${p.name}-${pt.t}`} cx={x(pt.t)} cy={y(pt.v)} r={2.2} fill={color(p.name)} />))}
       </svg>
       <ul className="legend">
         {paths.map((p) => (

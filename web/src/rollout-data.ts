@@ -5,7 +5,7 @@
  * Pure functions: no React, no fetch.
  */
 import type { DeploymentView, ReleaseSampleRecord, VerdictRecord } from './api.js';
-import type { Marker, Series, Threshold } from './charts.js';
+import type { Marker, Series, Threshold } from './chart-types.js';
 
 export interface RolloutCharts {
   /** Share of traffic per release (percent), a step line from the traffic steps that ran. */
@@ -44,18 +44,15 @@ export function rolloutCharts(d: DeploymentView, samples: ReleaseSampleRecord[],
   const t1 = Math.max(final ? (d.finishedAt ?? now) : now, ...samples.map((s) => s.at), t0 + 1000);
   const versions = [...new Set([d.previousVersion ?? '', d.version, ...samples.map((s) => s.version)])].filter(Boolean);
 
-  // Sample series, per release; the interval of a sample is the time since that release's previous one.
+  // Sample series, per release.
   const byVersion = new Map<string, ReleaseSampleRecord[]>();
   for (const s of samples) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
-  const sampleSeries = (pick: (s: ReleaseSampleRecord, seconds: number | null) => number | null): Series[] => versions
-    .map((v) => {
-      const list = byVersion.get(v) ?? [];
-      return { name: v, points: list.map((s, i) => ({ t: s.at, v: pick(s, i > 0 ? (s.at - list[i - 1].at) / 1000 : null) })) };
-    })
+  const sampleSeries = (pick: (s: ReleaseSampleRecord) => number | null): Series[] => versions
+    .map((v) => ({ name: v, points: (byVersion.get(v) ?? []).map((s) => ({ t: s.at, v: pick(s) })) }))
     .filter((s) => s.points.some((p) => p.v !== null));
   const errors = sampleSeries((s) => (s.requests > 0 ? s.errors / s.requests : null));
   const p95 = sampleSeries((s) => (s.p95Seconds === null ? null : s.p95Seconds * 1000));
-  const rate = sampleSeries((s, seconds) => (seconds && seconds > 0 ? s.requests / seconds : null));
+  const rate = sampleSeries((s) => (s.intervalMs > 0 ? s.requests / (s.intervalMs / 1000) : null));
 
   // Traffic steps that ran, in the order they started: a step line per release.
   const traffic = d.steps

@@ -13,12 +13,12 @@ import { action } from '../context.js';
 import { loadConfig } from '../../config/load.js';
 import { connectAgent } from '../../agent/client.js';
 import { startOrchestrator, type RunningOrchestrator } from '../serve.js';
+import { assertNotRunning } from '../running.js';
+import { demoDir } from '../demo-dir.js';
 import { followEvents } from '../event-printer.js';
 import { stopSignal } from './up.js';
 import { GangwayError } from '../../errors.js';
 import type { DeploymentView } from '../../engine/types.js';
-
-const DEMO_DIR = fileURLToPath(new URL('../../../examples/demo/', import.meta.url));
 
 /** Registers `demo`. */
 export function registerDemo(program: Command, ctx: CliContext): void {
@@ -26,6 +26,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .description('run the bundled demo: a service in dev → staging → prod on local ports, with traffic')
     .option('--duration <seconds>', 'stop by itself after this many seconds (default: run until Ctrl-C)')
     .action(action(ctx, async (opts: { duration?: string }) => {
+      const DEMO_DIR = demoDir(ctx.io.env);
       const config = await loadConfig(join(DEMO_DIR, 'gangway.yaml'));
       const duration = opts.duration === undefined ? undefined : Number(opts.duration);
       if (duration !== undefined && !(duration > 0)) {
@@ -37,12 +38,14 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       const stop = ac.signal;
       const say = (s: string) => { if (!ctx.json()) ctx.out(s + '\n'); };
 
-      // A demo starts clean: stop an agent left by an earlier run and forget its state.
+      // A running demo is left alone: check before anything is stopped or deleted, and refuse naming it.
+      await assertNotRunning(config, 'the demo');
+      // A demo starts clean: stop an agent left by an earlier run (whose demo is gone) and forget its state.
       await connectAgent(config.stateDir).shutdown().catch(() => undefined);
       rmSync(config.stateDir, { recursive: true, force: true });
 
       say('Starting the Gangway demo (examples/demo): web in dev → staging → prod');
-      const running = await startOrchestrator(config);
+      const running = await startOrchestrator(config, { command: 'demo' });
       const traffic = new Traffic(config.environments.map((e) => ({ env: e.name, port: config.services.web[e.name].target.port })));
       let code = 0;
       try {

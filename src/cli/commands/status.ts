@@ -36,8 +36,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
 
 /**
  * The status table (SERVICE ENVIRONMENT VERSION PHASE STEP INSTANCES TRAFFIC, and PREVIEW when a
- * listed pair is blue-green), then, for pairs with a rollout in progress, live figures per
- * release and the latest analysis verdicts.
+ * listed pair is blue-green), then live figures per release — for pairs with a rollout in
+ * progress (with the latest analysis verdicts), and for every pair serving requests — judged
+ * against the pair's analysis rules when it has them (`✗` over a limit).
  */
 export function renderStatus(entries: StatusEntry[]): string {
   if (entries.length === 0) return 'no services\n';
@@ -48,21 +49,29 @@ export function renderStatus(entries: StatusEntry[]): string {
   ]));
   for (const e of entries) {
     const active = e.deployment && !['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'].includes(e.deployment.phase);
-    if (!active || (e.releases.length === 0 && e.analysis.length === 0)) continue;
-    out += `\n${e.service}/${e.environment} ${e.deployment!.id}\n`;
-    if (e.releases.length > 0) {
-      out += table(['  RELEASE', 'WEIGHT', 'REQ/MIN', 'ERRORS', 'P95'], e.releases.map((r) => [
+    // Outside a rollout, the releases that serve requests: a settled release failing a fifth of them must show.
+    const releases = active ? e.releases : e.releases.filter((r) => r.requests > 0);
+    if (releases.length === 0 && (!active || e.analysis.length === 0)) continue;
+    out += `\n${e.service}/${e.environment}${active ? ` ${e.deployment!.id}` : ''}\n`;
+    if (releases.length > 0) {
+      out += table(['  RELEASE', 'WEIGHT', 'REQ/MIN', 'ERRORS', 'P95'], releases.map((r) => [
         `  ${r.version}`, weightOf(e, r.version), String(r.requests),
-        r.errorRate === null ? '-' : `${(r.errorRate * 100).toFixed(1)}%`,
-        r.p95Seconds === null ? '-' : `${Math.round(r.p95Seconds * 1000)} ms`,
+        judged(r.errorRate, e.limits?.errorRate ?? null, (v) => `${(v * 100).toFixed(1)}%`),
+        judged(r.p95Seconds, e.limits?.p95Seconds ?? null, (v) => `${Math.round(v * 1000)} ms`),
       ]));
     }
-    for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
+    if (active) for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
   }
   return out;
 }
 
 const MARKS = { pass: '✓', fail: '✗', inconclusive: '?', error: '!' } as const;
+
+/** `20.0% ✗ > 5.0% (e2e/error-rate)` over a rule's limit, `0.1%` otherwise, `-` without a figure. */
+function judged(value: number | null, limit: { max: number; rule: string } | null, fmt: (v: number) => string): string {
+  if (value === null) return '-';
+  return limit && value > limit.max ? `${fmt(value)} ✗ > ${fmt(limit.max)} (${limit.rule})` : fmt(value);
+}
 
 function weightOf(e: StatusEntry, version: string): string {
   const total = e.traffic.reduce((sum, t) => sum + t.weight, 0);
@@ -70,13 +79,25 @@ function weightOf(e: StatusEntry, version: string): string {
   return total > 0 ? `${Math.round((w / total) * 100)}%` : '-';
 }
 
+/**
+ * Instances of the releases that take traffic (the stable one when none does), and apart from
+ * them the rest: the previous release kept warm after a switch, or a new one not serving yet.
+ * "3/3 ready (+3 previous)", never "6/6" for three serving instances.
+ */
 function instances(e: StatusEntry): string {
   const live = e.instances.filter((i) => i.state !== 'stopped');
   if (live.length === 0) return '-';
-  const ready = live.filter((i) => i.state === 'ready').length;
-  const unhealthy = live.filter((i) => i.state === 'unhealthy' || i.state === 'crashed').length;
-  return `${ready}/${live.length} ready${unhealthy ? `, ${unhealthy} unhealthy` : ''}`;
+  const serving = new Set(e.traffic.filter((t) => t.weight > 0).map((t) => t.version));
+  if (serving.size === 0 && e.version) serving.add(e.version);
+  const main = serving.size === 0 ? live : live.filter((i) => serving.has(i.version));
+  const rest = live.length - main.length;
+  const ready = main.filter((i) => i.state === 'ready').length;
+  const unhealthy = main.filter((i) => i.state === 'unhealthy' || i.state === 'crashed').length;
+  const active = e.deployment !== null && !FINAL.includes(e.deployment.phase);
+  return `${ready}/${main.length} ready${unhealthy ? `, ${unhealthy} unhealthy` : ''}${rest ? ` (+${rest} ${active ? 'not serving' : 'previous'})` : ''}`;
 }
+
+const FINAL: readonly string[] = ['succeeded', 'failed', 'rolled_back', 'aborted', 'superseded'];
 
 function traffic(e: StatusEntry): string {
   const total = e.traffic.reduce((sum, t) => sum + t.weight, 0);

@@ -11,7 +11,7 @@ export function registerUp(program: Command, ctx: CliContext): void {
     .description('start the orchestrator (engine, API, local agent) for gangway.yaml; Ctrl-C stops it, the agent keeps serving')
     .action(action(ctx, async () => {
       const config = await ctx.config();
-      const running = await startOrchestrator(config);
+      const running = await startOrchestrator(config, { command: 'up' });
       const stop = stopSignal(ctx);
       if (ctx.json()) {
         ctx.printJson({ url: running.url, project: config.project, stateDir: config.stateDir, owner: running.runner.owner });

@@ -11,8 +11,9 @@ function Cell({ e }: { e: StatusEntry }) {
   const color = rolePalette(environmentRoles(e.version, e.traffic.map((t) => t.version)));
   const d = e.deployment;
   const active = d !== null && ACTIVE.includes(d.phase);
+  const failing = e.releases.some((r) => isOver(r.errorRate, e.limits?.errorRate) || isOver(r.p95Seconds, e.limits?.p95Seconds));
   return (
-    <td className={`cell ${active ? 'active' : ''}`} aria-label={`${e.service} in ${e.environment}`}>
+    <td className={`cell ${active ? 'active' : ''}${failing ? ' failing' : ''}`} aria-label={`${e.service} in ${e.environment}`} data-environment={e.environment}>
       <div className="stable">
         <span className="label">stable</span> <strong>{e.version ?? 'none'}</strong>
       </div>
@@ -26,9 +27,7 @@ function Cell({ e }: { e: StatusEntry }) {
       </div>
       {e.traffic.length > 0 && <WeightBar traffic={e.traffic} color={color} label={`traffic of ${e.service} in ${e.environment}`} />}
       {e.preview && <Preview p={e.preview} />}
-      {e.releases.filter((r) => r.requests > 0).map((r) => (
-        <div key={r.version} className="figures">{r.version}: {formatPercent(r.errorRate)} errors, p95 {r.p95Seconds === null ? '—' : `${Math.round(r.p95Seconds * 1000)} ms`}</div>
-      ))}
+      {e.releases.length > 0 && <Figures e={e} color={color} />}
       {d && (
         <div className={`rollout phase-${d.phase}`}>
           <Link to={`/deployments/${encodeURIComponent(d.id)}`}>{active ? 'rollout' : 'last deployment'}: {phaseLabel(d.phase)}</Link>
@@ -37,6 +36,43 @@ function Cell({ e }: { e: StatusEntry }) {
         </div>
       )}
     </td>
+  );
+}
+
+function isOver(value: number | null, limit: { max: number } | null | undefined): boolean {
+  return value !== null && !!limit && value > limit.max;
+}
+
+/** How a live figure reads against its limit: over it (bad), within it (ok), or unjudged (no rule). */
+function judged(value: number | null, limit: { max: number; rule: string } | null | undefined): { level: 'bad' | 'ok' | 'plain'; title?: string } {
+  if (value === null || !limit) return { level: 'plain' };
+  return value > limit.max ? { level: 'bad', title: `over ${limit.rule} (max ${limit.max})` } : { level: 'ok', title: `within ${limit.rule} (max ${limit.max})` };
+}
+
+/**
+ * Each serving release's live error rate, p95 and request rate over the last minute, coloured
+ * against the pair's analysis rules when it has them; a release over a limit is flagged in words too.
+ */
+function Figures({ e, color }: { e: StatusEntry; color: (v: string) => string }) {
+  return (
+    <table className="figures-table" aria-label={`live figures of ${e.service} in ${e.environment}`}>
+      <thead><tr><th scope="col">release</th><th scope="col">errors</th><th scope="col">p95</th><th scope="col">req/s</th></tr></thead>
+      <tbody>
+        {e.releases.map((r) => {
+          const err = judged(r.errorRate, e.limits?.errorRate);
+          const p95 = judged(r.p95Seconds, e.limits?.p95Seconds);
+          const failing = err.level === 'bad' || p95.level === 'bad';
+          return (
+            <tr key={r.version} className={failing ? 'failing' : ''}>
+              <th scope="row"><span className="swatch" style={{ background: color(r.version) }} />{r.version}{failing && <span className="flag" role="status"> ✗ failing</span>}</th>
+              <td className={`fig-${err.level}`} title={err.title}>{formatPercent(r.errorRate)}</td>
+              <td className={`fig-${p95.level}`} title={p95.title}>{r.p95Seconds === null ? '—' : `${Math.round(r.p95Seconds * 1000)} ms`}</td>
+              <td>{(r.requests / 60).toFixed(r.requests < 600 ? 1 : 0)}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }
 

@@ -150,7 +150,7 @@ export function Rollout({ id, user }: { id: string; user: SessionUser }) {
         </p>
       )}
       <div className="charts">
-        <LineChart title="Traffic weight (%)" series={charts.weight} {...common} format={(v) => `${Math.round(v)}%`} minMax={100} />
+        <LineChart title="Traffic weight (%)" series={charts.weight} {...common} dots={false} format={(v) => `${Math.round(v)}%`} minMax={100} />
         <LineChart title="Error rate" series={charts.errors} {...common} thresholds={charts.errorThresholds} format={formatPercent} minMax={0.01} />
         <LineChart title="p95 latency (ms)" series={charts.p95} {...common} thresholds={charts.p95Thresholds} format={(v) => `${Math.round(v)} ms`} minMax={10} />
         <LineChart title="Requests per second" series={charts.rate} {...common} format={(v) => v.toFixed(v < 10 ? 1 : 0)} minMax={1} />

@@ -50,6 +50,19 @@ export function SignIn({ onSignedIn }: { onSignedIn: (body: SessionBody) => void
         {error && <p role="alert" className="error">{error}</p>}
         <button type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
       </form>
+      <section className="signin-help" aria-label="How to get in">
+        <h2>No account yet?</h2>
+        <p>
+          The orchestrator&apos;s admin token is in <code>.gangway/token</code> next to your <code>gangway.yaml</code>
+          (readable only by the user that runs <code>gangway up</code>): sign in with it as an API token, or print it
+          with <code>cat .gangway/token</code>.
+        </p>
+        <p>
+          To give a person a password, run in the project folder:{' '}
+          <code>printf %s &quot;$PASSWORD&quot; | gangway user add alice --role dev=deployer,prod=approver --password-stdin</code>{' '}
+          (at least 10 characters). A token for a script: <code>gangway token create --user ci</code>.
+        </p>
+      </section>
     </main>
   );
 }
