@@ -70,9 +70,11 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     }
   }, 5000);
   sampler.unref();
-  // Per-release samples of every active deployment, stored for the rollout page's charts.
+  // Per-release samples of every active deployment, stored for the rollout page's charts, and of
+  // the serving releases between deployments (every 10 s) for the service page's last hour.
   const releaseSampler = new ReleaseSampler({
     store, requests: metrics.requests, intervalMs: samplingInterval(Object.values(config.analysisTemplates)), log: logger, owner: runner.owner,
+    servingIntervalMs: 10_000,
   });
   // Records and notifications follow the event log on their own cursors, started before any
   // request can add events, so a crash or a restart loses none.

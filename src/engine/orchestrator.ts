@@ -24,7 +24,7 @@ import { planDeployment, planHash, planSwitchBack, withMigrations } from './plan
 import { servingRelease } from './serving.js';
 import type { PlanStep } from './steps/types.js';
 import type {
-  DeployRequest, DeploymentView, EventContext, GateState, HistoryFilter, LiveLimits, OrchestratorApi, PlanView, RollbackRequest, StatusEntry,
+  DeployRequest, DeploymentView, EventContext, GateState, HistoryFilter, LiveLimits, OrchestratorApi, PlanView, RollbackRequest, StatusEntry, TimelineView,
 } from './types.js';
 import { didYouMean as closest } from '../config/problems.js';
 import { assertVersion, releaseOf } from './release.js';
@@ -262,8 +262,45 @@ export class Orchestrator implements OrchestratorApi {
   }
 
   async samples(id: string, q: { since?: number; limit?: number }) {
-    await this.mustGet(id);
-    return this.store.listReleaseSamples({ deploymentId: id, since: q.since, limit: q.limit ?? 10_000 });
+    const d = await this.mustGet(id);
+    const samples = await this.store.listReleaseSamples({ deploymentId: id, since: q.since, limit: q.limit ?? 10_000 });
+    return d.finishedAt === null ? samples : ownSamples(samples, d.finishedAt);
+  }
+
+  async timeline(q: { service: string; environment: string; since?: number }): Promise<TimelineView> {
+    this.service(q.service);
+    this.environment(q.environment);
+    const until = this.clock.now();
+    const since = Math.min(q.since ?? until - 3_600_000, until);
+    const pair = { service: q.service, environment: q.environment };
+    const inWindow = (from: number, to: number | null) => from <= until && (to === null || to >= since);
+    const all = await this.store.listDeployments({ ...pair, newestFirst: true, limit: 1000 });
+    const deployments = all.filter((d) => inWindow(d.createdAt, d.finishedAt)).reverse();
+    const freezes = (await this.store.listFreezes({ all: true }))
+      .filter((f) => (f.service === null || f.service === q.service) && (f.environment === null || f.environment === q.environment) && inWindow(f.createdAt, f.liftedAt))
+      .sort((a, b) => a.createdAt - b.createdAt);
+    const state = await this.store.getServiceState(q.service, q.environment);
+    // Serving samples (between deployments) are stored under the deployment that made the stable
+    // release: the window's own deployments, the one that made the stable at its start (the last to
+    // succeed before it), and the one that made the stable now.
+    const ids = new Set(deployments.map((d) => d.id));
+    const stableAtStart = all.find((d) => d.phase === 'succeeded' && d.finishedAt !== null && d.finishedAt < since);
+    if (stableAtStart) ids.add(stableAtStart.id);
+    if (state?.deploymentId) ids.add(state.deploymentId);
+    const samples = (await Promise.all([...ids].map((id) => this.store.listReleaseSamples({ deploymentId: id, since, limit: 10_000 })))).flat()
+      .sort((a, b) => a.at - b.at || (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+    return {
+      ...pair, since, until, stableVersion: state?.stableVersion ?? null,
+      deployments: deployments.map((d) => ({
+        id: d.id, kind: d.kind, version: d.version, previousVersion: d.previousVersion, phase: d.phase, actor: d.actor,
+        createdAt: d.createdAt, startedAt: d.startedAt, finishedAt: d.finishedAt, supersededBy: d.supersededBy,
+      })),
+      freezes: freezes.map((f) => ({
+        id: f.id, source: f.source, alertFingerprint: f.alertFingerprint, reason: f.reason, owner: f.owner,
+        service: f.service, environment: f.environment, createdAt: f.createdAt, liftedAt: f.liftedAt,
+      })),
+      samples,
+    };
   }
 
   private async mustGet(id: string): Promise<DeploymentRecord> {
@@ -555,4 +592,14 @@ export function gateRequestOf(d: DeploymentRecord, now: number): GateRequest {
 /** Sortable, unique deployment ids: `d-<time base36>-<random>`. */
 export function newDeploymentId(): string {
   return `d-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * A finished deployment's own samples: those taken until it ended and the last round after it
+ * (the interval that decided it). Later ones are the serving release's, stored under the
+ * deployment that made it stable (see ReleaseSampler); the timeline shows those.
+ */
+export function ownSamples<S extends { at: number }>(samples: S[], finishedAt: number): S[] {
+  const after = samples.find((s) => s.at > finishedAt)?.at;
+  return samples.filter((s) => s.at <= finishedAt || s.at === after);
 }

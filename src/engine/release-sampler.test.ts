@@ -98,6 +98,46 @@ describe('ReleaseSampler', () => {
     expect((await mine.tick()).map((s) => s.deploymentId).sort()).toEqual(['d1', 'd3']);
   });
 
+  it('with servingIntervalMs, samples the stable release of each idle pair under the deployment that made it, every that often', async () => {
+    const w = await world();
+    const serving = new ReleaseSampler({ store: w.store, requests: { requestWindow: async (q) => { w.queries.push(q); return { total: 100, errors: 1, bounds: [0.1], buckets: [100, 0] }; } }, intervalMs: 2000, clock: w.clock, servingIntervalMs: 10_000 });
+    await w.create('d1', 'v1', null);
+    await w.store.transition({
+      deploymentId: 'd1', deployment: { phase: 'succeeded', finishedAt: w.clock.t }, events: [],
+      serviceState: { service: 'web', environment: 'prod', stableVersion: 'v1', stableImage: null, previousVersion: null, deploymentId: 'd1', updatedAt: w.clock.t },
+    });
+    // dev has a stable release no deployment made (nothing to store it under): never sampled.
+    await w.store.transition({
+      deploymentId: 'd1', events: [],
+      serviceState: { service: 'web', environment: 'dev', stableVersion: 'v0', stableImage: null, previousVersion: null, deploymentId: null, updatedAt: w.clock.t },
+    });
+
+    expect(await serving.tick()).toEqual([]); // the first round takes a reading
+    expect(w.queries.map((q) => [q.environment, q.version])).toEqual([['prod', 'v1']]);
+    w.clock.t += 4000;
+    expect(await serving.tick()).toEqual([]); // not 10 s yet
+    w.clock.t += 6000;
+    expect(await serving.tick()).toEqual([
+      { deploymentId: 'd1', at: 1_010_000, version: 'v1', intervalMs: 10_000, requests: 100, errors: 1, p95Seconds: expect.closeTo(0.095, 9) },
+    ]);
+
+    // While a deployment of the pair runs, its own samples cover the releases; serving sampling pauses.
+    await w.create('d2', 'v2', 'v1');
+    await w.phase('d2', 'running');
+    w.clock.t += 10_000;
+    expect((await serving.tick()).map((s) => s.deploymentId)).toEqual([]); // d2's first round: a reading
+    w.clock.t += 10_000;
+    expect((await serving.tick()).map((s) => `${s.deploymentId} ${s.version}`)).toEqual(['d2 v2', 'd2 v1']);
+    // It rolls back (v1 stays stable, made by d1): one last sample of d2, then serving samples of v1 under d1 again,
+    // their window going on from d2's last sample.
+    await w.phase('d2', 'rolled_back');
+    w.clock.t += 2000;
+    expect((await serving.tick()).map((s) => `${s.deploymentId} ${s.version}`)).toEqual(['d2 v2', 'd2 v1']);
+    w.clock.t += 10_000;
+    expect((await serving.tick()).map((s) => [s.deploymentId, s.version, s.at, s.intervalMs])).toEqual([['d1', 'v1', 1_042_000, 10_000]]);
+    expect((await w.store.listReleaseSamples({ deploymentId: 'd1' })).map((s) => s.at)).toEqual([1_010_000, 1_042_000]);
+  });
+
   it('samples as often as the shortest analysis interval, between 2 s and 5 s', () => {
     expect(samplingInterval([])).toBe(5000);
     expect(samplingInterval([{ intervalMs: 30_000 }, { intervalMs: 3000 }])).toBe(3000);

@@ -5,6 +5,12 @@
  * whenever it is opened — long after the canary was rolled back. The first round of a
  * deployment only takes a reading (the start of its first window); one last sample is taken
  * the round after a deployment ends, so the interval that decided it is kept too.
+ *
+ * With `servingIntervalMs`, between deployments the stable (serving) release of every
+ * (service, environment) with no active deployment is sampled too, every that often, for the
+ * service page's last-hour charts. A serving sample is stored under the deployment that made
+ * the stable release (`service_states.deployment_id`; a pair with none is not sampled), so the
+ * schema stays as it is and a release's samples follow on from its rollout's.
  */
 import { histogramQuantile } from '../core/histogram.js';
 import type { Logger } from '../core/logger.js';
@@ -27,6 +33,8 @@ export interface ReleaseSamplerOptions {
    * deployments it drives (and those no one holds), so no interval is stored twice.
    */
   owner?: string;
+  /** Sample the serving release of each pair with no active deployment this often; off when undefined. */
+  servingIntervalMs?: number;
 }
 
 /**
@@ -45,6 +53,8 @@ export class ReleaseSampler {
   private readonly clock: Clock;
   /** Deployment id → end of its last sampled interval. */
   private readonly last = new Map<string, number>();
+  /** `service\u0000environment` → end of the last serving interval (or of its last deployment's). */
+  private readonly lastServing = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
@@ -103,8 +113,42 @@ export class ReleaseSampler {
       if (ids.has(d.id)) this.last.set(d.id, now);
       else this.last.delete(d.id);
     }
+    if (this.o.servingIntervalMs !== undefined) samples.push(...await this.serving(now, [...active, ...ended]));
     await store.appendReleaseSamples(samples);
     return samples;
+  }
+
+  /**
+   * Serving samples: the stable release of each pair with no deployment in a sampled phase
+   * (whoever drives it), at most every `servingIntervalMs`. A pair's first serving round only
+   * takes a reading, unless one of its deployments was sampled before (its window goes on from there).
+   */
+  private async serving(now: number, sampled: DeploymentRecord[]): Promise<ReleaseSampleRecord[]> {
+    const { store } = this.o;
+    const every = this.o.servingIntervalMs ?? 0;
+    const key = (service: string, environment: string) => `${service}\u0000${environment}`;
+    const busy = new Set((await store.listDeployments({ phases: SAMPLED as DeploymentRecord['phase'][] })).map((d) => key(d.service, d.environment)));
+    for (const d of sampled) {
+      busy.add(key(d.service, d.environment));
+      this.lastServing.set(key(d.service, d.environment), now);
+    }
+    const out: ReleaseSampleRecord[] = [];
+    for (const s of await store.listServiceStates()) {
+      const k = key(s.service, s.environment);
+      if (busy.has(k)) continue;
+      if (s.stableVersion === null || s.deploymentId === null) { this.lastServing.delete(k); continue; }
+      const since = this.lastServing.get(k);
+      if (since !== undefined && now - since < every) continue;
+      const windowMs = Math.max(1, now - (since ?? now - every));
+      const w = await this.o.requests.requestWindow({ service: s.service, environment: s.environment, version: s.stableVersion, windowMs, now });
+      this.lastServing.set(k, now);
+      if ('phase' in w || since === undefined) continue;
+      out.push({
+        deploymentId: s.deploymentId, at: now, version: s.stableVersion, intervalMs: windowMs, requests: w.total, errors: w.errors,
+        p95Seconds: w.total > 0 ? p95Of(w.bounds, w.buckets) : null,
+      });
+    }
+    return out;
   }
 }
 

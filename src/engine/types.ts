@@ -116,4 +116,56 @@ export interface OrchestratorApi {
   verdicts(id: string, q: { afterId?: number; limit?: number }): Promise<VerdictRecord[]>;
   /** The per-release request samples stored while the deployment was active, oldest first (optionally only from `since`, epoch ms). */
   samples(id: string, q: { since?: number; limit?: number }): Promise<ReleaseSampleRecord[]>;
+  /** The release timeline of one service in one environment from `since` (epoch ms; default an hour ago): see {@link TimelineView}. */
+  timeline(q: { service: string; environment: string; since?: number }): Promise<TimelineView>;
+}
+
+/** A deployment on the release timeline. */
+export interface TimelineDeployment {
+  id: string;
+  kind: DeploymentRecord['kind'];
+  version: string;
+  previousVersion: string | null;
+  phase: DeploymentPhase;
+  actor: string;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  supersededBy: string | null;
+}
+
+/** A freeze on the release timeline: manual, or an incident's (raised by an Alertmanager alert, `alertFingerprint` set). */
+export interface TimelineFreeze {
+  id: string;
+  source: 'manual' | 'alert';
+  alertFingerprint: string | null;
+  reason: string;
+  owner: string;
+  /** Null: every service / environment. */
+  service: string | null;
+  environment: string | null;
+  createdAt: number;
+  liftedAt: number | null;
+}
+
+/**
+ * GET /v1/timeline: the deployments of a (service, environment) active in the window (created
+ * before `until` and not finished before `since`), the freezes covering the pair that overlap it,
+ * and the per-release samples stored in it — those of its deployments and the serving samples
+ * taken between deployments (stored under the deployment that made the stable release).
+ */
+export interface TimelineView {
+  service: string;
+  environment: string;
+  since: number;
+  /** When the view was made (the window's end), epoch ms. */
+  until: number;
+  /** The stable release now, if any. */
+  stableVersion: string | null;
+  /** Oldest first. */
+  deployments: TimelineDeployment[];
+  /** Oldest first. */
+  freezes: TimelineFreeze[];
+  /** Oldest first (by time, then version). */
+  samples: ReleaseSampleRecord[];
 }

@@ -366,6 +366,7 @@ describe('GET /openapi.json', () => {
     'post /v1/deployments/{id}/abort', 'post /v1/rollbacks', 'get /v1/status', 'post /v1/plan', 'get /v1/logs',
     'get /v1/events', 'get /v1/events/stream',
     'post /v1/deployments/{id}/promote', 'post /v1/deployments/{id}/retry', 'get /v1/deployments/{id}/verdicts', 'get /v1/deployments/{id}/samples',
+    'get /v1/timeline',
     'get /v1/audit/verify', 'get /v1/audit/export',
   ];
 

@@ -147,6 +147,7 @@ const MATRIX: Record<string, Case> = {
   'GET /v1/status': { method: 'GET', url: () => `/v1/status?environment=${P}`, expect: [200, 200, 200, 200, 200, 403, 401, 401] },
   'POST /v1/plan': { method: 'POST', url: () => '/v1/plan', payload: { service: 'web', environment: P, version: '1.2.0' }, expect: [403, 200, 200, 200, 200, 403, 401, 401] },
   'GET /v1/logs': { method: 'GET', url: () => `/v1/logs?service=web&environment=${P}`, expect: [200, 200, 200, 200, 200, 403, 401, 401] },
+  'GET /v1/timeline': { method: 'GET', url: () => `/v1/timeline?service=web&environment=${P}`, expect: [200, 200, 200, 200, 200, 403, 401, 401] },
   // Without an environment in the query, a role in any environment may read.
   'GET /v1/events': { method: 'GET', url: () => '/v1/events', expect: [200, 200, 200, 200, 200, 200, 401, 401] },
   'GET /v1/events/stream': { method: 'GET', url: () => '/v1/events/stream', expect: [200, 200, 200, 200, 200, 200, 401, 401] },

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import {
-  abortBody, deployBody, eventsFilterQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, samplesQuery, statusQuery, verdictsQuery,
+  abortBody, deployBody, eventsFilterQuery, eventsStreamQuery, historyQuery, logsQuery, planBody, rollbackBody, samplesQuery, statusQuery, timelineQuery, verdictsQuery,
 } from './routes.js';
 import { IMAGE_HINT, VERSION_HINT } from '../engine/release.js';
 
@@ -127,6 +127,37 @@ const SCHEMAS: Json = {
       version: { type: 'string' }, requests: { type: 'integer', description: 'Requests to the release in the interval.' },
       errors: { type: 'integer', description: 'Of which failed (5xx or no answer).' },
       p95Seconds: nullable('number', { description: '95th percentile latency in the interval, seconds; null without requests.' }),
+    },
+  },
+  Timeline: {
+    type: 'object', required: ['service', 'environment', 'since', 'until', 'stableVersion', 'deployments', 'freezes', 'samples'],
+    properties: {
+      service: { type: 'string' }, environment: { type: 'string' },
+      since: { type: 'integer', description: 'Start of the window, epoch milliseconds.' },
+      until: { type: 'integer', description: 'End of the window (now), epoch milliseconds.' },
+      stableVersion: nullable('string', { description: 'The stable release now.' }),
+      deployments: {
+        type: 'array', description: 'Deployments created before the end of the window and not finished before its start, oldest first.',
+        items: {
+          type: 'object', required: ['id', 'kind', 'version', 'previousVersion', 'phase', 'actor', 'createdAt', 'startedAt', 'finishedAt', 'supersededBy'],
+          properties: {
+            id: { type: 'string' }, kind: { type: 'string', enum: ['deploy', 'rollback'] }, version: { type: 'string' }, previousVersion: nullable('string'),
+            phase: { type: 'string', description: 'The outcome once final: succeeded, rolled_back, superseded, failed, aborted.' }, actor: { type: 'string' },
+            createdAt: { type: 'integer' }, startedAt: nullable('integer'), finishedAt: nullable('integer'), supersededBy: nullable('string'),
+          },
+        },
+      },
+      freezes: {
+        type: 'array', description: 'Freezes covering the service and environment that overlap the window, oldest first; `source: alert` (with the alert fingerprint) for an incident freeze.',
+        items: {
+          type: 'object', required: ['id', 'source', 'alertFingerprint', 'reason', 'owner', 'service', 'environment', 'createdAt', 'liftedAt'],
+          properties: {
+            id: { type: 'string' }, source: { type: 'string', enum: ['manual', 'alert'] }, alertFingerprint: nullable('string'), reason: { type: 'string' }, owner: { type: 'string' },
+            service: nullable('string'), environment: nullable('string'), createdAt: { type: 'integer' }, liftedAt: nullable('integer'),
+          },
+        },
+      },
+      samples: { type: 'array', items: ref('ReleaseSample'), description: 'Per-release samples in the window (of its deployments, and of the serving release between deployments), oldest first.' },
     },
   },
   Preview: {
@@ -255,6 +286,13 @@ export function openApiDocument(version: string): Json {
           operationId: 'samples', summary: 'Per-release request samples of a deployment (one per release per interval while it was active), oldest first',
           parameters: [ID_PARAM, ...queryParameters(samplesQuery, { since: 'Only samples at or after this time (epoch ms).', limit: 'At most this many (1-100000; default 10000).' })],
           responses: { 200: json({ type: 'array', items: ref('ReleaseSample') }, 'The samples.'), ...STANDARD_ERRORS, ...NOT_FOUND },
+        },
+      },
+      '/v1/timeline': {
+        get: {
+          operationId: 'timeline', summary: 'The release timeline of a service in an environment: deployments, freezes and per-release samples in a window',
+          parameters: queryParameters(timelineQuery, { service: 'The service.', environment: 'The environment.', since: 'Start of the window (epoch ms); default an hour ago.' }),
+          responses: { 200: json(ref('Timeline'), 'The timeline.'), ...STANDARD_ERRORS, ...NOT_FOUND },
         },
       },
       '/v1/rollbacks': {

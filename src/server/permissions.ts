@@ -62,6 +62,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /v1/deployments/:id/approvals': viewer('deployment'),
   'GET /v1/deployments/:id/checklist': viewer('deployment'),
   'GET /v1/logs': viewer(),
+  'GET /v1/timeline': viewer(),
   'GET /v1/events': viewer(),
   'GET /v1/events/stream': viewer(),
   'GET /v1/freezes': viewer(),

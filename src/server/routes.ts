@@ -83,6 +83,8 @@ export const statusQuery = z.object({ service: name('service').optional(), envir
 export const logsQuery = z.object({ service: name('service'), environment: name('environment'), version: version.optional(), lines: limit(10_000).optional() });
 const eventId = z.coerce.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must be at least 0' });
 const epochMs = z.coerce.number({ error: 'must be epoch milliseconds' }).int({ error: 'must be epoch milliseconds' }).min(0, { error: 'must be at least 0' });
+/** Query of GET /v1/timeline. */
+export const timelineQuery = z.object({ service: name('service'), environment: name('environment'), since: epochMs.optional() });
 export const eventsQuery = z.object({
   after: eventId.optional(),
   deployment: z.string().min(1).max(128).optional(),
@@ -191,6 +193,11 @@ export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorA
   app.get<{ Params: { id: string } }>('/v1/deployments/:id/samples', async (request) => {
     const q = parseInput(samplesQuery, request.query, 'query');
     return orchestrator.samples(request.params.id, { since: q.since, limit: q.limit });
+  });
+
+  app.get('/v1/timeline', async (request) => {
+    const q = parseInput(timelineQuery, request.query, 'query');
+    return orchestrator.timeline(q);
   });
 
   app.post('/v1/rollbacks', async (request, reply) => {

@@ -6,7 +6,7 @@
  * `failingVersions` fail their health step and roll back.
  */
 import type {
-  DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, PlannedStep, RollbackRequest, StatusEntry,
+  DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, PlannedStep, RollbackRequest, StatusEntry, TimelineView,
 } from '../../src/engine/types.js';
 import type { DeploymentPhase, EventRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../../src/store/types.js';
 import { FINAL_PHASES } from '../../src/store/types.js';
@@ -112,6 +112,11 @@ export class FakeOrchestrator implements OrchestratorApi {
     this.calls.push(['samples', id]);
     this.find(id);
     return [];
+  }
+
+  async timeline(q: { service: string; environment: string; since?: number }): Promise<TimelineView> {
+    this.calls.push(['timeline', q]);
+    return { service: q.service, environment: q.environment, since: q.since ?? 0, until: 1, stableVersion: null, deployments: [], freezes: [], samples: [] };
   }
 
   async getDeployment(id: string): Promise<DeploymentView> {

@@ -12,6 +12,7 @@ import { History } from './pages/History.js';
 import { Audit } from './pages/Audit.js';
 import { Freezes } from './pages/Freezes.js';
 import { Dora } from './pages/Dora.js';
+import { Service } from './pages/Service.js';
 
 const NAV: Array<[string, string]> = [
   ['/', 'Overview'], ['/history', 'History'], ['/freezes', 'Freezes & windows'], ['/audit', 'Audit log'], ['/dora', 'DORA metrics'],
@@ -51,7 +52,9 @@ export function App() {
 
   const deployment = /^\/deployments\/([^/]+)$/.exec(path);
   let page;
+  const serviceEnv = /^\/services\/([^/]+)\/([^/]+)$/.exec(path);
   if (deployment) page = <Rollout id={decodeURIComponent(deployment[1])} user={user} />;
+  else if (serviceEnv) page = <Service key={path} service={decodeURIComponent(serviceEnv[1])} environment={decodeURIComponent(serviceEnv[2])} />;
   else if (path === '/history') page = <History />;
   else if (path === '/audit') page = <Audit />;
   else if (path === '/freezes') page = <Freezes user={user} />;

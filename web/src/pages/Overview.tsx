@@ -28,6 +28,7 @@ function Cell({ e }: { e: StatusEntry }) {
       {e.traffic.length > 0 && <WeightBar traffic={e.traffic} color={color} label={`traffic of ${e.service} in ${e.environment}`} />}
       {e.preview && <Preview p={e.preview} />}
       {e.releases.length > 0 && <Figures e={e} color={color} />}
+      <div className="service-link"><Link to={`/services/${encodeURIComponent(e.service)}/${encodeURIComponent(e.environment)}`}>timeline</Link></div>
       {d && (
         <div className={`rollout phase-${d.phase}`}>
           <Link to={`/deployments/${encodeURIComponent(d.id)}`}>{active ? 'rollout' : 'last deployment'}: {phaseLabel(d.phase)}</Link>

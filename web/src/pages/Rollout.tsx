@@ -199,7 +199,8 @@ export function Rollout({ id, user }: { id: string; user: SessionUser }) {
           </tbody>
         </table>
       )}
-      <p><Link to={`/history?service=${encodeURIComponent(d.service)}&environment=${encodeURIComponent(d.environment)}`}>History of {d.service} in {d.environment}</Link></p>
+      <p><Link to={`/history?service=${encodeURIComponent(d.service)}&environment=${encodeURIComponent(d.environment)}`}>History of {d.service} in {d.environment}</Link>
+        {' · '}<Link to={`/services/${encodeURIComponent(d.service)}/${encodeURIComponent(d.environment)}`}>Timeline of {d.service} in {d.environment}</Link></p>
     </section>
   );
 }
