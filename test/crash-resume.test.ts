@@ -3,8 +3,12 @@
  * given step and started again, then the deployment continues from that step and ends as it
  * would have without the crash: no step lost, none run to completion twice, none left stuck.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP, projectHeader, freePorts, makeProject, sleep, waitForEnd, type Project } from './support/gangway.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { FINAL_PHASES, type DeploymentRecord, type StepRecord } from '../src/store/types.js';
 
 const projects: Project[] = [];
 afterAll(async () => { for (const p of projects) await p.cleanup(); });
@@ -43,18 +47,74 @@ async function deploy(p: Project, version: string): Promise<string> {
   return r.body.id;
 }
 
-/** Waits until the deployment's current step is `idx` (and that step has started), then kills the orchestrator. */
-async function killAtStep(p: Project, id: string, idx: number) {
-  for (let i = 0; i < 2000; i++) {
+/** Waits (via the API) until `ready` holds for the deployment; throws when it ends first. */
+async function waitFor(p: Project, id: string, what: string, ready: (d: View) => boolean): Promise<View> {
+  for (;;) {
     const d = (await p.api<View>('GET', `/v1/deployments/${id}`)).body;
-    if (d.currentStep === idx && d.steps[idx]?.status === 'running') {
-      await p.kill();
-      return d.steps[idx].title;
-    }
-    if (d.currentStep > idx) throw new Error(`missed step ${idx}: already at ${d.currentStep}`);
-    await sleep(5);
+    if (ready(d)) return d;
+    if ((FINAL_PHASES as readonly string[]).includes(d.phase)) throw new Error(`deployment ended ${d.phase} (${d.message}) before ${what}`);
+    await sleep(10);
   }
-  throw new Error(`step ${idx} never started`);
+}
+
+/** Resolves once the process is stopped (Linux: state T in /proc/<pid>/stat), so it runs no further. */
+async function untilStopped(pid: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    let state: string | undefined;
+    try {
+      state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    } catch {
+      await sleep(5); // no /proc: give the signal time to land
+      return;
+    }
+    if (state === 'T' || state === 't') return;
+    await sleep(1);
+  }
+  throw new Error(`process ${pid} did not stop on SIGSTOP`);
+}
+
+/**
+ * SIGKILLs the orchestrator at the first moment `at(deployment, steps)` holds — decided on the
+ * state it dies with, not on an earlier look. Checking over the API and then killing is a
+ * race: on a loaded machine the step can end (and the next start) between the answer and the
+ * kill, and the test then sees no resume. So each look freezes the process (SIGSTOP), reads
+ * the store directly (the API cannot answer while it is frozen; SQLite's WAL lets a reader in
+ * while a writer is stopped), and either kills the frozen process — the store is then exactly
+ * what was read — or lets it run on (SIGCONT). Throws when `missed` holds.
+ */
+async function killWhen(p: Project, id: string, what: string,
+  at: (d: DeploymentRecord, steps: StepRecord[]) => boolean,
+  missed: (d: DeploymentRecord, steps: StepRecord[]) => boolean): Promise<{ d: DeploymentRecord; steps: StepRecord[] }> {
+  const proc = p.proc!;
+  const store = openSqliteStore(join(p.dir, '.gangway', 'state.db'));
+  try {
+    for (;;) {
+      proc.kill('SIGSTOP');
+      try {
+        await untilStopped(proc.pid!);
+        const d = (await store.getDeployment(id))!;
+        const steps = await store.getSteps(id);
+        if (at(d, steps)) {
+          await p.kill();
+          return { d, steps };
+        }
+        if (missed(d, steps)) throw new Error(`missed ${what}: deployment ${d.phase} at step ${d.currentStep} (${steps[d.currentStep]?.status ?? 'end'})`);
+      } finally {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
+      }
+      await sleep(10);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** Kills the orchestrator while step `idx` runs (started, not finished); returns its title. */
+async function killAtStep(p: Project, id: string, idx: number): Promise<string> {
+  const { steps } = await killWhen(p, id, `step ${idx}`,
+    (d, s) => d.currentStep === idx && s[idx]?.status === 'running',
+    (d) => d.currentStep > idx || (FINAL_PHASES as readonly string[]).includes(d.phase));
+  return steps[idx]!.title;
 }
 
 function assertOnce(events: Ev[], id: string, steps: View['steps']) {
@@ -98,18 +158,11 @@ describe('orchestrator killed with SIGKILL', () => {
     await waitForEnd(p, await deploy(p, '1.0.0'));
     const id = await deploy(p, '2.0.0');
     // Abort it during its watch so the rollback stage runs, and kill the orchestrator inside that stage.
-    for (let i = 0; i < 2000; i++) {
-      const d = (await p.api<View>('GET', `/v1/deployments/${id}`)).body;
-      if (d.currentStep === 6) break;
-      await sleep(5);
-    }
+    await waitFor(p, id, 'its watch', (d) => d.currentStep === 6 && d.steps[6]?.status === 'running');
     await p.api('POST', `/v1/deployments/${id}/abort`);
-    for (let i = 0; i < 2000; i++) {
-      const d = (await p.api<View>('GET', `/v1/deployments/${id}`)).body;
-      if (d.phase === 'rolling_back' && d.steps[d.currentStep]?.stage === 'rollback') break;
-      await sleep(2);
-    }
-    await p.kill();
+    await killWhen(p, id, 'the rollback stage',
+      (d, s) => d.phase === 'rolling_back' && s[d.currentStep]?.stage === 'rollback',
+      (d) => (FINAL_PHASES as readonly string[]).includes(d.phase));
     await p.up();
     const end = await waitForEnd(p, id) as unknown as View;
     expect(end.phase).toBe('aborted');

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,5 +72,19 @@ describe('checkHttp', () => {
     const c = await checkHttp(`http://127.0.0.1:${port}/health`, { status: 200 }, 1000);
     expect(c).toMatchObject({ ok: false, status: null, detail: 'connection refused' });
     expect((await checkHttp('not a url', { status: 200 }, 1000)).detail).toBe('invalid URL "not a url"');
+  });
+
+  it('given this process held up past the limit, when the app answered in time, then the check passes', async () => {
+    // The app runs in its own process, so it answers while this one is busy.
+    const app = spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () { console.log(this.address().port); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve) => app.stdout.once('data', (c: Buffer) => resolve(Number(String(c).trim()))));
+      const pending = checkHttp(`http://127.0.0.1:${port}/`, { status: 200, bodyContains: 'ok' }, 150);
+      const until = performance.now() + 600;
+      while (performance.now() < until) { /* a long synchronous task: the timer fires 450 ms late */ }
+      expect(await pending).toMatchObject({ ok: true, status: 200, detail: 'status 200' });
+    } finally {
+      app.kill();
+    }
   });
 });

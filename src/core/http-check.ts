@@ -43,6 +43,9 @@ const MAX_BODY = 64 * 1024;
  * const r = await checkHttp('http://127.0.0.1:8080/health', { status: 200, json: { status: 'UP' } }, 1000);
  * // r.ok === false, r.detail === 'expected json field status = "UP", got "DOWN"'
  */
+/** A timer that fires this much later than asked means the event loop, not the app, was slow. */
+const LOOP_LAG_MS = 100;
+
 export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, options: HttpCheckOptions = {}): Promise<HttpCheckResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -62,10 +65,20 @@ export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, op
       resolve({ ...r, durationMs: elapsed() });
     };
     const lib = target.protocol === 'https:' ? https : http;
-    const timer = setTimeout(() => {
+    // The limit is the app's time to answer, not ours: when this process's event loop was held
+    // up (a loaded machine, a long synchronous task), the timer fires late and before the answer
+    // waiting in the socket is read. Then the check gets the limit once more, measured from now.
+    let extended = false;
+    const expire = () => {
+      if (!extended && elapsed() > timeoutMs + LOOP_LAG_MS) {
+        extended = true;
+        timer = setTimeout(expire, timeoutMs);
+        return;
+      }
       finish({ ok: false, status: null, detail: `timed out after ${timeoutMs} ms` });
       req.destroy();
-    }, timeoutMs);
+    };
+    let timer = setTimeout(expire, timeoutMs);
     // agent: false so a check never reuses a connection to a process that has since been replaced.
     const req = lib.request(target, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

@@ -12,6 +12,7 @@
  * ```
  */
 import { startDaemon } from './daemon.js';
+import { HelperStartError } from './helper-start.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,6 +104,8 @@ export async function startAlertmanager(opts: AlertmanagerOptions): Promise<Aler
       return await launch(dir, configFile, port);
     } catch (err) {
       lastError = err;
+      // Only an early exit (the port was taken) is worth another port; a start that timed out is not.
+      if (err instanceof HelperStartError && err.timedOut) break;
     }
   }
   await rm(dir, { recursive: true, force: true });

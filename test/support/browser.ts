@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT } from './gangway.js';
+import { HELPER_START_LIMIT_MS, HelperStartError } from './helper-start.js';
 
 /** Where Debian's `chromium` package installs the browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -17,6 +18,9 @@ export const CHROMIUM_PACKAGE = 'the Debian package chromium';
 
 /** Screenshots land here (gitignored); a human (or a reviewer) looks at them after a run. */
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
+
+/** How long a launch may take (below vitest's hookTimeout of 120 s). */
+const LAUNCH_LIMIT_MS = Math.min(30_000, HELPER_START_LIMIT_MS);
 
 /** True when Debian's chromium is installed. */
 export function hasChromium(): boolean {
@@ -51,11 +55,15 @@ export async function launchChromium(): Promise<Browser> {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--headless'],
       viewport: { width: 1280, height: 800 },
-      timeout: 30_000,
+      // playwright-core kills the browser when it is not up within this, and its error carries the browser's log.
+      timeout: LAUNCH_LIMIT_MS,
     });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });
-    throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    throw new HelperStartError(`Chromium (${CHROMIUM_PATH}, via playwright-core)`, LAUNCH_LIMIT_MS,
+      timedOut ? `did not start within ${LAUNCH_LIMIT_MS} ms` : 'did not start', message, timedOut);
   }
   const page = context.pages()[0] ?? await context.newPage();
   mkdirSync(ARTIFACTS, { recursive: true });

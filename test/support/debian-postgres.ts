@@ -29,6 +29,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { probeOrSkip } from './require.js';
+import { HELPER_START_LIMIT_MS, HelperStartError, OutputLog, killOnExit } from './helper-start.js';
 import { freePort } from '../../src/agent/ports.js';
 
 /** What to install when the binaries are missing. */
@@ -62,7 +63,7 @@ export interface DebianPostgres {
 }
 
 const SUPERUSER = 'postgres';
-const START_TIMEOUT_MS = 30_000;
+const HELPER = 'PostgreSQL (Debian package)';
 let databaseCounter = 0;
 
 /**
@@ -97,23 +98,32 @@ function runAsIds(): { uid: number; gid: number } | undefined {
   }
 }
 
-function run(file: string, args: string[], ids: { uid: number; gid: number } | undefined): Promise<string> {
+/** Runs a server tool (initdb) to its end, SIGKILLed when `deadline` passes first. */
+function run(file: string, args: string[], ids: { uid: number; gid: number } | undefined, deadline: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => code === 0 ? resolve(out) : reject(new Error(`${file} exited ${code}: ${out.trim().split('\n').slice(-5).join(' | ')}`)));
+    const forget = killOnExit(child);
+    const out = new OutputLog();
+    out.follow(child);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `did not start within ${HELPER_START_LIMIT_MS} ms (${file})`, out.text(), true));
+    }, Math.max(0, deadline - Date.now()));
+    child.on('error', (err) => { clearTimeout(timer); forget(); reject(new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `could not run ${file}: ${err.message}`, out.text())); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      forget();
+      if (code === 0) resolve(out.text());
+      else reject(new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `${file} exited with code ${code}`, out.text()));
+    });
   });
 }
 
-async function waitUntilAccepting(url: string, child: ChildProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
+async function waitUntilAccepting(url: string, child: ChildProcess, logFile: string, deadline: number): Promise<void> {
   let last = '';
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    const client = new pg.Client({ connectionString: url });
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
     try {
       await client.connect();
       await client.end();
@@ -124,8 +134,12 @@ async function waitUntilAccepting(url: string, child: ChildProcess, logFile: str
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  const exited = child.exitCode !== null || child.signalCode !== null;
+  // Kill what was started before reading its log, so the error is the last word.
+  if (!exited) child.kill('SIGKILL');
   const log = await readFile(logFile, 'utf8').catch(() => '');
-  throw new Error(`PostgreSQL did not start (${child.exitCode !== null ? `exited ${child.exitCode}` : last}): ${log.trim().split('\n').slice(-8).join(' | ')}`);
+  if (exited) throw new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `server exited with ${child.exitCode ?? child.signalCode} while starting`, log);
+  throw new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `did not accept connections within ${HELPER_START_LIMIT_MS} ms (last error: ${last})`, log, true);
 }
 
 /**
@@ -133,17 +147,19 @@ async function waitUntilAccepting(url: string, child: ChildProcess, logFile: str
  * @throws Error when the binaries are missing or the server does not come up (with its log tail)
  */
 export async function startDebianPostgres(): Promise<DebianPostgres> {
+  const deadline = Date.now() + HELPER_START_LIMIT_MS;
   const bin = findDebianPostgres();
   const ids = runAsIds();
   const dir = await mkdtemp(join(tmpdir(), 'gangway-debpg-'));
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'server.log');
   let child: ChildProcess | null = null;
+  let forget = () => {};
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child!.once('exit', r));
       // SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
       child.kill('SIGINT');
@@ -151,11 +167,12 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
       await exited;
       clearTimeout(timer);
     }
+    forget();
     await rm(dir, { recursive: true, force: true });
   };
   try {
     if (ids) await chown(dir, ids.uid, ids.gid);
-    await run(bin.initdb, ['-D', dataDir, '-U', SUPERUSER, '--no-sync', '--encoding=UTF8', '--locale=C', '--auth=trust'], ids);
+    await run(bin.initdb, ['-D', dataDir, '-U', SUPERUSER, '--no-sync', '--encoding=UTF8', '--locale=C', '--auth=trust'], ids, deadline);
     await writeFile(join(dataDir, 'pg_hba.conf'), [
       'local all all trust',
       `host all ${SUPERUSER} 127.0.0.1/32 trust`,
@@ -169,9 +186,10 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
     child = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'], { ...ids, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
+    forget = killOnExit(child);
     child.on('error', () => undefined);
     const urlOf = (db: string) => `postgres://${SUPERUSER}@127.0.0.1:${port}/${db}`;
-    await waitUntilAccepting(urlOf('postgres'), child, logFile);
+    await waitUntilAccepting(urlOf('postgres'), child, logFile, deadline);
 
     const admin = async (sql: (c: pg.Client) => string) => {
       const client = new pg.Client({ connectionString: urlOf('postgres') });

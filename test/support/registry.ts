@@ -18,6 +18,7 @@
  * ```
  */
 import { startDaemon } from './daemon.js';
+import { HelperStartError } from './helper-start.js';
 import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -145,6 +146,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
         return await launch(dir, configFile, port, rootDirectory);
       } catch (err) {
         lastError = err;
+        // Only an early exit (the port was taken) is worth another port; a start that timed out is not.
+        if (err instanceof HelperStartError && err.timedOut) break;
       }
     }
     throw lastError;

@@ -10,6 +10,7 @@
  * describe.skipIf(!hasProm)('prometheus provider', () => { ... });
  * ```
  */
+import { HelperStartError } from './helper-start.js';
 
 /** Whether this run forbids skipping (`GANGWAY_REQUIRE_ALL=1`). */
 export function requireAll(): boolean {
@@ -45,7 +46,8 @@ export function requireOrSkip(what: string, pkg: string, available: boolean, det
 /**
  * Runs `probe` (which starts or finds the prerequisite) and passes its result through
  * `requireOrSkip`: resolves to the probe's value, or to undefined when it threw and skipping
- * is allowed.
+ * is allowed. A `HelperStartError` (the prerequisite is there but did not start within its
+ * limit, or exited) is never a skip: it is rethrown, prefixed with `what`, so the suite fails.
  *
  * @example
  * ```ts
@@ -57,6 +59,8 @@ export async function probeOrSkip<T>(what: string, pkg: string, probe: () => Pro
   try {
     return await probe();
   } catch (err) {
+    // Installed but broken (exited, or not ready within its limit): a failure of the suite, not a skip.
+    if (err instanceof HelperStartError) throw new Error(`${what}: ${err.message}`, { cause: err });
     requireOrSkip(what, pkg, false, err instanceof Error ? err.message : String(err));
     return undefined;
   }
