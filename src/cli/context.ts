@@ -185,11 +185,21 @@ export function createContext(program: Command, io: CliIO): CliContext {
     err(text) { io.stderr.write(text); },
     printJson(value) { io.stdout.write(toJson(value)); },
     dispose() {
-      if (sigint) process.removeListener('SIGINT', sigint.handler);
+      if (sigint) {
+        process.removeListener('SIGINT', sigint.handler);
+        // The command has finished its clean-up; the process may still be draining its last
+        // handles. A Ctrl-C that arrives now (npm forwards the terminal's a moment later) ends
+        // it at once instead of killing it by the signal, which would read as an interrupted run.
+        if (process.listenerCount('SIGINT') === 0) process.once('SIGINT', exitInterrupted);
+      }
       sigint = undefined;
     },
   };
   return ctx;
+}
+
+function exitInterrupted(): void {
+  process.exit(130);
 }
 
 /**

@@ -49,6 +49,8 @@ function Actions({ d, user, onDone }: { d: DeploymentView; user: SessionUser; on
   const [busy, setBusy] = useState<DeploymentAction | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  // Set when the environment refused a rollback without a reason (`reason: required`): the field then asks for one.
+  const [needReason, setNeedReason] = useState(false);
   const awaitingApproval = d.gates.some((g) => g.gate === 'approvals' && g.result !== 'pass');
   const actions = allowedActions(user, d, awaitingApproval);
 
@@ -70,6 +72,10 @@ function Actions({ d, user, onDone }: { d: DeploymentView; user: SessionUser; on
       setDone(`${ACTION_LABEL[action]}: done`);
       onDone();
     } catch (err) {
+      if (action === 'rollback' && comment === undefined) {
+        setNeedReason(true);
+        document.getElementById('note')?.focus();
+      }
       setError(describeError(err));
     } finally {
       setBusy(null);
@@ -79,7 +85,7 @@ function Actions({ d, user, onDone }: { d: DeploymentView; user: SessionUser; on
   if (actions.length === 0) return null;
   return (
     <section className="actions" aria-label="Actions">
-      <label htmlFor="note">{actions.includes('approve') ? 'Comment' : 'Reason'} (optional)</label>
+      <label htmlFor="note">{actions.includes('approve') ? 'Comment' : 'Reason'} {needReason ? '(required to roll back here)' : '(optional)'}</label>
       <input id="note" value={note} maxLength={2000} onChange={(e) => setNote(e.target.value)} />
       {actions.map((a) => (
         <button key={a} type="button" className={a === 'abort' || a === 'reject' || a === 'rollback' ? 'danger' : ''} disabled={busy !== null} onClick={() => { void run(a); }}>
