@@ -44,6 +44,24 @@ async function world() {
 }
 
 describe('ReleaseSampler', () => {
+  it('samples a deployment that started and ended between two rounds once, over its whole life', async () => {
+    const w = await world();
+    expect(await w.sampler.tick()).toEqual([]);
+    w.clock.t += 500;
+    await w.create('d1', 'v2', 'v1');
+    await w.store.transition({ deploymentId: 'd1', deployment: { phase: 'running', startedAt: w.clock.t }, events: [] });
+    w.clock.t += 1000;
+    await w.store.transition({ deploymentId: 'd1', deployment: { phase: 'rolled_back', finishedAt: w.clock.t }, events: [] });
+    w.clock.t += 1000;
+    expect(await w.sampler.tick()).toEqual([
+      { deploymentId: 'd1', at: 1_002_500, version: 'v2', intervalMs: 2000, requests: 50, errors: 10, p95Seconds: expect.closeTo(0.1 + 0.4 * 0.95, 9) },
+      { deploymentId: 'd1', at: 1_002_500, version: 'v1', intervalMs: 2000, requests: 200, errors: 0, p95Seconds: expect.closeTo(0.095, 9) },
+    ]);
+    // Once only.
+    w.clock.t += 2000;
+    expect(await w.sampler.tick()).toEqual([]);
+  });
+
   it('samples the new and the replaced release of each running deployment, per interval, and once more after it ends', async () => {
     const w = await world();
     await w.create('d1', 'v2', 'v1');

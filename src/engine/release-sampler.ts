@@ -56,6 +56,8 @@ export class ReleaseSampler {
   /** `service\u0000environment` → end of the last serving interval (or of its last deployment's). */
   private readonly lastServing = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** When the previous round ran; null before the first. */
+  private lastTick: number | null = null;
   private running: Promise<void> | null = null;
 
   constructor(private readonly o: ReleaseSamplerOptions) {
@@ -95,6 +97,17 @@ export class ReleaseSampler {
       if (d) ended.push(d);
     }
     const now = this.clock.now();
+    // A deployment that started and ended between two rounds (a bad canary rolled back within
+    // seconds) was never seen: sample it once, over its whole life.
+    if (this.lastTick !== null) {
+      for (const d of await store.listDeployments({ newestFirst: true, limit: 20 })) {
+        if (ids.has(d.id) || this.last.has(d.id) || d.startedAt === null || d.finishedAt === null || d.finishedAt < this.lastTick) continue;
+        if (owner !== undefined && d.leaseOwner !== null && d.leaseOwner !== owner) continue;
+        this.last.set(d.id, d.startedAt);
+        ended.push(d);
+      }
+    }
+    this.lastTick = now;
     const samples: ReleaseSampleRecord[] = [];
     for (const d of [...active, ...ended]) {
       const since = this.last.get(d.id);
