@@ -101,7 +101,7 @@ services:
 
     // staging: promoted from dev, after its custom check.
     const staging = await runCli(project.dir, ['promote', 'web', '--to', 'staging', '--wait', '-o', 'json'], as('ci'));
-    expect(staging.code).toBe(0);
+    expect(staging.code, `${staging.stdout}\n${staging.stderr}`).toBe(0);
     const stagingView = JSON.parse(staging.stdout) as View;
     expect(stagingView.gates.map((g) => [g.gate, g.result])).toEqual([['promotion', 'pass'], ['rejected', 'pass'], ['freeze', 'pass'], ['checks', 'pass']]);
     expect(stagingView.gates.find((g) => g.gate === 'checks')!.evidence).toEqual({ checks: [{ name: 'ci-green', ok: true, detail: 'exit 0', output: 'pipeline green for 1.0.0\n' }] });

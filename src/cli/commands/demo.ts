@@ -117,7 +117,7 @@ function instructions(cli: string, running: RunningOrchestrator, envs: ReadonlyA
     `  ${cli} deploy web --env prod --version 1.2.0 --reason x         # blocked: 1.2.0 never succeeded in staging`,
     `  ${cli} plan web --env prod --version 1.1.0                       # each gate's state before anything runs`,
     `  ${cli} freeze --env prod --reason "incident 42"                  # prod deployments are refused until unfreeze`,
-    `  ${cli} rollback web --env prod                                   # instant while the previous release is warm`,
+    `  ${cli} rollback web --env prod --reason "bad release" --wait   # instant while the previous release is warm`,
     `  ${cli} history`,
     '',
     'Ctrl-C stops the demo and everything it started.',
