@@ -190,7 +190,12 @@ services:
     await page.getByLabel('Event type').selectOption('step.*');
     await page.getByLabel('Environment').selectOption('dev');
     await textMatching(page.locator('table.audit caption'), /events?, newest first/);
-    await page.waitForFunction(() => [...document.querySelectorAll('table.audit tbody tr td:nth-child(3)')].every((td) => td.textContent?.startsWith('step.')));
+    // Until the filtered page has rendered: at least one row, every one a step event in dev (an empty table during loading passes neither).
+    await page.waitForFunction(() => {
+      const types = [...document.querySelectorAll('table.audit tbody tr td:nth-child(3)')];
+      const envs = [...document.querySelectorAll('table.audit tbody tr td:nth-child(5)')];
+      return types.length > 0 && types.every((td) => td.textContent?.startsWith('step.')) && envs.every((td) => td.textContent === 'dev');
+    });
     expect(page.url()).toMatch(/\/audit\?type=step\.\*&environment=dev$/);
     const first = rows.first();
     const cells = await first.locator('td').allTextContents();
