@@ -69,6 +69,12 @@ describe('migrations in a deployment', () => {
     expect(end.phase).toBe('failed');
     expect(end.message).toBe('1 of 1 instances of 2.0.0 did not become healthy within 0.5s (web-dev-2.0.0-2: expected status 200, got 500); '
       + 'rollback failed at "roll back the migration": the migration of 2.0.0 is irreversible: rolling back would run 1.0.0 on the new schema; a person must decide');
-    expect(w.target.calls).toEqual(['scale dev 2.0.0 1']);
+    // Traffic never moved and nothing was started for the rollback. Retirement may stop 2.0.0,
+    // which never served, at any moment after the deployment ended (a retired release is recorded):
+    // stop the runner so that no retirement is half-done while we look.
+    await w.runner.stop();
+    const retired = (await w.store.listEvents()).filter((e) => e.type === 'release.retired').map((e) => e.data.version);
+    expect(w.target.calls).toEqual(['scale dev 2.0.0 1', ...retired.map((v) => `scale dev ${String(v)} 0`)]);
+    expect(retired.every((v) => v === '2.0.0')).toBe(true);
   });
 });
