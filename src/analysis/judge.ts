@@ -16,7 +16,7 @@
  */
 import type { AnalysisRule } from '../config/types.js';
 import type { RequestWindow } from '../metrics/provider.js';
-import { histogramQuantile } from '../core/histogram.js';
+import { bucketQuantile } from '../core/histogram.js';
 import { mannWhitneyU, type Binned } from './mann-whitney.js';
 import { twoProportionZ } from './proportions.js';
 import { sequentialErrorTest } from './sequential.js';
@@ -45,10 +45,7 @@ export function binnedFromWindow(w: RequestWindow): Binned {
  * medianLatency({ total: 10, errors: 0, bounds: [0.1, 1], buckets: [0, 10, 0] }); // 0.55
  */
 export function medianLatency(w: RequestWindow): number {
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const c of w.buckets) cumulative.push((sum += c));
-  return histogramQuantile(0.5, w.bounds, cumulative);
+  return bucketQuantile(0.5, w.bounds, w.buckets);
 }
 
 function pct(v: number): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { histogramQuantile } from './histogram.js';
+import { bucketQuantile, histogramQuantile } from './histogram.js';
 
 describe('histogramQuantile', () => {
   it('interpolates linearly inside the bucket that holds the rank', () => {
@@ -20,5 +20,13 @@ describe('histogramQuantile', () => {
     expect(histogramQuantile(0.5, [0.1, 1], [0, 0, 0])).toBe(0);
     expect(histogramQuantile(0.5, [], [3])).toBe(0);
     expect(histogramQuantile(0, [0.1, 1], [1, 2, 2])).toBe(0);
+  });
+});
+
+describe('bucketQuantile', () => {
+  it('adds up per-bucket counts, then interpolates as histogramQuantile does', () => {
+    expect(bucketQuantile(0.5, [0.1, 1], [0, 10, 0])).toBe(0.55);
+    expect(bucketQuantile(0.95, [0.1, 0.5], [0, 50, 0])).toBeCloseTo(0.1 + 0.4 * 0.95, 12);
+    expect(bucketQuantile(0.5, [0.1, 1], [0, 0, 0])).toBe(0);
   });
 });

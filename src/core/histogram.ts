@@ -27,3 +27,16 @@ export function histogramQuantile(q: number, bounds: readonly number[], cumulati
   const inBucket = cumulative[b]! - before;
   return start + (bounds[b]! - start) * ((rank - before) / inBucket);
 }
+
+/**
+ * {@link histogramQuantile} over per-bucket counts (not cumulative), as request windows hold them.
+ *
+ * @example
+ * bucketQuantile(0.5, [0.1, 1], [0, 10, 0]); // 0.55
+ */
+export function bucketQuantile(q: number, bounds: readonly number[], buckets: ArrayLike<number>): number {
+  const cumulative: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < buckets.length; i++) cumulative.push((sum += buckets[i]!));
+  return histogramQuantile(q, bounds, cumulative);
+}

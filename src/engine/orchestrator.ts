@@ -18,7 +18,7 @@ import type { Target } from '../targets/target.js';
 import { previewOf } from '../targets/preview.js';
 import type { AgentApi } from '../agent/types.js';
 import type { RequestWindowSource } from '../metrics/provider.js';
-import { histogramQuantile } from '../core/histogram.js';
+import { bucketQuantile } from '../core/histogram.js';
 import { systemClock, type Clock } from './clock.js';
 import { planDeployment, planHash, planSwitchBack, withMigrations } from './plan.js';
 import { servingRelease } from './serving.js';
@@ -412,7 +412,7 @@ export class Orchestrator implements OrchestratorApi {
         version,
         requests: w.total,
         errorRate: w.total > 0 ? w.errors / w.total : null,
-        p95Seconds: w.total > 0 ? quantileOf(0.95, w.bounds, w.buckets) : null,
+        p95Seconds: w.total > 0 ? bucketQuantile(0.95, w.bounds, w.buckets) : null,
       });
     }
     return out;
@@ -513,13 +513,6 @@ export class Orchestrator implements OrchestratorApi {
   }
 }
 
-/** Quantile of a non-cumulative histogram (PromQL's histogram_quantile interpolation). */
-function quantileOf(q: number, bounds: readonly number[], buckets: number[]): number {
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const b of buckets) cumulative.push((sum += b));
-  return histogramQuantile(q, bounds, cumulative);
-}
 
 /** The lowest threshold `max` on the builtin error rate and p95 among the analysis templates a pair uses (background and canary steps). */
 export function liveLimits(config: GangwayConfig, cfg: ServiceEnvConfig): LiveLimits {

@@ -12,7 +12,7 @@
  * the stable release (`service_states.deployment_id`; a pair with none is not sampled), so the
  * schema stays as it is and a release's samples follow on from its rollout's.
  */
-import { histogramQuantile } from '../core/histogram.js';
+import { bucketQuantile } from '../core/histogram.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestWindowSource } from '../metrics/provider.js';
 import type { DeploymentRecord, ReleaseSampleRecord, Store } from '../store/types.js';
@@ -120,7 +120,7 @@ export class ReleaseSampler {
         if ('phase' in w || priming) continue;
         samples.push({
           deploymentId: d.id, at: now, version, intervalMs: windowMs, requests: w.total, errors: w.errors,
-          p95Seconds: w.total > 0 ? p95Of(w.bounds, w.buckets) : null,
+          p95Seconds: w.total > 0 ? bucketQuantile(0.95, w.bounds, w.buckets) : null,
         });
       }
       if (ids.has(d.id)) this.last.set(d.id, now);
@@ -158,17 +158,9 @@ export class ReleaseSampler {
       if ('phase' in w || since === undefined) continue;
       out.push({
         deploymentId: s.deploymentId, at: now, version: s.stableVersion, intervalMs: windowMs, requests: w.total, errors: w.errors,
-        p95Seconds: w.total > 0 ? p95Of(w.bounds, w.buckets) : null,
+        p95Seconds: w.total > 0 ? bucketQuantile(0.95, w.bounds, w.buckets) : null,
       });
     }
     return out;
   }
-}
-
-/** The 95th percentile from non-cumulative bucket counts. */
-function p95Of(bounds: readonly number[], buckets: number[]): number {
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const b of buckets) cumulative.push((sum += b));
-  return histogramQuantile(0.95, bounds, cumulative);
 }

@@ -6,7 +6,7 @@
  * `increase()`, with agent restarts counted as fresh starts.
  */
 import type { AgentApi } from '../../agent/types.js';
-import { histogramQuantile } from '../../core/histogram.js';
+import { bucketQuantile } from '../../core/histogram.js';
 import type { BuiltinMetric, MetricSource } from '../../config/types.js';
 import type { MetricProvider, MetricQuery, MetricResult, RequestWindow, RequestWindowSource } from '../provider.js';
 
@@ -108,10 +108,7 @@ export class BuiltinProvider implements MetricProvider, RequestWindowSource {
     if (source.metric === 'error_rate') return { phase: 'ok', value: w.errors / w.total, samples: w.total };
     const quantile = QUANTILES[source.metric];
     if (quantile === undefined) return { phase: 'error', detail: `unknown builtin metric ${JSON.stringify(source.metric)}; known: ${BUILTIN_METRICS.join(', ')}` };
-    const cumulative: number[] = [];
-    let sum = 0;
-    for (const n of w.buckets) cumulative.push((sum += n));
-    return { phase: 'ok', value: histogramQuantile(quantile, w.bounds, cumulative), samples: w.total };
+    return { phase: 'ok', value: bucketQuantile(quantile, w.bounds, w.buckets), samples: w.total };
   }
 
   /** The release's raw request counts over the window (total 0 without requests). `error` when the agent cannot be read. Never throws. */
