@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { main } from '../dist/cli/main.js';
+import { exitWhenDone } from '../dist/cli/exit.js';
 
-main(process.argv).then((code) => { process.exitCode = code; }, (err) => {
-  console.error(err?.stack ?? String(err));
-  process.exitCode = 1;
-});
+exitWhenDone(main(process.argv));

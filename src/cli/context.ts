@@ -186,11 +186,13 @@ export function createContext(program: Command, io: CliIO): CliContext {
     printJson(value) { io.stdout.write(toJson(value)); },
     dispose() {
       if (sigint) {
-        process.removeListener('SIGINT', sigint.handler);
         // The command has finished its clean-up; the process may still be draining its last
         // handles. A Ctrl-C that arrives now (npm forwards the terminal's a moment later) ends
         // it at once instead of killing it by the signal, which would read as an interrupted run.
-        if (process.listenerCount('SIGINT') === 0) process.once('SIGINT', exitInterrupted);
+        // The new listener goes in before the old one goes out: with none at all, even for a
+        // moment, Node restores the default action and that Ctrl-C would kill the process.
+        if (process.listenerCount('SIGINT') === 1) process.once('SIGINT', exitInterrupted);
+        process.removeListener('SIGINT', sigint.handler);
       }
       sigint = undefined;
     },
