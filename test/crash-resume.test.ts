@@ -86,19 +86,21 @@ async function killWhen(p: Project, id: string, what: string,
   at: (d: DeploymentRecord, steps: StepRecord[]) => boolean,
   missed: (d: DeploymentRecord, steps: StepRecord[]) => boolean): Promise<{ d: DeploymentRecord; steps: StepRecord[] }> {
   const proc = p.proc!;
-  const store = openSqliteStore(join(p.dir, '.gangway', 'state.db'));
+  // A short busy timeout: a frozen writer may hold a lock the read needs, and waiting for it cannot help.
+  const store = openSqliteStore(join(p.dir, '.gangway', 'state.db'), { busyTimeoutMs: 20 });
   try {
     for (;;) {
       proc.kill('SIGSTOP');
       try {
         await untilStopped(proc.pid!);
-        const d = (await store.getDeployment(id))!;
-        const steps = await store.getSteps(id);
-        if (at(d, steps)) {
+        const look = await readFrozen(store, id); // null: frozen mid-write; let it run on and look again
+        if (look !== null && at(look.d, look.steps)) {
           await p.kill();
-          return { d, steps };
+          return look;
         }
-        if (missed(d, steps)) throw new Error(`missed ${what}: deployment ${d.phase} at step ${d.currentStep} (${steps[d.currentStep]?.status ?? 'end'})`);
+        if (look !== null && missed(look.d, look.steps)) {
+          throw new Error(`missed ${what}: deployment ${look.d.phase} at step ${look.d.currentStep} (${look.steps[look.d.currentStep]?.status ?? 'end'})`);
+        }
       } finally {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
       }
@@ -106,6 +108,21 @@ async function killWhen(p: Project, id: string, what: string,
     }
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The deployment and its steps as the frozen process left them, or null when the store cannot
+ * be read at this instant: SQLite answers SQLITE_BUSY or SQLITE_PROTOCOL to a reader when the
+ * writer stopped while holding a WAL lock (mid-commit or mid-checkpoint).
+ */
+async function readFrozen(store: ReturnType<typeof openSqliteStore>, id: string): Promise<{ d: DeploymentRecord; steps: StepRecord[] } | null> {
+  try {
+    return { d: (await store.getDeployment(id))!, steps: await store.getSteps(id) };
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code === 'SQLITE_PROTOCOL')) return null;
+    throw err;
   }
 }
 

@@ -400,8 +400,8 @@ export class Supervisor implements BackendSource {
     inst.child = null;
     inst.status.pid = null;
     inst.pidStartTime = null;
-    inst.markExited();
     appendLog(inst.status.logFile, `[gangway] ${new Date().toISOString()} ${inst.id} ${how}\n`);
+    inst.markExited();
     if (inst.stopping || this.closed) return;
     // Leftover members of the process group (e.g. a server under `npm start`) would keep the port.
     if (pid !== null) killGroup(pid, 'SIGKILL');
@@ -596,8 +596,16 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Appends a lifecycle line to an instance log. Synchronous and before anyone hears of the exit:
+ * a write still in flight after `stop` resolved would recreate a log its caller is removing.
+ */
 function appendLog(file: string, line: string): void {
-  fs.appendFile(file, line, () => {});
+  try {
+    fs.appendFileSync(file, line, { mode: 0o600 });
+  } catch {
+    // the log directory is gone (state removed): the line has nowhere to go
+  }
 }
 
 function sleep(ms: number): Promise<void> {
