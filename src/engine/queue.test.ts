@@ -4,10 +4,11 @@
  * while the queue is busy, so at most three releases of a pair run at any moment.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Runner } from './runner.js';
+import { Runner, trafficMarks, unroutedSince } from './runner.js';
 import type { GangwayConfig } from '../config/types.js';
 import { GateSet } from '../gates/gate-set.js';
 import type { Gate, GateRequest, GateResult } from '../gates/types.js';
+import type { StepRecord } from '../store/types.js';
 import { FINAL, adopt, closeWorlds, given, until, type World } from '../../test/support/engine-world.js';
 
 const YAML = (opts: { watch?: string; delay?: string; queue?: string } = {}) => `
@@ -165,6 +166,22 @@ describe('retirement while the queue is busy', () => {
     expect(await untilVersions(w, ['1.1.0'])).toEqual(['1.1.0']);
     const [retired] = (await w.store.listEvents()).filter((e) => e.type === 'release.retired');
     expect([retired.data.version, retired.data.reason]).toEqual(['1.0.0', expect.stringMatching(/past its scale-down delay of 1s$/)]);
+  });
+});
+
+describe('when traffic left a release', () => {
+  const traffic = (idx: number, at: number, versions: string[], preview: string | null = null): StepRecord => ({
+    deploymentId: 'd', idx, type: 'traffic', title: `traffic ${idx}`, status: 'succeeded', stage: 'deploy', startedAt: at, finishedAt: at, output: null, attempts: 1,
+    params: { versions: versions.map((version) => ({ version, weight: 100 / versions.length })), preview },
+  });
+
+  it('given the preview and the switch ending in the same millisecond, then the switch is the newer mark', () => {
+    const first = [traffic(0, 1000, ['1.0.0'])];
+    const second = [traffic(0, 5000, ['1.0.0'], '1.1.0'), traffic(1, 5000, ['1.1.0'])];
+    const marks = trafficMarks([second, first]);
+    expect(marks.map((m) => [m.at, [...m.routes].sort()])).toEqual([[5000, ['1.1.0']], [5000, ['1.0.0', '1.1.0']], [1000, ['1.0.0']]]);
+    expect(unroutedSince('1.0.0', marks, 9000)).toBe(5000);
+    expect(unroutedSince('1.1.0', marks, 9000)).toBe(9000);
   });
 });
 

@@ -594,19 +594,27 @@ export class Runner {
   /** Traffic steps that ran for a (service, environment), newest first: when each release gained and lost traffic. */
   private async trafficHistory(service: string, environment: string): Promise<TrafficMark[]> {
     const recent = await this.store.listDeployments({ service, environment, newestFirst: true, limit: 10 });
-    const marks: TrafficMark[] = [];
-    for (const d of recent) {
-      for (const s of await this.store.getSteps(d.id)) {
-        if (s.type !== 'traffic' || s.status !== 'succeeded' || s.finishedAt === null) continue;
-        const p = s.params as unknown as Traffic;
-        marks.push({ at: s.finishedAt, routes: routedBy(p) });
-      }
-    }
-    return marks.sort((a, b) => b.at - a.at);
+    return trafficMarks(await Promise.all(recent.map((d) => this.store.getSteps(d.id))));
   }
 }
 
-interface TrafficMark { at: number; routes: Set<string> }
+export interface TrafficMark { at: number; routes: Set<string> }
+
+/**
+ * The traffic steps that succeeded, newest first, from the steps of deployments given newest
+ * first. Two steps may end in the same millisecond (a preview and the switch after instant smoke
+ * checks): the later step of the newer deployment then counts as the newer one.
+ */
+export function trafficMarks(stepsNewestFirst: StepRecord[][]): TrafficMark[] {
+  const marks: Array<TrafficMark & { order: number }> = [];
+  for (const steps of stepsNewestFirst) {
+    for (const s of [...steps].reverse()) {
+      if (s.type !== 'traffic' || s.status !== 'succeeded' || s.finishedAt === null) continue;
+      marks.push({ at: s.finishedAt, routes: routedBy(s.params as unknown as Traffic), order: marks.length });
+    }
+  }
+  return marks.sort((a, b) => b.at - a.at || a.order - b.order).map(({ at, routes }) => ({ at, routes }));
+}
 
 /** Releases a traffic split reaches: weighted versions, the preview and a header route. */
 function routedBy(t: Pick<Traffic, 'versions' | 'preview'> & { headerRoute?: { version: string } | null }): Set<string> {
