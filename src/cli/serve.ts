@@ -14,7 +14,10 @@ import { OrchestratorMetrics } from '../engine/orchestrator-metrics.js';
 import { Runner } from '../engine/runner.js';
 import { ReleaseSampler, samplingInterval } from '../engine/release-sampler.js';
 import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
-import { createMetricProviders } from '../metrics/registry.js';
+import { countersOf, createMetricProviders } from '../metrics/registry.js';
+import { capabilityProblems } from '../engine/capabilities.js';
+import { formatPath } from '../config/problems.js';
+import { buildTargets } from './targets.js';
 import { createGates } from '../gates/index.js';
 import { PeopleGates } from '../gates/people.js';
 import { NotificationDispatcher } from '../notify/notifier.js';
@@ -55,12 +58,19 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     await store.close();
     throw err;
   }
-  const target = new LocalTarget(agent);
-  const metrics = createMetricProviders(config, agent);
+  // The engine holds one Target: the composite sending each service to the adapter of its kind.
+  const target = buildTargets(config, { local: new LocalTarget(agent) });
+  // `up` and `validate` report these with file:line; this guard covers configs built otherwise.
+  const problems = capabilityProblems(config, target);
+  if (problems.length > 0) {
+    await store.close();
+    throw new GangwayError('invalid_config', problems.map((p) => `${formatPath(['services', p.service, ...p.path])} (environment ${p.environment}): ${p.message}`).join('\n'), problems[0].hint);
+  }
+  const metrics = createMetricProviders(config, countersOf(config, target));
   const analysis = createAnalysisRuntime(store, config, metrics);
   const { gates, images } = createGates(config, store);
   let wakeRunner = () => {};
-  const orchestrator = new Orchestrator({ store, config, target, agent, onChange: () => wakeRunner(), requests: metrics.requests, gates, images });
+  const orchestrator = new Orchestrator({ store, config, target, onChange: () => wakeRunner(), requests: metrics.requests, gates, images });
   const runner = new Runner({ store, config, target, logger, analysis, gates: orchestrator.gateRuntime() });
   wakeRunner = () => runner.wake();
   // Regular readings of the agent's counters, so metric windows end close to any moment asked about.

@@ -29,7 +29,17 @@ export interface LoadOptions {
    * the notifiers' and the migrations' secrets). Default `process.env`.
    */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Checks of the compiled config that need more than the file (the capabilities of the targets
+   * its services run on): each problem's `path` is relative to the service's settings and is
+   * reported where the file says it — in the environment's override when it is there, else at the
+   * service's key — with its line and column, like every other problem.
+   */
+  check?: (config: GangwayConfig) => ServiceSettingsProblem[];
 }
+
+/** A problem of one service's merged settings in one environment; `path` is relative to the settings (`strategy.canary.steps[2]`). */
+export interface ServiceSettingsProblem extends RawProblem { service: string; environment: string }
 
 /**
  * Reads, validates and compiles a config file.
@@ -89,7 +99,10 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   const rootDir = dirname(resolve(file));
   const problems = [...checkWholeFile(raw, locator, rootDir, env), ...checkGates(raw, rootDir, env)];
   if (problems.length > 0) fail(problems);
-  return compileConfig(raw, { file, env });
+  const config = compileConfig(raw, { file, env });
+  const late = options.check?.(config) ?? [];
+  if (late.length > 0) fail(late.map(({ service, environment, ...p }) => placeMergedProblem(p, service, environment, locator)));
+  return config;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,7 +30,20 @@ export interface LocalTargetConfig {
   host: string;
 }
 
+/**
+ * Where a service runs, discriminated by `kind` (the YAML key under `target:`, e.g.
+ * `target: { local: {...} }` compiles to `{ kind: 'local', ... }`). The fields every target
+ * shares — `kind` and `instances` — are readable without narrowing; the engine, strategies and
+ * status code read only those, and an adapter narrows on its own kind.
+ *
+ * Add a target kind here as one more member, e.g. `| KubernetesTargetConfig` (src/config/kubernetes.ts)
+ * for `target.kubernetes`, with its branch in schema.ts and compile.ts and its adapter in the
+ * Targets registry (src/targets/registry.ts).
+ */
 export type TargetConfig = LocalTargetConfig;
+
+/** The kinds of target a config can name. */
+export type TargetKind = TargetConfig['kind'];
 
 export interface RollingStrategy { kind: 'rolling'; maxSurge: number; maxUnavailable: number }
 export interface BlueGreenStrategy {

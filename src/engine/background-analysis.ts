@@ -86,6 +86,9 @@ export class BackgroundAnalysis {
 
 /** Index of the first step that sends traffic to the new release, or null when none does. */
 function firstExposure(steps: StepRecord[]): number | null {
+  // A native rollout sends traffic to new instances as the platform brings them up.
+  const rollout = steps.find((s) => s.type === 'rollout' && s.stage === 'deploy');
+  if (rollout) return rollout.idx;
   const version = steps.find((s) => s.type === 'scale' && s.stage === 'deploy')?.params.version;
   for (const s of steps) {
     if (s.stage !== 'deploy' || s.type !== 'traffic') continue;

@@ -10,7 +10,6 @@ import { createGates } from '../gates/index.js';
 import { GangwayError } from '../errors.js';
 import { planOutcome } from '../cli/commands/plan.js';
 import { Orchestrator, trafficPercent } from './orchestrator.js';
-import type { AgentApi } from '../agent/types.js';
 
 afterEach(closeWorlds);
 
@@ -144,9 +143,9 @@ describe('traffic weights as percentages', () => {
 
   it('status reports a rolling update\'s weights in percent', async () => {
     const w = await world();
-    // An agent half-way through a rolling update of 3 instances: two old, one new.
-    const agent = { state: async () => ({ pid: 1, startedAt: 0, instances: [], routes: [{ service: 'web', environment: 'dev', port: 18080, versions: [{ version: '1.0.0', weight: 2 }, { version: '1.1.0', weight: 1 }] }] }) };
-    const orch = new Orchestrator({ store: w.store, config: w.config, target: w.target, agent: agent as unknown as AgentApi });
+    // A target half-way through a rolling update of 3 instances: two old, one new.
+    await w.target.setTraffic(w.config.services.web.dev, { versions: [{ version: '1.0.0', weight: 2 }, { version: '1.1.0', weight: 1 }], preview: null });
+    const orch = new Orchestrator({ store: w.store, config: w.config, target: w.target });
     const [entry] = await orch.status({ service: 'web', environment: 'dev' });
     expect(entry.traffic).toEqual([{ version: '1.0.0', weight: 67 }, { version: '1.1.0', weight: 33 }]);
   });

@@ -14,9 +14,8 @@ import { ChecksGate } from '../gates/checks.js';
 import type { GateRuntime } from './steps/context.js';
 import { step } from '../strategies/strategy.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
-import type { Target } from '../targets/target.js';
-import { previewOf } from '../targets/preview.js';
-import type { AgentApi } from '../agent/types.js';
+import type { Target, TargetInstance } from '../targets/target.js';
+import { previewOf, previewFrom } from '../targets/preview.js';
 import type { RequestWindowSource } from '../metrics/provider.js';
 import { bucketQuantile } from '../core/histogram.js';
 import { systemClock, type Clock } from './clock.js';
@@ -32,9 +31,8 @@ import { assertVersion, releaseOf } from './release.js';
 export interface OrchestratorOptions {
   store: Store;
   config: GangwayConfig;
+  /** Where releases run: instances, traffic, preview and logs for `status` and `logs` come from it too. */
   target: Target;
-  /** Agent access for status and logs; absent in engine tests with an in-memory target. */
-  agent?: AgentApi;
   clock?: Clock;
   /** Called after a request changed what the runner should do. */
   onChange?: () => void;
@@ -50,7 +48,6 @@ export class Orchestrator implements OrchestratorApi {
   private readonly store: Store;
   private readonly config: GangwayConfig;
   private readonly target: Target;
-  private readonly agent?: AgentApi;
   private readonly clock: Clock;
   private readonly onChange: () => void;
   private readonly requests: RequestWindowSource | null;
@@ -61,7 +58,6 @@ export class Orchestrator implements OrchestratorApi {
     this.store = opts.store;
     this.config = opts.config;
     this.target = opts.target;
-    this.agent = opts.agent;
     this.clock = opts.clock ?? systemClock;
     this.onChange = opts.onChange ?? (() => undefined);
     this.requests = opts.requests ?? null;
@@ -201,7 +197,7 @@ export class Orchestrator implements OrchestratorApi {
       throw new NotFoundError(`${cfg.service} ${to} never succeeded in ${cfg.environment}`, 'roll back to a release that ran there; `gangway history` lists them');
     }
     const release = { version: to, image: earlier.image };
-    return this.create(cfg, 'rollback', release, state.stableVersion, planSwitchBack(cfg, release), req.actor, req.reason?.trim() || null);
+    return this.create(cfg, 'rollback', release, state.stableVersion, planSwitchBack(cfg, release, this.target.capabilities(cfg)), req.actor, req.reason?.trim() || null);
   }
 
   async abort(id: string, actor: string): Promise<DeploymentView> {
@@ -244,8 +240,8 @@ export class Orchestrator implements OrchestratorApi {
     }
     const release = { version: d.version, image: d.image };
     const newId = newDeploymentId();
-    const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release)
-      : this.fullPlan(cfg, newId, planDeployment({ cfg, release, stable, capabilities: this.target.capabilities, templateInterval: this.templateInterval }));
+    const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release, this.target.capabilities(cfg))
+      : this.fullPlan(cfg, newId, planDeployment({ cfg, release, stable, capabilities: this.target.capabilities(cfg), templateInterval: this.templateInterval }));
     const [rejection] = await this.store.listRejections({ service: d.service, environment: d.environment, version: d.version });
     // The override is on record before the retry exists, so its gates see it from the first look.
     if (rejection) {
@@ -336,7 +332,6 @@ export class Orchestrator implements OrchestratorApi {
   async status(filter: { service?: string; environment?: string }): Promise<StatusEntry[]> {
     if (filter.service) this.service(filter.service);
     if (filter.environment) this.environment(filter.environment);
-    const agentState = this.agent ? await this.agent.state().catch(() => null) : null;
     const states = new Map((await this.store.listServiceStates()).map((s) => [`${s.service}\u0000${s.environment}`, s]));
     const out: StatusEntry[] = [];
     for (const service of this.config.serviceNames) {
@@ -351,23 +346,23 @@ export class Orchestrator implements OrchestratorApi {
           const steps = await this.store.getSteps(latest.id);
           step = steps[latest.currentStep]?.title ?? null;
         }
-        const route = agentState?.routes.find((r) => r.service === service && r.environment === env.name);
+        // A target that cannot be asked now (the local agent is down) shows nothing running.
+        const instances = await this.target.instances(cfg).catch(() => []);
+        const traffic = await this.target.traffic(cfg).catch(() => null);
         out.push({
           service,
           environment: env.name,
           version: states.get(`${service}\u0000${env.name}`)?.stableVersion ?? null,
           deployment: latest ? { id: latest.id, phase: latest.phase, step } : null,
           queued: queued.length,
-          port: cfg.target.port,
-          instances: (agentState?.instances ?? [])
-            .filter((i) => i.service === service && i.environment === env.name)
-            .map((i) => ({ id: i.id, version: i.version, port: i.port, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures })),
-          traffic: trafficPercent(route?.versions ?? []),
+          // The public port is the local target's; other targets have none of their own.
+          port: cfg.target.kind === 'local' ? cfg.target.port : null,
+          instances: instances.map(instanceView),
+          traffic: trafficPercent(traffic?.versions ?? []),
           analysis: latest ? latestPerRule(await this.store.listVerdicts({ deploymentId: latest.id })) : [],
-          releases: await this.liveFigures(service, env.name, [...new Set([...(route?.versions ?? []).map((v) => v.version),
-            ...(agentState?.instances ?? []).filter((i) => i.service === service && i.environment === env.name).map((i) => i.version)])]),
+          releases: await this.liveFigures(service, env.name, [...new Set([...(traffic?.versions ?? []).map((v) => v.version), ...instances.map((i) => i.version)])]),
           limits: liveLimits(this.config, cfg),
-          preview: await previewOf(this.target, cfg),
+          preview: previewFrom(cfg, traffic),
         });
       }
     }
@@ -375,9 +370,8 @@ export class Orchestrator implements OrchestratorApi {
   }
 
   async logs(q: { service: string; environment: string; version?: string; lines?: number }) {
-    this.serviceEnv(q.service, q.environment);
-    if (!this.agent) return [];
-    return this.agent.logs(q.service, q.environment, q.version, q.lines ?? 100);
+    const cfg = this.serviceEnv(q.service, q.environment);
+    return this.target.logs(cfg, { version: q.version, lines: q.lines ?? 100 });
   }
 
   async events(q: EventFilter & { context?: boolean }): Promise<Array<EventRecord & Partial<EventContext>>> {
@@ -425,7 +419,7 @@ export class Orchestrator implements OrchestratorApi {
     const stable = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
     // A preview of the plan as it would run now; the runner makes it again when the deployment starts.
     const serving = await servingRelease(this.store, this.target, cfg, stable);
-    const steps = planDeployment({ cfg, release, stable, serving, capabilities: this.target.capabilities, templateInterval: this.templateInterval });
+    const steps = planDeployment({ cfg, release, stable, serving, capabilities: this.target.capabilities(cfg), templateInterval: this.templateInterval });
     const gateReq: GateRequest = {
       service: cfg.service, environment: cfg.environment, version: release.version, image: release.image, actor: req.actor,
       reason: req.reason?.trim() || null, expedited: req.expedited === true, deploymentId: null, now: this.clock.now(),
@@ -528,6 +522,15 @@ export function liveLimits(config: GangwayConfig, cfg: ServiceEnvConfig): LiveLi
     }
   }
   return limits;
+}
+
+/** An instance as `status` shows it: `port` for a local process (null elsewhere), other placement in `detail`. */
+function instanceView(i: TargetInstance): StatusEntry['instances'][number] {
+  const { port, ...rest } = i.detail ?? {};
+  return {
+    id: i.id, version: i.version, port: typeof port === 'number' ? port : null, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures,
+    ...(Object.keys(rest).length > 0 ? { detail: rest } : {}),
+  };
 }
 
 function latestPerRule(all: VerdictRecord[]): StatusEntry['analysis'] {

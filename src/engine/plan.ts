@@ -4,14 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { ServiceEnvConfig } from '../config/types.js';
-import { GangwayError } from '../errors.js';
 import { planBlueGreen } from '../strategies/blue-green.js';
-import { planRolling } from '../strategies/rolling.js';
+import { planNativeRolling, planRolling } from '../strategies/rolling.js';
 import { planCanary } from '../strategies/canary.js';
 import { step, type PlanInput } from '../strategies/strategy.js';
 import type { ReleaseRef, TargetCapabilities } from '../targets/target.js';
 import type { MigrationRollbackParams, PlanStep } from './steps/types.js';
 import { migrationSteps } from './steps/migrations.js';
+import { assertCapabilities } from './capabilities.js';
+
+export { assertCapabilities, capabilityProblems, checkCapabilities } from './capabilities.js';
 
 /** Forward plan of a deployment with the service's strategy. */
 export function planDeployment(input: PlanInput): PlanStep[] {
@@ -23,7 +25,7 @@ export function planDeployment(input: PlanInput): PlanStep[] {
   const from = serving ? { ...input, stable: serving, rollbackTo: input.stable } : input;
   switch (input.cfg.strategy.kind) {
     case 'blueGreen': return planBlueGreen(from);
-    case 'rolling': return planRolling(from);
+    case 'rolling': return input.capabilities.nativeRolling ? planNativeRolling(from) : planRolling(from);
     case 'canary': return planCanary(from);
   }
 }
@@ -37,8 +39,10 @@ export function withMigrations(cfg: ServiceEnvConfig, deploymentId: string, step
  * Plan of a manual rollback (or any switch back to a known release): bring `to` up to the
  * desired count — nothing to do when it is still warm — and move all traffic to it at once.
  * The release it replaces is retired afterwards by the runner, like any unrouted release.
+ * On a target that rolls natively, a rolling service rolls out `to` instead.
  */
-export function planSwitchBack(cfg: ServiceEnvConfig, to: ReleaseRef): PlanStep[] {
+export function planSwitchBack(cfg: ServiceEnvConfig, to: ReleaseRef, caps: Pick<TargetCapabilities, 'nativeRolling'>): PlanStep[] {
+  if (isNativeRolling(cfg, caps)) return [step({ type: 'rollout', version: to.version, image: to.image })];
   const n = cfg.target.instances;
   return [
     step({ type: 'scale', version: to.version, image: to.image, count: n }),
@@ -50,30 +54,25 @@ export function planSwitchBack(cfg: ServiceEnvConfig, to: ReleaseRef): PlanStep[
 /**
  * Recovery stage appended when a deployment fails or is aborted: restore the stable release
  * and stop the failed one. With no stable release (a first deployment) only the stop remains.
+ * On a target that rolls natively, a rolling service rolls out the stable release, which
+ * replaces the failed one's instances by itself.
  */
-export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: ReleaseRef | null, migration: MigrationRollbackParams | null = null): PlanStep[] {
+export function planRecovery(cfg: ServiceEnvConfig, failed: ReleaseRef, stable: ReleaseRef | null, migration: MigrationRollbackParams | null, caps: Pick<TargetCapabilities, 'nativeRolling'>): PlanStep[] {
   // An irreversible migration already ran: running the old release on the new schema is a person's call.
   if (migration && cfg.migrations?.rollback.kind === 'irreversible') return [step(migration)];
   const undo = migration ? [step(migration)] : [];
   const stop = step({ type: 'scale', version: failed.version, image: failed.image, count: 0 });
+  const native = isNativeRolling(cfg, caps);
   if (!stable || stable.version === failed.version) {
-    return [step({ type: 'traffic', versions: [], preview: null }), stop, ...undo];
+    return native ? [stop, ...undo] : [step({ type: 'traffic', versions: [], preview: null }), stop, ...undo];
   }
   // Traffic goes back first; the schema follows, then the failed release stops.
-  return [...planSwitchBack(cfg, stable), ...undo, stop];
+  return native ? [...planSwitchBack(cfg, stable, caps), ...undo] : [...planSwitchBack(cfg, stable, caps), ...undo, stop];
 }
 
-/** A strategy that needs a capability the target lacks is a config error, found when planning. */
-export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabilities): void {
-  if (cfg.strategy.kind === 'blueGreen' && !caps.supportsPreview) {
-    throw new GangwayError('invalid_config', `services.${cfg.service}: blueGreen needs a target with a preview endpoint`, 'use the rolling strategy for this target');
-  }
-  if (cfg.strategy.kind === 'canary' && !caps.supportsWeights) {
-    throw new GangwayError('invalid_config', `services.${cfg.service}: canary needs a target that splits traffic by weight`, 'use blueGreen or rolling for this target');
-  }
-  if (cfg.strategy.kind === 'rolling' && !caps.supportsWeights && cfg.target.instances > 1) {
-    throw new GangwayError('invalid_config', `services.${cfg.service}: rolling needs a target that splits traffic`, 'use one instance or another target');
-  }
+/** Whether the service is rolled by the platform itself: a rolling strategy on a nativeRolling target. */
+export function isNativeRolling(cfg: ServiceEnvConfig, caps: Pick<TargetCapabilities, 'nativeRolling'>): boolean {
+  return caps.nativeRolling && cfg.strategy.kind === 'rolling';
 }
 
 /** sha256 of the steps, stored with the deployment to notice edits of a stored plan. */

@@ -256,7 +256,7 @@ export class Runner {
       if (!ok) return false;
     }
 
-    const starts = step.type === 'scale' && Number((step.params as { count?: number }).count ?? 0) > 0;
+    const starts = (step.type === 'scale' && Number((step.params as { count?: number }).count ?? 0) > 0) || step.type === 'rollout';
     if (starts) await this.retire(cfg, now);
     const result = await this.execute(d, step, cfg, startedAt, signal);
     if (result === null) return false;
@@ -272,7 +272,7 @@ export class Runner {
         step: { idx: step.idx, patch: { status: 'succeeded', finishedAt: at, output: result.output ?? null } },
         events: [ev(d.id, at, 'step.succeeded', { idx: step.idx, type: step.type, title: step.title, durationMs: at - startedAt })],
       });
-      if (ok && step.type === 'traffic') await this.retire(cfg, at);
+      if (ok && (step.type === 'traffic' || step.type === 'rollout')) await this.retire(cfg, at);
       return ok;
     }
     const ok = await this.store.transition({
@@ -407,7 +407,7 @@ export class Runner {
     const stable: ReleaseRef | null = state?.stableVersion ? { version: state.stableVersion, image: state.stableImage } : null;
     const serving = await servingRelease(this.store, this.target, cfg, stable);
     const fresh = withMigrations(cfg, d.id, planDeployment({
-      cfg, release: { version: d.version, image: d.image }, stable, serving, capabilities: this.target.capabilities,
+      cfg, release: { version: d.version, image: d.image }, stable, serving, capabilities: this.target.capabilities(cfg),
       templateInterval: (name) => this.config.analysisTemplates[name]?.intervalMs ?? 30_000,
     }));
     const stored = steps.slice(d.currentStep);
@@ -485,7 +485,7 @@ export class Runner {
     const stable = d.previousVersion ? { version: d.previousVersion, image: await this.stableImage(d) } : null;
     // Undo the migration only when it started.
     const migrated = steps.some((s) => s.stage === 'deploy' && s.type === 'migrate' && s.status !== 'pending');
-    const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable, migrated ? migrationRollbackStep(cfg, d.id) : null);
+    const recovery = planRecovery(cfg, { version: d.version, image: d.image }, stable, migrated ? migrationRollbackStep(cfg, d.id) : null, this.target.capabilities(cfg));
     return this.store.transition({
       deploymentId: d.id, expectLeaseOwner: this.owner,
       deployment: { phase: 'rolling_back', currentStep: steps.length, message, promoteRequested: false },

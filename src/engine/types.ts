@@ -4,7 +4,7 @@
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
 import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
-import type { InstanceStatus } from '../agent/types.js';
+import type { TargetInstanceState } from '../targets/target.js';
 import type { PreviewView } from '../targets/preview.js';
 
 export interface DeployRequest {
@@ -68,9 +68,17 @@ export interface StatusEntry {
   version: string | null;
   deployment: { id: string; phase: DeploymentPhase; step: string | null } | null;
   queued: number;
-  port: number;
-  instances: Array<Pick<InstanceStatus, 'id' | 'version' | 'port' | 'state' | 'restarts' | 'consecutiveFailures'>>;
-  /** Traffic per version as the agent serves it now; `weight` is the percentage of requests (whole numbers summing to 100). */
+  /** The public port (local target); null on targets without one of their own. */
+  port: number | null;
+  /**
+   * Every instance of the pair, as the target reports it. `port` is a local process's own port
+   * (null on other targets); `detail` holds where else it runs (a pod, its node), when the target says.
+   */
+  instances: Array<{
+    id: string; version: string; port: number | null; state: TargetInstanceState; restarts: number; consecutiveFailures: number;
+    detail?: Record<string, string | number | null>;
+  }>;
+  /** Traffic per version as the target serves it now; `weight` is the percentage of requests (whole numbers summing to 100). */
   traffic: Array<{ version: string; weight: number }>;
   /** The latest verdict of each analysis rule of the latest deployment (empty without analysis). */
   analysis: Array<{ template: string; rule: string; verdict: 'pass' | 'fail' | 'inconclusive' | 'error'; reason: string; at: number }>;

@@ -1,11 +1,11 @@
 /**
  * Picks the metric provider for a source by its kind, built once from the compiled config and
- * the local agent.
+ * the request counters of the targets (for builtin sources).
  */
-import type { AgentApi } from '../agent/types.js';
 import type { GangwayConfig, MetricSource } from '../config/types.js';
-import { BuiltinProvider, type BuiltinProviderOptions } from './builtin/builtin-provider.js';
+import { BuiltinProvider, type BuiltinProviderOptions, type CountersSource } from './builtin/builtin-provider.js';
 import { PrometheusProvider } from './prometheus/prometheus-provider.js';
+import { RequestMetricsUnavailableError, type Target } from '../targets/target.js';
 import type { MetricProvider, MetricQuery, MetricResult, RequestWindowSource } from './provider.js';
 import { WebProvider } from './web/web-provider.js';
 
@@ -21,13 +21,13 @@ const UNCONFIGURED_PROMETHEUS: MetricProvider = {
  * source to the adapter of its kind.
  *
  * @example
- * const metrics = createMetricProviders(config, agent);
+ * const metrics = createMetricProviders(config, countersOf(config, targets));
  * await metrics.measure({ kind: 'builtin', metric: 'p95_latency' }, query);
  * await metrics.provider(source).measure(source, query);
  * await metrics.requests.requestWindow(query); // raw counts for the statistical judge
  */
 export class MetricProviders implements MetricProvider {
-  /** The agent's request metrics; also the engine's `sample()` target between measurements. */
+  /** The targets' request metrics; also the engine's `sample()` target between measurements. */
   readonly builtin: BuiltinProvider;
   /** Raw request windows for the judge (the builtin provider). */
   readonly requests: RequestWindowSource;
@@ -36,8 +36,8 @@ export class MetricProviders implements MetricProvider {
   /** Reads JSON endpoints. */
   readonly web: WebProvider;
 
-  constructor(opts: { agent: Pick<AgentApi, 'counters'>; prometheus: { address: string; timeoutMs: number } | null; clock?: { now(): number }; builtin?: BuiltinProviderOptions }) {
-    this.builtin = new BuiltinProvider(opts.agent, opts.clock, opts.builtin);
+  constructor(opts: { counters: CountersSource; prometheus: { address: string; timeoutMs: number } | null; clock?: { now(): number }; builtin?: BuiltinProviderOptions }) {
+    this.builtin = new BuiltinProvider(opts.counters, opts.clock, opts.builtin);
     this.requests = this.builtin;
     this.prometheus = opts.prometheus === null ? null : new PrometheusProvider(opts.prometheus);
     this.web = new WebProvider();
@@ -63,12 +63,30 @@ export class MetricProviders implements MetricProvider {
 }
 
 /**
- * Builds the metric providers from the compiled config and the local agent.
+ * Builds the metric providers from the compiled config and where request counters come from.
  *
  * @example
- * const metrics = createMetricProviders(config, connectAgent(config.stateDir));
+ * const metrics = createMetricProviders(config, countersOf(config, targets));
  * const r = await metrics.provider(rule.metric).measure(rule.metric, query);
  */
-export function createMetricProviders(config: GangwayConfig, agent: AgentApi): MetricProviders {
-  return new MetricProviders({ agent, prometheus: config.metrics?.prometheus ?? null });
+export function createMetricProviders(config: GangwayConfig, counters: CountersSource): MetricProviders {
+  return new MetricProviders({ counters, prometheus: config.metrics?.prometheus ?? null });
+}
+
+/**
+ * The request counters of each service and environment of `config`, read from its target
+ * (`Target.requestCounters`); a target without them makes the builtin provider report an
+ * `error` measurement saying so.
+ *
+ * @example createMetricProviders(config, countersOf(config, targets))
+ */
+export function countersOf(config: GangwayConfig, target: Pick<Target, 'requestCounters'>): CountersSource {
+  return {
+    async counters(service, environment) {
+      const cfg = config.services[service]?.[environment];
+      if (!cfg) throw new Error(`${service}/${environment} is not in ${config.file}`);
+      if (!target.requestCounters) throw new RequestMetricsUnavailableError(cfg);
+      return target.requestCounters(cfg);
+    },
+  };
 }

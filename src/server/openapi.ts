@@ -103,15 +103,16 @@ const SCHEMAS: Json = {
           properties: { id: { type: 'string' }, phase: { type: 'string', enum: PHASES }, step: nullable('string') },
         }],
       },
-      queued: { type: 'integer' }, port: { type: 'integer' },
+      queued: { type: 'integer' }, port: nullable('integer', { description: 'The public port (local target); null on targets without one of their own.' }),
       instances: {
         type: 'array',
         items: {
           type: 'object', required: ['id', 'version', 'port', 'state', 'restarts', 'consecutiveFailures'],
           properties: {
-            id: { type: 'string' }, version: { type: 'string' }, port: { type: 'integer' },
+            id: { type: 'string' }, version: { type: 'string' }, port: nullable('integer', { description: 'A local process\'s own port; null on other targets.' }),
             state: { type: 'string', enum: ['starting', 'ready', 'unhealthy', 'crashed', 'stopping', 'stopped'] },
             restarts: { type: 'integer' }, consecutiveFailures: { type: 'integer' },
+            detail: { type: 'object', description: 'Where else the instance runs (a pod, its node), when the target says.', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'null' }] } },
           },
         },
       },

@@ -48,6 +48,20 @@ export function planRolling({ cfg, release, stable, rollbackTo }: PlanInput): Pl
   return steps;
 }
 
+/**
+ * Rolling on a target that rolls natively (a Kubernetes Deployment's rolling update): one
+ * `rollout` step hands the release to the platform and waits until it converged; then the smoke
+ * checks and the watch, as with any rolling update.
+ */
+export function planNativeRolling({ cfg, release, stable, rollbackTo }: PlanInput): PlanStep[] {
+  const v = release.version;
+  return [
+    step({ type: 'rollout', version: v, image: release.image }),
+    ...(cfg.smoke.length > 0 ? [step({ type: 'smoke', version: v })] : []),
+    ...watchSteps(cfg, v, rollbackTo === undefined ? stable : rollbackTo),
+  ];
+}
+
 function split(oldVersion: string, oldCount: number, newVersion: string, newCount: number) {
   const out: Array<{ version: string; weight: number }> = [];
   if (oldCount > 0) out.push({ version: oldVersion, weight: oldCount });

@@ -64,6 +64,8 @@ export function titleOf(p: StepParams): string {
       return `analysis ${p.template} of ${p.version} for ${formatMs(p.durationMs)}`;
     case 'smoke':
       return `smoke checks on ${p.version}`;
+    case 'rollout':
+      return `roll out ${p.version}`;
     case 'watch':
       return `watch ${p.version} for ${formatMs(p.durationMs)}`;
   }

@@ -2,7 +2,7 @@
  * Where a service's preview is served, as `status` and `plan` show it (blue-green only).
  */
 import type { ServiceEnvConfig } from '../config/types.js';
-import type { Target } from './target.js';
+import type { Target, Traffic } from './target.js';
 
 /**
  * The preview of a service in an environment: `port` is the configured `previewPort`, or the one
@@ -20,6 +20,16 @@ export interface PreviewView { port: number | null; version: string | null }
  */
 export async function previewOf(target: Target, cfg: ServiceEnvConfig): Promise<PreviewView | null> {
   if (cfg.strategy.kind !== 'blueGreen') return null;
-  const traffic = await target.traffic(cfg).catch(() => null);
+  return previewFrom(cfg, await target.traffic(cfg).catch(() => null));
+}
+
+/**
+ * The preview of `cfg` given the target's traffic (null: the target could not be asked), or null
+ * when its strategy has none.
+ *
+ * @example previewFrom(cfg, { versions: [], preview: '2.0.0', previewPort: 41873 }) // { port: 41873, version: '2.0.0' }
+ */
+export function previewFrom(cfg: ServiceEnvConfig, traffic: Traffic | null): PreviewView | null {
+  if (cfg.strategy.kind !== 'blueGreen') return null;
   return { port: traffic?.previewPort ?? cfg.strategy.previewPort, version: traffic?.preview ?? null };
 }

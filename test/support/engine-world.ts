@@ -23,11 +23,13 @@ export async function given(yaml: string, opts: {
   analysis?: (store: Store, config: GangwayConfig) => AnalysisRuntime;
   requests?: RequestWindowSource;
   gates?: (config: GangwayConfig, store: Store) => GateSet;
+  /** The in-memory target to use (e.g. one that rolls natively); default a fresh proxy-like one. */
+  target?: MemoryTarget;
 } = {}): Promise<World> {
   const config = parseConfig(yaml, '/project/gangway.yaml');
   const store = openSqliteStore(':memory:');
   await store.migrate();
-  const target = new MemoryTarget();
+  const target = opts.target ?? new MemoryTarget();
   let wake = () => {};
   const orch = new Orchestrator({ store, config, target, onChange: () => wake(), requests: opts.requests ?? null, gates: opts.gates?.(config, store) });
   const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis: opts.analysis?.(store, config) ?? null, gates: orch.gateRuntime() });

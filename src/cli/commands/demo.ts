@@ -19,6 +19,7 @@ import { followEvents } from '../event-printer.js';
 import { stopSignal } from './up.js';
 import { GangwayError } from '../../errors.js';
 import type { DeploymentView } from '../../engine/types.js';
+import type { TargetConfig } from '../../config/types.js';
 
 /** Registers `demo`. */
 export function registerDemo(program: Command, ctx: CliContext): void {
@@ -46,7 +47,9 @@ export function registerDemo(program: Command, ctx: CliContext): void {
 
       say('Starting the Gangway demo (examples/demo): web in dev → staging → prod');
       const running = await startOrchestrator(config, { command: 'demo' });
-      const traffic = new Traffic(config.environments.map((e) => ({ env: e.name, port: config.services.web[e.name].target.port })));
+      // The demo project runs on the local target: its public ports are where traffic goes.
+      const port = (env: string) => publicPort(config.services.web[env].target);
+      const traffic = new Traffic(config.environments.map((e) => ({ env: e.name, port: port(e.name) })));
       let code = 0;
       try {
         const events = ctx.json() ? Promise.resolve() : followEvents(running.orchestrator, (line) => say(line), stop);
@@ -63,9 +66,9 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           await new Promise((r) => setTimeout(r, 600));
           const cli = `node ${relative(process.cwd(), fileURLToPath(new URL('../../../bin/gangway.js', import.meta.url))) || 'bin/gangway.js'} -C ${relative(process.cwd(), DEMO_DIR) || '.'}`;
           if (ctx.json()) {
-            ctx.printJson({ api: running.url, environments: config.environments.map((e) => ({ name: e.name, url: `http://127.0.0.1:${config.services.web[e.name].target.port}/` })) });
+            ctx.printJson({ api: running.url, environments: config.environments.map((e) => ({ name: e.name, url: `http://127.0.0.1:${port(e.name)}/` })) });
           } else {
-            say(instructions(cli, running, config.environments.map((e) => [e.name, config.services.web[e.name].target.port] as const)));
+            say(instructions(cli, running, config.environments.map((e) => [e.name, port(e.name)] as const)));
           }
           const report = setInterval(() => say(`traffic: ${traffic.summary()}`), 15_000);
           await new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
@@ -94,6 +97,12 @@ async function waitFor(running: RunningOrchestrator, d: DeploymentView, stop: Ab
     await new Promise((r) => setTimeout(r, 200));
   }
   return null;
+}
+
+/** The public port of a service on the local target (the bundled demo runs there). */
+function publicPort(target: TargetConfig): number {
+  if (target.kind !== 'local') throw new GangwayError('invalid_config', `the demo runs on the local target, not ${(target as { kind: string }).kind}`);
+  return target.port;
 }
 
 function instructions(cli: string, running: RunningOrchestrator, envs: ReadonlyArray<readonly [string, number]>): string {

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
+import { loadConfig } from '../../config/load.js';
 import { startOrchestrator } from '../serve.js';
+import { targetProblems } from '../targets.js';
 import { followEvents } from '../event-printer.js';
 
 /** Registers `up`. */
@@ -10,7 +12,8 @@ export function registerUp(program: Command, ctx: CliContext): void {
   program.command('up')
     .description('start the orchestrator (engine, API, local agent) for gangway.yaml; Ctrl-C stops it, the agent keeps serving')
     .action(action(ctx, async () => {
-      const config = await ctx.config();
+      // A strategy its target cannot carry out is a config error with file:line, before anything starts.
+      const config = await loadConfig(ctx.configFile(), { check: targetProblems });
       const running = await startOrchestrator(config, { command: 'up' });
       const stop = stopSignal(ctx);
       if (ctx.json()) {

@@ -5,6 +5,7 @@ import { loadConfig } from '../../config/load.js';
 import { ConfigError, formatProblem } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
+import { targetProblems } from '../targets.js';
 
 /** Registers `validate`. */
 export function registerValidate(program: Command, ctx: CliContext): void {
@@ -14,7 +15,8 @@ export function registerValidate(program: Command, ctx: CliContext): void {
     .action(action(ctx, async (file: string | undefined) => {
       const path = file ? resolve(ctx.io.cwd, file) : ctx.configFile();
       try {
-        const config = await loadConfig(path);
+        // Strategies are checked against the targets' capabilities too (without connecting to them).
+        const config = await loadConfig(path, { check: targetProblems });
         const environments = config.environments.map((e) => e.name);
         const services = config.serviceNames;
         if (ctx.json()) ctx.printJson({ valid: true, environments, services });

@@ -2,6 +2,7 @@ import type { StepParams, StepResult } from './types.js';
 import type { StepContext } from './context.js';
 import { runScale, runWaitReady, runWatch } from './instances.js';
 import { runSmoke } from './smoke.js';
+import { runRollout } from './rollout.js';
 import { runPause } from './pause.js';
 import { runAnalysis } from './analysis.js';
 import { runGates } from './gates.js';
@@ -24,5 +25,6 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
     case 'analysis': return runAnalysis(ctx, p);
     case 'smoke': return runSmoke(ctx, p);
     case 'watch': return runWatch(ctx, p);
+    case 'rollout': return runRollout(ctx, p);
   }
 }

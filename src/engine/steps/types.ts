@@ -37,7 +37,12 @@ export type StepParams =
   | { type: 'pause'; durationMs: number | null }
   /** Evaluate an analysis template every interval for `durationMs`; fail rolls back, pause waits for a person. */
   | { type: 'analysis'; template: string; version: string; durationMs: number }
-  /** Run the service's smoke checks against `version` (through the preview port, or one instance directly). */
+  /**
+   * Hand `version` to a target that rolls natively and wait until it converged (timed:
+   * health.startTimeout); a resumed step gets the same rollout back (src/engine/steps/rollout.ts).
+   */
+  | { type: 'rollout'; version: string; image: string | null }
+  /** Run the service's smoke checks against `version` (through the preview, or one of its instances directly, as the target reaches it). */
   | { type: 'smoke'; version: string }
   /** Watch `version` for `durationMs`: fail on failureThreshold consecutive health failures or a crash (timed). */
   | { type: 'watch'; version: string; durationMs: number };

@@ -1,20 +1,26 @@
 /**
- * The builtin metric provider: windows over the local agent's per-release request counters.
- * The agent only keeps cumulative counts (since it started counting a version), so this
- * provider keeps timestamped readings per (service, environment) and answers a window as the
+ * The builtin metric provider: windows over the per-release request counters a target keeps
+ * itself (the local agent's proxy; see `Target.requestCounters`). The agent only keeps
+ * cumulative counts (since it started counting a version), so this provider keeps timestamped readings per (service, environment) and answers a window as the
  * increase between the reading closest to its start and the newest one — like PromQL's
  * `increase()`, with agent restarts counted as fresh starts.
  */
-import type { AgentApi } from '../../agent/types.js';
 import { bucketQuantile } from '../../core/histogram.js';
 import type { BuiltinMetric, MetricSource } from '../../config/types.js';
+import { RequestMetricsUnavailableError, type ReleaseRequestCounters } from '../../targets/target.js';
 import type { MetricProvider, MetricQuery, MetricResult, RequestWindow, RequestWindowSource } from '../provider.js';
 
-/** The agent methods this provider needs. */
-export type CountersSource = Pick<AgentApi, 'counters'>;
+/**
+ * Where the counters come from: the targets of the services (src/cli/serve.ts wires
+ * `Target.requestCounters`), or the agent's client directly. Throws
+ * `RequestMetricsUnavailableError` for a service whose target does not measure requests.
+ */
+export interface CountersSource {
+  counters(service: string, environment: string): Promise<ReleaseRequestCounters[]>;
+}
 
 /** One version's cumulative counters in one reading. */
-type Counters = Awaited<ReturnType<AgentApi['counters']>>[number];
+type Counters = ReleaseRequestCounters;
 
 interface Reading {
   at: number;
@@ -64,7 +70,7 @@ export class BuiltinProvider implements MetricProvider, RequestWindowSource {
   private retentionMs: number;
 
   constructor(
-    private readonly agent: CountersSource,
+    private readonly source: CountersSource,
     private readonly clock: { now(): number } = { now: () => Date.now() },
     options: BuiltinProviderOptions = {},
   ) {
@@ -123,6 +129,7 @@ export class BuiltinProvider implements MetricProvider, RequestWindowSource {
     try {
       current = await this.read(q.service, q.environment);
     } catch (err) {
+      if (err instanceof RequestMetricsUnavailableError) return { phase: 'error', detail: err.message };
       return { phase: 'error', detail: `cannot read the local agent's request counters: ${err instanceof Error ? err.message : String(err)}` };
     }
     const history = this.readings.get(key(q.service, q.environment)) ?? [current];
@@ -140,7 +147,7 @@ export class BuiltinProvider implements MetricProvider, RequestWindowSource {
     if (inflight !== undefined) return inflight;
     const p = (async () => {
       try {
-        const rows = await this.agent.counters(service, environment);
+        const rows = await this.source.counters(service, environment);
         const reading: Reading = { at: this.clock.now(), versions: new Map(rows.map((r) => [r.version, r])) };
         this.remember(k, reading);
         return reading;

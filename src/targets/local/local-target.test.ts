@@ -9,7 +9,47 @@ import { freePort } from '../../agent/ports.js';
 import { parseConfig } from '../../config/load.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { APP, get, killHard, waitFor } from '../../../test/fixtures/agent-helpers.js';
+import { describeTargetContract } from '../contract.js';
 import { LocalTarget } from './local-target.js';
+
+// The shared target contract, against one agent running the fixture app: a fresh service (and
+// public port) per test; version 9.9.9 fails its health checks while its HEALTH_FILE exists.
+describeTargetContract('local', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-contract-'));
+  const running = await runAgent({ stateDir: dir, metricsPort: 0, handleSignals: false, exitProcess: false, supervisor: { killTimeoutMs: 1000, restartBackoff: { initialMs: 100 } } });
+  const agentClient = connectAgent(dir);
+  fs.writeFileSync(path.join(dir, 'unhealthy-9.9.9'), '');
+  let seq = 0;
+  return {
+    target: new LocalTarget(agentClient),
+    versions: { good: '1.0.0', other: '2.0.0', neverReady: '9.9.9' },
+    async cfg(o = {}) {
+      const name = `svc${++seq}`;
+      const strategy = o.strategy === 'blueGreen' ? '{ blueGreen: {} }' : o.strategy === 'canary' ? '{ canary: {} }' : '{ rolling: {} }';
+      const config = parseConfig(`project: shop
+environments: { dev: {} }
+services:
+  ${name}:
+    target:
+      local:
+        command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(APP)}]
+        env: { APP_VERSION: "\${release.version}", HEALTH_FILE: "${path.join(dir, 'unhealthy-')}\${release.version}" }
+        port: ${await freePort()}
+        instances: ${o.instances ?? 2}
+    health: { path: /health, interval: 100ms }
+    drainTimeout: 0s
+    strategy: ${strategy}
+`, path.join(dir, 'gangway.yaml'), { env: {} });
+      return config.services[name].dev;
+    },
+    async close() {
+      const pids = (await agentClient.state().catch(() => ({ instances: [] }))).instances.map((i) => i.pid);
+      await running.shutdown().catch(() => {});
+      for (const pid of pids) if (pid) killHard(pid);
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    },
+  };
+});
 
 // Given a local agent running in this process and the local target driving it like the engine does.
 let stateDir: string;
@@ -60,7 +100,7 @@ describe('local target: blue-green without a preview port', () => {
     expect(cfg.strategy).toMatchObject({ kind: 'blueGreen', previewPort: null });
     let target = new LocalTarget(client);
     expect(await target.traffic(cfg)).toMatchObject({ preview: null, previewPort: null });
-    expect(await target.previewUrl(cfg)).toBeNull();
+    expect(await target.reach(cfg, '2.0.0', { preview: true })).toBeNull();
 
     await ready(target, cfg, '1.0.0');
     await ready(target, cfg, '2.0.0');
@@ -70,7 +110,8 @@ describe('local target: blue-green without a preview port', () => {
     expect(port).toBeGreaterThan(0);
     expect(port).not.toBe(cfg.target.port);
     expect(traffic).toMatchObject({ versions: [{ version: '1.0.0', weight: 100 }], preview: '2.0.0' });
-    expect(await target.previewUrl(cfg)).toBe(`http://127.0.0.1:${port}`);
+    expect(await target.reach(cfg, '2.0.0', { preview: true })).toEqual({ url: `http://127.0.0.1:${port}`, headers: {}, describe: `preview port ${port}` });
+    expect(await target.reach(cfg, '1.0.0', { preview: true })).toBeNull();
     expect((await get(port, '/')).body).toBe('2.0.0\n');
     expect((await get(cfg.target.port, '/')).body).toBe('1.0.0\n');
     expect((await client.state()).previewPorts).toEqual([{ service: 'web', environment: 'dev', port }]);
@@ -123,7 +164,7 @@ describe('local target: blue-green without a preview port', () => {
     await ready(target, cfg, '1.0.0');
     await target.setTraffic(cfg, { versions: [], preview: '1.0.0' });
     expect(await target.traffic(cfg)).toMatchObject({ preview: '1.0.0', previewPort: preview });
-    expect(await target.previewUrl(cfg)).toBe(`http://127.0.0.1:${preview}`);
+    expect(await target.reach(cfg, '1.0.0', { preview: true })).toEqual({ url: `http://127.0.0.1:${preview}`, headers: {}, describe: `preview port ${preview}` });
     expect((await get(preview, '/')).body).toBe('1.0.0\n');
     expect((await client.state()).previewPorts).toEqual([]);
   });

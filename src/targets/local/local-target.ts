@@ -1,15 +1,38 @@
 /**
  * The local target: releases run as processes supervised by the local agent, behind its proxy.
+ * The only place (with src/agent/) that knows about processes, loopback ports and the proxy:
+ * everything else sees instances, traffic and a `Reach` URL.
  */
-import type { ServiceEnvConfig } from '../../config/types.js';
+import type { LocalTargetConfig, ServiceEnvConfig } from '../../config/types.js';
 import type { AgentApi, AgentState, InstanceStatus, ReleaseSpec } from '../../agent/types.js';
+import { connectAgent } from '../../agent/client.js';
 import { substitute } from '../../config/placeholders.js';
-import type { ReleaseRef, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
+import { GangwayError } from '../../errors.js';
+import type {
+  LogLine, Reach, ReleaseRef, ReleaseRequestCounters, Target, TargetCapabilities, TargetInstance, Traffic,
+} from '../target.js';
 
+/** The local agent's proxy does all of it, except rolling natively: the engine rolls instance by instance. */
+const LOCAL_CAPABILITIES: TargetCapabilities = Object.freeze({
+  weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false,
+});
+
+/**
+ * Releases as local processes, through the agent's control API.
+ *
+ * @example
+ * ```ts
+ * const target = new LocalTarget(await ensureAgent({ stateDir, metricsPort: 9464 }));
+ * await target.scale(cfg, { version: '2.0.0', image: null }, 2);
+ * ```
+ */
 export class LocalTarget implements Target {
-  readonly capabilities: TargetCapabilities = { supportsWeights: true, supportsPreview: true };
-
   constructor(private readonly agent: AgentApi) {}
+
+  /** The same for every service: exact weights, header routes, sticky sessions, preview, request metrics. */
+  capabilities(_cfg: ServiceEnvConfig): TargetCapabilities {
+    return LOCAL_CAPABILITIES;
+  }
 
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
     if (count === 0) {
@@ -17,27 +40,25 @@ export class LocalTarget implements Target {
       return [];
     }
     const list = await this.agent.scale(releaseSpec(cfg, release), count, cfg.drainTimeoutMs);
-    return list.map((i) => toTargetInstance(cfg, i));
+    return list.map(toTargetInstance);
   }
 
   async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
-    const state = await this.agent.state();
-    return state.instances
-      .filter((i) => i.service === cfg.service && i.environment === cfg.environment)
-      .map((i) => toTargetInstance(cfg, i));
+    return mine(await this.agent.state(), cfg).map(toTargetInstance);
   }
 
   async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
+    const local = localOf(cfg);
     // Blue-green without a configured previewPort asks the agent for its kept one (port 0).
     const previewPort = cfg.strategy.kind === 'blueGreen' ? cfg.strategy.previewPort ?? 0 : null;
     if (traffic.preview && previewPort === null) {
-      throw new Error(`${cfg.service}/${cfg.environment} has no preview port`);
+      throw new GangwayError('invalid_config', `${cfg.service}/${cfg.environment} has no preview: only the blueGreen strategy opens a preview port`);
     }
     await this.agent.setRoute({
       service: cfg.service,
       environment: cfg.environment,
-      port: cfg.target.port,
-      host: cfg.target.host,
+      port: local.port,
+      host: local.host,
       versions: traffic.versions.filter((v) => v.weight > 0),
       preview: traffic.preview && previewPort !== null ? { port: previewPort, version: traffic.preview } : null,
       headerRoutes: traffic.headerRoute ? [traffic.headerRoute] : [],
@@ -47,7 +68,7 @@ export class LocalTarget implements Target {
 
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
     const state = await this.agent.state();
-    const route = state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment);
+    const route = routeOf(state, cfg);
     return {
       versions: route?.versions ?? [],
       preview: route?.preview?.version ?? null,
@@ -57,19 +78,42 @@ export class LocalTarget implements Target {
     };
   }
 
-  async previewUrl(cfg: ServiceEnvConfig): Promise<string | null> {
-    if (cfg.strategy.kind !== 'blueGreen') return null;
-    let port = cfg.strategy.previewPort;
-    if (port === null) {
-      const state = await this.agent.state();
-      port = state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment)?.preview?.port ?? configuredOrChosen(cfg, state);
+  /** With `preview`: the preview port when it serves `version`; else a ready instance's own loopback port. */
+  async reach(cfg: ServiceEnvConfig, version: string, opts: { preview?: boolean } = {}): Promise<Reach | null> {
+    const state = await this.agent.state();
+    if (opts.preview) {
+      const preview = routeOf(state, cfg)?.preview;
+      if (!preview || preview.version !== version) return null;
+      return { url: `http://${urlHost(localOf(cfg).host)}:${preview.port}`, headers: {}, describe: `preview port ${preview.port}` };
     }
-    return port === null ? null : `http://${cfg.target.host}:${port}`;
+    const ready = mine(state, cfg).find((i) => i.version === version && i.state === 'ready');
+    if (!ready) return null;
+    return { url: `http://127.0.0.1:${ready.port}`, headers: {}, describe: `instance ${ready.id} on port ${ready.port}` };
   }
+
+  logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<LogLine[]> {
+    return this.agent.logs(cfg.service, cfg.environment, q.version, q.lines);
+  }
+
+  /** The proxy's cumulative counters per release. */
+  requestCounters(cfg: ServiceEnvConfig): Promise<ReleaseRequestCounters[]> {
+    return this.agent.counters(cfg.service, cfg.environment);
+  }
+}
+
+/**
+ * A local target over the agent of a state folder, without connecting yet (each call connects):
+ * enough for `capabilities`, and for every call once the agent runs.
+ *
+ * @example connectLocalTarget(config.stateDir).capabilities(cfg).preview // true
+ */
+export function connectLocalTarget(stateDir: string): LocalTarget {
+  return new LocalTarget(connectAgent(stateDir));
 }
 
 /** The agent's view of a release: argv and env with every placeholder but `${port}` filled in. */
 export function releaseSpec(cfg: ServiceEnvConfig, release: ReleaseRef): ReleaseSpec {
+  const local = localOf(cfg);
   const vars = {
     'release.version': release.version,
     'release.image': release.image ?? '',
@@ -79,17 +123,39 @@ export function releaseSpec(cfg: ServiceEnvConfig, release: ReleaseRef): Release
     port: '${port}',
   };
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cfg.target.env)) env[k] = substitute([v], vars)[0];
+  for (const [k, v] of Object.entries(local.env)) env[k] = substitute([v], vars)[0];
   return {
     service: cfg.service,
     environment: cfg.environment,
     version: release.version,
     image: release.image,
-    command: substitute(cfg.target.command, vars),
-    cwd: cfg.target.cwd,
+    command: substitute(local.command, vars),
+    cwd: local.cwd,
     env,
     health: cfg.health,
   };
+}
+
+/** The local part of a service's target; a service on another kind never reaches this adapter (the registry dispatches by kind). */
+function localOf(cfg: ServiceEnvConfig): LocalTargetConfig {
+  const t = cfg.target;
+  if (t.kind !== 'local') {
+    throw new GangwayError('internal', `the local target was handed ${cfg.service}/${cfg.environment}, which runs on the ${(t as { kind: string }).kind} target`);
+  }
+  return t;
+}
+
+function mine(state: AgentState, cfg: ServiceEnvConfig): InstanceStatus[] {
+  return state.instances.filter((i) => i.service === cfg.service && i.environment === cfg.environment);
+}
+
+function routeOf(state: AgentState, cfg: ServiceEnvConfig) {
+  return state.routes.find((r) => r.service === cfg.service && r.environment === cfg.environment);
+}
+
+/** A host as it goes in a URL: IPv6 literals in brackets. */
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /** The configured preview port, else the one the agent chose for the pair; null when neither exists. */
@@ -100,15 +166,15 @@ function configuredOrChosen(cfg: ServiceEnvConfig, state: AgentState): number | 
     ?? null;
 }
 
-function toTargetInstance(cfg: ServiceEnvConfig, i: InstanceStatus): TargetInstance {
+function toTargetInstance(i: InstanceStatus): TargetInstance {
   return {
     id: i.id,
     version: i.version,
     state: i.state,
-    url: `http://127.0.0.1:${i.port}`,
     restarts: i.restarts,
     consecutiveFailures: i.consecutiveFailures,
     readyAt: i.readyAt,
     lastHealth: i.lastHealth,
+    detail: { port: i.port },
   };
 }

@@ -1,0 +1,34 @@
+/**
+ * Which adapter runs each target kind of a project: the one place that builds them. `gangway
+ * up` builds them over the agent it made sure runs; `gangway validate` builds them without
+ * connecting (a target's capabilities read the config only) to check every strategy against
+ * its target. A new target kind (kubernetes) adds its adapter here.
+ */
+import type { GangwayConfig } from '../config/types.js';
+import type { ServiceSettingsProblem } from '../config/load.js';
+import { capabilityProblems } from '../engine/capabilities.js';
+import { connectLocalTarget } from '../targets/local/local-target.js';
+import { Targets, type TargetAdapters } from '../targets/registry.js';
+
+/**
+ * The Targets of a project: the given adapters, and for each kind its services use without one,
+ * an adapter that connects on first use.
+ *
+ * @example const targets = buildTargets(config, { local: new LocalTarget(await ensureAgent(...)) })
+ */
+export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {}): Targets {
+  const kinds = new Set(Object.values(config.services).flatMap((envs) => Object.values(envs).map((cfg) => cfg.target.kind)));
+  const all: TargetAdapters = { ...adapters };
+  if (kinds.has('local')) all.local ??= connectLocalTarget(config.stateDir);
+  return new Targets(all);
+}
+
+/**
+ * Every strategy (and analysis) of the config that its target cannot carry out, for
+ * `loadConfig(file, { check: targetProblems })`: reported with file:line like any config problem.
+ *
+ * @example await loadConfig(file, { check: targetProblems })
+ */
+export function targetProblems(config: GangwayConfig): ServiceSettingsProblem[] {
+  return capabilityProblems(config, buildTargets(config));
+}

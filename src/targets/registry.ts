@@ -1,0 +1,123 @@
+/**
+ * One Target for the whole engine: a composite holding one adapter per target kind and sending
+ * each call to the adapter of `cfg.target.kind`, so a project may run one service locally and
+ * another on Kubernetes while the engine and the orchestrator hold a single Target.
+ */
+import type { ServiceEnvConfig, TargetKind } from '../config/types.js';
+import { GangwayError } from '../errors.js';
+import { RequestMetricsUnavailableError } from './target.js';
+import type {
+  LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
+} from './target.js';
+
+/** The adapter of each target kind a project uses. */
+export type TargetAdapters = Partial<Record<TargetKind, Target>>;
+
+/**
+ * Dispatches every Target call on `cfg.target.kind`. A kind with no adapter configured throws a
+ * GangwayError (`invalid_config`) naming it; an optional method the adapter lacks
+ * (`requestCounters`, `rollout`, `rolloutStatus`) throws one naming the target and the method.
+ *
+ * @example
+ * ```ts
+ * const targets = new Targets({ local: new LocalTarget(agent) });
+ * await targets.scale(cfg, { version: '2.0.0', image: null }, 2); // LocalTarget.scale
+ * targets.capabilities(cfg).requestMetrics; // true for a local service
+ * ```
+ */
+export class Targets implements Target {
+  private readonly adapters: TargetAdapters;
+
+  constructor(adapters: TargetAdapters) {
+    this.adapters = { ...adapters };
+  }
+
+  /** Adds or replaces the adapter of a kind. */
+  register(kind: TargetKind, adapter: Target): void {
+    this.adapters[kind] = adapter;
+  }
+
+  /** The adapter for `cfg`'s target kind. @throws GangwayError when none is configured. */
+  adapter(cfg: ServiceEnvConfig): Target {
+    const kind = cfg.target.kind;
+    const found = this.adapters[kind];
+    if (!found) {
+      const known = Object.keys(this.adapters);
+      throw new GangwayError('invalid_config', `services.${cfg.service} (environment ${cfg.environment}) runs on the ${kind} target, which this orchestrator has no adapter for`,
+        known.length > 0 ? `targets available here: ${known.join(', ')}` : 'no target adapter is configured');
+    }
+    return found;
+  }
+
+  capabilities(cfg: ServiceEnvConfig): TargetCapabilities {
+    return this.adapter(cfg).capabilities(cfg);
+  }
+
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
+    return this.adapter(cfg).scale(cfg, release, count);
+  }
+
+  async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
+    return this.adapter(cfg).instances(cfg);
+  }
+
+  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
+    const adapter = this.adapter(cfg);
+    const refused = unsupportedTraffic(cfg.target.kind, adapter.capabilities(cfg), traffic);
+    if (refused) throw new GangwayError('invalid_config', `${cfg.service}/${cfg.environment}: ${refused}`);
+    return adapter.setTraffic(cfg, traffic);
+  }
+
+  async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
+    return this.adapter(cfg).traffic(cfg);
+  }
+
+  async reach(cfg: ServiceEnvConfig, version: string, opts?: { preview?: boolean }): Promise<Reach | null> {
+    return this.adapter(cfg).reach(cfg, version, opts);
+  }
+
+  async logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<LogLine[]> {
+    return this.adapter(cfg).logs(cfg, q);
+  }
+
+  async requestCounters(cfg: ServiceEnvConfig): Promise<ReleaseRequestCounters[]> {
+    const a = this.adapter(cfg);
+    if (!a.requestCounters) throw new RequestMetricsUnavailableError(cfg);
+    return a.requestCounters(cfg);
+  }
+
+  async rollout(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle> {
+    const a = this.adapter(cfg);
+    if (!a.rollout) throw missing(cfg, 'rollout');
+    return a.rollout(cfg, release);
+  }
+
+  async rolloutStatus(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus> {
+    const a = this.adapter(cfg);
+    if (!a.rolloutStatus) throw missing(cfg, 'rolloutStatus');
+    return a.rolloutStatus(cfg, handle);
+  }
+}
+
+function missing(cfg: ServiceEnvConfig, method: string): GangwayError {
+  return new GangwayError('invalid_config', `the ${cfg.target.kind} target of ${cfg.service}/${cfg.environment} cannot ${method === 'rollout' ? 'roll out a release by itself' : 'report a native rollout'} (no ${method})`,
+    'plan the rolling strategy with scale and traffic steps for this target (capabilities.nativeRolling false)');
+}
+
+/**
+ * Why a target with these capabilities cannot serve this routing, or null when it can. Adapters
+ * call it at the top of `setTraffic` (the Targets composite does too), so every target refuses
+ * the same things with the same words.
+ *
+ * @example unsupportedTraffic('memory', caps, { versions: [], preview: null, headerRoute: { name: 'x', value: '1', version: '2' } })
+ * // 'the memory target cannot route by header (capabilities.headerRoutes is false)'
+ */
+export function unsupportedTraffic(kind: string, caps: TargetCapabilities, traffic: Traffic): string | null {
+  if (traffic.headerRoute && !caps.headerRoutes) return `the ${kind} target cannot route by header (capabilities.headerRoutes is false)`;
+  if (traffic.sticky && !caps.sticky) return `the ${kind} target cannot keep sticky sessions (capabilities.sticky is false)`;
+  if (traffic.preview && !caps.preview) return `the ${kind} target has no preview endpoint (capabilities.preview is false)`;
+  if (caps.weights === 'none' && traffic.versions.filter((v) => v.weight > 0).length > 1) {
+    return `the ${kind} target cannot split traffic between releases (capabilities.weights is none)`;
+  }
+  return null;
+}
