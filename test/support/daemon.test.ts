@@ -3,7 +3,7 @@
  * limit and the start fails naming it, the limit and its last output lines; one that exits at
  * once fails with its exit code and output.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startDaemon } from './daemon.js';
 import { HelperStartError, logTail } from './helper-start.js';
 import { freePort } from '../../src/agent/ports.js';
@@ -70,7 +70,9 @@ describe('startDaemon', () => {
       name: 'http-daemon', bin: process.execPath, dir: '/nonexistent-never-removed', port, timeoutMs: 10_000, readyUrl: `http://127.0.0.1:${port}/ready`,
       args: ['-e', `require("http").createServer((q, r) => r.end("ok")).listen(${port}, "127.0.0.1", () => console.log("listening"))`],
     });
-    expect(d.log()).toContain('listening');
+    // The readiness answer and the child's stdout arrive on different descriptors: the line may
+    // be read a moment after the URL answered, so wait for it rather than read it at once.
+    await vi.waitFor(() => expect(d.log()).toContain('listening'), { timeout: 10_000, interval: 20 });
     await d.stop(false);
     await expect(fetch(`http://127.0.0.1:${port}/ready`)).rejects.toThrow();
   });
