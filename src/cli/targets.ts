@@ -2,11 +2,13 @@
  * Which adapter runs each target kind of a project: the one place that builds them. `gangway
  * up` builds them over the agent it made sure runs; `gangway validate` builds them without
  * connecting (a target's capabilities read the config only) to check every strategy against
- * its target. A new target kind (kubernetes) adds its adapter here.
+ * its target. A new target kind adds its adapter here.
  */
 import type { GangwayConfig } from '../config/types.js';
 import type { ServiceSettingsProblem } from '../config/load.js';
 import { capabilityProblems } from '../engine/capabilities.js';
+import { kubeConnector } from '../targets/kubernetes/connect.js';
+import { KubernetesTarget } from '../targets/kubernetes/kubernetes-target.js';
 import { connectLocalTarget } from '../targets/local/local-target.js';
 import { Targets, type TargetAdapters } from '../targets/registry.js';
 
@@ -20,6 +22,7 @@ export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {
   const kinds = new Set(Object.values(config.services).flatMap((envs) => Object.values(envs).map((cfg) => cfg.target.kind)));
   const all: TargetAdapters = { ...adapters };
   if (kinds.has('local')) all.local ??= connectLocalTarget(config.stateDir);
+  if (kinds.has('kubernetes')) all.kubernetes ??= new KubernetesTarget({ connect: kubeConnector().connect });
   return new Targets(all);
 }
 

@@ -1,3 +1,4 @@
+import type { LocalTargetConfig } from './types.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,7 +88,7 @@ describe('mergeOverride', () => {
 
   it('leaves the service untouched when there is no override', () => {
     expect(mergeOverride(base, undefined)).toBe(base);
-    expect(base.target.local.port).toBe(8080);
+    expect(base.target.local?.port).toBe(8080);
   });
 });
 
@@ -129,7 +130,7 @@ describe('compileConfig', () => {
   it('freezes everything it returns', () => {
     const config = compileConfig(minimal, { file: '/srv/shop/gangway.yaml', env: { SHOP_DB: 'postgres://db/shop' } });
     expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.isFrozen(config.services.web.dev.target.command)).toBe(true);
+    expect(Object.isFrozen((config.services.web.dev.target as LocalTargetConfig).command)).toBe(true);
     expect(Object.isFrozen(config.environments[0].windows)).toBe(true);
     expect(() => { (config.services.web.dev.target as { port: number }).port = 1; }).toThrow(TypeError);
   });

@@ -8,7 +8,7 @@ import type { HttpExpect } from '../core/http-check.js';
 import { GangwayError } from '../errors.js';
 import type {
   AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig,
-  MetricSource, MigrationConfig, NotifierConfig, RecordsConfig, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, VerdictPolicy,
+  MetricSource, MigrationConfig, NotifierConfig, RecordsConfig, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, TargetConfig, VerdictPolicy,
   WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
@@ -265,12 +265,38 @@ function compilePublicKey(value: string, environment: string, rootDir: string): 
   return key.pem;
 }
 
-function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, ctx: ServiceContext): ServiceEnvConfig {
-  const local = s.target.local;
-  const cwd = resolve(ctx.rootDir, local.cwd ?? '.');
+/** The compiled target and the folder commands of the service (smoke checks) run in. */
+function compileTarget(service: string, t: RawServiceSettings['target'], rootDir: string): { target: TargetConfig; cwd: string } {
+  const k = t.kubernetes;
+  if (k) {
+    const d = DEFAULTS.kubernetes;
+    return {
+      cwd: rootDir,
+      target: {
+        kind: 'kubernetes',
+        instances: k.instances ?? DEFAULTS.instances,
+        kubeconfig: k.kubeconfig ? resolve(rootDir, k.kubeconfig) : null,
+        context: k.context ?? null,
+        namespace: k.namespace ?? null,
+        // Validation lets through exactly one of manifests and kustomize.
+        source: k.kustomize ? { kind: 'kustomize', path: resolve(rootDir, k.kustomize) } : { kind: 'manifests', path: resolve(rootDir, k.manifests!) },
+        deployment: k.deployment ?? service,
+        container: k.container ?? null,
+        service: k.service ?? service,
+        httpRoute: k.httpRoute ?? null,
+        port: k.port ?? null,
+        image: k.image ?? null,
+        restartLimit: k.restartLimit ?? d.restartLimit,
+        kubectl: k.kubectl ?? d.kubectl,
+        requestTimeoutMs: parseDuration(k.requestTimeout ?? d.requestTimeout),
+      },
+    };
+  }
+  // Validation lets through exactly one of local and kubernetes.
+  const local = t.local!;
+  const cwd = resolve(rootDir, local.cwd ?? '.');
   return {
-    service,
-    environment,
+    cwd,
     target: {
       kind: 'local',
       command: [...local.command],
@@ -279,6 +305,21 @@ function compileServiceEnv(service: string, environment: string, s: RawServiceSe
       instances: local.instances ?? DEFAULTS.instances,
       port: local.port,
       host: local.host ?? DEFAULTS.host,
+    },
+  };
+}
+
+function compileServiceEnv(service: string, environment: string, s: RawServiceSettings, ctx: ServiceContext): ServiceEnvConfig {
+  const { target, cwd } = compileTarget(service, s.target, ctx.rootDir);
+  return {
+    service,
+    environment,
+    target,
+    jobs: {
+      beforeRollout: (s.jobs?.beforeRollout ?? []).map((j) => ({
+        manifest: resolve(ctx.rootDir, j.manifest),
+        timeoutMs: parseDuration(j.timeout ?? DEFAULTS.jobs.timeout),
+      })),
     },
     health: compileHealth(s.health),
     strategy: compileStrategy(s.strategy),
@@ -459,6 +500,8 @@ function deepMerge(base: unknown, over: unknown): unknown {
  */
 const EXCLUSIVE_KEYS: ReadonlyArray<{ path: readonly string[]; keys: readonly string[] }> = [
   { path: ['strategy'], keys: ['rolling', 'blueGreen', 'canary'] },
+  { path: ['target'], keys: ['local', 'kubernetes'] },
+  { path: ['target', 'kubernetes'], keys: ['manifests', 'kustomize'] },
   { path: ['migrations', 'backup'], keys: ['pgDump', 'run'] },
   { path: ['migrations', 'backup', 'pgDump'], keys: ['url', 'urlFromEnv'] },
   { path: ['migrations', 'validate'], keys: ['run', 'sql'] },

@@ -36,7 +36,7 @@ describe('JSON Schema of gangway.yaml', () => {
     interface Node { properties: Record<string, Node>; additionalProperties: Node; description?: string; pattern?: string }
     const schema = configJsonSchema() as unknown as Node;
     const service = schema.properties.services.additionalProperties;
-    expect(Object.keys(service.properties)).toEqual(['dependsOn', 'target', 'health', 'strategy', 'analysis', 'smoke', 'rollback', 'drainTimeout', 'migrations', 'environments']);
+    expect(Object.keys(service.properties)).toEqual(['dependsOn', 'target', 'health', 'strategy', 'analysis', 'smoke', 'rollback', 'drainTimeout', 'jobs', 'migrations', 'environments']);
     const port = service.properties.target.properties.local.properties.port;
     expect(port).toEqual({
       type: 'integer', minimum: 1, maximum: 65535,

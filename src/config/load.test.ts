@@ -7,7 +7,7 @@ import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
 import { findConfigFile, loadConfig, parseConfig } from './load.js';
-import type { GangwayConfig } from './types.js';
+import type { GangwayConfig, LocalTargetConfig } from './types.js';
 
 const FILE = '/srv/shop/gangway.yaml';
 
@@ -99,6 +99,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: true, watchMs: 300_000 },
       drainTimeoutMs: 30_000,
       dependsOn: [],
+      jobs: { beforeRollout: [] },
       migrations: null,
       analysis: null,
     });
@@ -114,6 +115,7 @@ describe('parseConfig: a complete file', () => {
       rollback: { automatic: false, watchMs: 600_000 },
       drainTimeoutMs: 15_000,
       dependsOn: ['api'],
+      jobs: { beforeRollout: [] },
       migrations: null,
       analysis: null,
     };
@@ -179,7 +181,7 @@ services:
     expect(config.agent).toEqual({ host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: true, trustForwarded: [] });
     expect(config.stateDir).toBe('/tmp/tiny/.gangway');
     expect(config.store).toEqual({ kind: 'sqlite', path: '/tmp/tiny/.gangway/state.db' });
-    expect(config.services.app.dev.target.cwd).toBe('/tmp/tiny');
+    expect((config.services.app.dev.target as LocalTargetConfig).cwd).toBe('/tmp/tiny');
   });
 
   it('reads the proxy\'s forwarding settings: headers off or on, and the peers trusted with their own', () => {
@@ -257,7 +259,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
 
   it('unknown key with nothing close lists the known keys', () => {
     expect(problemsOf(`${head}    owner: team-a\n`)).toEqual([
-      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, analysis, smoke, rollback, drainTimeout, migrations, environments' },
+      { line: 12, column: 5, path: 'services.web.owner', message: 'unknown key `owner`', hint: 'known keys: dependsOn, target, health, strategy, analysis, smoke, rollback, drainTimeout, jobs, migrations, environments' },
     ]);
   });
 
@@ -347,7 +349,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
     ]);
   });
 
-  it('strategy naming none, a misspelt one, and a target that is not available', () => {
+  it('strategy naming none, a misspelt one, and a target with two kinds or a kind that is not available', () => {
     expect(problemsOf(`${head}    strategy: {}\n`)).toEqual([
       { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy must name one of rolling, blueGreen, canary', hint: 'choose exactly one of rolling, blueGreen, canary, or remove strategy for the default rolling update' },
     ]);
@@ -355,7 +357,11 @@ describe('parseConfig: problems, each with its exact message and position', () =
       { line: 12, column: 17, path: 'services.web.strategy.rollling', message: 'unknown key `rollling`', hint: 'did you mean `rolling`?' },
     ]);
     expect(problemsOf(`${head}      kubernetes: { namespace: shop }\n`)).toEqual([
-      { line: 12, column: 7, path: 'services.web.target.kubernetes', message: 'target kubernetes is not available yet; use local' },
+      { line: 8, column: 5, path: 'services.web.target', message: 'target has both local and kubernetes', hint: 'choose exactly one of local, kubernetes' },
+      { line: 12, column: 7, path: 'services.web.target.kubernetes', message: 'target.kubernetes must name one of manifests, kustomize', hint: 'give manifests (a YAML file or folder) or kustomize (an overlay folder)' },
+    ]);
+    expect(problemsOf(`${head}      gitops: {}\n`)).toEqual([
+      { line: 12, column: 7, path: 'services.web.target.gitops', message: 'target gitops is not available yet; use local or kubernetes' },
     ]);
   });
 
@@ -1048,7 +1054,7 @@ describe('loadConfig and findConfigFile', () => {
       scaleDownDelayMs: 30_000,
     });
     expect(config.services.web.staging.target.port).toBe(8180);
-    expect(config.services.web.dev.target.cwd).toBe(resolve(import.meta.dirname, '../../examples/basic'));
+    expect((config.services.web.dev.target as LocalTargetConfig).cwd).toBe(resolve(import.meta.dirname, '../../examples/basic'));
     expect(config.groups).toEqual({ ops: ['alice', 'bob'] });
     expect(config.incidents).toEqual({ label: 'gangway_freeze', value: 'true' });
     expect(config.environments[3]).toEqual({

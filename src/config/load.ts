@@ -314,10 +314,13 @@ function checkPorts(raw: RawConfig, envNames: string[], merged: Map<string, Map<
       const override = overrides[environment];
       const source = (rest: PathSegment[], overridden: boolean): PathSegment[] =>
         overridden ? ['services', service, 'environments', environment, ...rest] : ['services', service, ...rest];
-      uses.push({
-        port: settings.target.local.port, who: `service ${service} in ${environment}`, service, environment, role: 'public',
-        path: source(['target', 'local', 'port'], override?.target?.local?.port !== undefined),
-      });
+      const local = settings.target.local;
+      if (local) {
+        uses.push({
+          port: local.port, who: `service ${service} in ${environment}`, service, environment, role: 'public',
+          path: source(['target', 'local', 'port'], override?.target?.local?.port !== undefined),
+        });
+      }
       const preview = settings.strategy?.blueGreen?.previewPort;
       if (preview !== undefined) {
         uses.push({

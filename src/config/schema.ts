@@ -36,6 +36,8 @@ export const DEFAULTS = {
   smoke: { method: 'GET', status: 200, timeout: '30s' },
   rollback: { automatic: true, watch: '5m' },
   drainTimeout: '30s',
+  kubernetes: { restartLimit: 0, kubectl: 'kubectl', requestTimeout: '30s' },
+  jobs: { timeout: '5m' },
   canary: { stickySessions: { cookie: 'gangway-release', ttl: '1h' } },
   analysis: {
     interval: '30s',
@@ -428,11 +430,45 @@ function buildService(mode: Mode) {
     host: z.string().min(1).optional().describe(`Address the public port listens on. Default ${DEFAULTS.host}.`),
   }).describe('Run the service as local processes supervised by the Gangway agent.');
 
-  const target = reserveKeys(z.strictObject({ local: req(local) }), {
-    kubernetes: { message: 'target kubernetes is not available yet; use local' },
-    gitops: { message: 'target gitops is not available yet; use local' },
+  const k8sName = (what: string) => z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
+    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid Kubernetes ${what} name`, 'use lowercase letters, digits, dashes and dots, starting and ending with a letter or digit'),
+  }).max(253);
+  let kubernetes = z.strictObject({
+    kubeconfig: z.string().min(1).optional().describe('Path of the kubeconfig, relative to the folder of gangway.yaml. Default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account.'),
+    context: z.string().min(1).optional().describe('The kubeconfig context to use. Default: its current-context.'),
+    namespace: k8sName('namespace').optional().describe('Namespace of the service\'s objects. Default: the context\'s namespace, else default.'),
+    manifests: z.string().min(1).optional().describe('A YAML file or a folder of them (relative to the folder of gangway.yaml) holding the Deployment, its Service and anything else the service needs.'),
+    kustomize: z.string().min(1).optional().describe('A kustomize overlay folder (relative to the folder of gangway.yaml), rendered with `kubectl kustomize`.'),
+    deployment: k8sName('Deployment').optional().describe('The Deployment in the manifests that runs the service. Default: the service\'s name.'),
+    container: k8sName('container').optional().describe('The container whose image is the release\'s. Default: the Deployment\'s first container.'),
+    service: k8sName('Service').optional().describe('The public Service in the manifests. Default: the service\'s name.'),
+    httpRoute: k8sName('HTTPRoute').optional().describe('A Gateway API HTTPRoute in the manifests that splits traffic by exact weights and header matches. Default: none; a canary weighs by replica counts.'),
+    port: port('The pods\' port health and smoke checks reach. Default: the container\'s first declared port.').optional(),
+    image: z.string().min(1).optional().describe('Image repository for a release given by version only (`<image>:<version>`). Default: the manifests\' image with its tag replaced.'),
+    instances: z.int().min(1).max(100).optional().describe(`Replicas of a release (1–100). Default ${DEFAULTS.instances}.`),
+    restartLimit: z.int().min(0).optional().describe(`Container restarts a new release's pod may have before the rollout fails. Default ${DEFAULTS.kubernetes.restartLimit}: none.`),
+    kubectl: z.string().min(1).optional().describe(`The kubectl binary that renders kustomize overlays (argv, never a shell). Default ${DEFAULTS.kubernetes.kubectl} on PATH.`),
+    requestTimeout: duration(`Limit on each call to the API server. Default ${DEFAULTS.kubernetes.requestTimeout}.`, { positive: true }).optional(),
+  });
+  if (mode === 'service') {
+    kubernetes = kubernetes.superRefine(exactlyOne('target.kubernetes', ['manifests', 'kustomize'], 'give manifests (a YAML file or folder) or kustomize (an overlay folder)')) as unknown as typeof kubernetes;
+  }
+  kubernetes = kubernetes.describe('Run the service as a Deployment on a Kubernetes cluster.');
+
+  let targetKeys = z.strictObject({ local: local.optional(), kubernetes: kubernetes.optional() });
+  if (mode === 'service') targetKeys = targetKeys.superRefine(exactlyOne('target', ['local', 'kubernetes'])) as unknown as typeof targetKeys;
+  const target = reserveKeys(targetKeys, {
+    gitops: { message: 'target gitops is not available yet; use local or kubernetes' },
     command: { message: 'target command is not available yet; use local', hint: 'did you mean `target.local.command`?' },
-  }).describe('Where the service runs.');
+  }).describe('Where the service runs: exactly one of local, kubernetes.');
+
+  const job = z.strictObject({
+    manifest: req(z.string().min(1).describe('A YAML file holding one Job, relative to the folder of gangway.yaml. Its name gets the release appended, so every deployment runs its own.')),
+    timeout: duration(`How long the Job may take to complete. Default ${DEFAULTS.jobs.timeout}.`, { positive: true }).optional(),
+  }).describe('A Job applied and waited for.');
+  const jobs = z.strictObject({
+    beforeRollout: z.array(job).optional().describe('Jobs (a database migration) applied in order before the new release starts, each waited for until Complete; a Failed one, or one past its timeout, stops the deployment before traffic moves. Kubernetes target only.'),
+  }).describe('Work run on the target as part of each deployment.');
 
   const health = z.strictObject({
     path: req(urlPath('health path').describe('Path of the health endpoint, starting with "/".')),
@@ -482,6 +518,7 @@ function buildService(mode: Mode) {
     smoke: z.array(smokeCheck).optional().describe('Checks run against the new release before it takes traffic, in order. An override replaces the whole list.'),
     rollback: rollback.optional(),
     drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`).optional(),
+    jobs: jobs.optional(),
     migrations: migrations.nullable().optional()
       .describe('Database migrations run as steps of each deployment: backup, migrate, validate; undone on rollback as `rollback` says. null: none (e.g. in one environment\'s overrides).'),
   };

@@ -5,6 +5,9 @@
  */
 
 import type { HttpExpect } from '../core/http-check.js';
+import type { JobsConfig, KubernetesTargetConfig } from './kubernetes.js';
+
+export type { JobsConfig, JobConfig, KubernetesSource, KubernetesTargetConfig } from './kubernetes.js';
 
 export interface HealthConfig {
   path: string;
@@ -40,7 +43,7 @@ export interface LocalTargetConfig {
  * for `target.kubernetes`, with its branch in schema.ts and compile.ts and its adapter in the
  * Targets registry (src/targets/registry.ts).
  */
-export type TargetConfig = LocalTargetConfig;
+export type TargetConfig = LocalTargetConfig | KubernetesTargetConfig;
 
 /** The kinds of target a config can name. */
 export type TargetKind = TargetConfig['kind'];
@@ -138,6 +141,8 @@ export interface ServiceEnvConfig {
   service: string;
   environment: string;
   target: TargetConfig;
+  /** Jobs run on the target as part of each deployment (Kubernetes only). */
+  jobs: JobsConfig;
   health: HealthConfig;
   strategy: StrategyConfig;
   smoke: SmokeCheck[];

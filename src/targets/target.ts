@@ -105,6 +105,15 @@ export interface TargetInstance {
   readyAt: number | null;
   lastHealth: { at: number; ok: boolean; detail: string } | null;
   /**
+   * Why the target says this instance cannot become healthy without a change (a container in
+   * CrashLoopBackOff or ImagePullBackOff, restarts over `restartLimit`), or absent/null. A new
+   * release's start fails at once on it instead of waiting out `health.startTimeout`; a transient
+   * state (a process respawning) is not one.
+   *
+   * @example 'pod web-green-7d9c-x2: container web waits with CrashLoopBackOff (back-off restarting failed container)'
+   */
+  failure?: string | null;
+  /**
    * Where it runs, for `status` only (the engine never reads it): `port` for a local process;
    * `pod`, `node`, `replicaSet` for Kubernetes.
    *

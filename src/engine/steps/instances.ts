@@ -21,6 +21,14 @@ export async function runWaitReady(ctx: StepContext, p: { version: string; count
     if (ready.length >= p.count) {
       return { result: 'succeeded', output: { ready: ready.map(evidence) } };
     }
+    const failing = mine.find((i) => i.failure);
+    if (failing) {
+      return {
+        result: 'failed',
+        reason: `instance ${failing.id} of ${p.version} cannot start: ${failing.failure} (see \`gangway logs ${cfg.service} --env ${cfg.environment} --version ${p.version}\`)`,
+        output: { instances: mine.map(evidence) },
+      };
+    }
     const crashing = mine.find((i) => i.restarts >= CRASH_LIMIT);
     if (crashing) {
       return {
@@ -48,9 +56,9 @@ export async function runWatch(ctx: StepContext, p: { version: string; durationM
   const threshold = cfg.health.failureThreshold;
   for (;;) {
     const mine = (await target.instances(cfg)).filter((i) => i.version === p.version);
-    const bad = mine.find((i) => i.consecutiveFailures >= threshold || i.state === 'unhealthy' || i.state === 'crashed');
+    const bad = mine.find((i) => i.consecutiveFailures >= threshold || i.state === 'unhealthy' || i.state === 'crashed' || i.failure);
     if (bad) {
-      const why = bad.state === 'crashed'
+      const why = bad.failure ? `instance ${bad.id}: ${bad.failure}` : bad.state === 'crashed'
         ? `instance ${bad.id} crashed`
         : `instance ${bad.id} failed ${Math.max(bad.consecutiveFailures, threshold)} consecutive health checks (threshold ${threshold})`;
       return {
@@ -67,5 +75,5 @@ export async function runWatch(ctx: StepContext, p: { version: string; durationM
 }
 
 function evidence(i: TargetInstance) {
-  return { id: i.id, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures, lastHealth: i.lastHealth?.detail ?? null };
+  return { id: i.id, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures, lastHealth: i.lastHealth?.detail ?? null, ...(i.failure ? { failure: i.failure } : {}) };
 }

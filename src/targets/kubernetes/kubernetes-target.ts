@@ -22,6 +22,7 @@
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError } from '../../errors.js';
+import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
 import type { KubeApi, KubeConnection } from './api.js';
 import { colorService, forApply, loadObjects, shapeRelease, type Layout, type Shaped } from './manifests.js';
 import { ANNOTATION, LABEL, fnv1a, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
@@ -29,30 +30,6 @@ import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts, type Roll
 
 export type Color = 'blue' | 'green';
 const COLORS: readonly Color[] = ['blue', 'green'];
-
-/** An instance as the Kubernetes target reports it: a pod. */
-export interface KubeInstance {
-  id: string;
-  version: string;
-  state: 'starting' | 'ready' | 'unhealthy' | 'crashed' | 'stopping';
-  restarts: number;
-  readyAt: number | null;
-  detail: string | null;
-  pod: { name: string; ip: string | null; node: string | null; color: string | null };
-}
-
-/** The traffic split as the engine speaks it. */
-export interface KubeTraffic {
-  versions: Array<{ version: string; weight: number }>;
-  preview: string | null;
-  headerRoute?: { name: string; value: string; version: string } | null;
-}
-
-/** What a native rollout returns: the Deployment generation it asked for, checked on resume instead of applying again. */
-export interface RolloutHandle { version: string; generation: number }
-
-/** How a check reaches a release: a URL on the API server's proxy, its headers and TLS. */
-export interface KubeReach { url: string; headers: Record<string, string>; describe: string; dispatcher: KubeApi['dispatcher'] }
 
 export interface KubernetesTargetOptions {
   /** Opens (and caches) the connection for a target config. */
@@ -69,9 +46,11 @@ export function kubeCfg(cfg: ServiceEnvConfig): Cfg {
   return cfg as unknown as Cfg;
 }
 
-export class KubernetesTarget {
+export class KubernetesTarget implements Target {
   private readonly connect: KubernetesTargetOptions['connect'];
   private readonly pollMs: number;
+  /** Pods seen ready (by uid), so one that stops being ready reads as unhealthy rather than starting. */
+  private readonly seenReady = new Set<string>();
 
   constructor(opts: KubernetesTargetOptions) {
     this.connect = opts.connect;
@@ -79,27 +58,26 @@ export class KubernetesTarget {
   }
 
   /** What the target can do for a service: exact weights and header routes only through an HTTPRoute. */
-  capabilities(cfg: ServiceEnvConfig) {
+  capabilities(cfg: ServiceEnvConfig): TargetCapabilities {
     const k = kubeCfg(cfg).target;
     return {
-      weights: k.httpRoute ? 'exact' as const : 'replicaRatio' as const,
+      weights: k.httpRoute ? 'exact' : 'replicaRatio',
       headerRoutes: k.httpRoute !== null,
       sticky: false,
       preview: true,
       requestMetrics: false,
       nativeRolling: true,
-      jobs: true,
     };
   }
 
   // ---- instances ------------------------------------------------------------------------
 
   /** Every pod of the service in the environment (all releases), oldest first. */
-  async instances(cfg: ServiceEnvConfig): Promise<KubeInstance[]> {
+  async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
     const { api, namespace } = await this.connect(c.target);
     const pods = await this.pods(api, namespace, c);
-    return pods.map((p) => toInstance(p, c.target.restartLimit));
+    return pods.map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
   }
 
   /**
@@ -108,7 +86,7 @@ export class KubernetesTarget {
    * zero. On the rolling layout a count of 0 for the release the Deployment does not hold is
    * nothing to do; otherwise it rolls the Deployment to the release.
    */
-  async scale(cfg: ServiceEnvConfig, release: { version: string; image: string | null }, count: number): Promise<KubeInstance[]> {
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     if (layoutKind(c) === 'single') {
@@ -133,18 +111,18 @@ export class KubernetesTarget {
   // ---- native rolling -------------------------------------------------------------------
 
   /** Applies the release to the Deployment (its rolling update does the rest); the same call again acts no further. */
-  async rollout(cfg: ServiceEnvConfig, release: { version: string; image: string | null }): Promise<RolloutHandle> {
+  async rollout(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     const dep = await this.applyRelease(conn, c, release, { kind: 'single' }, c.target.instances);
-    return { version: release.version, generation: dep.metadata.generation ?? 0 };
+    return { version: release.version, revision: `generation ${dep.metadata.generation ?? 0}` };
   }
 
   /**
    * Where a rollout stands, by `kubectl rollout status`'s rules, failed early when a pod of the
    * release crash-loops, cannot pull its image, or restarts more than `restartLimit`.
    */
-  async rolloutStatus(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutVerdict> {
+  async rolloutStatus(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus> {
     const c = kubeCfg(cfg);
     const { api, namespace } = await this.connect(c.target);
     const dep = await api.get<KubeDeployment>('Deployment', namespace, c.target.deployment);
@@ -164,7 +142,7 @@ export class KubernetesTarget {
   // ---- traffic --------------------------------------------------------------------------
 
   /** Moves traffic as the strategy does on this cluster; throws when asked for what it cannot do (a header route without an HTTPRoute). */
-  async setTraffic(cfg: ServiceEnvConfig, t: KubeTraffic): Promise<void> {
+  async setTraffic(cfg: ServiceEnvConfig, t: Traffic): Promise<void> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     const routed = t.versions.filter((v) => v.weight > 0);
@@ -196,7 +174,7 @@ export class KubernetesTarget {
   }
 
   /** The split as the cluster serves it now. */
-  async traffic(cfg: ServiceEnvConfig): Promise<KubeTraffic> {
+  async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     const { api, namespace } = conn;
@@ -228,7 +206,7 @@ export class KubernetesTarget {
   }
 
   /** How a smoke or health check reaches a release: the preview Service, or a ready pod of the release, through the API server's proxy. */
-  async reach(cfg: ServiceEnvConfig, version: string, opts: { preview?: boolean } = {}): Promise<KubeReach | null> {
+  async reach(cfg: ServiceEnvConfig, version: string, opts: { preview?: boolean } = {}): Promise<Reach | null> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     const headers = await conn.api.authHeaders();
@@ -245,7 +223,7 @@ export class KubernetesTarget {
   }
 
   /** The last lines of each pod's log (of one release when `version` is given). */
-  async logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<Array<{ instance: string; version: string; lines: string[] }>> {
+  async logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<LogLine[]> {
     const c = kubeCfg(cfg);
     const { api, namespace } = await this.connect(c.target);
     const pods = (await this.pods(api, namespace, c)).filter((p) => q.version === undefined || podVersion(p) === q.version);
@@ -265,8 +243,8 @@ export class KubernetesTarget {
     return items.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  private async instancesOf(conn: KubeConnection, c: Cfg, version: string): Promise<KubeInstance[]> {
-    return (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version).map((p) => toInstance(p, c.target.restartLimit));
+  private async instancesOf(conn: KubeConnection, c: Cfg, version: string): Promise<TargetInstance[]> {
+    return (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version).map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
   }
 
   private async readyByVersion(conn: KubeConnection, c: Cfg): Promise<Map<string, number>> {
@@ -482,19 +460,30 @@ function podVersion(p: KubePod): string | null {
   return p.metadata.annotations?.[ANNOTATION.version] ?? null;
 }
 
-function toInstance(p: KubePod, restartLimit: number): KubeInstance {
+/**
+ * A pod as an instance. Its health is the kubelet's readiness probe: ready while the Ready
+ * condition holds, `unhealthy` when this target saw it ready and it no longer is, `crashed` with a
+ * `failure` when a container crash-loops, cannot pull its image or restarts past the limit.
+ */
+function toInstance(p: KubePod, restartLimit: number, seenReady: Set<string>): TargetInstance {
   const problem = podProblem(p, restartLimit);
   const ready = isPodReady(p);
-  const readyCond = p.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True');
-  const state: KubeInstance['state'] = p.metadata.deletionTimestamp ? 'stopping' : problem ? 'crashed' : ready ? 'ready' : 'starting';
+  const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
+  const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;
+  const key = (p.metadata.uid as string | undefined) ?? p.metadata.name;
+  if (ready) seenReady.add(key);
+  const wasReady = !ready && seenReady.has(key);
+  const state: TargetInstance['state'] = p.metadata.deletionTimestamp ? 'stopping' : problem ? 'crashed' : ready ? 'ready' : wasReady ? 'unhealthy' : 'starting';
   return {
     id: p.metadata.name,
     version: podVersion(p) ?? 'unknown',
     state,
     restarts: podRestarts(p),
-    readyAt: ready && readyCond?.lastTransitionTime ? Date.parse(readyCond.lastTransitionTime) : null,
-    detail: problem,
-    pod: { name: p.metadata.name, ip: p.status?.podIP ?? null, node: (p.spec?.nodeName as string | undefined) ?? null, color: p.metadata.labels?.[LABEL.color] ?? null },
+    consecutiveFailures: 0,
+    readyAt: ready && at !== null ? at : null,
+    lastHealth: cond && at !== null ? { at, ok: ready, detail: ready ? 'pod Ready' : `pod not Ready${cond.reason ? ` (${cond.reason}${cond.message ? `: ${cond.message}` : ''})` : ''}` } : null,
+    failure: problem,
+    detail: { pod: p.metadata.name, ip: p.status?.podIP ?? null, node: (p.spec?.nodeName as string | undefined) ?? null, color: p.metadata.labels?.[LABEL.color] ?? null },
   };
 }
 

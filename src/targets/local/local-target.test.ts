@@ -7,7 +7,7 @@ import { runAgent, type RunningAgent } from '../../agent/agent.js';
 import { connectAgent, type AgentClient } from '../../agent/client.js';
 import { freePort } from '../../agent/ports.js';
 import { parseConfig } from '../../config/load.js';
-import type { ServiceEnvConfig } from '../../config/types.js';
+import type { LocalTargetConfig, ServiceEnvConfig } from '../../config/types.js';
 import { APP, get, killHard, waitFor } from '../../../test/fixtures/agent-helpers.js';
 import { describeTargetContract } from '../contract.js';
 import { LocalTarget } from './local-target.js';
@@ -113,7 +113,7 @@ describe('local target: blue-green without a preview port', () => {
     expect(await target.reach(cfg, '2.0.0', { preview: true })).toEqual({ url: `http://127.0.0.1:${port}`, headers: {}, describe: `preview port ${port}` });
     expect(await target.reach(cfg, '1.0.0', { preview: true })).toBeNull();
     expect((await get(port, '/')).body).toBe('2.0.0\n');
-    expect((await get(cfg.target.port, '/')).body).toBe('1.0.0\n');
+    expect((await get((cfg.target as LocalTargetConfig).port, '/')).body).toBe('1.0.0\n');
     expect((await client.state()).previewPorts).toEqual([{ service: 'web', environment: 'dev', port }]);
 
     // The agent is replaced (instances keep running): the preview is back on the same port.
