@@ -26,7 +26,7 @@ import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, 
 import type { KubeApi, KubeConnection } from './api.js';
 import { colorService, forApply, loadObjects, shapeRelease, type Layout, type Shaped } from './manifests.js';
 import { ANNOTATION, LABEL, fnv1a, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
-import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts, type RolloutVerdict } from './rollout-status.js';
+import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts } from './rollout-status.js';
 
 export type Color = 'blue' | 'green';
 const COLORS: readonly Color[] = ['blue', 'green'];
