@@ -156,7 +156,7 @@ describe('compileConfig', () => {
         }],
       },
     });
-    expect(config.metrics).toEqual({ prometheus: null });
+    expect(config.metrics).toEqual({ prometheus: null, requests: null });
     // The compiled config owns its copies: nothing it freezes belongs to the presets module.
     if (web.strategy.kind !== 'canary') throw new Error('expected a canary');
     expect(web.strategy.steps).not.toBe(DEFAULT_CANARY_STEPS);

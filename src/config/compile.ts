@@ -93,6 +93,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
           timeoutMs: parseDuration(raw.metrics.prometheus.timeout ?? DEFAULTS.metrics.prometheus.timeout),
         }
         : null,
+      requests: raw.metrics?.requests ? { ...DEFAULTS.metrics.requests, ...raw.metrics.requests } : null,
     },
   });
 }

@@ -164,7 +164,7 @@ describe('parseConfig: a complete file', () => {
       incidents: null,
       records: null,
       notifications: [],
-      metrics: { prometheus: null },
+      metrics: { prometheus: null, requests: null },
     } as GangwayConfig;
     expect(config).toEqual(expected);
     expect(Object.keys(config.services.web)).toEqual(['dev', 'staging', 'prod']);
@@ -676,11 +676,28 @@ services:
 `;
 
 describe('parseConfig: canary, analysis templates and metrics', () => {
+  it('metrics.requests: {} gets the default queries, keys override one by one, and it needs metrics.prometheus', () => {
+    const head = 'project: shop\nenvironments: { dev: {} }\nservices:\n  web: { target: { local: { command: [node, a.js], port: 8080 } } }\nmetrics:\n';
+    const defaults = parseConfig(`${head}  prometheus: { address: http://127.0.0.1:9090 }\n  requests: {}\n`, FILE, { env: {} });
+    expect(defaults.metrics.requests).toEqual({
+      total: 'sum by (gangway_io_release) (http_requests_total{gangway_io_service="${service}",gangway_io_environment="${environment}"})',
+      errors: 'sum by (gangway_io_release) (http_requests_total{gangway_io_service="${service}",gangway_io_environment="${environment}",status=~"5.."})',
+      buckets: 'sum by (gangway_io_release, le) (http_request_duration_seconds_bucket{gangway_io_service="${service}",gangway_io_environment="${environment}"})',
+      versionLabel: 'gangway_io_release',
+    });
+    const custom = parseConfig(`${head}  prometheus: { address: http://127.0.0.1:9090 }\n  requests: { total: 'sum by (v) (reqs{app="\${service}"})', versionLabel: v }\n`, FILE, { env: {} });
+    expect(custom.metrics.requests).toMatchObject({ total: 'sum by (v) (reqs{app="${service}"})', versionLabel: 'v', errors: defaults.metrics.requests!.errors });
+    expect(problemsOf(`${head}  requests: {}\n`)).toEqual([
+      { line: 6, column: 3, path: 'metrics.requests', message: 'metrics.requests needs metrics.prometheus', hint: 'add `prometheus: { address: http://… }` under metrics' },
+    ]);
+    expect(problemsOf(`${head}  prometheus: { address: http://127.0.0.1:9090 }\n  requests: { total: 'sum(x{v="\${version}"})', versionLabel: 1v }\n`).map((p) => p.path)).toEqual(['metrics.requests.total', 'metrics.requests.versionLabel']);
+  });
+
   it('compiles steps, sticky sessions, templates, presets and every default exactly', () => {
     const config = parseConfig(CANARY_FILE, FILE, { env: {} });
     const tolerate10 = { action: 'tolerate', limit: 10 };
     const pause0 = { action: 'pause', limit: 0 };
-    expect(config.metrics).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', timeoutMs: 3000 } });
+    expect(config.metrics).toEqual({ prometheus: { address: 'http://127.0.0.1:9090', timeoutMs: 3000 }, requests: null });
     expect(Object.keys(config.analysisTemplates)).toEqual([...Object.keys(PRESETS), 'checkout-slo', 'quick']);
     expect(config.analysisTemplates).toEqual({
       ...PRESETS,
@@ -766,10 +783,10 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
   it('a file without analysis or metrics gets the presets and no Prometheus', () => {
     const config = parseConfig(one, FILE, { env: {} });
     expect(config.analysisTemplates).toEqual(PRESETS);
-    expect(config.metrics).toEqual({ prometheus: null });
+    expect(config.metrics).toEqual({ prometheus: null, requests: null });
     expect(config.services.web.dev.analysis).toBeNull();
     expect(parseConfig(`${one}metrics: { prometheus: { address: "https://prom.internal" } }\n`, FILE, { env: {} }).metrics)
-      .toEqual({ prometheus: { address: 'https://prom.internal', timeoutMs: 5000 } });
+      .toEqual({ prometheus: { address: 'https://prom.internal', timeoutMs: 5000 }, requests: null });
   });
 
   it('canary step problems: weights, pauses, header routes, analysis steps', () => {

@@ -52,7 +52,17 @@ export const DEFAULTS = {
     /** What `tolerate` without a number lets pass. */
     tolerateLimit: 10,
   },
-  metrics: { prometheus: { timeout: '5s' }, web: { timeout: '5s' } },
+  metrics: {
+    prometheus: { timeout: '5s' },
+    web: { timeout: '5s' },
+    /** The seeds' http_requests_total / http_request_duration_seconds shape, labelled by the pods' gangway.io labels after a labelmap relabelling. */
+    requests: {
+      total: 'sum by (gangway_io_release) (http_requests_total{gangway_io_service="${service}",gangway_io_environment="${environment}"})',
+      errors: 'sum by (gangway_io_release) (http_requests_total{gangway_io_service="${service}",gangway_io_environment="${environment}",status=~"5.."})',
+      buckets: 'sum by (gangway_io_release, le) (http_request_duration_seconds_bucket{gangway_io_service="${service}",gangway_io_environment="${environment}"})',
+      versionLabel: 'gangway_io_release',
+    },
+  },
   checks: { timeout: '2m', method: 'GET', status: 200 },
   /** What `image: {}` checks: that the image exists (a tag resolved to a digest); no signature. */
   image: { exists: true },
@@ -96,6 +106,8 @@ void allEventsListed;
 
 /** Placeholders `records.path` may hold, written `{name}`. */
 export const RECORDS_PATH_PLACEHOLDERS = ['environment', 'service'] as const;
+/** Placeholders of `metrics.requests` queries: per service and environment, all releases at once. */
+export const REQUEST_QUERY_PLACEHOLDERS = ['service', 'environment'] as const;
 
 /** Day names accepted in windows, Monday first. */
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -932,11 +944,26 @@ export const analysisTemplateSchema = z.strictObject({
     .describe('The rules; the template fails when any rule fails.'),
 }).describe('A named set of analysis rules.');
 
+const requestQuery = (what: string, example: string) => placeholderStringOf(REQUEST_QUERY_PLACEHOLDERS, METRIC_TEXT).min(1)
+  .describe(`PromQL instant query for ${what}, one series per release (grouped by versionLabel); \${service} and \${environment} are filled in. Default: ${example}`);
+
 const metrics = z.strictObject({
   prometheus: z.strictObject({
     address: httpUrl('address', 'http://127.0.0.1:9090').describe('Base URL of the Prometheus server, e.g. http://127.0.0.1:9090.'),
     timeout: duration(`How long one query may take. Default ${DEFAULTS.metrics.prometheus.timeout}.`, { positive: true }).optional(),
   }).optional().describe('A Prometheus server for `prometheus` metrics.'),
+  requests: z.strictObject({
+    total: requestQuery('the cumulative count of requests', DEFAULTS.metrics.requests.total).optional(),
+    errors: requestQuery('the cumulative count of failed (5xx) requests', DEFAULTS.metrics.requests.errors).optional(),
+    buckets: requestQuery('the cumulative latency histogram buckets in seconds, one series per release and `le`', DEFAULTS.metrics.requests.buckets).optional(),
+    versionLabel: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, {
+      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a Prometheus label name`, 'use letters, digits and underscores, not starting with a digit'),
+    }).optional().describe(`The label that names the release in the three queries' results. Default ${DEFAULTS.metrics.requests.versionLabel} (the pods' gangway.io/release label after Prometheus's labelmap relabelling).`),
+  }).optional().describe('The builtin request metrics (error_rate, request_rate, p50/p95/p99_latency) read from Prometheus, for targets that do not measure requests themselves (kubernetes). `requests: {}` uses the default queries. Needs metrics.prometheus.'),
+}).superRefine((m, ctx) => {
+  if (m.requests !== undefined && m.prometheus === undefined) {
+    ctx.addIssue({ code: 'custom', input: m.requests, path: ['requests'], message: withHint('metrics.requests needs metrics.prometheus', 'add `prometheus: { address: http://… }` under metrics') });
+  }
 }).describe('Metric providers besides the builtin one.');
 
 // ---------------------------------------------------------------------------------------------

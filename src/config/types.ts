@@ -308,5 +308,18 @@ export interface GangwayConfig {
   incidents: { label: string; value: string } | null;
   records: RecordsConfig | null;
   notifications: NotifierConfig[];
-  metrics: { prometheus: { address: string; timeoutMs: number } | null };
+  metrics: { prometheus: { address: string; timeoutMs: number } | null; requests: RequestQueries | null };
+}
+
+/**
+ * PromQL instant queries that give the builtin request metrics of a target that does not
+ * measure requests itself: cumulative counts per release, labelled by `versionLabel`.
+ * `${service}` and `${environment}` are filled in.
+ */
+export interface RequestQueries {
+  total: string;
+  errors: string;
+  /** Cumulative histogram buckets in seconds, one series per release and `le`. */
+  buckets: string;
+  versionLabel: string;
 }

@@ -19,6 +19,14 @@ export interface CountersSource {
   counters(service: string, environment: string): Promise<ReleaseRequestCounters[]>;
 }
 
+/**
+ * A counters source that cannot answer and words the whole reason itself (Prometheus rejected
+ * a `metrics.requests` query); the measurement's `error` is its message as is.
+ */
+export class CountersReadError extends Error {
+  override name = 'CountersReadError';
+}
+
 /** One version's cumulative counters in one reading. */
 type Counters = ReleaseRequestCounters;
 
@@ -129,7 +137,7 @@ export class BuiltinProvider implements MetricProvider, RequestWindowSource {
     try {
       current = await this.read(q.service, q.environment);
     } catch (err) {
-      if (err instanceof RequestMetricsUnavailableError) return { phase: 'error', detail: err.message };
+      if (err instanceof RequestMetricsUnavailableError || err instanceof CountersReadError) return { phase: 'error', detail: err.message };
       return { phase: 'error', detail: `cannot read the local agent's request counters: ${err instanceof Error ? err.message : String(err)}` };
     }
     const history = this.readings.get(key(q.service, q.environment)) ?? [current];

@@ -138,6 +138,26 @@ export class PrometheusProvider implements MetricProvider {
     return { phase: 'ok', series };
   }
 
+  /**
+   * An instant query that may return many series (request counters per release), evaluated at
+   * `nowMs`: each series' labels and value (NaN and infinities kept as numbers for the caller
+   * to judge). An error in Prometheus's words for a rejected query, a non-vector answer or an
+   * unreachable server. Never throws.
+   *
+   * @example
+   * await prom.vector('sum by (version) (http_requests_total)', Date.now())
+   * // { phase: 'ok', samples: [{ labels: { version: '2.0.0' }, value: 1520 }] }
+   */
+  async vector(query: string, nowMs: number): Promise<{ phase: 'ok'; samples: Array<{ labels: Record<string, string>; value: number }> } | { phase: 'error'; detail: string }> {
+    const answer = await this.call('/api/v1/query', { query, time: seconds(nowMs) });
+    if ('phase' in answer) return answer;
+    if (answer.resultType !== 'vector') return { phase: 'error', detail: `query returned a ${String(answer.resultType)}, expected an instant vector: ${query}` };
+    return {
+      phase: 'ok',
+      samples: (answer.result as VectorSample[]).map((x) => ({ labels: x.metric ?? {}, value: parsePromNumber(x.value?.[1]) })),
+    };
+  }
+
   /** One API call; the `data` of a successful answer, or an error result in Prometheus's words. */
   private async call(path: string, params: Record<string, string>): Promise<{ resultType: unknown; result: unknown } | { phase: 'error'; detail: string }> {
     const url = `${this.base}${path}`;
@@ -181,6 +201,14 @@ export class PrometheusProvider implements MetricProvider {
     const reason = e.cause?.message ?? e.message;
     return `cannot reach Prometheus at ${this.base}: ${reason}${code && !reason.includes(code) ? ` (${code})` : ''}`;
   }
+}
+
+/** A sample value as Prometheus writes it ("NaN", "+Inf", "-Inf" included); NaN when absent. */
+function parsePromNumber(raw: string | undefined): number {
+  if (raw === undefined) return Number.NaN;
+  if (raw === '+Inf' || raw === 'Inf') return Number.POSITIVE_INFINITY;
+  if (raw === '-Inf') return Number.NEGATIVE_INFINITY;
+  return Number(raw);
 }
 
 function numberResult(raw: string | undefined): MetricResult {
