@@ -530,6 +530,7 @@ function instanceView(i: TargetInstance): StatusEntry['instances'][number] {
   return {
     id: i.id, version: i.version, port: typeof port === 'number' ? port : null, state: i.state, restarts: i.restarts, consecutiveFailures: i.consecutiveFailures,
     ...(Object.keys(rest).length > 0 ? { detail: rest } : {}),
+    ...(i.failure ? { failure: i.failure } : {}),
   };
 }
 

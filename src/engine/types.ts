@@ -77,6 +77,8 @@ export interface StatusEntry {
   instances: Array<{
     id: string; version: string; port: number | null; state: TargetInstanceState; restarts: number; consecutiveFailures: number;
     detail?: Record<string, string | number | null>;
+    /** Why the target says it cannot become healthy (CrashLoopBackOff, restarts over the limit), when it says so. */
+    failure?: string;
   }>;
   /** Traffic per version as the target serves it now; `weight` is the percentage of requests (whole numbers summing to 100). */
   traffic: Array<{ version: string; weight: number }>;

@@ -113,6 +113,7 @@ const SCHEMAS: Json = {
             state: { type: 'string', enum: ['starting', 'ready', 'unhealthy', 'crashed', 'stopping', 'stopped'] },
             restarts: { type: 'integer' }, consecutiveFailures: { type: 'integer' },
             detail: { type: 'object', description: 'Where else the instance runs (a pod, its node), when the target says.', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'null' }] } },
+            failure: { type: 'string', description: 'Why the target says the instance cannot become healthy (CrashLoopBackOff, ImagePullBackOff, restarts over the limit), when it says so.' },
           },
         },
       },

@@ -13,7 +13,7 @@ import { main } from '../main.js';
 import { buildServer } from '../../server/app.js';
 import { FakeOrchestrator } from '../../../test/support/fake-orchestrator.js';
 import type { DeployRequest, GateState, PlanView, StatusEntry } from '../../engine/types.js';
-import { renderStatus } from './status.js';
+import { renderInstances, renderStatus } from './status.js';
 import { freePort } from '../../agent/ports.js';
 
 const TOKEN = 'cli-first-hour-token';
@@ -112,6 +112,25 @@ describe('status instances', () => {
     const out = renderStatus([entry({ instances: [...inst('1.1.0', 3), ...inst('1.0.0', 3)] as StatusEntry['instances'], traffic: [{ version: '1.1.0', weight: 100 }, { version: '1.0.0', weight: 0 }] })]);
     expect(out).toContain('3/3 ready (+3 previous)');
     expect(out).not.toContain('6/6');
+  });
+
+  it('lists each instance with where it runs: a local port, or a pod and its node with the reason it cannot start', () => {
+    const pods = [
+      { id: 'web-green-7d9c-a', version: '1.1.0', port: null, state: 'ready', restarts: 0, consecutiveFailures: 0, detail: { pod: 'web-green-7d9c-a', node: 'node-1', ip: '10.0.0.7' } },
+      { id: 'web-blue-55f4-b', version: '1.2.0', port: null, state: 'crashed', restarts: 2, consecutiveFailures: 0, detail: { pod: 'web-blue-55f4-b', node: null }, failure: 'container web waits with CrashLoopBackOff' },
+    ] as StatusEntry['instances'];
+    expect(renderInstances([entry({ instances: pods }), entry({ environment: 'dev', instances: inst('1.1.0', 1) as StatusEntry['instances'] })]).split('\n').map((l) => l.trimEnd())).toEqual([
+      '',
+      'web/prod instances',
+      '  INSTANCE          RELEASE  STATE                                               RESTARTS  WHERE',
+      '  web-green-7d9c-a  1.1.0    ready                                               0         pod web-green-7d9c-a on node-1',
+      '  web-blue-55f4-b   1.2.0    crashed: container web waits with CrashLoopBackOff  2         pod web-blue-55f4-b',
+      '',
+      'web/dev instances',
+      '  INSTANCE          RELEASE  STATE  RESTARTS  WHERE',
+      '  web-prod-1.1.0-0  1.1.0    ready  0         :41000',
+      '',
+    ]);
   });
 
   it('counts every release that takes traffic during a rollout', () => {

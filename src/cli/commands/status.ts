@@ -12,13 +12,15 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .argument('[service]', 'only this service')
     .option('-e, --env <environment>', 'only this environment')
     .option('-w, --watch', 'redraw every second until Ctrl-C')
-    .action(action(ctx, async (service: string | undefined, opts: { env?: string; watch?: boolean }) => {
+    .option('-i, --instances', 'list every instance: its release, state, restarts and where it runs (port, or pod and node)')
+    .action(action(ctx, async (service: string | undefined, opts: { env?: string; watch?: boolean; instances?: boolean }) => {
       const client = await ctx.client();
       const query = { service, environment: opts.env };
+      const render = (entries: StatusEntry[]) => renderStatus(entries) + (opts.instances ? renderInstances(entries) : '');
       if (!opts.watch) {
         const entries = await client.status(query);
         if (ctx.json()) ctx.printJson(entries);
-        else ctx.out(renderStatus(entries));
+        else ctx.out(render(entries));
         return 0;
       }
       const signal = ctx.interrupted();
@@ -27,7 +29,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         const entries = await client.status(query);
         if (ctx.json()) ctx.out(JSON.stringify(entries) + '\n');
         // On a terminal redraw in place; piped output gets one table per refresh instead of escape codes.
-        else ctx.out(`${tty ? '\x1b[H\x1b[2J' : ''}${renderStatus(entries)}${tty ? '' : '\n'}`);
+        else ctx.out(`${tty ? '\x1b[H\x1b[2J' : ''}${render(entries)}${tty ? '' : '\n'}`);
         await wait(ctx.io.refreshMs, signal);
       }
       return 0;
@@ -63,6 +65,32 @@ export function renderStatus(entries: StatusEntry[]): string {
     if (active) for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
   }
   return out;
+}
+
+/**
+ * One table of instances per service and environment: id, release, state, restarts and where it
+ * runs (`:41873` for a local process; `pod web-green-7d9c-x2 on node-1` on Kubernetes), with the
+ * target's reason when an instance cannot start.
+ *
+ * @example renderInstances(entries) // '\nweb/prod instances\n  INSTANCE  RELEASE  STATE  RESTARTS  WHERE\n  …'
+ */
+export function renderInstances(entries: StatusEntry[]): string {
+  let out = '';
+  for (const e of entries) {
+    if (e.instances.length === 0) continue;
+    out += `\n${e.service}/${e.environment} instances\n`;
+    out += table(['  INSTANCE', 'RELEASE', 'STATE', 'RESTARTS', 'WHERE'], e.instances.map((i) => [
+      `  ${i.id}`, i.version, i.failure ? `${i.state}: ${i.failure}` : i.state, String(i.restarts), where(i),
+    ]));
+  }
+  return out;
+}
+
+function where(i: StatusEntry['instances'][number]): string {
+  if (i.port !== null) return `:${i.port}`;
+  const d = i.detail ?? {};
+  const parts = [d.pod ? `pod ${d.pod}` : null, d.node ? `on ${d.node}` : null, d.replicaSet ? `rs ${d.replicaSet}` : null].filter((x) => x !== null);
+  return parts.length > 0 ? parts.join(' ') : '-';
 }
 
 const MARKS = { pass: '✓', fail: '✗', inconclusive: '?', error: '!' } as const;
@@ -112,7 +140,8 @@ function preview(e: StatusEntry): string {
   return `:${e.preview.port}${e.preview.version ? ` ${e.preview.version}` : ''}`;
 }
 
-function wait(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts (Ctrl-C), leaving no listener behind. */
+export function wait(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() { clearTimeout(timer); signal.removeEventListener('abort', done); resolve(); }

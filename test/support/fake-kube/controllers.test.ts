@@ -270,7 +270,7 @@ describe('garbage collection', () => {
     expect(status(kube.get('namespace', '', 'doomed')).phase).toBe('Terminating');
     const res = await kube.request('/api/v1/namespaces/doomed/configmaps', { method: 'POST', body: { metadata: { name: 'late' } } });
     expect(res.json).toMatchObject({ code: 403, reason: 'Forbidden', message: 'configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated' });
-    await kube.waitFor(() => meta(kube.get('configmap', 'doomed', 'hold')).deletionTimestamp, { what: 'hold marked for deletion' });
+    await kube.waitFor(() => meta(kube.get('configmap', 'doomed', 'hold')!).deletionTimestamp, { what: 'hold marked for deletion' });
     expect(kube.get('namespace', '', 'doomed')).toBeDefined();
     const released = await kube.request('/api/v1/namespaces/doomed/configmaps/hold', { method: 'PATCH', contentType: 'application/merge-patch+json', body: { metadata: { finalizers: null } } });
     expect(released.status).toBe(200);
