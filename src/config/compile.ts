@@ -2,6 +2,7 @@
  * `RawConfig` (validated, as written) → `GangwayConfig` (complete, frozen). Every default is
  * applied here and nowhere else; relative paths are resolved against the config file's folder.
  */
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
 import type { HttpExpect } from '../core/http-check.js';
@@ -276,7 +277,7 @@ function compileTarget(service: string, t: RawServiceSettings['target'], rootDir
       target: {
         kind: 'kubernetes',
         instances: k.instances ?? DEFAULTS.instances,
-        kubeconfig: k.kubeconfig ? resolve(rootDir, k.kubeconfig) : null,
+        kubeconfig: k.kubeconfig ? resolve(rootDir, k.kubeconfig.replace(/^~(?=\/|$)/, homedir())) : null,
         context: k.context ?? null,
         namespace: k.namespace ?? null,
         // Validation lets through exactly one of manifests and kustomize.

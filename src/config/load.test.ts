@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
@@ -2048,6 +2048,54 @@ services:
       { line: 5, column: 27, path: 'environments.prod.notifications', message: 'notifications are set once, at the top level', hint: 'move them to the top level of the file; each notifier\'s events say what it is told' },
       { line: 9, column: 5, path: 'services.api.records', message: 'records is set once, at the top level', hint: 'move it to the top level of the file; records.path may hold {environment} and {service}' },
       { line: 11, column: 50, path: 'services.api.environments.prod.notifications', message: 'notifications are set once, at the top level', hint: 'move them to the top level of the file; each notifier\'s events say what it is told' },
+    ]);
+  });
+});
+
+describe('parseConfig: target.kubernetes and jobs', () => {
+  const text = `project: shop
+environments: { dev: {}, prod: {} }
+services:
+  web:
+    target: { local: { command: [node, web.js], port: 8080 } }
+    jobs: { beforeRollout: [{ manifest: k8s/migrate.yaml }] }
+    environments:
+      prod:
+        target:
+          kubernetes:
+            kubeconfig: ~/.kube/prod
+            context: prod
+            kustomize: k8s/overlays/production
+            httpRoute: web-route
+            instances: 4
+            requestTimeout: 10s
+        jobs: { beforeRollout: [{ manifest: k8s/migrate.yaml, timeout: 300s }] }
+`;
+
+  it('compiles every default, resolves paths (~ is the home folder), and an override may change the target kind', () => {
+    const config = parseConfig(text, FILE, { env: {} });
+    expect(config.services.web.dev.target.kind).toBe('local');
+    expect(config.services.web.prod.target).toEqual({
+      kind: 'kubernetes', instances: 4, kubeconfig: join(homedir(), '.kube/prod'), context: 'prod', namespace: null,
+      source: { kind: 'kustomize', path: '/srv/shop/k8s/overlays/production' }, deployment: 'web', container: null, service: 'web', httpRoute: 'web-route',
+      port: null, image: null, restartLimit: 0, kubectl: 'kubectl', requestTimeoutMs: 10_000,
+    });
+    expect(config.services.web.prod.jobs).toEqual({ beforeRollout: [{ manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }] });
+    expect(config.services.web.dev.jobs).toEqual({ beforeRollout: [{ manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }] });
+  });
+
+  it('reports a bad namespace, both manifests and kustomize, and a negative restartLimit with file:line', () => {
+    const bad = `project: shop
+environments: { dev: {} }
+services:
+  web:
+    target:
+      kubernetes: { namespace: Shop_Prod, manifests: k8s, kustomize: k8s/overlay, restartLimit: -1 }
+`;
+    expect(problemsOf(bad).map((p) => [p.line, p.path, p.message])).toEqual([
+      [6, 'services.web.target.kubernetes', 'target.kubernetes has both manifests and kustomize'],
+      [6, 'services.web.target.kubernetes.namespace', '"Shop_Prod" is not a valid Kubernetes namespace name'],
+      [6, 'services.web.target.kubernetes.restartLimit', 'must be at least 0, got the number -1'],
     ]);
   });
 });

@@ -446,7 +446,7 @@ function buildService(mode: Mode) {
     error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid Kubernetes ${what} name`, 'use lowercase letters, digits, dashes and dots, starting and ending with a letter or digit'),
   }).max(253);
   let kubernetes = z.strictObject({
-    kubeconfig: z.string().min(1).optional().describe('Path of the kubeconfig, relative to the folder of gangway.yaml. Default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account.'),
+    kubeconfig: z.string().min(1).optional().describe('Path of the kubeconfig, relative to the folder of gangway.yaml (`~/` is the home folder). Default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account.'),
     context: z.string().min(1).optional().describe('The kubeconfig context to use. Default: its current-context.'),
     namespace: k8sName('namespace').optional().describe('Namespace of the service\'s objects. Default: the context\'s namespace, else default.'),
     manifests: z.string().min(1).optional().describe('A YAML file or a folder of them (relative to the folder of gangway.yaml) holding the Deployment, its Service and anything else the service needs.'),
