@@ -143,6 +143,8 @@ export interface FakeKube {
   failNext(n: number, code: number, match?: { verb?: string; resource?: string }): void;
   /** Ends every open watch and followed log; returns how many. */
   cutWatches(): number;
+  /** How many watches are open now (to wait for a client's watch before cutting it). */
+  openWatches(): number;
   /** Forgets the change history so that only the newest `keep` changes remain (watches from before get 410). */
   compactHistory(keep?: number): void;
   /**
@@ -273,6 +275,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     revokeToken(t) { gate.revokeToken(t); },
     failNext(n, code, match = {}) { failures.push({ remaining: n, code, ...match }); },
     cutWatches() { return http.cutWatches(); },
+    openWatches() { return http.openWatches(); },
     compactHistory(keep = 0) { store.compact(keep); },
     async restart(o = {}) {
       down = true;

@@ -212,6 +212,11 @@ export class FakeKubeHttp {
     });
   }
 
+  /** How many watches are open now. */
+  openWatches(): number {
+    return this.#watches.size;
+  }
+
   /** Ends every open watch (the client sees its stream end). */
   cutWatches(): number {
     const n = this.#watches.size;

@@ -101,7 +101,9 @@ describe.sequential('KubeClient against the fake API server', () => {
     const done = client.watchFrom<Deployment>('Deployment', 'shop', { backoff: { initialMs: 20, maxMs: 200 }, onList: (_rv, relist) => lists.push(relist) }, (e) => { events.push(e); }, ac.signal);
     try {
       const seenReady = (n: number) => () => events.some((e) => e.type === 'MODIFIED' && !e.fromList && e.object.status?.readyReplicas === n && e.object.spec.replicas === n);
-      await kube.waitFor(seenReady(2), { what: 'a watch event with 2 ready replicas' });
+      // The Deployment of the tests above may have settled before the first list (a loaded
+      // machine), so its 2 ready replicas come from the list or from a watch event, whichever.
+      await kube.waitFor(() => lists.length === 1 && kube.openWatches() === 1 && events.some((e) => e.object.status?.readyReplicas === 2 && e.object.spec.replicas === 2), { what: 'the watch open, with 2 ready replicas' });
 
       const watchesBefore = kube.requestLog.filter((r) => r.verb === 'watch').length;
       expect(kube.cutWatches()).toBe(1);
