@@ -481,7 +481,7 @@ describe('WindowGate', () => {
       environment('broken', [deny(WEEKDAYS, '09:00', '17:00', 'Mars/Olympus_Mons')]),
     ],
     serviceNames: ['web'], services: {}, analysisTemplates: {}, groups: {}, registries: [], incidents: null,
-    records: null, notifications: [], metrics: { prometheus: null },
+    records: null, notifications: [], metrics: { prometheus: null, requests: null },
   };
   const gate = new WindowGate(config);
 

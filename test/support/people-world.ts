@@ -30,7 +30,7 @@ export function peopleConfig(opts: { environments?: EnvironmentConfig[]; groups?
     serviceNames: ['web', 'api'], services: {}, analysisTemplates: {},
     groups: opts.groups ?? { ops: ['bob', 'dan'], sre: ['erin', 'ana'], dba: ['dora'] },
     registries: [], incidents: opts.incidents === undefined ? { label: 'freeze', value: 'true' } : opts.incidents,
-    records: null, notifications: [], metrics: { prometheus: null },
+    records: null, notifications: [], metrics: { prometheus: null, requests: null },
   };
 }
 
