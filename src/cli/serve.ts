@@ -17,7 +17,7 @@ import { createAnalysisRuntime } from '../engine/analysis-runtime.js';
 import { countersOf, createMetricProviders } from '../metrics/registry.js';
 import { capabilityProblems } from '../engine/capabilities.js';
 import { formatPath } from '../config/problems.js';
-import { buildTargets } from './targets.js';
+import { buildTargets, targetKinds } from './targets.js';
 import { createGates } from '../gates/index.js';
 import { PeopleGates } from '../gates/people.js';
 import { NotificationDispatcher } from '../notify/notifier.js';
@@ -48,18 +48,21 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     opts.logToStdout ? pino.destination(1) : pino.destination({ dest: join(config.stateDir, 'orchestrator.log'), mkdir: true, sync: false }));
   const token = ensureToken(config.stateDir);
   const store = await openStore(config.store);
-  let agent;
-  try {
-    agent = await ensureAgent({
-      stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host,
-      forwardedHeaders: config.agent.forwardedHeaders, trustForwarded: config.agent.trustForwarded,
-    });
-  } catch (err) {
-    await store.close();
-    throw err;
+  // The local agent runs only for services on the local target; a Kubernetes-only project has none.
+  let agent = null;
+  if (targetKinds(config).has('local')) {
+    try {
+      agent = await ensureAgent({
+        stateDir: config.stateDir, metricsPort: config.agent.metricsPort, host: config.agent.host,
+        forwardedHeaders: config.agent.forwardedHeaders, trustForwarded: config.agent.trustForwarded,
+      });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
   }
   // The engine holds one Target: the composite sending each service to the adapter of its kind.
-  const target = buildTargets(config, { local: new LocalTarget(agent) });
+  const target = buildTargets(config, agent ? { local: new LocalTarget(agent) } : {});
   // `up` and `validate` report these with file:line; this guard covers configs built otherwise.
   const problems = capabilityProblems(config, target);
   if (problems.length > 0) {
@@ -125,6 +128,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
       await dispatcher?.stop();
       await records?.stop();
       await server.close();
+      await target.close();
       await store.close();
       removeLock(config.stateDir);
       logger.info('orchestrator stopped');

@@ -7,7 +7,9 @@
 import type { GangwayConfig } from '../config/types.js';
 import type { ServiceSettingsProblem } from '../config/load.js';
 import { capabilityProblems } from '../engine/capabilities.js';
-import { kubeConnector } from '../targets/kubernetes/connect.js';
+import { PrometheusProvider } from '../metrics/prometheus/prometheus-provider.js';
+import { PrometheusRequestCounters } from '../metrics/prometheus/request-counters.js';
+import { kubeConnector, type KubeConnector } from '../targets/kubernetes/connect.js';
 import { KubernetesTarget } from '../targets/kubernetes/kubernetes-target.js';
 import { connectLocalTarget } from '../targets/local/local-target.js';
 import { Targets, type TargetAdapters } from '../targets/registry.js';
@@ -19,11 +21,28 @@ import { Targets, type TargetAdapters } from '../targets/registry.js';
  * @example const targets = buildTargets(config, { local: new LocalTarget(await ensureAgent(...)) })
  */
 export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {}): Targets {
-  const kinds = new Set(Object.values(config.services).flatMap((envs) => Object.values(envs).map((cfg) => cfg.target.kind)));
+  const kinds = targetKinds(config);
   const all: TargetAdapters = { ...adapters };
   if (kinds.has('local')) all.local ??= connectLocalTarget(config.stateDir);
-  if (kinds.has('kubernetes')) all.kubernetes ??= new KubernetesTarget({ connect: kubeConnector().connect });
-  return new Targets(all);
+  let connector: KubeConnector | null = null;
+  if (kinds.has('kubernetes') && !all.kubernetes) {
+    connector = kubeConnector();
+    all.kubernetes = new KubernetesTarget({ connect: connector.connect });
+  }
+  const { prometheus, requests } = config.metrics;
+  return new Targets(all, {
+    requests: prometheus && requests ? new PrometheusRequestCounters(new PrometheusProvider(prometheus), requests) : null,
+    onClose: async () => { await connector?.close(); },
+  });
+}
+
+/**
+ * The target kinds the services of a config use.
+ *
+ * @example targetKinds(config).has('local') // whether `gangway up` needs the local agent
+ */
+export function targetKinds(config: GangwayConfig): Set<string> {
+  return new Set(Object.values(config.services).flatMap((envs) => Object.values(envs).map((cfg) => cfg.target.kind)));
 }
 
 /**

@@ -95,7 +95,7 @@ export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabiliti
   throw new GangwayError('invalid_config', `${formatPath(['services', cfg.service, ...first.path])} (environment ${cfg.environment}): ${first.message}`, first.hint);
 }
 
-const REQUEST_METRICS_HINT = 'measure with prometheus or web metric sources in that template, or name another template';
+const REQUEST_METRICS_HINT = 'set metrics.requests (with metrics.prometheus) to read the builtin request metrics from Prometheus, measure with prometheus or web metric sources in that template, or name another template';
 
 /** Why a template needs the target's request metrics (a rule on a builtin metric, the judge), or null. */
 function builtinUse(t: AnalysisTemplate | undefined): string | null {

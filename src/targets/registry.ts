@@ -13,6 +13,18 @@ import type {
 /** The adapter of each target kind a project uses. */
 export type TargetAdapters = Partial<Record<TargetKind, Target>>;
 
+/** Options of the Targets composite. */
+export interface TargetsOptions {
+  /**
+   * Request counters for services whose target does not measure requests (Kubernetes), read
+   * elsewhere (Prometheus, `metrics.requests`): with it, those targets report
+   * `capabilities.requestMetrics` true and `requestCounters` answers from it.
+   */
+  requests?: { counters(service: string, environment: string): Promise<ReleaseRequestCounters[]> } | null;
+  /** Releases what the adapters hold open (API clients); called by `close()`. */
+  onClose?: () => Promise<void>;
+}
+
 /**
  * Dispatches every Target call on `cfg.target.kind`. A kind with no adapter configured throws a
  * GangwayError (`invalid_config`) naming it; an optional method the adapter lacks
@@ -27,9 +39,18 @@ export type TargetAdapters = Partial<Record<TargetKind, Target>>;
  */
 export class Targets implements Target {
   private readonly adapters: TargetAdapters;
+  private readonly options: TargetsOptions;
 
-  constructor(adapters: TargetAdapters) {
+  constructor(adapters: TargetAdapters, options: TargetsOptions = {}) {
     this.adapters = { ...adapters };
+    this.options = options;
+  }
+
+  /** Closes what the adapters hold open (API clients). Idempotent. */
+  async close(): Promise<void> {
+    const onClose = this.options.onClose;
+    this.options.onClose = undefined;
+    await onClose?.();
   }
 
   /** Adds or replaces the adapter of a kind. */
@@ -50,7 +71,8 @@ export class Targets implements Target {
   }
 
   capabilities(cfg: ServiceEnvConfig): TargetCapabilities {
-    return this.adapter(cfg).capabilities(cfg);
+    const caps = this.adapter(cfg).capabilities(cfg);
+    return !caps.requestMetrics && this.options.requests ? { ...caps, requestMetrics: true } : caps;
   }
 
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
@@ -82,8 +104,9 @@ export class Targets implements Target {
 
   async requestCounters(cfg: ServiceEnvConfig): Promise<ReleaseRequestCounters[]> {
     const a = this.adapter(cfg);
-    if (!a.requestCounters) throw new RequestMetricsUnavailableError(cfg);
-    return a.requestCounters(cfg);
+    if (a.requestCounters && a.capabilities(cfg).requestMetrics) return a.requestCounters(cfg);
+    if (this.options.requests) return this.options.requests.counters(cfg.service, cfg.environment);
+    throw new RequestMetricsUnavailableError(cfg);
   }
 
   async rollout(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle> {

@@ -12,8 +12,13 @@
  *   reaches. Blue-green points the public Service at one colour and a preview Service
  *   (`<service>-preview`) at the other; a canary without an HTTPRoute lets the public Service
  *   select both colours and sets the weight by replica counts; with an HTTPRoute, one Service
- *   per colour (`<service>-blue`, `<service>-green`) are its weighted backends and a header
- *   rule sends matching requests to the canary.
+ *   per colour (`<service>-blue`, `<service>-green`) are its weighted backends, a header rule
+ *   sends matching requests to the canary, and the public Service selects the colour with the
+ *   most weight (for callers inside the cluster).
+ *
+ * Gangway applies with server-side apply and takes the fields it sets over (`force`): the
+ * objects are its to deploy, and the replicas and selectors it merge-patches between applies
+ * would otherwise conflict with its next apply.
  *
  * What a release ran is recorded in a ConfigMap per release (the objects applied), and a
  * rollback applies those objects again — not `kubectl rollout undo`, whose revision numbers
@@ -22,30 +27,62 @@
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError } from '../../errors.js';
+import { unsupportedTraffic } from '../registry.js';
 import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
 import type { KubeApi, KubeConnection } from './api.js';
-import { colorService, forApply, loadObjects, shapeRelease, type Layout, type Shaped } from './manifests.js';
+import { colorService, forApply, loadObjects, shapeRelease, unshapeRelease, type Layout, type Shaped } from './manifests.js';
 import { ANNOTATION, LABEL, fnv1a, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
 import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts } from './rollout-status.js';
 
+/** The two slots of the blue-green and canary layouts (`<deployment>-blue`, `<deployment>-green`). */
 export type Color = 'blue' | 'green';
 const COLORS: readonly Color[] = ['blue', 'green'];
 
+/** The Gateway API version the client serves HTTPRoutes at; the applied object must say the same. */
+const HTTPROUTE_API_VERSION = 'gateway.networking.k8s.io/v1';
+
+/** Pods remembered as once ready; past this the oldest are forgotten (an orchestrator runs for months). */
+const SEEN_READY_LIMIT = 10_000;
+
+/**
+ * What the Kubernetes target is built with.
+ *
+ * @example
+ * const connector = kubeConnector();
+ * new KubernetesTarget({ connect: (k) => connector.connect(k) });
+ */
 export interface KubernetesTargetOptions {
   /** Opens (and caches) the connection for a target config. */
   connect: (k: KubernetesTargetConfig) => Promise<KubeConnection>;
-  /** How often waits inside the target (replica-ratio scale-up before moving traffic back) poll. */
+  /**
+   * How often waits inside the target poll (default 1000 ms): pods to exist after `scale`, a
+   * replica-ratio scale-up before traffic moves back.
+   */
   pollMs?: number;
 }
 
 type Cfg = Omit<ServiceEnvConfig, 'target'> & { target: KubernetesTargetConfig };
 
-/** Narrows a service's config to the Kubernetes target's. */
+/**
+ * Narrows a service's config to the Kubernetes target's.
+ *
+ * @example kubeCfg(cfg).target.deployment // 'web'
+ */
 export function kubeCfg(cfg: ServiceEnvConfig): Cfg {
-  if ((cfg.target as { kind: string }).kind !== 'kubernetes') throw new Error(`${cfg.service} in ${cfg.environment} is not on the kubernetes target`);
+  if ((cfg.target as { kind: string }).kind !== 'kubernetes') {
+    throw new GangwayError('invalid_config', `${cfg.service} in ${cfg.environment} runs on the ${(cfg.target as { kind: string }).kind} target, not kubernetes`);
+  }
   return cfg as unknown as Cfg;
 }
 
+/**
+ * The Target port on a Kubernetes cluster (layouts in the file's header).
+ *
+ * @example
+ * const target = new KubernetesTarget({ connect: (k) => kubeConnector().connect(k) });
+ * await target.scale(cfg, { version: '1.4.2', image: null }, 3);   // web-green with 3 pods
+ * await target.setTraffic(cfg, { versions: [{ version: '1.4.2', weight: 100 }], preview: null }); // Service web selects color: green
+ */
 export class KubernetesTarget implements Target {
   private readonly connect: KubernetesTargetOptions['connect'];
   private readonly pollMs: number;
@@ -81,10 +118,13 @@ export class KubernetesTarget implements Target {
   }
 
   /**
-   * Ensures `count` pods of the release run. Two-colour layouts put the release in its colour
-   * (applying the recorded or freshly shaped objects); 0 scales that colour's Deployment to
-   * zero. On the rolling layout a count of 0 for the release the Deployment does not hold is
-   * nothing to do; otherwise it rolls the Deployment to the release.
+   * Ensures `count` pods of the release run, and returns them once the controllers made them
+   * (or one of them cannot start, or `health.startTimeout` passed). Two-colour layouts put the
+   * release in its colour (applying the recorded or freshly shaped objects; a colour taken over
+   * from an idle older release is scaled to zero first, so the new pods start at once rather
+   * than by the Deployment's surge); 0 scales that colour's Deployment to zero. On the rolling
+   * layout a count of 0 for the release the Deployment does not hold is nothing to do;
+   * otherwise it rolls the Deployment to the release. Idempotent.
    */
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
@@ -95,17 +135,20 @@ export class KubernetesTarget implements Target {
       if (count === 0 && !holds) return [];
       if (count === 0) await conn.api.patch('Deployment', conn.namespace, c.target.deployment, { spec: { replicas: 0 } }, 'merge');
       else await this.applyRelease(conn, c, release, { kind: 'single' }, count);
-      return this.instancesOf(conn, c, release.version);
+      return this.settle(conn, c, release.version, count);
     }
     const colors = await this.colors(conn, c);
     const holding = COLORS.find((col) => colors[col]?.version === release.version);
     if (count === 0) {
-      if (holding) await conn.api.patch('Deployment', conn.namespace, colorName(c, holding), { spec: { replicas: 0 } }, 'merge');
-      return [];
+      if (!holding) return [];
+      await conn.api.patch('Deployment', conn.namespace, colorName(c, holding), { spec: { replicas: 0 } }, 'merge');
+      return this.settle(conn, c, release.version, 0);
     }
     const color = holding ?? await this.freeColor(conn, c, colors, release.version);
+    const previous = colors[color];
+    if (!holding && previous && previous.replicas > 0) await this.scaleToZero(conn, c, color);
     await this.applyRelease(conn, c, release, { kind: 'color', color }, count);
-    return this.instancesOf(conn, c, release.version);
+    return this.settle(conn, c, release.version, count);
   }
 
   // ---- native rolling -------------------------------------------------------------------
@@ -141,9 +184,18 @@ export class KubernetesTarget implements Target {
 
   // ---- traffic --------------------------------------------------------------------------
 
-  /** Moves traffic as the strategy does on this cluster; throws when asked for what it cannot do (a header route without an HTTPRoute). */
+  /**
+   * Moves traffic as the strategy does on this cluster. Idempotent. Throws, before changing
+   * anything, when asked for what it cannot do: a header route without an HTTPRoute, sticky
+   * sessions, a split or a preview on the rolling layout, a release that does not run.
+   */
   async setTraffic(cfg: ServiceEnvConfig, t: Traffic): Promise<void> {
     const c = kubeCfg(cfg);
+    const refused = unsupportedTraffic('kubernetes', this.capabilities(cfg), t);
+    if (refused) {
+      throw new GangwayError('invalid_argument', `${c.service}/${c.environment}: ${refused}`,
+        t.headerRoute && !c.target.httpRoute ? 'add target.kubernetes.httpRoute (a Gateway API HTTPRoute routes by header)' : undefined);
+    }
     const conn = await this.connect(c.target);
     const routed = t.versions.filter((v) => v.weight > 0);
     if (layoutKind(c) === 'single') {
@@ -160,20 +212,25 @@ export class KubernetesTarget implements Target {
       if (!col) throw new GangwayError('conflict', `${version} of ${c.service} does not run in ${c.environment} (deployments ${colorName(c, 'blue')} and ${colorName(c, 'green')} hold ${COLORS.map((x) => colors[x]?.version ?? 'nothing').join(' and ')})`);
       return col;
     };
-    if (t.headerRoute && !c.target.httpRoute) {
-      throw new GangwayError('invalid_argument', `a header route needs target.kubernetes.httpRoute (${c.service} in ${c.environment} splits by replica counts)`);
-    }
+    // Every release named must run before anything moves.
+    const split = routed.map((v) => ({ color: colorOf(v.version), weight: v.weight }));
+    const header = t.headerRoute ? { ...t.headerRoute, color: colorOf(t.headerRoute.version) } : null;
+    const preview = t.preview ? colorOf(t.preview) : null;
     if (c.target.httpRoute) {
-      await this.routeTraffic(conn, c, routed.map((v) => ({ color: colorOf(v.version), weight: v.weight })), t.headerRoute ? { ...t.headerRoute, color: colorOf(t.headerRoute.version) } : null);
-    } else if (c.strategy.kind === 'canary' || routed.length > 1) {
-      await this.ratioTraffic(conn, c, routed.map((v) => ({ color: colorOf(v.version), weight: v.weight })));
+      await this.routeTraffic(conn, c, split, header);
+    } else if (c.strategy.kind === 'canary' || split.length > 1) {
+      await this.ratioTraffic(conn, c, split);
     } else {
-      await this.selectColor(conn, c, routed.length === 1 ? colorOf(routed[0]!.version) : null);
+      await this.selectColor(conn, c, split[0]?.color ?? null);
     }
-    await this.setPreview(conn, c, t.preview ? colorOf(t.preview) : null);
+    await this.setPreview(conn, c, preview);
   }
 
-  /** The split as the cluster serves it now. */
+  /**
+   * The split as the cluster serves it now: the HTTPRoute's backend weights as written, the
+   * colour the public Service selects, or — while it selects both colours, and on the rolling
+   * layout — the ready pods of each release as percentages. Read-only.
+   */
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
@@ -188,13 +245,17 @@ export class KubernetesTarget implements Target {
     if (c.target.httpRoute) {
       const route = await api.get('HTTPRoute', namespace, c.target.httpRoute);
       const rules = (route?.spec as { rules?: RouteRule[] } | undefined)?.rules ?? [];
-      const header = rules.find((r) => r.matches?.some((m) => (m.headers?.length ?? 0) > 0));
-      const main = rules.find((r) => r !== header);
-      const versions = (main?.backendRefs ?? []).map((b) => ({ version: versionOf(b.name.slice(c.target.service.length + 1)), weight: b.weight ?? 1 }))
+      // Gangway writes the header rule first and the weighted rule last (routeTraffic).
+      const header = rules.length > 1 ? rules[0] : undefined;
+      const main = rules[rules.length - 1];
+      const colorOfBackend = (name: string | undefined) => (name?.startsWith(`${c.target.service}-`) ? name.slice(c.target.service.length + 1) : undefined);
+      // Exact weights are read back as written, in the order written (Gateway API's default weight is 1).
+      const versions = (main?.backendRefs ?? []).map((b) => ({ version: versionOf(colorOfBackend(b.name)), weight: b.weight ?? 1 }))
         .filter((v): v is { version: string; weight: number } => v.version !== null && v.weight > 0);
-      const hv = header ? versionOf(header.backendRefs?.[0]?.name.slice(c.target.service.length + 1)) : null;
-      const hm = header?.matches?.[0]?.headers?.[0];
-      return { versions: normalise(versions), preview: previewVersion, headerRoute: hv && hm ? { name: hm.name, value: hm.value, version: hv } : null };
+      const hv = header ? versionOf(colorOfBackend(header.backendRefs?.[0]?.name)) : null;
+      // The header match Gangway adds is the last of the rule's first match.
+      const hm = header?.matches?.[0]?.headers?.at(-1);
+      return { versions, preview: previewVersion, headerRoute: hv && hm ? { name: hm.name, value: hm.value, version: hv } : null };
     }
     const svc = await api.get<KubeService>('Service', namespace, c.target.service);
     const selected = svc?.spec?.selector?.[LABEL.color];
@@ -205,21 +266,29 @@ export class KubernetesTarget implements Target {
     return { versions: ratio(await this.readyByVersion(conn, c)), preview: previewVersion };
   }
 
-  /** How a smoke or health check reaches a release: the preview Service, or a ready pod of the release, through the API server's proxy. */
+  /**
+   * How a smoke or health check reaches a release, through the API server's proxy: with
+   * `preview`, the preview Service when it selects the colour holding `version` (null
+   * otherwise); without, a ready pod of the release. The URL has no trailing slash (a check
+   * appends its path). Read-only.
+   */
   async reach(cfg: ServiceEnvConfig, version: string, opts: { preview?: boolean } = {}): Promise<Reach | null> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
-    const headers = await conn.api.authHeaders();
+    const base = (to: 'pods' | 'services', name: string, port: number | null) => conn.api.proxyUrl(conn.namespace, to, name, port, '').replace(/\/+$/, '');
     if (opts.preview) {
+      if (layoutKind(c) === 'single') return null;
       const svc = await conn.api.get<KubeService>('Service', conn.namespace, previewName(c));
       const port = svc?.spec?.ports?.[0]?.port;
-      if (!svc || port === undefined) return null;
-      return { url: conn.api.proxyUrl(conn.namespace, 'services', svc.metadata.name, port, ''), headers, dispatcher: conn.api.dispatcher, describe: `service ${svc.metadata.name} (preview) in ${conn.namespace} via ${conn.server}` };
+      const color = svc?.spec?.selector?.[LABEL.color];
+      if (!svc || port === undefined || (color !== 'blue' && color !== 'green')) return null;
+      if ((await this.colors(conn, c))[color]?.version !== version) return null;
+      return { url: base('services', svc.metadata.name, port), headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher, describe: `service ${svc.metadata.name} (preview) in ${conn.namespace} via ${conn.server}` };
     }
     const pod = (await this.pods(conn.api, conn.namespace, c)).find((p) => podVersion(p) === version && isPodReady(p) && !p.metadata.deletionTimestamp);
     if (!pod) return null;
     const port = c.target.port ?? pod.spec?.containers.find((x) => x.name === c.target.container)?.ports?.[0]?.containerPort ?? pod.spec?.containers[0]?.ports?.[0]?.containerPort ?? null;
-    return { url: conn.api.proxyUrl(conn.namespace, 'pods', pod.metadata.name, port, ''), headers, dispatcher: conn.api.dispatcher, describe: `pod ${pod.metadata.name} in ${conn.namespace} via ${conn.server}` };
+    return { url: base('pods', pod.metadata.name, port), headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher, describe: `pod ${pod.metadata.name} in ${conn.namespace} via ${conn.server}` };
   }
 
   /** The last lines of each pod's log (of one release when `version` is given). */
@@ -238,13 +307,38 @@ export class KubernetesTarget implements Target {
 
   // ---- internals ------------------------------------------------------------------------
 
+  /** The pods of the service's releases (a Job's pods, such as a migration's, are not instances), oldest first. */
   private async pods(api: KubeApi, namespace: string, c: Cfg): Promise<KubePod[]> {
     const { items } = await api.list<KubePod>('Pod', namespace, { labelSelector: `${LABEL.service}=${c.service},${LABEL.environment}=${c.environment}` });
-    return items.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
+    return items.filter((p) => !(p.metadata.ownerReferences ?? []).some((o) => o.kind === 'Job')).sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  private async instancesOf(conn: KubeConnection, c: Cfg, version: string): Promise<TargetInstance[]> {
-    return (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version).map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
+  /**
+   * The release's pods not terminating, once there are `count` of them — or sooner, when one of
+   * them cannot start (the waitReady step reports why), or after `health.startTimeout` (the
+   * Deployment may be held back by its surge or a quota; waitReady judges that too).
+   */
+  private async settle(conn: KubeConnection, c: Cfg, version: string, count: number): Promise<TargetInstance[]> {
+    const deadline = Date.now() + c.health.startTimeoutMs;
+    for (;;) {
+      const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version && !p.metadata.deletionTimestamp);
+      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit) !== null);
+      if (pods.length === count || stuck || Date.now() > deadline) return pods.map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** Scales a colour to zero and waits until its controller saw that, so a new template applied next starts all its pods at once. */
+  private async scaleToZero(conn: KubeConnection, c: Cfg, color: Color): Promise<void> {
+    const name = colorName(c, color);
+    const patched = await conn.api.patch<KubeDeployment>('Deployment', conn.namespace, name, { spec: { replicas: 0 } }, 'merge');
+    const generation = patched.metadata.generation ?? 0;
+    const deadline = Date.now() + c.health.startTimeoutMs;
+    for (;;) {
+      const d = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, name);
+      if (!d || (d.status?.observedGeneration ?? 0) >= generation || Date.now() > deadline) return;
+      await sleep(this.pollMs);
+    }
   }
 
   private async readyByVersion(conn: KubeConnection, c: Cfg): Promise<Map<string, number>> {
@@ -278,7 +372,7 @@ export class KubernetesTarget implements Target {
       throw new GangwayError('conflict', `cannot start ${version} of ${c.service} in ${c.environment}: traffic reaches both ${colorName(c, 'blue')} (${colors.blue!.version}) and ${colorName(c, 'green')} (${colors.green!.version})`,
         'finish or roll back the deployment that splits traffic first');
     }
-    // Of two idle colours, replace the one scaled down, else the older release.
+    // Of two idle colours, replace one already scaled down (nothing of it runs), else blue.
     return idle.find((col) => colors[col]!.replicas === 0) ?? idle[0]!;
   }
 
@@ -289,15 +383,18 @@ export class KubernetesTarget implements Target {
    */
   private async applyRelease(conn: KubeConnection, c: Cfg, release: { version: string; image: string | null }, layout: Layout, replicas: number): Promise<KubeDeployment> {
     const recorded = await this.recorded(conn, c, release.version);
-    const shaped = recorded && sameLayout(recorded.deployment, c, layout)
-      ? { ...recorded, deployment: { ...recorded.deployment, spec: { ...recorded.deployment.spec, replicas } } }
-      : shapeRelease(await loadObjects(c.target), {
-        k: c.target, service: c.service, environment: c.environment, namespace: conn.namespace, version: release.version, image: release.image, replicas, layout,
-        rolling: c.strategy.kind === 'rolling' ? { maxSurge: c.strategy.maxSurge, maxUnavailable: c.strategy.maxUnavailable } : undefined,
-      });
+    // A recorded release is shaped again from what it ran, for whichever colour or layout it lands in now.
+    const source = recorded ? unshapeRelease(recorded, c.target) : { objects: await loadObjects(c.target), image: release.image };
+    const shaped = shapeRelease(source.objects, {
+      k: c.target, service: c.service, environment: c.environment, namespace: conn.namespace, version: release.version, image: source.image, replicas, layout,
+      rolling: c.strategy.kind === 'rolling' ? { maxSurge: c.strategy.maxSurge, maxUnavailable: c.strategy.maxUnavailable } : undefined,
+    });
+    // Gangway deploys these objects: it takes their fields over from whoever set them before —
+    // kubectl in the runbooks' days, and its own merge patches of replicas and selectors.
+    const apply = <T extends KubeObject>(o: KubeObject) => conn.api.apply<T>(o, { force: true });
     for (const o of shaped.others) {
       if (o.kind === 'HTTPRoute' && o.metadata.name === c.target.httpRoute) continue;
-      await conn.api.apply(forApply(o));
+      await apply(forApply(o));
     }
     if (shaped.service) {
       const svc = forApply(shaped.service);
@@ -309,9 +406,9 @@ export class KubernetesTarget implements Target {
         if (liveColor !== null) selector[LABEL.color] = liveColor;
         svc.spec = { ...svc.spec, selector };
       }
-      await conn.api.apply(svc);
+      await apply(svc);
     }
-    const dep = await conn.api.apply<KubeDeployment>(forApply(shaped.deployment));
+    const dep = await apply<KubeDeployment>(forApply(shaped.deployment));
     if (!recorded) await this.record(conn, c, release.version, shaped);
     return dep;
   }
@@ -321,9 +418,21 @@ export class KubernetesTarget implements Target {
   }
 
   private async recorded(conn: KubeConnection, c: Cfg, version: string): Promise<Shaped | null> {
-    const cm = await conn.api.get('ConfigMap', conn.namespace, this.recordName(c, version));
+    const name = this.recordName(c, version);
+    const cm = await conn.api.get('ConfigMap', conn.namespace, name);
     const text = (cm?.data as Record<string, string> | undefined)?.['objects.json'];
-    return text ? JSON.parse(text) as Shaped : null;
+    if (!text) return null;
+    let shaped: Partial<Shaped> | null = null;
+    try {
+      shaped = JSON.parse(text) as Partial<Shaped>;
+    } catch {
+      // reported below
+    }
+    if (!shaped || typeof shaped.deployment?.metadata?.name !== 'string' || !Array.isArray(shaped.others)) {
+      throw new GangwayError('conflict', `the release record of ${version} (ConfigMap ${name} in ${conn.namespace}) does not hold the objects Gangway wrote`,
+        `delete it (kubectl -n ${conn.namespace} delete configmap ${name}) to shape ${version} from the current manifests`);
+    }
+    return { deployment: shaped.deployment, service: shaped.service ?? null, others: shaped.others };
   }
 
   /** Keeps what a release applied, so a rollback to it applies the same objects. */
@@ -343,13 +452,18 @@ export class KubernetesTarget implements Target {
 
   /** Points the public Service at one colour (null: at none). */
   private async selectColor(conn: KubeConnection, c: Cfg, color: Color | null): Promise<void> {
+    // No Service and no colour to select (a first release that failed before its Service was
+    // applied): nothing routes, which is what was asked.
+    if (color === null && !(await conn.api.get<KubeService>('Service', conn.namespace, c.target.service))) return;
     await conn.api.patch('Service', conn.namespace, c.target.service, { spec: { selector: { [LABEL.color]: color ?? 'none' } } }, 'merge');
   }
 
   /**
-   * Weights by replica counts behind one Service: the canary gets ⌈n·w/100⌉ pods, the stable
-   * the rest. Moving traffic back to one release scales it up and waits for its pods before the
-   * Service stops selecting the other, so no request finds no pod.
+   * Weights by replica counts behind one Service: the release with the smaller weight gets
+   * ⌈n·w/100⌉ pods, at most n − 1, the other the rest — each at least one, so a split never
+   * leaves a release it names without a pod (with `instances: 1` both run one). Moving traffic
+   * back to one release scales it up and waits for its pods before the Service stops selecting
+   * the other, so no request finds no pod.
    */
   private async ratioTraffic(conn: KubeConnection, c: Cfg, split: Array<{ color: Color; weight: number }>): Promise<void> {
     const n = c.target.instances;
@@ -364,7 +478,7 @@ export class KubernetesTarget implements Target {
     }
     const sorted = [...split].sort((a, b) => a.weight - b.weight);
     const small = sorted[0]!;
-    const smallCount = Math.min(n - 1, Math.max(1, Math.ceil((n * small.weight) / 100)));
+    const smallCount = Math.max(1, Math.min(n - 1, Math.ceil((n * small.weight) / 100)));
     const counts = new Map<Color, number>([[small.color, smallCount], [sorted[1]!.color, Math.max(1, n - smallCount)]]);
     // Scale up first, then down, so the total never drops below what serves.
     const current = new Map<Color, number>();
@@ -389,24 +503,30 @@ export class KubernetesTarget implements Target {
       if (Date.now() > deadline) {
         throw new GangwayError('deployment_failed', `${colorName(c, color)} has ${d?.status?.readyReplicas ?? 0} of ${count} pods ready after ${c.health.startTimeoutMs / 1000}s (health.startTimeout); traffic left where it was`);
       }
-      await new Promise((r) => setTimeout(r, this.pollMs));
+      await sleep(this.pollMs);
     }
   }
 
-  /** Weights and a header rule on the HTTPRoute, one Service per colour as its backends. */
+  /**
+   * Weights and a header rule on the HTTPRoute, one Service per colour as its backends. The
+   * public Service follows the heaviest backend, so callers inside the cluster that use it
+   * reach the release most traffic goes to rather than nothing.
+   */
   private async routeTraffic(conn: KubeConnection, c: Cfg, split: Array<{ color: Color; weight: number }>, header: { name: string; value: string; color: Color } | null): Promise<void> {
     const name = c.target.httpRoute!;
-    const base = (await loadObjects(c.target)).find((o) => o.kind === 'HTTPRoute' && o.metadata.name === name)
-      ?? await conn.api.get('HTTPRoute', conn.namespace, name);
+    const fromManifests = (await loadObjects(c.target)).find((o) => o.kind === 'HTTPRoute' && o.metadata.name === name);
+    const base = fromManifests ?? await conn.api.get('HTTPRoute', conn.namespace, name);
     if (!base) throw new GangwayError('invalid_argument', `target.kubernetes.httpRoute: no HTTPRoute "${name}" in the manifests or in namespace ${conn.namespace}`, 'add the HTTPRoute to the manifests');
     const publicSvc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
     if (!publicSvc) throw new GangwayError('invalid_argument', `target.kubernetes.service: no Service "${c.target.service}" in namespace ${conn.namespace}`);
     const port = publicSvc.spec?.ports?.[0]?.port;
     for (const col of new Set([...split.map((s) => s.color), ...(header ? [header.color] : [])])) {
-      await conn.api.apply(colorService(publicSvc, `${c.target.service}-${col}`, col, { [LABEL.managedBy]: 'gangway' }));
+      await conn.api.apply(colorService(publicSvc, `${c.target.service}-${col}`, col, { [LABEL.managedBy]: 'gangway' }), { force: true });
     }
     const baseSpec = base.spec as { parentRefs?: unknown; hostnames?: unknown; rules?: RouteRule[] } | undefined;
-    const matches = baseSpec?.rules?.[0]?.matches;
+    // A live route Gangway wrote keeps the original matches on its last (weighted) rule; its first may be the header rule.
+    const writtenByGangway = !fromManifests && base.metadata.labels?.[LABEL.managedBy] === 'gangway';
+    const matches = (writtenByGangway ? baseSpec?.rules?.at(-1) : baseSpec?.rules?.[0])?.matches;
     const backend = (col: Color, weight: number) => ({ name: `${c.target.service}-${col}`, port, weight });
     const rules: RouteRule[] = [];
     if (header) {
@@ -415,11 +535,13 @@ export class KubernetesTarget implements Target {
     }
     rules.push({ ...(matches ? { matches } : {}), backendRefs: split.map((s) => backend(s.color, s.weight)) });
     await conn.api.apply({
-      apiVersion: base.apiVersion,
+      apiVersion: HTTPROUTE_API_VERSION,
       kind: 'HTTPRoute',
       metadata: { name, namespace: conn.namespace, labels: { ...base.metadata.labels, [LABEL.managedBy]: 'gangway' } },
       spec: { ...(baseSpec?.parentRefs ? { parentRefs: baseSpec.parentRefs } : {}), ...(baseSpec?.hostnames ? { hostnames: baseSpec.hostnames } : {}), rules },
-    } as KubeObject);
+    } as KubeObject, { force: true });
+    const heaviest = split.reduce<{ color: Color; weight: number } | null>((best, s) => (best === null || s.weight > best.weight ? s : best), null);
+    await this.selectColor(conn, c, heaviest?.color ?? null);
   }
 
   /** The preview Service selects the colour under test; no preview, no Service. */
@@ -430,7 +552,7 @@ export class KubernetesTarget implements Target {
     }
     const publicSvc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
     if (!publicSvc) throw new GangwayError('invalid_argument', `target.kubernetes.service: no Service "${c.target.service}" in namespace ${conn.namespace}`, 'add the public Service to the manifests');
-    await conn.api.apply(colorService(publicSvc, previewName(c), color, { [LABEL.managedBy]: 'gangway', [LABEL.service]: c.service, [LABEL.environment]: c.environment }));
+    await conn.api.apply(colorService(publicSvc, previewName(c), color, { [LABEL.managedBy]: 'gangway', [LABEL.service]: c.service, [LABEL.environment]: c.environment }), { force: true });
   }
 }
 
@@ -452,8 +574,8 @@ function previewName(c: Cfg): string {
   return `${c.target.service}-preview`;
 }
 
-function sameLayout(dep: KubeDeployment, c: Cfg, layout: Layout): boolean {
-  return dep.metadata.name === (layout.kind === 'color' ? colorName(c, layout.color) : c.target.deployment);
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 function podVersion(p: KubePod): string | null {
@@ -471,7 +593,10 @@ function toInstance(p: KubePod, restartLimit: number, seenReady: Set<string>): T
   const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
   const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;
   const key = (p.metadata.uid as string | undefined) ?? p.metadata.name;
-  if (ready) seenReady.add(key);
+  if (ready && !seenReady.has(key)) {
+    seenReady.add(key);
+    if (seenReady.size > SEEN_READY_LIMIT) seenReady.delete(seenReady.values().next().value!);
+  }
   const wasReady = !ready && seenReady.has(key);
   const state: TargetInstance['state'] = p.metadata.deletionTimestamp ? 'stopping' : problem ? 'crashed' : ready ? 'ready' : wasReady ? 'unhealthy' : 'starting';
   return {
@@ -483,7 +608,13 @@ function toInstance(p: KubePod, restartLimit: number, seenReady: Set<string>): T
     readyAt: ready && at !== null ? at : null,
     lastHealth: cond && at !== null ? { at, ok: ready, detail: ready ? 'pod Ready' : `pod not Ready${cond.reason ? ` (${cond.reason}${cond.message ? `: ${cond.message}` : ''})` : ''}` } : null,
     failure: problem,
-    detail: { pod: p.metadata.name, ip: p.status?.podIP ?? null, node: (p.spec?.nodeName as string | undefined) ?? null, color: p.metadata.labels?.[LABEL.color] ?? null },
+    detail: {
+      pod: p.metadata.name,
+      ip: p.status?.podIP ?? null,
+      node: (p.spec?.nodeName as string | undefined) ?? null,
+      replicaSet: p.metadata.ownerReferences?.find((o) => o.kind === 'ReplicaSet')?.name ?? null,
+      color: p.metadata.labels?.[LABEL.color] ?? null,
+    },
   };
 }
 

@@ -33,11 +33,14 @@ export async function loadObjects(k: Pick<KubernetesTargetConfig, 'source' | 'ku
 /** Parses a multi-document YAML (or JSON) text into objects; `List` kinds are flattened, empty documents skipped. */
 export function parseObjects(text: string, where: string): KubeObject[] {
   const out: KubeObject[] = [];
-  for (const doc of parseAllDocuments(text)) {
+  // Merge keys (`<<: *defaults`) as Kubernetes' own YAML reader accepts them.
+  for (const doc of parseAllDocuments(text, { merge: true })) {
     if (doc.errors.length > 0) {
       const e = doc.errors[0]!;
       const line = e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
-      throw new GangwayError('invalid_argument', `${where}${line}: invalid YAML: ${e.message.split('\n')[0]}`, 'fix the manifest');
+      // The location leads the message, so the parser's own "at line N, column M:" is dropped.
+      const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new GangwayError('invalid_argument', `${where}${line}: invalid YAML: ${what}`, 'fix the manifest');
     }
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
@@ -139,12 +142,40 @@ export function shapeRelease(objects: KubeObject[], input: ShapeInput): Shaped {
     const color = input.layout.color;
     dep.metadata.name = `${k.deployment}-${color}`;
     dep.metadata.labels[LABEL.color] = color;
-    spec.selector = { matchLabels: { ...spec.selector?.matchLabels, [LABEL.color]: color } };
+    // Keep matchExpressions: the colour narrows the manifest's selector, never replaces it.
+    spec.selector = { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [LABEL.color]: color } };
     template.metadata.labels![LABEL.color] = color;
   }
   const service = (all.find((o) => o.kind === 'Service' && o.metadata.name === k.service) as KubeService | undefined) ?? null;
   const others = all.filter((o) => o !== found && o !== service);
   return { deployment: dep, service, others };
+}
+
+/**
+ * The objects a release record holds, made again into what `shapeRelease` takes: the Deployment
+ * under its manifest name without the colour, and the image it ran. Shaping them again gives the
+ * same objects for the same layout, and the same release in the other colour or layout, so a
+ * rollback applies what ran wherever it now lands.
+ *
+ * @example
+ * const { objects, image } = unshapeRelease(recorded, k);
+ * shapeRelease(objects, { k, service: 'web', environment: 'prod', namespace: 'shop', version: '1.2.0', image, replicas: 3, layout: { kind: 'color', color: 'blue' } });
+ */
+export function unshapeRelease(recorded: Shaped, k: Pick<KubernetesTargetConfig, 'deployment' | 'container'>): { objects: KubeObject[]; image: string | null } {
+  const dep = clone(recorded.deployment);
+  const color = dep.metadata.labels?.[LABEL.color];
+  dep.metadata.name = k.deployment;
+  if (color !== undefined) {
+    delete dep.metadata.labels![LABEL.color];
+    const matchLabels = dep.spec?.selector?.matchLabels;
+    if (matchLabels?.[LABEL.color] === color) delete matchLabels[LABEL.color];
+    const podLabels = dep.spec?.template?.metadata?.labels;
+    if (podLabels?.[LABEL.color] === color) delete podLabels[LABEL.color];
+  }
+  const containers = dep.spec?.template?.spec.containers ?? [];
+  const container = k.container === null ? containers[0] : containers.find((c) => c.name === k.container);
+  const image = dep.metadata.annotations?.[ANNOTATION.image] ?? container?.image ?? null;
+  return { objects: [dep, ...(recorded.service ? [clone(recorded.service)] : []), ...recorded.others.map((o) => clone(o))], image };
 }
 
 /**

@@ -2,11 +2,14 @@
  * When is a Deployment rolled out, and when are its pods beyond saving? The first question is
  * answered by the same rules as `kubectl rollout status` (kubernetes/kubectl
  * `pkg/polymorphichelpers/rollout_status.go`), so Gangway and the runbooks' `kubectl rollout
- * status` agree on every Deployment. The second is answered as Argo CD's pod health does
- * (argoproj/gitops-engine `pkg/health/health_pod.go`): a container waiting with a reason that
- * ends in `BackOff` or starts with `Err` will not recover by waiting, so a rollout fails at
- * once instead of at its progress deadline. Restarts over a threshold fail it too (the
- * runbooks: "no crash loops and no restarts").
+ * status` agree on every Deployment, in kubectl's words (without its trailing newline). The
+ * second is answered after Argo CD's pod health (argoproj/gitops-engine
+ * `pkg/health/health_pod.go`): a container waiting with a reason that ends in `BackOff` or
+ * starts with `Err` will not recover by waiting, so a rollout fails at once instead of at its
+ * progress deadline. Unlike Argo CD, a reason ending in `Error` (CreateContainerConfigError)
+ * is waited out, since it clears when the missing Secret or ConfigMap appears, and init
+ * containers count too. Restarts over a threshold fail it as well (the runbooks: "no crash
+ * loops and no restarts").
  */
 import type { KubeDeployment, KubePod } from './objects.js';
 
@@ -22,6 +25,7 @@ export interface RolloutVerdict {
  *
  * @example
  * deploymentRolloutStatus(dep); // { state: 'progressing', reason: 'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...' }
+ * deploymentRolloutStatus(stuck); // { state: 'failed', reason: 'deployment "web" exceeded its progress deadline' }
  */
 export function deploymentRolloutStatus(dep: KubeDeployment): RolloutVerdict {
   const name = dep.metadata.name;
@@ -31,13 +35,14 @@ export function deploymentRolloutStatus(dep: KubeDeployment): RolloutVerdict {
   }
   const progressing = status.conditions?.find((c) => c.type === 'Progressing');
   if (progressing?.reason === 'ProgressDeadlineExceeded') {
-    return { state: 'failed', reason: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+    return { state: 'failed', reason: `deployment "${name}" exceeded its progress deadline` };
   }
-  const replicas = dep.spec?.replicas ?? 1;
+  const replicas = dep.spec?.replicas;
   const updated = status.updatedReplicas ?? 0;
   const total = status.replicas ?? 0;
   const available = status.availableReplicas ?? 0;
-  if (updated < replicas) {
+  // As kubectl: an unset spec.replicas (never the case once the API server defaulted it) skips this check.
+  if (replicas !== undefined && updated < replicas) {
     return { state: 'progressing', reason: `Waiting for deployment "${name}" rollout to finish: ${updated} out of ${replicas} new replicas have been updated...` };
   }
   if (total > updated) {
