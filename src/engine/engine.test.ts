@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Runner } from './runner.js';
 import { FINAL, adopt, closeWorlds, given, ship, until } from '../../test/support/engine-world.js';
-import { GangwayError } from '../errors.js';
+import { GangwayError, UnreachableError } from '../errors.js';
+import { MemoryTarget } from '../targets/memory/memory-target.js';
 
 const YAML = (strategy: string, extra = '') => `
 project: shop
@@ -241,5 +242,43 @@ describe('resume', () => {
     const events = (await w.store.listEvents({ deploymentId: d.id })).map((e) => e.type);
     expect(events.filter((t) => t === 'step.succeeded')).toHaveLength(6);
     expect(events.filter((t) => t === 'step.resumed')).toHaveLength(1);
+  });
+});
+
+describe('an unreachable target', () => {
+  /** A memory target whose scale() finds the platform unreachable the first `outages` times; `attempts` counts scale-ups. */
+  class Flaky extends MemoryTarget {
+    outages = 0;
+    attempts = 0;
+    override async scale(...args: Parameters<MemoryTarget['scale']>) {
+      if (args[2] > 0) this.attempts++;
+      if (this.outages > 0) {
+        this.outages--;
+        throw new UnreachableError('cannot reach the API server at https://10.0.0.1:6443: connection refused');
+      }
+      return super.scale(...args);
+    }
+  }
+
+  it('given the platform down for two calls, when 1.0.0 ships, then the step retries with backoff and succeeds', async () => {
+    const target = new Flaky();
+    target.outages = 2;
+    const w = await given(YAML(BLUE_GREEN), { target });
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('succeeded');
+    expect(target.attempts).toBe(3);
+  });
+
+  it('given the platform down past the retry budget, then the step fails saying how long it retried', async () => {
+    const target = new Flaky();
+    target.outages = 1000;
+    const w = await given(YAML(BLUE_GREEN), { target, unreachableBudgetMs: 2500 });
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('failed');
+    // 1 s, then 2 s between attempts: the third one, past 2.5 s, is the last.
+    expect(target.attempts).toBe(3);
+    // The rollback's stop of 1.0.0 meets the same outage, and says so.
+    const down = 'cannot reach the API server at https://10.0.0.1:6443: connection refused (still unreachable after 3s of retries)';
+    expect(d.message?.replace(/after \d+s/g, 'after 3s')).toBe(`${down}; rollback failed at "stop 1.0.0": ${down}`);
   });
 });

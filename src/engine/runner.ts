@@ -33,6 +33,8 @@ export interface RunnerOptions {
   leaseTtlMs?: number;
   /** How often the runner looks for work when nobody wakes it. */
   tickMs?: number;
+  /** How long a step retries while its target is unreachable before it fails. Default 60 s. */
+  unreachableBudgetMs?: number;
   owner?: string;
   /** Metric sources and verdict storage for analysis; without it, analysis steps fail and no background analysis runs. */
   analysis?: AnalysisRuntime | null;
@@ -55,7 +57,12 @@ type Outcome = StepResult | { result: 'superseded'; by: string };
 /** Phases in which a runner drives a deployment. */
 const DRIVEN: DeploymentPhase[] = ['waiting', 'running', 'paused', 'rolling_back'];
 
-const TRANSIENT_RETRIES = 5;
+/**
+ * How long a step keeps retrying while its target is unreachable (an API server restarting, a
+ * network blip), waiting 1 s, 2 s, 4 s … up to 10 s between attempts; past it the step fails.
+ */
+const DEFAULT_UNREACHABLE_BUDGET_MS = 60_000;
+const UNREACHABLE_MAX_DELAY_MS = 10_000;
 
 export class Runner {
   readonly owner: string;
@@ -66,6 +73,7 @@ export class Runner {
   private readonly log: Logger;
   private readonly leaseTtlMs: number;
   private readonly tickMs: number;
+  private readonly unreachableBudgetMs: number;
   private readonly analysis: AnalysisRuntime | null;
   private readonly gates: GateRuntime | null;
   private readonly driving = new Map<string, { ac: AbortController; done: Promise<void>; step: AbortController | null; failure: string | null }>();
@@ -79,6 +87,7 @@ export class Runner {
     this.config = opts.config;
     this.target = opts.target;
     this.clock = opts.clock ?? systemClock;
+    this.unreachableBudgetMs = opts.unreachableBudgetMs ?? DEFAULT_UNREACHABLE_BUDGET_MS;
     this.log = opts.logger ?? silent;
     this.leaseTtlMs = opts.leaseTtlMs ?? 15_000;
     this.tickMs = opts.tickMs ?? 250;
@@ -321,6 +330,7 @@ export class Runner {
     if (supersedable) check();
     const waitForPromotion = (reason: string) => this.waitForPromotion(d.id, reason, stepAc.signal);
     try {
+      let unreachableSince: number | null = null;
       for (let attempt = 0; ; attempt++) {
         if (entry) entry.step = step.stage === 'deploy' ? stepAc : null;
         if (entry?.failure && step.stage === 'deploy') return { result: 'failed', reason: entry.failure, reject: true };
@@ -351,10 +361,14 @@ export class Runner {
               continue;
             }
           }
-          if (err instanceof GangwayError && err.code === 'unreachable' && attempt < TRANSIENT_RETRIES) {
-            this.log.warn({ deployment: d.id, step: step.idx, err: err.message }, 'target unreachable; retrying');
-            await this.clock.sleep(1000, stepAc.signal).catch(() => undefined);
-            continue;
+          if (err instanceof GangwayError && err.code === 'unreachable') {
+            unreachableSince ??= this.clock.now();
+            if (this.clock.now() - unreachableSince < this.unreachableBudgetMs) {
+              this.log.warn({ deployment: d.id, step: step.idx, err: err.message }, 'target unreachable; retrying');
+              await this.clock.sleep(Math.min(UNREACHABLE_MAX_DELAY_MS, 1000 * 2 ** Math.min(attempt, 4)), stepAc.signal).catch(() => undefined);
+              continue;
+            }
+            return { result: 'failed', reason: `${err.message} (still unreachable after ${Math.round((this.clock.now() - unreachableSince) / 1000)}s of retries)` };
           }
           return { result: 'failed', reason: err instanceof Error ? err.message : String(err) };
         }

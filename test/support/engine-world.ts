@@ -25,6 +25,8 @@ export async function given(yaml: string, opts: {
   gates?: (config: GangwayConfig, store: Store) => GateSet;
   /** The in-memory target to use (e.g. one that rolls natively); default a fresh proxy-like one. */
   target?: MemoryTarget;
+  /** The runner's retry budget for an unreachable target (default the runner's). */
+  unreachableBudgetMs?: number;
 } = {}): Promise<World> {
   const config = parseConfig(yaml, '/project/gangway.yaml');
   const store = openSqliteStore(':memory:');
@@ -32,7 +34,7 @@ export async function given(yaml: string, opts: {
   const target = opts.target ?? new MemoryTarget();
   let wake = () => {};
   const orch = new Orchestrator({ store, config, target, onChange: () => wake(), requests: opts.requests ?? null, gates: opts.gates?.(config, store) });
-  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, analysis: opts.analysis?.(store, config) ?? null, gates: orch.gateRuntime() });
+  const runner = new Runner({ store, config, target, tickMs: 20, leaseTtlMs: 3000, unreachableBudgetMs: opts.unreachableBudgetMs, analysis: opts.analysis?.(store, config) ?? null, gates: orch.gateRuntime() });
   wake = () => runner.wake();
   runner.start();
   const w = { config, store, target, orch, runner };
