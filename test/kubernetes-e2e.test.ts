@@ -209,6 +209,34 @@ describe('given 1.0.0 serving in qa by blue-green', () => {
   }, DEPLOY_TEST_MS);
 });
 
+describe('given 1.0.0 serving in qa, and the orchestrator killed with SIGKILL while 3.0.0 starts', () => {
+  it('when it comes back, then it resumes against the cluster as it is: each step succeeds once and 3.0.0 serves from web-green', async () => {
+    const started = json<DeploymentView>(await cli('deploy', 'web', '--env', 'qa', '--version', '3.0.0', '-o', 'json'));
+    // Killed while the new colour's pods start: the scale step is done, waitReady runs.
+    for (let look = 0; ; look++) {
+      const d = (await project.api<DeploymentView>('GET', `/v1/deployments/${started.id}`)).body;
+      if (d.steps.some((s) => s.title === 'wait for 2 healthy instances of 3.0.0' && s.status === 'running')) break;
+      expect(['succeeded', 'failed', 'rolled_back'], `missed the start of 3.0.0: ${JSON.stringify(d.steps)}`).not.toContain(d.phase);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await project.kill();
+    await project.up();
+    let end: DeploymentView;
+    for (;;) {
+      end = (await project.api<DeploymentView>('GET', `/v1/deployments/${started.id}`)).body;
+      if (['succeeded', 'failed', 'rolled_back', 'aborted'].includes(end.phase)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect([end.phase, end.message]).toEqual(['succeeded', null]);
+    const events = (await project.api<Array<{ type: string; data: { idx?: number } }>>('GET', `/v1/events?deployment=${started.id}&limit=1000`)).body;
+    const succeeded = events.filter((e) => e.type === 'step.succeeded').map((e) => e.data.idx);
+    expect(succeeded).toEqual([...new Set(succeeded)]);
+    expect(succeeded.length).toBe(end.steps.filter((x) => x.status === 'succeeded').length);
+    expect(selector('qa', 'web')).toEqual({ app: 'web', color: 'green' });
+    expect(annotation(kube.get('deployment', 'qa', 'web-green'), 'gangway.io/version')).toBe('3.0.0');
+  }, DEPLOY_TEST_MS);
+});
+
 describe('given web on the native rolling update in staging', () => {
   it('when 1.0.0 then 1.1.0 are deployed, then the Deployment web rolls in place to each, judged as kubectl rollout status judges it', async () => {
     const first = await deploy('staging', '1.0.0');
