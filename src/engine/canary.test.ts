@@ -73,7 +73,7 @@ describe('canary plan', () => {
     const config = parseConfig(YAML(STEPS), '/project/gangway.yaml');
     const steps = planDeployment({
       cfg: config.services.web.dev, release: { version: '2.0.0', image: null }, stable: { version: '1.0.0', image: null },
-      capabilities: { weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false }, templateInterval: () => 50,
+      capabilities: { weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false, jobs: false }, templateInterval: () => 50,
     });
     expect(steps.map((s) => s.title)).toEqual([
       'scale 2.0.0 to 1 instance',

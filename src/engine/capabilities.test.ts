@@ -10,9 +10,9 @@ import { MemoryTarget } from '../targets/memory/memory-target.js';
 import { capabilityProblems, checkCapabilities } from './capabilities.js';
 import { planDeployment } from './plan.js';
 
-const FULL: TargetCapabilities = { weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false };
+const FULL: TargetCapabilities = { weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false, jobs: false };
 /** As Kubernetes without an HTTPRoute declares itself. */
-const KUBE_LIKE: TargetCapabilities = { weights: 'replicaRatio', headerRoutes: false, sticky: false, preview: true, requestMetrics: false, nativeRolling: true };
+const KUBE_LIKE: TargetCapabilities = { weights: 'replicaRatio', headerRoutes: false, sticky: false, preview: true, requestMetrics: false, nativeRolling: true, jobs: true };
 
 const YAML = `project: shop
 environments:

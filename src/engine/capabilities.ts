@@ -54,6 +54,7 @@ export function checkCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabilitie
     const why = builtinUse(templates[cfg.analysis]);
     if (why) out.push({ path: ['analysis'], at: 'value', message: noRequestMetrics(kind, cfg.analysis, why), hint: REQUEST_METRICS_HINT });
   }
+  out.push(...jobProblems(cfg, caps));
   return out;
 }
 
@@ -93,6 +94,12 @@ export function assertCapabilities(cfg: ServiceEnvConfig, caps: TargetCapabiliti
   const [first] = checkCapabilities(cfg, caps, templates);
   if (!first) return;
   throw new GangwayError('invalid_config', `${formatPath(['services', cfg.service, ...first.path])} (environment ${cfg.environment}): ${first.message}`, first.hint);
+}
+
+/** Jobs before the rollout on a target that cannot run them. */
+function jobProblems(cfg: ServiceEnvConfig, caps: TargetCapabilities): RawProblem[] {
+  if (caps.jobs || (cfg.jobs?.beforeRollout.length ?? 0) === 0) return [];
+  return [{ path: ['jobs', 'beforeRollout'], at: 'key', message: `the ${cfg.target.kind} target cannot run jobs (capabilities.jobs)`, hint: 'run the service on target.kubernetes, or do the work in migrations' }];
 }
 
 const REQUEST_METRICS_HINT = 'set metrics.requests (with metrics.prometheus) to read the builtin request metrics from Prometheus, measure with prometheus or web metric sources in that template, or name another template';

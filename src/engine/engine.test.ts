@@ -282,3 +282,37 @@ describe('an unreachable target', () => {
     expect(d.message?.replace(/after \d+s/g, 'after 3s')).toBe(`${down}; rollback failed at "stop 1.0.0": ${down}`);
   });
 });
+
+describe('jobs before the rollout', () => {
+  const JOBS = `    jobs: { beforeRollout: [{ manifest: k8s/migrate.yaml, timeout: 5s }] }`;
+
+  it('given a Job that completes, when 1.0.0 ships, then the Job runs for the release before it starts, its logs recorded', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    const w = await given(YAML(BLUE_GREEN, JOBS), { target });
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('succeeded');
+    expect(d.steps.map((s) => [s.title, s.status]).slice(0, 3)).toEqual([
+      ['gates: rejected', 'succeeded'], ['job migrate for 1.0.0', 'succeeded'], ['scale 1.0.0 to 2 instances', 'succeeded'],
+    ]);
+    expect(target.calls.slice(0, 2)).toEqual(['job dev migrate-1.0.0', 'scale dev 1.0.0 2']);
+    const [stored] = (await w.store.getSteps(d.id)).filter((s) => s.type === 'job');
+    expect(stored!.output).toEqual({ job: 'migrate-1.0.0', logs: [{ pod: 'migrate-1.0.0-pod', lines: ['migration: starting', 'migration: done'] }] });
+  });
+
+  it('given a Job that fails, then the deployment fails before the release starts or traffic moves, naming the Job and its reason', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    target.jobOutcomes.set('/project/k8s/migrate.yaml', 'failed');
+    const w = await given(YAML(BLUE_GREEN, JOBS), { target });
+    const d = await ship(w, '1.0.0');
+    expect(d.phase).toBe('failed');
+    expect(d.message).toBe('job migrate-1.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step\'s logs; the Job is left in place)');
+    // Nothing started and nothing routed: the recovery only states that (no traffic, 1.0.0 stopped).
+    expect(target.calls.filter((c) => !c.startsWith('job '))).toEqual(['traffic dev -', 'scale dev 1.0.0 0']);
+  });
+
+  it('given a target that cannot run jobs, then the plan is refused naming jobs.beforeRollout', async () => {
+    const w = await given(YAML(BLUE_GREEN, JOBS));
+    await expect(w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' }))
+      .rejects.toThrow('services.web.jobs.beforeRollout (environment dev): the local target cannot run jobs (capabilities.jobs)');
+  });
+});

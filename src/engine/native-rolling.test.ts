@@ -25,7 +25,7 @@ services:
     rollback: { watch: 200ms }
 `;
 
-const NATIVE = { weights: 'replicaRatio', headerRoutes: false, sticky: false, preview: true, requestMetrics: false, nativeRolling: true } as const;
+const NATIVE = { weights: 'replicaRatio', headerRoutes: false, sticky: false, preview: true, requestMetrics: false, nativeRolling: true, jobs: false } as const;
 
 afterEach(closeWorlds);
 

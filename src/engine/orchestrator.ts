@@ -14,7 +14,7 @@ import { ChecksGate } from '../gates/checks.js';
 import type { GateRuntime } from './steps/context.js';
 import { step } from '../strategies/strategy.js';
 import { ACTIVE_PHASES, FINAL_PHASES } from '../store/types.js';
-import type { Target, TargetInstance } from '../targets/target.js';
+import type { ReleaseRef, Target, TargetInstance } from '../targets/target.js';
 import { previewOf, previewFrom } from '../targets/preview.js';
 import type { RequestWindowSource } from '../metrics/provider.js';
 import { bucketQuantile } from '../core/histogram.js';
@@ -95,7 +95,7 @@ export class Orchestrator implements OrchestratorApi {
         { gates: results.map(gateState) });
     }
     const id = newDeploymentId();
-    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, this.fullPlan(cfg, id, steps), req.actor, gateReq.reason,
+    const d = await this.create(cfg, 'deploy', release, stable?.version ?? null, this.fullPlan(cfg, id, steps, release), req.actor, gateReq.reason,
       { id, expedited: req.expedited === true, requestedImage: chosen.requestedImage, commitTime: req.commitTime ?? chosen.sourceCommitTime ?? null });
     await this.store.appendGateResults(results.map((r) => gateRow(d.id, gateReq, r, this.clock.now())));
     return this.getDeployment(d.id);
@@ -106,7 +106,7 @@ export class Orchestrator implements OrchestratorApi {
     const { cfg, release, steps, stable, gateReq } = await this.prepare({ ...req, ...chosen });
     const ahead = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
     const { results, skipped } = await this.gates.evaluate(gateReq);
-    const plan = this.fullPlan(cfg, '<deployment id>', steps);
+    const plan = this.fullPlan(cfg, '<deployment id>', steps, release);
     return {
       service: cfg.service,
       environment: cfg.environment,
@@ -241,7 +241,7 @@ export class Orchestrator implements OrchestratorApi {
     const release = { version: d.version, image: d.image };
     const newId = newDeploymentId();
     const steps = d.kind === 'rollback' ? planSwitchBack(cfg, release, this.target.capabilities(cfg))
-      : this.fullPlan(cfg, newId, planDeployment({ cfg, release, stable, capabilities: this.target.capabilities(cfg), templateInterval: this.templateInterval }));
+      : this.fullPlan(cfg, newId, planDeployment({ cfg, release, stable, capabilities: this.target.capabilities(cfg), templateInterval: this.templateInterval }), release);
     const [rejection] = await this.store.listRejections({ service: d.service, environment: d.environment, version: d.version });
     // The override is on record before the retry exists, so its gates see it from the first look.
     if (rejection) {
@@ -305,12 +305,12 @@ export class Orchestrator implements OrchestratorApi {
     return d;
   }
 
-  /** The gates step, the service's migrations (backup, migrate, validate), then the strategy's steps. */
-  private fullPlan(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[]): PlanStep[] {
+  /** The gates step, the service's migrations (backup, migrate, validate), its Jobs before the rollout, then the strategy's steps. */
+  private fullPlan(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[], release: ReleaseRef): PlanStep[] {
     const gateNames = this.gates.names(cfg.environment);
     return [
       ...(gateNames.length > 0 ? [step({ type: 'gates', gates: gateNames })] : []),
-      ...withMigrations(cfg, deploymentId, steps),
+      ...withMigrations(cfg, deploymentId, steps, release),
     ];
   }
 

@@ -30,9 +30,14 @@ export function planDeployment(input: PlanInput): PlanStep[] {
   }
 }
 
-/** A release's forward plan after its gates: the migration steps (when configured), then the strategy's steps. */
-export function withMigrations(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[]): PlanStep[] {
-  return [...migrationSteps(cfg, deploymentId).map((p) => step(p)), ...steps];
+/**
+ * A release's forward plan after its gates: the migration steps (when configured), the Jobs of
+ * `jobs.beforeRollout` in order, then the strategy's steps — so a failed migration or Job stops
+ * the deployment before the new release starts or any traffic moves.
+ */
+export function withMigrations(cfg: ServiceEnvConfig, deploymentId: string, steps: PlanStep[], release: ReleaseRef): PlanStep[] {
+  const jobs = (cfg.jobs?.beforeRollout ?? []).map((j, index) => step({ type: 'job', index, manifest: j.manifest, version: release.version, image: release.image, timeoutMs: j.timeoutMs }));
+  return [...migrationSteps(cfg, deploymentId).map((p) => step(p)), ...jobs, ...steps];
 }
 
 /**

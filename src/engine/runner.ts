@@ -423,7 +423,7 @@ export class Runner {
     const fresh = withMigrations(cfg, d.id, planDeployment({
       cfg, release: { version: d.version, image: d.image }, stable, serving, capabilities: this.target.capabilities(cfg),
       templateInterval: (name) => this.config.analysisTemplates[name]?.intervalMs ?? 30_000,
-    }));
+    }), { version: d.version, image: d.image });
     const stored = steps.slice(d.currentStep);
     const previousVersion = stable?.version ?? null;
     const same = previousVersion === d.previousVersion && stored.length === fresh.length

@@ -66,6 +66,8 @@ export function titleOf(p: StepParams): string {
       return `smoke checks on ${p.version}`;
     case 'rollout':
       return `roll out ${p.version}`;
+    case 'job':
+      return `job ${p.manifest.split('/').pop()!.replace(/\.(ya?ml|json)$/, '')} for ${p.version}`;
     case 'watch':
       return `watch ${p.version} for ${formatMs(p.durationMs)}`;
   }

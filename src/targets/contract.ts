@@ -88,8 +88,10 @@ export function describeTargetContract(name: string, factory: () => Promise<Cont
     it('declares its capabilities as data', async () => {
       const caps = world.target.capabilities(await world.cfg());
       expect(['exact', 'replicaRatio', 'none']).toContain(caps.weights);
-      for (const key of ['headerRoutes', 'sticky', 'preview', 'requestMetrics', 'nativeRolling'] as const) expect(typeof caps[key]).toBe('boolean');
-      expect(Object.keys(caps).sort()).toEqual(['headerRoutes', 'nativeRolling', 'preview', 'requestMetrics', 'sticky', 'weights']);
+      for (const key of ['headerRoutes', 'sticky', 'preview', 'requestMetrics', 'nativeRolling', 'jobs'] as const) expect(typeof caps[key]).toBe('boolean');
+      expect(Object.keys(caps).sort()).toEqual(['headerRoutes', 'jobs', 'nativeRolling', 'preview', 'requestMetrics', 'sticky', 'weights']);
+      // A target that says it runs jobs has both methods for them.
+      if (caps.jobs) expect([typeof world.target.startJob, typeof world.target.jobStatus]).toEqual(['function', 'function']);
     });
 
     it('scales to exact counts, idempotently, and instances() agrees', async () => {

@@ -3,11 +3,11 @@
  * each call to the adapter of `cfg.target.kind`, so a project may run one service locally and
  * another on Kubernetes while the engine and the orchestrator hold a single Target.
  */
-import type { ServiceEnvConfig, TargetKind } from '../config/types.js';
+import type { JobConfig, ServiceEnvConfig, TargetKind } from '../config/types.js';
 import { GangwayError } from '../errors.js';
 import { RequestMetricsUnavailableError } from './target.js';
 import type {
-  LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
+  JobHandle, JobStatus, LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
 } from './target.js';
 
 /** The adapter of each target kind a project uses. */
@@ -120,6 +120,23 @@ export class Targets implements Target {
     if (!a.rolloutStatus) throw missing(cfg, 'rolloutStatus');
     return a.rolloutStatus(cfg, handle);
   }
+
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+    const a = this.adapter(cfg);
+    if (!a.startJob) throw noJobs(cfg);
+    return a.startJob(cfg, job, release);
+  }
+
+  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
+    const a = this.adapter(cfg);
+    if (!a.jobStatus) throw noJobs(cfg);
+    return a.jobStatus(cfg, handle);
+  }
+}
+
+function noJobs(cfg: ServiceEnvConfig): GangwayError {
+  return new GangwayError('invalid_config', `the ${cfg.target.kind} target of ${cfg.service}/${cfg.environment} cannot run jobs (capabilities.jobs is false)`,
+    'remove jobs.beforeRollout for this target, or run the service on target.kubernetes');
 }
 
 function missing(cfg: ServiceEnvConfig, method: string): GangwayError {

@@ -10,7 +10,7 @@
  * (src/targets/contract.ts) runs against every adapter.
  */
 import type { Dispatcher } from 'undici';
-import type { ServiceEnvConfig } from '../config/types.js';
+import type { JobConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError } from '../errors.js';
 
 /**
@@ -71,6 +71,13 @@ export interface TargetCapabilities {
    * @example true // Kubernetes
    */
   nativeRolling: boolean;
+  /**
+   * The target runs one-off Jobs before a rollout (`jobs.beforeRollout`: a migration Job) through
+   * `startJob`/`jobStatus`.
+   *
+   * @example true // Kubernetes
+   */
+  jobs: boolean;
 }
 
 /**
@@ -212,6 +219,16 @@ export interface RolloutHandle { version: string; revision: string }
  */
 export interface RolloutStatus { state: 'progressing' | 'done' | 'failed'; reason: string }
 
+/** A Job started for a release: the platform's name for it, which a resumed step looks up again. */
+export interface JobHandle { name: string }
+
+/**
+ * How a Job stands, with the last lines of its pods' output (they go into the deployment record).
+ *
+ * @example { state: 'failed', reason: 'BackoffLimitExceeded: Job has reached the specified backoff limit', logs: [{ pod: 'migrate-1-4f2a-x', lines: ['ERROR: relation exists'] }] }
+ */
+export interface JobStatus { state: 'running' | 'succeeded' | 'failed'; reason: string; logs: Array<{ pod: string; lines: string[] }> }
+
 /**
  * A place releases run. The engine may call any method again after a crash with the same
  * arguments: each says whether it is idempotent (all but `logs` and the read-only ones change
@@ -303,6 +320,17 @@ export interface Target {
    * @example await target.rolloutStatus!(cfg, handle) // { state: 'progressing', reason: '1 of 3 new pods ready' }
    */
   rolloutStatus?(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus>;
+  /**
+   * Starts the Job of `job` for `release` (`capabilities.jobs`). Idempotent: its name derives
+   * from the manifest's Job and the release, so asked again (a resumed step) it finds the Job it
+   * created instead of creating another.
+   *
+   * @example await target.startJob!(cfg, { manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }, { version: '2.0.0', image: null })
+   * // { name: 'migrate-2-0-0-1a2b3c4d' }
+   */
+  startJob?(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle>;
+  /** How the Job behind `handle` stands, with its pods' last output lines. Read-only. */
+  jobStatus?(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus>;
 }
 
 /**

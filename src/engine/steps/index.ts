@@ -3,6 +3,7 @@ import type { StepContext } from './context.js';
 import { runScale, runWaitReady, runWatch } from './instances.js';
 import { runSmoke } from './smoke.js';
 import { runRollout } from './rollout.js';
+import { runJob } from './job.js';
 import { runPause } from './pause.js';
 import { runAnalysis } from './analysis.js';
 import { runGates } from './gates.js';
@@ -26,5 +27,6 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
     case 'smoke': return runSmoke(ctx, p);
     case 'watch': return runWatch(ctx, p);
     case 'rollout': return runRollout(ctx, p);
+    case 'job': return runJob(ctx, p);
   }
 }

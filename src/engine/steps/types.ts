@@ -42,6 +42,12 @@ export type StepParams =
    * health.startTimeout); a resumed step gets the same rollout back (src/engine/steps/rollout.ts).
    */
   | { type: 'rollout'; version: string; image: string | null }
+  /**
+   * Run the `index`th Job of `jobs.beforeRollout` for the release and wait until it completes
+   * (timed from the step's start: `timeoutMs`); a resumed step finds the Job it started
+   * (src/engine/steps/job.ts).
+   */
+  | { type: 'job'; index: number; manifest: string; version: string; image: string | null; timeoutMs: number }
   /** Run the service's smoke checks against `version` (through the preview, or one of its instances directly, as the target reaches it). */
   | { type: 'smoke'; version: string }
   /** Watch `version` for `durationMs`: fail on failureThreshold consecutive health failures or a crash (timed). */

@@ -24,12 +24,13 @@
  * rollback applies those objects again — not `kubectl rollout undo`, whose revision numbers
  * change on every undo. Every method is idempotent.
  */
-import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
+import type { JobConfig, KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError } from '../../errors.js';
 import { unsupportedTraffic } from '../registry.js';
-import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic } from '../target.js';
+import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic, JobHandle, JobStatus } from '../target.js';
 import type { KubeApi, KubeConnection } from './api.js';
+import { kubeJobStatus, startKubeJob } from './jobs.js';
 import { colorService, forApply, loadObjects, shapeRelease, unshapeRelease, type Layout, type Shaped } from './manifests.js';
 import { ANNOTATION, LABEL, fnv1a, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
 import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts } from './rollout-status.js';
@@ -104,7 +105,21 @@ export class KubernetesTarget implements Target {
       preview: true,
       requestMetrics: false,
       nativeRolling: true,
+      jobs: true,
     };
+  }
+
+  // ---- jobs before the rollout (src/targets/kubernetes/jobs.ts) ---------------------------
+
+  /** Applies the release's Job of `job` unless it exists (a resumed step finds it again). */
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+    const c = kubeCfg(cfg);
+    return startKubeJob(await this.connect(c.target), c, job, release);
+  }
+
+  /** How the Job stands, by its Complete and Failed conditions, with its pods' last lines once it ended. */
+  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
+    return kubeJobStatus(await this.connect(kubeCfg(cfg).target), handle);
   }
 
   // ---- instances ------------------------------------------------------------------------

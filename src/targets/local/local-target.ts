@@ -14,7 +14,7 @@ import type {
 
 /** The local agent's proxy does all of it, except rolling natively: the engine rolls instance by instance. */
 const LOCAL_CAPABILITIES: TargetCapabilities = Object.freeze({
-  weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false,
+  weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false, jobs: false,
 });
 
 /**

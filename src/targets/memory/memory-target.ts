@@ -10,12 +10,12 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ServiceEnvConfig } from '../../config/types.js';
+import type { JobConfig, ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError } from '../../errors.js';
 import { unsupportedTraffic } from '../registry.js';
 import { RequestMetricsUnavailableError } from '../target.js';
 import type {
-  LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
+  JobHandle, JobStatus, LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
 } from '../target.js';
 
 export interface VersionBehaviour {
@@ -37,7 +37,7 @@ export interface MemoryTargetOptions {
 export const MEMORY_REACH_TOKEN = 'Bearer memory-reach';
 
 const DEFAULT_CAPABILITIES: TargetCapabilities = {
-  weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false,
+  weights: 'exact', headerRoutes: true, sticky: true, preview: true, requestMetrics: true, nativeRolling: false, jobs: false,
 };
 
 type Instance = TargetInstance & { looks: number; log: string[] };
@@ -56,6 +56,13 @@ export class MemoryTarget implements Target {
   /** Preview ports "chosen" for blue-green without a configured previewPort, kept per service/environment like the agent does. */
   private readonly chosenPreviewPorts = new Map<string, number>();
   private readonly rollouts = new Map<string, Rolling>();
+  /**
+   * Jobs by name, set by tests through `jobOutcomes` (manifest path → outcome; default success):
+   * a Job is running for `looksToFinish` looks at its status, then ends as told.
+   */
+  readonly jobs = new Map<string, { looks: number; outcome: 'succeeded' | 'failed' }>();
+  readonly jobOutcomes = new Map<string, 'succeeded' | 'failed'>();
+  looksToFinish = 2;
   private revisions = 0;
   private seq = 0;
   private server: Promise<{ server: http.Server; port: number }> | null = null;
@@ -66,6 +73,27 @@ export class MemoryTarget implements Target {
 
   capabilities(_cfg: ServiceEnvConfig): TargetCapabilities {
     return this.caps;
+  }
+
+  /** Starts the release's Job once (capabilities.jobs only); asked again, returns the same one. */
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+    if (!this.caps.jobs) throw new GangwayError('invalid_config', 'the memory target was told not to run jobs');
+    const name = `${job.manifest.split('/').pop()!.replace(/\.ya?ml$/, '')}-${release.version}`;
+    if (!this.jobs.has(name)) {
+      this.jobs.set(name, { looks: 0, outcome: this.jobOutcomes.get(job.manifest) ?? 'succeeded' });
+      this.calls.push(`job ${cfg.environment} ${name}`);
+    }
+    return { name };
+  }
+
+  async jobStatus(_cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
+    const j = this.jobs.get(handle.name);
+    if (!j) return { state: 'failed', reason: `job ${handle.name} is gone`, logs: [] };
+    if (++j.looks < this.looksToFinish) return { state: 'running', reason: `job ${handle.name}: 1 active`, logs: [] };
+    const logs = [{ pod: `${handle.name}-pod`, lines: ['migration: starting', j.outcome === 'succeeded' ? 'migration: done' : 'migration: failed'] }];
+    return j.outcome === 'succeeded'
+      ? { state: 'succeeded', reason: `job ${handle.name} completed`, logs }
+      : { state: 'failed', reason: `job ${handle.name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit`, logs };
   }
 
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {

@@ -1,0 +1,89 @@
+/**
+ * Jobs before the rollout against the FAKE Kubernetes API server (test/support/fake-kube): the
+ * migration Job applied once per release, waited for by its conditions as `kubectl wait
+ * --for=condition=complete` reads them, its pods' output kept. Images `fake.local/job-ok` and
+ * `fake.local/job-fail` print their lines and exit 0 or 1; `fake.local/never-ready` never ends.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeKube, type FakeKube } from '../../../test/support/fake-kube/index.js';
+import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
+import type { KubeConnection } from './api.js';
+import { kubeConnector, type KubeConnector } from './connect.js';
+import { jobName, kubeJobStatus, startKubeJob } from './jobs.js';
+import type { JobStatus } from '../target.js';
+
+const FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/kubernetes-jobs');
+const who = { service: 'web', environment: 'prod' };
+let kube: FakeKube;
+let dir: string;
+let connector: KubeConnector;
+let conn: KubeConnection;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gw-kube-jobs-'));
+  kube = await startFakeKube();
+  await kube.namespace('jobs');
+  const kubeconfig = await kube.writeKubeconfig(dir, { namespace: 'jobs' });
+  connector = kubeConnector({ env: {} });
+  conn = await connector.connect({ kubeconfig, context: null, namespace: 'jobs', requestTimeoutMs: 10_000 } as KubernetesTargetConfig);
+}, 60_000);
+
+afterAll(async () => {
+  await connector?.close();
+  await kube?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Polls the Job until it is no longer running (generous: a loaded machine). */
+async function settle(name: string): Promise<JobStatus> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = await kubeJobStatus(conn, { name });
+    if (s.state !== 'running' || Date.now() > deadline) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('jobs.beforeRollout on Kubernetes', () => {
+  it('applies the release\'s Job once, with its labels and the release filled in; it completes and its pod\'s output is kept', async () => {
+    const job = { manifest: join(FIXTURES, 'migrate-ok.yaml'), timeoutMs: 60_000 };
+    const first = await startKubeJob(conn, who, job, { version: '2.0.0', image: 'shop/web:2.0.0' });
+    expect(first).toEqual({ name: jobName('migration-job', '2.0.0') });
+    expect(first.name).toMatch(/^migration-job-[0-9a-f]{8}$/);
+    // Asked again (a resumed step): the same Job, not a second one.
+    expect(await startKubeJob(conn, who, job, { version: '2.0.0', image: 'shop/web:2.0.0' })).toEqual(first);
+    expect(kube.list('job', 'jobs').map((j) => (j.metadata as { name: string }).name)).toEqual([first.name]);
+    const applied = kube.get('job', 'jobs', first.name)!;
+    expect((applied.metadata as { labels: Record<string, string> }).labels).toMatchObject({ 'gangway.io/service': 'web', 'gangway.io/environment': 'prod', 'gangway.io/release': '2.0.0' });
+    const container = ((applied.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0])!;
+    expect(container.args).toEqual(['--release=2.0.0']);
+
+    const end = await settle(first.name);
+    expect(end.state).toBe('succeeded');
+    expect(end.reason).toBe(`job ${first.name} completed`);
+    expect(end.logs.map((l) => l.lines)).toEqual([['migration: starting', 'migration: applied 3 changes', 'migration: done']]);
+  }, 90_000);
+
+  it('reports a failed Job with the reason of its Failed condition and the failing pod\'s output', async () => {
+    const { name } = await startKubeJob(conn, who, { manifest: join(FIXTURES, 'migrate-fail.yaml'), timeoutMs: 60_000 }, { version: '2.1.0', image: null });
+    const end = await settle(name);
+    expect([end.state, end.reason]).toEqual(['failed', `job ${name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit`]);
+    expect(end.logs.at(-1)!.lines).toEqual(['migration: starting', 'migration: error: relation "users" already exists', 'migration: failed']);
+  }, 90_000);
+
+  it('keeps reporting a Job that has not finished as running, with its pod counts', async () => {
+    const { name } = await startKubeJob(conn, who, { manifest: join(FIXTURES, 'migrate-hangs.yaml'), timeoutMs: 1000 }, { version: '2.2.0', image: null });
+    await kube.waitFor(() => ((kube.get('job', 'jobs', name)?.status ?? {}) as { active?: number }).active === 1, { what: 'the Job active', timeoutMs: 60_000 });
+    expect(await kubeJobStatus(conn, { name })).toEqual({ state: 'running', reason: `job ${name}: 1 active, 0 succeeded, 0 failed pods`, logs: [] });
+  }, 90_000);
+
+  it('refuses a manifest that is not one Job, naming the file and what it holds', async () => {
+    await expect(startKubeJob(conn, who, { manifest: join(FIXTURES, 'not-a-job.yaml'), timeoutMs: 1000 }, { version: '1.0.0', image: null }))
+      .rejects.toThrow(`${join(FIXTURES, 'not-a-job.yaml')}: expected exactly one Job, found ConfigMap not-a-job`);
+    await expect(startKubeJob(conn, who, { manifest: join(FIXTURES, 'missing.yaml'), timeoutMs: 1000 }, { version: '1.0.0', image: null }))
+      .rejects.toThrow(`jobs.beforeRollout: cannot read ${join(FIXTURES, 'missing.yaml')}: no such file`);
+  });
+});

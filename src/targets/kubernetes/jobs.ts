@@ -1,0 +1,109 @@
+/**
+ * Jobs before the rollout (`jobs.beforeRollout`), as the runbooks run their migration:
+ * `kubectl apply -f migration-job.yaml` then `kubectl wait --for=condition=complete
+ * job/migration-job --timeout=300s`. Each release gets its own Job, named after the manifest's
+ * Job and a hash of the release, so a resumed step finds the Job it started instead of starting
+ * another, and a later release runs its own. A finished Job is left in place for inspection.
+ */
+import { readFile } from 'node:fs/promises';
+import type { JobConfig } from '../../config/kubernetes.js';
+import { GangwayError } from '../../errors.js';
+import type { JobHandle, JobStatus, ReleaseRef } from '../target.js';
+import type { KubeConnection } from './api.js';
+import { forApply, parseObjects } from './manifests.js';
+import { ANNOTATION, LABEL, clone, fnv1a, versionLabel, type KubeObject, type KubePod } from './objects.js';
+
+/** The label on a Job's pods that finds them again (set in its pod template). */
+export const JOB_LABEL = 'gangway.io/job';
+/** Lines of each pod's output kept in the deployment record. */
+const LOG_LINES = 100;
+
+interface JobObject extends KubeObject {
+  spec?: { template?: { metadata?: { labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown }; [k: string]: unknown };
+  status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>; active?: number; succeeded?: number; failed?: number };
+}
+
+/**
+ * The Job of a release: the manifest's name, cut to fit, and 8 hex digits of the release.
+ *
+ * @example jobName('migration-job', '2.0.0') // 'migration-job-5f1c9a2e'
+ */
+export function jobName(base: string, version: string): string {
+  const head = base.slice(0, 54).replace(/[-.]+$/, '');
+  return `${head}-${fnv1a(version)}`;
+}
+
+/**
+ * Applies the release's Job unless it exists already; returns its name. `${release.version}` and
+ * `${release.image}` in the manifest's strings are filled in.
+ *
+ * @example await startKubeJob(conn, { service: 'web', environment: 'prod' }, job, { version: '2.0.0', image: 'shop/web:2.0.0' })
+ */
+export async function startKubeJob(conn: KubeConnection, who: { service: string; environment: string }, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+  const base = await readJob(job.manifest);
+  const name = jobName(base.metadata.name, release.version);
+  if (await conn.api.get('Job', conn.namespace, name)) return { name };
+  const obj = fill(clone(base), { 'release.version': release.version, 'release.image': release.image ?? '' }) as JobObject;
+  obj.metadata = {
+    ...obj.metadata, name, namespace: conn.namespace,
+    labels: { ...obj.metadata.labels, [LABEL.managedBy]: 'gangway', [LABEL.service]: who.service, [LABEL.environment]: who.environment, [LABEL.release]: versionLabel(release.version) },
+    annotations: { ...obj.metadata.annotations, [ANNOTATION.version]: release.version },
+  };
+  const template = obj.spec?.template;
+  if (!template) throw new GangwayError('invalid_config', `${job.manifest}: the Job has no spec.template`, 'write the Job as `kubectl apply -f` takes it');
+  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [JOB_LABEL]: name } };
+  await conn.api.apply(forApply(obj), { force: true });
+  return { name };
+}
+
+/**
+ * How the Job stands, by its conditions as `kubectl wait --for=condition=complete` reads them:
+ * `Complete` succeeded, `Failed` failed (with its reason: BackoffLimitExceeded,
+ * DeadlineExceeded), else running. A finished Job's pods' last lines come with it.
+ */
+export async function kubeJobStatus(conn: KubeConnection, handle: JobHandle): Promise<JobStatus> {
+  const job = await conn.api.get<JobObject>('Job', conn.namespace, handle.name);
+  if (!job) return { state: 'failed', reason: `job ${handle.name} is gone from namespace ${conn.namespace} (deleted while Gangway waited for it)`, logs: [] };
+  const cond = (type: string) => job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+  const complete = cond('Complete');
+  const failed = cond('Failed');
+  if (!complete && !failed) {
+    const s = job.status ?? {};
+    return { state: 'running', reason: `job ${handle.name}: ${s.active ?? 0} active, ${s.succeeded ?? 0} succeeded, ${s.failed ?? 0} failed pods`, logs: [] };
+  }
+  const logs = await jobLogs(conn, handle.name);
+  if (complete) return { state: 'succeeded', reason: `job ${handle.name} completed`, logs };
+  return { state: 'failed', reason: `job ${handle.name} failed: ${failed!.reason ?? 'Failed'}${failed!.message ? `: ${failed!.message}` : ''}`, logs };
+}
+
+/** The last lines of each pod of the Job, oldest pod first. */
+export async function jobLogs(conn: KubeConnection, name: string): Promise<JobStatus['logs']> {
+  const { items } = await conn.api.list<KubePod>('Pod', conn.namespace, { labelSelector: `${JOB_LABEL}=${name}` });
+  items.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
+  const out: JobStatus['logs'] = [];
+  for (const p of items) {
+    const text = await conn.api.logs(conn.namespace, p.metadata.name, { tailLines: LOG_LINES }).catch((err: unknown) => `[gangway] no log: ${err instanceof Error ? err.message : String(err)}`);
+    out.push({ pod: p.metadata.name, lines: text.split('\n').filter((l) => l !== '') });
+  }
+  return out;
+}
+
+async function readJob(file: string): Promise<JobObject> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new GangwayError('invalid_config', `jobs.beforeRollout: cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, 'give the path of a YAML file holding one Job, relative to gangway.yaml');
+  });
+  const objects = parseObjects(text, file);
+  if (objects.length !== 1 || objects[0]!.kind !== 'Job') {
+    throw new GangwayError('invalid_config', `${file}: expected exactly one Job, found ${objects.length === 0 ? 'nothing' : objects.map((o) => `${o.kind} ${o.metadata?.name ?? ''}`.trim()).join(', ')}`,
+      'keep the Job alone in its file');
+  }
+  return objects[0] as JobObject;
+}
+
+/** Fills `${name}` placeholders in every string of a value. */
+function fill(value: unknown, vars: Record<string, string>): unknown {
+  if (typeof value === 'string') return value.replace(/\$\{(release\.version|release\.image)\}/g, (_m, k: string) => vars[k]!);
+  if (Array.isArray(value)) return value.map((v) => fill(v, vars));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, vars)]));
+  return value;
+}
