@@ -79,6 +79,7 @@ interface StatusEntry {
 let kube: FakeKube;
 let project: Project;
 let offlineServer: string;
+let holdDir: string;
 
 const cli = (...args: string[]) => runCli(project.dir, args);
 function json<T>(r: CliResult): T {
@@ -105,7 +106,12 @@ const livePods = (ns: string) => kube.list('pod', ns, { labelSelector: 'gangway.
 const titles = (d: DeploymentView) => d.steps.map((s) => [s.title, s.status]);
 
 beforeAll(async () => {
-  kube = await startFakeKube({ images: { 'fake.local/app': { command: [process.execPath, APP] } } });
+  holdDir = mkdtempSync(join(tmpdir(), 'gw-kube-hold-'));
+  // fake.local/gated is the app, unready while the file `hold` exists: a test holds a release in waitReady.
+  kube = await startFakeKube({ images: {
+    'fake.local/app': { command: [process.execPath, APP] },
+    'fake.local/gated': { command: [process.execPath, APP], env: { HEALTH_FILE: join(holdDir, 'hold') } },
+  } });
   for (const ns of ['dev', 'qa', 'staging', 'locked']) await kube.namespace(ns);
   kube.deny({ verb: 'patch', resource: 'deployments', namespace: 'locked' });
   project = await makeProject(gangwayYaml);
@@ -120,6 +126,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await project?.cleanup();
   await kube?.close();
+  if (holdDir) rmSync(holdDir, { recursive: true, force: true });
 });
 
 describe('given web on blue-green in dev, nothing deployed yet', () => {
@@ -211,15 +218,18 @@ describe('given 1.0.0 serving in qa by blue-green', () => {
 
 describe('given 1.0.0 serving in qa, and the orchestrator killed with SIGKILL while 3.0.0 starts', () => {
   it('when it comes back, then it resumes against the cluster as it is: each step succeeds once and 3.0.0 serves from web-green', async () => {
-    const started = json<DeploymentView>(await cli('deploy', 'web', '--env', 'qa', '--version', '3.0.0', '-o', 'json'));
+    // 3.0.0's pods stay unready while the hold file exists, so the kill lands in waitReady on any machine.
+    writeFileSync(join(holdDir, 'hold'), '');
+    const started = json<DeploymentView>(await cli('deploy', 'web', '--env', 'qa', '--version', '3.0.0', '--image', 'fake.local/gated:3.0.0', '-o', 'json'));
     // Killed while the new colour's pods start: the scale step is done, waitReady runs.
-    for (let look = 0; ; look++) {
+    for (;;) {
       const d = (await project.api<DeploymentView>('GET', `/v1/deployments/${started.id}`)).body;
       if (d.steps.some((s) => s.title === 'wait for 2 healthy instances of 3.0.0' && s.status === 'running')) break;
       expect(['succeeded', 'failed', 'rolled_back'], `missed the start of 3.0.0: ${JSON.stringify(d.steps)}`).not.toContain(d.phase);
       await new Promise((r) => setTimeout(r, 20));
     }
     await project.kill();
+    rmSync(join(holdDir, 'hold'));
     await project.up();
     let end: DeploymentView;
     for (;;) {

@@ -70,6 +70,44 @@ services:
   });
 });
 
+describe('checkCapabilities: jobs before the rollout', () => {
+  const JOBS = `project: shop
+environments: { dev: {} }
+services:
+  web:
+    target: { local: { command: [node, app.js], port: 18080 } }
+    jobs:
+      beforeRollout:
+        - manifest: k8s/migrate.yaml
+`;
+
+  it('refuses jobs.beforeRollout on a target that cannot run jobs, naming the target and what to use instead', () => {
+    const cfg = parseConfig(JOBS, '/project/gangway.yaml', { env: {} }).services.web.dev;
+    expect(checkCapabilities(cfg, FULL)).toEqual([{
+      path: ['jobs', 'beforeRollout'], at: 'key',
+      message: 'the local target cannot run jobs (capabilities.jobs)',
+      hint: 'run the service on target.kubernetes, or do the work in migrations',
+    }]);
+    expect(checkCapabilities(cfg, { ...FULL, jobs: true })).toEqual([]);
+    // Without jobs configured, a target without them is fine.
+    expect(checkCapabilities(parseConfig(YAML, '/project/gangway.yaml', { env: {} }).services.web.dev, FULL)).toEqual([]);
+  });
+
+  it('is a config error at the line and column of the key', () => {
+    let error: unknown;
+    try {
+      parseConfig(JOBS, '/project/gangway.yaml', { env: {}, check: (config) => capabilityProblems(config, new MemoryTarget()) });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`)).toEqual([
+      '7:7 services.web.jobs.beforeRollout: the local target cannot run jobs (capabilities.jobs) (in environment dev, after merging its overrides)',
+    ]);
+    expect(() => parseConfig(JOBS, '/project/gangway.yaml', { env: {}, check: (config) => capabilityProblems(config, new MemoryTarget({ capabilities: { jobs: true } })) })).not.toThrow();
+  });
+});
+
 describe('capability problems in the config file', () => {
   it('are config errors at the line and column of the key, in the override that says it', () => {
     const target = new MemoryTarget({ capabilities: KUBE_LIKE });

@@ -310,6 +310,59 @@ describe('jobs before the rollout', () => {
     expect(target.calls.filter((c) => !c.startsWith('job '))).toEqual(['traffic dev -', 'scale dev 1.0.0 0']);
   });
 
+  it('given 1.0.0 stable, when the Job of 2.0.0 fails, then 2.0.0 never starts and all traffic stays on 1.0.0', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    const w = await given(YAML(BLUE_GREEN, JOBS), { target });
+    await ship(w, '1.0.0');
+    target.jobOutcomes.set('/project/k8s/migrate.yaml', 'failed');
+    target.calls.length = 0;
+    const d = await ship(w, '2.0.0');
+    expect([d.phase, d.message]).toEqual(['rolled_back', 'job migrate-2.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step\'s logs; the Job is left in place)']);
+    expect(d.steps.filter((s) => s.stage === 'deploy').map((s) => [s.title, s.status]).slice(0, 3)).toEqual([
+      ['gates: rejected', 'succeeded'], ['job migrate for 2.0.0', 'failed'], ['scale 2.0.0 to 2 instances', 'pending'],
+    ]);
+    expect(target.calls.some((c) => c.startsWith('scale dev 2.0.0') && !c.endsWith(' 0'))).toBe(false);
+    expect(await target.traffic(w.config.services.web.dev)).toEqual({ versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+    expect(target.versions(w.config.services.web.dev)).toEqual(['1.0.0']);
+    const failed = (await w.store.getSteps(d.id)).find((s) => s.type === 'job')!;
+    expect(failed.output).toEqual({
+      job: 'migrate-2.0.0', logs: [{ pod: 'migrate-2.0.0-pod', lines: ['migration: starting', 'migration: failed'] }], reason: d.message,
+    });
+  });
+
+  it('given a Job that never completes, then the step fails once its timeout passed, naming the key, and leaves the Job', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    target.looksToFinish = Number.MAX_SAFE_INTEGER;
+    const w = await given(YAML(BLUE_GREEN, JOBS.replace('timeout: 5s', 'timeout: 1s')), { target });
+    const d = await ship(w, '1.0.0');
+    expect([d.phase, d.message]).toEqual(['failed', 'job migrate-1.0.0 did not complete within 1s (jobs.beforeRollout[0].timeout): job migrate-1.0.0: 1 active; the Job is left in place']);
+    expect(target.calls.filter((c) => c.startsWith('scale dev 1.0.0') && !c.endsWith(' 0'))).toEqual([]);
+    expect([...target.jobs.keys()]).toEqual(['migrate-1.0.0']);
+  });
+
+  it('given a runner stopped while the Job runs, when another runner resumes, then it waits on the same Job without starting another', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    target.looksToFinish = Number.MAX_SAFE_INTEGER;
+    const w = await given(YAML(BLUE_GREEN, JOBS.replace('timeout: 5s', 'timeout: 5m')), { target });
+    const d = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' });
+    for (let i = 0; i < 1000 && !(target.jobs.get('migrate-1.0.0')?.looks ?? 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await w.runner.stop();
+    const stopped = await w.orch.getDeployment(d.id);
+    const job = () => stopped.steps.find((s) => s.type === 'job')!;
+    expect([stopped.phase, job().title, job().status, stopped.leaseOwner]).toEqual(['running', 'job migrate for 1.0.0', 'running', null]);
+
+    target.looksToFinish = 0;
+    const second = new Runner({ store: w.store, config: w.config, target, tickMs: 20 });
+    second.start();
+    adopt({ ...w, runner: second });
+    const end = await until(w, d.id, FINAL);
+    expect(end.phase).toBe('succeeded');
+    const resumed = end.steps.find((s) => s.type === 'job')!;
+    expect([resumed.status, resumed.attempts, resumed.startedAt]).toEqual(['succeeded', 2, job().startedAt]);
+    expect(target.calls.filter((c) => c.startsWith('job '))).toEqual(['job dev migrate-1.0.0']);
+    expect(target.calls.indexOf('job dev migrate-1.0.0')).toBeLessThan(target.calls.indexOf('scale dev 1.0.0 2'));
+  });
+
   it('given a target that cannot run jobs, then the plan is refused naming jobs.beforeRollout', async () => {
     const w = await given(YAML(BLUE_GREEN, JOBS));
     await expect(w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' }))

@@ -323,13 +323,22 @@ export interface Target {
   /**
    * Starts the Job of `job` for `release` (`capabilities.jobs`). Idempotent: its name derives
    * from the manifest's Job and the release, so asked again (a resumed step) it finds the Job it
-   * created instead of creating another.
+   * created instead of creating another. Absent on a target without `capabilities.jobs` (the
+   * Targets composite then throws an `invalid_config` GangwayError); a manifest that is not one
+   * Job is an `invalid_config` GangwayError naming the file.
    *
    * @example await target.startJob!(cfg, { manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }, { version: '2.0.0', image: null })
-   * // { name: 'migrate-2-0-0-1a2b3c4d' }
+   * // { name: 'migrate-5f1c9a2e' } (the manifest's Job name and 8 hex digits of the release, on Kubernetes)
    */
   startJob?(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle>;
-  /** How the Job behind `handle` stands, with its pods' last output lines. Read-only. */
+  /**
+   * How the Job behind `handle` stands: `running`, or ended (`succeeded`/`failed`, with the
+   * platform's reason) with its pods' last output lines. A Job deleted meanwhile is `failed`.
+   * Read-only; the caller keeps the timeout.
+   *
+   * @example await target.jobStatus!(cfg, { name: 'migrate-5f1c9a2e' })
+   * // { state: 'failed', reason: 'job migrate-5f1c9a2e failed: BackoffLimitExceeded: …', logs: [{ pod: 'migrate-5f1c9a2e-x7k2p', lines: ['migration: failed'] }] }
+   */
   jobStatus?(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus>;
 }
 

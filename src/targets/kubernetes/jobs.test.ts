@@ -12,7 +12,7 @@ import { startFakeKube, type FakeKube } from '../../../test/support/fake-kube/in
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { KubeConnection } from './api.js';
 import { kubeConnector, type KubeConnector } from './connect.js';
-import { jobName, kubeJobStatus, startKubeJob } from './jobs.js';
+import { jobName, kubeJobStatus, logLines, startKubeJob } from './jobs.js';
 import type { JobStatus } from '../target.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/kubernetes-jobs');
@@ -74,6 +74,17 @@ describe('jobs.beforeRollout on Kubernetes', () => {
     expect(end.logs.at(-1)!.lines).toEqual(['migration: starting', 'migration: error: relation "users" already exists', 'migration: failed']);
   }, 90_000);
 
+  it('keeps the output of the newest 3 pods of a Job that retried', async () => {
+    const { name } = await startKubeJob(conn, who, { manifest: join(FIXTURES, 'migrate-retries.yaml'), timeoutMs: 60_000 }, { version: '2.1.1', image: null });
+    const end = await settle(name);
+    expect([end.state, end.reason]).toEqual(['failed', `job ${name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit`]);
+    const pods = kube.list('pod', 'jobs').filter((p) => (p.metadata as { labels?: Record<string, string> }).labels?.['gangway.io/job'] === name);
+    expect(pods).toHaveLength(4);
+    expect(end.logs).toHaveLength(3);
+    expect(new Set(end.logs.map((l) => l.pod)).size).toBe(3);
+    for (const l of end.logs) expect(l.lines).toEqual(['migration: starting', 'migration: error: relation "users" already exists', 'migration: failed']);
+  }, 90_000);
+
   it('keeps reporting a Job that has not finished as running, with its pod counts', async () => {
     const { name } = await startKubeJob(conn, who, { manifest: join(FIXTURES, 'migrate-hangs.yaml'), timeoutMs: 1000 }, { version: '2.2.0', image: null });
     await kube.waitFor(() => ((kube.get('job', 'jobs', name)?.status ?? {}) as { active?: number }).active === 1, { what: 'the Job active', timeoutMs: 60_000 });
@@ -85,5 +96,24 @@ describe('jobs.beforeRollout on Kubernetes', () => {
       .rejects.toThrow(`${join(FIXTURES, 'not-a-job.yaml')}: expected exactly one Job, found ConfigMap not-a-job`);
     await expect(startKubeJob(conn, who, { manifest: join(FIXTURES, 'missing.yaml'), timeoutMs: 1000 }, { version: '1.0.0', image: null }))
       .rejects.toThrow(`jobs.beforeRollout: cannot read ${join(FIXTURES, 'missing.yaml')}: no such file`);
+  });
+});
+
+describe('job names and logs', () => {
+  it('names a release\'s Job after the manifest\'s, cut so the whole is a 63-character DNS label', () => {
+    expect(jobName('migration-job', '2.0.0')).toMatch(/^migration-job-[0-9a-f]{8}$/);
+    expect(jobName('migration-job', '2.0.0')).toBe(jobName('migration-job', '2.0.0'));
+    expect(jobName('migration-job', '2.0.1')).not.toBe(jobName('migration-job', '2.0.0'));
+    const long = jobName(`${'a'.repeat(53)}-b`, '2.0.0');
+    expect([long.length, long.slice(0, 54)]).toEqual([62, `${'a'.repeat(53)}-`]);
+    expect(long).toMatch(/^a{53}-[0-9a-f]{8}$/);
+    expect(jobName('x'.repeat(80), '2.0.0')).toHaveLength(63);
+  });
+
+  it('keeps the last 100 non-empty lines of a pod, each cut to 500 characters', () => {
+    expect(logLines('migration: starting\n\nmigration: done\n')).toEqual(['migration: starting', 'migration: done']);
+    const many = Array.from({ length: 150 }, (_, i) => `line ${i}`).join('\n');
+    expect(logLines(many)).toEqual(Array.from({ length: 100 }, (_, i) => `line ${i + 50}`));
+    expect(logLines('x'.repeat(520))).toEqual([`${'x'.repeat(500)}… (20 more characters)`]);
   });
 });

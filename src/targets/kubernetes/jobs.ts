@@ -17,6 +17,13 @@ import { ANNOTATION, LABEL, clone, fnv1a, versionLabel, type KubeObject, type Ku
 export const JOB_LABEL = 'gangway.io/job';
 /** Lines of each pod's output kept in the deployment record. */
 const LOG_LINES = 100;
+/**
+ * Pods whose output is kept: the newest, as a Job that retried (backoffLimit, default 6) leaves
+ * one pod per attempt and the last attempts say why it failed. With line length capped too, the
+ * step's record stays small.
+ */
+const LOG_PODS = 3;
+const LOG_LINE_CHARS = 500;
 
 interface JobObject extends KubeObject {
   spec?: { template?: { metadata?: { labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown }; [k: string]: unknown };
@@ -76,16 +83,27 @@ export async function kubeJobStatus(conn: KubeConnection, handle: JobHandle): Pr
   return { state: 'failed', reason: `job ${handle.name} failed: ${failed!.reason ?? 'Failed'}${failed!.message ? `: ${failed!.message}` : ''}`, logs };
 }
 
-/** The last lines of each pod of the Job, oldest pod first. */
+/** The last lines of the newest pods of the Job (at most 3), oldest pod first. */
 export async function jobLogs(conn: KubeConnection, name: string): Promise<JobStatus['logs']> {
   const { items } = await conn.api.list<KubePod>('Pod', conn.namespace, { labelSelector: `${JOB_LABEL}=${name}` });
   items.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   const out: JobStatus['logs'] = [];
-  for (const p of items) {
+  for (const p of items.slice(-LOG_PODS)) {
     const text = await conn.api.logs(conn.namespace, p.metadata.name, { tailLines: LOG_LINES }).catch((err: unknown) => `[gangway] no log: ${err instanceof Error ? err.message : String(err)}`);
-    out.push({ pod: p.metadata.name, lines: text.split('\n').filter((l) => l !== '') });
+    out.push({ pod: p.metadata.name, lines: logLines(text) });
   }
   return out;
+}
+
+/**
+ * A pod's output as record lines: empty lines dropped, at most the last 100, each cut to 500
+ * characters (a migration that prints a whole row dump does not bloat the record).
+ *
+ * @example logLines('migration: starting\n\nmigration: done\n') // ['migration: starting', 'migration: done']
+ */
+export function logLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '').slice(-LOG_LINES)
+    .map((l) => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS)}… (${l.length - LOG_LINE_CHARS} more characters)` : l));
 }
 
 async function readJob(file: string): Promise<JobObject> {

@@ -37,7 +37,7 @@ function world(options: MemoryTargetOptions) {
 
 describeTargetContract('memory', world({}));
 describeTargetContract('memory, Kubernetes-like', world({
-  capabilities: { weights: 'replicaRatio', headerRoutes: false, sticky: false, requestMetrics: false, nativeRolling: true },
+  capabilities: { weights: 'replicaRatio', headerRoutes: false, sticky: false, requestMetrics: false, nativeRolling: true, jobs: true },
 }));
 
 describe('memory target: native rollouts', () => {
@@ -71,6 +71,45 @@ describe('memory target: native rollouts', () => {
   it('refuses to roll natively when it was not told to', async () => {
     const target = new MemoryTarget();
     await expect(target.rollout(memoryCfg(), { version: '1.0.0', image: null })).rejects.toThrow('the memory target was told not to roll natively');
+  });
+});
+
+describe('memory target: jobs', () => {
+  const MANIFEST = '/project/k8s/migrate.yaml';
+  const JOB = { manifest: MANIFEST, timeoutMs: 60_000 };
+
+  it('starts the release\'s Job once, runs it for looksToFinish looks, then reports success with its output', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    const cfg = memoryCfg();
+    const handle = await target.startJob(cfg, JOB, { version: '2.0.0', image: null });
+    expect(handle).toEqual({ name: 'migrate-2.0.0' });
+    // Asked again (a resumed step): the same Job, started once.
+    expect(await target.startJob(cfg, JOB, { version: '2.0.0', image: null })).toEqual(handle);
+    expect(target.calls).toEqual(['job dev migrate-2.0.0']);
+    expect(await target.jobStatus(cfg, handle)).toEqual({ state: 'running', reason: 'job migrate-2.0.0: 1 active', logs: [] });
+    expect(await target.jobStatus(cfg, handle)).toEqual({
+      state: 'succeeded', reason: 'job migrate-2.0.0 completed', logs: [{ pod: 'migrate-2.0.0-pod', lines: ['migration: starting', 'migration: done'] }],
+    });
+  });
+
+  it('fails the Job of a manifest told to fail, and a Job it never started is gone', async () => {
+    const target = new MemoryTarget({ capabilities: { jobs: true } });
+    target.jobOutcomes.set(MANIFEST, 'failed');
+    target.looksToFinish = 0;
+    const cfg = memoryCfg();
+    const handle = await target.startJob(cfg, JOB, { version: '3.0.0', image: null });
+    expect(await target.jobStatus(cfg, handle)).toEqual({
+      state: 'failed', reason: 'job migrate-3.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit',
+      logs: [{ pod: 'migrate-3.0.0-pod', lines: ['migration: starting', 'migration: failed'] }],
+    });
+    expect(await target.jobStatus(cfg, { name: 'migrate-9.9.9' })).toEqual({ state: 'failed', reason: 'job migrate-9.9.9 is gone', logs: [] });
+  });
+
+  it('refuses to run a Job when it was not told to', async () => {
+    const target = new MemoryTarget();
+    expect(target.capabilities(memoryCfg()).jobs).toBe(false);
+    await expect(target.startJob(memoryCfg(), JOB, { version: '1.0.0', image: null })).rejects.toThrow('the memory target was told not to run jobs');
+    expect(target.calls).toEqual([]);
   });
 });
 
