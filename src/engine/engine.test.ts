@@ -294,9 +294,9 @@ describe('jobs before the rollout', () => {
     expect(d.steps.map((s) => [s.title, s.status]).slice(0, 3)).toEqual([
       ['gates: rejected', 'succeeded'], ['job migrate for 1.0.0', 'succeeded'], ['scale 1.0.0 to 2 instances', 'succeeded'],
     ]);
-    expect(target.calls.slice(0, 2)).toEqual(['job dev migrate-1.0.0', 'scale dev 1.0.0 2']);
+    expect(target.calls.slice(0, 2)).toEqual([`job dev migrate-1.0.0-${d.id}`, 'scale dev 1.0.0 2']);
     const [stored] = (await w.store.getSteps(d.id)).filter((s) => s.type === 'job');
-    expect(stored!.output).toEqual({ job: 'migrate-1.0.0', logs: [{ pod: 'migrate-1.0.0-pod', lines: ['migration: starting', 'migration: done'] }] });
+    expect(stored!.output).toEqual({ job: `migrate-1.0.0-${d.id}`, logs: [{ pod: `migrate-1.0.0-${d.id}-pod`, lines: ['migration: starting', 'migration: done'] }] });
   });
 
   it('given a Job that fails, then the deployment fails before the release starts or traffic moves, naming the Job and its reason', async () => {
@@ -305,7 +305,7 @@ describe('jobs before the rollout', () => {
     const w = await given(YAML(BLUE_GREEN, JOBS), { target });
     const d = await ship(w, '1.0.0');
     expect(d.phase).toBe('failed');
-    expect(d.message).toBe('job migrate-1.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step\'s logs; the Job is left in place)');
+    expect(d.message).toBe(`job migrate-1.0.0-${d.id} failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step's logs; the Job is left in place)`);
     // Nothing started and nothing routed: the recovery only states that (no traffic, 1.0.0 stopped).
     expect(target.calls.filter((c) => !c.startsWith('job '))).toEqual(['traffic dev -', 'scale dev 1.0.0 0']);
   });
@@ -317,7 +317,7 @@ describe('jobs before the rollout', () => {
     target.jobOutcomes.set('/project/k8s/migrate.yaml', 'failed');
     target.calls.length = 0;
     const d = await ship(w, '2.0.0');
-    expect([d.phase, d.message]).toEqual(['rolled_back', 'job migrate-2.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step\'s logs; the Job is left in place)']);
+    expect([d.phase, d.message]).toEqual(['rolled_back', `job migrate-2.0.0-${d.id} failed: BackoffLimitExceeded: Job has reached the specified backoff limit (see the step's logs; the Job is left in place)`]);
     expect(d.steps.filter((s) => s.stage === 'deploy').map((s) => [s.title, s.status]).slice(0, 3)).toEqual([
       ['gates: rejected', 'succeeded'], ['job migrate for 2.0.0', 'failed'], ['scale 2.0.0 to 2 instances', 'pending'],
     ]);
@@ -326,7 +326,7 @@ describe('jobs before the rollout', () => {
     expect(target.versions(w.config.services.web.dev)).toEqual(['1.0.0']);
     const failed = (await w.store.getSteps(d.id)).find((s) => s.type === 'job')!;
     expect(failed.output).toEqual({
-      job: 'migrate-2.0.0', logs: [{ pod: 'migrate-2.0.0-pod', lines: ['migration: starting', 'migration: failed'] }], reason: d.message,
+      job: `migrate-2.0.0-${d.id}`, logs: [{ pod: `migrate-2.0.0-${d.id}-pod`, lines: ['migration: starting', 'migration: failed'] }], reason: d.message,
     });
   });
 
@@ -335,9 +335,12 @@ describe('jobs before the rollout', () => {
     target.looksToFinish = Number.MAX_SAFE_INTEGER;
     const w = await given(YAML(BLUE_GREEN, JOBS.replace('timeout: 5s', 'timeout: 1s')), { target });
     const d = await ship(w, '1.0.0');
-    expect([d.phase, d.message]).toEqual(['failed', 'job migrate-1.0.0 did not complete within 1s (jobs.beforeRollout[0].timeout): job migrate-1.0.0: 1 active; the Job is left in place']);
+    expect([d.phase, d.message]).toEqual(['failed', `job migrate-1.0.0-${d.id} did not complete within 1s (jobs.beforeRollout[0].timeout): job migrate-1.0.0-${d.id}: 1 active; the Job is left in place`]);
     expect(target.calls.filter((c) => c.startsWith('scale dev 1.0.0') && !c.endsWith(' 0'))).toEqual([]);
-    expect([...target.jobs.keys()]).toEqual(['migrate-1.0.0']);
+    expect([...target.jobs.keys()]).toEqual([`migrate-1.0.0-${d.id}`]);
+    // The output of the Job's pods as it was when the step gave up is in the record.
+    const [stored] = (await w.store.getSteps(d.id)).filter((s) => s.type === 'job');
+    expect(stored!.output).toMatchObject({ job: `migrate-1.0.0-${d.id}`, logs: [{ pod: `migrate-1.0.0-${d.id}-pod`, lines: ['migration: starting'] }] });
   });
 
   it('given a runner stopped while the Job runs, when another runner resumes, then it waits on the same Job without starting another', async () => {
@@ -345,7 +348,7 @@ describe('jobs before the rollout', () => {
     target.looksToFinish = Number.MAX_SAFE_INTEGER;
     const w = await given(YAML(BLUE_GREEN, JOBS.replace('timeout: 5s', 'timeout: 5m')), { target });
     const d = await w.orch.deploy({ service: 'web', environment: 'dev', version: '1.0.0', actor: 'ana' });
-    for (let i = 0; i < 1000 && !(target.jobs.get('migrate-1.0.0')?.looks ?? 0); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && !(target.jobs.get(`migrate-1.0.0-${d.id}`)?.looks ?? 0); i++) await new Promise((r) => setTimeout(r, 10));
     await w.runner.stop();
     const stopped = await w.orch.getDeployment(d.id);
     const job = () => stopped.steps.find((s) => s.type === 'job')!;
@@ -359,8 +362,8 @@ describe('jobs before the rollout', () => {
     expect(end.phase).toBe('succeeded');
     const resumed = end.steps.find((s) => s.type === 'job')!;
     expect([resumed.status, resumed.attempts, resumed.startedAt]).toEqual(['succeeded', 2, job().startedAt]);
-    expect(target.calls.filter((c) => c.startsWith('job '))).toEqual(['job dev migrate-1.0.0']);
-    expect(target.calls.indexOf('job dev migrate-1.0.0')).toBeLessThan(target.calls.indexOf('scale dev 1.0.0 2'));
+    expect(target.calls.filter((c) => c.startsWith('job '))).toEqual([`job dev migrate-1.0.0-${d.id}`]);
+    expect(target.calls.indexOf(`job dev migrate-1.0.0-${d.id}`)).toBeLessThan(target.calls.indexOf('scale dev 1.0.0 2'));
   });
 
   it('given a target that cannot run jobs, then the plan is refused naming jobs.beforeRollout', async () => {

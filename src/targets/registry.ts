@@ -121,16 +121,16 @@ export class Targets implements Target {
     return a.rolloutStatus(cfg, handle);
   }
 
-  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef, deploymentId: string): Promise<JobHandle> {
     const a = this.adapter(cfg);
     if (!a.startJob) throw noJobs(cfg);
-    return a.startJob(cfg, job, release);
+    return a.startJob(cfg, job, release, deploymentId);
   }
 
-  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
+  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle, opts?: { logs?: boolean }): Promise<JobStatus> {
     const a = this.adapter(cfg);
     if (!a.jobStatus) throw noJobs(cfg);
-    return a.jobStatus(cfg, handle);
+    return a.jobStatus(cfg, handle, opts);
   }
 }
 

@@ -321,25 +321,27 @@ export interface Target {
    */
   rolloutStatus?(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus>;
   /**
-   * Starts the Job of `job` for `release` (`capabilities.jobs`). Idempotent: its name derives
-   * from the manifest's Job and the release, so asked again (a resumed step) it finds the Job it
-   * created instead of creating another. Absent on a target without `capabilities.jobs` (the
+   * Starts the Job of `job` for `release` in deployment `deploymentId` (`capabilities.jobs`).
+   * Idempotent: its name derives from the manifest's Job, the release and the deployment, so
+   * asked again (a resumed step) it finds the Job it created instead of creating another, while
+   * another deployment (of the same release too) runs its own. Absent on a target without `capabilities.jobs` (the
    * Targets composite then throws an `invalid_config` GangwayError); a manifest that is not one
    * Job is an `invalid_config` GangwayError naming the file.
    *
-   * @example await target.startJob!(cfg, { manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }, { version: '2.0.0', image: null })
-   * // { name: 'migrate-5f1c9a2e' } (the manifest's Job name and 8 hex digits of the release, on Kubernetes)
+   * @example await target.startJob!(cfg, { manifest: '/srv/shop/k8s/migrate.yaml', timeoutMs: 300_000 }, { version: '2.0.0', image: null }, 'd-mxagjlek-9c14aa4f')
+   * // { name: 'migrate-5f1c9a2e' } (the manifest's Job name and 8 hex digits of the release and deployment, on Kubernetes)
    */
-  startJob?(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle>;
+  startJob?(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef, deploymentId: string): Promise<JobHandle>;
   /**
    * How the Job behind `handle` stands: `running`, or ended (`succeeded`/`failed`, with the
-   * platform's reason) with its pods' last output lines. A Job deleted meanwhile is `failed`.
-   * Read-only; the caller keeps the timeout.
+   * platform's reason) with its pods' last output lines (a running Job's too with `logs: true`,
+   * as when the caller gives up waiting). A Job deleted meanwhile is `failed`. Read-only; the
+   * caller keeps the timeout.
    *
    * @example await target.jobStatus!(cfg, { name: 'migrate-5f1c9a2e' })
    * // { state: 'failed', reason: 'job migrate-5f1c9a2e failed: BackoffLimitExceeded: …', logs: [{ pod: 'migrate-5f1c9a2e-x7k2p', lines: ['migration: failed'] }] }
    */
-  jobStatus?(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus>;
+  jobStatus?(cfg: ServiceEnvConfig, handle: JobHandle, opts?: { logs?: boolean }): Promise<JobStatus>;
 }
 
 /**

@@ -111,15 +111,15 @@ export class KubernetesTarget implements Target {
 
   // ---- jobs before the rollout (src/targets/kubernetes/jobs.ts) ---------------------------
 
-  /** Applies the release's Job of `job` unless it exists (a resumed step finds it again). */
-  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+  /** Applies the deployment's Job of `job` unless it exists (a resumed step finds it again). */
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef, deploymentId: string): Promise<JobHandle> {
     const c = kubeCfg(cfg);
-    return startKubeJob(await this.connect(c.target), c, job, release);
+    return startKubeJob(await this.connect(c.target), c, job, release, deploymentId);
   }
 
-  /** How the Job stands, by its Complete and Failed conditions, with its pods' last lines once it ended. */
-  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
-    return kubeJobStatus(await this.connect(kubeCfg(cfg).target), handle);
+  /** How the Job stands, by its Complete and Failed conditions, with its pods' last lines once it ended (or when asked). */
+  async jobStatus(cfg: ServiceEnvConfig, handle: JobHandle, opts?: { logs?: boolean }): Promise<JobStatus> {
+    return kubeJobStatus(await this.connect(kubeCfg(cfg).target), handle, opts);
   }
 
   // ---- instances ------------------------------------------------------------------------

@@ -78,17 +78,17 @@ describe('memory target: jobs', () => {
   const MANIFEST = '/project/k8s/migrate.yaml';
   const JOB = { manifest: MANIFEST, timeoutMs: 60_000 };
 
-  it('starts the release\'s Job once, runs it for looksToFinish looks, then reports success with its output', async () => {
+  it('starts the deployment\'s Job once, runs it for looksToFinish looks, then reports success with its output', async () => {
     const target = new MemoryTarget({ capabilities: { jobs: true } });
     const cfg = memoryCfg();
-    const handle = await target.startJob(cfg, JOB, { version: '2.0.0', image: null });
-    expect(handle).toEqual({ name: 'migrate-2.0.0' });
+    const handle = await target.startJob(cfg, JOB, { version: '2.0.0', image: null }, 'd-1');
+    expect(handle).toEqual({ name: 'migrate-2.0.0-d-1' });
     // Asked again (a resumed step): the same Job, started once.
-    expect(await target.startJob(cfg, JOB, { version: '2.0.0', image: null })).toEqual(handle);
-    expect(target.calls).toEqual(['job dev migrate-2.0.0']);
-    expect(await target.jobStatus(cfg, handle)).toEqual({ state: 'running', reason: 'job migrate-2.0.0: 1 active', logs: [] });
+    expect(await target.startJob(cfg, JOB, { version: '2.0.0', image: null }, 'd-1')).toEqual(handle);
+    expect(target.calls).toEqual(['job dev migrate-2.0.0-d-1']);
+    expect(await target.jobStatus(cfg, handle)).toEqual({ state: 'running', reason: 'job migrate-2.0.0-d-1: 1 active', logs: [] });
     expect(await target.jobStatus(cfg, handle)).toEqual({
-      state: 'succeeded', reason: 'job migrate-2.0.0 completed', logs: [{ pod: 'migrate-2.0.0-pod', lines: ['migration: starting', 'migration: done'] }],
+      state: 'succeeded', reason: 'job migrate-2.0.0-d-1 completed', logs: [{ pod: 'migrate-2.0.0-d-1-pod', lines: ['migration: starting', 'migration: done'] }],
     });
   });
 
@@ -97,10 +97,10 @@ describe('memory target: jobs', () => {
     target.jobOutcomes.set(MANIFEST, 'failed');
     target.looksToFinish = 0;
     const cfg = memoryCfg();
-    const handle = await target.startJob(cfg, JOB, { version: '3.0.0', image: null });
+    const handle = await target.startJob(cfg, JOB, { version: '3.0.0', image: null }, 'd-1');
     expect(await target.jobStatus(cfg, handle)).toEqual({
-      state: 'failed', reason: 'job migrate-3.0.0 failed: BackoffLimitExceeded: Job has reached the specified backoff limit',
-      logs: [{ pod: 'migrate-3.0.0-pod', lines: ['migration: starting', 'migration: failed'] }],
+      state: 'failed', reason: 'job migrate-3.0.0-d-1 failed: BackoffLimitExceeded: Job has reached the specified backoff limit',
+      logs: [{ pod: 'migrate-3.0.0-d-1-pod', lines: ['migration: starting', 'migration: failed'] }],
     });
     expect(await target.jobStatus(cfg, { name: 'migrate-9.9.9' })).toEqual({ state: 'failed', reason: 'job migrate-9.9.9 is gone', logs: [] });
   });
@@ -108,7 +108,7 @@ describe('memory target: jobs', () => {
   it('refuses to run a Job when it was not told to', async () => {
     const target = new MemoryTarget();
     expect(target.capabilities(memoryCfg()).jobs).toBe(false);
-    await expect(target.startJob(memoryCfg(), JOB, { version: '1.0.0', image: null })).rejects.toThrow('the memory target was told not to run jobs');
+    await expect(target.startJob(memoryCfg(), JOB, { version: '1.0.0', image: null }, 'd-1')).rejects.toThrow('the memory target was told not to run jobs');
     expect(target.calls).toEqual([]);
   });
 });

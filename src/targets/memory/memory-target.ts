@@ -75,10 +75,10 @@ export class MemoryTarget implements Target {
     return this.caps;
   }
 
-  /** Starts the release's Job once (capabilities.jobs only); asked again, returns the same one. */
-  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef): Promise<JobHandle> {
+  /** Starts the deployment's Job once (capabilities.jobs only); asked again, returns the same one. */
+  async startJob(cfg: ServiceEnvConfig, job: JobConfig, release: ReleaseRef, deploymentId: string): Promise<JobHandle> {
     if (!this.caps.jobs) throw new GangwayError('invalid_config', 'the memory target was told not to run jobs');
-    const name = `${job.manifest.split('/').pop()!.replace(/\.ya?ml$/, '')}-${release.version}`;
+    const name = `${job.manifest.split('/').pop()!.replace(/\.ya?ml$/, '')}-${release.version}-${deploymentId}`;
     if (!this.jobs.has(name)) {
       this.jobs.set(name, { looks: 0, outcome: this.jobOutcomes.get(job.manifest) ?? 'succeeded' });
       this.calls.push(`job ${cfg.environment} ${name}`);
@@ -86,10 +86,10 @@ export class MemoryTarget implements Target {
     return { name };
   }
 
-  async jobStatus(_cfg: ServiceEnvConfig, handle: JobHandle): Promise<JobStatus> {
+  async jobStatus(_cfg: ServiceEnvConfig, handle: JobHandle, opts: { logs?: boolean } = {}): Promise<JobStatus> {
     const j = this.jobs.get(handle.name);
     if (!j) return { state: 'failed', reason: `job ${handle.name} is gone`, logs: [] };
-    if (++j.looks < this.looksToFinish) return { state: 'running', reason: `job ${handle.name}: 1 active`, logs: [] };
+    if (++j.looks < this.looksToFinish) return { state: 'running', reason: `job ${handle.name}: 1 active`, logs: opts.logs ? [{ pod: `${handle.name}-pod`, lines: ['migration: starting'] }] : [] };
     const logs = [{ pod: `${handle.name}-pod`, lines: ['migration: starting', j.outcome === 'succeeded' ? 'migration: done' : 'migration: failed'] }];
     return j.outcome === 'succeeded'
       ? { state: 'succeeded', reason: `job ${handle.name} completed`, logs }
