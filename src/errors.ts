@@ -7,7 +7,13 @@
 export type ErrorCode =
   | 'invalid_config' | 'invalid_argument' | 'not_found' | 'conflict' | 'unauthorized'
   | 'forbidden' | 'blocked' | 'deployment_failed' | 'port_in_use' | 'unreachable' | 'internal'
-  | 'rate_limited';
+  | 'rate_limited'
+  /**
+   * CLI only: the orchestrator answered, but a platform it needs for the request (a Kubernetes
+   * API server, the local agent, a registry) did not — the API's `unreachable`. Exit 6, so a
+   * script tells "start the orchestrator" (5) from "the cluster is down" (6).
+   */
+  | 'upstream_unreachable';
 
 export class GangwayError extends Error {
   override name = 'GangwayError';
@@ -59,14 +65,17 @@ export class UnreachableError extends GangwayError {
 const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_config: 400, invalid_argument: 400, not_found: 404, conflict: 409, unauthorized: 401,
   forbidden: 403, blocked: 423, deployment_failed: 422, port_in_use: 409, unreachable: 502, internal: 500,
-  rate_limited: 429,
+  rate_limited: 429, upstream_unreachable: 502,
 };
 
-/** CLI exit codes of the design: 0 done; 1 unexpected; 2 invalid input; 3 blocked by a gate; 4 deployment failed; 5 orchestrator unreachable. */
+/**
+ * CLI exit codes of the design: 0 done; 1 unexpected; 2 invalid input; 3 blocked by a gate; 4
+ * deployment failed; 5 orchestrator unreachable; 6 a platform behind the orchestrator unreachable.
+ */
 const EXIT_CODE: Record<ErrorCode, number> = {
   invalid_config: 2, invalid_argument: 2, not_found: 2, conflict: 2, unauthorized: 2, forbidden: 2,
   blocked: 3, deployment_failed: 4, port_in_use: 2, unreachable: 5, internal: 1,
-  rate_limited: 2,
+  rate_limited: 2, upstream_unreachable: 6,
 };
 
 export function httpStatusOf(code: ErrorCode): number { return HTTP_STATUS[code] ?? 500; }

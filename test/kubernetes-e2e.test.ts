@@ -309,8 +309,8 @@ describe('given a cluster that refuses or cannot be reached', () => {
 
   it('when the API server does not answer, then the deploy request is refused with the server and context named, and no deployment is made', async () => {
     const r = await cli('deploy', 'web', '--env', 'offline', '--version', '1.0.0');
-    // Exit 5 today: the orchestrator answers 502 `unreachable`, the code it also uses for itself.
-    expect([[1, 5].includes(r.code), r.stdout]).toEqual([true, '']);
+    // Exit 6: the orchestrator answered; the cluster behind it did not (5 is the orchestrator itself).
+    expect([r.code, r.stdout]).toEqual([6, '']);
     expect(r.stderr).toBe(`error: cannot reach the Kubernetes API server at ${offlineServer} (context fake-kube): connection refused (ECONNREFUSED)\n`
       + 'hint: check that the cluster is up and the kubeconfig points at it\n');
     const history = json<unknown[]>(await cli('history', 'web', '--env', 'offline', '-o', 'json'));

@@ -131,7 +131,7 @@ export class ApiClient {
       const hint = error.code === 'unauthorized' && !this.opts.token
         ? `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with ${this.opts.startCommand ?? '`gangway up`'}, which writes it`
         : error.hint;
-      throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
+      throw apiError(error.code as ErrorCode, error.message, hint, error.details);
     }
     const decoder = new TextDecoder();
     try {
@@ -177,7 +177,7 @@ export class ApiClient {
     if (error.code === 'unauthorized' && !this.opts.token) {
       hint = `no token found${this.opts.tokenSource ? ` at ${this.opts.tokenSource}` : ''}; set GANGWAY_TOKEN or start the orchestrator with ${this.opts.startCommand ?? '`gangway up`'}, which writes it`;
     }
-    throw new GangwayError(error.code as ErrorCode, error.message, hint, error.details);
+    throw apiError(error.code as ErrorCode, error.message, hint, error.details);
   }
 
   private unreachable(err: unknown): GangwayError {
@@ -192,6 +192,15 @@ export class ApiClient {
     return new UnreachableError(`cannot reach the orchestrator at ${this.baseUrl}${code ? ` (${code})` : ''}`,
       `check --api / GANGWAY_API, and that ${this.opts.startCommand ?? '`gangway up`'} is running`, { cause: err });
   }
+}
+
+/**
+ * The error of an API answer. The orchestrator answered, so its `unreachable` is about a
+ * platform behind it (a cluster, the agent): `upstream_unreachable`, exit 6, not the CLI's own
+ * "orchestrator unreachable" (5).
+ */
+function apiError(code: ErrorCode, message: string, hint: string | undefined, details: Record<string, unknown> | undefined): GangwayError {
+  return new GangwayError(code === 'unreachable' ? 'upstream_unreachable' : code, message, hint, details);
 }
 
 /**

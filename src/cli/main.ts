@@ -1,7 +1,7 @@
 /**
  * The `gangway` command line. `main` parses, runs one command and returns its exit code:
  * 0 done; 1 unexpected error; 2 invalid input; 3 blocked by a gate; 4 the deployment
- * failed; 5 orchestrator unreachable.
+ * failed; 5 orchestrator unreachable; 6 a platform behind it (cluster, agent) unreachable.
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { CliContext, CliIO, RegisterCommand } from './context.js';
