@@ -7,7 +7,7 @@
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import { GangwayError, UnreachableError } from '../../errors.js';
 import type { KubeApi, KubeConnection } from './api.js';
-import { KubeAuthPluginError, KubeClient, KubeConfigError, KubeUnreachableError, loadKubeConfig } from './client/index.js';
+import { KubeAuthPluginError, KubeClient, KubeConfigError, KubeNoKindMatchError, KubeUnreachableError, UnknownKindError, loadKubeConfig } from './client/index.js';
 import type { KubeObject } from './objects.js';
 
 /** Options of `kubeConnector`: where a kubeconfig without a path is looked for (tests point it elsewhere). */
@@ -61,6 +61,9 @@ function translate(err: unknown): unknown {
   if (err instanceof KubeUnreachableError) return new UnreachableError(err.message, 'check that the cluster is up and the kubeconfig points at it', { cause: err });
   if (err instanceof KubeConfigError) return new GangwayError('invalid_config', err.message, 'fix the kubeconfig, or set target.kubernetes.kubeconfig and context', undefined, { cause: err });
   if (err instanceof KubeAuthPluginError) return new GangwayError('unauthorized', err.message, 'run the credential plugin by hand to see why it fails', undefined, { cause: err });
+  if (err instanceof KubeNoKindMatchError || err instanceof UnknownKindError) {
+    return new GangwayError('invalid_argument', err.message, 'install the CRD first, or fix the manifest\'s apiVersion and kind (`kubectl api-resources` lists what the cluster serves)', undefined, { cause: err });
+  }
   return err;
 }
 

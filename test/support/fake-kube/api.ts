@@ -12,7 +12,9 @@
  * writes to the main resource ignore status and writes to `/status` ignore everything else; a
  * stale `metadata.resourceVersion` is a 409; a missing namespace is a 404
  * `namespaces "x" not found`; creating in a terminating namespace is a 403; managedFields per
- * fields.ts. Not modelled: admission webhooks, resource quotas, field validation of unknown
+ * fields.ts. Kind-specific behaviour (defaults, validation, merge keys, graceful pod deletion)
+ * belongs to the built-in types only: a custom resource named like a built-in kind (a Knative
+ * `Service`) is stored as plain JSON. Not modelled: admission webhooks, resource quotas, field validation of unknown
  * fields (`fieldValidation=Strict` is accepted and ignored), API version conversion.
  */
 import { randomUUID } from 'node:crypto';
@@ -22,8 +24,9 @@ import type { ManagedFieldsEntry } from './fields.js';
 import { recordUpdate, serverSideApply } from './fields.js';
 import { PatchError, applyJsonPatch, applyMergePatch, strategicMerge } from './patch.js';
 import type { ResourceType } from './resources.js';
-import { RESOURCE_TYPES, apiVersionOf, findByKind, qualifiedResource } from './resources.js';
-import { schemaFor } from './schema.js';
+import { ResourceRegistry, apiVersionOf, findByKind, qualifiedResource } from './resources.js';
+import type { SchemaNode } from './schema.js';
+import { CUSTOM_RESOURCE_SCHEMA, schemaFor } from './schema.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { StatusBody } from './status.js';
 import { ApiError, alreadyExists, badRequest, invalid, namespaceNotFound, notFound, preconditionConflict, staleConflict, success, unsupportedPatch } from './status.js';
@@ -97,7 +100,8 @@ function withoutVolatile(o: Obj): Obj {
 
 /** The verbs of the fake API, over a Store. */
 export class FakeApi {
-  constructor(readonly store: Store) {}
+  /** `types`: what this server serves (built-in kinds and the custom resources defined on it). */
+  constructor(readonly store: Store, readonly types: ResourceRegistry = new ResourceRegistry()) {}
 
   // ------------------------------------------------------------ reads
 
@@ -196,7 +200,7 @@ export class FakeApi {
     try {
       if (type === PATCH_TYPES.json) patched = applyJsonPatch(base, body);
       else if (type === PATCH_TYPES.merge) patched = applyMergePatch(base, body);
-      else patched = strategicMerge(base, body, opts.subresource === 'scale' ? { t: 'any' } : schemaFor(rt.kind));
+      else patched = strategicMerge(base, body, opts.subresource === 'scale' ? { t: 'any' } : this.#schema(rt));
     } catch (err) {
       if (err instanceof PatchError) throw new ApiError(422, 'Invalid', err.message);
       throw err;
@@ -222,18 +226,19 @@ export class FakeApi {
     const apiVersion = apiVersionOf(rt);
     if (!old) {
       this.#checkNamespace(rt, ns, true, applied);
-      const result = serverSideApply(undefined, applied, schemaFor(rt.kind), opts.fieldManager, apiVersion, Boolean(opts.force), opts.subresource);
+      const result = serverSideApply(undefined, applied, this.#schema(rt), opts.fieldManager, apiVersion, Boolean(opts.force), opts.subresource);
       if (opts.subresource) throw notFound(rt, name);
       const obj = result.object;
       const om = meta(obj);
       om.name = name;
-      if (rt.namespaced) om.namespace = ns;
+      // Upstream clears the namespace of a cluster-scoped object instead of refusing it.
+      if (rt.namespaced) om.namespace = ns; else delete om.namespace;
       om.uid = randomUUID();
       om.creationTimestamp = nowRfc3339();
       return this.#commit(rt, key, undefined, obj, { manager: opts.fieldManager, applyEntries: result.managedFields, dryRun: opts.dryRun });
     }
     if (am.resourceVersion !== undefined && am.resourceVersion !== meta(old).resourceVersion) throw staleConflict(rt, name);
-    const result = serverSideApply(old, applied, schemaFor(rt.kind), opts.fieldManager, apiVersion, Boolean(opts.force), opts.subresource);
+    const result = serverSideApply(old, applied, this.#schema(rt), opts.fieldManager, apiVersion, Boolean(opts.force), opts.subresource);
     return this.#commit(rt, key, old, result.object, { manager: opts.fieldManager, subresource: opts.subresource, applyEntries: result.managedFields, dryRun: opts.dryRun });
   }
 
@@ -252,7 +257,8 @@ export class FakeApi {
     if (opts.dryRun) return clone(old);
     const policy = opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : opts.orphanDependents === false ? 'Background' : rt.defaultPropagation);
     const now = nowRfc3339();
-    if (rt.kind === 'Namespace') {
+    const kind = this.#builtInKind(rt);
+    if (kind === 'Namespace') {
       this.mutate(rt, '', name, (o) => {
         const m = meta(o);
         if (!m.deletionTimestamp) m.deletionTimestamp = now;
@@ -263,7 +269,7 @@ export class FakeApi {
       }, 'kube-apiserver', 'status', true) ?? clone(old);
     }
     if (policy === 'Orphan') this.#orphanDependents(key, String(om.uid));
-    if (rt.kind === 'Pod') {
+    if (kind === 'Pod') {
       const spec = isObj(old.spec) ? old.spec : {};
       const phase = isObj(old.status) ? old.status.phase : undefined;
       const grace = opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
@@ -328,6 +334,16 @@ export class FakeApi {
 
   // ------------------------------------------------------------ helpers
 
+  /** The kind whose built-in behaviour applies to `rt`: its kind for built-in types, '' for custom resources a test defined. */
+  #builtInKind(rt: ResourceType): string {
+    return this.types.isBuiltIn(rt) ? rt.kind : '';
+  }
+
+  /** The merge schema of a type (custom resources a test defined: metadata only, every list atomic). */
+  #schema(rt: ResourceType): SchemaNode {
+    return this.types.isBuiltIn(rt) ? schemaFor(rt.kind) : CUSTOM_RESOURCE_SCHEMA;
+  }
+
   #checkKind(rt: ResourceType, body: Obj): void {
     if (body.kind !== undefined && body.kind !== rt.kind) {
       throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${rt.kind})`);
@@ -350,7 +366,7 @@ export class FakeApi {
   }
 
   #orphanDependents(ns: string, ownerUid: string): void {
-    for (const drt of RESOURCE_TYPES) {
+    for (const drt of this.types.all) {
       if (!drt.namespaced && ns !== '') continue;
       for (const d of this.store.all(drt, drt.namespaced ? ns : undefined)) {
         const refs = meta(d).ownerReferences;
@@ -365,7 +381,8 @@ export class FakeApi {
   }
 
   #scaleOf(rt: ResourceType, o: Obj): Obj {
-    if (rt.kind !== 'Deployment' && rt.kind !== 'ReplicaSet') throw notFound(rt, String(meta(o).name));
+    const kind = this.#builtInKind(rt);
+    if (kind !== 'Deployment' && kind !== 'ReplicaSet') throw notFound(rt, String(meta(o).name));
     const m = meta(o);
     const spec = isObj(o.spec) ? o.spec : {};
     const status = isObj(o.status) ? o.status : {};
@@ -393,6 +410,7 @@ export class FakeApi {
 
   /** Validates, defaults, versions and stores a write; the single path every write takes. */
   #commit(rt: ResourceType, key: string, old: Obj | undefined, next: Obj, ctx: CommitContext): Obj {
+    const kind = this.#builtInKind(rt);
     let candidate: Obj;
     const scope = ctx.subresource === 'status' ? 'status' : 'main';
     if (old && scope === 'status') {
@@ -400,7 +418,7 @@ export class FakeApi {
       candidate.status = clone(next.status);
       // Upstream's deployment and replicaset status strategies keep annotation changes (the
       // deployment controller writes the revision annotation through UpdateStatus).
-      if ((rt.kind === 'Deployment' || rt.kind === 'ReplicaSet') && isObj(next.metadata)) {
+      if ((kind === 'Deployment' || kind === 'ReplicaSet') && isObj(next.metadata)) {
         const ann = (next.metadata as Obj).annotations;
         if (ann === undefined) delete meta(candidate).annotations; else meta(candidate).annotations = clone(ann);
       }
@@ -422,9 +440,9 @@ export class FakeApi {
     }
     candidate.apiVersion = apiVersionOf(rt);
     candidate.kind = rt.kind;
-    applyDefaults(rt.kind, candidate, !old);
+    applyDefaults(kind, candidate, !old);
     if (!ctx.internal) {
-      const causes = validate(rt.kind, candidate, old);
+      const causes = validate(kind, candidate, old);
       if (causes.length) throw invalid(rt, String(meta(candidate).name ?? ''), causes);
     }
     const cm = meta(candidate);
@@ -433,7 +451,7 @@ export class FakeApi {
       else {
         const om = meta(old);
         const specChanged = !deepEqual(specPart(old), specPart(candidate));
-        const annotationsChanged = rt.kind === 'Deployment' && !deepEqual(om.annotations ?? {}, cm.annotations ?? {});
+        const annotationsChanged = kind === 'Deployment' && !deepEqual(om.annotations ?? {}, cm.annotations ?? {});
         cm.generation = Number(om.generation ?? 1) + (specChanged || annotationsChanged ? 1 : 0);
       }
     }
@@ -445,7 +463,7 @@ export class FakeApi {
     else {
       const base = explicit ? undefined : old;
       const sub = ctx.subresource === 'scale' ? undefined : ctx.subresource;
-      cm.managedFields = recordUpdate(base, candidate, schemaFor(rt.kind), ctx.manager, apiVersion, sub);
+      cm.managedFields = recordUpdate(base, candidate, this.#schema(rt), ctx.manager, apiVersion, sub);
     }
     if (Array.isArray(cm.managedFields) && cm.managedFields.length === 0) delete cm.managedFields;
     if (old && deepEqual(withoutVolatile(old), withoutVolatile(candidate))) return clone(old);
@@ -457,8 +475,8 @@ export class FakeApi {
     this.store.put(rt, key, candidate);
     // A deleted object whose last finalizer went away is removed (pods: once the kubelet is done).
     const finalizers = Array.isArray(cm.finalizers) ? cm.finalizers : [];
-    if (cm.deletionTimestamp && finalizers.length === 0 && old && rt.kind !== 'Namespace') {
-      if (rt.kind !== 'Pod' || cm.deletionGracePeriodSeconds === 0) return this.store.remove(rt, key, String(cm.name)) as Obj;
+    if (cm.deletionTimestamp && finalizers.length === 0 && old && kind !== 'Namespace') {
+      if (kind !== 'Pod' || cm.deletionGracePeriodSeconds === 0) return this.store.remove(rt, key, String(cm.name)) as Obj;
     }
     return clone(candidate);
   }

@@ -37,7 +37,8 @@ import type { ImageBehaviour, KubeletTimings } from './kubelet.js';
 import { Kubelet } from './kubelet.js';
 import { selfSignedCert } from './certs.js';
 import { Reaper } from './reaper.js';
-import { resolveKind } from './resources.js';
+import type { CustomResourceSpec, ResourceType } from './resources.js';
+import { ResourceRegistry, apiVersionOf, resolveKind } from './resources.js';
 import type { InjectedFailure, RequestLogEntry } from './server.js';
 import { FakeKubeHttp } from './server.js';
 import { ApiError } from './status.js';
@@ -48,6 +49,7 @@ import { clone } from './util.js';
 export type { ImageBehaviour, KubeletTimings } from './kubelet.js';
 export type { DenyRule } from './auth.js';
 export type { RequestLogEntry } from './server.js';
+export type { CustomResourceSpec, ResourceType } from './resources.js';
 export type { Obj } from './util.js';
 export { ApiError } from './status.js';
 
@@ -125,7 +127,20 @@ export interface FakeKube {
   }): Promise<string>;
   /** Creates a namespace (no-op when it exists); returns it. */
   namespace(name: string): Promise<Obj>;
-  /** A copy of an object (`kind` as `deployment`, `deploy`, `Deployment`…), or undefined. */
+  /**
+   * Serves a custom resource from now on, as installing its CustomResourceDefinition would:
+   * discovery (`/apis`, `/apis/<group>`, `/apis/<group>/<version>`), OpenAPI, and every verb
+   * (server-side apply, merge and JSON patch; no strategic merge), stored generically with
+   * `metadata.generation`. Throws when the group/version already serves the kind or plural.
+   *
+   * @example
+   * ```ts
+   * kube.defineResource({ group: 'example.com', version: 'v1', kind: 'Widget', plural: 'widgets' });
+   * kube.get('widgets.example.com', 'shop', 'w1');
+   * ```
+   */
+  defineResource(spec: CustomResourceSpec): ResourceType;
+  /** A copy of an object (`kind` as `deployment`, `deploy`, `Deployment`, `widgets.example.com`…), or undefined. */
   get(kind: string, ns: string, name: string): Obj | undefined;
   /** Copies of objects of a kind, in a namespace or all (undefined). */
   list(kind: string, ns?: string, opts?: { labelSelector?: string; fieldSelector?: string }): Obj[];
@@ -174,7 +189,8 @@ const DEFAULT_TIMINGS: KubeletTimings = { startMs: 100, readyMs: 150, runMs: 300
 /** Starts a fake API server with its controllers; resolves once it listens. */
 export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
   const store = new Store(opts.watchHistory ?? 1000);
-  const api = new FakeApi(store);
+  const types = new ResourceRegistry();
+  const api = new FakeApi(store, types);
   const gate = new Gatekeeper();
   const defaultToken = `fake-${randomBytes(16).toString('hex')}`;
   const tokens = opts.tokens ?? { [defaultToken]: 'fake-admin' };
@@ -257,15 +273,18 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     async namespace(name) {
       return api.find(nsRt, '', name) ?? api.create(nsRt, '', { metadata: { name } }, { fieldManager: 'fake-kube-test' });
     },
+    defineResource(spec) {
+      return types.define(spec);
+    },
     get(kind, ns, name) {
-      const rt = resolveKind(kind);
+      const rt = types.resolveKind(kind);
       return api.find(rt, rt.namespaced ? ns : '', name);
     },
     list(kind, ns, o = {}) {
-      return api.select(resolveKind(kind), ns, o);
+      return api.select(types.resolveKind(kind), ns, o);
     },
     create(obj) {
-      const rt = resolveKind(String(obj.kind));
+      const rt = types.all.find((t) => t.kind === obj.kind && apiVersionOf(t) === obj.apiVersion) ?? types.resolveKind(String(obj.kind));
       const ns = String(((obj.metadata ?? {}) as Obj).namespace ?? 'default');
       return api.create(rt, rt.namespaced ? ns : '', clone(obj), { fieldManager: 'fake-kube-test' });
     },

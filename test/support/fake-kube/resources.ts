@@ -2,7 +2,10 @@
  * The kinds the FAKE Kubernetes API server serves, with the names the real API uses for them
  * (group, version, plural, singular, short names, verbs, subresources). Discovery documents,
  * URL routing, RBAC messages and list kinds are all derived from this one table, so a kind is
- * added in one place.
+ * added in one place. Kinds without a controller here (PodDisruptionBudget, Ingress,
+ * NetworkPolicy, HorizontalPodAutoscaler, ServiceAccount, Role, RoleBinding) are stored and
+ * served generically, as an API server with no controller watching them would. Custom
+ * resources a test defines (as installing a CRD would) live in one server's `ResourceRegistry`.
  */
 
 /** One served resource type (a row of `/apis/<group>/<version>` discovery). */
@@ -63,24 +66,118 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   rt({ group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', shortNames: ['rs'], subresources: ['status', 'scale'], generation: true, categories: ['all'] }),
   rt({ group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', subresources: ['status'], generation: true, defaultPropagation: 'Orphan', categories: ['all'] }),
   rt({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', plural: 'httproutes', subresources: ['status'], generation: true, custom: true, categories: ['gateway-api'] }),
+  // Served without a controller: stored and returned as written (status only through /status).
+  rt({ group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', shortNames: ['sa'] }),
+  rt({ group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', shortNames: ['pdb'], subresources: ['status'], generation: true }),
+  rt({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', shortNames: ['ing'], subresources: ['status'], generation: true }),
+  rt({ group: 'networking.k8s.io', version: 'v1', kind: 'NetworkPolicy', plural: 'networkpolicies', shortNames: ['netpol'], generation: true }),
+  // v1.32 keeps no generation for HPAs (the HPAGeneration feature gate came later).
+  rt({ group: 'autoscaling', version: 'v2', kind: 'HorizontalPodAutoscaler', plural: 'horizontalpodautoscalers', shortNames: ['hpa'], subresources: ['status'], categories: ['all'] }),
+  rt({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role', plural: 'roles' }),
+  rt({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings' }),
 ];
 
 /** The resource type with this group and plural, if served. */
-export function findByPlural(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((r) => r.group === group && r.version === version && r.plural === plural);
+export function findByPlural(group: string, version: string, plural: string, types: readonly ResourceType[] = RESOURCE_TYPES): ResourceType | undefined {
+  return types.find((r) => r.group === group && r.version === version && r.plural === plural);
 }
 
 /** The resource type of a kind (`Deployment`) or of an apiVersion + kind pair. */
-export function findByKind(kind: string, apiVersion?: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((r) => r.kind === kind && (apiVersion === undefined || apiVersionOf(r) === apiVersion));
+export function findByKind(kind: string, apiVersion?: string, types: readonly ResourceType[] = RESOURCE_TYPES): ResourceType | undefined {
+  return types.find((r) => r.kind === kind && (apiVersion === undefined || apiVersionOf(r) === apiVersion));
 }
 
-/** Resolves `deploy`, `deployments`, `Deployment` or `deployment` to its type (test convenience). */
-export function resolveKind(name: string): ResourceType {
+/**
+ * Resolves `deploy`, `deployments`, `Deployment`, `deployment` — or `widgets.example.com` for
+ * one group's resource — to its type (test convenience).
+ */
+export function resolveKind(name: string, types: readonly ResourceType[] = RESOURCE_TYPES): ResourceType {
   const lower = name.toLowerCase();
-  const found = RESOURCE_TYPES.find((r) => r.plural === lower || r.singular === lower || r.kind.toLowerCase() === lower || r.shortNames.includes(lower));
+  const found = types.find((r) => r.plural === lower || r.singular === lower || r.kind.toLowerCase() === lower || r.shortNames.includes(lower))
+    ?? types.find((r) => r.group !== '' && `${r.plural}.${r.group}` === lower);
   if (!found) throw new Error(`fake-kube: unknown kind ${JSON.stringify(name)}`);
   return found;
+}
+
+/** What a test gives to define a custom resource: the parts of a CustomResourceDefinition that shape its API. */
+export interface CustomResourceSpec {
+  /** API group, e.g. `example.com` (a custom resource always has one). */
+  group: string;
+  version: string;
+  kind: string;
+  /** Lower-case plural used in URLs: `widgets`. */
+  plural: string;
+  /** Default true. */
+  namespaced?: boolean;
+  /** Default: the kind in lower case. */
+  singular?: string;
+  shortNames?: string[];
+  categories?: string[];
+  /** `['status']` to serve the status subresource (status then changes only through it). */
+  subresources?: Array<'status'>;
+}
+
+/**
+ * The resource types one fake server serves: the built-in table, then the custom resources
+ * defined on it (as installing a CRD would add them), each visible to discovery, routing and
+ * OpenAPI from the moment it is defined.
+ */
+export class ResourceRegistry {
+  readonly #custom: ResourceType[] = [];
+
+  /** Every type served, built-in first. */
+  get all(): readonly ResourceType[] {
+    return this.#custom.length ? [...RESOURCE_TYPES, ...this.#custom] : RESOURCE_TYPES;
+  }
+
+  /** Whether a type is one of the built-in table (so kind-keyed defaults and validation apply to it). */
+  isBuiltIn(rt: ResourceType): boolean {
+    return RESOURCE_TYPES.includes(rt);
+  }
+
+  /**
+   * Serves a custom resource from now on (as a CRD that became Established). Throws when its
+   * group/version already serves that kind or plural.
+   */
+  define(spec: CustomResourceSpec): ResourceType {
+    if (!spec.group) throw new Error(`fake-kube: custom resource ${spec.kind} needs a group`);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(spec.plural)) throw new Error(`fake-kube: plural ${JSON.stringify(spec.plural)} must be a lower-case DNS label`);
+    const clash = this.all.find((r) => r.group === spec.group && r.version === spec.version && (r.kind === spec.kind || r.plural === spec.plural));
+    if (clash) throw new Error(`fake-kube: ${spec.group}/${spec.version} already serves ${clash.kind} (${clash.plural})`);
+    const defined = rt({
+      group: spec.group, version: spec.version, kind: spec.kind, plural: spec.plural,
+      namespaced: spec.namespaced ?? true, singular: spec.singular ?? spec.kind.toLowerCase(),
+      shortNames: [...(spec.shortNames ?? [])], categories: [...(spec.categories ?? [])], subresources: [...(spec.subresources ?? [])],
+      // Custom resources keep metadata.generation, bumped on changes outside metadata and status.
+      generation: true, custom: true,
+    });
+    this.#custom.push(defined);
+    return defined;
+  }
+
+  findByPlural(group: string, version: string, plural: string): ResourceType | undefined {
+    return findByPlural(group, version, plural, this.all);
+  }
+
+  findByKind(kind: string, apiVersion?: string): ResourceType | undefined {
+    return findByKind(kind, apiVersion, this.all);
+  }
+
+  resolveKind(name: string): ResourceType {
+    return resolveKind(name, this.all);
+  }
+
+  groupList(): Record<string, unknown> {
+    return groupList(this.all);
+  }
+
+  groupInfo(group: string): Record<string, unknown> | undefined {
+    return groupInfo(group, this.all);
+  }
+
+  resourceList(group: string, version: string): Record<string, unknown> | undefined {
+    return resourceList(group, version, this.all);
+  }
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -104,9 +201,9 @@ export function coreVersions(serverAddress: string): Record<string, unknown> {
 }
 
 /** The groups other than core, with their versions. */
-function groups(): Map<string, string[]> {
+function groups(types: readonly ResourceType[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const r of RESOURCE_TYPES) {
+  for (const r of types) {
     if (r.group === '') continue;
     const versions = out.get(r.group) ?? [];
     if (!versions.includes(r.version)) versions.push(r.version);
@@ -116,11 +213,11 @@ function groups(): Map<string, string[]> {
 }
 
 /** `/apis` (APIGroupList, the legacy non-aggregated form; clients fall back to it). */
-export function groupList(): Record<string, unknown> {
+export function groupList(types: readonly ResourceType[] = RESOURCE_TYPES): Record<string, unknown> {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: [...groups()].map(([name, versions]) => groupDoc(name, versions)),
+    groups: [...groups(types)].map(([name, versions]) => groupDoc(name, versions)),
   };
 }
 
@@ -133,17 +230,17 @@ function groupDoc(name: string, versions: string[]): Record<string, unknown> {
 }
 
 /** `/apis/<group>` (APIGroup), or undefined when the group is not served. */
-export function groupInfo(group: string): Record<string, unknown> | undefined {
-  const versions = groups().get(group);
+export function groupInfo(group: string, types: readonly ResourceType[] = RESOURCE_TYPES): Record<string, unknown> | undefined {
+  const versions = groups(types).get(group);
   return versions ? { kind: 'APIGroup', apiVersion: 'v1', ...groupDoc(group, versions) } : undefined;
 }
 
 /** `/api/v1` or `/apis/<group>/<version>` (APIResourceList), or undefined when not served. */
-export function resourceList(group: string, version: string): Record<string, unknown> | undefined {
-  const types = RESOURCE_TYPES.filter((r) => r.group === group && r.version === version);
-  if (types.length === 0) return undefined;
+export function resourceList(group: string, version: string, types: readonly ResourceType[] = RESOURCE_TYPES): Record<string, unknown> | undefined {
+  const served = types.filter((r) => r.group === group && r.version === version);
+  if (served.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
-  for (const r of types) {
+  for (const r of served) {
     resources.push({
       name: r.plural,
       singularName: r.singular,

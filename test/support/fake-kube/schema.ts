@@ -60,7 +60,19 @@ export const SCHEMAS: Record<string, SchemaNode> = {
   Event: struct({ metadata: OBJECT_META }),
   // A CRD without list-type markers: every list atomic, as upstream treats it.
   HTTPRoute: struct({ metadata: OBJECT_META }),
+  // Kinds served without a controller; their other lists are atomic upstream (`+listType=atomic`).
+  // Simplified: a PDB's spec.selector has patchStrategy "replace" upstream; here it merges.
+  ServiceAccount: struct({ metadata: OBJECT_META, secrets: keyed(['name']) }),
+  PodDisruptionBudget: struct({ metadata: OBJECT_META, spec: struct({ selector: SELECTOR }), status: struct({ conditions: CONDITIONS, disruptedPods: MAP }) }),
+  HorizontalPodAutoscaler: struct({ metadata: OBJECT_META, status: struct({ conditions: CONDITIONS }) }),
+  Ingress: struct({ metadata: OBJECT_META }),
+  NetworkPolicy: struct({ metadata: OBJECT_META, spec: struct({ podSelector: SELECTOR }) }),
+  Role: struct({ metadata: OBJECT_META }),
+  RoleBinding: struct({ metadata: OBJECT_META }),
 };
+
+/** The schema of a custom resource a test defines: its metadata as upstream's, every list atomic. */
+export const CUSTOM_RESOURCE_SCHEMA: SchemaNode = struct({ metadata: OBJECT_META });
 
 /** The schema of a field of a node (ANY when undescribed). */
 export function child(node: SchemaNode | undefined, field: string): SchemaNode {

@@ -92,7 +92,7 @@ describe('discovery and lists', () => {
   it('serves /api, /apis and the resource lists kubectl reads', async () => {
     expect((await kube.request('/api')).json).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const groups = (await kube.request('/apis')).json as { groups: { name: string }[] };
-    expect(groups.groups.map((g) => g.name)).toEqual(['apps', 'batch', 'gateway.networking.k8s.io']);
+    expect(groups.groups.map((g) => g.name)).toEqual(['apps', 'batch', 'gateway.networking.k8s.io', 'policy', 'networking.k8s.io', 'autoscaling', 'rbac.authorization.k8s.io']);
     const apps = (await kube.request('/apis/apps/v1')).json as { resources: Obj[] };
     expect(apps.resources.find((r) => r.name === 'deployments')).toMatchObject({ kind: 'Deployment', namespaced: true, shortNames: ['deploy'] });
     expect(apps.resources.map((r) => r.name)).toContain('deployments/status');

@@ -1,7 +1,8 @@
 /**
  * The HTTP face of the FAKE Kubernetes API server: URL routing after upstream's RequestInfo
  * (`/api/v1/...`, `/apis/<group>/<version>/...`, namespaced and cluster paths, subresources),
- * discovery documents, bearer-token authentication and the RBAC stand-in (auth.ts), injected
+ * discovery documents (of the built-in kinds and the custom resources defined on this server's
+ * registry, read on every request so a definition shows at once), bearer-token authentication and the RBAC stand-in (auth.ts), injected
  * failures (`failNext`), a request log, watches as newline-delimited JSON with BOOKMARK events
  * and an in-stream 410 Expired, pod logs (optionally followed), and the pod/service proxy.
  * Semantics of the verbs are in api.ts.
@@ -16,13 +17,13 @@ import type { DeleteOptions, FakeApi } from './api.js';
 import type { Gatekeeper, RequestAttributes } from './auth.js';
 import type { Endpoint, PodEndpoints } from './proxy.js';
 import { forward, serviceBackend, splitNamePort } from './proxy.js';
-import type { ResourceType } from './resources.js';
-import { VERSION_INFO, apiVersionOf, coreVersions, findByPlural, groupInfo, groupList, resourceList } from './resources.js';
+import type { ResourceRegistry, ResourceType } from './resources.js';
+import { VERSION_INFO, apiVersionOf, coreVersions } from './resources.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { ApiError, badRequest, injected, methodNotAllowed, notFound } from './status.js';
 import type { Store, StoreEvent } from './store.js';
 import { typeKey } from './store.js';
-import { openApiV2, openApiV3Doc, openApiV3Root } from './openapi.js';
+import { OPENAPI_V2_PROTOBUF, openApiV2, openApiV2Protobuf, openApiV3Doc, openApiV3Root } from './openapi.js';
 import type { Obj } from './util.js';
 import { isObj, nowRfc3339 } from './util.js';
 
@@ -111,8 +112,8 @@ function verbOf(method: string, route: Route, watch: boolean): string {
   }
 }
 
-/** Parses a resource URL; undefined when it is not one. */
-function parseResourcePath(pathname: string): Route | undefined {
+/** Parses a resource URL against the served types; undefined when it is not one. */
+function parseResourcePath(pathname: string, types: ResourceRegistry): Route | undefined {
   const segs = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
   let group: string;
   let version: string;
@@ -121,7 +122,7 @@ function parseResourcePath(pathname: string): Route | undefined {
   else if (segs[0] === 'apis' && segs.length >= 3) { group = segs[1]; version = segs[2]; rest = segs.slice(3); }
   else return undefined;
   if (rest.length === 0) {
-    const doc = resourceList(group, version);
+    const doc = types.resourceList(group, version);
     if (!doc) return undefined;
     return { namespace: '', name: '', subresource: '', rest: '', discovery: () => doc };
   }
@@ -131,7 +132,7 @@ function parseResourcePath(pathname: string): Route | undefined {
     namespace = rest[1];
     rest = rest.slice(2);
   }
-  const rt = findByPlural(group, version, rest[0]);
+  const rt = types.findByPlural(group, version, rest[0]);
   if (!rt) return { namespace, name: rest[1] ?? '', subresource: '', rest: '', rt: undefined };
   const name = rest[1] ?? '';
   const subresource = rest[2] ?? '';
@@ -246,7 +247,7 @@ export class FakeKubeHttp {
     res.on('finish', () => { if (!entry.status) entry.status = res.statusCode; });
     try {
       const user = this.o.gate.authenticate(req.headers.authorization);
-      const route = parseResourcePath(url.pathname);
+      const route = parseResourcePath(url.pathname, this.o.api.types);
       const watch = boolParam(q, 'watch');
       const attrs: RequestAttributes = route && route.rt
         ? { verb: verbOf(method, route, watch), isResource: true, group: route.rt.group, resource: route.rt.plural, subresource: route.subresource, namespace: route.namespace, name: route.name, path: url.pathname }
@@ -257,7 +258,7 @@ export class FakeKubeHttp {
       entry.name = attrs.name;
       this.o.gate.authorize(user, attrs);
       if (attrs.isResource) this.#maybeFail(attrs, route?.rt);
-      if (!route) { this.#nonResource(url.pathname, res); return; }
+      if (!route) { this.#nonResource(url.pathname, req, res); return; }
       if (route.discovery) { send(res, 200, route.discovery()); return; }
       if (!route.rt) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
       await this.#resource(req, res, route as Route & { rt: ResourceType }, q, entry);
@@ -285,17 +286,23 @@ export class FakeKubeHttp {
     throw injected(f.code, rt, attrs.name || undefined);
   }
 
-  #nonResource(path: string, res: ServerResponse): void {
+  #nonResource(path: string, req: IncomingMessage, res: ServerResponse): void {
     if (path === '/version') { send(res, 200, VERSION_INFO); return; }
     if (path === '/healthz' || path === '/livez' || path === '/readyz') { res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }); res.end('ok'); return; }
     if (path === '/api') { send(res, 200, coreVersions(`127.0.0.1:${this.#port}`)); return; }
-    if (path === '/apis') { send(res, 200, groupList()); return; }
+    if (path === '/openapi/v2' && (req.headers.accept ?? '').includes('protobuf')) {
+      res.writeHead(200, { 'content-type': OPENAPI_V2_PROTOBUF, 'cache-control': 'no-cache, private' });
+      res.end(openApiV2Protobuf());
+      return;
+    }
+    const types = this.o.api.types;
+    if (path === '/apis') { send(res, 200, types.groupList()); return; }
     const g = path.match(/^\/apis\/([^/]+)\/?$/);
     if (g) {
-      const doc = groupInfo(g[1]);
+      const doc = types.groupInfo(g[1]);
       if (doc) { send(res, 200, doc); return; }
     }
-    const openapi = path === '/openapi/v2' ? openApiV2() : path === '/openapi/v3' ? openApiV3Root() : path.startsWith('/openapi/v3/') ? openApiV3Doc(path.slice('/openapi/v3/'.length)) : undefined;
+    const openapi = path === '/openapi/v2' ? openApiV2() : path === '/openapi/v3' ? openApiV3Root(types.all) : path.startsWith('/openapi/v3/') ? openApiV3Doc(path.slice('/openapi/v3/'.length), types.all) : undefined;
     if (openapi !== undefined) { send(res, 200, openapi); return; }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
   }
@@ -541,6 +548,8 @@ function maybeTable(req: IncomingMessage, rt: ResourceType, body: Obj): Obj {
 }
 
 function columnsOf(rt: ResourceType): { name: string; value: (o: Obj) => unknown }[] {
+  // A custom resource named like a built-in kind prints only its name and age (no printer columns defined).
+  if (rt.custom) return [];
   const st = (o: Obj): Obj => (isObj(o.status) ? o.status : {});
   const sp = (o: Obj): Obj => (isObj(o.spec) ? o.spec : {});
   switch (rt.kind) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GANGWAY_VERSION } from '../../../version.js';
 import { KubeClient } from './client.js';
-import { KubeApiError, KubeAuthPluginError, KubeUnreachableError } from './errors.js';
+import { KubeApiError, KubeAuthPluginError, KubeNoKindMatchError, KubeUnreachableError } from './errors.js';
 import type { KubeAuth, KubeConnectionConfig, KubeExecConfig } from './kubeconfig.js';
 
 interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string }
@@ -143,11 +143,61 @@ describe('verbs', () => {
     ]);
   });
 
-  it('unknown kinds and wrong apiVersions are refused before any request', async () => {
+  it('a kind named alone must be built in: refused before any request', async () => {
     const kube = client();
-    expect((await caught(kube.get('CronJob', 'shop', 'x'))).message).toBe('Gangway\'s Kubernetes client does not support kind "CronJob" (supported: Namespace, Deployment, ReplicaSet, Pod, Service, Job, HTTPRoute, Event, Secret, ConfigMap)');
-    expect((await caught(kube.apply({ ...deployment, apiVersion: 'extensions/v1beta1' }))).message).toBe('Deployment web: apiVersion extensions/v1beta1 is not supported (use apps/v1)');
+    expect((await caught(kube.get('CronJob', 'shop', 'x'))).message).toBe('Gangway\'s Kubernetes client has no built-in mapping for kind "CronJob" (built in: Namespace, Deployment, ReplicaSet, Pod, Service, Job, HTTPRoute, Event, Secret, ConfigMap): name it with its apiVersion, { apiVersion, kind }, to have it discovered');
+    expect((await caught(kube.apply({ ...deployment, metadata: { name: '' } }))).message).toBe('Deployment: metadata.name is missing');
     expect(seen).toEqual([]);
+  });
+
+  it('other kinds go where discovery of their group/version says, asked once per group/version', async () => {
+    const lists: Record<string, unknown> = {
+      '/apis/policy/v1': { kind: 'APIResourceList', groupVersion: 'policy/v1', resources: [
+        { name: 'poddisruptionbudgets', singularName: 'poddisruptionbudget', namespaced: true, kind: 'PodDisruptionBudget', verbs: ['get', 'patch'] },
+        { name: 'poddisruptionbudgets/status', singularName: '', namespaced: true, kind: 'PodDisruptionBudget', verbs: ['get', 'patch'] },
+      ] },
+      '/apis/example.com/v1': { kind: 'APIResourceList', groupVersion: 'example.com/v1', resources: [{ name: 'clusterwidgets', namespaced: false, kind: 'ClusterWidget', verbs: ['get'] }] },
+    };
+    handler = (req, res) => {
+      const list = lists[req.url];
+      if (list) json(res, 200, list);
+      else if (req.url.startsWith('/apis/extensions/')) status(res, 404, 'NotFound', 'the server could not find the requested resource');
+      else json(res, 200, req.body ? JSON.parse(req.body) : { metadata: { name: 'x' } });
+    };
+    const kube = client();
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' }, spec: { minAvailable: 1 } };
+    expect(await kube.apply(pdb)).toEqual(pdb);
+    await kube.get({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'shop', 'web');
+    await kube.apply({ apiVersion: 'example.com/v1', kind: 'ClusterWidget', metadata: { name: 'big', namespace: 'ignored' } });
+    await kube.delete({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'shop', 'web');
+    expect(await kube.resolve('policy/v1', 'PodDisruptionBudget')).toEqual({ kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true });
+    const old = await caught(kube.apply({ ...deployment, apiVersion: 'extensions/v1beta1' }));
+    expect([old instanceof KubeNoKindMatchError, old.message]).toEqual([true,
+      `resource mapping not found for name: "web" namespace: "shop": no matches for kind "Deployment" in version "extensions/v1beta1": the API server at ${base} (context ctx) does not serve extensions/v1beta1; ensure CRDs are installed first, and check the apiVersion`]);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'GET /apis/policy/v1',
+      'PATCH /apis/policy/v1/namespaces/shop/poddisruptionbudgets/web?fieldManager=gangway',
+      'GET /apis/policy/v1/namespaces/shop/poddisruptionbudgets/web',
+      'GET /apis/example.com/v1',
+      'PATCH /apis/example.com/v1/clusterwidgets/big?fieldManager=gangway',
+      'DELETE /apis/policy/v1/namespaces/shop/poddisruptionbudgets/web',
+      'GET /apis/extensions/v1beta1',
+    ]);
+    expect(seen.filter((s) => s.url.startsWith('/apis/policy')).map((s) => s.headers.authorization)).toEqual(['Bearer tok-secret', 'Bearer tok-secret', 'Bearer tok-secret', 'Bearer tok-secret']);
+  });
+
+  it('a failed discovery is reported as the API call it was, and asked again next time', async () => {
+    let fail = true;
+    handler = (req, res) => {
+      if (req.url === '/apis/policy/v1' && fail) { fail = false; status(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request'); return; }
+      if (req.url === '/apis/policy/v1') json(res, 200, { kind: 'APIResourceList', groupVersion: 'policy/v1', resources: [{ name: 'poddisruptionbudgets', namespaced: true, kind: 'PodDisruptionBudget' }] });
+      else json(res, 200, { metadata: { name: 'web' } });
+    };
+    const kube = client();
+    const err = await caught(kube.get({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'shop', 'web'));
+    expect([err instanceof KubeApiError, err.message]).toEqual([true, 'cannot get /apis/policy/v1 at cluster scope: 503 ServiceUnavailable: the server is currently unable to handle the request']);
+    expect(await kube.get({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'shop', 'web')).toEqual({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' } });
+    expect(seen.map((s) => s.url)).toEqual(['/apis/policy/v1', '/apis/policy/v1', '/apis/policy/v1/namespaces/shop/poddisruptionbudgets/web']);
   });
 
   it('retryOnConflict re-runs fn on a stale-resourceVersion 409 and gives up after `attempts`', async () => {

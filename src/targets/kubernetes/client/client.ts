@@ -2,8 +2,9 @@
  * Gangway's lean Kubernetes API client: the verbs the Kubernetes target needs over one undici
  * `Agent` (keep-alive, the cluster's TLS), with credentials from `credentials.ts` refreshed
  * once on a 401, a deadline on every call, and every failure turned into a `KubeApiError` or
- * `KubeUnreachableError` by one mapping. Watches live in `watch.ts`; this file owns the
- * transport they share. Why not @kubernetes/client-node: docs/targets/kubernetes-client.md.
+ * `KubeUnreachableError` by one mapping. Kinds map to URLs through `rest-mapper.ts` (a built-in
+ * table, else API discovery cached for the client's life). Watches live in `watch.ts`; this file
+ * owns the transport they share. Why not @kubernetes/client-node: docs/targets/kubernetes-client.md.
  */
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -15,11 +16,13 @@ import { KubeApiError, KubeUnreachableError, apiError } from './errors.js';
 import type { KubeConnectionConfig } from './kubeconfig.js';
 import type { KubeResource } from './resources.js';
 import { resourceOf, resourcePath } from './resources.js';
-import type { KubeObject, KubeRequest, KubeResponse, KubeTransport } from './types.js';
+import type { ApiResourceList } from './rest-mapper.js';
+import { KubeRestMapper } from './rest-mapper.js';
+import type { KubeKind, KubeObject, KubeRequest, KubeResponse, KubeTransport } from './types.js';
 import type { WatchEvent, WatchFromOptions, WatchOptions, WatchResult, InformerEvent } from './watch.js';
 import { runWatch, runWatchFrom } from './watch.js';
 
-export type { KubeObject, KubeRequest, KubeResponse, KubeTransport } from './types.js';
+export type { KubeKind, KubeObject, KubeRequest, KubeResponse, KubeTransport } from './types.js';
 
 /** Options of a `KubeClient`. */
 export interface KubeClientOptions {
@@ -60,7 +63,9 @@ const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SE
 /**
  * A client of one cluster with one identity. Create it with `new KubeClient(conn, opts)` (or
  * `KubeClient.fromConfig`, the same) from `loadKubeConfig()`; `close()` it when done.
- * Objects are plain JSON; `kind` names are those of `RESOURCES`. Namespaced calls take the
+ * Objects are plain JSON of any kind: `apply`, `create` and `replace` map an object's
+ * apiVersion and kind to its URL (the built-in table, else API discovery); calls by kind take
+ * a built-in kind name (`'Deployment'`) or `{ apiVersion, kind }`. Namespaced calls take the
  * namespace explicitly; `namespace` is the context's default for callers to pass.
  *
  * @example
@@ -69,6 +74,7 @@ const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SE
  * try {
  *   await kube.apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' }, spec });
  *   const dep = await kube.get('Deployment', 'shop', 'web');   // null when absent
+ *   await kube.apply({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web', namespace: 'shop' }, spec: pdbSpec }); // discovered
  * } finally {
  *   await kube.close();
  * }
@@ -85,6 +91,7 @@ export class KubeClient implements KubeTransport {
   readonly #conn: KubeConnectionConfig;
   readonly #creds: CredentialSource;
   readonly #userAgent: string;
+  readonly #mapper: KubeRestMapper;
   #agent: Agent;
   #agentCert: string | undefined;
   #closed = false;
@@ -103,6 +110,7 @@ export class KubeClient implements KubeTransport {
     this.#userAgent = opts.userAgent ?? `gangway/${GANGWAY_VERSION}`;
     this.#creds = new CredentialSource(conn, { timeoutMs: this.timeoutMs });
     this.#agent = this.#newAgent(undefined);
+    this.#mapper = new KubeRestMapper((group, version) => this.#discover(group, version), { server: this.server, context: this.context });
   }
 
   /**
@@ -130,15 +138,33 @@ export class KubeClient implements KubeTransport {
   }
 
   /**
+   * Where objects of an (apiVersion, kind) live: the built-in table for the kinds Gangway reads
+   * and writes, else API discovery of that group/version — `GET /api/v1` or
+   * `GET /apis/<group>/<version>`, once for the client's life; a kind missing from a list fetched
+   * earlier asks once more (a CRD may have been installed since). Rejects with
+   * `KubeNoKindMatchError` when the server serves no such kind, as kubectl reports it.
+   *
+   * @example
+   * ```ts
+   * const pdb = await kube.resolve('policy/v1', 'PodDisruptionBudget');
+   * // { kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true }
+   * ```
+   */
+  resolve(apiVersion: string, kind: string): Promise<KubeResource> {
+    return this.#mapper.resolve(apiVersion, kind);
+  }
+
+  /**
    * The object, or null when it does not exist (404).
    *
    * @example
    * ```ts
    * const svc = await kube.get('Service', 'shop', 'web');
+   * const pdb = await kube.get({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, 'shop', 'web');
    * ```
    */
-  async get<T extends KubeObject = KubeObject>(kind: string, namespace: string, name: string): Promise<T | null> {
-    const res = resourceOf(kind);
+  async get<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, name: string): Promise<T | null> {
+    const res = await this.#resource(kind);
     const ns = this.#ns(res, namespace);
     const r = await this.#json<T>({ method: 'GET', path: resourcePath(res, ns, name), call: call('get', res, ns, name), accept4xx: (s, b) => s === 404 && b?.details?.kind !== 'namespaces' });
     return r.status === 404 ? null : withKind(r.body as T, res);
@@ -153,8 +179,8 @@ export class KubeClient implements KubeTransport {
    * const { items, resourceVersion } = await kube.list('Pod', 'shop', { labelSelector: 'app=web,track=canary' });
    * ```
    */
-  async list<T extends KubeObject = KubeObject>(kind: string, namespace: string, opts: { labelSelector?: string; fieldSelector?: string; signal?: AbortSignal } = {}): Promise<{ items: T[]; resourceVersion: string }> {
-    const res = resourceOf(kind);
+  async list<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, opts: { labelSelector?: string; fieldSelector?: string; signal?: AbortSignal } = {}): Promise<{ items: T[]; resourceVersion: string }> {
+    const res = await this.#resource(kind);
     const ns = res.namespaced ? namespace : '';
     const r = await this.#json<{ items?: T[]; metadata?: { resourceVersion?: string } }>({
       method: 'GET', path: resourcePath(res, ns), query: { labelSelector: opts.labelSelector || undefined, fieldSelector: opts.fieldSelector || undefined },
@@ -172,7 +198,7 @@ export class KubeClient implements KubeTransport {
    * ```
    */
   async create<T extends KubeObject = KubeObject>(obj: KubeObject, opts: { fieldManager?: string } = {}): Promise<T> {
-    const { res, ns, name } = this.#target(obj);
+    const { res, ns, name } = await this.#target(obj);
     const r = await this.#json<T>({ method: 'POST', path: resourcePath(res, ns), query: { fieldManager: opts.fieldManager ?? 'gangway' }, body: JSON.stringify(obj), contentType: 'application/json', call: call('create', res, ns, name) });
     return withKind(r.body, res);
   }
@@ -189,7 +215,7 @@ export class KubeClient implements KubeTransport {
    * ```
    */
   async replace<T extends KubeObject = KubeObject>(obj: KubeObject, opts: { fieldManager?: string } = {}): Promise<T> {
-    const { res, ns, name } = this.#target(obj);
+    const { res, ns, name } = await this.#target(obj);
     const r = await this.#json<T>({ method: 'PUT', path: resourcePath(res, ns, name), query: { fieldManager: opts.fieldManager ?? 'gangway' }, body: JSON.stringify(obj), contentType: 'application/json', call: call('update', res, ns, name) });
     return withKind(r.body, res);
   }
@@ -202,8 +228,8 @@ export class KubeClient implements KubeTransport {
    * await kube.delete('Deployment', 'shop', 'web-green', { propagationPolicy: 'Foreground' });
    * ```
    */
-  async delete(kind: string, namespace: string, name: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<void> {
-    const res = resourceOf(kind);
+  async delete(kind: KubeKind, namespace: string, name: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<void> {
+    const res = await this.#resource(kind);
     const ns = this.#ns(res, namespace);
     const body = opts.propagationPolicy ? JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy }) : undefined;
     await this.#json({ method: 'DELETE', path: resourcePath(res, ns, name), body, contentType: body ? 'application/json' : undefined, call: call('delete', res, ns, name), accept4xx: (s, b) => s === 404 && b?.details?.kind !== 'namespaces' });
@@ -218,8 +244,8 @@ export class KubeClient implements KubeTransport {
    * await kube.patch('Service', 'shop', 'web', { spec: { selector: { app: 'web', color: 'green' } } }, 'merge');
    * ```
    */
-  async patch<T extends KubeObject = KubeObject>(kind: string, namespace: string, name: string, body: unknown, type: KubePatchType, opts: { fieldManager?: string } = {}): Promise<T> {
-    const res = resourceOf(kind);
+  async patch<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, name: string, body: unknown, type: KubePatchType, opts: { fieldManager?: string } = {}): Promise<T> {
+    const res = await this.#resource(kind);
     const ns = this.#ns(res, namespace);
     const r = await this.#json<T>({ method: 'PATCH', path: resourcePath(res, ns, name), query: { fieldManager: opts.fieldManager ?? 'gangway' }, body: JSON.stringify(body), contentType: PATCH_TYPES[type], call: call('patch', res, ns, name) });
     return withKind(r.body, res);
@@ -237,7 +263,7 @@ export class KubeClient implements KubeTransport {
    * ```
    */
   async apply<T extends KubeObject = KubeObject>(obj: KubeObject, opts: { fieldManager?: string; force?: boolean } = {}): Promise<T> {
-    const { res, ns, name } = this.#target(obj);
+    const { res, ns, name } = await this.#target(obj);
     const r = await this.#json<T>({
       method: 'PATCH', path: resourcePath(res, ns, name), query: { fieldManager: opts.fieldManager ?? 'gangway', force: opts.force ? 'true' : undefined },
       body: JSON.stringify(obj), contentType: 'application/apply-patch+yaml', call: call('patch', res, ns, name),
@@ -282,8 +308,8 @@ export class KubeClient implements KubeTransport {
    * const r = await kube.watch('Pod', 'shop', { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: 60 }, (e) => seen.push(e), signal);
    * ```
    */
-  watch<T extends KubeObject = KubeObject>(kind: string, namespace: string, opts: WatchOptions, onEvent: (e: WatchEvent<T>) => void | Promise<void>, signal?: AbortSignal): Promise<WatchResult> {
-    const res = resourceOf(kind);
+  async watch<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, opts: WatchOptions, onEvent: (e: WatchEvent<T>) => void | Promise<void>, signal?: AbortSignal): Promise<WatchResult> {
+    const res = await this.#resource(kind);
     return runWatch(this, res, res.namespaced ? namespace : '', opts, onEvent, signal);
   }
 
@@ -304,8 +330,8 @@ export class KubeClient implements KubeTransport {
    * ac.abort(); await done;
    * ```
    */
-  watchFrom<T extends KubeObject = KubeObject>(kind: string, namespace: string, opts: WatchFromOptions, onEvent: (e: InformerEvent<T>) => void | Promise<void>, signal: AbortSignal): Promise<void> {
-    const res = resourceOf(kind);
+  async watchFrom<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, opts: WatchFromOptions, onEvent: (e: InformerEvent<T>) => void | Promise<void>, signal: AbortSignal): Promise<void> {
+    const res = await this.#resource(kind);
     return runWatchFrom(this, res, res.namespaced ? namespace : '', opts, onEvent, signal);
   }
 
@@ -541,12 +567,24 @@ export class KubeClient implements KubeTransport {
     return new KubeUnreachableError(`cannot reach the Kubernetes API server at ${this.server} (context ${this.context}): ${why} (${code})`, this.server, code, { cause: err });
   }
 
-  #target(obj: KubeObject): { res: KubeResource; ns: string; name: string } {
-    const res = resourceOf(obj.kind);
-    if (obj.apiVersion !== res.apiVersion) throw new Error(`${obj.kind} ${obj.metadata?.name ?? ''}: apiVersion ${obj.apiVersion} is not supported (use ${res.apiVersion})`);
+  /** Where an object goes: its resource (by its apiVersion and kind), namespace and name. */
+  async #target(obj: KubeObject): Promise<{ res: KubeResource; ns: string; name: string }> {
     const name = obj.metadata?.name;
     if (!name) throw new Error(`${obj.kind}: metadata.name is missing`);
+    const res = await this.#mapper.resolve(String(obj.apiVersion ?? ''), obj.kind, { name, namespace: obj.metadata.namespace ?? '' });
     return { res, ns: res.namespaced ? obj.metadata.namespace || this.namespace : '', name };
+  }
+
+  /** The resource of a call by kind: a built-in kind name from the table, `{ apiVersion, kind }` through the mapper. */
+  async #resource(kind: KubeKind): Promise<KubeResource> {
+    return typeof kind === 'string' ? resourceOf(kind) : this.#mapper.resolve(kind.apiVersion, kind.kind);
+  }
+
+  /** One group/version's APIResourceList for the mapper; null when the server does not serve it (404). */
+  async #discover(group: string, version: string): Promise<ApiResourceList | null> {
+    const path = group ? `/apis/${encodeURIComponent(group)}/${encodeURIComponent(version)}` : `/api/${encodeURIComponent(version)}`;
+    const r = await this.#json<ApiResourceList>({ method: 'GET', path, call: { verb: 'get', resource: path, namespace: '', name: '' }, accept4xx: (s) => s === 404 });
+    return r.status === 404 ? null : r.body;
   }
 
   #ns(res: KubeResource, namespace: string): string {

@@ -130,3 +130,53 @@ export function apiError(status: number, call: KubeCallInfo, body: KubeStatus, w
   }
   return new KubeApiError(text, status, call, body);
 }
+
+/**
+ * Why an (apiVersion, kind) has no mapping: the group/version is served without that kind
+ * (`kind`), is not served at all (`groupVersion`, a 404 on its discovery), or the apiVersion is
+ * not a group/version (`invalid`).
+ */
+export type NoKindMatchReason = 'kind' | 'groupVersion' | 'invalid';
+
+/**
+ * A kind the API server does not serve in the version a manifest names — kubectl's
+ * `no matches for kind "X" in version "g/v"` (client-go `meta.NoKindMatchError`): a CRD not
+ * installed (yet), a misspelt kind, or an apiVersion the cluster no longer serves
+ * (`policy/v1beta1`). `objectName` and `namespace` name the manifest object when there is one.
+ */
+export class KubeNoKindMatchError extends Error {
+  override name = 'KubeNoKindMatchError';
+  /**
+   * @param message e.g. `resource mapping not found for name: "w1" namespace: "shop": no matches for kind "Widget" in version "example.com/v1": …`
+   * @param apiVersion the apiVersion looked up, as written
+   * @param kind the kind looked up, as written
+   * @param reason see `NoKindMatchReason`
+   * @param server the API server URL
+   */
+  constructor(message: string, readonly apiVersion: string, readonly kind: string, readonly reason: NoKindMatchReason, readonly server: string,
+    readonly objectName = '', readonly namespace = '') {
+    super(message);
+  }
+}
+
+/**
+ * The one wording of a missing mapping: kubectl's message, the server, and what to check.
+ *
+ * @example
+ * ```ts
+ * noKindMatch('example.com/v1', 'Widget', 'groupVersion', { server, context: 'prod' }, { name: 'w1', namespace: 'shop' }).message
+ * // 'resource mapping not found for name: "w1" namespace: "shop": no matches for kind "Widget" in version "example.com/v1":
+ * //  the API server at https://k8s:6443 (context prod) does not serve example.com/v1; ensure CRDs are installed first, and check the apiVersion'
+ * ```
+ */
+export function noKindMatch(apiVersion: string, kind: string, reason: NoKindMatchReason, where: KubeErrorContext, object?: { name: string; namespace: string }): KubeNoKindMatchError {
+  const server = `the API server at ${where.server} (context ${where.context})`;
+  const why = reason === 'kind'
+    ? `${server} serves ${apiVersion} without kind ${kind}; ensure CRDs are installed first, and check the kind's spelling`
+    : reason === 'groupVersion'
+      ? `${server} does not serve ${apiVersion}; ensure CRDs are installed first, and check the apiVersion`
+      : `${JSON.stringify(apiVersion)} is not an apiVersion (write "v1" or "<group>/<version>")`;
+  const head = object ? `resource mapping not found for name: ${JSON.stringify(object.name)} namespace: ${JSON.stringify(object.namespace)}: ` : '';
+  return new KubeNoKindMatchError(`${head}no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}: ${why}`,
+    apiVersion, kind, reason, where.server, object?.name ?? '', object?.namespace ?? '');
+}

@@ -1,7 +1,8 @@
 /**
- * The kinds Gangway's Kubernetes target reads and writes, and where each lives in the REST API.
- * A fixed table instead of API discovery: one less round trip and one less failure mode, and a
- * kind outside it is a mistake to report, not something to discover.
+ * The kinds Gangway's Kubernetes target itself reads and writes, and where each lives in the
+ * REST API: the fast path of the REST mapper (`rest-mapper.ts`), answered without a request.
+ * Any other kind a manifest holds is found by API discovery of its apiVersion; a call that
+ * names a kind alone (`get('Deployment', …)`) must name one of these.
  */
 /** Where a kind lives in the REST API. */
 export interface KubeResource {
@@ -20,7 +21,7 @@ function r(kind: string, group: string, version: string, plural: string, namespa
   return Object.freeze({ kind, apiVersion: group ? `${group}/${version}` : version, group, version, plural, namespaced });
 }
 
-/** The supported kinds, by kind. */
+/** The built-in kinds, by kind (one apiVersion each). */
 export const RESOURCES: Readonly<Record<string, KubeResource>> = Object.freeze({
   Namespace: r('Namespace', '', 'v1', 'namespaces', false),
   Deployment: r('Deployment', 'apps', 'v1', 'deployments'),
@@ -34,11 +35,11 @@ export const RESOURCES: Readonly<Record<string, KubeResource>> = Object.freeze({
   ConfigMap: r('ConfigMap', '', 'v1', 'configmaps'),
 });
 
-/** Thrown for a kind outside `RESOURCES`. */
+/** Thrown for a kind named without its apiVersion that is outside `RESOURCES` (nothing to discover it by). */
 export class UnknownKindError extends Error {
   override name = 'UnknownKindError';
   constructor(readonly kind: string) {
-    super(`Gangway's Kubernetes client does not support kind ${JSON.stringify(kind)} (supported: ${Object.keys(RESOURCES).join(', ')})`);
+    super(`Gangway's Kubernetes client has no built-in mapping for kind ${JSON.stringify(kind)} (built in: ${Object.keys(RESOURCES).join(', ')}): name it with its apiVersion, { apiVersion, kind }, to have it discovered`);
   }
 }
 
@@ -48,13 +49,28 @@ export class UnknownKindError extends Error {
  * @example
  * ```ts
  * resourceOf('Deployment').plural; // 'deployments'
- * resourceOf('CronJob');           // throws UnknownKindError
+ * resourceOf('CronJob');           // throws UnknownKindError: use { apiVersion: 'batch/v1', kind: 'CronJob' }
  * ```
  */
 export function resourceOf(kind: string): KubeResource {
   const res = Object.hasOwn(RESOURCES, kind) ? RESOURCES[kind] : undefined;
   if (!res) throw new UnknownKindError(kind);
   return res;
+}
+
+/**
+ * The table entry of an (apiVersion, kind) pair, or undefined when the table does not hold that
+ * pair (another kind, or another version of a built-in kind: both go to discovery).
+ *
+ * @example
+ * ```ts
+ * builtInResource('apps/v1', 'Deployment')?.plural;        // 'deployments'
+ * builtInResource('gateway.networking.k8s.io/v1beta1', 'HTTPRoute'); // undefined
+ * ```
+ */
+export function builtInResource(apiVersion: string, kind: string): KubeResource | undefined {
+  const res = Object.hasOwn(RESOURCES, kind) ? RESOURCES[kind] : undefined;
+  return res && res.apiVersion === apiVersion ? res : undefined;
 }
 
 /**

@@ -14,6 +14,13 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
+/**
+ * Which objects a call is about: a built-in kind by name (`'Deployment'`, see `RESOURCES`), or
+ * any kind with its apiVersion (`{ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }`),
+ * found by API discovery when it is not built in.
+ */
+export type KubeKind = string | { apiVersion: string; kind: string };
+
 /** One request through the client's transport. */
 export interface KubeRequest {
   method: Dispatcher.HttpMethod;
@@ -51,5 +58,5 @@ export interface KubeTransport {
   open(req: KubeRequest): Promise<KubeResponse>;
   /** Maps an error thrown while reading a body (an abort of `signal` passes through). */
   streamFailure(err: unknown, signal: AbortSignal | undefined): Error;
-  list<T extends KubeObject = KubeObject>(kind: string, namespace: string, opts?: { labelSelector?: string; fieldSelector?: string; signal?: AbortSignal }): Promise<{ items: T[]; resourceVersion: string }>;
+  list<T extends KubeObject = KubeObject>(kind: KubeKind, namespace: string, opts?: { labelSelector?: string; fieldSelector?: string; signal?: AbortSignal }): Promise<{ items: T[]; resourceVersion: string }>;
 }

@@ -160,7 +160,7 @@ export async function runWatchFrom<T extends KubeObject>(client: KubeTransport, 
     while (!signal.aborted) {
       try {
         if (rv === undefined) {
-          const l = await client.list<T>(res.kind, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, signal });
+          const l = await client.list<T>({ apiVersion: res.apiVersion, kind: res.kind }, ns, { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector, signal });
           if (signal.aborted) return;
           opts.onList?.(l.resourceVersion, listed);
           await reconcile(known, l.items, emit);
