@@ -62,7 +62,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
     }
   }
   // The engine holds one Target: the composite sending each service to the adapter of its kind.
-  const target = buildTargets(config, agent ? { local: new LocalTarget(agent) } : {});
+  const target = buildTargets(config, agent ? { local: new LocalTarget(agent) } : {}, { log: logger });
   // `up` and `validate` report these with file:line; this guard covers configs built otherwise.
   const problems = capabilityProblems(config, target);
   if (problems.length > 0) {
@@ -97,7 +97,9 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   const records = config.records ? new RecordsWriter({ store, config, readDeployment, log: logger }) : null;
   records?.start();
   const server = buildServer({
-    orchestrator, token, version: GANGWAY_VERSION, logger: false, gates: new PeopleGates({ store, config }),
+    // Faults of the API (every 5xx, with its route and stack) go to the orchestrator's log; a line
+    // per request would bury them under the dashboard's polling.
+    orchestrator, token, version: GANGWAY_VERSION, logger: logger.child({ component: 'api' }), logRequests: false, gates: new PeopleGates({ store, config }),
     metrics: new OrchestratorMetrics({ store, config, version: GANGWAY_VERSION }),
     auth: { store, environments: config.environments.map((e) => e.name) },
   });

@@ -5,6 +5,7 @@
  * its target. A new target kind adds its adapter here.
  */
 import type { GangwayConfig } from '../config/types.js';
+import type { Logger } from '../core/logger.js';
 import type { ServiceSettingsProblem } from '../config/load.js';
 import { capabilityProblems } from '../engine/capabilities.js';
 import { PrometheusProvider } from '../metrics/prometheus/prometheus-provider.js';
@@ -20,14 +21,14 @@ import { Targets, type TargetAdapters } from '../targets/registry.js';
  *
  * @example const targets = buildTargets(config, { local: new LocalTarget(await ensureAgent(...)) })
  */
-export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {}): Targets {
+export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {}, opts: { log?: Logger } = {}): Targets {
   const kinds = targetKinds(config);
   const all: TargetAdapters = { ...adapters };
   if (kinds.has('local')) all.local ??= connectLocalTarget(config.stateDir);
   let connector: KubeConnector | null = null;
   if (kinds.has('kubernetes') && !all.kubernetes) {
     connector = kubeConnector();
-    all.kubernetes = new KubernetesTarget({ connect: connector.connect });
+    all.kubernetes = new KubernetesTarget({ connect: connector.connect, ...(opts.log ? { log: opts.log } : {}) });
   }
   const { prometheus, requests } = config.metrics;
   return new Targets(all, {

@@ -273,6 +273,34 @@ describe('errors', () => {
     expect(logged).not.toContain(TOKEN);
   });
 
+  it('a 5xx is logged as one line with the method, route pattern, message and stack; no token, cookie or body', async () => {
+    const lines: string[] = [];
+    const broken: OrchestratorApi = { ...fake, deploy: async () => { throw new TypeError('cannot read properties of undefined (reading \'target\')'); } } as unknown as OrchestratorApi;
+    const logger = pino({ serializers: { req: pino.stdSerializers.req } }, { write: (s: string) => { lines.push(s); } });
+    const loud = buildServer({ orchestrator: broken, token: TOKEN, version: '1', logger, logRequests: false });
+    const res = await loud.inject({
+      method: 'POST', url: '/v1/deployments?trace=query-secret-1',
+      headers: { ...auth, cookie: 'gangway_session=cookie-secret-2', 'x-gangway-actor': 'ana' },
+      payload: { service: 'web', environment: 'dev', version: '1.0.0', reason: 'body-secret-3' },
+    });
+    await loud.close();
+    expect([res.statusCode, res.json()]).toEqual([500, { error: { code: 'internal', message: 'internal error' } }]);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]);
+    expect({ level: line.level, msg: line.msg, method: line.method, route: line.route, status: line.status, type: line.err.type, message: line.err.message })
+      .toEqual({ level: 50, msg: 'request failed', method: 'POST', route: '/v1/deployments', status: 500, type: 'TypeError', message: 'cannot read properties of undefined (reading \'target\')' });
+    expect(line.err.stack).toMatch(/^TypeError: cannot read properties of undefined \(reading 'target'\)\n\s+at /);
+    for (const secret of [TOKEN, 'cookie-secret-2', 'body-secret-3', 'query-secret-1']) expect(lines[0]).not.toContain(secret);
+  });
+
+  it('a 4xx is not logged as a fault', async () => {
+    const lines: string[] = [];
+    const quiet = buildServer({ orchestrator: fake, token: TOKEN, version: '1', logger: pino({}, { write: (s: string) => { lines.push(s); } }), logRequests: false });
+    const res = await quiet.inject({ method: 'POST', url: '/v1/deployments', headers: auth, payload: { service: 'web', environment: 'dev', version: '-bad' } });
+    await quiet.close();
+    expect([res.statusCode, lines]).toEqual([400, []]);
+  });
+
   it('a caller\'s pino logger with the standard req serializer still logs no headers', async () => {
     const lines: string[] = [];
     const logger = pino({ serializers: { req: pino.stdSerializers.req } }, { write: (s: string) => { lines.push(s); } });

@@ -15,7 +15,8 @@ import type { AuthStore, NewEvent, Role, Store } from '../store/types.js';
 import { BUILTIN_ADMIN, EVERY_ENVIRONMENT, describeRoles, roleIn, roleRank } from '../auth/users.js';
 import { TOUCH_INTERVAL_MS, secretHash, tokenRefusal } from '../auth/tokens.js';
 import { CSRF_HEADER, csrfMatches, csrfTokenOf, sessionIdFrom } from '../auth/sessions.js';
-import { FailureLimiter } from '../auth/rate-limit.js';
+import { SignInThrottle } from './sign-in-throttle.js';
+import { logFault, sendError } from './error-reply.js';
 import type { RoutePermission } from './permissions.js';
 import { isApiPath, permissionOf } from './permissions.js';
 
@@ -44,6 +45,12 @@ export function tokenChecker(token: string): (authorization: string | undefined)
     return timingSafeEqual(presented, expected) && match !== null;
   };
 }
+
+/**
+ * What {@link AuthService.environmentOf} answers for a request that names no environment the
+ * config defines: a value no environment name can equal (an environment may be named `missing`).
+ */
+export const NO_ENVIRONMENT: unique symbol = Symbol('no environment');
 
 /** Who a request acts for. */
 export interface Principal {
@@ -79,8 +86,8 @@ export interface AuthOptions {
   store?: AuthStore & Pick<Store, 'appendEvents'>;
   /** The clock (Date.now). */
   now?: () => number;
-  /** Limits failed sign-ins (5 per user name or client address in 5 minutes). */
-  limiter?: FailureLimiter;
+  /** Slows failed sign-ins per user name and client address (see sign-in-throttle.ts). */
+  throttle?: SignInThrottle;
   /** Environments of the config: roles naming another one are refused. */
   environments?: readonly string[];
   /** The environment of a deployment (undefined when it does not exist). */
@@ -139,9 +146,10 @@ export function refusalOf(principal: Pick<Principal, 'name' | 'roles'>, role: Ro
  */
 export class AuthService {
   readonly store: AuthOptions['store'];
-  readonly limiter: FailureLimiter;
+  readonly throttle: SignInThrottle;
   readonly now: () => number;
   readonly environments: readonly string[] | undefined;
+  private readonly environmentSet: ReadonlySet<string> | undefined;
   private readonly builtin: (authorization: string | undefined) => boolean;
   private readonly builtinHash: Buffer;
   private readonly deniedPerMinute: number;
@@ -150,8 +158,9 @@ export class AuthService {
   constructor(private readonly opts: AuthOptions) {
     this.store = opts.store;
     this.now = opts.now ?? Date.now;
-    this.limiter = opts.limiter ?? new FailureLimiter({ now: this.now });
+    this.throttle = opts.throttle ?? new SignInThrottle({ now: this.now });
     this.environments = opts.environments;
+    this.environmentSet = opts.environments ? new Set(opts.environments) : undefined;
     this.builtin = tokenChecker(opts.token);
     this.builtinHash = createHash('sha256').update(opts.token).digest();
     this.deniedPerMinute = opts.deniedPerMinute ?? 60;
@@ -241,27 +250,33 @@ export class AuthService {
     try {
       await this.store.appendEvents([event]);
     } catch (err) {
-      request.log.error({ err }, 'recording auth.denied failed');
+      logFault(request, err, { msg: 'recording auth.denied failed' });
     }
   }
 
-  /** The environment a request acts in, per its permission; `missing` when it names none (or an unknown deployment or freeze). */
-  async environmentOf(request: FastifyRequest, source: Extract<RoutePermission, { access: 'role' }>['environment']): Promise<string | null | 'missing'> {
+  /**
+   * The environment a request acts in, per its permission: null for every environment;
+   * {@link NO_ENVIRONMENT} when it names none, or one the config does not define (the route
+   * answers 404 for it), or an unknown deployment or freeze.
+   */
+  async environmentOf(request: FastifyRequest, source: Extract<RoutePermission, { access: 'role' }>['environment']): Promise<string | null | typeof NO_ENVIRONMENT> {
+    // Only a defined environment is looked up in a principal's roles: `constructor` must not find an inherited member.
+    const known = (env: string) => (this.environmentSet === undefined || this.environmentSet.has(env) ? env : NO_ENVIRONMENT);
     const pick = (v: unknown) => (v !== null && typeof v === 'object' && typeof (v as { environment?: unknown }).environment === 'string'
-      ? (v as { environment: string }).environment : 'missing');
+      ? known((v as { environment: string }).environment) : NO_ENVIRONMENT);
     const id = (request.params as { id?: unknown } | undefined)?.id;
     switch (source) {
       case 'body': return pick(request.body);
       case 'query': return pick(request.query);
       case 'global': return null;
       case 'deployment': {
-        if (typeof id !== 'string' || !this.opts.deploymentEnvironment) return 'missing';
-        return (await this.opts.deploymentEnvironment(id)) ?? 'missing';
+        if (typeof id !== 'string' || !this.opts.deploymentEnvironment) return NO_ENVIRONMENT;
+        return (await this.opts.deploymentEnvironment(id)) ?? NO_ENVIRONMENT;
       }
       case 'freeze': {
-        if (typeof id !== 'string' || !this.opts.freezeEnvironment) return 'missing';
+        if (typeof id !== 'string' || !this.opts.freezeEnvironment) return NO_ENVIRONMENT;
         const env = await this.opts.freezeEnvironment(id);
-        return env === undefined ? 'missing' : env;
+        return env === undefined ? NO_ENVIRONMENT : env;
       }
     }
   }
@@ -269,7 +284,7 @@ export class AuthService {
 
 function send(reply: FastifyReply, status: number, body: ApiErrorBody): FastifyReply {
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="gangway"');
-  return reply.code(status).send(body);
+  return sendError(reply, status, body);
 }
 
 /**
@@ -308,7 +323,7 @@ export function authHooks(auth: AuthService) {
     // A global admin may do anything: no need to look the environment up.
     if (refusalOf(principal, permission.role, 'global') === undefined) return undefined;
     const env = await auth.environmentOf(request, permission.environment);
-    const target = env === null ? 'global' as const : env === 'missing' ? permission.whenMissing : { environment: env };
+    const target = env === null ? 'global' as const : env === NO_ENVIRONMENT ? permission.whenMissing : { environment: env };
     const message = refusalOf(principal, permission.role, target);
     if (message === undefined) return undefined;
     await auth.recordDenied(request, { principal: principal.name, reason: message });

@@ -18,7 +18,7 @@ import { T0, environment, openPeopleWorld, peopleConfig, type PeopleWorld } from
 import { buildServer } from './app.js';
 import { UNAUTHORIZED_BODY } from './auth.js';
 import { ROUTE_PERMISSIONS } from './permissions.js';
-import { FailureLimiter } from '../auth/rate-limit.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 import { newApiToken } from '../auth/tokens.js';
 import { hashPassword } from '../auth/users.js';
 import type { Role } from '../store/types.js';
@@ -105,7 +105,7 @@ async function world(opts: { password?: string } = {}): Promise<World> {
   }
   const app = buildServer({
     orchestrator: fake, token: BUILTIN, version: '9.9.9', gates: w.people, metrics: METRICS,
-    auth: { store: w.store, environments: ['dev', 'prod'], now: () => clock.now, limiter: new FailureLimiter({ now: () => clock.now }) },
+    auth: { store: w.store, environments: ['dev', 'prod'], now: () => clock.now, throttle: new SignInThrottle({ now: () => clock.now }) },
     stream: { pollMs: 20, heartbeatMs: 60_000 },
   });
   const result = { w, fake, app, clock, tokens, freezeId: freeze.id };
@@ -372,33 +372,71 @@ describe('sessions', () => {
     expect([revoked.statusCode, revoked.json().error.message]).toEqual([401, 'token revoked']);
   });
 
-  it('a wrong password → 401; after 5 failures for a user name → 429 with Retry-After, even with the right password', async () => {
+  const signInFrom = (x: World, remoteAddress: string, body: object) => x.app.inject({ method: 'POST', url: '/v1/session', payload: body, remoteAddress });
+  const WRONG = { error: { code: 'unauthorized', message: 'wrong user name or password', hint: 'user names and passwords are case-sensitive' } };
+  const tooMany = (seconds: number) => ({
+    error: { code: 'rate_limited', message: `too many failed sign-ins; try again in ${seconds} second${seconds === 1 ? '' : 's'}`, hint: 'check the user name and password, then wait' },
+  });
+
+  it('a wrong password → 401; after 5 failures of a user from one address → 429 with Retry-After, even with the right password, the wait doubling', async () => {
     const x = await world({ password: PASSWORD });
     for (let i = 0; i < 5; i++) {
       const res = await signIn(x, { username: 'vic', password: `wrong password ${i}` });
-      expect([res.statusCode, res.json()]).toEqual([401, { error: { code: 'unauthorized', message: 'wrong user name or password', hint: 'user names and passwords are case-sensitive' } }]);
-      x.clock.now += 1000;
+      expect([res.statusCode, res.json()]).toEqual([401, WRONG]);
     }
     const limited = await signIn(x, { username: 'vic', password: PASSWORD });
-    expect([limited.statusCode, limited.headers['retry-after'], limited.json()]).toEqual([429, '295', {
-      error: { code: 'rate_limited', message: 'too many failed sign-ins; try again in 295 seconds', hint: 'check the user name and password, then wait' },
-    }]);
-    x.clock.now = T0 + 300_000;
+    expect([limited.statusCode, limited.headers['retry-after'], limited.json()]).toEqual([429, '30', tooMany(30)]);
+    x.clock.now += 29_500;
+    const still = await signIn(x, { username: 'vic', password: PASSWORD });
+    expect([still.statusCode, still.headers['retry-after']]).toEqual([429, '1']);
+    x.clock.now += 500;
+    expect((await signIn(x, { username: 'VIC', password: 'wrong again' })).statusCode).toBe(401);
+    const longer = await signIn(x, { username: 'vic', password: PASSWORD });
+    expect([longer.statusCode, longer.headers['retry-after'], longer.json()]).toEqual([429, '60', tooMany(60)]);
+    x.clock.now += 60_000;
     expect((await signIn(x, { username: 'vic', password: PASSWORD })).statusCode).toBe(200);
-    const denied = (await x.w.store.listEvents()).filter((e) => e.type === 'auth.denied').map((e) => [e.data.principal, e.data.route, e.data.reason]);
+    // The success forgot the failures.
+    expect((await signIn(x, { username: 'vic', password: 'wrong once more' })).statusCode).toBe(401);
+    expect((await signIn(x, { username: 'vic', password: PASSWORD })).statusCode).toBe(200);
+    const denied = (await x.w.store.listEvents()).filter((e) => e.type === 'auth.denied').map((e) => [e.data.principal, e.data.route, e.data.reason, e.data.address]);
     expect(denied).toEqual([
-      ...Array.from({ length: 5 }, () => ['vic', '/v1/session', 'wrong user name or password']),
-      ['vic', '/v1/session', 'too many failed sign-ins; try again in 295 seconds'],
+      ...Array.from({ length: 5 }, () => ['vic', '/v1/session', 'wrong user name or password', '127.0.0.1']),
+      ['vic', '/v1/session', 'too many failed sign-ins; try again in 30 seconds', '127.0.0.1'],
+      ['vic', '/v1/session', 'too many failed sign-ins; try again in 1 second', '127.0.0.1'],
+      // User names are case-sensitive (VIC is no user), the count is not.
+      [undefined, '/v1/session', 'wrong user name or password', '127.0.0.1'],
+      ['vic', '/v1/session', 'too many failed sign-ins; try again in 60 seconds', '127.0.0.1'],
+      ['vic', '/v1/session', 'wrong user name or password', '127.0.0.1'],
     ]);
   });
 
-  it('an unknown user name is not recorded (it may be a password typed in the wrong field); 5 failures per address → 429', async () => {
+  it('30 failed sign-ins from 127.0.0.1 lock out nobody else: another user there, and the same user elsewhere, sign in', async () => {
     const x = await world({ password: PASSWORD });
-    for (let i = 0; i < 5; i++) expect((await signIn(x, { username: `hunter2-${i}`, password: 'whatever-it-is' })).statusCode).toBe(401);
-    const limited = await signIn(x, { username: 'dee', password: PASSWORD });
-    expect([limited.statusCode, limited.headers['retry-after']]).toEqual([429, '300']);
-    const events = JSON.stringify(await x.w.store.listEvents());
-    expect(events).not.toContain('hunter2');
+    const attacker = '127.0.0.1';
+    const answers: number[] = [];
+    for (let i = 0; i < 20; i++) answers.push((await signInFrom(x, attacker, { username: 'vic', password: `guess ${i}` })).statusCode);
+    for (let i = 0; i < 10; i++) answers.push((await signInFrom(x, attacker, { username: `hunter2-${i}`, password: 'whatever-it-is' })).statusCode);
+    expect(answers).toEqual([...Array(5).fill(401), ...Array(15).fill(429), ...Array(10).fill(401)]);
+
+    const neighbour = await signInFrom(x, attacker, { username: 'dee', password: PASSWORD });
+    expect([neighbour.statusCode, neighbour.json().user.name]).toEqual([200, 'dee']);
+    const elsewhere = await signInFrom(x, '10.0.0.9', { username: 'vic', password: PASSWORD });
+    expect([elsewhere.statusCode, elsewhere.json().user.name]).toEqual([200, 'vic']);
+    const byToken = await signInFrom(x, attacker, { token: x.tokens.approver! });
+    expect([byToken.statusCode, byToken.json().user.name]).toEqual([200, 'apu']);
+    // Refused attempts do not lengthen the wait: the attacker's pair waits 30 s after its fifth failure.
+    const attack = await signInFrom(x, attacker, { username: 'vic', password: PASSWORD });
+    expect([attack.statusCode, attack.headers['retry-after'], attack.json()]).toEqual([429, '30', tooMany(30)]);
+    // An unknown user name is not recorded: it may be a password typed in the wrong field.
+    expect(JSON.stringify(await x.w.store.listEvents())).not.toContain('hunter2');
+  });
+
+  it('wrong tokens slow down further wrong tokens from the address, never a valid one', async () => {
+    const x = await world();
+    const answers: number[] = [];
+    for (let i = 0; i < 7; i++) answers.push((await signIn(x, { token: `not-a-token-${i}` })).statusCode);
+    expect(answers).toEqual([...Array(5).fill(401), 429, 429]);
+    expect((await signIn(x, { token: x.tokens.viewer! })).statusCode).toBe(200);
   });
 
   it('sign-in needs a user name and password, or a token', async () => {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import { MAX_DORA_DAYS, type MetricsSource } from '../engine/orchestrator-metrics.js';
 import { parseInput } from './routes.js';
+import type { KnownNames } from './names.js';
 
 /** The content type of the Prometheus text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -21,8 +22,8 @@ export const doraQuery = z.object({
     .min(1, { error: 'must be at least 1' }).max(MAX_DORA_DAYS, { error: `must be at most ${MAX_DORA_DAYS}` }).optional(),
 });
 
-/** Registers GET /metrics and GET /v1/dora on `app`, reading from `source`. */
-export function registerMetricsRoutes(app: FastifyInstance, source: MetricsSource): void {
+/** Registers GET /metrics and GET /v1/dora on `app`, reading from `source`; with `names`, an unknown service or environment is 404 here. */
+export function registerMetricsRoutes(app: FastifyInstance, source: MetricsSource, names?: KnownNames): void {
   app.get('/metrics', async (_request, reply) => {
     const text = await source.scrape();
     return reply.type(PROMETHEUS_CONTENT_TYPE).header('cache-control', 'no-store').send(text);
@@ -30,6 +31,7 @@ export function registerMetricsRoutes(app: FastifyInstance, source: MetricsSourc
 
   app.get('/v1/dora', async (request) => {
     const q = parseInput(doraQuery, request.query, 'query');
+    names?.check(q);
     return source.dora(q);
   });
 }

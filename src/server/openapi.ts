@@ -163,8 +163,8 @@ const SCHEMAS: Json = {
     },
   },
   Preview: {
-    description: 'Blue-green only (null for other strategies): the preview port — the configured previewPort, or the one the local agent chose and keeps; null until chosen — and the release served on it now.',
-    anyOf: [{ type: 'null' }, { type: 'object', required: ['port', 'version'], properties: { port: nullable('integer'), version: nullable('string') } }],
+    description: 'Blue-green only (null for other strategies): the preview port — the configured previewPort, or the one the local agent chose and keeps; null until chosen — and the release served on it now. Where the target previews on something other than a port, `endpoint` names it (`svc/web-preview` on Kubernetes) and `port` is null.',
+    anyOf: [{ type: 'null' }, { type: 'object', required: ['port', 'version'], properties: { port: nullable('integer'), version: nullable('string'), endpoint: nullable('string') } }],
   },
   Plan: {
     type: 'object', required: ['service', 'environment', 'version', 'strategy', 'stableVersion', 'steps', 'queuedBehind'],
@@ -218,7 +218,9 @@ export function openApiDocument(version: string): Json {
     openapi: '3.1.0',
     info: {
       title: 'Gangway API', version,
-      description: 'Deploy, verify, promote and roll back releases. Errors share one shape: `{ error: { code, message, hint? } }`.',
+      description: 'Deploy, verify, promote and roll back releases. Errors share one shape: `{ error: { code, message, hint? } }`. '
+        + 'Bodies are JSON in UTF-8 (415 otherwise, 413 over 256 KiB); path parameters are at most 100 characters (414); '
+        + 'a Host header that is not an IP address, localhost or the server\'s configured name is refused with 403.',
     },
     security: [{ bearer: [] }],
     components: {
@@ -245,7 +247,7 @@ export function openApiDocument(version: string): Json {
         get: {
           operationId: 'history', summary: 'Deployment history, newest first',
           parameters: queryParameters(historyQuery, { service: 'Only this service.', environment: 'Only this environment.', limit: 'At most this many (1-1000).' }),
-          responses: { 200: json({ type: 'array', items: ref('Deployment') }, 'Deployments, newest first.'), ...STANDARD_ERRORS },
+          responses: { 200: json({ type: 'array', items: ref('Deployment') }, 'Deployments, newest first.'), ...STANDARD_ERRORS, ...NOT_FOUND },
         },
       },
       '/v1/deployments/{id}': {

@@ -116,8 +116,8 @@ export function isApiPath(url: string): boolean {
 export function permissionOf(method: string, routeUrl: string | undefined, url: string): RoutePermission {
   const m = method === 'HEAD' ? 'GET' : method;
   if (routeUrl !== undefined) {
-    const listed = ROUTE_PERMISSIONS[`${m} ${routeUrl}`];
-    if (listed) return listed;
+    const key = `${m} ${routeUrl}`;
+    if (Object.hasOwn(ROUTE_PERMISSIONS, key)) return ROUTE_PERMISSIONS[key];
   }
   if (!isApiPath(url)) return { access: 'public' };
   // No route matched (or only the dashboard's catch-all, which answers 404 for API paths):

@@ -9,10 +9,13 @@ import type { OrchestratorApi } from '../engine/types.js';
 import type { EventRecord } from '../store/types.js';
 import { GangwayError } from '../errors.js';
 import { IMAGE_HINT, IMAGE_PATTERN, VERSION_HINT, VERSION_PATTERN, badImage, badVersion } from '../engine/release.js';
+import { clip, logFault } from './error-reply.js';
+import type { KnownNames } from './names.js';
 
 const name = (what: string) => z.string().min(1, { error: `must name a ${what}` }).max(128, { error: 'must be at most 128 characters' });
-const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(iss.input) });
-const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: (iss) => badImage(iss.input) });
+// Messages echo at most 200 characters of what was sent: a 200 KB value must not come back twice in the answer.
+const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(clip(iss.input)) });
+const image = z.string().max(512, { error: 'must be at most 512 characters' }).regex(IMAGE_PATTERN, { error: (iss) => badImage(clip(iss.input)) });
 const reason = z.string().min(1, { error: 'must not be empty' }).max(2000, { error: 'must be at most 2000 characters' });
 
 /** 2000-01-01T00:00:00Z: an earlier "commit time" is almost surely epoch seconds sent as milliseconds. */
@@ -103,8 +106,11 @@ export const eventsFilterQuery = eventsQuery.extend({
   until: epochMs.optional(),
 });
 
-/** Hints shown under a validation error, by the name of the field at fault. */
-const FIELD_HINTS: Record<string, string> = { version: VERSION_HINT, to: VERSION_HINT, image: IMAGE_HINT };
+/** Hints shown under a validation error, by the name of the field at fault (a Map: a field named `constructor` has none). */
+const FIELD_HINTS: ReadonlyMap<string, string> = new Map([['version', VERSION_HINT], ['to', VERSION_HINT], ['image', IMAGE_HINT]]);
+
+/** Problems named in one validation error at most; a body of 10,000 unknown keys is not answered with 10,000 lines. */
+const MAX_PROBLEMS = 20;
 
 /**
  * Parses `input` with `schema`, or throws `invalid_argument` naming every field at fault
@@ -118,20 +124,23 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where
     },
   });
   if (result.success) return result.data;
-  const problems: Array<{ field: string; message: string }> = [];
+  const all: Array<{ field: string; message: string }> = [];
   for (const issue of result.error.issues) {
-    const prefix = issue.path.map(String).join('.');
+    // Field names come from the client (unknown keys, record keys): echo at most 200 characters of each.
+    const prefix = clip(issue.path.map(String).join('.'));
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ field: prefix ? `${prefix}.${key}` : key, message: 'unknown field' });
+      for (const key of issue.keys) all.push({ field: prefix ? `${prefix}.${clip(key)}` : clip(key), message: 'unknown field' });
     } else {
-      problems.push({ field: prefix || where, message: issue.message });
+      all.push({ field: prefix || where, message: issue.message });
     }
   }
-  const hintField = problems.find((p) => FIELD_HINTS[p.field])?.field;
+  const problems = all.slice(0, MAX_PROBLEMS);
+  const hintField = problems.find((p) => FIELD_HINTS.has(p.field))?.field;
   const unknown = problems.find((p) => p.message === 'unknown field');
-  const hint = hintField ? FIELD_HINTS[hintField]
+  const hint = hintField !== undefined ? FIELD_HINTS.get(hintField)
     : unknown && where === 'body' ? 'remove the field; see GET /openapi.json for the accepted fields' : undefined;
-  throw new GangwayError('invalid_argument', problems.map((p) => `${p.field}: ${p.message}`).join('; '), hint, { where, problems });
+  const more = all.length > problems.length ? `; and ${all.length - problems.length} more` : '';
+  throw new GangwayError('invalid_argument', problems.map((p) => `${p.field}: ${p.message}`).join('; ') + more, hint, { where, problems });
 }
 
 /**
@@ -153,16 +162,24 @@ export function actorOf(request: FastifyRequest): string {
 /** How the event stream behaves; tests shorten the intervals. */
 export interface StreamOptions { pollMs: number; heartbeatMs: number }
 
-/** Registers every /v1 route on `app`. Authentication is a hook in app.ts, not here. */
-export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorApi, stream: StreamOptions): void {
+/**
+ * Registers every /v1 route on `app`. Authentication is a hook in app.ts, not here. With
+ * `names`, a service or environment the config does not define is answered 404 here, before
+ * the orchestrator is asked.
+ */
+export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorApi, stream: StreamOptions, names?: KnownNames): void {
+  const known = (q: { service?: string; environment?: string }) => names?.check(q);
+
   app.post('/v1/deployments', async (request, reply) => {
     const body = parseInput(deployBody, request.body, 'body');
+    known(body);
     const view = await orchestrator.deploy({ ...body, actor: actorOf(request) });
     return reply.code(201).send(view);
   });
 
   app.get('/v1/deployments', async (request) => {
     const q = parseInput(historyQuery, request.query, 'query');
+    known(q);
     return orchestrator.history(q);
   });
 
@@ -197,27 +214,32 @@ export function registerRoutes(app: FastifyInstance, orchestrator: OrchestratorA
 
   app.get('/v1/timeline', async (request) => {
     const q = parseInput(timelineQuery, request.query, 'query');
+    known(q);
     return orchestrator.timeline(q);
   });
 
   app.post('/v1/rollbacks', async (request, reply) => {
     const body = parseInput(rollbackBody, request.body, 'body');
+    known(body);
     const view = await orchestrator.rollback({ ...body, actor: actorOf(request) });
     return reply.code(201).send(view);
   });
 
   app.get('/v1/status', async (request) => {
     const q = parseInput(statusQuery, request.query, 'query');
+    known(q);
     return orchestrator.status(q);
   });
 
   app.post('/v1/plan', async (request) => {
     const body = parseInput(planBody, request.body, 'body');
+    known(body);
     return orchestrator.plan({ ...body, actor: actorOf(request) });
   });
 
   app.get('/v1/logs', async (request) => {
     const q = parseInput(logsQuery, request.query, 'query');
+    known(q);
     return orchestrator.logs(q);
   });
 
@@ -257,6 +279,7 @@ function streamEvents(
     connection: 'keep-alive',
     // Reverse proxies (nginx) would otherwise buffer the stream.
     'x-accel-buffering': 'no',
+    'x-content-type-options': 'nosniff',
   });
   res.write('retry: 2000\n\n');
   let after = from.after;
@@ -286,7 +309,7 @@ function streamEvents(
         }
       } while (batch.length === 500 && !closed);
     } catch (err) {
-      request.log.error({ err }, 'event stream: reading events failed');
+      logFault(request, err, { msg: 'event stream: reading events failed' });
       if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ error: { code: 'internal', message: 'reading events failed' } })}\n\n`);
       end();
     } finally {

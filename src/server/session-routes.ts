@@ -14,6 +14,8 @@ import { clearedSessionCookie, newSession, sessionCookie } from '../auth/session
 import type { AuthService, Principal } from './auth.js';
 import { csrfTokenFor } from './auth.js';
 import { actorOf, parseInput } from './routes.js';
+import { sendError } from './error-reply.js';
+import { signInKey } from './sign-in-throttle.js';
 
 const nameField = z.string().regex(NAME_PATTERN, { error: 'must be 1-64 letters, digits, ".", "_", "-" or "@", starting with a letter or digit' });
 
@@ -79,36 +81,43 @@ export function registerSessionRoutes(app: FastifyInstance, auth: AuthService, o
     if (byToken === (body.username !== undefined || body.password !== undefined) || (!byToken && (body.username === undefined || body.password === undefined))) {
       throw new GangwayError('invalid_argument', 'body: give username and password, or token', 'e.g. { "username": "ana", "password": "…" }');
     }
-    const keys = [`address:${request.ip}`, ...(byToken ? [] : [`user:${body.username!.toLowerCase()}`])];
-    const user = byToken ? undefined : await store.getUser(body.username!);
-    const wait = auth.limiter.retryAfter(keys);
-    if (wait > 0) {
+    // Failures are counted per (user name, client address): see sign-in-throttle.ts for why not per user or per address.
+    const tooMany = async (wait: number, principal: string | undefined) => {
       const seconds = Math.ceil(wait / 1000);
-      const message = `too many failed sign-ins; try again in ${seconds} seconds`;
+      const message = `too many failed sign-ins; try again in ${seconds} second${seconds === 1 ? '' : 's'}`;
       // Only a name that is a user goes into the log: a password typed into the name field must not.
-      await auth.recordDenied(request, { principal: user?.name, reason: message });
+      await auth.recordDenied(request, { principal, reason: message });
       const { status, body: error } = toApiError(new GangwayError('rate_limited', message, 'check the user name and password, then wait'));
-      return reply.code(status).header('retry-after', String(seconds)).send(error);
-    }
+      return sendError(reply.header('retry-after', String(seconds)), status, error);
+    };
     let signedIn: Principal | undefined;
     if (byToken) {
       const result = await auth.principalOfToken(body.token!);
       if (!('name' in result)) {
-        auth.limiter.fail(keys);
+        // A valid token is never held back: tokens are 256 random bits, so whether a guess is
+        // answered 401 or 429 tells a guesser nothing, and the owner is not locked out.
+        const key = signInKey({ token: true }, request.ip);
+        const wait = auth.throttle.retryAfter(key);
+        if (wait > 0) return tooMany(wait, result.principal);
+        auth.throttle.failed(key);
         await auth.recordDenied(request, { principal: result.principal, tokenId: result.tokenId, reason: result.body.error.message });
-        return reply.code(401).header('www-authenticate', 'Bearer realm="gangway"').send(result.body);
+        return sendError(reply.header('www-authenticate', 'Bearer realm="gangway"'), 401, result.body);
       }
       signedIn = result;
     } else {
+      const key = signInKey({ user: body.username! }, request.ip);
+      const user = await store.getUser(body.username!);
+      const wait = auth.throttle.retryAfter(key);
+      if (wait > 0) return tooMany(wait, user?.name);
       // verifyPassword runs scrypt even for an unknown user, so timing does not reveal which names exist.
       const ok = await verifyPassword(body.password!, user?.passwordHash);
       if (!ok || !user) {
-        auth.limiter.fail(keys);
+        auth.throttle.failed(key);
         await auth.recordDenied(request, { principal: user?.name, reason: WRONG_CREDENTIALS });
         const { body: error } = toApiError(new GangwayError('unauthorized', WRONG_CREDENTIALS, 'user names and passwords are case-sensitive'));
-        return reply.code(401).send(error);
+        return sendError(reply, 401, error);
       }
-      auth.limiter.reset(`user:${user.name.toLowerCase()}`);
+      auth.throttle.succeeded(key);
       signedIn = { name: user.name, roles: user.roles, kind: 'user', via: 'session', tokenId: null };
     }
     const now = auth.now();
@@ -238,7 +247,7 @@ export function sessionOpenApiPaths(): Record<string, unknown> {
             headers: { 'Set-Cookie': { schema: { type: 'string' }, description: '`gangway_session=…; Path=/; HttpOnly; SameSite=Strict` (12 hours).' } },
           },
           ...errors([400, 'Neither username and password nor token.'], [401, 'Wrong user name or password, or a bad token (`unauthorized`).'],
-            [429, 'Too many failed sign-ins for the user name or the address (`rate_limited`); see Retry-After.']),
+            [429, 'Too many failed sign-ins for the user name from this address (`rate_limited`); see Retry-After.']),
         },
       },
       get: { tags: ['identity'], summary: 'Who the session (or bearer token) is, and the session\'s CSRF token.', responses: { 200: jsonOf(SESSION, 'The principal.'), ...errors([401, 'Not signed in.']) } },

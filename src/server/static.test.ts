@@ -50,6 +50,13 @@ describe('given a built dashboard', () => {
     expect([txt.statusCode, txt.headers['content-type'], txt.headers['cache-control']]).toEqual([200, 'text/plain; charset=utf-8', 'no-cache']);
   });
 
+  it('sends no referrer and forbids MIME sniffing, for the page and its files', async () => {
+    for (const url of ['/', '/assets/index-Ab12.js', '/robots.txt', '/deployments/d-1']) {
+      const res = await get(url);
+      expect([url, res.statusCode, res.headers['referrer-policy'], res.headers['x-content-type-options']]).toEqual([url, 200, 'no-referrer', 'nosniff']);
+    }
+  });
+
   it('answers HEAD like GET without a body', async () => {
     const res = await app.inject({ method: 'HEAD', url: '/assets/index-Ab12.js' });
     expect([res.statusCode, res.headers['content-type'], res.body]).toEqual([200, 'text/javascript; charset=utf-8', '']);

@@ -32,6 +32,12 @@ const CONTENT_TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
+/** The content type of a file by its extension; undefined for one not served as such. */
+function contentTypeOf(path: string): string | undefined {
+  const ext = extname(path).toLowerCase();
+  return Object.hasOwn(CONTENT_TYPES, ext) ? CONTENT_TYPES[ext] : undefined;
+}
+
 /**
  * The page's security policy: scripts and API calls from this origin only, and no framing, so
  * another site cannot overlay the approve button (clickjacking). Inline style attributes stay
@@ -101,7 +107,8 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions =
 
   const sendIndex = async (reply: FastifyReply) => {
     const index = await fileAt(join(root, 'index.html'));
-    reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY').header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY').header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer');
     if (!index) return reply.code(503).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(NOT_BUILT);
     return reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(index);
   };
@@ -113,16 +120,17 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions =
     const file = resolveAsset(root, path);
     const body = file ? await fileAt(file) : null;
     if (body && file) {
-      const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+      const type = contentTypeOf(file) ?? 'application/octet-stream';
       const hashed = path.startsWith('/assets/');
       return reply
         .header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache')
         .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
         .type(type)
         .send(body);
     }
     // A missing bundle must not come back as HTML: the browser would try to run it as a script.
-    if (path.startsWith('/assets/') || CONTENT_TYPES[extname(path).toLowerCase()] !== undefined) return reply.callNotFound();
+    if (path.startsWith('/assets/') || contentTypeOf(path) !== undefined) return reply.callNotFound();
     return sendIndex(reply);
   };
 

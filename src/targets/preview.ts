@@ -7,9 +7,10 @@ import type { Target, Traffic } from './target.js';
 /**
  * The preview of a service in an environment: `port` is the configured `previewPort`, or the one
  * the target chose and keeps (null until it chose one, at the first blue-green deployment);
- * `version` is the release served there now (null when no preview is open).
+ * `version` is the release served there now (null when no preview is open); `endpoint`, where
+ * the target previews on something other than a port, names it (`svc/web-preview` on Kubernetes).
  */
-export interface PreviewView { port: number | null; version: string | null }
+export interface PreviewView { port: number | null; version: string | null; endpoint?: string | null }
 
 /**
  * The preview of `cfg`, or null when its strategy has none. A target that cannot be asked (the
@@ -31,5 +32,8 @@ export async function previewOf(target: Target, cfg: ServiceEnvConfig): Promise<
  */
 export function previewFrom(cfg: ServiceEnvConfig, traffic: Traffic | null): PreviewView | null {
   if (cfg.strategy.kind !== 'blueGreen') return null;
-  return { port: traffic?.previewPort ?? cfg.strategy.previewPort, version: traffic?.preview ?? null };
+  return {
+    port: traffic?.previewPort ?? cfg.strategy.previewPort, version: traffic?.preview ?? null,
+    ...(traffic?.previewEndpoint ? { endpoint: traffic.previewEndpoint } : {}),
+  };
 }

@@ -155,6 +155,12 @@ export interface Traffic {
    * port (the configured `previewPort` then applies, when there is one).
    */
   previewPort?: number | null;
+  /**
+   * Read-only, reported by `traffic()`: what the preview is when it is not a port of this machine,
+   * in the words people use for it (`svc/web-preview` on Kubernetes, where the preview is a
+   * Service). Absent on targets that preview on a port.
+   */
+  previewEndpoint?: string | null;
 }
 
 /**

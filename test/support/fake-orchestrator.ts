@@ -5,6 +5,7 @@
  * `advanceOnRead` is set, or when a test calls `advance(id)`. Versions listed in
  * `failingVersions` fail their health step and roll back.
  */
+import type { PreviewView } from '../../src/targets/preview.js';
 import type {
   DeployRequest, DeploymentView, HistoryFilter, OrchestratorApi, PlanView, PlannedStep, RollbackRequest, StatusEntry, TimelineView,
 } from '../../src/engine/types.js';
@@ -25,7 +26,7 @@ export interface FakeOrchestratorOptions {
   /** Public port per environment, for status entries. */
   ports?: Record<string, number>;
   /** Blue-green preview per environment, for status entries and plans; default none (null). */
-  previews?: Record<string, { port: number | null; version: string | null }>;
+  previews?: Record<string, PreviewView>;
 }
 
 interface Pair { stable: string | null; previous: string | null }

@@ -133,11 +133,20 @@ function traffic(e: StatusEntry): string {
   return e.traffic.filter((t) => t.weight > 0).map((t) => `${t.version} ${Math.round((t.weight / total) * 100)}%`).join(', ');
 }
 
-/** `:41873` (idle), `:41873 2.0.0` (serving a release), `auto` (the agent chooses the port at the first preview), `-` (no preview). */
+/**
+ * `:41873` (idle), `:41873 2.0.0` (serving a release), `svc/web-preview` and
+ * `svc/web-preview 2.0.0` (an endpoint that is not a port), `auto` (the agent chooses the port at
+ * the first preview), `-` (no preview).
+ */
 function preview(e: StatusEntry): string {
-  if (!e.preview) return '-';
-  if (e.preview.port === null) return 'auto';
-  return `:${e.preview.port}${e.preview.version ? ` ${e.preview.version}` : ''}`;
+  // A port of this machine, or — where the target previews on something else — its `endpoint`
+  // (`svc/web-preview` on Kubernetes); `auto` belongs to the local agent, which chooses the port.
+  const p = e.preview;
+  if (!p) return '-';
+  const version = p.version ? ` ${p.version}` : '';
+  if (p.endpoint) return `${p.endpoint}${version}`;
+  if (p.port === null) return 'auto';
+  return `:${p.port}${version}`;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (Ctrl-C), leaving no listener behind. */

@@ -3,7 +3,10 @@
  * the real client and a kubeconfig the fake writes: the shared target contract, then each
  * layout as the runbooks run it — the Deployment's own rolling update judged by `kubectl rollout
  * status`'s rules, blue-green by a selector patch, a canary by replica counts or by an
- * HTTPRoute's weights, and a rollback that applies what a release ran.
+ * HTTPRoute's weights, and a rollback that applies what a release ran; then Gangway's own checks
+ * of `health.path` through the pod proxy, the pruning of release records, and a
+ * HorizontalPodAutoscaler in the manifests (the fake stores it; its controller's writes are
+ * made by the test, through the Deployment's scale subresource).
  *
  * One fake serves the whole file; every service gets its own namespace. Image `fake.local/app`
  * runs test/fixtures/app.mjs (HTTP answering its version), the fake's builtin images stand in for
@@ -22,7 +25,8 @@ import type { ServiceEnvConfig, StrategyConfig } from '../../config/types.js';
 import { describeTargetContract } from '../contract.js';
 import type { Reach, RolloutStatus, TargetInstance } from '../target.js';
 import { kubeConnector, type KubeConnector } from './connect.js';
-import { KubernetesTarget } from './kubernetes-target.js';
+import { KubernetesTarget, RELEASE_RECORDS_KEPT } from './kubernetes-target.js';
+import { appliedBy, type KubeObject } from './objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const APP = join(ROOT, 'test/fixtures/app.mjs');
@@ -69,6 +73,10 @@ interface ServiceOptions {
   httpRoute?: boolean;
   /** Changes the text of web.yaml before it is written. */
   edit?: (yaml: string) => string;
+  /** The service's `health` (YAML flow mapping). */
+  health?: string;
+  /** More manifest files (name → text) beside web.yaml. */
+  files?: Record<string, string>;
 }
 
 interface Service { cfg: ServiceEnvConfig; ns: string; manifests: string }
@@ -86,6 +94,7 @@ async function service(o: ServiceOptions = {}): Promise<Service> {
   const web = await readFile(join(FIXTURES, 'web.yaml'), 'utf8');
   await writeFile(join(manifests, 'web.yaml'), o.edit ? o.edit(web) : web);
   if (o.httpRoute) await copyFile(join(FIXTURES, 'httproute.yaml'), join(manifests, 'httproute.yaml'));
+  for (const [file, text] of Object.entries(o.files ?? {})) await writeFile(join(manifests, file), text);
   const strategy = o.strategy === 'blueGreen' ? '{ blueGreen: {} }' : o.strategy === 'canary' ? '{ canary: {} }' : '{ rolling: {} }';
   const config = parseConfig(`project: shop
 environments: { dev: {} }
@@ -98,7 +107,7 @@ services:
         manifests: ${JSON.stringify(manifests)}
         instances: ${o.instances ?? 2}
         restartLimit: ${o.restartLimit ?? 0}
-${o.httpRoute ? '        httpRoute: web\n' : ''}${o.image ? `        image: ${o.image}\n` : ''}    health: { path: /health, interval: 100ms, startTimeout: 90s }
+${o.httpRoute ? '        httpRoute: web\n' : ''}${o.image ? `        image: ${o.image}\n` : ''}    health: ${o.health ?? '{ path: /health, interval: 100ms, timeout: 10s, startTimeout: 90s }'}
     strategy: ${strategy}
 `, join(w.dir, 'gangway.yaml'), { env: {} });
   return { cfg: config.services.web.dev, ns, manifests };
@@ -194,7 +203,7 @@ describe('kubernetes target: the rolling layout, rolled by the Deployment', () =
       expect(podTemplate(dep).containers.map((c) => c.image)).toEqual(['fake.local/app:1.0.0']);
       const pods = await ready(cfg, GOOD, 2);
       for (const i of pods) {
-        expect(i).toMatchObject({ version: GOOD, state: 'ready', restarts: 0, consecutiveFailures: 0, failure: null, lastHealth: { ok: true, detail: 'pod Ready' } });
+        expect(i).toMatchObject({ version: GOOD, state: 'ready', restarts: 0, consecutiveFailures: 0, failure: null, lastHealth: { ok: true, detail: '/health: status 200' } });
         expect(i.detail).toEqual({ pod: i.id, ip: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/), node: 'fake-node', replicaSet: expect.stringMatching(/^web-[a-z0-9]+$/), color: null });
       }
 
@@ -312,7 +321,7 @@ describe('kubernetes target: blue-green', () => {
       await ready(cfg, GOOD, 1);
       await target.setTraffic(cfg, { versions: [{ version: GOOD, weight: 100 }], preview: null });
       expect(selector()).toEqual({ app: 'web', color: 'blue' });
-      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: GOOD, weight: 100 }], preview: null });
+      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: GOOD, weight: 100 }], preview: null, previewEndpoint: 'svc/web-preview' });
 
       const second = await target.scale(cfg, { version: OTHER, image: null }, 1);
       expect(second.map((i) => [i.version, i.detail?.color])).toEqual([[OTHER, 'green']]);
@@ -320,7 +329,7 @@ describe('kubernetes target: blue-green', () => {
       await ready(cfg, OTHER, 1);
       await target.setTraffic(cfg, { versions: [{ version: GOOD, weight: 100 }], preview: OTHER });
       expect(spec(kube.get('service', ns, 'web-preview'))).toMatchObject({ type: 'ClusterIP', selector: { app: 'web', color: 'green' } });
-      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: GOOD, weight: 100 }], preview: OTHER });
+      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: GOOD, weight: 100 }], preview: OTHER, previewEndpoint: 'svc/web-preview' });
       expect(await target.reach(cfg, GOOD, { preview: true })).toBeNull();
       const preview = (await target.reach(cfg, OTHER, { preview: true }))!;
       expect(preview.url).toBe(`${kube.url}/api/v1/namespaces/${ns}/services/web-preview:80/proxy`);
@@ -337,7 +346,7 @@ describe('kubernetes target: blue-green', () => {
       expect(selector()).toEqual({ app: 'web', color: 'green' });
       expect(kube.get('service', ns, 'web-preview')).toBeUndefined();
       expect(await throughService(ns, 'web')).toEqual({ status: 200, text: '2.0.0\n' });
-      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: OTHER, weight: 100 }], preview: null });
+      expect(await target.traffic(cfg)).toEqual({ versions: [{ version: OTHER, weight: 100 }], preview: null, previewEndpoint: 'svc/web-preview' });
       expect(await target.reach(cfg, OTHER, { preview: true })).toBeNull();
 
       // Back again (a rollback inside scaleDownDelay), and the same again changes nothing.
@@ -511,7 +520,7 @@ describe('kubernetes target: rollback', () => {
       const records = kube.list('configmap', ns, { labelSelector: 'gangway.io/record=release' });
       expect(records.map((r) => [meta(r).labels, meta(r).annotations])).toEqual([[
         { 'app.kubernetes.io/managed-by': 'gangway', 'gangway.io/service': 'web', 'gangway.io/environment': 'dev', 'gangway.io/record': 'release' },
-        { 'gangway.io/version': GOOD },
+        { 'gangway.io/version': GOOD, 'gangway.io/recorded-at': expect.stringMatching(/^\d+$/) as string },
       ]]);
       const recorded = JSON.parse((records[0]!.data as Record<string, string>)['objects.json']!) as { deployment: Obj };
       expect(meta(recorded.deployment).name).toBe('web');
@@ -535,6 +544,251 @@ describe('kubernetes target: rollback', () => {
       expect(again.map((i) => i.version)).toEqual([GOOD]);
       expect(again[0]!.id).not.toBe(pod!.id);
       expect(spec(kube.get('deployment', ns, 'web')).replicas).toBe(1);
+    } finally {
+      await drop(ns);
+    }
+  });
+});
+
+/** web.yaml with the readiness probe on /info: the kubelet finds a pod Ready whatever /health answers. */
+const probeInfo = (y: string) => y.replace('httpGet: { path: /health, port: http }', 'httpGet: { path: /info, port: http }');
+
+describe('kubernetes target: health.path checked through the pod proxy', () => {
+  it('keeps a pod Ready by its own probe but failing /health starting, and the rollout waiting; ready once /health passes; unhealthy after failureThreshold failures in a row', async () => {
+    const { kube, dir, target } = await world();
+    const { cfg, ns } = await service({ instances: 1, edit: probeInfo, health: '{ path: /health, expect: { status: 200, json: { status: UP } }, interval: 100ms, timeout: 10s, failureThreshold: 2, startTimeout: 90s }' });
+    const sick = join(dir, 'unhealthy-6.0.0');
+    const mine = async () => live(await target.instances(cfg), '6.0.0');
+    const podReady = (name: string) => ((kube.get('pod', ns, name)?.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])
+      .some((x) => x.type === 'Ready' && x.status === 'True');
+    const failed = { ok: false, detail: '/health: expected status 200, got 503' };
+    await writeFile(sick, '');
+    try {
+      const handle = await target.rollout(cfg, { version: '6.0.0', image: null });
+      const [starting] = await until('a pod Ready by its probe whose /health fails', async () => {
+        const list = await mine();
+        return list.length === 1 && list[0]!.lastHealth?.detail.startsWith('/health') ? list : null;
+      });
+      // The first check of a Ready pod counts: it answers its readiness probe, so it listens.
+      expect(starting).toMatchObject({ state: 'starting', readyAt: null, consecutiveFailures: 1, lastHealth: failed });
+      expect(podReady(starting!.id)).toBe(true);
+      expect(await statusUntil(cfg, handle, (s) => s.reason.startsWith('Waiting for pod '))).toEqual({
+        state: 'progressing', reason: `Waiting for pod ${starting!.id} to pass its health check (/health: expected status 200, got 503)`,
+      });
+
+      await rm(sick);
+      const [healthy] = await until('the pod passing /health', async () => {
+        const list = await mine();
+        return list[0]?.state === 'ready' ? list : null;
+      });
+      expect(healthy).toMatchObject({ id: starting!.id, consecutiveFailures: 0, lastHealth: { ok: true, detail: '/health: status 200' } });
+      expect(healthy!.readyAt).toBe(healthy!.lastHealth!.at);
+      expect(await statusUntil(cfg, handle, isDone)).toEqual({ state: 'done', reason: 'deployment "web" successfully rolled out' });
+
+      // /health fails again: one failure leaves it ready, the second in a row (failureThreshold 2) does not.
+      await writeFile(sick, '');
+      const [once] = await until('a failed check', async () => {
+        const list = await mine();
+        return list[0]!.consecutiveFailures > 0 ? list : null;
+      });
+      expect(once).toMatchObject({ state: 'ready', consecutiveFailures: 1, readyAt: healthy!.readyAt, lastHealth: failed });
+      const [unhealthy] = await until('the pod unhealthy', async () => {
+        const list = await mine();
+        return list[0]!.state === 'unhealthy' ? list : null;
+      });
+      expect(unhealthy).toMatchObject({ id: starting!.id, consecutiveFailures: 2, readyAt: healthy!.readyAt, lastHealth: failed });
+      expect(podReady(unhealthy!.id)).toBe(true);
+    } finally {
+      await rm(sick, { force: true });
+      await drop(ns);
+    }
+  });
+
+  it('sends one request per pod and health.interval however often instances() is asked; checks the pods it started after a restart, and not pods older than the start and the watch', async () => {
+    const w = await world();
+    const { kube, dir, target } = w;
+    const { cfg, ns } = await service({ instances: 2, edit: probeInfo, health: '{ path: /health, interval: 1h, timeout: 10s, startTimeout: 90s }' });
+    const sick = join(dir, 'unhealthy-6.1.0');
+    // Checks of several pods run at once: their order is not the point.
+    const proxied = () => kube.requestLog.filter((e) => e.resource === 'pods/proxy' && e.namespace === ns).map((e) => `${e.verb} ${e.name}`).sort();
+    const states = (list: TargetInstance[]) => list.map((i) => [i.state, i.consecutiveFailures, i.lastHealth?.detail]);
+    try {
+      await target.rollout(cfg, { version: '6.1.0', image: null });
+      const pods = await ready(cfg, '6.1.0', 2);
+      expect(proxied()).toEqual(pods.map((p) => `get ${p.id}:8080`).sort());
+      for (let i = 0; i < 3; i++) expect(states(await target.instances(cfg))).toEqual([['ready', 0, '/health: status 200'], ['ready', 0, '/health: status 200']]);
+      expect(proxied()).toHaveLength(2);
+
+      // Another process (an orchestrator restarted mid-watch): its first look checks the pods, which are young.
+      await writeFile(sick, '');
+      const restarted = new KubernetesTarget({ connect: (k) => w.connector.connect(k), pollMs: 50 });
+      for (let i = 0; i < 3; i++) {
+        expect(states(await restarted.instances(cfg))).toEqual([['starting', 1, '/health: expected status 200, got 503'], ['starting', 1, '/health: expected status 200, got 503']]);
+      }
+      expect(proxied()).toEqual(pods.flatMap((p) => [`get ${p.id}:8080`, `get ${p.id}:8080`]).sort());
+
+      // Pods older than health.startTimeout and rollback.watch, of a release this process never acted on: their Ready condition is their health.
+      const settled = { ...cfg, health: { ...cfg.health, startTimeoutMs: 1 }, rollback: { ...cfg.rollback, watchMs: 0 } };
+      const later = new KubernetesTarget({ connect: (k) => w.connector.connect(k), pollMs: 50 });
+      expect(states(await later.instances(settled))).toEqual([['ready', 0, 'pod Ready'], ['ready', 0, 'pod Ready']]);
+      // health.path left to its default: not checked either.
+      const unset = { ...cfg, health: Object.assign({}, cfg.health, { pathSet: false }) };
+      expect(states(await new KubernetesTarget({ connect: (k) => w.connector.connect(k), pollMs: 50 }).instances(unset))).toEqual([['ready', 0, 'pod Ready'], ['ready', 0, 'pod Ready']]);
+      expect(proxied()).toHaveLength(4);
+    } finally {
+      await rm(sick, { force: true });
+      await drop(ns);
+    }
+  });
+});
+
+describe('kubernetes target: release records', () => {
+  it(`keeps the newest ${RELEASE_RECORDS_KEPT} records and those of the releases the Deployment holds, and deletes the others by name once a new one is written`, async () => {
+    const w = await world();
+    const { kube, target } = w;
+    const { cfg, ns } = await service({ instances: 1, image: 'fake.local/ok' });
+    const records = () => kube.list('configmap', ns, { labelSelector: 'gangway.io/record=release,gangway.io/service=web,gangway.io/environment=dev' });
+    const versionOf = (r: Obj) => (meta(r).annotations as Record<string, string>)['gangway.io/version']!;
+    const versions = () => records().map(versionOf).sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]));
+    const release = (n: number) => `1.0.${n}`;
+    const releases = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => release(from + i));
+    try {
+      for (let n = 1; n <= 10; n++) await target.rollout(cfg, { version: release(n), image: null });
+      expect(versions()).toEqual(releases(1, 10));
+      const nameOf = new Map(records().map((r) => [versionOf(r), String(meta(r).name)]));
+
+      // Back to 1.0.1 (its record is applied, none written); then 1.0.11: 1.0.1 is the oldest of 11, but the Deployment holds it.
+      await target.rollout(cfg, { version: release(1), image: null });
+      await target.rollout(cfg, { version: release(11), image: null });
+      expect(versions()).toEqual(releases(1, 11));
+
+      const before = kube.requestLog.length;
+      await target.rollout(cfg, { version: release(12), image: null });
+      expect(versions()).toEqual(releases(3, 12));
+      const calls = kube.requestLog.slice(before).filter((e) => e.resource === 'configmaps' && e.verb !== 'get' && e.verb !== 'patch');
+      expect(calls.map((e) => [e.verb, e.name, decodeURIComponent(e.query), e.status])).toEqual([
+        ['list', '', 'labelSelector=gangway.io/record=release,gangway.io/service=web,gangway.io/environment=dev', 200],
+        ['delete', nameOf.get(release(2)), '', 200],
+        ['delete', nameOf.get(release(1)), '', 200],
+      ]);
+
+      // Without the right to delete ConfigMaps the release still rolls out; the failure is logged.
+      const warnings: unknown[] = [];
+      const logged = new KubernetesTarget({ connect: (k) => w.connector.connect(k), pollMs: 50, log: { info: () => {}, warn: (o, m) => warnings.push([m, o]), error: () => {} } });
+      const lift = kube.deny({ verb: 'delete', resource: 'configmaps', namespace: ns });
+      try {
+        expect(await logged.rollout(cfg, { version: release(13), image: null })).toEqual({ version: release(13), revision: 'generation 14' });
+      } finally {
+        lift();
+      }
+      expect(versions()).toEqual(releases(3, 13));
+      expect(warnings).toEqual([['could not prune release records', {
+        service: 'web', environment: 'dev', namespace: ns, err: expect.stringMatching(/^forbidden: cannot delete configmaps in namespace /) as string,
+      }]]);
+    } finally {
+      await drop(ns);
+    }
+  });
+});
+
+/** A HorizontalPodAutoscaler of the service's Deployment, as a team adds one to its manifests. */
+const autoscalerYaml = `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: web }
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: web }
+  minReplicas: 1
+  maxReplicas: 6
+  metrics:
+    - type: Resource
+      resource: { name: cpu, target: { type: Utilization, averageUtilization: 70 } }
+`;
+
+/** What the autoscaler controller does: a new count through the Deployment's scale subresource, under its own field manager. */
+async function autoscale(ns: string, deployment: string, replicas: number): Promise<void> {
+  const { kube } = await world();
+  const r = await kube.request(`/apis/apps/v1/namespaces/${ns}/deployments/${deployment}/scale?fieldManager=kube-controller-manager`, {
+    method: 'PATCH', body: { spec: { replicas } }, contentType: 'application/merge-patch+json',
+  });
+  expect(r.status).toBe(200);
+}
+
+describe('kubernetes target: a HorizontalPodAutoscaler in the manifests', () => {
+  it('rolling: hands spec.replicas over without a dip, then leaves it out of every apply; zero stops the Deployment and the next release starts it again', async () => {
+    const { kube, target } = await world();
+    const { cfg, ns, manifests } = await service({ instances: 2, image: 'fake.local/ok' });
+    const dep = () => kube.get('deployment', ns, 'web') as KubeObject | undefined;
+    const replicas = () => [spec(dep()).replicas, appliedBy(dep()!, 'gangway', ['spec', 'replicas'])];
+    try {
+      await target.rollout(cfg, { version: '1.0.0', image: null });
+      expect(replicas()).toEqual([2, true]);
+
+      await writeFile(join(manifests, 'hpa.yaml'), autoscalerYaml);
+      await target.rollout(cfg, { version: '2.0.0', image: null });
+      // Gangway's apply still owned the count: it applies the live one, so nothing drops to one pod.
+      expect(replicas()).toEqual([2, true]);
+      expect(spec(kube.get('horizontalpodautoscalers.autoscaling', ns, 'web')).scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' });
+
+      await autoscale(ns, 'web', 4);
+      expect(replicas()).toEqual([4, false]);
+      const handle = await target.rollout(cfg, { version: '3.0.0', image: null });
+      expect([...replicas(), podTemplate(dep()).containers[0]!.image]).toEqual([4, false, 'fake.local/ok:3.0.0']);
+      expect(await statusUntil(cfg, handle, isDone)).toEqual({ state: 'done', reason: 'deployment "web" successfully rolled out' });
+      expect(live(await target.instances(cfg), '3.0.0')).toHaveLength(4);
+
+      expect(await target.scale(cfg, { version: '3.0.0', image: null }, 0)).toEqual([]);
+      expect(replicas()).toEqual([0, false]);
+      await target.rollout(cfg, { version: '4.0.0', image: null });
+      expect(replicas()).toEqual([2, true]);
+    } finally {
+      await drop(ns);
+    }
+  });
+
+  it('blue-green: points the autoscaler at the colour that serves, starts the new colour as large as the serving one, and leaves the serving colour\'s count to it', async () => {
+    const { kube, target } = await world();
+    const { cfg, ns } = await service({ strategy: 'blueGreen', instances: 1, image: 'fake.local/ok', files: { 'hpa.yaml': autoscalerYaml } });
+    const replicas = () => ['blue', 'green'].map((c) => (spec(kube.get('deployment', ns, `web-${c}`)).replicas as number | undefined) ?? null);
+    const scales = () => (spec(kube.get('horizontalpodautoscalers.autoscaling', ns, 'web')).scaleTargetRef as { name: string } | undefined)?.name ?? null;
+    try {
+      await target.scale(cfg, { version: GOOD, image: null }, 1);
+      // No colour serves yet: the autoscaler is not applied.
+      expect([replicas(), kube.get('horizontalpodautoscalers.autoscaling', ns, 'web')]).toEqual([[1, null], undefined]);
+      await target.setTraffic(cfg, { versions: [{ version: GOOD, weight: 100 }], preview: null });
+      expect(scales()).toBe('web-blue');
+
+      await autoscale(ns, 'web-blue', 3);
+      const started = await target.scale(cfg, { version: OTHER, image: null }, 1);
+      expect([replicas(), started.map((i) => i.detail?.color)]).toEqual([[3, 3], ['green', 'green', 'green']]);
+      expect(scales()).toBe('web-blue');
+      await target.setTraffic(cfg, { versions: [{ version: OTHER, weight: 100 }], preview: null });
+      expect(scales()).toBe('web-green');
+      expect(await target.scale(cfg, { version: GOOD, image: null }, 0)).toEqual([]);
+      expect(replicas()).toEqual([0, 3]);
+
+      // The autoscaler moves green to 5; the serving release applied again leaves that count alone.
+      await autoscale(ns, 'web-green', 5);
+      expect(await target.scale(cfg, { version: OTHER, image: null }, 1)).toHaveLength(5);
+      expect(replicas()).toEqual([0, 5]);
+    } finally {
+      await drop(ns);
+    }
+  });
+
+  it('canary by pod counts: refuses a split the autoscaler would undo, before anything changes', async () => {
+    const { kube, target } = await world();
+    const { cfg, ns } = await service({ strategy: 'canary', instances: 2, image: 'fake.local/ok', files: { 'hpa.yaml': autoscalerYaml } });
+    const replicas = () => ['blue', 'green'].map((c) => spec(kube.get('deployment', ns, `web-${c}`)).replicas);
+    try {
+      await target.scale(cfg, { version: GOOD, image: null }, 2);
+      await target.setTraffic(cfg, { versions: [{ version: GOOD, weight: 100 }], preview: null });
+      await target.scale(cfg, { version: OTHER, image: null }, 1);
+      expect(replicas()).toEqual([2, 1]);
+      await expect(target.setTraffic(cfg, { versions: [{ version: GOOD, weight: 90 }, { version: OTHER, weight: 10 }], preview: null })).rejects.toMatchObject({
+        name: 'GangwayError', code: 'invalid_argument',
+        message: 'web/dev: HorizontalPodAutoscaler "web" scales Deployment web, but a canary without target.kubernetes.httpRoute weighs traffic by setting both colours\' pod counts, which the autoscaler would undo; traffic left where it was',
+      });
+      expect([replicas(), spec(kube.get('service', ns, 'web')).selector]).toEqual([[2, 1], { app: 'web', color: 'blue' }]);
     } finally {
       await drop(ns);
     }

@@ -22,17 +22,25 @@
  *
  * What a release ran is recorded in a ConfigMap per release (the objects applied), and a
  * rollback applies those objects again — not `kubectl rollout undo`, whose revision numbers
- * change on every undo. Every method is idempotent.
+ * change on every undo. Records of releases nothing can roll back to any more are pruned when a
+ * new one is written. Every method is idempotent.
+ *
+ * A pod's health is its Ready condition, and — while Gangway waits on or watches its release —
+ * Gangway's own check of `health.path` through the API server's pod proxy, paced and counted by
+ * `health.interval`, `timeout` and `failureThreshold` as the local agent's checks are. A HorizontalPodAutoscaler in the manifests keeps the replicas of the
+ * Deployment it scales (on the two-colour layouts, of the colour that serves).
  */
 import type { JobConfig, KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
+import { checkHttp } from '../../core/http-check.js';
+import type { Logger } from '../../core/logger.js';
 import { GangwayError } from '../../errors.js';
 import { unsupportedTraffic } from '../registry.js';
 import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic, JobHandle, JobStatus } from '../target.js';
 import type { KubeApi, KubeConnection } from './api.js';
 import { kubeJobStatus, startKubeJob } from './jobs.js';
-import { colorService, forApply, loadObjects, shapeRelease, unshapeRelease, type Layout, type Shaped } from './manifests.js';
-import { ANNOTATION, LABEL, fnv1a, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
+import { autoscaledReplicas, autoscalerOf, colorService, forApply, loadObjects, pointAutoscaler, shapeRelease, unshapeRelease, type Layout, type Shaped } from './manifests.js';
+import { ANNOTATION, LABEL, fnv1a, type KubeAutoscaler, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
 import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts } from './rollout-status.js';
 
 /** The two slots of the blue-green and canary layouts (`<deployment>-blue`, `<deployment>-green`). */
@@ -44,6 +52,37 @@ const HTTPROUTE_API_VERSION = 'gateway.networking.k8s.io/v1';
 
 /** Pods remembered as once ready; past this the oldest are forgotten (an orchestrator runs for months). */
 const SEEN_READY_LIMIT = 10_000;
+
+/**
+ * Release records kept per service and environment besides those of the releases its
+ * Deployments hold: the newest ten, so `gangway rollback --to` reaches that far back with what
+ * each release ran.
+ */
+export const RELEASE_RECORDS_KEPT = 10;
+
+/** The label that marks a release record, and selects them all. */
+const RECORD_LABEL = 'gangway.io/record';
+/** When a record was written (epoch ms): newest first by it, as creationTimestamp has whole seconds only. */
+const RECORDED_AT = 'gangway.io/recorded-at';
+
+/** Releases followed for health checks (by service, environment and version); past this the oldest are forgotten. */
+const FOLLOWED_LIMIT = 1000;
+
+/**
+ * Gangway's checks of `health.path` on one pod, kept between calls as the local agent keeps them
+ * per instance: the last result, the failures in a row, when it first passed (null: it has not
+ * yet, so it is still starting).
+ */
+interface PodHealth {
+  /** When the last check ended (epoch ms); null before the first. */
+  at: number | null;
+  ok: boolean;
+  detail: string;
+  consecutiveFailures: number;
+  passedAt: number | null;
+  /** The check under way, which concurrent callers share rather than each sending one. */
+  running: Promise<void> | null;
+}
 
 /**
  * What the Kubernetes target is built with.
@@ -60,6 +99,8 @@ export interface KubernetesTargetOptions {
    * replica-ratio scale-up before traffic moves back.
    */
   pollMs?: number;
+  /** Where housekeeping that must not fail a deployment reports its failures (release records it could not prune). */
+  log?: Logger;
 }
 
 type Cfg = Omit<ServiceEnvConfig, 'target'> & { target: KubernetesTargetConfig };
@@ -87,12 +128,19 @@ export function kubeCfg(cfg: ServiceEnvConfig): Cfg {
 export class KubernetesTarget implements Target {
   private readonly connect: KubernetesTargetOptions['connect'];
   private readonly pollMs: number;
+  private readonly log: Logger | null;
   /** Pods seen ready (by uid), so one that stops being ready reads as unhealthy rather than starting. */
   private readonly seenReady = new Set<string>();
+  /** Health checks per service and environment, by pod uid (only pods that still exist are kept). */
+  private readonly health = new Map<string, Map<string, PodHealth>>();
+  /** Until when each release is followed for health checks (epoch ms), by service, environment and version. */
+  private readonly followed = new Map<string, number>();
+  private lastRecordedAt = 0;
 
   constructor(opts: KubernetesTargetOptions) {
     this.connect = opts.connect;
     this.pollMs = opts.pollMs ?? 1000;
+    this.log = opts.log ?? null;
   }
 
   /** What the target can do for a service: exact weights and header routes only through an HTTPRoute. */
@@ -124,12 +172,17 @@ export class KubernetesTarget implements Target {
 
   // ---- instances ------------------------------------------------------------------------
 
-  /** Every pod of the service in the environment (all releases), oldest first. */
+  /**
+   * Every pod of the service in the environment (all releases), oldest first. Pods of a release
+   * Gangway waits on or watches are checked at `health.path` first, each at most once per
+   * `health.interval` however often this is called (see `checkHealth`).
+   */
   async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
-    const { api, namespace } = await this.connect(c.target);
-    const pods = await this.pods(api, namespace, c);
-    return pods.map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
+    const conn = await this.connect(c.target);
+    const pods = await this.pods(conn.api, conn.namespace, c);
+    const health = await this.checkHealth(conn, c, pods);
+    return pods.map((p) => toInstance(p, c, this.seenReady, health.get(podKey(p)) ?? null));
   }
 
   /**
@@ -144,13 +197,19 @@ export class KubernetesTarget implements Target {
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
+    if (count > 0) this.follow(c, release.version);
     if (layoutKind(c) === 'single') {
       const live = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
       const holds = live?.metadata.annotations?.[ANNOTATION.version] === release.version;
       if (count === 0 && !holds) return [];
-      if (count === 0) await conn.api.patch('Deployment', conn.namespace, c.target.deployment, { spec: { replicas: 0 } }, 'merge');
-      else await this.applyRelease(conn, c, release, { kind: 'single' }, count);
-      return this.settle(conn, c, release.version, count);
+      // Zero stops it even under an autoscaler, which leaves a Deployment at zero alone.
+      if (count === 0) {
+        await conn.api.patch('Deployment', conn.namespace, c.target.deployment, { spec: { replicas: 0 } }, 'merge');
+        return this.settle(conn, c, release.version, 0);
+      }
+      // An autoscaler may keep another count than asked: the pods to wait for are the Deployment's.
+      const dep = await this.applyRelease(conn, c, release, { kind: 'single' }, count);
+      return this.settle(conn, c, release.version, dep.spec?.replicas ?? count);
     }
     const colors = await this.colors(conn, c);
     const holding = COLORS.find((col) => colors[col]?.version === release.version);
@@ -162,8 +221,8 @@ export class KubernetesTarget implements Target {
     const color = holding ?? await this.freeColor(conn, c, colors, release.version);
     const previous = colors[color];
     if (!holding && previous && previous.replicas > 0) await this.scaleToZero(conn, c, color);
-    await this.applyRelease(conn, c, release, { kind: 'color', color }, count);
-    return this.settle(conn, c, release.version, count);
+    const dep = await this.applyRelease(conn, c, release, { kind: 'color', color }, count);
+    return this.settle(conn, c, release.version, dep.spec?.replicas ?? count);
   }
 
   // ---- native rolling -------------------------------------------------------------------
@@ -172,29 +231,41 @@ export class KubernetesTarget implements Target {
   async rollout(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
+    this.follow(c, release.version);
     const dep = await this.applyRelease(conn, c, release, { kind: 'single' }, c.target.instances);
     return { version: release.version, revision: `generation ${dep.metadata.generation ?? 0}` };
   }
 
   /**
    * Where a rollout stands, by `kubectl rollout status`'s rules, failed early when a pod of the
-   * release crash-loops, cannot pull its image, or restarts more than `restartLimit`.
+   * release crash-loops, cannot pull its image, or restarts more than `restartLimit`; once those
+   * rules say done, still progressing while a pod of the release has not passed its
+   * `health.path` check.
    */
   async rolloutStatus(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus> {
     const c = kubeCfg(cfg);
-    const { api, namespace } = await this.connect(c.target);
+    const conn = await this.connect(c.target);
+    const { api, namespace } = conn;
     const dep = await api.get<KubeDeployment>('Deployment', namespace, c.target.deployment);
     if (!dep) return { state: 'failed', reason: `deployment "${c.target.deployment}" is gone from namespace ${namespace}` };
     const holds = dep.metadata.annotations?.[ANNOTATION.version];
     if (holds !== handle.version) {
       return { state: 'failed', reason: `deployment "${c.target.deployment}" was changed to ${holds ?? 'a release Gangway did not make'} while ${handle.version} rolled out` };
     }
-    const pods = (await this.pods(api, namespace, c)).filter((p) => podVersion(p) === handle.version);
+    const all = await this.pods(api, namespace, c);
+    const pods = all.filter((p) => podVersion(p) === handle.version);
     for (const p of pods) {
       const problem = podProblem(p, c.target.restartLimit);
       if (problem) return { state: 'failed', reason: problem };
     }
-    return deploymentRolloutStatus(dep);
+    const status = deploymentRolloutStatus(dep);
+    if (status.state !== 'done') return status;
+    const health = await this.checkHealth(conn, c, all, pods);
+    for (const p of pods) {
+      const h = health.get(podKey(p));
+      if (h && h.passedAt === null) return { state: 'progressing', reason: `Waiting for pod ${p.metadata.name} to pass its health check (${h.detail})` };
+    }
+    return status;
   }
 
   // ---- traffic --------------------------------------------------------------------------
@@ -213,6 +284,7 @@ export class KubernetesTarget implements Target {
     }
     const conn = await this.connect(c.target);
     const routed = t.versions.filter((v) => v.weight > 0);
+    for (const v of [...routed.map((r) => r.version), ...(t.preview ? [t.preview] : []), ...(t.headerRoute ? [t.headerRoute.version] : [])]) this.follow(c, v);
     if (layoutKind(c) === 'single') {
       const live = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
       const holds = live?.metadata.annotations?.[ANNOTATION.version];
@@ -234,7 +306,7 @@ export class KubernetesTarget implements Target {
     if (c.target.httpRoute) {
       await this.routeTraffic(conn, c, split, header);
     } else if (c.strategy.kind === 'canary' || split.length > 1) {
-      await this.ratioTraffic(conn, c, split);
+      await this.ratioTraffic(conn, c, split, colors);
     } else {
       await this.selectColor(conn, c, split[0]?.color ?? null);
     }
@@ -253,6 +325,8 @@ export class KubernetesTarget implements Target {
     if (layoutKind(c) === 'single') {
       return { versions: ratio(await this.readyByVersion(conn, c)), preview: null };
     }
+    // Blue-green previews on a Service, not a port: say which, for `status`.
+    const endpoint = c.strategy.kind === 'blueGreen' ? { previewEndpoint: `svc/${previewName(c)}` } : {};
     const colors = await this.colors(conn, c);
     const versionOf = (col: string | undefined) => (col === 'blue' || col === 'green' ? colors[col]?.version ?? null : null);
     const preview = await api.get<KubeService>('Service', namespace, previewName(c));
@@ -270,15 +344,15 @@ export class KubernetesTarget implements Target {
       const hv = header ? versionOf(colorOfBackend(header.backendRefs?.[0]?.name)) : null;
       // The header match Gangway adds is the last of the rule's first match.
       const hm = header?.matches?.[0]?.headers?.at(-1);
-      return { versions, preview: previewVersion, headerRoute: hv && hm ? { name: hm.name, value: hm.value, version: hv } : null };
+      return { versions, preview: previewVersion, headerRoute: hv && hm ? { name: hm.name, value: hm.value, version: hv } : null, ...endpoint };
     }
     const svc = await api.get<KubeService>('Service', namespace, c.target.service);
     const selected = svc?.spec?.selector?.[LABEL.color];
     if (selected !== undefined) {
       const v = versionOf(selected);
-      return { versions: v ? [{ version: v, weight: 100 }] : [], preview: previewVersion };
+      return { versions: v ? [{ version: v, weight: 100 }] : [], preview: previewVersion, ...endpoint };
     }
-    return { versions: ratio(await this.readyByVersion(conn, c)), preview: previewVersion };
+    return { versions: ratio(await this.readyByVersion(conn, c)), preview: previewVersion, ...endpoint };
   }
 
   /**
@@ -302,8 +376,7 @@ export class KubernetesTarget implements Target {
     }
     const pod = (await this.pods(conn.api, conn.namespace, c)).find((p) => podVersion(p) === version && isPodReady(p) && !p.metadata.deletionTimestamp);
     if (!pod) return null;
-    const port = c.target.port ?? pod.spec?.containers.find((x) => x.name === c.target.container)?.ports?.[0]?.containerPort ?? pod.spec?.containers[0]?.ports?.[0]?.containerPort ?? null;
-    return { url: base('pods', pod.metadata.name, port), headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher, describe: `pod ${pod.metadata.name} in ${conn.namespace} via ${conn.server}` };
+    return { url: base('pods', pod.metadata.name, podPort(c, pod)), headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher, describe: `pod ${pod.metadata.name} in ${conn.namespace} via ${conn.server}` };
   }
 
   /** The last lines of each pod's log (of one release when `version` is given). */
@@ -338,9 +411,103 @@ export class KubernetesTarget implements Target {
     for (;;) {
       const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version && !p.metadata.deletionTimestamp);
       const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit) !== null);
-      if (pods.length === count || stuck || Date.now() > deadline) return pods.map((p) => toInstance(p, c.target.restartLimit, this.seenReady));
+      if (pods.length === count || stuck || Date.now() > deadline) {
+        const health = this.knownHealth(c, pods, Date.now());
+        return pods.map((p) => toInstance(p, c, this.seenReady, health.get(podKey(p)) ?? null));
+      }
       await sleep(this.pollMs);
     }
+  }
+
+  // ---- health.path through the pod proxy ---------------------------------------------------
+
+  /**
+   * Follows a release for health checks from now until `health.startTimeout` and the post-deploy
+   * watch (`rollback.watch`) have passed: Gangway starts it, moves traffic to it, or watches it.
+   */
+  private follow(c: Cfg, version: string): void {
+    const key = followKey(c, version);
+    this.followed.delete(key);
+    this.followed.set(key, Date.now() + followWindow(c));
+    if (this.followed.size > FOLLOWED_LIMIT) this.followed.delete(this.followed.keys().next().value!);
+  }
+
+  /**
+   * Whether a pod's health path is checked now: its release is followed (`follow`), or the pod
+   * itself is younger than that window — so after the orchestrator restarts, a resumed wait or
+   * watch still checks the pods it started.
+   */
+  private isFollowed(c: Cfg, p: KubePod, now: number): boolean {
+    if ((this.followed.get(followKey(c, podVersion(p) ?? '')) ?? 0) > now) return true;
+    const created = Date.parse(p.metadata.creationTimestamp ?? '');
+    return Number.isFinite(created) && now - created < followWindow(c);
+  }
+
+  /** The pods checked at `health.path` now: Ready by their own probe, not terminating, of a followed release. */
+  private checked(c: Cfg, pods: KubePod[], now: number): KubePod[] {
+    if (!checksHealthPath(c)) return [];
+    return pods.filter((p) => isPodReady(p) && !p.metadata.deletionTimestamp && this.isFollowed(c, p, now));
+  }
+
+  /** What is known of the checked pods' health, without checking again. */
+  private knownHealth(c: Cfg, pods: KubePod[], now: number): Map<string, PodHealth> {
+    const known = this.health.get(healthKey(c));
+    const out = new Map<string, PodHealth>();
+    for (const p of this.checked(c, pods, now)) {
+      const h = known?.get(podKey(p));
+      if (h) out.set(podKey(p), h);
+    }
+    return out;
+  }
+
+  /**
+   * Checks `health.path` on the pods that are checked now (`checked`; of `only` when given) and
+   * returns their health; `pods` are all the service's pods, to forget those that are gone.
+   * A pod's last result stands until `health.interval` has passed, and a check under way is
+   * shared, so `status`, the runner and a step asking at the same time send one request per pod
+   * and interval through the API server.
+   */
+  private async checkHealth(conn: KubeConnection, c: Cfg, pods: KubePod[], only: KubePod[] = pods): Promise<Map<string, PodHealth>> {
+    const key = healthKey(c);
+    let known = this.health.get(key);
+    if (known) {
+      const present = new Set(pods.map(podKey));
+      for (const uid of [...known.keys()]) if (!present.has(uid)) known.delete(uid);
+      if (known.size === 0) this.health.delete(key);
+    }
+    const due = this.checked(c, only, Date.now());
+    if (due.length === 0) return new Map();
+    if (!known) this.health.set(key, known = new Map());
+    const table = known;
+    await Promise.all(due.map((p) => this.checkPod(conn, c, p, table)));
+    return new Map(due.map((p) => [podKey(p), table.get(podKey(p))!]));
+  }
+
+  /** One check of a pod's health path, unless its last one is younger than `health.interval` (or is under way). */
+  private checkPod(conn: KubeConnection, c: Cfg, p: KubePod, known: Map<string, PodHealth>): Promise<void> {
+    const uid = podKey(p);
+    let h = known.get(uid);
+    if (!h) known.set(uid, h = { at: null, ok: false, detail: '', consecutiveFailures: 0, passedAt: null, running: null });
+    if (h.running) return h.running;
+    if (h.at !== null && Date.now() - h.at < c.health.intervalMs) return Promise.resolve();
+    const entry = h;
+    entry.running = (async () => {
+      const r = await requestHealth(conn, c, p);
+      entry.at = Date.now();
+      entry.ok = r.ok;
+      entry.detail = r.detail;
+      // Unlike a process the local agent has just started, a checked pod already answers its
+      // readiness probe, so it listens: every failure counts, also before its first pass. That
+      // way an orchestrator restarted during the watch, which never saw the pod pass, still
+      // fails the watch after failureThreshold failures.
+      if (r.ok) {
+        entry.consecutiveFailures = 0;
+        entry.passedAt ??= entry.at;
+      } else {
+        entry.consecutiveFailures++;
+      }
+    })().finally(() => { entry.running = null; });
+    return entry.running;
   }
 
   /** Scales a colour to zero and waits until its controller saw that, so a new template applied next starts all its pods at once. */
@@ -400,8 +567,15 @@ export class KubernetesTarget implements Target {
     const recorded = await this.recorded(conn, c, release.version);
     // A recorded release is shaped again from what it ran, for whichever colour or layout it lands in now.
     const source = recorded ? unshapeRelease(recorded, c.target) : { objects: await loadObjects(c.target), image: release.image };
+    // What the Deployments hold before this release lands: a record written now must not prune theirs.
+    const held = recorded ? [] : await this.heldVersions(conn, c);
+    const hpa = autoscalerOf(source.objects, deploymentNames(c));
+    // An autoscaler owns the count: Gangway sets it only to start the Deployment or to hand it over.
+    const count = hpa === null ? replicas
+      : layout.kind === 'color' ? await this.colorReplicas(conn, c, layout.color, replicas)
+        : autoscaledReplicas(await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment), replicas);
     const shaped = shapeRelease(source.objects, {
-      k: c.target, service: c.service, environment: c.environment, namespace: conn.namespace, version: release.version, image: source.image, replicas, layout,
+      k: c.target, service: c.service, environment: c.environment, namespace: conn.namespace, version: release.version, image: source.image, replicas: count, layout,
       rolling: c.strategy.kind === 'rolling' ? { maxSurge: c.strategy.maxSurge, maxUnavailable: c.strategy.maxUnavailable } : undefined,
     });
     // Gangway deploys these objects: it takes their fields over from whoever set them before —
@@ -409,6 +583,8 @@ export class KubernetesTarget implements Target {
     const apply = <T extends KubeObject>(o: KubeObject) => conn.api.apply<T>(o, { force: true });
     for (const o of shaped.others) {
       if (o.kind === 'HTTPRoute' && o.metadata.name === c.target.httpRoute) continue;
+      // On two colours the autoscaler scales the colour that serves: the switch points it (selectColor).
+      if (layout.kind === 'color' && hpa && o.kind === hpa.kind && o.metadata.name === hpa.metadata.name) continue;
       await apply(forApply(o));
     }
     if (shaped.service) {
@@ -424,8 +600,75 @@ export class KubernetesTarget implements Target {
       await apply(svc);
     }
     const dep = await apply<KubeDeployment>(forApply(shaped.deployment));
-    if (!recorded) await this.record(conn, c, release.version, shaped);
+    if (!recorded) {
+      await this.record(conn, c, release.version, shaped);
+      await this.pruneRecords(conn, c, new Set([...held, release.version]));
+    }
     return dep;
+  }
+
+  /** The releases the service's Deployments hold now (the serving one, and on two colours the other). */
+  private async heldVersions(conn: KubeConnection, c: Cfg): Promise<string[]> {
+    if (layoutKind(c) === 'color') return Object.values(await this.colors(conn, c)).map((x) => x.version);
+    const live = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
+    const v = live?.metadata.annotations?.[ANNOTATION.version];
+    return v ? [v] : [];
+  }
+
+  /**
+   * The replicas a colour gets for `wanted` pods when an autoscaler scales the service. The colour
+   * the public Service selects is the autoscaler's: `autoscaledReplicas` decides. The other colour
+   * starts as large as the load made the serving one — `wanted` scaled by the serving colour's
+   * count over `instances`, as Argo Rollouts sizes a preview or a canary from the autoscaler's
+   * count — and never smaller than `wanted`.
+   */
+  private async colorReplicas(conn: KubeConnection, c: Cfg, color: Color, wanted: number): Promise<number | null> {
+    const serving = await this.servingColor(conn, c);
+    if (serving === color) return autoscaledReplicas(await conn.api.get<KubeDeployment>('Deployment', conn.namespace, colorName(c, color)), wanted);
+    const scaled = serving ? (await conn.api.get<KubeDeployment>('Deployment', conn.namespace, colorName(c, serving)))?.spec?.replicas ?? 0 : 0;
+    return Math.max(wanted, Math.ceil((wanted * scaled) / c.target.instances));
+  }
+
+  /** The one colour the public Service selects, or null (none, both, or no Service). */
+  private async servingColor(conn: KubeConnection, c: Cfg): Promise<Color | null> {
+    const svc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
+    const col = svc?.spec?.selector?.[LABEL.color];
+    return col === 'blue' || col === 'green' ? col : null;
+  }
+
+  /** The autoscaler among the objects a release ran (its record, else the manifests), or null. */
+  private async autoscalerOfRelease(conn: KubeConnection, c: Cfg, version: string): Promise<KubeAutoscaler | null> {
+    const recorded = await this.recorded(conn, c, version);
+    return autoscalerOf(recorded ? recorded.others : await loadObjects(c.target), deploymentNames(c));
+  }
+
+  /** Points the autoscaler of the release a colour holds at that colour's Deployment; nothing without one. */
+  private async pointAutoscalerAt(conn: KubeConnection, c: Cfg, color: Color): Promise<void> {
+    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, colorName(c, color));
+    const version = dep?.metadata.annotations?.[ANNOTATION.version];
+    if (!version) return;
+    const hpa = await this.autoscalerOfRelease(conn, c, version);
+    if (hpa) await conn.api.apply(pointAutoscaler(hpa, colorName(c, color), conn.namespace), { force: true });
+  }
+
+  /**
+   * Deletes the release records of the service in the environment that nothing rolls back to any
+   * more: all but the newest `RELEASE_RECORDS_KEPT` and those of `keep` (the releases the
+   * Deployments hold and the one just recorded). Housekeeping: a failure (no RBAC permission to
+   * list or delete ConfigMaps) is logged, never fails the deployment, and the next record retries.
+   */
+  private async pruneRecords(conn: KubeConnection, c: Cfg, keep: Set<string>): Promise<void> {
+    try {
+      const { items } = await conn.api.list('ConfigMap', conn.namespace, { labelSelector: `${RECORD_LABEL}=release,${LABEL.service}=${c.service},${LABEL.environment}=${c.environment}` });
+      const at = (o: KubeObject) => Number(o.metadata.annotations?.[RECORDED_AT] ?? Date.parse(o.metadata.creationTimestamp ?? '')) || 0;
+      const newestFirst = [...items].sort((a, b) => at(b) - at(a) || b.metadata.name.localeCompare(a.metadata.name));
+      for (const cm of newestFirst.slice(RELEASE_RECORDS_KEPT)) {
+        if (keep.has(cm.metadata.annotations?.[ANNOTATION.version] ?? '')) continue;
+        await conn.api.delete('ConfigMap', conn.namespace, cm.metadata.name);
+      }
+    } catch (err) {
+      this.log?.warn({ service: c.service, environment: c.environment, namespace: conn.namespace, err: err instanceof Error ? err.message : String(err) }, 'could not prune release records');
+    }
   }
 
   private recordName(c: Cfg, version: string): string {
@@ -450,6 +693,12 @@ export class KubernetesTarget implements Target {
     return { deployment: shaped.deployment, service: shaped.service ?? null, others: shaped.others };
   }
 
+  /** Epoch ms for a new record, later than every record this target wrote before (so their order is exact). */
+  private recordTime(): number {
+    this.lastRecordedAt = Math.max(Date.now(), this.lastRecordedAt + 1);
+    return this.lastRecordedAt;
+  }
+
   /** Keeps what a release applied, so a rollback to it applies the same objects. */
   private async record(conn: KubeConnection, c: Cfg, version: string, shaped: Shaped): Promise<void> {
     await conn.api.apply({
@@ -458,8 +707,8 @@ export class KubernetesTarget implements Target {
       metadata: {
         name: this.recordName(c, version),
         namespace: conn.namespace,
-        labels: { [LABEL.managedBy]: 'gangway', [LABEL.service]: c.service, [LABEL.environment]: c.environment, 'gangway.io/record': 'release' },
-        annotations: { [ANNOTATION.version]: version },
+        labels: { [LABEL.managedBy]: 'gangway', [LABEL.service]: c.service, [LABEL.environment]: c.environment, [RECORD_LABEL]: 'release' },
+        annotations: { [ANNOTATION.version]: version, [RECORDED_AT]: String(this.recordTime()) },
       },
       data: { 'objects.json': JSON.stringify(shaped) },
     });
@@ -471,6 +720,8 @@ export class KubernetesTarget implements Target {
     // applied): nothing routes, which is what was asked.
     if (color === null && !(await conn.api.get<KubeService>('Service', conn.namespace, c.target.service))) return;
     await conn.api.patch('Service', conn.namespace, c.target.service, { spec: { selector: { [LABEL.color]: color ?? 'none' } } }, 'merge');
+    // The autoscaler follows the colour that serves, as Argo Rollouts' autoscaler scales the active ReplicaSet.
+    if (color !== null) await this.pointAutoscalerAt(conn, c, color);
   }
 
   /**
@@ -480,16 +731,28 @@ export class KubernetesTarget implements Target {
    * back to one release scales it up and waits for its pods before the Service stops selecting
    * the other, so no request finds no pod.
    */
-  private async ratioTraffic(conn: KubeConnection, c: Cfg, split: Array<{ color: Color; weight: number }>): Promise<void> {
+  private async ratioTraffic(conn: KubeConnection, c: Cfg, split: Array<{ color: Color; weight: number }>, colors: Partial<Record<Color, { version: string; replicas: number }>>): Promise<void> {
     const n = c.target.instances;
+    const autoscaler = async (col: Color) => this.autoscalerOfRelease(conn, c, colors[col]!.version);
     if (split.length <= 1) {
       const only = split[0]?.color ?? null;
       if (only) {
-        await conn.api.patch('Deployment', conn.namespace, colorName(c, only), { spec: { replicas: n } }, 'merge');
-        await this.untilReady(conn, c, only, n);
+        // Under an autoscaler the colour it scales keeps its count; the other starts as large (colorReplicas).
+        const count = (await autoscaler(only)) ? await this.colorReplicas(conn, c, only, n) : n;
+        if (count !== null) {
+          await conn.api.patch('Deployment', conn.namespace, colorName(c, only), { spec: { replicas: count } }, 'merge');
+          await this.untilReady(conn, c, only, count);
+        }
       }
       await this.selectColor(conn, c, only);
       return;
+    }
+    for (const s of split) {
+      const hpa = await autoscaler(s.color);
+      if (hpa) {
+        throw new GangwayError('invalid_argument', `${c.service}/${c.environment}: HorizontalPodAutoscaler "${hpa.metadata.name}" scales Deployment ${hpa.spec?.scaleTargetRef?.name}, but a canary without target.kubernetes.httpRoute weighs traffic by setting both colours' pod counts, which the autoscaler would undo; traffic left where it was`,
+          'add target.kubernetes.httpRoute (its weights leave pod counts to the autoscaler), deploy with blueGreen, or remove the autoscaler from the manifests');
+      }
     }
     const sorted = [...split].sort((a, b) => a.weight - b.weight);
     const small = sorted[0]!;
@@ -597,31 +860,110 @@ function podVersion(p: KubePod): string | null {
   return p.metadata.annotations?.[ANNOTATION.version] ?? null;
 }
 
+/** The Deployment names an autoscaler of the service may scale: the manifests' one, and on two colours each colour's. */
+function deploymentNames(c: Cfg): string[] {
+  return layoutKind(c) === 'color' ? [c.target.deployment, colorName(c, 'blue'), colorName(c, 'green')] : [c.target.deployment];
+}
+
+/** A pod's identity across calls: its uid (a pod recreated under the same name is another pod). */
+function podKey(p: KubePod): string {
+  return (p.metadata.uid as string | undefined) ?? p.metadata.name;
+}
+
+function healthKey(c: Cfg): string {
+  return `${c.service}\u0000${c.environment}`;
+}
+
+function followKey(c: Cfg, version: string): string {
+  return `${c.service}\u0000${c.environment}\u0000${version}`;
+}
+
+/** How long a release is followed for health checks after Gangway last acted on it: its start, then the watch. */
+function followWindow(c: Cfg): number {
+  return c.health.startTimeoutMs + c.rollback.watchMs;
+}
+
+/**
+ * Whether Gangway checks `health.path` itself. A path left to its default (`pathSet: false` in
+ * the compiled config) is not checked: the pod's own readiness probe is its health then.
+ */
+function checksHealthPath(c: Cfg): boolean {
+  return (c.health as { pathSet?: boolean }).pathSet !== false;
+}
+
+/** The pod's port that checks reach: `target.kubernetes.port`, else the release container's first declared port, else the first container's. */
+function podPort(c: Cfg, pod: KubePod): number | null {
+  return c.target.port ?? pod.spec?.containers.find((x) => x.name === c.target.container)?.ports?.[0]?.containerPort ?? pod.spec?.containers[0]?.ports?.[0]?.containerPort ?? null;
+}
+
+/**
+ * One request to the pod's `health.path` through the API server's pod proxy, judged by
+ * `health.expect` within `health.timeout`. The detail names the path, and says so when the API
+ * server answered rather than the app (the pod refuses connections, RBAC forbids `pods/proxy`).
+ * Never throws; the credentials never reach the detail.
+ */
+async function requestHealth(conn: KubeConnection, c: Cfg, p: KubePod): Promise<{ ok: boolean; detail: string }> {
+  const path = c.health.path.startsWith('/') ? c.health.path : `/${c.health.path}`;
+  try {
+    const url = conn.api.proxyUrl(conn.namespace, 'pods', p.metadata.name, podPort(c, p), path);
+    const r = await checkHttp(url, c.health.expect, c.health.timeoutMs, { headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher });
+    if (r.ok || r.status === null) return { ok: r.ok, detail: `${path}: ${r.detail}` };
+    const status = apiServerStatus(r.body);
+    if (!status) return { ok: false, detail: `${path}: ${r.detail}` };
+    const rbac = r.status === 401 || r.status === 403 ? ' (the identity needs get on pods/proxy)' : '';
+    return { ok: false, detail: `${path}: the API server answered ${r.status}: ${status}${rbac}` };
+  } catch (err) {
+    return { ok: false, detail: `${path}: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** The message of a Kubernetes `Status` body (an answer of the API server itself, not of the app), or null. */
+function apiServerStatus(body: string | undefined): string | null {
+  try {
+    const doc = JSON.parse(body ?? '') as { kind?: unknown; apiVersion?: unknown; message?: unknown };
+    return doc.kind === 'Status' && doc.apiVersion === 'v1' && typeof doc.message === 'string' ? doc.message : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A pod as an instance. Its health is the kubelet's readiness probe: ready while the Ready
  * condition holds, `unhealthy` when this target saw it ready and it no longer is, `crashed` with a
- * `failure` when a container crash-loops, cannot pull its image or restarts past the limit.
+ * `failure` when a container crash-loops, cannot pull its image or restarts past the limit. When
+ * Gangway checks its `health.path` too (`health`), a Ready pod is `starting` until a check passed,
+ * and `unhealthy` after `health.failureThreshold` failures in a row, as the local agent judges
+ * its instances; `lastHealth` is then the last check.
  */
-function toInstance(p: KubePod, restartLimit: number, seenReady: Set<string>): TargetInstance {
-  const problem = podProblem(p, restartLimit);
+function toInstance(p: KubePod, c: Cfg, seenReady: Set<string>, health: PodHealth | null): TargetInstance {
+  const problem = podProblem(p, c.target.restartLimit);
   const ready = isPodReady(p);
   const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
   const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;
-  const key = (p.metadata.uid as string | undefined) ?? p.metadata.name;
+  const key = podKey(p);
   if (ready && !seenReady.has(key)) {
     seenReady.add(key);
     if (seenReady.size > SEEN_READY_LIMIT) seenReady.delete(seenReady.values().next().value!);
   }
   const wasReady = !ready && seenReady.has(key);
-  const state: TargetInstance['state'] = p.metadata.deletionTimestamp ? 'stopping' : problem ? 'crashed' : ready ? 'ready' : wasReady ? 'unhealthy' : 'starting';
+  let state: TargetInstance['state'] = p.metadata.deletionTimestamp ? 'stopping' : problem ? 'crashed' : ready ? 'ready' : wasReady ? 'unhealthy' : 'starting';
+  let lastHealth: TargetInstance['lastHealth'] = cond && at !== null ? { at, ok: ready, detail: ready ? 'pod Ready' : `pod not Ready${cond.reason ? ` (${cond.reason}${cond.message ? `: ${cond.message}` : ''})` : ''}` } : null;
+  let readyAt = ready && at !== null ? at : null;
+  let consecutiveFailures = 0;
+  if (state === 'ready' && health) {
+    readyAt = health.passedAt;
+    consecutiveFailures = health.consecutiveFailures;
+    if (health.at !== null) lastHealth = { at: health.at, ok: health.ok, detail: health.detail };
+    state = health.passedAt === null ? 'starting' : consecutiveFailures >= c.health.failureThreshold ? 'unhealthy' : 'ready';
+  }
   return {
     id: p.metadata.name,
     version: podVersion(p) ?? 'unknown',
     state,
     restarts: podRestarts(p),
-    consecutiveFailures: 0,
-    readyAt: ready && at !== null ? at : null,
-    lastHealth: cond && at !== null ? { at, ok: ready, detail: ready ? 'pod Ready' : `pod not Ready${cond.reason ? ` (${cond.reason}${cond.message ? `: ${cond.message}` : ''})` : ''}` } : null,
+    consecutiveFailures,
+    readyAt,
+    lastHealth,
     failure: problem,
     detail: {
       pod: p.metadata.name,

@@ -3,7 +3,8 @@
  * apply -f` reads them, kustomize overlays rendered by the real `kubectl kustomize`, and the
  * shaping — the release's image in the named container, Gangway's labels, the colour layout's
  * names, labels and selectors, the rolling strategy's surge — plus the copies Gangway makes of
- * the public Service and what a release record turns back into.
+ * the public Service, what a release record turns back into, and how a HorizontalPodAutoscaler
+ * in the manifests takes the Deployment's replicas over.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,8 +15,8 @@ import { KUBECTL_BIN, KUBECTL_PACKAGE } from '../../../test/support/fake-kube/ku
 import { requireOrSkip } from '../../../test/support/require.js';
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import { GangwayError } from '../../errors.js';
-import { colorService, forApply, imageRepository, loadObjects, parseObjects, releaseImage, shapeRelease, unshapeRelease, type ShapeInput } from './manifests.js';
-import { clone, fnv1a, versionLabel, type KubeDeployment, type KubeObject, type KubeService } from './objects.js';
+import { autoscaledReplicas, autoscalerOf, colorService, forApply, imageRepository, loadObjects, parseObjects, pointAutoscaler, releaseImage, shapeRelease, unshapeRelease, type ShapeInput } from './manifests.js';
+import { appliedBy, clone, fnv1a, versionLabel, type KubeAutoscaler, type KubeDeployment, type KubeObject, type KubeService } from './objects.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../../../test/fixtures/kubernetes');
 const hasKubectl = requireOrSkip('the kustomize tests of src/targets/kubernetes/manifests.test.ts', KUBECTL_PACKAGE, existsSync(KUBECTL_BIN));
@@ -266,5 +267,78 @@ describe('images, Service copies and apply bodies', () => {
     };
     expect(forApply(live)).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'shop', labels: { a: 'b' } }, data: { k: 'v' } });
     expect(live.status).toEqual({ phase: 'x' });
+  });
+});
+
+describe('a HorizontalPodAutoscaler in the manifests', () => {
+  const hpa = (name: string, scaleTargetRef: { apiVersion?: string; kind?: string; name?: string }): KubeAutoscaler => ({
+    apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name, labels: { app: 'web' } },
+    spec: { scaleTargetRef, minReplicas: 2, maxReplicas: 10 },
+  });
+  const NAMES = ['web', 'web-blue', 'web-green'];
+
+  it('is found by the Deployment its scaleTargetRef names — the manifests\' one or a colour\'s, with or without apiVersion — and no other', () => {
+    const mine = hpa('web', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' });
+    expect(autoscalerOf([...objects(), mine], NAMES)).toBe(mine);
+    const colour = hpa('web', { kind: 'Deployment', name: 'web-green' });
+    expect(autoscalerOf([colour], NAMES)).toBe(colour);
+    expect(autoscalerOf([colour], ['web'])).toBeNull();
+    expect(autoscalerOf([
+      hpa('api', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }),
+      hpa('web-rollout', { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web' }),
+      hpa('web-sts', { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web' }),
+      { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'empty' } },
+    ], NAMES)).toBeNull();
+    expect(autoscalerOf(objects(), NAMES)).toBeNull();
+  });
+
+  it('refuses two autoscalers of one Deployment, as the autoscaler controller does', async () => {
+    const err = await failure(() => autoscalerOf([hpa('a', { kind: 'Deployment', name: 'web' }), hpa('b', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' })], NAMES));
+    expect(err).toBeInstanceOf(GangwayError);
+    expect(err).toMatchObject({ code: 'invalid_argument', message: 'target.kubernetes: HorizontalPodAutoscalers "a" and "b" both scale Deployment "web"', hint: 'keep one autoscaler per Deployment' });
+  });
+
+  it('leaves spec.replicas out of the shaped Deployment when asked for none, in either layout; the autoscaler stays among the other objects', () => {
+    const all = [...objects(), hpa('web', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' })];
+    const single = shapeRelease(all, input({ replicas: null }));
+    expect(single.deployment.spec).not.toHaveProperty('replicas');
+    expect(single.others.map((o) => [o.kind, o.metadata.name, o.metadata.namespace])).toEqual([
+      ['ConfigMap', 'settings', 'shop'], ['ClusterRole', 'web-reader', undefined], ['HorizontalPodAutoscaler', 'web', 'shop'],
+    ]);
+    const green = shapeRelease(all, input({ replicas: null, layout: { kind: 'color', color: 'green' } }));
+    expect(green.deployment.metadata.name).toBe('web-green');
+    expect(green.deployment.spec).not.toHaveProperty('replicas');
+    expect(shapeRelease(all, input({ replicas: 4 })).deployment.spec?.replicas).toBe(4);
+  });
+
+  it('is pointed at a colour\'s Deployment as a copy ready to apply', () => {
+    const original = { ...hpa('web', { kind: 'Deployment', name: 'web' }), status: { currentReplicas: 3 } };
+    original.metadata.resourceVersion = '12';
+    const pointed = pointAutoscaler(original, 'web-blue', 'shop');
+    expect(pointed).toEqual({
+      apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' } },
+      spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-blue' }, minReplicas: 2, maxReplicas: 10 },
+    });
+    expect(original.spec?.scaleTargetRef).toEqual({ kind: 'Deployment', name: 'web' });
+  });
+
+  it('gets replicas to start a Deployment, the live count while Gangway\'s apply still owns it, and none once the autoscaler took it', () => {
+    const live = (replicas: number, managedFields: unknown[]): KubeDeployment => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', managedFields }, spec: { replicas } });
+    const applied = { manager: 'gangway', operation: 'Apply', apiVersion: 'apps/v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:replicas': {}, 'f:template': {} } } };
+    const appliedNoReplicas = { ...applied, fieldsV1: { 'f:spec': { 'f:template': {} } } };
+    const patched = { manager: 'gangway', operation: 'Update', apiVersion: 'apps/v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:replicas': {} } } };
+    const autoscaler = { manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'apps/v1', subresource: 'scale', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:replicas': {} } } };
+    // Absent, or stopped at zero (the autoscaler leaves a Deployment at zero alone): Gangway starts it.
+    expect(autoscaledReplicas(null, 3)).toBe(3);
+    expect(autoscaledReplicas(live(0, [patched]), 3)).toBe(3);
+    // Gangway's apply set it before the autoscaler existed: the live count, so nothing drops to one pod.
+    expect(autoscaledReplicas(live(2, [applied]), 3)).toBe(2);
+    // The autoscaler (or anyone else) wrote it since: left out.
+    expect(autoscaledReplicas(live(5, [appliedNoReplicas, autoscaler]), 3)).toBeNull();
+    expect(autoscaledReplicas(live(5, [patched]), 3)).toBeNull();
+    expect(autoscaledReplicas(live(5, []), 3)).toBeNull();
+    expect(appliedBy(live(2, [applied]), 'gangway', ['spec', 'replicas'])).toBe(true);
+    expect(appliedBy(live(2, [applied]), 'kubectl', ['spec', 'replicas'])).toBe(false);
+    expect(appliedBy(live(2, [{ ...applied, subresource: 'status' }]), 'gangway', ['spec', 'replicas'])).toBe(false);
   });
 });

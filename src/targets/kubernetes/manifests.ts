@@ -6,6 +6,11 @@
  * the namespace filled in, and — for the two-colour strategies — the Deployment renamed per
  * colour with a `color` label in its selector. Pure functions over plain objects, except the
  * reading.
+ *
+ * A HorizontalPodAutoscaler in the manifests owns the count of the Deployment it scales: the
+ * shaped Deployment then carries no `spec.replicas` (as the Kubernetes documentation asks when a
+ * Deployment moves to autoscaling), except to start it or to hand the field over
+ * (`autoscaledReplicas`).
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
@@ -13,7 +18,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import { GangwayError } from '../../errors.js';
-import { ANNOTATION, LABEL, clone, isNamespaced, versionLabel, type KubeDeployment, type KubeObject, type KubeService } from './objects.js';
+import { ANNOTATION, LABEL, appliedBy, clone, isNamespaced, versionLabel, type KubeAutoscaler, type KubeDeployment, type KubeObject, type KubeService } from './objects.js';
 
 /** Reads the objects of a manifest source, in order. Errors name the file and what is wrong. */
 export async function loadObjects(k: Pick<KubernetesTargetConfig, 'source' | 'kubectl'>): Promise<KubeObject[]> {
@@ -81,7 +86,8 @@ export interface ShapeInput {
   version: string;
   /** The release's image; null: `k.image:<version>`, or the manifest's image with its tag replaced. */
   image: string | null;
-  replicas: number;
+  /** `spec.replicas`; null leaves it out (an autoscaler owns it: `autoscaledReplicas`). */
+  replicas: number | null;
   layout: Layout;
   rolling?: { maxSurge: number; maxUnavailable: number };
 }
@@ -136,7 +142,8 @@ export function shapeRelease(objects: KubeObject[], input: ShapeInput): Shaped {
     annotations: { ...template.metadata?.annotations, ...annotations },
   };
   const spec = dep.spec!;
-  spec.replicas = input.replicas;
+  if (input.replicas === null) delete spec.replicas;
+  else spec.replicas = input.replicas;
   if (input.rolling) spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: input.rolling.maxSurge, maxUnavailable: input.rolling.maxUnavailable } };
   if (input.layout.kind === 'color') {
     const color = input.layout.color;
@@ -149,6 +156,64 @@ export function shapeRelease(objects: KubeObject[], input: ShapeInput): Shaped {
   const service = (all.find((o) => o.kind === 'Service' && o.metadata.name === k.service) as KubeService | undefined) ?? null;
   const others = all.filter((o) => o !== found && o !== service);
   return { deployment: dep, service, others };
+}
+
+/**
+ * The HorizontalPodAutoscaler among `objects` whose `scaleTargetRef` names one of the
+ * Deployments in `names` (the manifests' Deployment, and on the two-colour layouts its colours),
+ * or null. Two of them scaling the same Deployment is a manifest error, as the autoscaler
+ * controller refuses to act on either.
+ *
+ * @example
+ * autoscalerOf(objects, ['web', 'web-blue', 'web-green']) // the HPA `web` with scaleTargetRef { kind: 'Deployment', name: 'web' }
+ */
+export function autoscalerOf(objects: readonly KubeObject[], names: readonly string[]): KubeAutoscaler | null {
+  const found = objects.filter((o): o is KubeAutoscaler => o.kind === 'HorizontalPodAutoscaler' && scalesDeployment(o as KubeAutoscaler, names));
+  if (found.length > 1) {
+    const target = found[0]!.spec!.scaleTargetRef!.name!;
+    throw new GangwayError('invalid_argument', `target.kubernetes: HorizontalPodAutoscalers ${found.map((h) => `"${h.metadata.name}"`).join(' and ')} both scale Deployment "${target}"`,
+      'keep one autoscaler per Deployment');
+  }
+  return found[0] ?? null;
+}
+
+function scalesDeployment(hpa: KubeAutoscaler, names: readonly string[]): boolean {
+  const ref = hpa.spec?.scaleTargetRef;
+  if (!ref || ref.kind !== 'Deployment' || typeof ref.name !== 'string') return false;
+  // apiVersion may be left out (the autoscaler then resolves the kind in any group): apps is the only group with Deployments.
+  return (ref.apiVersion === undefined || ref.apiVersion.startsWith('apps/')) && names.includes(ref.name);
+}
+
+/**
+ * The autoscaler pointed at Deployment `name` (a colour's Deployment on the two-colour layouts),
+ * ready to apply: a copy, with the namespace filled in.
+ *
+ * @example pointAutoscaler(hpa, 'web-green', 'shop').spec.scaleTargetRef // { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-green' }
+ */
+export function pointAutoscaler(hpa: KubeAutoscaler, name: string, namespace: string): KubeAutoscaler {
+  const copy = forApply(hpa);
+  copy.metadata.namespace = namespace;
+  copy.spec = { ...copy.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name } };
+  return copy;
+}
+
+/**
+ * The `spec.replicas` to apply to a Deployment an autoscaler scales, given it live (null when it
+ * does not exist yet), for a release that wants `wanted` pods:
+ * - `wanted` to start it: it does not exist, or it was scaled to zero (an autoscaler leaves a
+ *   Deployment at zero alone, so it would never start again);
+ * - its live count while `manager`'s apply still owns the field: applying without it would
+ *   remove it, and the Deployment would fall back to one pod until the autoscaler acted (the
+ *   Kubernetes documentation's "transferring ownership" case). The autoscaler's next write takes
+ *   the field over;
+ * - null otherwise: the field is left out, and the autoscaler keeps it.
+ *
+ * @example autoscaledReplicas(liveScaledTo5ByTheAutoscaler, 3) // null
+ */
+export function autoscaledReplicas(live: KubeDeployment | null, wanted: number, manager = 'gangway'): number | null {
+  const current = live?.spec?.replicas;
+  if (!live || current === undefined || current === 0) return wanted;
+  return appliedBy(live, manager, ['spec', 'replicas']) ? current : null;
 }
 
 /**

@@ -79,6 +79,24 @@ export interface KubeService extends KubeObject {
   spec?: { selector?: Record<string, string>; ports?: Array<{ port: number; targetPort?: number | string; name?: string; protocol?: string }>; [field: string]: unknown };
 }
 
+/** A HorizontalPodAutoscaler (`autoscaling/v2`): the object it scales and its bounds. */
+export interface KubeAutoscaler extends KubeObject {
+  spec?: {
+    scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string };
+    minReplicas?: number;
+    maxReplicas?: number;
+    [field: string]: unknown;
+  };
+}
+
+/** One entry of `metadata.managedFields`: who set which fields, by apply or by update. */
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: 'Apply' | 'Update';
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
 export interface KubeJob extends KubeObject {
   spec?: { template?: KubePodTemplate; backoffLimit?: number; [field: string]: unknown };
   status?: { conditions?: KubeCondition[]; succeeded?: number; failed?: number; active?: number };
@@ -121,6 +139,26 @@ export function fnv1a(s: string): string {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * Whether `manager`'s server-side apply owns the field at `path` of a live object (its
+ * `metadata.managedFields`, as the API server keeps them): such a field is removed from the
+ * object when that manager applies again without it and nobody else owns it.
+ *
+ * @example appliedBy(liveDeployment, 'gangway', ['spec', 'replicas']) // true after Gangway applied replicas
+ */
+export function appliedBy(o: KubeObject, manager: string, path: readonly string[]): boolean {
+  const entries = Array.isArray(o.metadata.managedFields) ? o.metadata.managedFields as ManagedFieldsEntry[] : [];
+  return entries.some((e) => {
+    if (e.manager !== manager || e.operation !== 'Apply' || (e.subresource ?? '') !== '') return false;
+    let node: unknown = e.fieldsV1;
+    for (const field of path) {
+      if (typeof node !== 'object' || node === null) return false;
+      node = (node as Record<string, unknown>)[`f:${field}`];
+    }
+    return node !== undefined;
+  });
 }
 
 /** A deep copy of a JSON object (manifests are plain data). */

@@ -81,7 +81,7 @@ function Figures({ e, color }: { e: StatusEntry; color: (v: string) => string })
 export function Preview({ p }: { p: NonNullable<StatusEntry['preview']> }) {
   return (
     <div className="figures preview" aria-label="Preview">
-      preview {p.port === null ? 'port: chosen at the first deployment' : `:${p.port}`}{p.version ? ` → ${p.version}` : ''}
+      preview {p.endpoint ? p.endpoint : p.port === null ? 'port: chosen at the first deployment' : `:${p.port}`}{p.version ? ` → ${p.version}` : ''}
     </div>
   );
 }
