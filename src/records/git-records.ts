@@ -5,12 +5,16 @@
  * effort with retries: a remote that is down or refuses the push is reported in the result,
  * never thrown, and the commit stays in the local repository to leave with the next push.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { RecordsConfig } from '../config/types.js';
 import { GangwayError } from '../errors.js';
+import { pushWithRebase } from '../git/push.js';
+import { GitRunner } from '../git/runner.js';
+import { commitPath, exclusive, isBranchName, treePath } from '../git/worktree.js';
 import type { RenderedRecord } from './record.js';
+
+export { redact } from '../git/runner.js';
 
 /** The outcome of one `GitRecords.write`. */
 export interface GitWriteResult {
@@ -44,12 +48,10 @@ export interface GitRecordsOptions {
   commandTimeoutMs?: number;
 }
 
-interface GitRun { code: number; stdout: string; stderr: string }
-
 /**
  * Writes records into `config.repo` and commits them on `config.branch` (or the current
- * branch), then pushes to `config.remote` when one is set. Writes are serialised: one
- * instance owns the working tree.
+ * branch), then pushes to `config.remote` when one is set. Writes to one working tree are
+ * serialised, across instances too.
  *
  * @example
  * ```ts
@@ -60,34 +62,18 @@ interface GitRun { code: number; stdout: string; stderr: string }
  */
 export class GitRecords {
   private readonly config: RecordsConfig;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly backoffMs: number;
-  private readonly timeoutMs: number;
-  private readonly env: NodeJS.ProcessEnv;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly sleep?: (ms: number) => Promise<void>;
+  private readonly backoffMs?: number;
+  private readonly git: GitRunner;
 
   constructor(opts: GitRecordsOptions) {
     this.config = opts.config;
-    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.backoffMs = opts.backoffMs ?? 1000;
-    this.timeoutMs = opts.commandTimeoutMs ?? 120_000;
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    // A caller running inside a git hook would otherwise point every command at its own repository.
-    for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_PREFIX']) delete env[k];
-    Object.assign(env, {
-      GIT_AUTHOR_NAME: opts.config.author.name,
-      GIT_AUTHOR_EMAIL: opts.config.author.email,
-      GIT_COMMITTER_NAME: opts.config.author.name,
-      GIT_COMMITTER_EMAIL: opts.config.author.email,
-      // Never wait for a person: no credential prompt, no editor during a rebase.
-      GIT_TERMINAL_PROMPT: '0',
-      GIT_EDITOR: 'true',
-      GIT_SEQUENCE_EDITOR: 'true',
-      // Messages are matched (push rejections), so they must not be translated.
-      LC_ALL: 'C',
-      LANGUAGE: 'C',
+    this.sleep = opts.sleep;
+    this.backoffMs = opts.backoffMs;
+    this.git = new GitRunner({
+      cwd: opts.config.repo, author: opts.config.author, timeoutMs: opts.commandTimeoutMs,
+      fault: (message, hint, options) => new GitRecordsError(message, hint, options),
     });
-    this.env = env;
   }
 
   /**
@@ -97,20 +83,17 @@ export class GitRecords {
    * Throws `GitRecordsError` when nothing could be committed; push failures are in the result.
    */
   write(record: RenderedRecord): Promise<GitWriteResult> {
-    const run = this.queue.then(() => this.writeNow(record));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return exclusive(this.config.repo, () => this.writeNow(record));
   }
 
   private async writeNow(record: RenderedRecord): Promise<GitWriteResult> {
     const repo = await this.ensureRepo();
     const branch = await this.ensureBranch();
-    const abs = resolve(repo, record.path);
-    const rel = relative(repo, abs);
-    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    const gitPath = treePath(repo, record.path);
+    if (gitPath === null) {
       throw new GitRecordsError(`record path "${record.path}" is outside the records repository ${repo}`);
     }
-    const gitPath = rel.split(sep).join('/');
+    const abs = resolve(repo, gitPath);
 
     const current = await readFile(abs, 'utf8').catch(() => null);
     if (current !== record.content) {
@@ -119,37 +102,14 @@ export class GitRecords {
       await writeFile(tmp, record.content);
       await rename(tmp, abs);
     }
-    await this.must(['add', '--', gitPath], 'stage the record');
-    const diff = await this.git(['diff', '--cached', '--quiet', '--', gitPath]);
-    const changed = diff.code === 1;
-    if (diff.code !== 0 && diff.code !== 1) throw this.failure('compare the record with the last commit', diff);
-    // Committing the path alone leaves anything else someone staged in this folder alone.
-    if (changed) await this.must(['commit', '--quiet', '-m', record.message, '--', gitPath], 'commit the record');
+    const changed = await commitPath(this.git, gitPath, record.message, 'the record');
 
     const result: GitWriteResult = { path: gitPath, committed: await this.commitOf(gitPath), changed, pushed: false };
     if (this.config.remote === null) return result;
-    const push = await this.push(this.config.remote, branch);
+    const push = await pushWithRebase(this.git, {
+      remote: this.config.remote, branch, retries: this.config.pushRetries, backoffMs: this.backoffMs, sleep: this.sleep,
+    });
     return { ...result, committed: await this.commitOf(gitPath), ...push };
-  }
-
-  /** Pushes HEAD to the branch; a rejection because the remote moved on is met with a rebase. */
-  private async push(remote: string, branch: string): Promise<{ pushed: boolean; error?: string }> {
-    // pushRetries counts the retries after the first push.
-    const attempts = 1 + Math.max(0, this.config.pushRetries);
-    let error = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const r = await this.git(['push', '--quiet', remote, `HEAD:refs/heads/${branch}`]);
-      if (r.code === 0) return { pushed: true };
-      error = `git push to ${remote} failed: ${gitMessage(r)}`;
-      if (/\[rejected\].*\((fetch first|non-fast-forward)\)/.test(r.stderr)) {
-        const pull = await this.git(['pull', '--rebase', '--quiet', remote, branch]);
-        if (pull.code === 0) continue;
-        await this.git(['rebase', '--abort']);
-        error = `git pull --rebase from ${remote} failed: ${gitMessage(pull)}`;
-      }
-      if (attempt < attempts) await this.sleep(Math.min(30_000, this.backoffMs * 2 ** (attempt - 1)));
-    }
-    return { pushed: false, error: redact(`${error} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`) };
   }
 
   private async ensureRepo(): Promise<string> {
@@ -158,7 +118,7 @@ export class GitRecords {
     if (!info?.isDirectory()) {
       throw new GitRecordsError(`records repository ${repo} does not exist`, `clone the records repository there (git clone <url> ${repo}) or fix records.repo in gangway.yaml`);
     }
-    const r = await this.git(['rev-parse', '--show-toplevel']);
+    const r = await this.git.run(['rev-parse', '--show-toplevel']);
     if (r.code !== 0) {
       throw new GitRecordsError(`records repository ${repo} is not a git repository`, `clone the records repository there (git clone <url> ${repo}) or run git init in it`);
     }
@@ -170,66 +130,31 @@ export class GitRecords {
     const want = this.config.branch;
     const remote = this.config.remote;
     if (remote !== null && remote.startsWith('-')) throw new GitRecordsError(`records.remote "${remote}" is not a remote name or URL`);
-    const current = (await this.git(['symbolic-ref', '--quiet', '--short', 'HEAD'])).stdout.trim();
+    const current = (await this.git.run(['symbolic-ref', '--quiet', '--short', 'HEAD'])).stdout.trim();
     if (want === null) {
       if (current === '') throw new GitRecordsError(`records repository ${this.config.repo} is not on a branch (detached HEAD)`, 'set records.branch in gangway.yaml or check out a branch there');
       return current;
     }
-    if (want.startsWith('-') || (await this.git(['check-ref-format', '--branch', want])).code !== 0) {
+    if (!(await isBranchName(this.git, want))) {
       throw new GitRecordsError(`records.branch "${want}" is not a valid branch name`);
     }
     if (current === want) return want;
-    if ((await this.git(['rev-parse', '--verify', '--quiet', 'HEAD'])).code !== 0) {
+    if ((await this.git.run(['rev-parse', '--verify', '--quiet', 'HEAD'])).code !== 0) {
       // A repository without commits: the first commit simply starts the branch.
-      await this.must(['symbolic-ref', 'HEAD', `refs/heads/${want}`], `start branch ${want}`);
+      await this.git.must(['symbolic-ref', 'HEAD', `refs/heads/${want}`], `start branch ${want}`);
       return want;
     }
-    if ((await this.git(['rev-parse', '--verify', '--quiet', `refs/heads/${want}`])).code === 0) {
-      await this.must(['switch', '--quiet', want], `switch to branch ${want}`);
-    } else if (remote !== null && (await this.git(['fetch', '--quiet', remote, `refs/heads/${want}`])).code === 0) {
-      await this.must(['switch', '--quiet', '-c', want, 'FETCH_HEAD'], `create branch ${want} from ${remote}`);
+    if ((await this.git.run(['rev-parse', '--verify', '--quiet', `refs/heads/${want}`])).code === 0) {
+      await this.git.must(['switch', '--quiet', want], `switch to branch ${want}`);
+    } else if (remote !== null && (await this.git.run(['fetch', '--quiet', remote, `refs/heads/${want}`])).code === 0) {
+      await this.git.must(['switch', '--quiet', '-c', want, 'FETCH_HEAD'], `create branch ${want} from ${remote}`);
     } else {
-      await this.must(['switch', '--quiet', '-c', want], `create branch ${want}`);
+      await this.git.must(['switch', '--quiet', '-c', want], `create branch ${want}`);
     }
     return want;
   }
 
   private async commitOf(gitPath: string): Promise<string> {
-    return (await this.must(['log', '-1', '--format=%H', '--', gitPath], 'find the record\'s commit')).stdout.trim();
+    return (await this.git.must(['log', '-1', '--format=%H', '--', gitPath], 'find the record\'s commit')).stdout.trim();
   }
-
-  private async must(args: string[], what: string): Promise<GitRun> {
-    const r = await this.git(args);
-    if (r.code !== 0) throw this.failure(what, r);
-    return r;
-  }
-
-  private failure(what: string, r: GitRun): GitRecordsError {
-    return new GitRecordsError(redact(`could not ${what} in ${this.config.repo}: ${gitMessage(r)}`));
-  }
-
-  private git(args: string[]): Promise<GitRun> {
-    return new Promise((done, fail) => {
-      execFile('git', args, { cwd: this.config.repo, env: this.env, timeout: this.timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          fail(new GitRecordsError('git is not installed', 'install git (Debian package git)', { cause: err }));
-          return;
-        }
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        done({ code, stdout, stderr: err && code === -1 ? `${stderr}\n${err.message}` : stderr });
-      });
-    });
-  }
-}
-
-/** Git's own words, without its hints, on one line. */
-function gitMessage(r: GitRun): string {
-  const lines = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
-  const text = lines.join('; ');
-  return text === '' ? `exit code ${r.code}` : text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
-}
-
-/** Masks credentials in URLs (`https://user:token@host` → `https://***@host`). */
-export function redact(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi, '$1***@');
 }

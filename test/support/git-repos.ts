@@ -1,11 +1,12 @@
 /**
- * Real git repositories for the records tests: a working clone with an initial commit and a
- * bare repository as its `origin`. Test-only.
+ * Real git repositories for the records and GitOps tests: a working clone with an initial
+ * commit and a bare repository as its `origin`, hooks to make a remote refuse pushes or to
+ * act at a chosen moment, and committing files in one call. Test-only.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { requireOrSkip } from './require.js';
 
 const ENV: NodeJS.ProcessEnv = {
@@ -64,10 +65,58 @@ export async function makeRepos(): Promise<Repos> {
       return dir;
     },
     async rejectPushes(message) {
-      const hook = join(bare, 'hooks', 'pre-receive');
-      await writeFile(hook, `#!/bin/sh\necho '${message}' >&2\nexit 1\n`);
-      await chmod(hook, 0o755);
+      await installHook(bare, 'pre-receive', `echo '${message}' >&2\nexit 1`);
     },
     remove: () => rm(root, { recursive: true, force: true }),
   };
 }
+
+/**
+ * Installs a hook (`pre-receive`, `post-commit`, …) in the repository at `dir` (bare or
+ * working tree): `script` runs under `/bin/sh`, after git's own variables are unset so the
+ * git commands it runs act on the folders they name.
+ */
+export async function installHook(dir: string, name: string, script: string): Promise<void> {
+  const hooks = join(await git(dir, 'rev-parse', '--absolute-git-dir'), 'hooks');
+  await mkdir(hooks, { recursive: true });
+  const hook = join(hooks, name);
+  await writeFile(hook, `#!/bin/sh\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX\n${script}\n`);
+  await chmod(hook, 0o755);
+}
+
+/**
+ * Writes `files` (path → content) in the working tree `dir`, commits them with `message` as
+ * the test person and, unless `push` is false, pushes the branch to `origin`. Resolves with
+ * the new commit's sha.
+ */
+export async function commitFiles(dir: string, files: Record<string, string>, message: string, push = true): Promise<string> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), content);
+    await git(dir, 'add', '--', path);
+  }
+  await git(dir, 'commit', '--quiet', '-m', message);
+  if (push) await git(dir, 'push', '--quiet', 'origin', 'HEAD');
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
+/**
+ * A values file of a config repository as people write them, for GitOps tests: comments,
+ * blank lines, odd spacing, a flow map, a list and one CRLF line; `image.tag` is `"1.4.1"`.
+ */
+export const IMAGE_TAGS_YAML = [
+  '# Image tags for staging.\r',
+  '# Written by deployments; edit by hand only in an emergency.',
+  '',
+  'image:',
+  '  repository: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web   # ECR',
+  '  tag: "1.4.1"  # current release',
+  '',
+  '  pullPolicy: IfNotPresent',
+  'replicas:   3',
+  'resources: { limits: { cpu: 500m, memory: 512Mi } }',
+  'sidecars:',
+  "  - name: 'proxy'",
+  '    tag: 2.0.0',
+  '',
+].join('\n');
