@@ -293,6 +293,25 @@ None.
     expect(r.content).toContain('\nreason: null\nexpedited: false\noutcome:\n  phase: succeeded\n  message: null\n');
   });
 
+  it('keeps what the pods of a migration Job printed: a Jobs section and `jobs` in the front matter, fenced so their output cannot break the file', () => {
+    const d: DeploymentView = {
+      ...rolledBack(), phase: 'failed', message: 'job migrate-5f1c9a2e failed: BackoffLimitExceeded', verdicts: [], gates: [],
+      steps: [
+        { deploymentId: 'd-1', idx: 1, type: 'job', title: 'job migrate for 1.4.2', params: {}, status: 'failed', stage: 'deploy', startedAt: T, finishedAt: T + 4000, attempts: 1,
+          output: { job: 'migrate-5f1c9a2e', reason: 'job migrate-5f1c9a2e failed: BackoffLimitExceeded', logs: [{ pod: 'migrate-5f1c9a2e-x7k2p', lines: ['migration: starting', 'ERROR: ```relation``` exists'] }] } },
+        { deploymentId: 'd-1', idx: 0, type: 'gates', title: 'gates: window', params: {}, status: 'succeeded', stage: 'deploy', startedAt: T, finishedAt: T, output: null, attempts: 1 },
+      ],
+    };
+    const r = renderRecord({ deployment: d, approvals: [], checklist: [], config: { path: 'docs/deployments/{environment}' } });
+    expect(r.content.slice(r.content.indexOf('## Jobs'))).toBe([
+      '## Jobs', '', '### Step 1: job `migrate-5f1c9a2e`', '', 'Pod `migrate-5f1c9a2e-x7k2p`:', '', '````text', 'migration: starting', 'ERROR: ```relation``` exists', '````', '',
+    ].join('\n'));
+    const front = parse(r.content.split('\n---\n')[0]!.replace(/^---\n/, '')) as { jobs: unknown };
+    expect(front.jobs).toEqual([{ step: 1, job: 'migrate-5f1c9a2e', logs: [{ pod: 'migrate-5f1c9a2e-x7k2p', lines: ['migration: starting', 'ERROR: ```relation``` exists'] }] }]);
+    // A record without job steps has neither.
+    expect(renderRecord({ deployment: rolledBack(), approvals, checklist, config: { path: 'x' } }).content).not.toMatch(/## Jobs|\njobs:/);
+  });
+
   it('keeps user text from breaking the file: names become safe path segments, Markdown and YAML are escaped', () => {
     const d: DeploymentView = {
       ...rolledBack(), version: '../../etc/passwd', reason: '# heading\nsecond line with `code` and <b>html</b> and _emph_',

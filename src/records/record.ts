@@ -57,6 +57,7 @@ export function renderRecord(input: RecordInput): RenderedRecord {
   const gates = [...d.gates].sort((a, b) => compare(a.gate, b.gate));
   const steps = [...d.steps].sort((a, b) => a.idx - b.idx);
   const verdicts = [...d.verdicts].sort((a, b) => a.at - b.at || a.id - b.id);
+  const jobs = steps.flatMap((s) => jobOutput(s));
 
   const front = {
     schema: RECORD_SCHEMA,
@@ -85,6 +86,7 @@ export function renderRecord(input: RecordInput): RenderedRecord {
     verdicts: verdicts.map((v) => ({
       template: v.template, rule: v.rule, kind: v.kind, step: v.stepIdx, verdict: v.verdict, reason: v.reason, at: iso(v.at), measurements: v.measurements,
     })),
+    ...(jobs.length > 0 ? { jobs } : {}),
     gangway: version,
   };
 
@@ -154,6 +156,19 @@ export function renderRecord(input: RecordInput): RenderedRecord {
   }
   lines.push('');
 
+  // Jobs before the rollout (migrations): what their pods printed, as the step kept it.
+  if (jobs.length > 0) {
+    lines.push('## Jobs', '');
+    for (const j of jobs) {
+      lines.push(`### Step ${j.step}: job ${code(j.job)}`, '');
+      if (j.logs.length === 0) lines.push('No pod output.', '');
+      for (const l of j.logs) {
+        const fence = '`'.repeat(Math.max(3, ...[...l.lines.join('\n').matchAll(/`+/g)].map((m) => m[0].length + 1)));
+        lines.push(`Pod ${code(l.pod)}:`, '', `${fence}text`, ...l.lines, fence, '');
+      }
+    }
+  }
+
   return {
     path: posix.join(folder, file),
     content: lines.join('\n'),
@@ -182,6 +197,16 @@ function pinnedDigest(image: string | null): string | null {
 
 function stepDuration(s: StepRecord): number | null {
   return s.startedAt !== null && s.finishedAt !== null ? s.finishedAt - s.startedAt : null;
+}
+
+/** The Job and its pods' lines of a `job` step that kept them; none for other steps. */
+function jobOutput(s: StepRecord): Array<{ step: number; job: string; logs: Array<{ pod: string; lines: string[] }> }> {
+  const o = s.output as { job?: unknown; logs?: unknown } | null | undefined;
+  if (s.type !== 'job' || typeof o?.job !== 'string' || !Array.isArray(o.logs)) return [];
+  const logs = (o.logs as Array<{ pod?: unknown; lines?: unknown }>)
+    .filter((l) => typeof l.pod === 'string' && Array.isArray(l.lines))
+    .map((l) => ({ pod: l.pod as string, lines: (l.lines as unknown[]).map(String) }));
+  return [{ step: s.idx, job: o.job, logs }];
 }
 
 function failureReason(s: StepRecord): string | null {

@@ -1,32 +1,58 @@
 // A continuous request loop in its own process (spawned by test/support/load.ts), so that a
-// test's synchronous calls never freeze the client and fake failures. Arguments: port and
-// concurrency. Runs until it reads "stop" on stdin (or stdin closes), then prints the result
-// as one JSON line on stdout and exits.
+// test's synchronous calls never freeze the client and fake failures. Arguments: where to send
+// (a loopback port, or an http:// or https:// URL) and the concurrency. For a URL, the env var
+// LOAD_REQUEST may hold `{ "headers": {…}, "ca": "<PEM>" }` (kept out of argv: it may carry a
+// bearer token). Prints "ready" once it runs, "answered" after the first 200 and "version V"
+// after the first 200 whose body is V. Runs until it
+// reads "stop" on stdin (or stdin closes), then prints the result as one JSON line on stdout
+// and exits.
 import http from 'node:http';
+import https from 'node:https';
 
-const port = Number(process.argv[2]);
+const where = process.argv[2] ?? '';
 const concurrency = Number(process.argv[3] ?? 4);
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-const result = { ok: 0, failed: 0, failures: [], versions: {} };
+const extra = process.env.LOAD_REQUEST ? JSON.parse(process.env.LOAD_REQUEST) : {};
+const url = /^[0-9]+$/.test(where) ? new URL(`http://127.0.0.1:${where}/`) : new URL(where);
+const secure = url.protocol === 'https:';
+const agent = secure
+  ? new https.Agent({ keepAlive: true, maxSockets: concurrency, ...(extra.ca ? { ca: extra.ca } : {}) })
+  : new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const options = {
+  protocol: url.protocol,
+  host: url.hostname,
+  port: url.port || (secure ? 443 : 80),
+  path: `${url.pathname}${url.search}`,
+  headers: extra.headers ?? {},
+  agent,
+};
+// `seen`: the ordinal (among all answers and failures) of the first and last 200 of each version.
+const result = { ok: 0, failed: 0, failures: [], versions: {}, seen: {}, last: null };
+let answers = 0;
 let running = true;
 
 const note = (why) => {
+  answers++;
   result.failed++;
   if (result.failures.length < 20) result.failures.push(why);
 };
 
 const one = () => new Promise((resolve) => {
-  const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+  const req = (secure ? https : http).get(options, (res) => {
     let body = '';
     res.setEncoding('utf8');
     res.on('data', (c) => { body += c; });
     res.on('end', () => {
       if (res.statusCode === 200) {
-        result.ok++;
+        answers++;
+        if (result.ok++ === 0) process.stdout.write('answered\n');
         const v = body.trim();
         result.versions[v] = (result.versions[v] ?? 0) + 1;
+        if (!result.seen[v]) process.stdout.write(`version ${v}\n`);
+        const seen = result.seen[v] ?? (result.seen[v] = { first: answers, last: answers });
+        seen.last = answers;
+        result.last = v;
       } else {
-        note(`status ${res.statusCode}: ${body.slice(0, 100)}`);
+        note(`status ${res.statusCode}: ${body.slice(0, 200)}`);
       }
       resolve();
     });

@@ -300,8 +300,12 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       down = true;
       await http.close();
       await new Promise((r) => setTimeout(r, o.downMs ?? 200));
-      try { await o.whileDown?.(); } finally { port = await http.listen(port); }
-      down = false;
+      try {
+        await o.whileDown?.();
+      } finally {
+        port = await http.listen(port);
+        down = false;
+      }
     },
     async tick() { pass(); await kubelet.settle(); },
     waitFor(predicate, o = {}) {

@@ -14,8 +14,9 @@
  *   loopback port: PORT set to it, the container's env (value, fieldRef, secretKeyRef,
  *   configMapKeyRef) passed, stdout/stderr kept as the container's log; Ready when the
  *   readinessProbe's httpGet answers 200–399 (at once without a probe); restarted with
- *   backoff when it exits (restartPolicy permitting); on pod deletion SIGTERM, then SIGKILL
- *   after the grace period.
+ *   backoff when it exits (restartPolicy permitting); on pod deletion its preStop hook first
+ *   (`sleep`, `exec` as a real process, `httpGet` on its port), then SIGTERM, then SIGKILL after
+ *   the grace period (at least 2 s after a hook's SIGTERM, as upstream).
  *
  * Simplified, and said so: time is compressed (probes run every `probeIntervalMs` whatever
  * periodSeconds says; CrashLoopBackOff starts at `backoffBaseMs` instead of 10 s); liveness
@@ -149,6 +150,17 @@ interface ContainerState {
   containerId: string;
   killRequested: boolean;
   pullToggle: number;
+  preStop?: PreStopState;
+}
+
+/** A container's preStop hook while its pod terminates. */
+interface PreStopState {
+  /** The hook finished (or failed). */
+  ended: boolean;
+  /** The container was stopped after it (or the grace period ran out). */
+  done: boolean;
+  /** The process of an `exec` hook. */
+  child?: ChildProcess;
 }
 
 interface PodState {
@@ -159,6 +171,8 @@ interface PodState {
   startTime: string;
   containers: ContainerState[];
   terminating: boolean;
+  /** The grace period the pod was deleted with (s); a later delete may shorten it. */
+  grace?: number;
   killAt?: number;
   conditionTimes: Record<string, string>;
   scheduledAt: string;
@@ -176,6 +190,9 @@ export interface KubeletOptions {
 }
 
 let podIpCounter = 0;
+
+/** What a container gets between SIGTERM and SIGKILL at least, once its preStop hook used up the grace period (kubelet's minimumGracePeriodInSeconds). */
+const MIN_SHUTDOWN_MS = 2000;
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGABRT: 6, SIGSEGV: 11 };
 
@@ -245,7 +262,7 @@ export class Kubelet implements PodRuntime {
     for (const [uid, st] of this.#pods) {
       if (seen.has(uid)) continue;
       // Removed without a graceful termination (force delete, namespace gone): stop now.
-      for (const c of st.containers) this.#kill(c, 'SIGKILL');
+      for (const c of st.containers) { this.#kill(c, 'SIGKILL'); this.#endPreStop(c); }
       for (const c of st.containers) if (!this.#alive(c)) c.log.end();
       if (st.containers.every((c) => !this.#alive(c))) this.#pods.delete(uid);
     }
@@ -258,6 +275,7 @@ export class Kubelet implements PodRuntime {
 
   /** Stops every process: SIGTERM, then SIGKILL after `graceMs`. */
   async stopAll(graceMs: number): Promise<void> {
+    for (const c of [...this.#pods.values()].flatMap((p) => p.containers)) this.#endPreStop(c);
     const all = [...this.#pods.values()].flatMap((p) => p.containers).filter((c) => this.#alive(c));
     for (const c of all) this.#kill(c, 'SIGTERM');
     const deadline = Date.now() + graceMs;
@@ -447,23 +465,42 @@ export class Kubelet implements PodRuntime {
     recordEvent(this.o.api, this.o.events, pod, 'Warning', 'BackOff', 'Back-off restarting failed container', 'kubelet');
   }
 
+  /**
+   * Graceful termination as the kubelet does it (killContainer): a container with a preStop
+   * hook keeps running while the hook runs (at most the grace period); then, or at once without
+   * a hook, SIGTERM; SIGKILL when the grace period is over, though never sooner than 2 s after
+   * the SIGTERM that follows a hook (upstream's minimum shutdown window). The pod is no longer
+   * Ready meanwhile, so the service proxy stops picking it as soon as it is marked for deletion.
+   */
   #terminate(st: PodState, pod: Obj): void {
     const m = pod.metadata as Obj;
+    const grace = typeof m.deletionGracePeriodSeconds === 'number' ? m.deletionGracePeriodSeconds : 30;
     if (!st.terminating) {
       st.terminating = true;
-      const grace = typeof m.deletionGracePeriodSeconds === 'number' ? m.deletionGracePeriodSeconds : 30;
+      st.grace = grace;
       st.killAt = Date.now() + grace * 1000;
+      const specs = ((isObj(pod.spec) && Array.isArray(pod.spec.containers) ? pod.spec.containers : []) as Obj[]);
       for (const c of st.containers) {
         if (c.phase === 'running') recordEvent(this.o.api, this.o.events, pod, 'Normal', 'Killing', `Stopping container ${c.name}`, 'kubelet');
-        if (c.process && this.#alive(c)) this.#kill(c, 'SIGTERM');
-        else if (c.phase !== 'terminated') {
-          if (c.phase === 'running') c.exitPending = { code: 0, signal: null };
-          else { c.phase = 'terminated'; c.log.end(); }
-        }
+        const cspec = specs.find((x) => x.name === c.name) ?? {};
+        const hook = isObj(cspec.lifecycle) && isObj(cspec.lifecycle.preStop) ? cspec.lifecycle.preStop : undefined;
+        if (hook && grace > 0 && c.phase === 'running' && this.#alive(c)) this.#startPreStop(st, pod, c, cspec, hook);
+        else this.#stopContainer(c);
       }
-    } else {
-      const grace = typeof m.deletionGracePeriodSeconds === 'number' ? m.deletionGracePeriodSeconds : 30;
+    } else if (grace < (st.grace ?? Infinity)) {
+      // Deleted again with a shorter grace period: the deadline moves closer, never further.
+      st.grace = grace;
       st.killAt = Math.min(st.killAt ?? Infinity, Date.now() + grace * 1000);
+    }
+    for (const c of st.containers) {
+      const hook = c.preStop;
+      if (!hook || hook.done) continue;
+      const alive = this.#alive(c);
+      if (alive && !hook.ended && Date.now() < (st.killAt ?? 0)) continue;
+      this.#endPreStop(c);
+      if (!alive) continue;
+      st.killAt = Math.max(st.killAt ?? 0, Date.now() + MIN_SHUTDOWN_MS);
+      this.#stopContainer(c);
     }
     for (const c of st.containers) {
       if (c.exitPending) this.#onExit(st, pod, c, 'Never');
@@ -471,6 +508,95 @@ export class Kubelet implements PodRuntime {
       if (c.process && this.#alive(c) && Date.now() >= (st.killAt ?? 0)) this.#kill(c, 'SIGKILL');
       if (!this.#alive(c) && c.phase !== 'terminated') { c.phase = 'terminated'; c.log.end(); }
     }
+  }
+
+  /** Marks a container's preStop hook done, killing an `exec` hook's process that still runs. */
+  #endPreStop(c: ContainerState): void {
+    const hook = c.preStop;
+    if (!hook) return;
+    hook.done = true;
+    if (hook.child && hook.child.exitCode === null && hook.child.signalCode === null) signalGroup(hook.child.pid, 'SIGKILL');
+  }
+
+  /** SIGTERM to a process container; a built-in one ends as if it exited 0; one not running is terminated now. */
+  #stopContainer(c: ContainerState): void {
+    if (c.process && this.#alive(c)) this.#kill(c, 'SIGTERM');
+    else if (c.phase !== 'terminated') {
+      if (c.phase === 'running') c.exitPending = { code: 0, signal: null };
+      else { c.phase = 'terminated'; c.log.end(); }
+    }
+  }
+
+  /**
+   * Starts a container's preStop hook: `sleep` waits, `exec` runs the command (a real process,
+   * with the container's environment; a built-in image has no process to run it in, so it ends
+   * at once), `httpGet` requests the container's port. A hook that fails is a
+   * `FailedPreStopHook` event; either way the container is stopped next.
+   */
+  #startPreStop(st: PodState, pod: Obj, c: ContainerState, cspec: Obj, hook: Obj): void {
+    const state: PreStopState = { ended: false, done: false };
+    c.preStop = state;
+    // Upstream's wording: `Exec lifecycle hook ([sleep 5]) for Container "web" in Pod "web-…_shop(uid)" failed - error: …`.
+    const failed = (what: string, error: string): void => {
+      recordEvent(this.o.api, this.o.events, pod, 'Warning', 'FailedPreStopHook', `${what} for Container "${c.name}" in Pod "${st.name}_${st.ns}(${st.uid})" failed - error: ${error}`, 'kubelet');
+    };
+    if (isObj(hook.sleep)) {
+      const ms = Math.max(0, Number(hook.sleep.seconds ?? 0)) * 1000;
+      const timer = setTimeout(() => { state.ended = true; }, ms);
+      timer.unref();
+      return;
+    }
+    if (isObj(hook.exec) && Array.isArray(hook.exec.command) && hook.exec.command.length > 0 && c.behaviour.kind === 'process') {
+      const command = (hook.exec.command as unknown[]).map(String);
+      const b = c.behaviour;
+      const env = this.#env(pod, cspec);
+      const what = `Exec lifecycle hook ([${command.join(' ')}])`;
+      if (env instanceof Error) {
+        state.ended = true;
+        failed(what, env.message);
+        return;
+      }
+      let child: ChildProcess;
+      try {
+        child = spawn(command[0], command.slice(1), {
+          cwd: b.cwd ?? this.o.cwd,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', HOSTNAME: st.name, ...(b.env ?? {}), ...env, ...(c.port !== undefined ? { PORT: String(c.port) } : {}) },
+          stdio: 'ignore',
+          detached: true,
+        });
+      } catch (err) {
+        state.ended = true;
+        failed(what, (err as Error).message);
+        return;
+      }
+      state.child = child;
+      this.o.reaper.track(child);
+      child.on('error', (err) => { state.ended = true; failed(what, err.message); });
+      child.on('exit', (code, signal) => {
+        this.o.reaper.untrack(child.pid);
+        state.ended = true;
+        if (code !== 0 && !state.done) failed(what, `command '${command.join(' ')}' exited with ${code ?? 128 + (SIGNALS[signal ?? ''] ?? 9)}: , message: ""`);
+      });
+      return;
+    }
+    if (isObj(hook.httpGet) && c.behaviour.kind === 'process' && c.port !== undefined) {
+      const g = hook.httpGet;
+      const path = String(g.path ?? '/');
+      const headers: Record<string, string> = { 'user-agent': 'kube-lifecycle/1.32' };
+      for (const h of (Array.isArray(g.httpHeaders) ? g.httpHeaders : []) as Obj[]) headers[String(h.name)] = String(h.value);
+      const req = httpRequest({ host: '127.0.0.1', port: c.port, path, method: 'GET', headers }, (res) => {
+        res.resume();
+        res.on('end', () => { state.ended = true; });
+        res.on('error', () => { state.ended = true; });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        state.ended = true;
+        failed(`HTTP lifecycle hook (${path})`, `Get "http://127.0.0.1:${c.port}${path}": ${err.code === 'ECONNREFUSED' ? `dial tcp 127.0.0.1:${c.port}: connect: connection refused` : err.message}`);
+      });
+      req.end();
+      return;
+    }
+    state.ended = true;
   }
 
   #finishDeletion(st: PodState, pod: Obj): void {
