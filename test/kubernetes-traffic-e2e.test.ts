@@ -7,8 +7,8 @@
  * and 20 ms of latency per request, so requests are in flight whenever a pod goes away.
  *
  * Given `web` in one project, each environment in its own namespace:
- * - bg (blue-green) and canary (a replica-ratio canary judged by an analysis step that reads a
- *   FAKE stats endpoint): a request loop in its own process sends requests without pause to
+ * - bg (blue-green), rolling (the Deployment's own rolling update) and canary (a replica-ratio
+ *   canary judged by an analysis step that reads a FAKE stats endpoint): a request loop in its own process sends requests without pause to
  *   the public Service through the API server's service proxy while releases roll out and a
  *   bad one is rolled back; not one request fails, and the answers move from release to release;
  * - restart: the API server restarts while a release waits for its pods; the step retries
@@ -53,6 +53,7 @@ function gangwayYaml(ports: { api: number; metrics: number }, statsPort: number,
   restart: {}
   jobs: {}
   route: {}
+  rolling: {}
 records: { repo: ${records} }
 analysis:
   shop-orders:
@@ -90,6 +91,10 @@ services:
             scaleDownDelay: 1s
       restart:
         target: { kubernetes: { namespace: restart } }
+      rolling:
+        target: { kubernetes: { namespace: rolling } }
+        strategy:
+          rolling: { maxSurge: 1, maxUnavailable: 0 }
       jobs:
         target: { kubernetes: { namespace: jobs } }
         jobs: { beforeRollout: [{ manifest: migrate.yaml, timeout: 1m }] }
@@ -233,7 +238,7 @@ beforeAll(async () => {
     'fake.local/app': { command: [process.execPath, APP] },
     'fake.local/gated': { command: [process.execPath, APP], env: { HEALTH_FILE: join(holdDir, 'hold') } },
   } });
-  for (const ns of ['bg', 'canary', 'restart', 'jobs', 'route']) await kube.namespace(ns);
+  for (const ns of ['bg', 'canary', 'restart', 'jobs', 'route', 'rolling']) await kube.namespace(ns);
   stats = await startFakeStats(['3.0.0']);
   repos = await makeRepos();
   project = await makeProject((ports) => gangwayYaml(ports, stats.port, repos.work));
@@ -265,6 +270,25 @@ describe.skipIf(!hasGit)('Kubernetes traffic end to end', () => {
       expect(selector('bg')).toEqual({ app: 'web', color: 'green' });
       // scaleDownDelay 1s: blue goes to zero, and its pods end (preStop, SIGTERM) while the requests go on.
       await kube.waitFor(() => replicas('bg', 'web-blue') === 0 && pods('bg').every((p) => versionOf(p) === '2.0.0'), { what: 'the 1.0.0 pods to end', timeoutMs: 60_000 });
+      await load.answeredBy('2.0.0');
+
+      expectNoFailureFromTo(await load.stop(), '1.0.0', '2.0.0');
+    }, DEPLOY_TEST_MS);
+  });
+
+  describe('given 1.0.0 serving by the Deployment\'s own rolling update in rolling (maxSurge 1, maxUnavailable 0), and requests without pause through the Service web', () => {
+    it('when 2.0.0 rolls out pod by pod, then not one request fails and the answers move from 1.0.0 to 2.0.0', async () => {
+      expect(await deploy('rolling', '1.0.0')).toMatchObject({ code: 0, end: { phase: 'succeeded' } });
+      const load = await serviceLoad('rolling');
+
+      const { code, end } = await deploy('rolling', '2.0.0');
+      expect([code, end.phase, end.message]).toEqual([0, 'succeeded', null]);
+      expect(titles(end)).toEqual([
+        ['gates: rejected, freeze', 'succeeded'], ['roll out 2.0.0', 'succeeded'], ['smoke checks on 2.0.0', 'succeeded'], ['watch 2.0.0 for 1s', 'succeeded'],
+      ]);
+      // One Deployment, rolled in place; the old ReplicaSet's pods end (preStop, SIGTERM) while the requests go on.
+      expect(versionOf(kube.get('deployment', 'rolling', 'web')!)).toBe('2.0.0');
+      await kube.waitFor(() => pods('rolling').every((p) => versionOf(p) === '2.0.0'), { what: 'the 1.0.0 pods to end', timeoutMs: 60_000 });
       await load.answeredBy('2.0.0');
 
       expectNoFailureFromTo(await load.stop(), '1.0.0', '2.0.0');
