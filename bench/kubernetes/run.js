@@ -1,11 +1,13 @@
-// Kubernetes target benchmark: what one deployment costs on a cluster, for blue-green and for a
-// canary weighted by replica counts, through a real `gangway up` (built CLI, dist/) against the
+// Kubernetes target benchmark: what one deployment costs on a cluster, for blue-green, for a
+// canary weighted by replica counts and for the Deployment's own rolling update, through a real `gangway up` (built CLI, dist/) against the
 // FAKE Kubernetes API server of test/support/fake-kube (its kubelet runs test/fixtures/app.mjs as
 // the pods). Per deployment it measures
 //   - the time from the deploy request (POST /v1/deployments) until traffic is on the new release:
 //     the public Service selects the new colour (`switchedMs`), for a canary also until the canary
 //     first takes its share (`firstTrafficMs`: the Service selects both colours), for blue-green
 //     until the preview Service selects it (`previewMs`), and until the deployment ends (`endMs`);
+//     for the rolling update, until the first pod of the new release is Ready behind the Service
+//     (`firstTrafficMs`) and until every live pod is the new release's (`switchedMs`);
 //   - the API calls Gangway made for it (the fake's request log, user agent gangway/…, the
 //     environment's namespace, from the request until the previous colour is scaled to zero),
 //     by verb and by verb and resource.
@@ -35,7 +37,7 @@ const FAKE_OUT = path.join(root, 'node_modules/.cache/gangway-bench-kubernetes')
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 2);
 const HEALTH_INTERVAL = process.env.BENCH_HEALTH_INTERVAL ?? '200ms';
-const SUBJECTS = ['blueGreen', 'canaryReplicaRatio'];
+const SUBJECTS = ['blueGreen', 'canaryReplicaRatio', 'rolling'];
 
 function log(msg) { process.stderr.write(`[bench:kubernetes] ${msg}\n`); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -79,7 +81,7 @@ function freePort() {
 }
 
 /** One environment per subject and round, each in its own namespace. */
-function envName(subject, round) { return `${subject === 'blueGreen' ? 'bg' : 'cn'}${round}`; }
+function envName(subject, round) { return `${{ blueGreen: 'bg', canaryReplicaRatio: 'cn', rolling: 'rl' }[subject]}${round}`; }
 
 function gangwayYaml(ports) {
   const envs = [];
@@ -88,9 +90,11 @@ function gangwayYaml(ports) {
     for (const subject of SUBJECTS) {
       const env = envName(subject, round);
       envs.push(`  ${env}: {}`);
-      const strategy = subject === 'blueGreen'
-        ? 'blueGreen: { scaleDownDelay: 0s }'
-        : 'canary: { steps: [ { setWeight: 50 }, { setWeight: 100 } ], scaleDownDelay: 0s }';
+      const strategy = {
+        blueGreen: 'blueGreen: { scaleDownDelay: 0s }',
+        canaryReplicaRatio: 'canary: { steps: [ { setWeight: 50 }, { setWeight: 100 } ], scaleDownDelay: 0s }',
+        rolling: 'rolling: { maxSurge: 1, maxUnavailable: 0 }',
+      }[subject];
       overrides.push(`      ${env}:\n        target: { kubernetes: { namespace: ${env} } }\n        strategy: { ${strategy} }`);
     }
   }
@@ -196,6 +200,13 @@ try {
         if (marks.switchedMs === undefined && newColor && sel.color === newColor) marks.switchedMs = now;
       }
       if (subject === 'blueGreen' && marks.previewMs === undefined && selector(env, 'web-preview')?.color === newColor) marks.previewMs = now;
+      if (subject === 'rolling') {
+        const live = kube.list('pod', env, { labelSelector: 'gangway.io/service=web' }).filter((p) => !p.metadata.deletionTimestamp);
+        const isNew = (p) => p.metadata.annotations?.['gangway.io/version'] === version;
+        const ready = (p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        if (marks.firstTrafficMs === undefined && live.some((p) => isNew(p) && ready(p))) marks.firstTrafficMs = now;
+        if (marks.switchedMs === undefined && live.length > 0 && live.every((p) => isNew(p) && ready(p))) marks.switchedMs = now;
+      }
       if (now - lastPoll > 100) {
         lastPoll = now;
         const d = await api(apiPort, token, 'GET', `/v1/deployments/${created.id}`);
@@ -227,9 +238,10 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const subject of SUBJECTS) {
       const env = envName(subject, round);
-      // 1.0.0 takes web-blue; the measured 1.1.0 takes web-green and moves traffic to it.
-      await deployAndMeasure(subject, env, '1.0.0', 'blue', null);
-      const run = await deployAndMeasure(subject, env, '1.1.0', 'green', 'blue');
+      // 1.0.0 takes web-blue; the measured 1.1.0 takes web-green and moves traffic to it (rolling: one Deployment web, rolled in place).
+      const rolling = subject === 'rolling';
+      await deployAndMeasure(subject, env, '1.0.0', rolling ? null : 'blue', null);
+      const run = await deployAndMeasure(subject, env, '1.1.0', rolling ? null : 'green', rolling ? null : 'blue');
       runs[subject].push(run);
       log(`round ${round + 1}/${ROUNDS} ${subject}: switched after ${run.switchedMs} ms, ${run.apiCalls} API calls`);
     }
@@ -253,7 +265,12 @@ try {
     machine: { cpus: (await import('node:os')).cpus().length, loadAverage: (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100) },
     settings: { rounds: ROUNDS, instances: INSTANCES, healthInterval: HEALTH_INTERVAL, fakeKubeletTimingsMs: { startMs: 100, readyMs: 150, probeIntervalMs: 100 } },
     results,
-    ratios: { canaryToBlueGreenSwitch: Math.round((results.canaryReplicaRatio.switchedMs.median / results.blueGreen.switchedMs.median) * 100) / 100, canaryToBlueGreenApiCalls: Math.round((results.canaryReplicaRatio.apiCalls.median / results.blueGreen.apiCalls.median) * 100) / 100 },
+    ratios: {
+      canaryToBlueGreenSwitch: Math.round((results.canaryReplicaRatio.switchedMs.median / results.blueGreen.switchedMs.median) * 100) / 100,
+      canaryToBlueGreenApiCalls: Math.round((results.canaryReplicaRatio.apiCalls.median / results.blueGreen.apiCalls.median) * 100) / 100,
+      rollingToBlueGreenSwitch: Math.round((results.rolling.switchedMs.median / results.blueGreen.switchedMs.median) * 100) / 100,
+      rollingToBlueGreenApiCalls: Math.round((results.rolling.apiCalls.median / results.blueGreen.apiCalls.median) * 100) / 100,
+    },
     runs,
   };
   const json = JSON.stringify(out, null, 2);
