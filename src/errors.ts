@@ -37,7 +37,11 @@ export class ConfigError extends GangwayError {
 }
 
 /** One problem in a config file. `line`/`column` are 1-based. */
-export interface ConfigProblem { file: string; line: number; column: number; path: string; message: string; hint?: string }
+export interface ConfigProblem {
+  file: string; line: number; column: number; path: string; message: string; hint?: string;
+  /** Only on the last problem of a capped list: how many more problems were left out. */
+  omitted?: number;
+}
 
 export function formatProblem(p: ConfigProblem): string {
   const where = `${p.file}:${p.line}:${p.column}`;

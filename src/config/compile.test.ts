@@ -86,6 +86,13 @@ describe('mergeOverride', () => {
     expect(withMigrations.migrations?.backup).toEqual({ pgDump: { urlFromEnv: 'DATABASE_URL', dir: 'backups' } });
   });
 
+  it('merges keys named like Object methods as ordinary keys', () => {
+    const base = { target: { local: { command: ['node'], port: 8080, env: { A: '1' } } } } as RawServiceSettings;
+    const merged = mergeOverride(base, { target: { local: { env: { constructor: 'x', toString: 'y' } } } });
+    expect(merged.target.local?.env).toEqual({ A: '1', constructor: 'x', toString: 'y' });
+    expect(Object.keys(merged.target.local?.env ?? {})).toEqual(['A', 'constructor', 'toString']);
+  });
+
   it('leaves the service untouched when there is no override', () => {
     expect(mergeOverride(base, undefined)).toBe(base);
     expect(base.target.local?.port).toBe(8080);
@@ -125,6 +132,20 @@ describe('compileConfig', () => {
   it('keeps the default SQLite database inside stateDir', () => {
     const raw = configSchema.parse({ ...minimal, store: undefined });
     expect(compileConfig(raw, { file: '/srv/shop/gangway.yaml' }).store).toEqual({ kind: 'sqlite', path: '/srv/shop/var/state/state.db' });
+  });
+
+  it('gives the records looked up by name no prototype', () => {
+    const config = compileConfig(configSchema.parse({
+      project: 'shop', groups: { ops: ['alice'] }, environments: { dev: {} },
+      services: { web: { target: { local: { command: ['node'], port: 8080 } } } },
+    }), { file: '/srv/shop/gangway.yaml', env: {} });
+    for (const record of [config.services, config.services.web, config.groups, config.analysisTemplates]) {
+      expect(Object.getPrototypeOf(record)).toBeNull();
+    }
+    const name: string = 'toString';
+    expect(config.services[name]).toBeUndefined();
+    expect(config.groups[name]).toBeUndefined();
+    expect(Object.keys(config.analysisTemplates)).toEqual(Object.keys(PRESETS));
   });
 
   it('freezes everything it returns', () => {

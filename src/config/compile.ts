@@ -1,6 +1,9 @@
 /**
  * `RawConfig` (validated, as written) → `GangwayConfig` (complete, frozen). Every default is
  * applied here and nowhere else; relative paths are resolved against the config file's folder.
+ * The records looked up by a name from outside (`services`, each service's environments,
+ * `analysisTemplates`, `groups`) have no prototype: a name that is not declared, such as
+ * `constructor` or `toString`, finds nothing rather than an Object method.
  */
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,7 +16,7 @@ import type {
   WindowRange,
 } from './types.js';
 import { parseDuration } from './duration.js';
-import { migrationSecrets, notifierSecrets, readSecret } from './integrations.js';
+import { envValue, migrationSecrets, notifierSecrets, readSecret } from './integrations.js';
 import type { SecretRef } from './integrations.js';
 import { readPublicKey } from './keys.js';
 import { formatPath } from './problems.js';
@@ -52,14 +55,15 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
   const environments = Object.entries(raw.environments).map(([name, e]) => compileEnvironment(name, e, rootDir));
   const serviceNames = Object.keys(raw.services);
 
-  const services: Record<string, Record<string, ServiceEnvConfig>> = {};
+  const services = lookup<Record<string, ServiceEnvConfig>>();
   for (const [service, definition] of Object.entries(raw.services)) {
     const { environments: overrides, ...base } = definition;
-    services[service] = {};
+    const perEnvironment = lookup<ServiceEnvConfig>();
     for (const { name: environment } of environments) {
-      const settings = mergeOverride(base, overrides?.[environment]);
-      services[service][environment] = compileServiceEnv(service, environment, settings, { rootDir, stateDir, env });
+      const override = overrides && Object.hasOwn(overrides, environment) ? overrides[environment] : undefined;
+      perEnvironment[environment] = compileServiceEnv(service, environment, mergeOverride(base, override), { rootDir, stateDir, env });
     }
+    services[service] = perEnvironment;
   }
 
   return deepFreeze({
@@ -79,7 +83,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     serviceNames,
     services,
     analysisTemplates: compileTemplates(raw.analysis ?? {}),
-    groups: Object.fromEntries(Object.entries(raw.groups ?? {}).map(([name, members]) => [name, [...members]])),
+    groups: lookup(Object.entries(raw.groups ?? {}).map(([name, members]) => [name, [...members]])),
     registries: (raw.registries ?? []).map((r, i) => compileRegistry(r, i, env)),
     incidents: raw.incidents
       ? { label: raw.incidents.label ?? DEFAULTS.incidents.label, value: raw.incidents.value ?? DEFAULTS.incidents.value }
@@ -103,7 +107,7 @@ function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: En
   const pg = raw.store?.postgres;
   if (pg) {
     if (pg.url !== undefined) return { kind: 'postgres', url: pg.url };
-    const url = env[pg.urlFromEnv ?? ''];
+    const url = envValue(env, pg.urlFromEnv ?? '');
     if (!url) {
       throw new GangwayError('invalid_config', `store.postgres.urlFromEnv: environment variable ${pg.urlFromEnv} is not set`,
         `set ${pg.urlFromEnv} to a postgres:// URL before starting gangway`);
@@ -118,7 +122,7 @@ function compileStore(raw: RawConfig, rootDir: string, stateDir: string, env: En
 function compileRegistry(r: NonNullable<RawConfig['registries']>[number], index: number, env: Env): RegistryConfig {
   const secret = (variable: string | undefined, key: string): string | null => {
     if (variable === undefined) return null;
-    const value = env[variable];
+    const value = envValue(env, variable);
     if (!value) {
       throw new GangwayError('invalid_config', `registries[${index}].${key}: environment variable ${variable} is not set`,
         `set ${variable} before starting gangway`);
@@ -359,6 +363,7 @@ function compileHealth(h: RawServiceSettings['health']): HealthConfig {
     timeoutMs: parseDuration(h?.timeout ?? d.timeout),
     failureThreshold: h?.failureThreshold ?? d.failureThreshold,
     startTimeoutMs: parseDuration(h?.startTimeout ?? d.startTimeout),
+    pathSet: h?.path !== undefined,
   };
 }
 
@@ -419,7 +424,7 @@ function compileCanaryStep(step: NonNullable<RawCanary['steps']>[number]): Canar
 
 /** The built-in presets, then the file's own templates in declaration order. */
 function compileTemplates(raw: Record<string, RawAnalysisTemplate>): Record<string, AnalysisTemplate> {
-  const out: Record<string, AnalysisTemplate> = structuredClone(PRESETS);
+  const out = lookup(Object.entries(structuredClone(PRESETS)));
   for (const [name, t] of Object.entries(raw)) {
     out[name] = {
       name,
@@ -483,6 +488,18 @@ function compileSource(m: RawMetricSource): MetricSource {
   };
 }
 
+/**
+ * A record looked up by names from outside: without a prototype, so only its own keys are found.
+ *
+ * @example
+ * lookup<number>([['web', 1]]).constructor; // undefined
+ */
+export function lookup<T>(entries: Iterable<readonly [string, T]> = []): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of entries) out[key] = value;
+  return out;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -491,7 +508,11 @@ function deepMerge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
   if (!isPlainObject(base) || !isPlainObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  for (const [k, v] of Object.entries(over)) {
+    // Own keys only: a key named like an Object method (`constructor`) merges like any other.
+    const merged = deepMerge(Object.hasOwn(base, k) ? base[k] : undefined, v);
+    Object.defineProperty(out, k, { value: merged, writable: true, enumerable: true, configurable: true });
+  }
   return out;
 }
 
@@ -511,7 +532,7 @@ const EXCLUSIVE_KEYS: ReadonlyArray<{ path: readonly string[]; keys: readonly st
 ];
 
 function at(value: unknown, path: readonly string[]): unknown {
-  return path.reduce<unknown>((v, key) => (isPlainObject(v) ? v[key] : undefined), value);
+  return path.reduce<unknown>((v, key) => (isPlainObject(v) && Object.hasOwn(v, key) ? v[key] : undefined), value);
 }
 
 /**

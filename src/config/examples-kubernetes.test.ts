@@ -37,7 +37,7 @@ describe('examples/kubernetes/gangway.yaml', () => {
     expect(web.prod.target).toEqual({ ...TARGET, namespace: 'production', source: { kind: 'kustomize', path: resolve(DIR, 'k8s/overlays/production') }, instances: 4, httpRoute: 'web' });
     for (const env of ['dev', 'staging', 'prod'] as const) {
       expect(web[env].jobs).toEqual({ beforeRollout: [{ manifest: resolve(DIR, 'k8s/jobs/migrate.yaml'), timeoutMs: 600_000 }] });
-      expect(web[env].health).toEqual({ path: '/actuator/health', expect: { status: 200, json: { status: 'UP' } }, intervalMs: 5000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 300_000 });
+      expect(web[env].health).toEqual({ path: '/actuator/health', expect: { status: 200, json: { status: 'UP' } }, intervalMs: 5000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 300_000, pathSet: true });
     }
     expect(web.dev.strategy).toEqual({ kind: 'rolling', maxSurge: 1, maxUnavailable: 0 });
     expect(web.staging.strategy).toEqual({ kind: 'blueGreen', previewPort: null, scaleDownDelayMs: 600_000 });

@@ -5,8 +5,9 @@
  */
 import { validateWindows } from '../gates/window.js';
 import { compileWindows } from './compile.js';
+import { envValue } from './integrations.js';
 import { readPublicKey } from './keys.js';
-import { didYouMean } from './problems.js';
+import { backquote, didYouMean, listNames } from './problems.js';
 import type { PathSegment, RawProblem } from './problems.js';
 import type { RawConfig, RawEnvironment } from './schema.js';
 
@@ -34,7 +35,7 @@ export function checkGates(raw: RawConfig, rootDir: string, env: Readonly<Record
   (raw.registries ?? []).forEach((registry, i) => {
     for (const [key, what] of [['passwordFromEnv', 'password'], ['tokenFromEnv', 'token']] as const) {
       const variable = registry[key];
-      if (variable === undefined || env[variable]) continue;
+      if (variable === undefined || envValue(env, variable)) continue;
       // The variable's name only: its value, when there is one, is a secret.
       problems.push({
         path: ['registries', i, key], at: 'value',
@@ -54,13 +55,15 @@ function checkApprovals(environment: RawEnvironment, groups: Record<string, stri
   approvals.groups.forEach((group, i) => {
     if (Object.hasOwn(groups, group)) return;
     allKnown = false;
-    const guess = didYouMean(group, declared);
     problems.push({
       path: [...at, 'approvals', 'groups', i], at: 'value',
-      message: `unknown group \`${group}\``,
-      hint: guess ? `did you mean \`${guess}\`?`
-        : declared.length > 0 ? `groups: ${declared.join(', ')}`
-          : `declare it with its members under the top-level groups, e.g. \`groups: { ${group}: [alice, bob] }\``,
+      message: `unknown group ${backquote(group)}`,
+      suggest: () => {
+        const guess = didYouMean(group, declared);
+        return guess ? `did you mean \`${guess}\`?`
+          : declared.length > 0 ? `groups: ${listNames(declared)}`
+            : `declare it with its members under the top-level groups, e.g. \`groups: { ${group}: [alice, bob] }\``;
+      },
     });
   });
   if (!allKnown) return;

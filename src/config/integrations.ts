@@ -21,6 +21,20 @@ export interface SecretRef {
   format?: 'http' | 'postgres';
 }
 
+/**
+ * The value of the environment variable `name`, if set. Only the environment's own variables
+ * count: a variable named `constructor` or `toString` is unset unless it is really there.
+ *
+ * @example
+ * envValue({ DATABASE_URL: 'postgres://…' }, 'DATABASE_URL'); // 'postgres://…'
+ * envValue({}, 'constructor'); // undefined
+ */
+export function envValue(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  if (!Object.hasOwn(env, name)) return undefined;
+  const value = env[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** A secret's value, or why it cannot be used (naming the variable only). */
 export type SecretResult = { ok: true; value: string } | { ok: false; message: string; hint: string };
 
@@ -33,7 +47,7 @@ export type SecretResult = { ok: true; value: string } | { ok: false; message: s
  * // { ok: true, value: 'https://hooks.slack.com/…' }
  */
 export function readSecret(ref: SecretRef, env: Readonly<Record<string, string | undefined>>): SecretResult {
-  const value = env[ref.variable];
+  const value = envValue(env, ref.variable);
   if (!value) return { ok: false, message: `environment variable ${ref.variable} is not set`, hint: `set ${ref.variable} to ${ref.what} before starting gangway` };
   const wrong = (kind: string): SecretResult => ({
     ok: false,

@@ -42,7 +42,7 @@ describe('JSON Schema of gangway.yaml', () => {
       type: 'integer', minimum: 1, maximum: 65535,
       description: 'Public port served by the agent\'s proxy. Must differ from every other port in the project, in every environment.',
     });
-    expect(service.properties.drainTimeout.description).toBe('How long old instances may finish in-flight requests before they are stopped. Default 30s.');
+    expect(service.properties.drainTimeout.description).toBe('How long old instances may finish in-flight requests before they are stopped. Default 30s. At most 1h.');
     expect(service.properties.drainTimeout.pattern).toBe('^(?=\\d)(?:(\\d+)h)?(?:(\\d+)m(?!s))?(?:(\\d+)s)?(?:(\\d+)ms)?$');
   });
 

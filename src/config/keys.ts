@@ -3,10 +3,9 @@
  * with it as a problem, compile.ts puts the PEM text into the compiled config.
  */
 import { createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/;
+import { readRegularFileSync } from './files.js';
+import { MAX_KEY_FILE_BYTES, formatBytes } from './limits.js';
 
 /** A public key read for `image.signature.publicKey`, or why it cannot be used. */
 export type PublicKeyResult = { ok: true; pem: string } | { ok: false; message: string; hint: string };
@@ -25,18 +24,21 @@ export function readPublicKey(value: string, rootDir: string): PublicKeyResult {
   const what = inline ? 'the inline key' : value;
   let text = value;
   if (!inline) {
-    try {
-      text = readFileSync(resolve(rootDir, value), 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+    const read = readRegularFileSync(resolve(rootDir, value), MAX_KEY_FILE_BYTES);
+    if (!read.ok) {
       return {
         ok: false,
-        message: `cannot read ${value}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (err as Error).message}`,
-        hint: 'give the path of the cosign public key (cosign.pub) relative to the folder of gangway.yaml, or the PEM text itself',
+        message: `cannot read ${value}: ${read.reason}`,
+        hint: read.refusal === 'too-large'
+          ? `a PEM public key takes a few hundred bytes (at most ${formatBytes(MAX_KEY_FILE_BYTES)} are read): give the path of cosign.pub`
+          : read.refusal === 'not-a-file' && read.reason !== 'is a folder, not a file'
+            ? 'give the path of a regular file holding the cosign public key (cosign.pub), or the PEM text itself'
+            : 'give the path of the cosign public key (cosign.pub) relative to the folder of gangway.yaml, or the PEM text itself',
       };
     }
+    text = read.text;
   }
-  const block = PEM_BLOCK.exec(text);
+  const block = firstPemBlock(text);
   if (block && block[1].includes('PRIVATE KEY')) {
     return {
       ok: false,
@@ -61,4 +63,29 @@ export function readPublicKey(value: string, rootDir: string): PublicKeyResult {
     };
   }
   return { ok: true, pem: `${block[0]}\n` };
+}
+
+/**
+ * The first `-----BEGIN L-----` … `-----END L-----` block of `text` and its label `L`, found in
+ * one pass over the text (a backtracking pattern would retry the rest of the text at every
+ * BEGIN that has no END).
+ */
+function firstPemBlock(text: string): [block: string, label: string] | undefined {
+  const ends = new Map<string, number[]>();
+  for (const m of text.matchAll(/-----END ([A-Z0-9 ]+)-----/g)) {
+    const list = ends.get(m[1]) ?? [];
+    list.push(m.index);
+    ends.set(m[1], list);
+  }
+  // Per label, the first END not before the BEGIN being looked at; BEGINs come in text order.
+  const next = new Map<string, number>();
+  for (const m of text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)) {
+    const list = ends.get(m[1]);
+    if (!list) continue;
+    let k = next.get(m[1]) ?? 0;
+    while (k < list.length && list[k] < m.index + m[0].length) k++;
+    next.set(m[1], k);
+    if (k < list.length) return [text.slice(m.index, list[k] + `-----END ${m[1]}-----`.length), m[1]];
+  }
+  return undefined;
 }

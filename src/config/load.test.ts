@@ -89,7 +89,7 @@ services:
 describe('parseConfig: a complete file', () => {
   it('compiles to the exact config, every default applied and every path resolved', () => {
     const config = parseConfig(FULL, FILE, { env: { SHOP_DATABASE_URL: 'postgres://gangway@db/shop' } });
-    const health = { path: '/', expect: { status: 200 }, intervalMs: 2000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 30_000 };
+    const health = { path: '/', expect: { status: 200 }, intervalMs: 2000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 30_000, pathSet: false };
     const api = (environment: string, port: number) => ({
       service: 'api', environment,
       target: { kind: 'local', command: ['node', 'api.js', '--port=${port}'], cwd: '/srv/shop', env: {}, instances: 1, port, host: '127.0.0.1' },
@@ -106,7 +106,7 @@ describe('parseConfig: a complete file', () => {
     const web = {
       service: 'web',
       target: { kind: 'local', command: ['node', 'server.js'], cwd: '/srv/shop/apps/web', env: { APP_VERSION: '${release.version}' }, instances: 2, port: 8080, host: '0.0.0.0' },
-      health: { path: '/actuator/health', expect: { status: 200, json: { status: 'UP' } }, intervalMs: 2000, timeoutMs: 500, failureThreshold: 3, startTimeoutMs: 30_000 },
+      health: { path: '/actuator/health', expect: { status: 200, json: { status: 'UP' } }, intervalMs: 2000, timeoutMs: 500, failureThreshold: 3, startTimeoutMs: 30_000, pathSet: true },
       strategy: { kind: 'blueGreen', previewPort: 8090, scaleDownDelayMs: 60_000 },
       smoke: [
         { kind: 'http', path: '/api/v1/health/db', method: 'POST', headers: { 'X-Check': '1' }, expect: { status: 204, bodyContains: 'ok' }, timeoutMs: 10_000 },
@@ -235,7 +235,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
 
   it('duplicate key', () => {
     expect(problemsOf(`${head}        port: 8081\n`)).toEqual([
-      { line: 12, column: 9, path: '', message: 'duplicate key `port`', hint: 'a key may appear only once in the same mapping; keep one of them' },
+      { line: 12, column: 9, path: 'services.web.target.local.port', message: 'duplicate key `port`', hint: 'a key may appear only once in the same mapping; keep one of them' },
     ]);
   });
 

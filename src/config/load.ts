@@ -1,23 +1,24 @@
 /**
  * Reading `gangway.yaml`: parse the YAML, check it against the schema, check what needs the
  * whole file, compile. Every problem found is reported at once, in file order, each with its
- * line and column; a file with any problem never yields a config.
+ * line and column (the first MAX_PROBLEMS of them, then a count); a file with any problem never
+ * yields a config. Every step takes time roughly linear in the file's size, within the limits
+ * of limits.ts.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { PRESETS } from '../analysis/presets.js';
 import { ConfigError } from '../errors.js';
 import type { GangwayConfig } from './types.js';
 import { compileConfig, mergeOverride } from './compile.js';
+import { readRegularFile } from './files.js';
 import { checkGates } from './gates.js';
-import { checkIntegrations } from './integrations.js';
+import { checkIntegrations, envValue } from './integrations.js';
+import { MAX_CONFIG_BYTES, MAX_PROBLEMS } from './limits.js';
 import { configSchema, DEFAULTS, serviceSettingsSchema } from './schema.js';
 import type { RawConfig, RawServiceSettings } from './schema.js';
-import {
-  ProblemLocator, didYouMean, formatPath, issuesToProblems, sortProblems, uniqueProblems, yamlErrorsToProblems, zodErrorMap,
-} from './problems.js';
+import { ProblemLocator, backquote, didYouMean, formatPath, issuesToProblems, listNames, zodErrorMap } from './problems.js';
 import type { PathSegment, RawProblem } from './problems.js';
+import { readYaml } from './yaml.js';
 
 // Finding the file needs no YAML or schema: it lives apart so the CLI can do it without loading them.
 export { CONFIG_FILE_NAMES, findConfigFile } from './find.js';
@@ -49,18 +50,19 @@ export interface ServiceSettingsProblem extends RawProblem { service: string; en
  * @throws ConfigError listing every problem, in file order; also when the file cannot be read.
  */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<GangwayConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (err as Error).message;
+  // A named pipe or a device is refused before anything waits on it or reads it without end.
+  const read = await readRegularFile(file, MAX_CONFIG_BYTES);
+  if (!read.ok) {
     throw new ConfigError([{
-      file, line: 1, column: 1, path: '', message: `cannot read the config file: ${reason}`,
-      hint: 'run gangway in a folder that has gangway.yaml (or one below it), or pass --config <file>',
+      file, line: 1, column: 1, path: '', message: `cannot read the config file: ${read.reason}`,
+      hint: read.refusal === 'too-large'
+        ? 'a gangway.yaml describes a project in a few kilobytes; check that this is the right file'
+        : read.refusal === 'not-a-file' && read.reason !== 'is a folder, not a file'
+          ? 'give the path of the config file itself, a regular file such as gangway.yaml'
+          : 'run gangway in a folder that has gangway.yaml (or one below it), or pass --config <file>',
     }]);
   }
-  return parseConfig(text, file, options);
+  return parseConfig(read.text, file, options);
 }
 
 /**
@@ -74,24 +76,12 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
  */
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): GangwayConfig {
   const env = options.env ?? process.env;
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    // Past a syntax error the tree is a guess; checking it would only add confusing problems.
-    throw new ConfigError(sortProblems(yamlErrorsToProblems(doc.errors, text, lineCounter, file)));
-  }
-  const locator = new ProblemLocator(doc, lineCounter, file);
+  const { doc, lineCounter, aliases, data } = readYaml(text, file);
+  const locator = new ProblemLocator(doc, lineCounter, file, aliases);
   const fail = (raw: RawProblem[]): never => {
-    throw new ConfigError(sortProblems(uniqueProblems(raw.map((p) => locator.locate(p)))));
+    throw new ConfigError(locator.report(raw));
   };
 
-  let data: unknown;
-  try {
-    data = doc.toJS();
-  } catch (err) {
-    // The yaml library refuses documents whose aliases expand beyond a sane size.
-    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read the YAML: ${(err as Error).message}`, hint: 'use fewer anchors and aliases' }]);
-  }
   const parsed = configSchema.safeParse(data, { error: zodErrorMap, reportInput: true });
   if (!parsed.success) fail(issuesToProblems(parsed.error.issues));
   const raw = parsed.data as RawConfig;
@@ -111,6 +101,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
 function checkWholeFile(raw: RawConfig, locator: ProblemLocator, rootDir: string, env: Readonly<Record<string, string | undefined>>): RawProblem[] {
   const problems: RawProblem[] = [];
   const envNames = Object.keys(raw.environments);
+  const declared = new Set(envNames);
   checkPromotions(raw, envNames, problems);
   checkDependencies(raw, problems);
   checkAnalysis(raw, problems);
@@ -121,17 +112,19 @@ function checkWholeFile(raw: RawConfig, locator: ProblemLocator, rootDir: string
     const perEnv = new Map<string, RawServiceSettings>();
     merged.set(service, perEnv);
     for (const name of Object.keys(overrides)) {
-      if (!envNames.includes(name)) {
-        const guess = didYouMean(name, envNames);
+      if (!declared.has(name)) {
         problems.push({
           path: ['services', service, 'environments', name], at: 'key',
-          message: `\`${name}\` is not a declared environment`,
-          hint: guess ? `did you mean \`${guess}\`?` : `declared environments: ${envNames.join(', ')}`,
+          message: `${backquote(name)} is not a declared environment`,
+          suggest: () => {
+            const guess = didYouMean(name, envNames);
+            return guess ? `did you mean \`${guess}\`?` : `declared environments: ${listNames(envNames)}`;
+          },
         });
       }
     }
     for (const environment of envNames) {
-      const override = overrides[environment];
+      const override = Object.hasOwn(overrides, environment) ? overrides[environment] : undefined;
       const settings = mergeOverride(base, override);
       if (override !== undefined) {
         const result = serviceSettingsSchema.safeParse(settings, { error: zodErrorMap, reportInput: true });
@@ -147,7 +140,7 @@ function checkWholeFile(raw: RawConfig, locator: ProblemLocator, rootDir: string
   problems.push(...checkIntegrations(raw, merged, rootDir, env, (path) => locator.has(path)));
 
   const fromEnv = raw.store?.postgres?.urlFromEnv;
-  if (fromEnv !== undefined && !env[fromEnv]) {
+  if (fromEnv !== undefined && !envValue(env, fromEnv)) {
     problems.push({
       path: ['store', 'postgres', 'urlFromEnv'], at: 'value',
       message: `environment variable ${fromEnv} is not set`,
@@ -170,16 +163,23 @@ function placeMergedProblem(p: RawProblem, service: string, environment: string,
 }
 
 function checkPromotions(raw: RawConfig, envNames: string[], problems: RawProblem[]): void {
+  const positions = new Map(envNames.map((name, i) => [name, i]));
   envNames.forEach((name, index) => {
     const from = raw.environments[name].promotion?.from;
     if (from === undefined) return;
     const path = ['environments', name, 'promotion', 'from'];
+    const position = positions.get(from);
     if (from === name) {
-      problems.push({ path, at: 'value', message: 'an environment cannot be promoted from itself', hint: promoteHint(envNames, index) });
-    } else if (!envNames.includes(from)) {
-      const guess = didYouMean(from, envNames);
-      problems.push({ path, at: 'value', message: `\`${from}\` is not a declared environment`, hint: guess ? `did you mean \`${guess}\`?` : promoteHint(envNames, index) });
-    } else if (envNames.indexOf(from) > index) {
+      problems.push({ path, at: 'value', message: 'an environment cannot be promoted from itself', suggest: () => promoteHint(envNames, index) });
+    } else if (position === undefined) {
+      problems.push({
+        path, at: 'value', message: `${backquote(from)} is not a declared environment`,
+        suggest: () => {
+          const guess = didYouMean(from, envNames);
+          return guess ? `did you mean \`${guess}\`?` : promoteHint(envNames, index);
+        },
+      });
+    } else if (position > index) {
       problems.push({
         path, at: 'value', message: `\`${from}\` is declared after \`${name}\``,
         hint: 'environments are listed in promotion order: declare the source environment first',
@@ -190,11 +190,12 @@ function checkPromotions(raw: RawConfig, envNames: string[], problems: RawProble
 
 function promoteHint(envNames: string[], index: number): string {
   const earlier = envNames.slice(0, index);
-  return earlier.length ? `promote from an environment declared earlier: ${earlier.join(', ')}` : 'the first environment has no promotion source; remove promotion';
+  return earlier.length ? `promote from an environment declared earlier: ${listNames(earlier)}` : 'the first environment has no promotion source; remove promotion';
 }
 
 function checkDependencies(raw: RawConfig, problems: RawProblem[]): void {
   const names = Object.keys(raw.services);
+  const positions = new Map(names.map((name, i) => [name, i]));
   const edges = new Map<string, string[]>();
   for (const service of names) {
     const valid: string[] = [];
@@ -202,9 +203,14 @@ function checkDependencies(raw: RawConfig, problems: RawProblem[]): void {
       const path = ['services', service, 'dependsOn', i];
       if (dep === service) {
         problems.push({ path, at: 'value', message: 'a service cannot depend on itself' });
-      } else if (!names.includes(dep)) {
-        const guess = didYouMean(dep, names);
-        problems.push({ path, at: 'value', message: `\`${dep}\` is not a declared service`, hint: guess ? `did you mean \`${guess}\`?` : `declared services: ${names.join(', ')}` });
+      } else if (!positions.has(dep)) {
+        problems.push({
+          path, at: 'value', message: `${backquote(dep)} is not a declared service`,
+          suggest: () => {
+            const guess = didYouMean(dep, names);
+            return guess ? `did you mean \`${guess}\`?` : `declared services: ${listNames(names)}`;
+          },
+        });
       } else {
         valid.push(dep);
       }
@@ -212,36 +218,57 @@ function checkDependencies(raw: RawConfig, problems: RawProblem[]): void {
     edges.set(service, valid);
   }
 
-  // Depth-first search; a grey node met again closes a cycle. Each cycle is reported once,
-  // starting from its first-declared service, at the dependsOn entry that begins it.
+  // Depth-first search, on a stack of its own so a long chain of dependencies cannot exhaust the
+  // call stack; a grey node met again closes a cycle. Each cycle is reported once, starting from
+  // its first-declared service, at the dependsOn entry that begins it; past MAX_PROBLEMS cycles
+  // the rest would not be listed, so they are not looked for.
   const state = new Map<string, 'grey' | 'black'>();
-  const stack: string[] = [];
+  const onStack = new Map<string, number>();
+  const path: string[] = [];
   const reported = new Set<string>();
-  const visit = (service: string): void => {
-    state.set(service, 'grey');
-    stack.push(service);
-    for (const dep of edges.get(service) ?? []) {
+  const reportCycle = (dep: string): void => {
+    const cycle = path.slice(onStack.get(dep));
+    const key = [...cycle].sort().join(',');
+    if (reported.has(key)) return;
+    reported.add(key);
+    const first = cycle.reduce((a, b) => ((positions.get(a) ?? 0) <= (positions.get(b) ?? 0) ? a : b));
+    const at = cycle.indexOf(first);
+    const rotated = [...cycle.slice(at), ...cycle.slice(0, at)];
+    const next = rotated[1 % rotated.length];
+    problems.push({
+      path: ['services', first, 'dependsOn', (raw.services[first].dependsOn ?? []).indexOf(next)], at: 'value',
+      message: `dependency cycle: ${[...rotated, first].join(' → ')}`,
+      hint: 'remove one of these dependencies',
+    });
+  };
+  for (const root of names) {
+    if (state.has(root)) continue;
+    const frames: Array<{ service: string; next: number }> = [{ service: root, next: 0 }];
+    state.set(root, 'grey');
+    onStack.set(root, 0);
+    path.push(root);
+    while (frames.length > 0 && reported.size < MAX_PROBLEMS) {
+      const frame = frames[frames.length - 1];
+      const deps = edges.get(frame.service) ?? [];
+      if (frame.next >= deps.length) {
+        frames.pop();
+        path.pop();
+        onStack.delete(frame.service);
+        state.set(frame.service, 'black');
+        continue;
+      }
+      const dep = deps[frame.next++];
       if (state.get(dep) === 'grey') {
-        const cycle = stack.slice(stack.indexOf(dep));
-        const key = [...cycle].sort().join(',');
-        if (reported.has(key)) continue;
-        reported.add(key);
-        const first = cycle.reduce((a, b) => (names.indexOf(a) <= names.indexOf(b) ? a : b));
-        const rotated = [...cycle.slice(cycle.indexOf(first)), ...cycle.slice(0, cycle.indexOf(first))];
-        const next = rotated[1 % rotated.length];
-        problems.push({
-          path: ['services', first, 'dependsOn', (raw.services[first].dependsOn ?? []).indexOf(next)], at: 'value',
-          message: `dependency cycle: ${[...rotated, first].join(' → ')}`,
-          hint: 'remove one of these dependencies',
-        });
+        reportCycle(dep);
       } else if (!state.has(dep)) {
-        visit(dep);
+        state.set(dep, 'grey');
+        onStack.set(dep, path.length);
+        path.push(dep);
+        frames.push({ service: dep, next: 0 });
       }
     }
-    stack.pop();
-    state.set(service, 'black');
-  };
-  for (const service of names) if (!state.has(service)) visit(service);
+    if (reported.size >= MAX_PROBLEMS) return;
+  }
 }
 
 /**
@@ -261,12 +288,15 @@ function checkAnalysis(raw: RawConfig, problems: RawProblem[]): void {
     }
   }
   const known = [...Object.keys(templates).filter((n) => !presetNames.includes(n)), ...presetNames];
+  const knownSet = new Set(known);
   const checkName = (name: string | null | undefined, path: PathSegment[]): void => {
-    if (name === null || name === undefined || known.includes(name)) return;
-    const guess = didYouMean(name, known);
+    if (name === null || name === undefined || knownSet.has(name)) return;
     problems.push({
-      path, at: 'value', message: `\`${name}\` is not an analysis template`,
-      hint: guess ? `did you mean \`${guess}\`?` : `analysis templates: ${known.join(', ')}`,
+      path, at: 'value', message: `${backquote(name)} is not an analysis template`,
+      suggest: () => {
+        const guess = didYouMean(name, known);
+        return guess ? `did you mean \`${guess}\`?` : `analysis templates: ${listNames(known)}`;
+      },
     });
   };
   const checkSettings = (settings: { analysis?: string | null; strategy?: RawServiceSettings['strategy'] } | undefined, at: PathSegment[]): void => {
@@ -299,6 +329,9 @@ function checkAnalysis(raw: RawConfig, problems: RawProblem[]): void {
   }
 }
 
+/** Users of one port named in its problem before the rest are counted. */
+const MAX_LISTED_PLACES = 10;
+
 interface PortUse { port: number; who: string; path?: PathSegment[]; service?: string; environment?: string; role: 'public' | 'preview' | 'server' | 'agent' }
 
 function checkPorts(raw: RawConfig, envNames: string[], merged: Map<string, Map<string, RawServiceSettings>>, locator: ProblemLocator, problems: RawProblem[]): void {
@@ -311,7 +344,7 @@ function checkPorts(raw: RawConfig, envNames: string[], merged: Map<string, Map<
     for (const environment of envNames) {
       const settings = perEnv.get(environment);
       if (!settings) continue;
-      const override = overrides[environment];
+      const override = Object.hasOwn(overrides, environment) ? overrides[environment] : undefined;
       const source = (rest: PathSegment[], overridden: boolean): PathSegment[] =>
         overridden ? ['services', service, 'environments', environment, ...rest] : ['services', service, ...rest];
       const local = settings.target.local;
@@ -334,28 +367,40 @@ function checkPorts(raw: RawConfig, envNames: string[], merged: Map<string, Map<
   // One problem per port, listing every user of it; users that take the port from the same
   // line (a service's port shared by several environments) are named together.
   const byPort = new Map<number, PortUse[]>();
-  for (const use of uses) byPort.set(use.port, [...(byPort.get(use.port) ?? []), use]);
+  for (const use of uses) {
+    const users = byPort.get(use.port);
+    if (users) users.push(use);
+    else byPort.set(use.port, [use]);
+  }
   for (const [port, users] of byPort) {
     if (users.length < 2) continue;
     const groups: Array<{ first: PortUse; environments: string[] }> = [];
+    const bySource = new Map<string, { first: PortUse; environments: string[] }>();
     for (const use of users) {
-      const same = groups.find((g) => g.first.role === use.role && g.first.path !== undefined && use.path !== undefined
-        && formatPath(g.first.path) === formatPath(use.path));
-      if (same && use.environment) same.environments.push(use.environment);
-      else groups.push({ first: use, environments: use.environment ? [use.environment] : [] });
+      const source = use.path === undefined ? undefined : `${use.role} ${formatPath(use.path)}`;
+      const same = source === undefined ? undefined : bySource.get(source);
+      if (same && use.environment) {
+        same.environments.push(use.environment);
+        continue;
+      }
+      const group = { first: use, environments: use.environment ? [use.environment] : [] };
+      groups.push(group);
+      if (source !== undefined && !same) bySource.set(source, group);
     }
     const describe = ({ first, environments }: { first: PortUse; environments: string[] }): string => {
       const where = first.path ? `line ${locator.locate({ path: first.path, at: 'value', message: '' }).line}` : 'by default';
       if (first.role === 'server' || first.role === 'agent') return `${first.who} (${first.role === 'server' ? 'server.port' : 'agent.metricsPort'}, ${where})`;
-      const whose = `service ${first.service} in ${listText(environments)}`;
+      const whose = `service ${first.service} in ${listText(environments.length > MAX_LISTED_PLACES ? [...environments.slice(0, MAX_LISTED_PLACES), `${environments.length - MAX_LISTED_PLACES} more environments`] : environments)}`;
       return `${first.role === 'preview' ? `the preview of ${whose}` : whose} (${where})`;
     };
     const shared = groups.find((g) => g.environments.length > 1);
     const at = (groups[1] ?? groups[0]).first.path ?? groups[0].first.path ?? [];
     const key = shared?.first.role === 'preview' ? ['strategy', 'blueGreen', 'previewPort'] : ['target', 'local', 'port'];
+    const described = groups.slice(0, MAX_LISTED_PLACES).map(describe);
+    if (groups.length > MAX_LISTED_PLACES) described.push(`${groups.length - MAX_LISTED_PLACES} more`);
     problems.push({
       path: at, at: 'value',
-      message: `port ${port} is used more than once: by ${groups.map(describe).join(' and by ')}`,
+      message: `port ${port} is used more than once: by ${described.join(' and by ')}`,
       hint: shared
         ? `give each environment its own port: set ${formatPath(['services', shared.first.service ?? '', 'environments', shared.environments[1], ...key])}`
         : 'every port in the project must be different, in every environment',

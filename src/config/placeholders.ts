@@ -62,13 +62,13 @@ export function substituteOne(text: string, vars: Readonly<Record<string, string
  * placeholderNames(['run', '${service}-${environment}', '$${literal}']); // ['service', 'environment']
  */
 export function placeholderNames(argv: readonly string[]): string[] {
-  const names: string[] = [];
+  const names = new Set<string>();
   for (const arg of argv) {
     for (const m of arg.matchAll(PLACEHOLDER_RE)) {
-      if (!m[1] && !names.includes(m[2])) names.push(m[2]);
+      if (!m[1]) names.add(m[2]);
     }
   }
-  return names;
+  return [...names];
 }
 
 /** Whether `name` is one of {@link PLACEHOLDER_NAMES}. */

@@ -6,10 +6,12 @@
  * (`key`, `value` or `parent` for a missing key). {@link ProblemLocator} then finds that spot in
  * the parsed document. Keeping the two apart lets the schema speak in key paths only.
  */
-import type { Document, LineCounter, Node, Pair, YAMLError } from 'yaml';
+import type { Alias, Document, LineCounter, Node, Pair, YAMLError, YAMLMap } from 'yaml';
 import { isAlias, isCollection, isMap, isScalar, isSeq } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigProblem } from '../errors.js';
+import { MAX_LISTED_NAMES, MAX_PROBLEMS, MAX_QUOTED_CHARS } from './limits.js';
+import { keyText } from './yaml-keys.js';
 
 /** One step of a key path: a map key or a list index. */
 export type PathSegment = string | number;
@@ -22,6 +24,11 @@ export interface RawProblem {
   path: readonly PathSegment[];
   message: string;
   hint?: string;
+  /**
+   * A hint that costs a search to make ("did you mean", among every declared name): asked only
+   * for the problems that are listed, so many problems never cost many searches.
+   */
+  suggest?: () => string | undefined;
   at: 'key' | 'value' | 'parent';
 }
 
@@ -133,12 +140,14 @@ function unknownKeyProblem(path: PathSegment[], payload: UnknownKeysPayload): Ra
   // `*` speaks for every key of an object that takes none.
   const reserved = Object.hasOwn(payload.reserved, key) ? payload.reserved[key] : payload.reserved['*'];
   if (reserved) return { path, at: 'key', message: reserved.message, hint: reserved.hint };
-  const guess = didYouMean(key, payload.known);
   return {
     path,
     at: 'key',
-    message: `unknown key \`${key}\``,
-    hint: guess ? `did you mean \`${guess}\`?` : payload.known.length ? `known keys: ${payload.known.join(', ')}` : undefined,
+    message: `unknown key ${backquote(key)}`,
+    suggest: () => {
+      const guess = didYouMean(key, payload.known);
+      return guess ? `did you mean \`${guess}\`?` : payload.known.length ? `known keys: ${payload.known.join(', ')}` : undefined;
+    },
   };
 }
 
@@ -189,24 +198,80 @@ function genericMessage(issue: z.core.$ZodIssue, path: readonly PathSegment[]): 
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `the string ${quote(value)}`;
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return 'a list';
   return 'a mapping';
 }
 
-/** Edit distance (insertions, deletions, substitutions) between two strings. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+/**
+ * A value as messages quote it: JSON text, cut short after {@link MAX_QUOTED_CHARS} characters
+ * with the full length named, so a huge value never makes a huge message.
+ *
+ * @example
+ * quote('x'.repeat(100_000)); // '"xxxx…xxxx"… (100000 characters)'
+ */
+export function quote(value: unknown): string {
+  if (typeof value !== 'string') return JSON.stringify(value) ?? String(value);
+  if (value.length <= MAX_QUOTED_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, MAX_QUOTED_CHARS))}… (${value.length} characters)`;
+}
+
+/** A name in backquotes, as messages write keys and names, cut short like {@link quote}. */
+export function backquote(name: string): string {
+  return name.length <= MAX_QUOTED_CHARS ? `\`${name}\`` : `\`${name.slice(0, MAX_QUOTED_CHARS)}…\` (${name.length} characters)`;
+}
+
+/**
+ * Names for a hint, the first {@link MAX_LISTED_NAMES} of them and a count of the rest.
+ *
+ * @example
+ * listNames(['dev', 'staging', 'prod']); // 'dev, staging, prod'
+ */
+export function listNames(names: readonly string[], max: number = MAX_LISTED_NAMES): string {
+  const shown = names.slice(0, max).map((n) => (n.length <= MAX_QUOTED_CHARS ? n : `${n.slice(0, MAX_QUOTED_CHARS)}…`));
+  return names.length <= max ? shown.join(', ') : `${shown.join(', ')} and ${names.length - max} more`;
+}
+
+/**
+ * Edit distance (insertions, deletions, substitutions) between two strings. With `max`, any
+ * distance above it is returned as `max + 1`, in time linear in the strings' length.
+ */
+export function editDistance(a: string, b: string, max: number = Infinity): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  if (max >= Math.max(a.length, b.length)) {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) {
+        cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      }
+      prev = cur;
     }
-    prev = cur;
+    return prev[b.length];
   }
-  return prev[b.length];
+  // Only cells within `max` of the diagonal can hold a distance up to `max` (Ukkonen's band).
+  const over = max + 1;
+  let prev = new Uint32Array(b.length + 2).fill(over);
+  let cur = new Uint32Array(b.length + 2).fill(over);
+  for (let j = 0; j <= Math.min(b.length, max); j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    const lo = Math.max(1, i - max);
+    const hi = Math.min(b.length, i + max);
+    cur[0] = i <= max ? i : over;
+    cur[lo - 1] = lo === 1 ? cur[0] : over;
+    let best = lo === 1 ? cur[0] : over;
+    for (let j = lo; j <= hi; j++) {
+      const d = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(d, over);
+      if (cur[j] < best) best = cur[j];
+    }
+    cur[hi + 1] = over;
+    if (best > max) return over;
+    [prev, cur] = [cur, prev];
+  }
+  return Math.min(prev[b.length], over);
 }
 
 /**
@@ -218,12 +283,14 @@ export function editDistance(a: string, b: string): number {
  */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
-  const sameCase = candidates.find((c) => c.toLowerCase() === lower);
+  // A candidate more than two characters longer or shorter is never within distance 2.
+  const near = candidates.filter((c) => Math.abs(c.length - word.length) <= 2);
+  const sameCase = near.find((c) => c.length === word.length && c.toLowerCase() === lower);
   if (sameCase !== undefined) return sameCase;
   let best: string | undefined;
   let bestDistance = 3;
-  for (const c of candidates) {
-    const d = editDistance(lower, c.toLowerCase());
+  for (const c of near) {
+    const d = editDistance(lower, c.toLowerCase(), 2);
     // A two-letter word is within distance 2 of every other two-letter word: demand more likeness.
     if (d < bestDistance && d < Math.max(word.length, c.length)) {
       best = c;
@@ -231,6 +298,14 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
     }
   }
   return best;
+}
+
+/**
+ * A key path for a message: {@link formatPath}, with any key longer than
+ * {@link MAX_QUOTED_CHARS} cut short (the line and column say exactly where it is).
+ */
+export function displayPath(path: readonly PathSegment[]): string {
+  return formatPath(path.map((seg) => (typeof seg === 'string' && seg.length > MAX_QUOTED_CHARS ? `${seg.slice(0, MAX_QUOTED_CHARS)}…` : seg)));
 }
 
 /** Renders a key path the way users write it: `services.web.smoke[2].http.path`. */
@@ -248,19 +323,48 @@ interface Located { node?: Node; keyNode?: Node }
 
 /** Finds where in the YAML document a {@link RawProblem} belongs. */
 export class ProblemLocator {
+  // Each mapping's pairs by key, built the first time a path goes through it.
+  private readonly indexes = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  /** `aliases`: each alias and the node it stands for (as readYaml resolved them); without it, the document resolves them. */
   constructor(
     private readonly doc: Document,
     private readonly lineCounter: LineCounter,
     private readonly file: string,
+    private readonly aliases?: ReadonlyMap<Alias, Node>,
   ) {}
 
   /** Gives a raw problem its 1-based line and column, falling back to the nearest ancestor that exists. */
   locate(raw: RawProblem): ConfigProblem {
+    const problem = this.place(raw);
+    const hint = raw.hint ?? raw.suggest?.();
+    if (hint) problem.hint = hint;
+    return problem;
+  }
+
+  /**
+   * Every problem located, in file order, each once, at most {@link MAX_PROBLEMS} of them with a
+   * last line counting the rest; hints that cost a search are made for the listed ones only.
+   */
+  report(raws: readonly RawProblem[]): ConfigProblem[] {
+    const placed = raws.map((raw) => ({ raw, problem: this.place(raw) }));
+    const sorted = sortProblems(placed.map((p) => p.problem));
+    const order = new Map(placed.map((p, i) => [p.problem, i]));
+    const kept = limitProblems(uniqueProblems(sorted));
+    for (const problem of kept) {
+      const i = order.get(problem);
+      if (i === undefined) continue;
+      const raw = placed[i].raw;
+      const hint = raw.hint ?? raw.suggest?.();
+      if (hint) problem.hint = hint;
+    }
+    return kept;
+  }
+
+  private place(raw: RawProblem): ConfigProblem {
     const offset = this.offsetOf(raw);
     const { line, col } = this.lineCounter.linePos(offset);
-    const problem: ConfigProblem = { file: this.file, line, column: col, path: formatPath(raw.path), message: raw.message };
-    if (raw.hint) problem.hint = raw.hint;
-    return problem;
+    return { file: this.file, line, column: col, path: displayPath(raw.path), message: raw.message };
   }
 
   /** Whether the document has a node at this path (overrides use it to tell where a merged value came from). */
@@ -291,7 +395,7 @@ export class ProblemLocator {
     if (!node) return path.length === 0 ? {} : undefined;
     for (const seg of path) {
       if (isMap(node)) {
-        const pair = (node.items as Pair[]).find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = this.pairOf(node, String(seg));
         if (!pair) return undefined;
         keyNode = pair.key as Node;
         node = this.resolve(pair.value as Node | null);
@@ -306,21 +410,30 @@ export class ProblemLocator {
     return { node, keyNode };
   }
 
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let index = this.indexes.get(map);
+    if (!index) {
+      index = new Map();
+      for (const pair of map.items as Pair[]) {
+        const text = keyText(pair.key);
+        if (text !== undefined && !index.has(text)) index.set(text, pair);
+      }
+      this.indexes.set(map, index);
+    }
+    return index.get(key);
+  }
+
   private resolve(node: Node | null | undefined): Node | undefined {
     if (!node) return undefined;
-    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? node;
+    if (isAlias(node)) return (this.aliases ? this.aliases.get(node) : (node.resolve(this.doc) as Node | undefined)) ?? node;
     return node;
   }
 }
 
-/** Converts the YAML library's syntax errors (including duplicate keys) into problems. */
-export function yamlErrorsToProblems(errors: readonly YAMLError[], text: string, lineCounter: LineCounter, file: string): ConfigProblem[] {
+/** Converts the YAML library's syntax errors into problems. */
+export function yamlErrorsToProblems(errors: readonly YAMLError[], lineCounter: LineCounter, file: string): ConfigProblem[] {
   return errors.map((err) => {
     const { line, col } = lineCounter.linePos(err.pos[0]);
-    if (err.code === 'DUPLICATE_KEY') {
-      const key = /^[^:\n]*/.exec(text.slice(err.pos[0]))?.[0].trim().replace(/^["']|["']$/g, '') ?? '';
-      return { file, line, column: col, path: '', message: `duplicate key \`${key}\``, hint: 'a key may appear only once in the same mapping; keep one of them' };
-    }
     const message = err.code === 'MULTIPLE_DOCS'
       ? 'the file holds more than one YAML document'
       : err.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
@@ -341,6 +454,22 @@ export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
     .map((p, i) => ({ p, i }))
     .sort((a, b) => a.p.line - b.p.line || a.p.column - b.p.column || a.i - b.i)
     .map(({ p }) => p);
+}
+
+/**
+ * The first {@link MAX_PROBLEMS} of problems in file order, and when there are more, a last one
+ * at the first left out that counts them.
+ */
+export function limitProblems(problems: ConfigProblem[], max: number = MAX_PROBLEMS): ConfigProblem[] {
+  if (problems.length <= max) return problems;
+  const next = problems[max];
+  const more = problems.length - max;
+  return [...problems.slice(0, max), {
+    file: next.file, line: next.line, column: next.column, path: '',
+    message: `… and ${more} more problem${more === 1 ? '' : 's'} from here on (only the first ${max} are listed)`,
+    hint: 'fix the problems above and validate again to see the rest',
+    omitted: more,
+  }];
 }
 
 /** Removes problems that say the same thing at the same place. */

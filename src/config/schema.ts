@@ -8,12 +8,14 @@
  * Every object is strict: an unknown key is a problem, never silently ignored.
  */
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { trustEntryProblem } from '../agent/forwarded.js';
 import type { BuiltinMetric, GateName, NotifyEvent } from './types.js';
-import { DURATION_HINT, DURATION_PATTERN, isDuration, parseDuration } from './duration.js';
+import { DURATION_HINT, DURATION_PATTERN, durationMs, parseDuration } from './duration.js';
+import { MAX_ENVIRONMENTS, MAX_SERVICES, MAX_WINDOWS } from './limits.js';
 import { CHECK_PLACEHOLDER_NAMES, METRIC_PLACEHOLDER_NAMES, PLACEHOLDER_NAMES, placeholderNames } from './placeholders.js';
-import { describeValue, didYouMean, reserveKeys, withHint } from './problems.js';
+import { backquote, describeValue, didYouMean, quote, reserveKeys, withHint } from './problems.js';
 
 /** Every default of the file format, in one place; compile.ts applies them and the docs quote them. */
 export const DEFAULTS = {
@@ -125,7 +127,7 @@ const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
 
 function nameKey(what: string) {
   return z.string().regex(NAME_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`,
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid ${what} name`,
       'use lowercase letters, digits and dashes, starting with a letter (e.g. `prod`, `web-api`)'),
   });
 }
@@ -135,18 +137,33 @@ function port(description: string) {
   return z.int().min(1, { error: range }).max(65535, { error: range }).describe(description);
 }
 
-function duration(description: string, options: { positive?: boolean } = {}) {
-  let schema = z.string({
+/**
+ * Refuses a duration longer than `max` (a duration itself, such as "1h"); every duration key has
+ * one, well below the 2^31 − 1 ms a timer can wait. Text that is not a duration is left to the pattern.
+ */
+function durationAtMost<T extends string>(max: string, options: { positive?: boolean } = {}) {
+  const maxMs = parseDuration(max);
+  return (value: T, ctx: z.core.$RefinementCtx<T>): void => {
+    const ms = durationMs(value);
+    if (Number.isNaN(ms)) return;
+    if (options.positive && ms === 0) {
+      ctx.addIssue({ code: 'custom', input: value, message: withHint('must be longer than 0', DURATION_HINT) });
+    } else if (!(ms <= maxMs)) {
+      ctx.addIssue({ code: 'custom', input: value, message: withHint(`must be at most ${max}, got ${quote(value)}`, `write a duration of at most ${max} (see docs/config.md#durations)`) });
+    }
+  };
+}
+
+function duration(description: string, options: { positive?: boolean; max: string }) {
+  return z.string({
     error: (iss) => {
       if (iss.input === undefined) return undefined;
       const hint = typeof iss.input === 'number' ? `write a duration string such as "${iss.input}s"` : DURATION_HINT;
       return withHint(`expected a duration, got ${describeValue(iss.input)}`, hint);
     },
-  }).regex(new RegExp(DURATION_PATTERN), { error: (iss) => withHint(`"${String(iss.input)}" is not a duration`, DURATION_HINT) });
-  if (options.positive) {
-    schema = schema.refine((v) => !isDuration(v) || parseDuration(v) > 0, { error: withHint('must be longer than 0', DURATION_HINT) });
-  }
-  return schema.describe(description);
+  }).regex(new RegExp(DURATION_PATTERN), { error: (iss) => withHint(`${quote(iss.input)} is not a duration`, DURATION_HINT) })
+    .superRefine(durationAtMost(options.max, options))
+    .describe(`${description} At most ${options.max}.`);
 }
 
 /**
@@ -228,15 +245,33 @@ function uniqueNames(what: string, list: string, scope: string) {
   };
 }
 
+/**
+ * Refuses a mapping with more than `max` keys: each service is compiled for each environment,
+ * so their numbers multiply.
+ */
+function atMostKeys(what: string, max: number) {
+  return <T extends Record<string, unknown>>(value: T, ctx: z.core.$RefinementCtx<T>): void => {
+    const count = Object.keys(value).length;
+    if (count <= max) return;
+    ctx.addIssue({
+      code: 'custom', input: value,
+      message: withHint(`${count} ${what} declared; a file may declare at most ${max}`, 'split the project into several files, one per group of services, each run by its own gangway'),
+    });
+  };
+}
+
 /** Refuses a value listed twice, pointing at the second one. */
 function noRepeats(what: string) {
   return (items: readonly string[], ctx: z.core.$RefinementCtx<readonly string[]>): void => {
+    const seen = new Set<string>();
     items.forEach((item, i) => {
-      const first = items.indexOf(item);
-      if (first === i) return;
+      if (!seen.has(item)) {
+        seen.add(item);
+        return;
+      }
       ctx.addIssue({
         code: 'custom', input: item, path: [i],
-        message: withHint(`\`${item}\` is listed twice`, `list each ${what} once`),
+        message: withHint(`${backquote(item)} is listed twice`, `list each ${what} once`),
       });
     });
   };
@@ -245,7 +280,7 @@ function noRepeats(what: string) {
 /** The name of an environment variable, for the `…FromEnv` keys. */
 function envVarName(description: string) {
   return z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit, e.g. REGISTRY_PASSWORD'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit, e.g. REGISTRY_PASSWORD'),
   }).describe(description);
 }
 
@@ -256,10 +291,53 @@ const httpExpect = z.strictObject({
   bodyContains: z.string().optional().describe('A substring the response body must contain.'),
 }).describe('What a passing response looks like.');
 
+/** Characters a request line cannot carry as they are: spaces and control characters (a line break would end it). */
+const NOT_IN_REQUEST_LINE = /[\s\x00-\x1f\x7f]/g;
+
 function urlPath(what: string) {
-  return z.string().refine((p) => p.startsWith('/'), {
-    error: (iss) => withHint(`${what} must start with "/", got ${JSON.stringify(iss.input)}`, `write "/${String(iss.input).replace(/^\/*/, '')}"`),
+  return z.string().superRefine((path, ctx) => {
+    if (!path.startsWith('/')) {
+      ctx.addIssue({ code: 'custom', input: path, message: withHint(`${what} must start with "/", got ${quote(path)}`, `write ${quote(`/${path.replace(/^\/*/, '')}`)}`) });
+      return;
+    }
+    if (path.search(NOT_IN_REQUEST_LINE) < 0) return;
+    const encoded = path.replace(NOT_IN_REQUEST_LINE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+    ctx.addIssue({
+      code: 'custom', input: path,
+      message: withHint(`${what} must not hold spaces, line breaks or other control characters, got ${quote(path)}`, `percent-encode them: ${quote(encoded)}`),
+    });
   });
+}
+
+/** Request headers: names are HTTP tokens, values one line of text. */
+function httpHeaders() {
+  return z.record(tokenName('header', 'X-Check'), headerValue());
+}
+
+function headerValue() {
+  // RFC 9110 field values: visible characters, spaces and tabs; a line break would start another header.
+  return z.string().refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), {
+    error: (iss) => withHint(`a header value must not hold line breaks or other control characters, got ${quote(iss.input)}`, 'write the value on one line, without control characters'),
+  });
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/** An address to listen on: a host name or an IP address, never a URL or host:port. */
+function listenHost(description: string, portKey: string) {
+  return z.string().min(1).superRefine((host, ctx) => {
+    if (isIP(host) !== 0 || HOST_NAME.test(host)) return;
+    const bare = host.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, '').replace(/[/?#].*$/, '');
+    const withoutPort = /^\[[0-9A-Fa-f:.]+\](?::\d*)?$/.test(bare) ? bare.replace(/^\[([^\]]*)\].*$/, '$1') : bare.replace(/:\d*$/, '');
+    const fixed = isIP(withoutPort) !== 0 || HOST_NAME.test(withoutPort) ? withoutPort : undefined;
+    const portGiven = withoutPort !== bare && /:\d+$/.test(bare);
+    ctx.addIssue({
+      code: 'custom', input: host,
+      message: withHint(`${quote(host)} is not a host name or IP address`, fixed === undefined
+        ? 'give a host name or an IP address, e.g. "127.0.0.1", "0.0.0.0" or "localhost"'
+        : `write ${quote(fixed)}${host !== bare ? ' (no scheme or path: this is an address to listen on, not a URL)' : ''}${portGiven ? `, and set the port in ${portKey}` : ''}`),
+    });
+  }).describe(description);
 }
 
 /** An `http://` or `https://` URL; `placeholders` are allowed inside it when given. */
@@ -271,12 +349,12 @@ function httpUrl(what: string, example: string, placeholders?: readonly string[]
     } catch {
       return false;
     }
-  }, { error: (iss) => withHint(`${what} must be an http:// or https:// URL, got ${JSON.stringify(iss.input)}`, `e.g. "${example}"`) });
+  }, { error: (iss) => withHint(`${what} must be an http:// or https:// URL, got ${quote(iss.input)}`, `e.g. "${example}"`) });
 }
 
 function tokenName(what: string, example: string) {
   return z.string().regex(TOKEN_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`, `use letters, digits and dashes, e.g. ${example}`),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid ${what} name`, `use letters, digits and dashes, e.g. ${example}`),
   });
 }
 
@@ -330,15 +408,15 @@ const PROMOTE_HINT = 'or {} to wait for `gangway promote`';
 
 const pauseStep = z.union([
   z.string().regex(new RegExp(DURATION_PATTERN), {
-    error: (iss) => withHint(`"${String(iss.input)}" is not a duration`, `write a duration such as "2m", ${PROMOTE_HINT}`),
-  }),
+    error: (iss) => withHint(`${quote(iss.input)} is not a duration`, `write a duration such as "2m", ${PROMOTE_HINT}`),
+  }).superRefine(durationAtMost('168h')),
   reserveKeys(z.strictObject({}), {
     '*': { message: 'pause takes no keys', hint: `write a duration such as "2m", ${PROMOTE_HINT}` },
   }),
 ], {
   error: (iss) => withHint(`pause must be a duration or {}, got ${describeValue(iss.input)}`,
     typeof iss.input === 'number' ? `write "${iss.input}s", ${PROMOTE_HINT}` : `write a duration such as "2m", ${PROMOTE_HINT}`),
-}).describe('Wait this long (a duration), or until `gangway promote` ({}).');
+}).describe('Wait this long (a duration, at most 168h), or until `gangway promote` ({}).');
 
 const templateName = z.string().min(1).describe('Name of an analysis template: one under `analysis`, or a built-in preset such as runbook-defaults.');
 
@@ -346,7 +424,7 @@ const analysisStep = z.union([
   templateName,
   z.strictObject({
     template: templateName,
-    duration: duration('How long the analysis runs. Default: until its rules have passed, or failed.', { positive: true }).optional(),
+    duration: duration('How long the analysis runs. Default: until its rules have passed, or failed.', { positive: true, max: '24h' }).optional(),
   }),
 ], {
   error: (iss) => withHint(`analysis must be a template name or { template, duration }, got ${describeValue(iss.input)}`,
@@ -358,7 +436,7 @@ const canaryStep = z.strictObject({
     .describe('Send this percentage (0–100) of requests to the new release.'),
   setHeaderRoute: z.strictObject({
     name: tokenName('header', 'x-canary').describe('Request header name (matched without regard to case).'),
-    value: z.string().describe('The exact value that routes a request to the new release.'),
+    value: headerValue().describe('The exact value that routes a request to the new release.'),
   }).nullable().optional()
     .describe('Requests carrying this header with exactly this value always reach the new release (testers, smoke checks); null removes the route.'),
   analysis: analysisStep.optional(),
@@ -393,7 +471,7 @@ const stickySessions = z.union([
   z.strictObject({
     cookie: tokenName('cookie', DEFAULTS.canary.stickySessions.cookie).optional()
       .describe(`Name of the cookie that remembers the release. Default ${DEFAULTS.canary.stickySessions.cookie}.`),
-    ttl: duration(`How long the cookie lasts. Default ${DEFAULTS.canary.stickySessions.ttl}.`, { positive: true }).optional(),
+    ttl: duration(`How long the cookie lasts. Default ${DEFAULTS.canary.stickySessions.ttl}.`, { positive: true, max: '168h' }).optional(),
   }),
 ], {
   error: (iss) => withHint(`stickySessions must be true, false or { cookie, ttl }, got ${describeValue(iss.input)}`,
@@ -404,7 +482,7 @@ const canary = z.strictObject({
   steps: z.array(canaryStep).superRefine(checkCanarySteps).optional()
     .describe('The steps, in order. Default (`canary: {}`): Gangway\'s runbook steps. A canary that never reaches 100% is shifted to 100% after its last step. An override replaces the whole list.'),
   stickySessions: stickySessions.optional(),
-  scaleDownDelay: duration(`How long the previous release keeps running after the deployment ends, for an instant rollback. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
+  scaleDownDelay: duration(`How long the previous release keeps running after the deployment ends, for an instant rollback. Default ${DEFAULTS.scaleDownDelay}.`, { max: '24h' }).optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -414,11 +492,11 @@ const smokeCheck = z.strictObject({
   http: z.strictObject({
     path: urlPath('smoke path').describe('Path requested on the new release (through its preview or instance port), starting with "/".'),
     method: z.enum(HTTP_METHODS).optional().describe(`HTTP method. Default ${DEFAULTS.smoke.method}.`),
-    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
+    headers: httpHeaders().optional().describe('Request headers: names are HTTP tokens, values one line of text.'),
     expect: httpExpect.optional(),
   }).optional().describe('An HTTP request against the new release.'),
   run: argv('run', 'A program and its arguments (argv, never a shell), run in the service\'s cwd; exit code 0 passes. Placeholders such as ${environment} are substituted.').optional(),
-  timeout: duration(`How long the check may take. Default ${DEFAULTS.smoke.timeout}.`, { positive: true }).optional(),
+  timeout: duration(`How long the check may take. Default ${DEFAULTS.smoke.timeout}.`, { positive: true, max: '1h' }).optional(),
 }).superRefine(exactlyOne('a smoke check', ['http', 'run'])).describe('One smoke check: exactly one of http or run.');
 
 type Mode = 'service' | 'override';
@@ -435,15 +513,15 @@ function buildService(mode: Mode) {
     command: req(argv('command', 'The program and its arguments (argv, never a shell). Placeholders ${release.version}, ${release.image}, ${environment}, ${service}, ${port} are substituted inside each element.')),
     cwd: z.string().optional().describe('Working folder, relative to the folder of gangway.yaml. Default: that folder.'),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
+      error: (iss) => withHint(`${quote(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
     }), placeholderString).optional().describe('Environment variables for each instance; values may hold placeholders. PORT is always set to the instance\'s own port.'),
     instances: z.int().min(1).max(100).optional().describe(`How many instances run behind the proxy (1–100). Default ${DEFAULTS.instances}.`),
     port: req(port('Public port served by the agent\'s proxy. Must differ from every other port in the project, in every environment.')),
-    host: z.string().min(1).optional().describe(`Address the public port listens on. Default ${DEFAULTS.host}.`),
+    host: listenHost(`Address the public port listens on: a host name or IP address. Default ${DEFAULTS.host}.`, 'target.local.port').optional(),
   }).describe('Run the service as local processes supervised by the Gangway agent.');
 
   const k8sName = (what: string) => z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid Kubernetes ${what} name`, 'use lowercase letters, digits, dashes and dots, starting and ending with a letter or digit'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid Kubernetes ${what} name`, 'use lowercase letters, digits, dashes and dots, starting and ending with a letter or digit'),
   }).max(253);
   let kubernetes = z.strictObject({
     kubeconfig: z.string().min(1).optional().describe('Path of the kubeconfig, relative to the folder of gangway.yaml (`~/` is the home folder). Default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account.'),
@@ -460,7 +538,7 @@ function buildService(mode: Mode) {
     instances: z.int().min(1).max(100).optional().describe(`Replicas of a release (1–100). Default ${DEFAULTS.instances}.`),
     restartLimit: z.int().min(0).optional().describe(`Container restarts a new release's pod may have before the rollout fails. Default ${DEFAULTS.kubernetes.restartLimit}: none.`),
     kubectl: z.string().min(1).optional().describe(`The kubectl binary that renders kustomize overlays (argv, never a shell). Default ${DEFAULTS.kubernetes.kubectl} on PATH.`),
-    requestTimeout: duration(`Limit on each call to the API server. Default ${DEFAULTS.kubernetes.requestTimeout}.`, { positive: true }).optional(),
+    requestTimeout: duration(`Limit on each call to the API server. Default ${DEFAULTS.kubernetes.requestTimeout}.`, { positive: true, max: '10m' }).optional(),
   });
   if (mode === 'service') {
     kubernetes = kubernetes.superRefine(exactlyOne('target.kubernetes', ['manifests', 'kustomize'], 'give manifests (a YAML file or folder) or kustomize (an overlay folder)')) as unknown as typeof kubernetes;
@@ -475,8 +553,8 @@ function buildService(mode: Mode) {
   }).describe('Where the service runs: exactly one of local, kubernetes.');
 
   const job = z.strictObject({
-    manifest: req(z.string().min(1).describe('A YAML file holding one Job, relative to the folder of gangway.yaml. Its name gets the release appended, so every deployment runs its own.')),
-    timeout: duration(`How long the Job may take to complete. Default ${DEFAULTS.jobs.timeout}.`, { positive: true }).optional(),
+    manifest: req(z.string().min(1).describe('A YAML file holding one Job, relative to the folder of gangway.yaml. On Kubernetes its name gets a hash of the release and the deployment appended, so every deployment runs its own.')),
+    timeout: duration(`How long the Job may take to complete. Default ${DEFAULTS.jobs.timeout}.`, { positive: true, max: '24h' }).optional(),
   }).describe('A Job applied and waited for.');
   const jobs = z.strictObject({
     beforeRollout: z.array(job).optional().describe('Jobs (a database migration) applied in order before the new release starts, each waited for until Complete; a Failed one, or one past its timeout, stops the deployment before traffic moves. Kubernetes target only.'),
@@ -485,10 +563,10 @@ function buildService(mode: Mode) {
   const health = z.strictObject({
     path: req(urlPath('health path').describe('Path of the health endpoint, starting with "/".')),
     expect: httpExpect.optional(),
-    interval: duration(`Time between checks. Default ${DEFAULTS.health.interval}.`, { positive: true }).optional(),
-    timeout: duration(`How long one check may take. Default ${DEFAULTS.health.timeout}.`, { positive: true }).optional(),
+    interval: duration(`Time between checks. Default ${DEFAULTS.health.interval}.`, { positive: true, max: '1h' }).optional(),
+    timeout: duration(`How long one check may take. Default ${DEFAULTS.health.timeout}.`, { positive: true, max: '10m' }).optional(),
     failureThreshold: z.int().min(1).optional().describe(`Consecutive failures that mark an instance unhealthy (and fail the release during the watch). Default ${DEFAULTS.health.failureThreshold}.`),
-    startTimeout: duration(`How long a new instance may take to pass its first check. Default ${DEFAULTS.health.startTimeout}.`, { positive: true }).optional(),
+    startTimeout: duration(`How long a new instance may take to pass its first check. Default ${DEFAULTS.health.startTimeout}.`, { positive: true, max: '1h' }).optional(),
   }).describe('How to tell a healthy instance. Default: GET / expecting 200.');
 
   let rolling = z.strictObject({
@@ -504,7 +582,7 @@ function buildService(mode: Mode) {
   const blueGreen = z.strictObject({
     previewPort: port('Port on which the new release is served for checks before the switch. Must differ from every other port in the project. '
       + 'Default: the local agent chooses a free port and keeps it for the service and environment; `gangway status` and `gangway plan` show it.').optional(),
-    scaleDownDelay: duration(`How long the previous release keeps running after the switch, for an instant switch back. Default ${DEFAULTS.scaleDownDelay}.`).optional(),
+    scaleDownDelay: duration(`How long the previous release keeps running after the switch, for an instant switch back. Default ${DEFAULTS.scaleDownDelay}.`, { max: '24h' }).optional(),
   });
 
   const strategy = z.strictObject({
@@ -516,7 +594,7 @@ function buildService(mode: Mode) {
 
   const rollback = z.strictObject({
     automatic: z.boolean().optional().describe(`Roll back by itself when health or smoke checks fail or the watch sees failureThreshold consecutive failures. Default ${DEFAULTS.rollback.automatic}.`),
-    watch: duration(`How long health is watched after a deployment finishes. Default ${DEFAULTS.rollback.watch}.`).optional(),
+    watch: duration(`How long health is watched after a deployment finishes. Default ${DEFAULTS.rollback.watch}.`, { max: '24h' }).optional(),
   }).describe('What happens when a release turns out bad.');
 
   const migrations = buildMigrations(mode, req);
@@ -529,7 +607,7 @@ function buildService(mode: Mode) {
       .describe('Analysis template that runs in the background for the whole rollout and the post-deploy watch, whatever the strategy; null for none (the default).'),
     smoke: z.array(smokeCheck).optional().describe('Checks run against the new release before it takes traffic, in order. An override replaces the whole list.'),
     rollback: rollback.optional(),
-    drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`).optional(),
+    drainTimeout: duration(`How long old instances may finish in-flight requests before they are stopped. Default ${DEFAULTS.drainTimeout}.`, { max: '1h' }).optional(),
     jobs: jobs.optional(),
     migrations: migrations.nullable().optional()
       .describe('Database migrations run as steps of each deployment: backup, migrate, validate; undone on rollback as `rollback` says. null: none (e.g. in one environment\'s overrides).'),
@@ -544,7 +622,7 @@ const migrationRollback = z.union([
   z.string().superRefine((word, ctx) => {
     if ((ROLLBACK_WORDS as readonly string[]).includes(word)) return;
     const guess = didYouMean(word, ROLLBACK_WORDS);
-    ctx.addIssue({ code: 'custom', input: word, message: withHint(`unknown rollback ${JSON.stringify(word)}`, guess ? `did you mean ${guess}?` : ROLLBACK_HINT) });
+    ctx.addIssue({ code: 'custom', input: word, message: withHint(`unknown rollback ${quote(word)}`, guess ? `did you mean ${guess}?` : ROLLBACK_HINT) });
   }),
   reserveKeys(z.strictObject({
     down: argv('down', 'The down migration: a program and its arguments (argv, never a shell), run in the migrations\' cwd. ${release.version}, ${release.image}, ${environment} and ${service} are substituted (the release being rolled back).', CHECK_PLACEHOLDER_NAMES).optional(),
@@ -616,9 +694,9 @@ function buildMigrations(mode: Mode, req: <T extends z.ZodType>(schema: T) => T)
     validate: validate.optional(),
     rollback: req(migrationRollback),
     cwd: z.string().min(1).optional().describe('Working folder of every migration command, relative to the folder of gangway.yaml. Default: the service\'s cwd.'),
-    timeout: duration(`How long each command (backup, migrate, validate, rollback) may take. Default ${DEFAULTS.migrations.timeout}.`, { positive: true }).optional(),
+    timeout: duration(`How long each command (backup, migrate, validate, rollback) may take. Default ${DEFAULTS.migrations.timeout}.`, { positive: true, max: '24h' }).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
-      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
+      error: (iss) => withHint(`${quote(iss.input)} is not a valid environment variable name`, 'use letters, digits and underscores, not starting with a digit'),
     }), placeholderStringOf(CHECK_PLACEHOLDER_NAMES)).optional()
       .describe('Environment variables for the migration commands, on top of Gangway\'s own; values may hold ${release.version}, ${release.image}, ${environment}, ${service}.'),
   });
@@ -650,7 +728,13 @@ export const serviceSchema = reserveKeys(z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Environments
 
+/** No IANA time zone name is this long; a longer text is not looked up or matched against them. */
+const MAX_TIME_ZONE_LENGTH = 64;
+
+let timeZones: readonly string[] | undefined;
+
 function isTimeZone(zone: string): boolean {
+  if (zone.length > MAX_TIME_ZONE_LENGTH) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
     return true;
@@ -739,8 +823,10 @@ const window = z.strictObject({
   deny: windowRange.optional().describe('Deployments are refused inside this range.'),
   timezone: z.string().refine(isTimeZone, {
     error: (iss) => {
-      const guess = didYouMean(String(iss.input), Intl.supportedValuesOf('timeZone'));
-      return withHint(`unknown time zone ${JSON.stringify(iss.input)}`,
+      const zone = String(iss.input);
+      timeZones ??= Intl.supportedValuesOf('timeZone');
+      const guess = zone.length > MAX_TIME_ZONE_LENGTH ? undefined : didYouMean(zone, timeZones);
+      return withHint(`unknown time zone ${quote(iss.input)}`,
         guess ? `did you mean "${guess}"?` : 'use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York"');
     },
   }).optional().describe(`IANA time zone of the range, e.g. America/New_York. Default ${DEFAULTS.timezone}.`),
@@ -748,7 +834,7 @@ const window = z.strictObject({
 
 function gateItemName(what: string, example: string) {
   return z.string().regex(NAME_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid ${what} name`, `use lowercase letters, digits and dashes, starting with a letter (e.g. \`${example}\`)`),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid ${what} name`, `use lowercase letters, digits and dashes, starting with a letter (e.g. \`${example}\`)`),
   });
 }
 
@@ -760,10 +846,10 @@ const customCheck = z.strictObject({
       error: withHint('placeholders are not filled in a webhook url', 'a check that needs the release can `run` a program with ${release.version}; write $ as %24 if the URL holds it'),
     }).describe('URL requested as written (no placeholders).'),
     method: z.enum(HTTP_METHODS).optional().describe(`HTTP method. Default ${DEFAULTS.checks.method}.`),
-    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
+    headers: httpHeaders().optional().describe('Request headers: names are HTTP tokens, values one line of text.'),
     expect: httpExpect.optional(),
   }).optional().describe('An HTTP request whose response must match expect.'),
-  timeout: duration(`How long the check may take. Default ${DEFAULTS.checks.timeout}.`, { positive: true }).optional(),
+  timeout: duration(`How long the check may take. Default ${DEFAULTS.checks.timeout}.`, { positive: true, max: '1h' }).optional(),
 }).superRefine(exactlyOne('a check', ['run', 'webhook']))
   .describe('A check that must pass before a deployment starts (CI green, scan clean, backup fresh, monitoring up): exactly one of run or webhook.');
 
@@ -781,7 +867,7 @@ const skippableGate = z.enum(SKIPPABLE_GATES, {
     }
     if (typeof iss.input !== 'string') return `expected a gate name, got ${describeValue(iss.input)}`;
     const guess = didYouMean(iss.input, SKIPPABLE_GATES);
-    return withHint(`unknown gate ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `gates: ${SKIPPABLE_GATES.join(', ')}`);
+    return withHint(`unknown gate ${quote(iss.input)}`, guess ? `did you mean ${guess}?` : `gates: ${SKIPPABLE_GATES.join(', ')}`);
   },
 });
 
@@ -797,9 +883,11 @@ export const environmentSchema = reserveKeys(z.strictObject({
     groups: z.array(z.string().min(1)).min(1).superRefine(noRepeats('group'))
       .describe('Groups (declared under `groups`) whose members may approve.'),
     allowSelfApproval: z.boolean().optional().describe(`Whether the requester may approve their own deployment. Default ${DEFAULTS.allowSelfApproval}.`),
-    expires: duration('How long an approval counts; an older one must be given again. Default: it does not expire.', { positive: true }).optional(),
+    expires: duration('How long an approval counts; an older one must be given again. Default: it does not expire.', { positive: true, max: '168h' }).optional(),
   }).optional().describe('Approvals a deployment needs before it runs.'),
-  windows: z.array(window).optional().describe('Deployment windows; a deployment must be in every allow range and no deny range.'),
+  windows: z.array(window).max(MAX_WINDOWS, {
+    error: (iss) => withHint(`${Array.isArray(iss.input) ? iss.input.length : 'too many'} windows; an environment may have at most ${MAX_WINDOWS}`, 'merge windows that cover the same days, or remove one-off windows that have passed'),
+  }).optional().describe(`Deployment windows; a deployment must be in every allow range and no deny range. At most ${MAX_WINDOWS}.`),
   checks: z.array(customCheck).superRefine(uniqueNames('check', 'checks', 'an environment')).optional()
     .describe('Commands or webhooks that must pass before a deployment starts, in order.'),
   checklist: z.array(checklistItem).superRefine(uniqueNames('checklist item', 'checklist', 'an environment')).optional()
@@ -839,7 +927,7 @@ const metricSource = z.strictObject({
     error: (iss) => {
       if (typeof iss.input !== 'string') return `expected a builtin metric name, got ${describeValue(iss.input)}`;
       const guess = didYouMean(iss.input, BUILTIN_METRICS);
-      return withHint(`unknown builtin metric ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `builtin metrics: ${BUILTIN_METRICS.join(', ')}`);
+      return withHint(`unknown builtin metric ${quote(iss.input)}`, guess ? `did you mean ${guess}?` : `builtin metrics: ${BUILTIN_METRICS.join(', ')}`);
     },
   }).optional().describe(`One of the agent's own per-release request metrics: ${BUILTIN_METRICS.join(', ')}.`),
   prometheus: z.union([promQuery, z.strictObject({ query: promQuery })], {
@@ -849,13 +937,13 @@ const metricSource = z.strictObject({
     url: httpUrl('url', 'http://127.0.0.1:9000/stats', METRIC_PLACEHOLDER_NAMES)
       .describe('URL answering with JSON; ${service}, ${environment}, ${version} and ${window} are filled in.'),
     field: z.string().min(1).describe('Dotted path to the number in the JSON body, e.g. `orders.failed_ratio`.'),
-    headers: z.record(z.string(), z.string()).optional().describe('Request headers.'),
-    timeout: duration(`How long the request may take. Default ${DEFAULTS.metrics.web.timeout}.`, { positive: true }).optional(),
+    headers: httpHeaders().optional().describe('Request headers: names are HTTP tokens, values one line of text.'),
+    timeout: duration(`How long the request may take. Default ${DEFAULTS.metrics.web.timeout}.`, { positive: true, max: '10m' }).optional(),
   }).optional().describe('A number read from an HTTP endpoint\'s JSON.'),
 }).superRefine(exactlyOne('a metric', ['builtin', 'prometheus', 'web']))
   .describe('Where the numbers come from: exactly one of builtin, prometheus, web.');
 
-const ruleWindow = duration(`Trailing window each measurement covers. Default ${DEFAULTS.analysis.window}.`, { positive: true }).optional();
+const ruleWindow = duration(`Trailing window each measurement covers. Default ${DEFAULTS.analysis.window}.`, { positive: true, max: '24h' }).optional();
 const minSamples = z.int().min(0).optional()
   .describe(`Requests each release needs in the window for a verdict; fewer is inconclusive. Default ${DEFAULTS.analysis.minSamples}.`);
 
@@ -863,7 +951,7 @@ const threshold = z.strictObject({
   metric: metricSource,
   max: z.number().optional().describe('Fails when the canary\'s value stays above this.'),
   min: z.number().optional().describe('Fails when the canary\'s value stays below this.'),
-  for: duration(`How long the breach must last before the rule fails. Default ${DEFAULTS.analysis.for} (the first breach fails).`).optional(),
+  for: duration(`How long the breach must last before the rule fails. Default ${DEFAULTS.analysis.for} (the first breach fails).`, { max: '24h' }).optional(),
   window: ruleWindow,
   minSamples,
 }).superRefine((t, ctx) => {
@@ -897,7 +985,7 @@ const judge = z.strictObject({
   alpha: z.number().gt(0, { error: alphaRange }).lte(0.5, { error: alphaRange }).optional()
     .describe(`Significance level of the tests, in (0, 0.5]. Default ${DEFAULTS.analysis.judge.alpha}.`),
   minSamples: z.int().min(1).optional().describe(`Requests each release needs in the window; fewer is inconclusive. Default ${DEFAULTS.analysis.judge.minSamples}.`),
-  window: duration(`Trailing window compared. Default ${DEFAULTS.analysis.judge.window}.`, { positive: true }).optional(),
+  window: duration(`Trailing window compared. Default ${DEFAULTS.analysis.judge.window}.`, { positive: true, max: '24h' }).optional(),
   maxLatencyShift: z.number().positive().optional()
     .describe(`How much slower the canary may be before a significant difference fails it, as a ratio. Default ${DEFAULTS.analysis.judge.maxLatencyShift}.`),
 }).refine((j) => j.errors !== false || j.latency !== false, {
@@ -925,7 +1013,7 @@ function verdictPolicy(description: string) {
 
 const rule = z.strictObject({
   name: z.string().regex(NAME_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid rule name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `error-rate`)'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid rule name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `error-rate`)'),
   }).describe('Name of the rule, unique within its template; verdicts are reported under it.'),
   threshold: threshold.optional(),
   relative: relative.optional(),
@@ -938,7 +1026,7 @@ const rule = z.strictObject({
 
 /** One entry of `analysis`. */
 export const analysisTemplateSchema = z.strictObject({
-  interval: duration(`How often the rules are measured. Default ${DEFAULTS.analysis.interval}.`, { positive: true }).optional(),
+  interval: duration(`How often the rules are measured. Default ${DEFAULTS.analysis.interval}.`, { positive: true, max: '1h' }).optional(),
   rules: z.array(rule).min(1, { error: withHint('a template needs at least one rule', 'e.g. `- { name: error-rate, threshold: { metric: { builtin: error_rate }, max: 0.05 } }`') })
     .superRefine(uniqueNames('rule', 'rules', 'a template'))
     .describe('The rules; the template fails when any rule fails.'),
@@ -950,14 +1038,14 @@ const requestQuery = (what: string, example: string) => placeholderStringOf(REQU
 const metrics = z.strictObject({
   prometheus: z.strictObject({
     address: httpUrl('address', 'http://127.0.0.1:9090').describe('Base URL of the Prometheus server, e.g. http://127.0.0.1:9090.'),
-    timeout: duration(`How long one query may take. Default ${DEFAULTS.metrics.prometheus.timeout}.`, { positive: true }).optional(),
+    timeout: duration(`How long one query may take. Default ${DEFAULTS.metrics.prometheus.timeout}.`, { positive: true, max: '10m' }).optional(),
   }).optional().describe('A Prometheus server for `prometheus` metrics.'),
   requests: z.strictObject({
     total: requestQuery('the cumulative count of requests', DEFAULTS.metrics.requests.total).optional(),
     errors: requestQuery('the cumulative count of failed (5xx) requests', DEFAULTS.metrics.requests.errors).optional(),
     buckets: requestQuery('the cumulative latency histogram buckets in seconds, one series per release and `le`', DEFAULTS.metrics.requests.buckets).optional(),
     versionLabel: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, {
-      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a Prometheus label name`, 'use letters, digits and underscores, not starting with a digit'),
+      error: (iss) => withHint(`${quote(iss.input)} is not a Prometheus label name`, 'use letters, digits and underscores, not starting with a digit'),
     }).optional().describe(`The label that names the release in the three queries' results. Default ${DEFAULTS.metrics.requests.versionLabel} (the pods' gangway.io/release label after Prometheus's labelmap relabelling).`),
   }).optional().describe('The builtin request metrics (error_rate, request_rate, p50/p95/p99_latency) read from Prometheus, for targets that do not measure requests themselves (kubernetes). `requests: {}` uses the default queries. Needs metrics.prometheus.'),
 }).superRefine((m, ctx) => {
@@ -981,7 +1069,7 @@ const registryHost = z.string().superRefine((host, ctx) => {
   const bare = host.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
   ctx.addIssue({
     code: 'custom', input: host,
-    message: withHint(`${JSON.stringify(host)} is not a registry host`, host.startsWith('http://') || host.startsWith('https://')
+    message: withHint(`${quote(host)} is not a registry host`, host.startsWith('http://') || host.startsWith('https://')
       ? `write the host without the scheme: "${bare}" (set insecure: true for plain HTTP)`
       : `write host[:port] as in image references, e.g. "ghcr.io" or "127.0.0.1:5000"${bare !== host && REGISTRY_HOST.test(bare) ? `; here "${bare}"` : ''}`),
   });
@@ -1017,9 +1105,14 @@ const registry = z.strictObject({
 }).describe('A registry Gangway asks about images (tag → digest, signatures). Secrets come from environment variables, never the file.');
 
 const registries = z.array(registry).superRefine((list, ctx) => {
+  const firsts = new Map<string, number>();
   list.forEach((r, i) => {
-    const first = list.findIndex((other) => other.host.toLowerCase() === r.host.toLowerCase());
-    if (first === i) return;
+    const host = r.host.toLowerCase();
+    const first = firsts.get(host) ?? i;
+    if (first === i) {
+      firsts.set(host, i);
+      return;
+    }
     ctx.addIssue({
       code: 'custom', input: r.host, path: [i, 'host'],
       message: withHint(`registry ${r.host} is listed twice`, `registries[${first}] is the same host; keep one`),
@@ -1032,7 +1125,7 @@ const labelName = z.string().superRefine((label, ctx) => {
   if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(label)) return;
   ctx.addIssue({
     code: 'custom', input: label,
-    message: label === '' ? 'must not be empty' : withHint(`${JSON.stringify(label)} is not a valid label name`, 'use letters, digits and underscores, not starting with a digit, e.g. gangway_freeze'),
+    message: label === '' ? 'must not be empty' : withHint(`${quote(label)} is not a valid label name`, 'use letters, digits and underscores, not starting with a digit, e.g. gangway_freeze'),
   });
 });
 
@@ -1076,17 +1169,17 @@ const records = z.strictObject({
   repo: z.string().min(1).describe('The working folder of a git repository (it has a .git), relative to the folder of gangway.yaml; records are committed there.'),
   path: recordsPath.optional(),
   remote: z.string().min(1).refine((r) => !r.startsWith('-') && !/\s/.test(r), {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a remote`, 'give the name of a remote of the repository (e.g. origin) or its URL'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a remote`, 'give the name of a remote of the repository (e.g. origin) or its URL'),
   }).optional().describe('Push each record to this remote (a name such as origin, or a URL) after committing it. Default: commit only.'),
   branch: z.string().regex(BRANCH_NAME, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid branch name`, 'e.g. main or deployment-records: no spaces, none of ~ ^ : ? * [ \\, no "..", not starting with "-"'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid branch name`, 'e.g. main or deployment-records: no spaces, none of ~ ^ : ? * [ \\, no "..", not starting with "-"'),
   }).optional().describe('Branch to commit on (and push). Default: the branch checked out.'),
   author: z.strictObject({
     name: z.string().regex(/^[^<>\n]*\S[^<>\n]*$/, {
       error: withHint('must be a name without < > or line breaks', `e.g. "${DEFAULTS.records.author.name}"`),
     }).optional().describe(`Commit author name. Default ${DEFAULTS.records.author.name}.`),
     email: z.string().regex(/^[^\s<>@]+@[^\s<>@]+$/, {
-      error: (iss) => withHint(`${JSON.stringify(iss.input)} is not an email address`, `e.g. "${DEFAULTS.records.author.email}"`),
+      error: (iss) => withHint(`${quote(iss.input)} is not an email address`, `e.g. "${DEFAULTS.records.author.email}"`),
     }).optional().describe(`Commit author email. Default ${DEFAULTS.records.author.email}.`),
   }).optional().describe('Who the record commits are by; the deployment\'s actor is named in each record.'),
   pushRetries: z.int().min(0).max(100).optional()
@@ -1097,7 +1190,7 @@ const notifyEvent = z.enum(NOTIFY_EVENTS, {
   error: (iss) => {
     if (typeof iss.input !== 'string') return `expected an event name, got ${describeValue(iss.input)}`;
     const guess = didYouMean(iss.input, NOTIFY_EVENTS);
-    return withHint(`unknown event ${JSON.stringify(iss.input)}`, guess ? `did you mean ${guess}?` : `events: ${NOTIFY_EVENTS.join(', ')}`);
+    return withHint(`unknown event ${quote(iss.input)}`, guess ? `did you mean ${guess}?` : `events: ${NOTIFY_EVENTS.join(', ')}`);
   },
 });
 
@@ -1143,7 +1236,7 @@ const githubNotifier = z.strictObject({
     const fromUrl = /^(?:https?:\/\/[^/]+\/|git@[^:]+:)([^/]+\/[^/]+?)(?:\.git)?\/?$/.exec(repo)?.[1];
     ctx.addIssue({
       code: 'custom', input: repo,
-      message: withHint(`${JSON.stringify(repo)} is not a GitHub repository`, fromUrl && GITHUB_REPO.test(fromUrl) ? `write "${fromUrl}"` : 'write "owner/name", e.g. "acme/shop"'),
+      message: withHint(`${quote(repo)} is not a GitHub repository`, fromUrl && GITHUB_REPO.test(fromUrl) ? `write "${fromUrl}"` : 'write "owner/name", e.g. "acme/shop"'),
     });
   }).describe('The repository deployments are created in, "owner/name".'),
   tokenFromEnv: envVarName('Environment variable holding a token that may create deployments and deployment statuses in repo; read when the file is loaded.'),
@@ -1153,7 +1246,7 @@ const githubNotifier = z.strictObject({
 
 const notifier = z.strictObject({
   name: z.string().regex(NAME_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid notifier name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ops-webhook`)'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid notifier name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `ops-webhook`)'),
   }).describe('Name of the notifier, unique in the file; deliveries are recorded under it.'),
   webhook: webhookNotifier.optional(),
   slack: slackNotifier.optional(),
@@ -1161,7 +1254,7 @@ const notifier = z.strictObject({
   events: z.array(notifyEvent).min(1, { error: withHint('events is empty, so nothing would be sent', 'remove events to be told of every event') })
     .superRefine(noRepeats('event')).optional()
     .describe(`Events sent: ${NOTIFY_EVENTS.join(', ')}. Default: all.`),
-  timeout: duration(`How long one delivery may take. Default ${DEFAULTS.notifications.timeout}.`, { positive: true }).optional(),
+  timeout: duration(`How long one delivery may take. Default ${DEFAULTS.notifications.timeout}.`, { positive: true, max: '10m' }).optional(),
   retries: z.int().min(0).max(20).optional().describe(`How many times a failed delivery is retried, with backoff. Default ${DEFAULTS.notifications.retries}.`),
 }).superRefine(exactlyOne('a notifier', ['webhook', 'slack', 'github']))
   .describe('One notifier: exactly one of webhook, slack, github.');
@@ -1189,15 +1282,15 @@ const store = z.strictObject({
 /** The whole of `gangway.yaml`. */
 export const configSchema = reserveKeys(z.strictObject({
   project: z.string().regex(NAME_PATTERN, {
-    error: (iss) => withHint(`${JSON.stringify(iss.input)} is not a valid project name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `shop`)'),
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid project name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `shop`)'),
   }).describe('Project name: lowercase letters, digits and dashes.'),
   stateDir: z.string().min(1).optional().describe(`Folder for Gangway's state (database, agent socket, logs), relative to the folder of gangway.yaml. Default ${DEFAULTS.stateDir}.`),
   server: z.strictObject({
-    host: z.string().min(1).optional().describe(`Address the API and dashboard listen on. Default ${DEFAULTS.server.host}.`),
+    host: listenHost(`Address the API and dashboard listen on: a host name or IP address. Default ${DEFAULTS.server.host}.`, 'server.port').optional(),
     port: port(`Port of the API and dashboard. Default ${DEFAULTS.server.port}.`).optional(),
   }).optional().describe('The orchestrator\'s HTTP API and dashboard.'),
   agent: z.strictObject({
-    host: z.string().min(1).optional().describe(`Address the agent's metrics endpoint listens on. Default ${DEFAULTS.agent.host}.`),
+    host: listenHost(`Address the agent's metrics endpoint listens on: a host name or IP address. Default ${DEFAULTS.agent.host}.`, 'agent.metricsPort').optional(),
     metricsPort: port(`Port of the agent's metrics endpoint. Default ${DEFAULTS.agent.metricsPort}.`).optional(),
     forwardedHeaders: z.boolean().optional().describe(
       'Add X-Forwarded-For (the client address), X-Forwarded-Proto (http) and X-Forwarded-Host (the Host header) to every request the proxy forwards. '
@@ -1220,10 +1313,12 @@ export const configSchema = reserveKeys(z.strictObject({
   notifications: notifications.optional(),
   environments: z.record(nameKey('environment'), environmentSchema)
     .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
-    .describe('Environments in promotion order (e.g. dev, staging, prod).'),
+    .superRefine(atMostKeys('environments', MAX_ENVIRONMENTS))
+    .describe(`Environments in promotion order (e.g. dev, staging, prod). At most ${MAX_ENVIRONMENTS}.`),
   services: z.record(nameKey('service'), serviceSchema)
     .refine((s) => Object.keys(s).length > 0, { error: withHint('declare at least one service', 'see docs/config.md#services') })
-    .describe('Services, by name.'),
+    .superRefine(atMostKeys('services', MAX_SERVICES))
+    .describe(`Services, by name. At most ${MAX_SERVICES}.`),
   analysis: z.record(nameKey('analysis template'), analysisTemplateSchema).optional()
     .describe('Analysis templates, by name; canary steps and services name them. A name may not be that of a built-in preset (runbook-defaults).'),
 }, {

@@ -18,6 +18,12 @@ export interface HealthConfig {
   failureThreshold: number;
   /** How long a new instance may take to pass its first health check. */
   startTimeoutMs: number;
+  /**
+   * Whether the config gives `health.path` (false: the default `/`). A Kubernetes target then
+   * leaves health to the pods' readiness probes; the local agent probes the path either way.
+   * Absent: given.
+   */
+  pathSet?: boolean;
 }
 
 export interface LocalTargetConfig {

@@ -26,7 +26,9 @@ export function registerValidate(program: Command, ctx: CliContext): void {
         if (!(err instanceof ConfigError)) throw err;
         if (ctx.json()) ctx.printJson({ valid: false, problems: err.problems });
         else {
-          ctx.err(`✗ ${basename(path)} is invalid: ${count(err.problems.length, 'problem')}\n`);
+          const omitted = err.problems.at(-1)?.omitted ?? 0;
+          const listed = err.problems.length - (omitted > 0 ? 1 : 0);
+          ctx.err(`✗ ${basename(path)} is invalid: ${count(listed + omitted, 'problem')}${omitted > 0 ? `, the first ${listed} listed` : ''}\n`);
           for (const p of err.problems) ctx.err(`${formatProblem(p)}\n`);
         }
         return 2;

@@ -888,7 +888,7 @@ function followWindow(c: Cfg): number {
  * the compiled config) is not checked: the pod's own readiness probe is its health then.
  */
 function checksHealthPath(c: Cfg): boolean {
-  return (c.health as { pathSet?: boolean }).pathSet !== false;
+  return c.health.pathSet !== false;
 }
 
 /** The pod's port that checks reach: `target.kubernetes.port`, else the release container's first declared port, else the first container's. */
