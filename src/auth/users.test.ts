@@ -23,6 +23,10 @@ describe('roles', () => {
     expect(roleIn({ dev: 'viewer', '*': 'approver' }, 'dev')).toBe('approver');
     expect(roleIn({ dev: 'deployer', '*': 'viewer' }, 'prod')).toBe('viewer');
     expect(roleIn({ dev: 'deployer' }, 'prod')).toBeUndefined();
+    // Names of Object methods are environments like any other: no inherited role.
+    expect(roleIn({ dev: 'deployer' }, 'constructor')).toBeUndefined();
+    expect(roleIn({ '*': 'viewer' }, 'toString')).toBe('viewer');
+    expect({ ...parseRoleSpec('constructor=deployer,toString=viewer') }).toEqual({ constructor: 'deployer', toString: 'viewer' });
   });
 
   it('describes roles for people', () => {

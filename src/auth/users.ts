@@ -40,8 +40,9 @@ export function isRole(role: unknown): role is Role {
  * roleIn({ dev: 'deployer', '*': 'viewer' }, 'prod'); // 'viewer'
  */
 export function roleIn(roles: Record<string, Role>, environment: string): Role | undefined {
-  const own = environment === EVERY_ENVIRONMENT ? undefined : roles[environment];
-  const global = roles[EVERY_ENVIRONMENT];
+  // Own keys only: an environment named like an Object method (`constructor`) finds no role.
+  const own = environment === EVERY_ENVIRONMENT || !Object.hasOwn(roles, environment) ? undefined : roles[environment];
+  const global = Object.hasOwn(roles, EVERY_ENVIRONMENT) ? roles[EVERY_ENVIRONMENT] : undefined;
   if (own === undefined) return global;
   if (global === undefined) return own;
   return roleRank(own) >= roleRank(global) ? own : global;
@@ -55,7 +56,7 @@ export function roleIn(roles: Record<string, Role>, environment: string): Role |
  * parseRoleSpec('dev=deployer,prod=viewer'); // { dev: 'deployer', prod: 'viewer' }
  */
 export function parseRoleSpec(spec: string): Record<string, Role> {
-  const roles: Record<string, Role> = {};
+  const roles = Object.create(null) as Record<string, Role>;
   for (const raw of spec.split(',')) {
     const pair = raw.trim();
     if (pair === '') continue;
@@ -64,7 +65,7 @@ export function parseRoleSpec(spec: string): Record<string, Role> {
       throw new GangwayError('invalid_argument', `--role: "${pair}" is not env=role`, `e.g. --role dev=deployer,prod=viewer (roles: ${ROLES.join(', ')}; * is every environment)`);
     }
     checkRoles({ [env]: role }, '--role');
-    if (roles[env] !== undefined) throw new GangwayError('invalid_argument', `--role: ${env} is given twice`);
+    if (Object.hasOwn(roles, env)) throw new GangwayError('invalid_argument', `--role: ${env} is given twice`);
     roles[env] = role as Role;
   }
   return roles;
