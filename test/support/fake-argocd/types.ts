@@ -171,27 +171,8 @@ export interface AppDefinition {
   labels?: Record<string, string>;
 }
 
-/** Whether `v` is a plain JSON object. */
-export function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A deep copy of a JSON value. */
-export function clone<T>(v: T): T {
-  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
-}
-
-/** Deep equality of JSON values (key order and undefined members ignored). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isObj(a) && isObj(b)) {
-    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
-    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
-    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
-  }
-  return false;
-}
+/** JSON helpers shared with the fake Kubernetes API server. */
+export { clone, deepEqual, isObj } from '../fake-kube/util.js';
 
 /** `metav1.Time` on the wire: RFC 3339 in UTC, whole seconds. */
 export function metaTime(ms = Date.now()): string {
