@@ -44,11 +44,11 @@ let app: FastifyInstance;
 let port: number;
 let env: Record<string, string | undefined>;
 
-async function run(args: string[], extra: { signal?: AbortSignal; env?: Record<string, string | undefined> } = {}): Promise<Run> {
+async function run(args: string[], extra: { signal?: AbortSignal; env?: Record<string, string | undefined>; onStdout?: (all: string) => void } = {}): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const code = await main(['node', 'gangway', ...args], {
-    stdout: { write: (s: string) => { stdout += s; } },
+    stdout: { write: (s: string) => { stdout += s; extra.onStdout?.(stdout); } },
     stderr: { write: (s: string) => { stderr += s; } },
     env: { ...env, ...extra.env }, cwd: dir, pollMs: 5, refreshMs: 20, signal: extra.signal,
   });
@@ -104,6 +104,17 @@ describe('validate and schema (local)', () => {
     expect(out.valid).toBe(false);
     expect(out.problems.length).toBeGreaterThan(0);
     expect(out.problems).toContainEqual(expect.objectContaining({ file: join(dir, 'gangway.yaml'), line: 2, path: 'environments' }));
+  });
+
+  it('validate of a config with more problems than are listed counts them all in its first line', async () => {
+    const unknown = Array.from({ length: 60 }, (_, i) => `  key${i}: 1`).join('\n');
+    writeFileSync(join(dir, 'many.yaml'), `project: shop\nenvironments:\n  dev: {}\nservices: {}\nnotakey:\n${unknown}\n${Array.from({ length: 59 }, (_, i) => `extra${i}: 1`).join('\n')}\n`);
+    const r = await run(['validate', '-c', join(dir, 'many.yaml')]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toMatch(/^✗ many\.yaml is invalid: (\d+) problems, the first 50 listed$/);
+    expect(Number(/invalid: (\d+)/.exec(lines[0]!)![1])).toBeGreaterThan(50);
+    expect(r.stderr).toMatch(/… and \d+ more problems from here on \(only the first 50 are listed\)/);
   });
 
   it('validate without a config file exits 2 with a hint', async () => {
@@ -323,12 +334,14 @@ describe('status', () => {
 
   it('--watch redraws until interrupted', async () => {
     const controller = new AbortController();
-    const watching = run(['status', '--watch', '-o', 'json'], { signal: controller.signal });
-    setTimeout(() => controller.abort(), 150);
-    const r = await watching;
+    // Interrupted as the second frame is written: it draws no third one.
+    const r = await run(['status', '--watch', '-o', 'json'], {
+      signal: controller.signal,
+      onStdout: (all) => { if (all.split('\n').length > 2) controller.abort(); },
+    });
     expect(r.code).toBe(0);
     const frames = r.stdout.trimEnd().split('\n');
-    expect(frames.length).toBeGreaterThanOrEqual(2);
+    expect(frames).toHaveLength(2);
     for (const f of frames) expect((JSON.parse(f) as unknown[]).length).toBe(6);
   });
 });

@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../agent/ports.js';
-import { checkHttp } from './http-check.js';
+import { checkHttp, type HttpCheckResult } from './http-check.js';
 
 let server: http.Server;
 let base: string;
@@ -75,16 +79,89 @@ describe('checkHttp', () => {
   });
 
   it('given this process held up past the limit, when the app answered in time, then the check passes', async () => {
-    // The app runs in its own process, so it answers while this one is busy.
-    const app = spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () { console.log(this.address().port); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const app = await startApp();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const port = await new Promise<number>((resolve) => app.stdout.once('data', (c: Buffer) => resolve(Number(String(c).trim()))));
-      const pending = checkHttp(`http://127.0.0.1:${port}/`, { status: 200, bodyContains: 'ok' }, 150);
+      const pending = checkHttp(`http://127.0.0.1:${app.port}/`, { status: 200, bodyContains: 'ok' }, 150);
       const until = performance.now() + 600;
-      while (performance.now() < until) { /* a long synchronous task: the timer fires 450 ms late */ }
+      while (performance.now() < until) { /* a long synchronous task: the request goes out after it */ }
+      // Its timer fires 450 ms late: the app gets the limit once more, from now, and (by the fake
+      // clock, however slow the machine) answers within it.
+      vi.advanceTimersByTime(150);
       expect(await pending).toMatchObject({ ok: true, status: 200, detail: 'status 200' });
     } finally {
-      app.kill();
+      vi.useRealTimers();
+      app.stop();
     }
   });
+
+  it('given this process held up while the app answered, when the late timer fires before the answer is read, then the check passes', async () => {
+    const r = await answerWaitingWhenTimerFires('late');
+    expect(r.pendingWhenTimerFired).toBe(true);
+    expect(r.result).toMatchObject({ ok: true, status: 200, detail: 'status 200' });
+  });
+
+  it('given an answer waiting in the socket, when the timer fires on time before it is read, then the check passes', async () => {
+    const r = await answerWaitingWhenTimerFires('on time');
+    expect(r.pendingWhenTimerFired).toBe(true);
+    expect(r.result).toMatchObject({ ok: true, status: 200, detail: 'status 200' });
+  });
 });
+
+/**
+ * The app in its own process, so it runs while this one is held up. With `answered` (a file
+ * path) it holds each request until SIGUSR2, then answers and, once the answer is sent, creates
+ * that file; without, it answers at once. It prints its port, then "received" for each request.
+ */
+async function startApp(answered?: string): Promise<{ port: number; pid: number; received: () => Promise<string>; stop: () => void }> {
+  const app = spawn(process.execPath, ['-e', `
+    const held = [];
+    const hold = process.argv.length > 1;
+    process.on('SIGUSR2', () => { for (const s of held.splice(0)) s.end('ok', () => require('node:fs').writeFileSync(process.argv[1], '')); });
+    require('node:http').createServer((q, s) => { console.log('received'); if (hold) held.push(s); else s.end('ok'); })
+      .listen(0, '127.0.0.1', function () { console.log(this.address().port); });
+  `, ...(answered ? [answered] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: app.stdout });
+  const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
+  const port = Number(await next());
+  return { port, pid: app.pid!, received: next, stop: () => { lines.close(); app.kill(); } };
+}
+
+/**
+ * A check with a 150 ms limit whose timer fires while the app's answer waits unread in the
+ * socket: the app receives the request; this process is held up (synchronously) while it tells
+ * the app to answer and waits until the answer is sent; then the check's timer fires, before
+ * the event loop reads that answer. A fake timer decides when it fires, so how fast either
+ * process runs does not matter. `late`: this process was held up for at least 600 ms by then
+ * (the check measures real time); `on time`: the check's clock says 150 ms.
+ */
+async function answerWaitingWhenTimerFires(timer: 'late' | 'on time'): Promise<{ result: HttpCheckResult; pendingWhenTimerFired: boolean }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-http-check-'));
+  const answered = join(dir, 'answered');
+  const app = await startApp(answered);
+  vi.useFakeTimers({ toFake: timer === 'late' ? ['setTimeout', 'clearTimeout'] : ['setTimeout', 'clearTimeout', 'performance'] });
+  try {
+    const received = app.received();
+    let settled = false;
+    const pending = checkHttp(`http://127.0.0.1:${app.port}/`, { status: 200, bodyContains: 'ok' }, 150);
+    const since = performance.now();
+    void pending.then(() => { settled = true; });
+    expect(await received).toBe('received');
+    process.kill(app.pid, 'SIGUSR2');
+    const guard = Date.now() + 30_000;
+    while (!existsSync(answered) || (timer === 'late' && performance.now() - since < 600)) {
+      if (Date.now() > guard) throw new Error('the app did not answer within 30 s');
+    }
+    // The timer fires next, before the poll phase reads the answer, as a timer that is due does.
+    const pendingWhenTimerFired = await new Promise<boolean>((resolve) => setImmediate(() => {
+      const wasPending = !settled;
+      vi.advanceTimersByTime(150);
+      resolve(wasPending);
+    }));
+    return { result: await pending, pendingWhenTimerFired };
+  } finally {
+    vi.useRealTimers();
+    app.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -41,6 +41,9 @@ export interface HttpCheckOptions {
 /** Bodies beyond this are cut: health endpoints are small and a check must stay cheap. */
 const MAX_BODY = 64 * 1024;
 
+/** A timer that fires this much later than asked means the event loop, not the app, was slow. */
+const LOOP_LAG_MS = 100;
+
 /**
  * Sends one request and compares the response with `expect`: status code, then the dotted JSON
  * field paths (exact match, deep for objects and arrays), then `bodyContains`.
@@ -49,9 +52,6 @@ const MAX_BODY = 64 * 1024;
  * const r = await checkHttp('http://127.0.0.1:8080/health', { status: 200, json: { status: 'UP' } }, 1000);
  * // r.ok === false, r.detail === 'expected json field status = "UP", got "DOWN"'
  */
-/** A timer that fires this much later than asked means the event loop, not the app, was slow. */
-const LOOP_LAG_MS = 100;
-
 export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, options: HttpCheckOptions = {}): Promise<HttpCheckResult> {
   if (options.dispatcher) return checkWithDispatcher(url, expect, timeoutMs, options, options.dispatcher);
   const started = performance.now();
@@ -69,6 +69,7 @@ export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, op
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (giveUp) clearImmediate(giveUp);
       resolve({ ...r, durationMs: elapsed() });
     };
     const lib = target.protocol === 'https:' ? https : http;
@@ -76,14 +77,19 @@ export function checkHttp(url: string, expect: HttpExpect, timeoutMs: number, op
     // up (a loaded machine, a long synchronous task), the timer fires late and before the answer
     // waiting in the socket is read. Then the check gets the limit once more, measured from now.
     let extended = false;
+    let giveUp: NodeJS.Immediate | null = null;
     const expire = () => {
       if (!extended && elapsed() > timeoutMs + LOOP_LAG_MS) {
         extended = true;
         timer = setTimeout(expire, timeoutMs);
         return;
       }
-      finish({ ok: false, status: null, detail: `timed out after ${timeoutMs} ms` });
-      req.destroy();
+      // Timers run before the event loop reads sockets: an answer already waiting when the limit
+      // passes is read (and settles the check) before this gives up.
+      giveUp = setImmediate(() => {
+        finish({ ok: false, status: null, detail: `timed out after ${timeoutMs} ms` });
+        req.destroy();
+      });
     };
     let timer = setTimeout(expire, timeoutMs);
     // agent: false so a check never reuses a connection to a process that has since been replaced.
@@ -116,15 +122,17 @@ async function checkWithDispatcher(url: string, expect: HttpExpect, timeoutMs: n
     return { ok: false, status: null, detail: `invalid URL ${JSON.stringify(url)}`, durationMs: elapsed() };
   }
   const ac = new AbortController();
-  // As above: a timer that fires late because our own event loop was busy gives the app its limit once more.
+  // As above: a timer that fires late because our own event loop was busy gives the app its limit
+  // once more, and an answer already waiting when the limit passes is read before giving up.
   let extended = false;
+  let giveUp: NodeJS.Immediate | null = null;
   const expire = () => {
     if (!extended && elapsed() > timeoutMs + LOOP_LAG_MS) {
       extended = true;
       timer = setTimeout(expire, timeoutMs);
       return;
     }
-    ac.abort();
+    giveUp = setImmediate(() => ac.abort());
   };
   let timer = setTimeout(expire, timeoutMs);
   try {
@@ -145,6 +153,7 @@ async function checkWithDispatcher(url: string, expect: HttpExpect, timeoutMs: n
     return { ok: false, status: null, detail: describeError(cause ?? (err as Error & { code?: string })), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);
+    if (giveUp) clearImmediate(giveUp);
   }
 }
 
