@@ -3,21 +3,40 @@
  * given step and started again, then the deployment continues from that step and ends as it
  * would have without the crash: no step lost, none run to completion twice, none left stuck.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP, projectHeader, freePorts, makeProject, sleep, waitForEnd, type Project } from './support/gangway.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { FINAL_PHASES, type DeploymentRecord, type StepRecord } from '../src/store/types.js';
 
+/**
+ * Limits against a hang, not claims about speed. Each test starts `gangway up` twice (the first
+ * also starts the agent) and runs two deployments; on two cores, starting `gangway up` alone
+ * took 7 to 9 s at a load of 7 and 15 to 33 s at a load of 21, and a test up to 2 minutes at 24.
+ */
+const LIMIT_MS = 300_000;
+
 const projects: Project[] = [];
-afterAll(async () => { for (const p of projects) await p.cleanup(); });
+const folders: string[] = [];
+afterAll(async () => {
+  for (const p of projects) await p.cleanup();
+  for (const f of folders) rmSync(f, { recursive: true, force: true });
+}, LIMIT_MS);
 
 interface View { id: string; phase: string; currentStep: number; message: string | null; steps: Array<{ idx: number; title: string; status: string; stage: string; attempts: number }> }
 interface Ev { type: string; deploymentId: string; data: { idx?: number } }
 
-async function project() {
+/**
+ * A project running web (blue-green, 2 instances) on dev. The instances of a release fail their
+ * health checks while the file `unhealthy(version)` exists; `watch` and `startTimeout` are the
+ * service's post-deploy watch and start timeout.
+ */
+async function project(opts: { watch?: string; startTimeout?: string } = {}) {
   const [port, preview] = await freePorts(2);
+  const holds = mkdtempSync(join(tmpdir(), 'gangway-holds-'));
+  folders.push(holds);
   const p = await makeProject((ports: { api: number; metrics: number }) => `
 ${projectHeader('crash', ports)}environments:
   dev: {}
@@ -27,18 +46,18 @@ services:
       local:
         command: ["${process.execPath}", "${APP}"]
         # Slow enough steps that the test can kill the orchestrator inside each one.
-        env: { APP_VERSION: "\${release.version}", STARTUP_DELAY_MS: "700" }
+        env: { APP_VERSION: "\${release.version}", STARTUP_DELAY_MS: "700", HEALTH_FILE: "${holds}/unhealthy-\${release.version}" }
         instances: 2
         port: ${port}
-    health: { path: /health, interval: 100ms, timeout: 500ms, failureThreshold: 3, startTimeout: 10s }
+    health: { path: /health, interval: 100ms, timeout: 500ms, failureThreshold: 3, startTimeout: ${opts.startTimeout ?? '10s'} }
     strategy:
       blueGreen: { previewPort: ${preview}, scaleDownDelay: 0s }
     smoke:
       - http: { path: "/slow?ms=700", expect: { status: 200 } }
-    rollback: { watch: 2s }
+    rollback: { watch: ${opts.watch ?? '2s'} }
 `);
   projects.push(p);
-  return { p, port };
+  return { p, port, unhealthy: (version: string) => join(holds, `unhealthy-${version}`) };
 }
 
 async function deploy(p: Project, version: string): Promise<string> {
@@ -167,32 +186,41 @@ describe('orchestrator killed with SIGKILL', () => {
     expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe('2.0.0');
     const deployments = (await p.api<View[]>('GET', '/v1/deployments')).body;
     expect(deployments.map((d) => d.phase)).toEqual(['succeeded', 'succeeded']);
-  }, 120_000);
+  }, LIMIT_MS);
 
   it('resumes the rollback of a bad release killed mid-rollback, and the stable release serves again', async () => {
-    const { p, port } = await project();
+    // The watch outlasts the test, so the abort lands during it whatever the machine's speed (the
+    // first release has no watch: there is nothing to roll back to); the start timeout too, so
+    // the rollback holds at its wait for healthy instances of 1.0.0 while they fail their checks.
+    const { p, port, unhealthy } = await project({ watch: '60m', startTimeout: '60m' });
     await p.up();
     await waitForEnd(p, await deploy(p, '1.0.0'));
     const id = await deploy(p, '2.0.0');
-    // Abort it during its watch so the rollback stage runs, and kill the orchestrator inside that stage.
     await waitFor(p, id, 'its watch', (d) => d.currentStep === 6 && d.steps[6]?.status === 'running');
-    await p.api('POST', `/v1/deployments/${id}/abort`);
-    await killWhen(p, id, 'the rollback stage',
-      (d, s) => d.phase === 'rolling_back' && s[d.currentStep]?.stage === 'rollback',
-      (d) => (FINAL_PHASES as readonly string[]).includes(d.phase));
+    // The instances of 1.0.0 the rollback starts fail their health checks until the file is gone.
+    writeFileSync(unhealthy('1.0.0'), '');
+    expect((await p.api('POST', `/v1/deployments/${id}/abort`)).status).toBe(200);
+    const waiting = 'wait for 2 healthy instances of 1.0.0';
+    const { d: killed } = await killWhen(p, id, `the rollback step "${waiting}"`,
+      (d, s) => d.phase === 'rolling_back' && s[d.currentStep]?.title === waiting && s[d.currentStep]?.status === 'running',
+      (d, s) => (FINAL_PHASES as readonly string[]).includes(d.phase) || s.slice(0, d.currentStep).some((x) => x.title === waiting));
+    rmSync(unhealthy('1.0.0'));
     await p.up();
     const end = await waitForEnd(p, id) as unknown as View;
     expect(end.phase).toBe('aborted');
+    expect(end.steps[6]).toMatchObject({ title: 'watch 2.0.0 for 60m', status: 'failed' });
     expect(end.steps.filter((s) => s.stage === 'rollback').map((s) => [s.title, s.status])).toEqual([
       ['scale 1.0.0 to 2 instances', 'succeeded'],
-      ['wait for 2 healthy instances of 1.0.0', 'succeeded'],
+      [waiting, 'succeeded'],
       ['all traffic to 1.0.0', 'succeeded'],
       ['stop 2.0.0', 'succeeded'],
     ]);
+    expect(end.steps[killed.currentStep]).toMatchObject({ title: waiting, attempts: 2 });
     const events = (await p.api<Ev[]>('GET', `/v1/events?deployment=${id}&limit=1000`)).body;
     assertOnce(events, id, end.steps);
+    expect(events.filter((e) => e.type === 'step.resumed').map((e) => e.data.idx)).toEqual([killed.currentStep]);
     expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe('1.0.0');
-  }, 120_000);
+  }, LIMIT_MS);
 
   it('resumes a deployment killed right after it was requested', async () => {
     const { p } = await project();
@@ -204,5 +232,5 @@ describe('orchestrator killed with SIGKILL', () => {
     expect(end.phase).toBe('succeeded');
     const events = (await p.api<Ev[]>('GET', `/v1/events?deployment=${id}&limit=1000`)).body;
     assertOnce(events, id, end.steps);
-  }, 120_000);
+  }, LIMIT_MS);
 });
