@@ -18,6 +18,7 @@ import { countersOf, createMetricProviders } from '../metrics/registry.js';
 import { capabilityProblems } from '../engine/capabilities.js';
 import { formatPath } from '../config/problems.js';
 import { buildTargets, targetKinds } from './targets.js';
+import { checkTools, toolsError } from './tool-checks.js';
 import { createGates } from '../gates/index.js';
 import { PeopleGates } from '../gates/people.js';
 import { NotificationDispatcher } from '../notify/notifier.js';
@@ -47,6 +48,9 @@ export async function startOrchestrator(config: GangwayConfig, opts: { logToStdo
   const logger = pino({ level: process.env.GANGWAY_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'headers.authorization'] },
     opts.logToStdout ? pino.destination(1) : pino.destination({ dest: join(config.stateDir, 'orchestrator.log'), mkdir: true, sync: false }));
   const token = ensureToken(config.stateDir);
+  // The tools the targets run (helm, kubectl, git) and the token variables they read, before anything starts.
+  const tools = toolsError(await checkTools(config, { network: false }));
+  if (tools) throw tools;
   const store = await openStore(config.store);
   // The local agent runs only for services on the local target; a Kubernetes-only project has none.
   let agent = null;

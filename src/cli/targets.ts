@@ -10,6 +10,8 @@ import type { ServiceSettingsProblem } from '../config/load.js';
 import { capabilityProblems } from '../engine/capabilities.js';
 import { PrometheusProvider } from '../metrics/prometheus/prometheus-provider.js';
 import { PrometheusRequestCounters } from '../metrics/prometheus/request-counters.js';
+import { GitOpsTarget } from '../targets/gitops/gitops-target.js';
+import { HelmTarget } from '../targets/helm/helm-target.js';
 import { kubeConnector, type KubeConnector } from '../targets/kubernetes/connect.js';
 import { KubernetesTarget } from '../targets/kubernetes/kubernetes-target.js';
 import { connectLocalTarget } from '../targets/local/local-target.js';
@@ -25,15 +27,25 @@ export function buildTargets(config: GangwayConfig, adapters: TargetAdapters = {
   const kinds = targetKinds(config);
   const all: TargetAdapters = { ...adapters };
   if (kinds.has('local')) all.local ??= connectLocalTarget(config.stateDir);
+  // One connector for every target that reads a cluster: one client per kubeconfig and context.
   let connector: KubeConnector | null = null;
-  if (kinds.has('kubernetes') && !all.kubernetes) {
-    connector = kubeConnector();
-    all.kubernetes = new KubernetesTarget({ connect: connector.connect, ...(opts.log ? { log: opts.log } : {}) });
+  const connect = () => (connector ??= kubeConnector()).connect;
+  const log = opts.log ? { log: opts.log } : {};
+  if (kinds.has('kubernetes') && !all.kubernetes) all.kubernetes = new KubernetesTarget({ connect: connect(), ...log });
+  let helm: HelmTarget | null = null;
+  if (kinds.has('helm') && !all.helm) all.helm = helm = new HelmTarget({ connect: connect(), ...log });
+  let gitops: GitOpsTarget | null = null;
+  if (kinds.has('gitops') && !all.gitops) {
+    all.gitops = gitops = new GitOpsTarget({ stateDir: config.stateDir, connect: connect(), ...(config.records ? { author: config.records.author } : {}) });
   }
   const { prometheus, requests } = config.metrics;
   return new Targets(all, {
     requests: prometheus && requests ? new PrometheusRequestCounters(new PrometheusProvider(prometheus), requests) : null,
-    onClose: async () => { await connector?.close(); },
+    onClose: async () => {
+      helm?.close();
+      await gitops?.close();
+      await connector?.close();
+    },
   });
 }
 

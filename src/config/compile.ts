@@ -5,6 +5,7 @@
  * `analysisTemplates`, `groups`) have no prototype: a name that is not declared, such as
  * `constructor` or `toString`, finds nothing rather than an Object method.
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
@@ -20,7 +21,7 @@ import { envValue, migrationSecrets, notifierSecrets, readSecret } from './integ
 import type { SecretRef } from './integrations.js';
 import { readPublicKey } from './keys.js';
 import { formatPath } from './problems.js';
-import { DEFAULTS, NOTIFY_EVENTS } from './schema.js';
+import { DEFAULTS, NOTIFY_EVENTS, TARGET_KINDS } from './schema.js';
 import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawMigrations, RawNotifier, RawRecords, RawServiceSettings } from './schema.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -273,32 +274,91 @@ function compilePublicKey(value: string, environment: string, rootDir: string): 
 
 /** The compiled target and the folder commands of the service (smoke checks) run in. */
 function compileTarget(service: string, t: RawServiceSettings['target'], rootDir: string): { target: TargetConfig; cwd: string } {
+  const d = DEFAULTS.kubernetes;
+  const path = (p: string) => resolve(rootDir, p.replace(/^~(?=\/|$)/, homedir()));
+  type Cluster = { kubeconfig?: string; context?: string; namespace?: string; requestTimeout?: string };
+  const cluster = (c: Cluster) => ({
+    kubeconfig: c.kubeconfig ? path(c.kubeconfig) : null,
+    context: c.context ?? null,
+    namespace: c.namespace ?? null,
+    requestTimeoutMs: parseDuration(c.requestTimeout ?? d.requestTimeout),
+  });
+  type Objects = { deployment?: string; container?: string; service?: string; port?: number; instances?: number; restartLimit?: number };
+  const objects = (o: Objects, name: string) => ({
+    instances: o.instances ?? DEFAULTS.instances,
+    deployment: o.deployment ?? name,
+    container: o.container ?? null,
+    service: o.service ?? name,
+    port: o.port ?? null,
+    restartLimit: o.restartLimit ?? d.restartLimit,
+  });
   const k = t.kubernetes;
   if (k) {
-    const d = DEFAULTS.kubernetes;
     return {
       cwd: rootDir,
       target: {
         kind: 'kubernetes',
-        instances: k.instances ?? DEFAULTS.instances,
-        kubeconfig: k.kubeconfig ? resolve(rootDir, k.kubeconfig.replace(/^~(?=\/|$)/, homedir())) : null,
-        context: k.context ?? null,
-        namespace: k.namespace ?? null,
+        ...cluster(k),
+        ...objects(k, service),
         // Validation lets through exactly one of manifests and kustomize.
         source: k.kustomize ? { kind: 'kustomize', path: resolve(rootDir, k.kustomize) } : { kind: 'manifests', path: resolve(rootDir, k.manifests!) },
-        deployment: k.deployment ?? service,
-        container: k.container ?? null,
-        service: k.service ?? service,
         httpRoute: k.httpRoute ?? null,
-        port: k.port ?? null,
         image: k.image ?? null,
-        restartLimit: k.restartLimit ?? d.restartLimit,
         kubectl: k.kubectl ?? d.kubectl,
-        requestTimeoutMs: parseDuration(k.requestTimeout ?? d.requestTimeout),
       },
     };
   }
-  // Validation lets through exactly one of local and kubernetes.
+  const h = t.helm;
+  if (h) {
+    const release = h.release ?? service;
+    return {
+      cwd: rootDir,
+      target: {
+        kind: 'helm',
+        ...cluster(h),
+        ...objects(h, release),
+        release,
+        chart: chartSource(h.chart, rootDir),
+        chartVersion: h.chartVersion ?? null,
+        values: (h.values ?? []).map(path),
+        imageKeys: h.imageKeys ? { repository: h.imageKeys.repository, tag: h.imageKeys.tag } : { repository: null, tag: h.imageKey ?? DEFAULTS.helm.imageKey },
+        setString: { ...h.setString },
+        timeoutMs: parseDuration(h.timeout ?? DEFAULTS.helm.timeout),
+        helm: h.helm ?? DEFAULTS.helm.binary,
+        httpRoute: h.httpRoute ?? null,
+        image: h.image ?? null,
+      },
+    };
+  }
+  const g = t.gitops;
+  if (g) {
+    const dg = DEFAULTS.gitops;
+    const o = objects(g, service);
+    return {
+      cwd: rootDir,
+      target: {
+        kind: 'gitops',
+        instances: o.instances,
+        repo: isGitUrl(g.repo) ? g.repo : path(g.repo),
+        remote: g.remote ?? null,
+        branch: g.branch ?? dg.branch,
+        file: g.file,
+        key: g.key ?? dg.key,
+        application: g.application ?? dg.application,
+        argocd: { server: g.argocd.server.replace(/\/+$/, ''), tokenFromEnv: g.argocd.tokenFromEnv, insecure: g.argocd.insecure ?? false },
+        syncTimeoutMs: parseDuration(g.syncTimeout ?? dg.syncTimeout),
+        settleMs: parseDuration(g.settle ?? dg.settle),
+        prune: g.prune ?? false,
+        cluster: cluster(g),
+        deployment: o.deployment,
+        service: o.service,
+        container: o.container,
+        port: o.port,
+        restartLimit: o.restartLimit,
+      },
+    };
+  }
+  // Validation lets through exactly one target kind.
   const local = t.local!;
   const cwd = resolve(rootDir, local.cwd ?? '.');
   return {
@@ -523,7 +583,8 @@ function deepMerge(base: unknown, over: unknown): unknown {
  */
 const EXCLUSIVE_KEYS: ReadonlyArray<{ path: readonly string[]; keys: readonly string[] }> = [
   { path: ['strategy'], keys: ['rolling', 'blueGreen', 'canary'] },
-  { path: ['target'], keys: ['local', 'kubernetes'] },
+  { path: ['target'], keys: TARGET_KINDS },
+  { path: ['target', 'helm'], keys: ['imageKey', 'imageKeys'] },
   { path: ['target', 'kubernetes'], keys: ['manifests', 'kustomize'] },
   { path: ['migrations', 'backup'], keys: ['pgDump', 'run'] },
   { path: ['migrations', 'backup', 'pgDump'], keys: ['url', 'urlFromEnv'] },
@@ -566,4 +627,20 @@ export function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * A chart given as a folder (it exists relative to the folder of gangway.yaml, or is written as
+ * a path) becomes its absolute path; anything else is a chart reference helm resolves itself
+ * (`repo/chart`, `oci://…`), as `helm upgrade` tries a local folder first.
+ */
+function chartSource(chart: string, rootDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(chart)) return chart;
+  const local = resolve(rootDir, chart);
+  return chart.startsWith('.') || chart.startsWith('/') || chart.startsWith('~') || existsSync(local) ? resolve(rootDir, chart.replace(/^~(?=\/|$)/, homedir())) : chart;
+}
+
+/** Whether a repository is given as a URL (`scheme://…` or scp-like `user@host:path`) rather than a folder. */
+function isGitUrl(repo: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/@\s]+@[^/:\s]+:/.test(repo);
 }

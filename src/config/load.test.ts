@@ -349,7 +349,7 @@ describe('parseConfig: problems, each with its exact message and position', () =
     ]);
   });
 
-  it('strategy naming none, a misspelt one, and a target with two kinds or a kind that is not available', () => {
+  it('strategy naming none, a misspelt one, a target with two kinds, and a gitops target missing its keys', () => {
     expect(problemsOf(`${head}    strategy: {}\n`)).toEqual([
       { line: 12, column: 5, path: 'services.web.strategy', message: 'strategy must name one of rolling, blueGreen, canary', hint: 'choose exactly one of rolling, blueGreen, canary, or remove strategy for the default rolling update' },
     ]);
@@ -357,12 +357,11 @@ describe('parseConfig: problems, each with its exact message and position', () =
       { line: 12, column: 17, path: 'services.web.strategy.rollling', message: 'unknown key `rollling`', hint: 'did you mean `rolling`?' },
     ]);
     expect(problemsOf(`${head}      kubernetes: { namespace: shop }\n`)).toEqual([
-      { line: 8, column: 5, path: 'services.web.target', message: 'target has both local and kubernetes', hint: 'choose exactly one of local, kubernetes' },
+      { line: 8, column: 5, path: 'services.web.target', message: 'target has both local and kubernetes', hint: 'choose exactly one of local, kubernetes, helm, gitops' },
       { line: 12, column: 7, path: 'services.web.target.kubernetes', message: 'target.kubernetes must name one of manifests, kustomize', hint: 'give manifests (a YAML file or folder) or kustomize (an overlay folder)' },
     ]);
-    expect(problemsOf(`${head}      gitops: {}\n`)).toEqual([
-      { line: 12, column: 7, path: 'services.web.target.gitops', message: 'target gitops is not available yet; use local or kubernetes' },
-    ]);
+    expect(problemsOf(`${head}      gitops: {}\n`)).toEqual(['repo', 'file', 'argocd'].map((key) => (
+      { line: 12, column: 7, path: `services.web.target.gitops.${key}`, message: `required key \`${key}\` is missing` })));
   });
 
   it('a smoke check that is neither http nor run, a bad env name, and a literal placeholder', () => {
@@ -2096,6 +2095,96 @@ services:
       [6, 'services.web.target.kubernetes', 'target.kubernetes has both manifests and kustomize'],
       [6, 'services.web.target.kubernetes.namespace', '"Shop_Prod" is not a valid Kubernetes namespace name'],
       [6, 'services.web.target.kubernetes.restartLimit', 'must be at least 0, got the number -1'],
+    ]);
+  });
+});
+
+describe('parseConfig: target.helm and target.gitops', () => {
+  const text = `project: shop
+environments: { dev: {}, staging: {}, prod: {} }
+services:
+  web:
+    target:
+      gitops:
+        repo: ../deploy
+        file: helm/environments/{environment}-env/image-tags.yaml
+        application: web-{environment}
+        argocd: { server: "https://argocd.example.com/", tokenFromEnv: ARGOCD_TOKEN }
+        namespace: shop
+    environments:
+      staging:
+        target:
+          gitops:
+            repo: git@git.example.com:bank/deploy.git
+            branch: release
+            key: web.image.tag
+            syncTimeout: 10m
+            settle: 30s
+            restartLimit: 1
+      prod:
+        target:
+          helm:
+            release: lend-smart-prod
+            chart: ./helm/lend-smart
+            namespace: prod
+            values: [values-prod.yaml]
+            imageKeys: { repository: image.repository, tag: image.tag }
+            setString: { podAnnotations.release: "\${release.version}" }
+            timeout: 10m
+`;
+
+  it('compiles every default and resolves paths; an override may change the target kind', () => {
+    const config = parseConfig(text, FILE, { env: {} });
+    const cluster = (namespace: string) => ({ kubeconfig: null, context: null, namespace, requestTimeoutMs: 30_000 });
+    const gitops = {
+      kind: 'gitops', instances: 1, repo: '/srv/deploy', remote: null, branch: 'main', file: 'helm/environments/{environment}-env/image-tags.yaml', key: 'image.tag',
+      application: 'web-{environment}', argocd: { server: 'https://argocd.example.com', tokenFromEnv: 'ARGOCD_TOKEN', insecure: false },
+      syncTimeoutMs: 300_000, settleMs: 10_000, prune: false, cluster: cluster('shop'), deployment: 'web', service: 'web', container: null, port: null, restartLimit: 0,
+    };
+    expect(config.services.web.dev.target).toEqual(gitops);
+    expect(config.services.web.staging.target).toEqual({
+      ...gitops, repo: 'git@git.example.com:bank/deploy.git', branch: 'release', key: 'web.image.tag', syncTimeoutMs: 600_000, settleMs: 30_000, restartLimit: 1,
+    });
+    expect(config.services.web.prod.target).toEqual({
+      kind: 'helm', ...cluster('prod'), instances: 1, deployment: 'lend-smart-prod', container: null, service: 'lend-smart-prod', port: null, restartLimit: 0,
+      release: 'lend-smart-prod', chart: '/srv/shop/helm/lend-smart', chartVersion: null, values: ['/srv/shop/values-prod.yaml'],
+      imageKeys: { repository: 'image.repository', tag: 'image.tag' }, setString: { 'podAnnotations.release': '${release.version}' },
+      timeoutMs: 600_000, helm: 'helm', httpRoute: null, image: null,
+    });
+  });
+
+  it('keeps a chart reference as helm takes it, and defaults the image key to image.tag', () => {
+    const ref = `project: shop
+environments: { dev: {} }
+services:
+  web:
+    target: { helm: { chart: oci://registry.example.com/charts/web, chartVersion: 1.2.3 } }
+`;
+    const t = parseConfig(ref, FILE, { env: {} }).services.web.dev.target;
+    expect(t).toMatchObject({ kind: 'helm', release: 'web', chart: 'oci://registry.example.com/charts/web', chartVersion: '1.2.3', imageKeys: { repository: null, tag: 'image.tag' }, values: [], timeoutMs: 300_000 });
+  });
+
+  it('reports both image keys, a bad values key, an unknown placeholder, a bad Argo CD URL and token variable with file:line', () => {
+    const bad = `project: shop
+environments: { dev: {} }
+services:
+  web:
+    target:
+      helm: { chart: ./c, imageKey: "image tag", imageKeys: { repository: a, tag: b } }
+    environments:
+      dev:
+        target:
+          gitops:
+            repo: ../deploy
+            file: "helm/{env}/tags.yaml"
+            argocd: { server: "ftp://argo", tokenFromEnv: "1TOKEN" }
+`;
+    expect(problemsOf(bad).map((p) => [p.line, p.path, p.message])).toEqual([
+      [6, 'services.web.target.helm', 'target.helm has both imageKey and imageKeys'],
+      [6, 'services.web.target.helm.imageKey', '"image tag" is not a values key'],
+      [12, 'services.web.environments.dev.target.gitops.file', 'unknown placeholder {env} in target.gitops.file'],
+      [13, 'services.web.environments.dev.target.gitops.argocd.server', '"ftp://argo" is not an http(s) URL'],
+      [13, 'services.web.environments.dev.target.gitops.argocd.tokenFromEnv', '"1TOKEN" is not an environment variable name'],
     ]);
   });
 });

@@ -39,6 +39,8 @@ export const DEFAULTS = {
   rollback: { automatic: true, watch: '5m' },
   drainTimeout: '30s',
   kubernetes: { restartLimit: 0, kubectl: 'kubectl', requestTimeout: '30s' },
+  helm: { binary: 'helm', imageKey: 'image.tag', timeout: '5m' },
+  gitops: { branch: 'main', key: 'image.tag', application: '{service}-{environment}', syncTimeout: '5m', settle: '10s' },
   jobs: { timeout: '5m' },
   canary: { stickySessions: { cookie: 'gangway-release', ttl: '1h' } },
   analysis: {
@@ -206,6 +208,9 @@ function argv(what: string, description: string, known: readonly string[] = PLAC
     error: withHint(`${what} is empty`, 'give the program and its arguments, e.g. ["node", "server.js"]'),
   }).describe(description);
 }
+
+/** The keys under `target:`, one per target kind. */
+export const TARGET_KINDS = ['local', 'kubernetes', 'helm', 'gitops'] as const;
 
 /** Adds the "exactly one of these keys" rule that strategy, target, store, windows and smoke checks share. */
 function exactlyOne<T extends Record<string, unknown>>(what: string, keys: readonly string[], noneHint?: string) {
@@ -523,34 +528,97 @@ function buildService(mode: Mode) {
   const k8sName = (what: string) => z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
     error: (iss) => withHint(`${quote(iss.input)} is not a valid Kubernetes ${what} name`, 'use lowercase letters, digits, dashes and dots, starting and ending with a letter or digit'),
   }).max(253);
-  let kubernetes = z.strictObject({
+  // What the Kubernetes, Helm and GitOps targets share: the cluster, and the objects read through it.
+  const cluster = {
     kubeconfig: z.string().min(1).optional().describe('Path of the kubeconfig, relative to the folder of gangway.yaml (`~/` is the home folder). Default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account.'),
     context: z.string().min(1).optional().describe('The kubeconfig context to use. Default: its current-context.'),
     namespace: k8sName('namespace').optional().describe('Namespace of the service\'s objects. Default: the context\'s namespace, else default.'),
-    manifests: z.string().min(1).optional().describe('A YAML file or a folder of them (relative to the folder of gangway.yaml) holding the Deployment, its Service and anything else the service needs.'),
-    kustomize: z.string().min(1).optional().describe('A kustomize overlay folder (relative to the folder of gangway.yaml), rendered with `kubectl kustomize`.'),
-    deployment: k8sName('Deployment').optional().describe('The Deployment in the manifests that runs the service. Default: the service\'s name.'),
+    requestTimeout: duration(`Limit on each call to the API server. Default ${DEFAULTS.kubernetes.requestTimeout}.`, { positive: true, max: '10m' }).optional(),
+  };
+  const objects = {
+    deployment: k8sName('Deployment').optional().describe('The Deployment that runs the service. Default: the service\'s name.'),
     container: k8sName('container').optional().describe('The container whose image is the release\'s. Default: the Deployment\'s first container.'),
-    service: k8sName('Service').optional().describe('The public Service in the manifests. Default: the service\'s name.'),
-    httpRoute: k8sName('HTTPRoute').optional().describe('A Gateway API HTTPRoute in the manifests that splits traffic by exact weights and header matches. Default: none; a canary weighs by replica counts.'),
+    service: k8sName('Service').optional().describe('The public Service. Default: the service\'s name.'),
     port: port('The pods\' port health and smoke checks reach. Default: the container\'s first declared port.').optional(),
-    image: z.string().min(1).optional().describe('Image repository for a release given by version only (`<image>:<version>`). Default: the manifests\' image with its tag replaced.'),
     instances: z.int().min(1).max(100).optional().describe(`Replicas of a release (1–100). Default ${DEFAULTS.instances}.`),
     restartLimit: z.int().min(0).optional().describe(`Container restarts a new release's pod may have before the rollout fails. Default ${DEFAULTS.kubernetes.restartLimit}: none.`),
+  };
+  let kubernetes = z.strictObject({
+    ...cluster,
+    manifests: z.string().min(1).optional().describe('A YAML file or a folder of them (relative to the folder of gangway.yaml) holding the Deployment, its Service and anything else the service needs.'),
+    kustomize: z.string().min(1).optional().describe('A kustomize overlay folder (relative to the folder of gangway.yaml), rendered with `kubectl kustomize`.'),
+    ...objects,
+    httpRoute: k8sName('HTTPRoute').optional().describe('A Gateway API HTTPRoute in the manifests that splits traffic by exact weights and header matches. Default: none; a canary weighs by replica counts.'),
+    image: z.string().min(1).optional().describe('Image repository for a release given by version only (`<image>:<version>`). Default: the manifests\' image with its tag replaced.'),
     kubectl: z.string().min(1).optional().describe(`The kubectl binary that renders kustomize overlays (argv, never a shell). Default ${DEFAULTS.kubernetes.kubectl} on PATH.`),
-    requestTimeout: duration(`Limit on each call to the API server. Default ${DEFAULTS.kubernetes.requestTimeout}.`, { positive: true, max: '10m' }).optional(),
   });
   if (mode === 'service') {
     kubernetes = kubernetes.superRefine(exactlyOne('target.kubernetes', ['manifests', 'kustomize'], 'give manifests (a YAML file or folder) or kustomize (an overlay folder)')) as unknown as typeof kubernetes;
   }
   kubernetes = kubernetes.describe('Run the service as a Deployment on a Kubernetes cluster.');
 
-  let targetKeys = z.strictObject({ local: local.optional(), kubernetes: kubernetes.optional() });
-  if (mode === 'service') targetKeys = targetKeys.superRefine(exactlyOne('target', ['local', 'kubernetes'])) as unknown as typeof targetKeys;
+  const valuesKey = (what: string) => z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+    error: (iss) => withHint(`${quote(iss.input)} is not a values key`, `write the dotted path of ${what}, e.g. image.tag`),
+  }).max(253);
+  let helm = z.strictObject({
+    ...cluster,
+    release: k8sName('Helm release').optional().describe('The Helm release (`helm upgrade --install <release>`); blue-green and canary use `<release>-blue` and `<release>-green`. Default: the service\'s name.'),
+    chart: req(z.string().min(1).describe('The chart: a folder relative to the folder of gangway.yaml, or a chart reference as helm takes it (`repo/chart`, `oci://registry/chart`).')),
+    chartVersion: z.string().min(1).optional().describe('The version of a chart reference (`--version`). Default: the newest.'),
+    values: z.array(z.string().min(1)).optional().describe('Values files (`-f`), relative to the folder of gangway.yaml, in order.'),
+    imageKey: valuesKey('the image tag').optional().describe(`The values key that takes the release's tag. Default ${DEFAULTS.helm.imageKey}.`),
+    imageKeys: z.strictObject({
+      repository: req(valuesKey('the image repository').describe('The values key that takes the image repository.')),
+      tag: req(valuesKey('the image tag').describe('The values key that takes the tag.')),
+    }).optional().describe('Separate values keys for the image repository and tag (instead of imageKey).'),
+    setString: z.record(valuesKey('a value'), placeholderString).optional().describe('Extra `--set-string` pairs; values may hold placeholders (${release.version}, ${environment}, ${service}).'),
+    timeout: duration(`--timeout of helm upgrade --wait and helm rollback --wait. Default ${DEFAULTS.helm.timeout}.`, { positive: true, max: '1h' }).optional(),
+    helm: z.string().min(1).optional().describe(`The helm binary (argv, never a shell). Default ${DEFAULTS.helm.binary} on PATH.`),
+    ...objects,
+    deployment: k8sName('Deployment').optional().describe('The Deployment the chart renders that runs the service. Default: the release name.'),
+    service: k8sName('Service').optional().describe('The public Service the chart renders. Default: the release name.'),
+    httpRoute: k8sName('HTTPRoute').optional().describe('A Gateway API HTTPRoute the chart renders that splits traffic by exact weights and header matches. Default: none.'),
+    image: z.string().min(1).optional().describe('Image repository for a release given by version only, with imageKeys. Default: the chart\'s.'),
+  });
+  if (mode === 'service') {
+    helm = helm.superRefine((h, ctx) => {
+      if (h.imageKey !== undefined && h.imageKeys !== undefined) {
+        ctx.addIssue({ code: 'custom', input: h, message: withHint('target.helm has both imageKey and imageKeys', 'give imageKey (the tag only) or imageKeys (repository and tag)') });
+      }
+    }) as unknown as typeof helm;
+  }
+  helm = helm.describe('Run the service as a Helm release on a Kubernetes cluster.');
+
+  const template = (what: string) => z.string().min(1).superRefine((value, ctx) => {
+    for (const m of value.matchAll(/\{([^{}]*)\}/g)) {
+      if (m[1] === 'environment' || m[1] === 'service') continue;
+      ctx.addIssue({ code: 'custom', input: value, message: withHint(`unknown placeholder {${m[1]}} in ${what}`, 'known placeholders: {environment}, {service}') });
+    }
+  });
+  const gitops = z.strictObject({
+    repo: req(z.string().min(1).describe('The config repository: a URL (https://…, ssh://…, git@host:path) or a folder relative to the folder of gangway.yaml.')),
+    remote: z.string().min(1).optional().describe('With repo a local working copy: the name of its remote to push to. Default: repo itself.'),
+    branch: z.string().min(1).optional().describe(`The branch Argo CD watches. Default ${DEFAULTS.gitops.branch}.`),
+    file: req(template('target.gitops.file').describe('The values file to edit, relative to the repository root; {environment} and {service} are filled in.')),
+    key: valuesKey('the image tag').optional().describe(`The dotted key in that file that takes the release's tag. Default ${DEFAULTS.gitops.key}.`),
+    application: template('target.gitops.application').optional().describe(`The Argo CD Application; {environment} and {service} are filled in. Default ${DEFAULTS.gitops.application}.`),
+    argocd: req(z.strictObject({
+      server: req(z.url({ protocol: /^https?$/, error: (iss) => withHint(`${quote(iss.input)} is not an http(s) URL`, 'give the Argo CD API server\'s base URL, e.g. https://argocd.example.com') }).describe('Base URL of the Argo CD API server.')),
+      tokenFromEnv: req(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => withHint(`${quote(iss.input)} is not an environment variable name`, 'name the variable that holds the Argo CD token, e.g. ARGOCD_TOKEN') }).describe('The environment variable holding the Argo CD API token.')),
+      insecure: z.boolean().optional().describe('Skip TLS verification of the Argo CD server (self-signed test setups only). Default false.'),
+    }).describe('The Argo CD API Gangway asks to refresh and sync.')),
+    syncTimeout: duration(`How long a sync may take to be Synced, Succeeded and Healthy at Gangway's commit. Default ${DEFAULTS.gitops.syncTimeout}.`, { positive: true, max: '1h' }).optional(),
+    settle: duration(`How long Healthy must hold after the sync. Default ${DEFAULTS.gitops.settle}.`, { max: '10m' }).optional(),
+    prune: z.boolean().optional().describe('Whether Gangway\'s syncs delete objects removed from Git (`argocd app sync --prune`). Default false.'),
+    ...cluster,
+    ...objects,
+  }).describe('Deploy the service by a commit to a config repository that Argo CD syncs.');
+
+  let targetKeys = z.strictObject({ local: local.optional(), kubernetes: kubernetes.optional(), helm: helm.optional(), gitops: gitops.optional() });
+  if (mode === 'service') targetKeys = targetKeys.superRefine(exactlyOne('target', TARGET_KINDS)) as unknown as typeof targetKeys;
   const target = reserveKeys(targetKeys, {
-    gitops: { message: 'target gitops is not available yet; use local or kubernetes' },
     command: { message: 'target command is not available yet; use local', hint: 'did you mean `target.local.command`?' },
-  }).describe('Where the service runs: exactly one of local, kubernetes.');
+  }).describe('Where the service runs: exactly one of local, kubernetes, helm, gitops.');
 
   const job = z.strictObject({
     manifest: req(z.string().min(1).describe('A YAML file holding one Job, relative to the folder of gangway.yaml. On Kubernetes its name gets a hash of the release and the deployment appended, so every deployment runs its own.')),

@@ -5,9 +5,11 @@
  */
 
 import type { HttpExpect } from '../core/http-check.js';
+import type { GitOpsTargetConfig, HelmTargetConfig } from './helm.js';
 import type { JobsConfig, KubernetesTargetConfig } from './kubernetes.js';
 
 export type { JobsConfig, JobConfig, KubernetesSource, KubernetesTargetConfig } from './kubernetes.js';
+export type { ArgoCDConfig, GitOpsTargetConfig, HelmImageKeys, HelmTargetConfig, KubeAccess } from './helm.js';
 
 export interface HealthConfig {
   path: string;
@@ -49,7 +51,7 @@ export interface LocalTargetConfig {
  * for `target.kubernetes`, with its branch in schema.ts and compile.ts and its adapter in the
  * Targets registry (src/targets/registry.ts).
  */
-export type TargetConfig = LocalTargetConfig | KubernetesTargetConfig;
+export type TargetConfig = LocalTargetConfig | KubernetesTargetConfig | HelmTargetConfig | GitOpsTargetConfig;
 
 /** The kinds of target a config can name. */
 export type TargetKind = TargetConfig['kind'];

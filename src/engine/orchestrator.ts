@@ -349,6 +349,9 @@ export class Orchestrator implements OrchestratorApi {
         // A target that cannot be asked now (the local agent is down) shows nothing running.
         const instances = await this.target.instances(cfg).catch(() => []);
         const traffic = await this.target.traffic(cfg).catch(() => null);
+        const platform = this.target.platformStatus
+          ? await this.target.platformStatus(cfg).catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }))
+          : null;
         out.push({
           service,
           environment: env.name,
@@ -363,6 +366,7 @@ export class Orchestrator implements OrchestratorApi {
           releases: await this.liveFigures(service, env.name, [...new Set([...(traffic?.versions ?? []).map((v) => v.version), ...instances.map((i) => i.version)])]),
           limits: liveLimits(this.config, cfg),
           preview: previewFrom(cfg, traffic),
+          platform,
         });
       }
     }

@@ -337,7 +337,7 @@ export class Runner {
         try {
           return await runStep({
             cfg, target: this.target, clock: this.clock, startedAt, signal: stepAc.signal,
-            deployment: { id: d.id, version: d.version, previousVersion: d.previousVersion }, stepIdx: step.idx,
+            deployment: { id: d.id, version: d.version, previousVersion: d.previousVersion, actor: d.actor, reason: d.reason }, stepIdx: step.idx, stage: step.stage,
             analysis: this.analysis, waitForPromotion, gates: this.gates,
             setWaiting: (reason) => this.setWaiting(d.id, reason),
           }, step.params as unknown as StepParams);

@@ -3,6 +3,7 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
+import type { PlatformStatus } from '../targets/target.js';
 import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { TargetInstanceState } from '../targets/target.js';
 import type { PreviewView } from '../targets/preview.js';
@@ -94,6 +95,12 @@ export interface StatusEntry {
   limits?: LiveLimits;
   /** Blue-green: the preview port (configured, or chosen by the agent; null until chosen) and the release on it now; null for other strategies. */
   preview: PreviewView | null;
+  /**
+   * What the tool the target deploys through says (a Helm release's revisions, an Argo CD
+   * Application's sync and health, and drift from what Gangway deployed); null on targets that
+   * deploy themselves, and when the tool cannot be asked now (`error` says why).
+   */
+  platform?: (PlatformStatus & { error?: undefined }) | { error: string } | null;
 }
 
 /** Who and where, for the audit log: the service and environment of the event's deployment (or those its data names), and who acted (its data's actor, by or user, else its deployment's actor). */

@@ -119,6 +119,20 @@ const SCHEMAS: Json = {
       },
       traffic: { type: 'array', items: { type: 'object', required: ['version', 'weight'], properties: { version: { type: 'string' }, weight: { type: 'number' } } } },
       preview: ref('Preview'),
+      platform: {
+        description: 'What the tool the target deploys through says (helm: the release\'s revisions; gitops: the Argo CD Application\'s sync and health), with `drift` when something changed outside Gangway; null on targets that deploy themselves; `{ error }` when the tool cannot be asked now.',
+        anyOf: [{ type: 'null' }, {
+          type: 'object', required: ['lines', 'drift', 'history'],
+          properties: {
+            lines: { type: 'array', items: { type: 'object', required: ['label', 'value'], properties: { label: { type: 'string' }, value: { type: 'string' } } } },
+            drift: nullable('string'),
+            history: {
+              type: 'array', description: 'The tool\'s own history, newest first, at most 10.',
+              items: { type: 'object', required: ['revision', 'at', 'status', 'description'], properties: { revision: { type: 'string' }, at: nullable('string'), status: { type: 'string' }, description: { type: 'string' } } },
+            },
+          },
+        }, { type: 'object', required: ['error'], properties: { error: { type: 'string' } } }],
+      },
     },
   },
   ReleaseSample: {

@@ -7,7 +7,7 @@ import type { JobConfig, ServiceEnvConfig, TargetKind } from '../config/types.js
 import { GangwayError } from '../errors.js';
 import { RequestMetricsUnavailableError } from './target.js';
 import type {
-  JobHandle, JobStatus, LogLine, Reach, ReleaseRef, ReleaseRequestCounters, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
+  JobHandle, JobStatus, LogLine, PlatformStatus, Reach, ReleaseRef, ReleaseRequestCounters, RolloutContext, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
 } from './target.js';
 
 /** The adapter of each target kind a project uses. */
@@ -109,10 +109,10 @@ export class Targets implements Target {
     throw new RequestMetricsUnavailableError(cfg);
   }
 
-  async rollout(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle> {
+  async rollout(cfg: ServiceEnvConfig, release: ReleaseRef, ctx?: RolloutContext): Promise<RolloutHandle> {
     const a = this.adapter(cfg);
     if (!a.rollout) throw missing(cfg, 'rollout');
-    return a.rollout(cfg, release);
+    return a.rollout(cfg, release, ctx);
   }
 
   async rolloutStatus(cfg: ServiceEnvConfig, handle: RolloutHandle): Promise<RolloutStatus> {
@@ -131,6 +131,12 @@ export class Targets implements Target {
     const a = this.adapter(cfg);
     if (!a.jobStatus) throw noJobs(cfg);
     return a.jobStatus(cfg, handle, opts);
+  }
+
+  /** What the adapter's tool says, or null for a target that deploys itself. */
+  async platformStatus(cfg: ServiceEnvConfig): Promise<PlatformStatus | null> {
+    const a = this.adapter(cfg);
+    return a.platformStatus ? a.platformStatus(cfg) : null;
   }
 }
 

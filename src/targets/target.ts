@@ -225,6 +225,35 @@ export interface RolloutHandle { version: string; revision: string }
  */
 export interface RolloutStatus { state: 'progressing' | 'done' | 'failed'; reason: string }
 
+/**
+ * Who asked for a native rollout and why, for targets that write it down: a GitOps target puts
+ * it in its commit message, a Helm target in the revision's description.
+ *
+ * @example { deploymentId: 'd-mxagjlek-9c14aa4f', actor: 'ci', reason: 'CHG-7', stage: 'rollback' }
+ */
+export interface RolloutContext {
+  deploymentId: string;
+  actor: string;
+  reason: string | null;
+  /** `rollback`: the engine rolls back to the stable release (a revert commit, a `helm rollback`). */
+  stage: 'deploy' | 'rollback';
+}
+
+/**
+ * What a target that deploys through another tool says about it in `status`: a line per fact,
+ * and the drift it sees (an Application OutOfSync with Gangway's commit, a Helm release changed
+ * outside Gangway).
+ *
+ * @example { lines: [{ label: 'helm release', value: 'web revision 7 (deployed)' }], drift: null, history: [...] }
+ */
+export interface PlatformStatus {
+  lines: Array<{ label: string; value: string }>;
+  /** What changed outside Gangway, in words, or null. */
+  drift: string | null;
+  /** The tool's own history, newest first (Helm revisions, Argo CD syncs), at most 10. */
+  history: Array<{ revision: string; at: string | null; status: string; description: string }>;
+}
+
 /** A Job started for a release: the platform's name for it, which a resumed step looks up again. */
 export interface JobHandle { name: string }
 
@@ -318,7 +347,7 @@ export interface Target {
    *
    * @example const handle = await target.rollout!(cfg, { version: '2.0.0', image: 'shop/web@sha256:…' })
    */
-  rollout?(cfg: ServiceEnvConfig, release: ReleaseRef): Promise<RolloutHandle>;
+  rollout?(cfg: ServiceEnvConfig, release: ReleaseRef, ctx?: RolloutContext): Promise<RolloutHandle>;
   /**
    * How the rollout behind `handle` stands. Read-only. A handle the platform has since replaced
    * (another rollout began) is `failed` with a reason saying so.
@@ -348,6 +377,14 @@ export interface Target {
    * // { state: 'failed', reason: 'job migrate-5f1c9a2e failed: BackoffLimitExceeded: …', logs: [{ pod: 'migrate-5f1c9a2e-x7k2p', lines: ['migration: failed'] }] }
    */
   jobStatus?(cfg: ServiceEnvConfig, handle: JobHandle, opts?: { logs?: boolean }): Promise<JobStatus>;
+  /**
+   * What the tool the target deploys through says now (a Helm release's revisions, an Argo CD
+   * Application's sync and health), for `status`; absent (or null) on targets that deploy
+   * themselves. Read-only.
+   *
+   * @example await target.platformStatus?.(cfg) // { lines: [{ label: 'argo cd', value: 'web-prod Synced at 3f2a9c1, Healthy' }], drift: null, history: [] }
+   */
+  platformStatus?(cfg: ServiceEnvConfig): Promise<PlatformStatus | null>;
 }
 
 /**

@@ -64,6 +64,33 @@ export function renderStatus(entries: StatusEntry[]): string {
     }
     if (active) for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
   }
+  return out + renderPlatform(entries);
+}
+
+/**
+ * What the tools behind Helm and GitOps targets say, per service and environment: their lines
+ * (`helm release  web revision 7 (deployed)`), the drift from what Gangway deployed (`! drift: …`),
+ * and the tool's recent history, newest first.
+ *
+ * @example renderPlatform(entries) // '\nweb/prod on helm\n  helm release  web revision 7 (deployed)\n  …'
+ */
+export function renderPlatform(entries: StatusEntry[]): string {
+  let out = '';
+  for (const e of entries) {
+    const p = e.platform;
+    if (!p) continue;
+    out += `\n${e.service}/${e.environment}\n`;
+    if (p.error !== undefined) {
+      out += `  ! cannot ask: ${p.error}\n`;
+      continue;
+    }
+    const width = Math.max(0, ...p.lines.map((l) => l.label.length));
+    for (const l of p.lines) out += `  ${l.label.padEnd(width)}  ${l.value}\n`;
+    if (p.drift) out += `  ! drift: ${p.drift}\n`;
+    if (p.history.length > 0) {
+      out += table(['  REVISION', 'AT', 'STATUS', 'DESCRIPTION'], p.history.map((h) => [`  ${h.revision}`, h.at ?? '-', h.status, h.description]));
+    }
+  }
   return out;
 }
 

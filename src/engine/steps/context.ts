@@ -34,8 +34,10 @@ export interface StepContext {
   startedAt: number;
   /** Aborts when the deployment is aborted or the runner loses its lease or stops. */
   signal: AbortSignal;
-  deployment: { id: string; version: string; previousVersion: string | null };
+  deployment: { id: string; version: string; previousVersion: string | null; actor: string; reason: string | null };
   stepIdx: number;
+  /** The stage of the step: the forward plan, or the rollback after a failure or an abort. */
+  stage: 'deploy' | 'rollback';
   analysis: AnalysisRuntime | null;
   gates: GateRuntime | null;
   /** Shows the deployment as `waiting` (with the reason) or, given null, `running` again. */

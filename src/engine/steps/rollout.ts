@@ -21,7 +21,8 @@ export async function runRollout(ctx: StepContext, p: { version: string; image: 
   if (!target.rollout || !target.rolloutStatus) {
     return { result: 'failed', reason: `the ${cfg.target.kind} target cannot roll out a release by itself; plan this service again` };
   }
-  const handle: RolloutHandle = await target.rollout(cfg, { version: p.version, image: p.image });
+  const { id, actor, reason } = ctx.deployment;
+  const handle: RolloutHandle = await target.rollout(cfg, { version: p.version, image: p.image }, { deploymentId: id, actor, reason, stage: ctx.stage });
   for (;;) {
     const status = await target.rolloutStatus(cfg, handle);
     if (status.state === 'done') return { result: 'succeeded', output: { handle: { ...handle }, status: status.reason } };

@@ -58,7 +58,7 @@ describe.skipIf(!hasGit)('GitOpsRepo (real git)', () => {
     expect(r).toEqual({ commit: await git(repos.bare, 'rev-parse', 'main'), changed: true, pushed: true });
     expect(await pulled(FILE)).toBe(withTag('1.4.2'));
     expect(await git(repos.bare, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%B', 'main'))
-      .toBe('Gangway Bot <gangway@example.com>|Gangway Bot <gangway@example.com>|deploy web 1.4.2 to staging\n\nDeployment: d-7\nActor: alice\nReason: CHG-42');
+      .toBe('Gangway Bot <gangway@example.com>|Gangway Bot <gangway@example.com>|deploy web 1.4.2 to staging\n\nDeployment: d-7\nActor: alice\nReason: CHG-42\nService: web\nEnvironment: staging\nVersion: 1.4.2');
     expect(await git(repos.bare, 'show', '--format=', '--name-only', 'main')).toBe(FILE);
     expect(dirname(repo.dir)).toBe(join(stateDir, 'gitops'));
     expect(basename(repo.dir)).toMatch(/^[0-9a-f]{16}$/);
@@ -194,7 +194,7 @@ describe.skipIf(!hasGit)('GitOpsRepo (real git)', () => {
 
     expect(r).toEqual({ commit: await git(repos.bare, 'rev-parse', 'main'), changed: true, pushed: true, method: 'revert' });
     expect(await pulled(FILE)).toBe(VALUES);
-    expect(await git(repos.bare, 'log', '-1', '--format=%an|%B', 'main')).toBe('Gangway Bot|roll back web to 1.4.1 in staging\n\nDeployment: d-7\nActor: gangway');
+    expect(await git(repos.bare, 'log', '-1', '--format=%an|%B', 'main')).toBe('Gangway Bot|roll back web to 1.4.1 in staging\n\nDeployment: d-7\nActor: gangway\nService: web\nEnvironment: staging\nVersion: 1.4.1');
 
     const again = await repo.revert({ commit: deployed.commit, message: ROLLBACK, fallback: FALLBACK });
     expect(again).toEqual({ commit: r.commit, changed: false, pushed: false, method: 'revert' });

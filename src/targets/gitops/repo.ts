@@ -76,6 +76,19 @@ export interface RevertResult extends ChangeResult {
   revertFailure?: string;
 }
 
+/** One commit of the branch's history of a file, as {@link GitOpsRepo.log} reads it. */
+export interface LogEntry {
+  commit: string;
+  parents: string[];
+  /** Committer time, epoch ms. */
+  time: number;
+  /** `Name <email>` of the author. */
+  author: string;
+  subject: string;
+  /** The commit's trailers (`Deployment`, `Actor`, …); the first of each key. */
+  trailers: Record<string, string>;
+}
+
 /** Where the remote branch is kept in the clone after each fetch. */
 const TRACKING = 'refs/remotes/origin/';
 
@@ -188,6 +201,61 @@ export class GitOpsRepo {
       }
       return (await this.git.must(['cat-file', 'blob', `${sha}:${path}`], `read ${file} at ${sha}`)).stdout;
     });
+  }
+
+  /**
+   * The newest commits of the remote branch that touched `file`, newest first, at most
+   * `limit`, with their trailers (how Gangway finds its own changes again). Reads only; fetches.
+   *
+   * @example
+   * (await repo.log('helm/environments/staging-env/image-tags.yaml', 50))[0]
+   * // { commit: '3f2a…', parents: ['9c1d…'], time: 1733390000000, author: 'Gangway <gangway@example.com>', subject: 'deploy web 1.4.2 to staging', trailers: { Deployment: 'd-7', … } }
+   */
+  log(file: string, limit: number): Promise<LogEntry[]> {
+    return exclusive(this.dir, async () => {
+      const path = this.pathOf(file);
+      await this.fetch();
+      const r = await this.git.must(['log', `-n${Math.max(1, Math.floor(limit))}`, '--format=%H%x1f%P%x1f%ct%x1f%an <%ae>%x1f%s%x1f%(trailers:only,unfold)%x1e',
+        `${TRACKING}${this.branch}`, '--', path], `read the history of ${file}`);
+      return r.stdout.split('\x1e').map((rec) => rec.replace(/^\n+/, '')).filter((rec) => rec !== '').map((rec) => {
+        const [commit, parents, ct, author, subject, trailerText] = rec.split('\x1f');
+        const trailers: Record<string, string> = {};
+        for (const line of (trailerText ?? '').split('\n')) {
+          const m = /^([A-Za-z0-9-]+):\s?(.*)$/.exec(line.trim());
+          if (m && !(m[1] in trailers)) trailers[m[1]] = m[2];
+        }
+        return { commit, parents: parents === '' ? [] : parents.split(' '), time: Number(ct) * 1000, author, subject, trailers };
+      });
+    });
+  }
+
+  /** When `commit` was committed (epoch ms); fetches when it is not known yet. Throws `not_found` for a commit the branch lacks. */
+  commitTime(commit: string): Promise<number> {
+    return exclusive(this.dir, async () => {
+      const sha = await this.known(commit);
+      return Number((await this.git.must(['show', '-s', '--format=%ct', sha], `read the time of ${sha}`)).stdout.trim()) * 1000;
+    });
+  }
+
+  /** Whether `ancestor` is `commit` or one of its ancestors; fetches when either is not known yet. */
+  isAncestor(ancestor: string, commit: string): Promise<boolean> {
+    return exclusive(this.dir, async () => {
+      const [a, b] = [await this.known(ancestor), await this.known(commit)];
+      const r = await this.git.run(['merge-base', '--is-ancestor', a, b]);
+      if (r.code !== 0 && r.code !== 1) throw this.git.failure(`compare ${a} with ${b}`, r);
+      return r.code === 0;
+    });
+  }
+
+  /** The commit as a full sha, fetching once when the clone lacks it. */
+  private async known(commit: string): Promise<string> {
+    const sha = checkSha(commit, this.shown);
+    await this.ensureClone();
+    if (!(await this.hasCommit(sha))) {
+      await this.fetch();
+      if (!(await this.hasCommit(sha))) throw new GitOpsError('not_found', `commit ${sha} is not in branch ${this.branch} of ${this.shown}`, undefined, { repo: this.shown });
+    }
+    return (await this.git.must(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`], `read ${sha}`)).stdout.trim();
   }
 
   private async writeKey(change: KeyChange): Promise<ChangeResult> {

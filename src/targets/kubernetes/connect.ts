@@ -4,7 +4,7 @@
  * a cluster that cannot be reached is `unreachable` (the runner retries the step), a kubeconfig
  * that cannot be used is `invalid_config` naming the file and the context.
  */
-import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
+import type { KubeAccess } from '../../config/helm.js';
 import { GangwayError, UnreachableError } from '../../errors.js';
 import type { KubeApi, KubeConnection } from './api.js';
 import { KubeAuthPluginError, KubeClient, KubeConfigError, KubeNoKindMatchError, KubeUnreachableError, UnknownKindError, loadKubeConfig } from './client/index.js';
@@ -18,7 +18,7 @@ export interface KubeConnectorOptions {
 
 /** Opens connections for target configs, one client per cluster identity; `close()` ends them all. */
 export interface KubeConnector {
-  connect(k: KubernetesTargetConfig): Promise<KubeConnection>;
+  connect(k: KubeAccess): Promise<KubeConnection>;
   close(): Promise<void>;
 }
 

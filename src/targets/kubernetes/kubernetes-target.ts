@@ -30,6 +30,7 @@
  * `health.interval`, `timeout` and `failureThreshold` as the local agent's checks are. A HorizontalPodAutoscaler in the manifests keeps the replicas of the
  * Deployment it scales (on the two-colour layouts, of the colour that serves).
  */
+import type { KubeAccess } from '../../config/helm.js';
 import type { JobConfig, KubernetesTargetConfig } from '../../config/kubernetes.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { checkHttp } from '../../core/http-check.js';
@@ -92,8 +93,8 @@ interface PodHealth {
  * new KubernetesTarget({ connect: (k) => connector.connect(k) });
  */
 export interface KubernetesTargetOptions {
-  /** Opens (and caches) the connection for a target config. */
-  connect: (k: KubernetesTargetConfig) => Promise<KubeConnection>;
+  /** Opens (and caches) the connection for a target config (a Kubernetes or a Helm target's cluster). */
+  connect: (k: KubeAccess) => Promise<KubeConnection>;
   /**
    * How often waits inside the target poll (default 1000 ms): pods to exist after `scale`, a
    * replica-ratio scale-up before traffic moves back.
@@ -103,15 +104,24 @@ export interface KubernetesTargetOptions {
   log?: Logger;
 }
 
-type Cfg = Omit<ServiceEnvConfig, 'target'> & { target: KubernetesTargetConfig };
+/**
+ * A service's config as the Kubernetes machinery reads it. A Helm target's config has the same
+ * object fields (deployment, service, container, httpRoute, port, image, instances,
+ * restartLimit and the cluster access) but no manifest source: the hooks a subclass overrides
+ * (`applyRelease`, `setReplicas`, `manifestObjects`) are the only readers of `source`.
+ */
+export type KubeCfg = Omit<ServiceEnvConfig, 'target'> & { target: KubernetesTargetConfig };
+type Cfg = KubeCfg;
 
 /**
- * Narrows a service's config to the Kubernetes target's.
+ * Narrows a service's config to the Kubernetes target's (a Helm target's too: it deploys the
+ * same kind of objects, through helm).
  *
  * @example kubeCfg(cfg).target.deployment // 'web'
  */
 export function kubeCfg(cfg: ServiceEnvConfig): Cfg {
-  if ((cfg.target as { kind: string }).kind !== 'kubernetes') {
+  const kind = (cfg.target as { kind: string }).kind;
+  if (kind !== 'kubernetes' && kind !== 'helm') {
     throw new GangwayError('invalid_config', `${cfg.service} in ${cfg.environment} runs on the ${(cfg.target as { kind: string }).kind} target, not kubernetes`);
   }
   return cfg as unknown as Cfg;
@@ -126,8 +136,8 @@ export function kubeCfg(cfg: ServiceEnvConfig): Cfg {
  * await target.setTraffic(cfg, { versions: [{ version: '1.4.2', weight: 100 }], preview: null }); // Service web selects color: green
  */
 export class KubernetesTarget implements Target {
-  private readonly connect: KubernetesTargetOptions['connect'];
-  private readonly pollMs: number;
+  protected readonly connect: KubernetesTargetOptions['connect'];
+  protected readonly pollMs: number;
   private readonly log: Logger | null;
   /** Pods seen ready (by uid), so one that stops being ready reads as unhealthy rather than starting. */
   private readonly seenReady = new Set<string>();
@@ -204,7 +214,7 @@ export class KubernetesTarget implements Target {
       if (count === 0 && !holds) return [];
       // Zero stops it even under an autoscaler, which leaves a Deployment at zero alone.
       if (count === 0) {
-        await conn.api.patch('Deployment', conn.namespace, c.target.deployment, { spec: { replicas: 0 } }, 'merge');
+        await this.setReplicas(conn, c, { kind: 'single' }, 0);
         return this.settle(conn, c, release.version, 0);
       }
       // An autoscaler may keep another count than asked: the pods to wait for are the Deployment's.
@@ -215,7 +225,7 @@ export class KubernetesTarget implements Target {
     const holding = COLORS.find((col) => colors[col]?.version === release.version);
     if (count === 0) {
       if (!holding) return [];
-      await conn.api.patch('Deployment', conn.namespace, colorName(c, holding), { spec: { replicas: 0 } }, 'merge');
+      await this.setReplicas(conn, c, { kind: 'color', color: holding }, 0);
       return this.settle(conn, c, release.version, 0);
     }
     const color = holding ?? await this.freeColor(conn, c, colors, release.version);
@@ -425,7 +435,7 @@ export class KubernetesTarget implements Target {
    * Follows a release for health checks from now until `health.startTimeout` and the post-deploy
    * watch (`rollback.watch`) have passed: Gangway starts it, moves traffic to it, or watches it.
    */
-  private follow(c: Cfg, version: string): void {
+  protected follow(c: Cfg, version: string): void {
     const key = followKey(c, version);
     this.followed.delete(key);
     this.followed.set(key, Date.now() + followWindow(c));
@@ -559,14 +569,33 @@ export class KubernetesTarget implements Target {
   }
 
   /**
+   * The service's objects as its source gives them now (the manifests, the kustomize overlay):
+   * what a release not recorded yet is shaped from, and where the HTTPRoute's parents and the
+   * autoscaler are read. A subclass that renders elsewhere (the Helm target) overrides it.
+   */
+  protected async manifestObjects(_conn: KubeConnection, c: Cfg): Promise<KubeObject[]> {
+    return loadObjects(c.target);
+  }
+
+  /**
+   * Sets the replicas of the Deployment of a layout (the rolling one, or a colour's) by a merge
+   * patch: Gangway's own field, which its next apply takes over (`force`). A subclass whose
+   * objects another tool owns (the Helm target) overrides it.
+   */
+  protected async setReplicas(conn: KubeConnection, c: Cfg, layout: Layout, count: number): Promise<void> {
+    const name = layout.kind === 'color' ? colorName(c, layout.color) : c.target.deployment;
+    await conn.api.patch('Deployment', conn.namespace, name, { spec: { replicas: count } }, 'merge');
+  }
+
+  /**
    * Applies a release's objects: the recorded ones when this release ran before (a rollback
    * gets exactly what ran), else the manifests shaped for it, then records them. The public
    * Service keeps the colour it selects; the HTTPRoute is left to `setTraffic`.
    */
-  private async applyRelease(conn: KubeConnection, c: Cfg, release: { version: string; image: string | null }, layout: Layout, replicas: number): Promise<KubeDeployment> {
+  protected async applyRelease(conn: KubeConnection, c: Cfg, release: { version: string; image: string | null }, layout: Layout, replicas: number): Promise<KubeDeployment> {
     const recorded = await this.recorded(conn, c, release.version);
     // A recorded release is shaped again from what it ran, for whichever colour or layout it lands in now.
-    const source = recorded ? unshapeRelease(recorded, c.target) : { objects: await loadObjects(c.target), image: release.image };
+    const source = recorded ? unshapeRelease(recorded, c.target) : { objects: await this.manifestObjects(conn, c), image: release.image };
     // What the Deployments hold before this release lands: a record written now must not prune theirs.
     const held = recorded ? [] : await this.heldVersions(conn, c);
     const hpa = autoscalerOf(source.objects, deploymentNames(c));
@@ -639,7 +668,7 @@ export class KubernetesTarget implements Target {
   /** The autoscaler among the objects a release ran (its record, else the manifests), or null. */
   private async autoscalerOfRelease(conn: KubeConnection, c: Cfg, version: string): Promise<KubeAutoscaler | null> {
     const recorded = await this.recorded(conn, c, version);
-    return autoscalerOf(recorded ? recorded.others : await loadObjects(c.target), deploymentNames(c));
+    return autoscalerOf(recorded ? recorded.others : await this.manifestObjects(conn, c), deploymentNames(c));
   }
 
   /** Points the autoscaler of the release a colour holds at that colour's Deployment; nothing without one. */
@@ -792,7 +821,7 @@ export class KubernetesTarget implements Target {
    */
   private async routeTraffic(conn: KubeConnection, c: Cfg, split: Array<{ color: Color; weight: number }>, header: { name: string; value: string; color: Color } | null): Promise<void> {
     const name = c.target.httpRoute!;
-    const fromManifests = (await loadObjects(c.target)).find((o) => o.kind === 'HTTPRoute' && o.metadata.name === name);
+    const fromManifests = (await this.manifestObjects(conn, c)).find((o) => o.kind === 'HTTPRoute' && o.metadata.name === name);
     const base = fromManifests ?? await conn.api.get('HTTPRoute', conn.namespace, name);
     if (!base) throw new GangwayError('invalid_argument', `target.kubernetes.httpRoute: no HTTPRoute "${name}" in the manifests or in namespace ${conn.namespace}`, 'add the HTTPRoute to the manifests');
     const publicSvc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
@@ -844,7 +873,8 @@ function layoutKind(c: Cfg): 'single' | 'color' {
   return c.strategy.kind === 'rolling' ? 'single' : 'color';
 }
 
-function colorName(c: Cfg, color: Color): string {
+/** The Deployment of a colour: `<deployment>-blue`, `<deployment>-green`. */
+export function colorName(c: Pick<Cfg, 'target'>, color: Color): string {
   return `${c.target.deployment}-${color}`;
 }
 

@@ -90,6 +90,11 @@ export interface ShapeInput {
   replicas: number | null;
   layout: Layout;
   rolling?: { maxSurge: number; maxUnavailable: number };
+  /**
+   * Where the objects come from, for messages: the config key of the target (default
+   * `target.kubernetes`) and the words for the source (default: the manifests' path or overlay).
+   */
+  origin?: { key: string; what: string };
 }
 
 /** The Deployment and the other objects of one release, ready to apply. */
@@ -110,13 +115,14 @@ export interface Shaped {
  */
 export function shapeRelease(objects: KubeObject[], input: ShapeInput): Shaped {
   const { k } = input;
+  const key = input.origin?.key ?? 'target.kubernetes';
   const all = objects.map((o) => withNamespace(clone(o), input.namespace));
   const deployments = all.filter((o) => o.kind === 'Deployment');
   const found = deployments.find((o) => o.metadata.name === k.deployment) as KubeDeployment | undefined;
   if (!found) {
     const names = deployments.map((d) => d.metadata.name);
-    throw new GangwayError('invalid_argument', `target.kubernetes.deployment: no Deployment "${k.deployment}" in ${describeSource(k)} (${names.length ? `found: ${names.join(', ')}` : 'it has no Deployment'})`,
-      'set target.kubernetes.deployment to the Deployment that runs the service');
+    throw new GangwayError('invalid_argument', `${key}.deployment: no Deployment "${k.deployment}" in ${input.origin?.what ?? describeSource(k)} (${names.length ? `found: ${names.join(', ')}` : 'it has no Deployment'})`,
+      `set ${key}.deployment to the Deployment that runs the service`);
   }
   const dep = found;
   const template = dep.spec?.template;
@@ -124,8 +130,8 @@ export function shapeRelease(objects: KubeObject[], input: ShapeInput): Shaped {
   const container = k.container === null ? containers[0] : containers.find((c) => c.name === k.container);
   if (!template || !container) {
     throw new GangwayError('invalid_argument', k.container === null
-      ? `target.kubernetes: Deployment "${k.deployment}" has no container`
-      : `target.kubernetes.container: Deployment "${k.deployment}" has no container "${k.container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`,
+      ? `${key}: Deployment "${k.deployment}" has no container`
+      : `${key}.container: Deployment "${k.deployment}" has no container "${k.container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`,
     'name the container that runs the release');
   }
   const image = releaseImage(input.image, k.image, container.image, input.version);

@@ -91,7 +91,7 @@ export async function install(ctx, o) {
     info: { first_deployed: ts, last_deployed: ts, deleted: '', status: 'unknown' },
     version: 1, labels: {},
   };
-  const rendered = await renderRelease(o.chart, o.config, { name: o.name, namespace });
+  const rendered = await renderRelease(o.chart, o.config, { name: o.name, namespace }, o.postRenderer);
   rel.manifest = rendered.manifest;
   if (rendered.notes) rel.info.notes = rendered.notes;
   let resources;
@@ -186,7 +186,7 @@ export async function upgrade(ctx, o) {
   }
 
   const namespace = currentRelease.namespace;
-  const rendered = await renderRelease(chart, config, { name: o.name, namespace });
+  const rendered = await renderRelease(chart, config, { name: o.name, namespace }, o.postRenderer);
   const upgraded = {
     name: o.name, namespace, chart, config,
     info: { first_deployed: currentRelease.info.first_deployed, last_deployed: goNow(), deleted: '', status: 'pending-upgrade', description: 'Preparing upgrade' },

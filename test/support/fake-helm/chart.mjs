@@ -12,9 +12,10 @@
  * Not supported (an error says so): packaged (.tgz) or repository charts, dependencies
  * (`charts/`), partials (`_*.tpl`), hooks (`helm.sh/hook`), values.schema.json validation.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { register } from 'node:module';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { HelmError, wrap } from './errors.mjs';
 
@@ -175,12 +176,69 @@ export function splitManifests(text) {
   return text.trim().split(/(?:^|\s*\n)---\s*/).filter((d) => d !== '').map((d) => d.trim());
 }
 
+function isExecutableFile(p) {
+  try {
+    if (!statSync(p).isFile()) return false;
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Helm's `postrender.NewExec(binaryPath, args...)`: the binary resolved as `getFullPath` does
+ * (Go's `exec.LookPath`: a name without a separator is searched on PATH, a path is checked as
+ * it is, then made absolute). Throws Helm's `unable to find binary at …` when it is missing.
+ */
+export function postRenderer(binaryPath, args) {
+  let found;
+  if (binaryPath.includes('/')) {
+    if (!isExecutableFile(binaryPath)) {
+      const why = existsSync(binaryPath) ? 'permission denied' : 'no such file or directory';
+      throw new HelmError(`unable to find binary at ${binaryPath}: exec: ${JSON.stringify(binaryPath)}: stat ${binaryPath}: ${why}`);
+    }
+    found = binaryPath;
+  } else {
+    found = (process.env.PATH ?? '').split(delimiter).map((d) => join(d === '' ? '.' : d, binaryPath)).find(isExecutableFile);
+    if (!found) throw new HelmError(`unable to find binary at ${binaryPath}: exec: ${JSON.stringify(binaryPath)}: executable file not found in $PATH`);
+  }
+  return { binaryPath: resolve(found), args: [...args] };
+}
+
+/**
+ * Helm's `execRender.Run`: runs the binary with its args (no shell), the rendered manifests on
+ * its stdin; its stdout is the new manifest. A failure reads as Go's `errors.Wrapf(err, "error
+ * while running command %s. error output:\n%s", …)` with the `*exec.ExitError` text
+ * (`exit status 1`, `signal: killed`).
+ */
+function runPostRenderer(pr, input) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(pr.binaryPath, pr.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (b) => out.push(b));
+    child.stderr.on('data', (b) => err.push(b));
+    // A renderer that exits without reading its input must not fail the write (Go ignores io.Copy's error).
+    child.stdin.on('error', () => {});
+    child.on('error', (e) => reject(new HelmError(`error while running command ${pr.binaryPath}. error output:\n: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) { resolvePromise(Buffer.concat(out).toString('utf8')); return; }
+      const status = signal ? `signal: ${{ SIGKILL: 'killed', SIGTERM: 'terminated', SIGINT: 'interrupt' }[signal] ?? signal}` : `exit status ${code}`;
+      reject(new HelmError(`error while running command ${pr.binaryPath}. error output:\n${Buffer.concat(err).toString('utf8')}: ${status}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
 /**
  * Renders a chart for a release (`config` over the chart's values) like Helm's
  * `renderResources`: `{ manifest, notes, resources }` where `resources` are the parsed objects
- * in install order, each with the template it came from.
+ * in install order, each with the template it came from. With a post-renderer (`postRenderer()`),
+ * the joined manifest goes through it and its output, verbatim, is the release's manifest
+ * (`resources` are then read back from that text, in its order).
  */
-export async function renderRelease(chart, config, release) {
+export async function renderRelease(chart, config, release, post) {
   const shared = await chartRenderer();
   const renderText = (...args) => {
     try { return shared.renderText(...args); } catch (err) { throw new HelmError(err.message); }
@@ -210,6 +268,21 @@ export async function renderRelease(chart, config, release) {
   }
   const sorted = sortByKind(manifests, INSTALL_ORDER, (m) => String(m.object?.kind ?? ''));
   const manifest = sorted.map((m) => `---\n# Source: ${m.source}\n${m.content}\n`).join('');
+  if (post) {
+    let rendered;
+    try {
+      rendered = await runPostRenderer(post, manifest);
+    } catch (err) {
+      throw wrap(err, 'error while running post render on files');
+    }
+    let objects;
+    try {
+      objects = manifestObjects(rendered);
+    } catch (err) {
+      throw new HelmError(`error converting YAML to JSON: ${err.message}`);
+    }
+    return { manifest: rendered, notes, resources: objects.map((object) => ({ source: '', content: '', object })) };
+  }
   return { manifest, notes, resources: sorted.filter((m) => m.object?.kind !== undefined) };
 }
 

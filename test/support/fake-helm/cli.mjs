@@ -8,7 +8,7 @@
  * it, so a test cannot lean on behaviour the fake lacks.
  */
 import { exists, history, install, rollback, status, upgrade } from './actions.mjs';
-import { loadChart, locateChart } from './chart.mjs';
+import { loadChart, locateChart, postRenderer } from './chart.mjs';
 import { HelmError, wrap } from './errors.mjs';
 import { ansic, encodeHistory, encodeRelease, parseDuration } from './go-json.mjs';
 import { connect, kubeSettings } from './kube.mjs';
@@ -52,6 +52,8 @@ const COMMANDS = {
       { name: 'reuse-values', type: 'bool' },
       HISTORY_MAX,
       { name: 'create-namespace', type: 'bool' },
+      { name: 'post-renderer', type: 'string' },
+      { name: 'post-renderer-args', type: 'stringArray' },
     ],
     run: runUpgrade,
   },
@@ -246,7 +248,23 @@ function chartAndValues(v, chartRef) {
   return { chart: loadChart(path), config };
 }
 
+/**
+ * `--post-renderer` and `--post-renderer-args` as Helm's flag values resolve them while the
+ * flags are parsed (cmd/helm/flags.go `postRendererString.Set`): the binary is looked up
+ * (`postrender.NewExec`) and a missing one is a flag error.
+ */
+function postRenderOption(v) {
+  const binary = v['post-renderer'];
+  if (binary === undefined || binary === '') return undefined;
+  try {
+    return postRenderer(binary, v['post-renderer-args'] ?? []);
+  } catch (err) {
+    throw new HelmError(`invalid argument ${JSON.stringify(binary)} for "--post-renderer" flag: ${err.message}`);
+  }
+}
+
 async function runUpgrade(v, [name, chartRef], io) {
+  const post = postRenderOption(v);
   let ctx;
   if (v.install) {
     // `upgrade --install` asks the cluster for the release's history before anything else.
@@ -255,7 +273,7 @@ async function runUpgrade(v, [name, chartRef], io) {
       if (v.output === 'table') io.stdout(`Release ${JSON.stringify(name)} does not exist. Installing it now.\n`);
       const { chart, config } = chartAndValues(v, chartRef);
       const rel = await install({ ...ctx, signal: cancellation(io, name) }, {
-        name, chart, config, wait: v.wait, timeoutMs: v.timeout, atomic: v.atomic, description: v.description, createNamespace: v['create-namespace'],
+        name, chart, config, wait: v.wait, timeoutMs: v.timeout, atomic: v.atomic, description: v.description, createNamespace: v['create-namespace'], postRenderer: post,
       });
       io.stdout(releaseOutput(rel, v.output));
       return;
@@ -267,7 +285,7 @@ async function runUpgrade(v, [name, chartRef], io) {
     ctx ??= await session(v);
     rel = await upgrade({ ...ctx, signal: cancellation(io, name) }, {
       name, chart, config, wait: v.wait, timeoutMs: v.timeout, atomic: v.atomic, description: v.description,
-      resetValues: v['reset-values'], reuseValues: v['reuse-values'], maxHistory: v['history-max'],
+      resetValues: v['reset-values'], reuseValues: v['reuse-values'], maxHistory: v['history-max'], postRenderer: post,
     });
   } catch (err) {
     throw wrap(err, 'UPGRADE FAILED');

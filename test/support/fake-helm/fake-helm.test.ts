@@ -387,3 +387,58 @@ describe('the executable', () => {
     expect((await helm(['version', '--short'], { FAKE_HELM_FAIL: 'status' })).code).toBe(0);
   });
 });
+
+describe('--post-renderer', () => {
+  /** A post-renderer script (mode 0755): a `#!` line running node on `body`, which reads stdin. */
+  async function script(name: string, body: string): Promise<string> {
+    const file = join(dir, name);
+    await writeFile(file, `#!${process.execPath}\n${body}\n`, { mode: 0o755 });
+    return file;
+  }
+
+  it('pipes the rendered manifests through the program and installs what it prints, with its args', async () => {
+    const ns = 'post';
+    await kube.namespace(ns);
+    const seen = join(dir, 'post-seen.txt');
+    const pr = await script('label.mjs', [
+      "import { readFileSync, writeFileSync } from 'node:fs';",
+      'const input = readFileSync(0, "utf8");',
+      `writeFileSync(${JSON.stringify(seen)}, input);`,
+      'const [key, value] = process.argv.slice(2);',
+      'process.stdout.write(input.replace(/\\nmetadata:\\n  name: web\\n/g, `\\nmetadata:\\n  name: web\\n  annotations:\\n    ${key}: ${value}\\n`));',
+    ].join('\n'));
+    const r = await helm(['upgrade', '--install', 'web', CHART, '-n', ns, '--post-renderer', pr, '--post-renderer-args', 'example.com/by', '--post-renderer-args=post', '--wait']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await readFile(seen, 'utf8')).toBe(MANIFEST_V1);
+    const rel = stored(ns, 'web', 1);
+    expect(rel.manifest).toBe(MANIFEST_V1.replace(/\nmetadata:\n {2}name: web\n/g, '\nmetadata:\n  name: web\n  annotations:\n    example.com/by: post\n'));
+    expect((meta(kube.get('deployment', ns, 'web')).annotations as Record<string, string>)['example.com/by']).toBe('post');
+    expect((meta(kube.get('service', ns, 'web')).annotations as Record<string, string>)['example.com/by']).toBe('post');
+    // A rollback copies the stored, post-rendered manifest: the renderer does not run again.
+    expect((await helm(['rollback', 'web', '1', '-n', ns])).code).toBe(0);
+    expect(stored(ns, 'web', 2).manifest).toBe(rel.manifest);
+  });
+
+  it('a program that fails stops the upgrade before anything is stored, with Helm\'s wording and its stderr', async () => {
+    const ns = 'post-fail';
+    await kube.namespace(ns);
+    const pr = await script('fail.mjs', 'process.stderr.write("no Deployment here\\n"); process.exit(3);');
+    const r = await helm(['upgrade', '--install', 'web', CHART, '-n', ns, '--post-renderer', pr]);
+    expect(r).toEqual({ code: 1, stdout: 'Release "web" does not exist. Installing it now.\n', stderr: `Error: error while running post render on files: error while running command ${pr}. error output:\nno Deployment here\n: exit status 3\n` });
+    expect(kube.list('secret', ns)).toEqual([]);
+    expect(kube.list('deployment', ns)).toEqual([]);
+    expect((await helm(['upgrade', '--install', 'web', CHART, '-n', ns])).code).toBe(0);
+    const again = await helm(['upgrade', 'web', CHART, '-n', ns, '--post-renderer', pr]);
+    expect(again.stderr).toBe(`Error: UPGRADE FAILED: error while running post render on files: error while running command ${pr}. error output:\nno Deployment here\n: exit status 3\n`);
+    expect(statuses(ns, 'web')).toEqual({ 1: 'deployed' });
+  });
+
+  it('a program that cannot be found is a flag error', async () => {
+    const missing = join(dir, 'no-such-renderer');
+    expect(await helm(['upgrade', '--install', 'web', CHART, '--post-renderer', missing]))
+      .toEqual({ code: 1, stdout: '', stderr: `Error: invalid argument "${missing}" for "--post-renderer" flag: unable to find binary at ${missing}: exec: "${missing}": stat ${missing}: no such file or directory\n` });
+    expect(await helm(['upgrade', '--install', 'web', CHART, '--post-renderer', 'no-such-renderer-on-path']))
+      .toEqual({ code: 1, stdout: '', stderr: 'Error: invalid argument "no-such-renderer-on-path" for "--post-renderer" flag: unable to find binary at no-such-renderer-on-path: exec: "no-such-renderer-on-path": executable file not found in $PATH\n' });
+  });
+});
