@@ -14,7 +14,7 @@ import { FakeOrchestrator } from '../../../test/support/fake-orchestrator.js';
 import type { StatusEntry } from '../../engine/types.js';
 import { buildServer } from '../../server/app.js';
 import { main } from '../main.js';
-import { renderStatus } from './status.js';
+import { renderPlatform, renderStatus } from './status.js';
 
 const TOKEN = 'status-test-token';
 
@@ -28,6 +28,45 @@ const onKubernetes = {
   dev: { port: null, version: '2.0.0', endpoint: 'svc/web-preview' },
   staging: { port: null, version: null, endpoint: 'svc/web-preview' },
 };
+
+describe('status: what the tool behind the target says', () => {
+  it('lists its lines, the drift and its history under each pair, says when it cannot be asked, and prints nothing for targets that deploy themselves', () => {
+    const helm: StatusEntry = {
+      ...entry('prod', null),
+      platform: {
+        lines: [{ label: 'helm release', value: 'web revision 4 (deployed, chart web-0.1.0)' }],
+        drift: null,
+        history: [
+          { revision: '4', at: '2026-12-05T21:40:02Z', status: 'deployed', description: 'Rollback to 2' },
+          { revision: '3', at: '2026-12-05T21:38:40Z', status: 'failed', description: 'gangway: deploy 3.0.0' },
+        ],
+      },
+    };
+    const argo: StatusEntry = {
+      ...entry('staging', null),
+      platform: { lines: [{ label: 'argo cd', value: 'web-staging OutOfSync, Healthy' }, { label: 'commit', value: '3f2a9c1' }], drift: 'image.tag is 9.9.9 in Git, Gangway wrote 2.0.0', history: [] },
+    };
+    const down: StatusEntry = { ...entry('qa', null), platform: { error: 'Argo CD at https://argocd.example.com does not answer' } };
+    expect(renderPlatform([entry('dev', null), helm, argo, down])).toBe([
+      '',
+      'web/prod',
+      '  helm release  web revision 4 (deployed, chart web-0.1.0)',
+      '  REVISION  AT                    STATUS    DESCRIPTION',
+      '  4         2026-12-05T21:40:02Z  deployed  Rollback to 2',
+      '  3         2026-12-05T21:38:40Z  failed    gangway: deploy 3.0.0',
+      '',
+      'web/staging',
+      '  argo cd  web-staging OutOfSync, Healthy',
+      '  commit   3f2a9c1',
+      '  ! drift: image.tag is 9.9.9 in Git, Gangway wrote 2.0.0',
+      '',
+      'web/qa',
+      '  ! cannot ask: Argo CD at https://argocd.example.com does not answer',
+      '',
+    ].join('\n'));
+    expect(renderStatus([entry('dev', null)])).not.toContain('cannot ask');
+  });
+});
 
 describe('status PREVIEW', () => {
   it('names a preview endpoint that is not a port, with the release on it; ports and the agent\'s auto as before', () => {
