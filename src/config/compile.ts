@@ -72,7 +72,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
     file,
     rootDir,
     stateDir,
-    server: { host: raw.server?.host ?? DEFAULTS.server.host, port: raw.server?.port ?? DEFAULTS.server.port },
+    server: { host: raw.server?.host ?? DEFAULTS.server.host, port: raw.server?.port ?? DEFAULTS.server.port, allowedHosts: [...(raw.server?.allowedHosts ?? [])] },
     agent: {
       metricsPort: raw.agent?.metricsPort ?? DEFAULTS.agent.metricsPort,
       host: raw.agent?.host ?? DEFAULTS.agent.host,

@@ -27,7 +27,7 @@ function problemsOf(text: string, env: Record<string, string> = {}): Array<Omit<
 
 const FULL = `project: shop
 stateDir: var/gangway
-server: { host: 0.0.0.0, port: 7500 }
+server: { host: 0.0.0.0, port: 7500, allowedHosts: [gangway.example.com, .corp.example] }
 agent: { metricsPort: 7501 }
 store: { postgres: { urlFromEnv: SHOP_DATABASE_URL } }
 groups: { ops: [alice, bob] }
@@ -124,7 +124,7 @@ describe('parseConfig: a complete file', () => {
       file: FILE,
       rootDir: '/srv/shop',
       stateDir: '/srv/shop/var/gangway',
-      server: { host: '0.0.0.0', port: 7500 },
+      server: { host: '0.0.0.0', port: 7500, allowedHosts: ['gangway.example.com', '.corp.example'] },
       agent: { metricsPort: 7501, host: '127.0.0.1', forwardedHeaders: true, trustForwarded: [] },
       store: { kind: 'postgres', url: 'postgres://gangway@db/shop' },
       environments: [
@@ -177,7 +177,7 @@ environments: { dev: {} }
 services:
   app: { target: { local: { command: [./run], port: 3000 } } }
 `, '/tmp/tiny/gangway.yml', { env: {} });
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 7400 });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 7400, allowedHosts: [] });
     expect(config.agent).toEqual({ host: '127.0.0.1', metricsPort: 7401, forwardedHeaders: true, trustForwarded: [] });
     expect(config.stateDir).toBe('/tmp/tiny/.gangway');
     expect(config.store).toEqual({ kind: 'sqlite', path: '/tmp/tiny/.gangway/state.db' });

@@ -1356,6 +1356,9 @@ export const configSchema = reserveKeys(z.strictObject({
   server: z.strictObject({
     host: listenHost(`Address the API and dashboard listen on: a host name or IP address. Default ${DEFAULTS.server.host}.`, 'server.port').optional(),
     port: port(`Port of the API and dashboard. Default ${DEFAULTS.server.port}.`).optional(),
+    allowedHosts: z.array(z.string().regex(/^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, {
+      error: (iss) => withHint(`${quote(iss.input)} is not a host name`, 'write a name such as gangway.example.com, or .example.com for the name and its subdomains; no scheme, port or path'),
+    }).max(253)).max(100).optional().describe('More Host header names the API answers (the name of a reverse proxy in front of it); `.example.com` also accepts its subdomains. IP addresses, localhost and server.host are always accepted; any other Host is refused (a defence against DNS rebinding). Default none.'),
   }).optional().describe('The orchestrator\'s HTTP API and dashboard.'),
   agent: z.strictObject({
     host: listenHost(`Address the agent's metrics endpoint listens on: a host name or IP address. Default ${DEFAULTS.agent.host}.`, 'agent.metricsPort').optional(),

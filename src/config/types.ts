@@ -284,7 +284,8 @@ export interface GangwayConfig {
   /** Folder that holds the config file; `.gangway/` state lives below it unless `stateDir` says otherwise. */
   rootDir: string;
   stateDir: string;
-  server: { host: string; port: number };
+  /** `allowedHosts`: more Host header names the API answers (optional only for configs built by hand). */
+  server: { host: string; port: number; allowedHosts?: string[] };
   agent: {
     metricsPort: number;
     host: string;

@@ -137,13 +137,13 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
 
   const config = opts.config ?? opts.gates?.config;
   const names = config ? new KnownNames(config) : undefined;
-  const hostAllowed = hostChecker([...(opts.allowedHosts ?? []), ...(config?.server ? [config.server.host] : [])]);
+  const hostAllowed = hostChecker([...(opts.allowedHosts ?? []), ...(config?.server ? [config.server.host, ...(config.server.allowedHosts ?? [])] : [])]);
   // First of all hooks: a request for another host name is not this server's to answer.
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const host = request.headers.host;
     if (hostAllowed(host)) return undefined;
     const { body } = toApiError(new GangwayError('forbidden', `host: "${clip(host)}" is not a name this server answers to`,
-      'use the address the server listens on (server.host in gangway.yaml), localhost or 127.0.0.1'));
+      'use the address the server listens on (server.host in gangway.yaml), localhost or 127.0.0.1, or add the name to server.allowedHosts'));
     return sendError(reply, 403, body);
   });
   app.addHook('onSend', async (_request, reply, payload) => {

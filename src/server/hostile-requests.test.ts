@@ -19,8 +19,8 @@ let app: FastifyInstance;
 beforeEach(() => {
   fake = new FakeOrchestrator({ services: { web: ['dev', 'prod'] } });
   app = buildServer({
-    orchestrator: fake, token: TOKEN, version: '9.9.9', allowedHosts: ['gangway.example.com', '.corp.example'],
-    config: { file: 'gangway.yaml', serviceNames: ['web'], environments: [{ name: 'dev' }, { name: 'prod' }], server: { host: 'orchestrator.internal', port: 7400 } },
+    orchestrator: fake, token: TOKEN, version: '9.9.9', allowedHosts: ['gangway.example.com'],
+    config: { file: 'gangway.yaml', serviceNames: ['web'], environments: [{ name: 'dev' }, { name: 'prod' }], server: { host: 'orchestrator.internal', port: 7400, allowedHosts: ['.corp.example'] } },
   });
 });
 afterEach(async () => { await app.close(); });
@@ -163,7 +163,7 @@ describe('the Host header', () => {
   it.each(['evil.example', 'evil.example:7400', 'localhost.evil.example', 'gangway.example.com.evil.example', 'notcorp.example', '127.0.0.1.nip.io', '[::1', 'a b', 'evil.example:7400:80'])('%s → 403 in the error shape', async (host) => {
     const res = await get(host);
     expect([res.statusCode, res.json()]).toEqual([403, {
-      error: { code: 'forbidden', message: `host: "${host}" is not a name this server answers to`, hint: 'use the address the server listens on (server.host in gangway.yaml), localhost or 127.0.0.1' },
+      error: { code: 'forbidden', message: `host: "${host}" is not a name this server answers to`, hint: 'use the address the server listens on (server.host in gangway.yaml), localhost or 127.0.0.1, or add the name to server.allowedHosts' },
     }]);
     expect(fake.calls).toEqual([]);
   });
