@@ -642,6 +642,34 @@ describe('kubernetes target: health.path checked through the pod proxy', () => {
   });
 });
 
+describe('kubernetes target: health checks when the pods checked before are gone', () => {
+  it('keeps the checks of new pods once the last checked pod is forgotten: one request per pod and interval still', async () => {
+    const { kube, connector } = await world();
+    const health = '{ path: /health, interval: 1h, timeout: 10s, startTimeout: 90s }';
+    const first = await service({ instances: 1, edit: probeInfo, health });
+    const second = await service({ instances: 1, edit: probeInfo, health });
+    // One process for both, as an orchestrator whose service moved to another namespace.
+    const target = new KubernetesTarget({ connect: (k) => connector.connect(k), pollMs: 50 });
+    const proxied = (ns: string) => kube.requestLog.filter((e) => e.resource === 'pods/proxy' && e.namespace === ns).length;
+    const podsReady = (ns: string) => kube.list('pod', ns).filter((p) => ((p.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])
+      .some((x) => x.type === 'Ready' && x.status === 'True')).length;
+    try {
+      await target.rollout(first.cfg, { version: '7.0.0', image: null });
+      await until('the first pod checked and ready', async () => (await target.instances(first.cfg)).some((i) => i.state === 'ready'));
+      expect(proxied(first.ns)).toBe(1);
+      // The pod of the second namespace is Ready before the target first lists it: the same call
+      // forgets the first pod (gone from this listing) and checks the new one.
+      await target.rollout(second.cfg, { version: '7.0.0', image: null });
+      await until('the second pod Ready by its probe', async () => podsReady(second.ns) === 1);
+      for (let i = 0; i < 3; i++) expect((await target.instances(second.cfg)).map((x) => [x.state, x.lastHealth?.detail])).toEqual([['ready', '/health: status 200']]);
+      expect(proxied(second.ns)).toBe(1);
+    } finally {
+      await drop(first.ns);
+      await drop(second.ns);
+    }
+  });
+});
+
 describe('kubernetes target: release records', () => {
   it(`keeps the newest ${RELEASE_RECORDS_KEPT} records and those of the releases the Deployment holds, and deletes the others by name once a new one is written`, async () => {
     const w = await world();

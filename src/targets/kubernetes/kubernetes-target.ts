@@ -483,7 +483,11 @@ export class KubernetesTarget implements Target {
     if (known) {
       const present = new Set(pods.map(podKey));
       for (const uid of [...known.keys()]) if (!present.has(uid)) known.delete(uid);
-      if (known.size === 0) this.health.delete(key);
+      // Forgotten, not kept detached: the checks made below must land in the map the next call reads.
+      if (known.size === 0) {
+        this.health.delete(key);
+        known = undefined;
+      }
     }
     const due = this.checked(c, only, Date.now());
     if (due.length === 0) return new Map();
