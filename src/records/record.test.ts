@@ -312,6 +312,23 @@ None.
     expect(renderRecord({ deployment: rolledBack(), approvals, checklist, config: { path: 'x' } }).content).not.toMatch(/## Jobs|\njobs:/);
   });
 
+  it('names the revision or commit each rollout step asked the platform for (a Helm revision, the GitOps commit)', () => {
+    const sha = '3f2a9c1e'.repeat(5);
+    const d: DeploymentView = {
+      ...rolledBack(), verdicts: [], gates: [],
+      steps: [
+        { deploymentId: 'd-1', idx: 0, type: 'rollout', title: 'roll out 2.0.0', params: {}, status: 'failed', stage: 'deploy', startedAt: T, finishedAt: T + 4000, attempts: 1,
+          output: { reason: 'the rollout of 2.0.0 failed', handle: { version: '2.0.0', revision: `commit ${sha}` } } },
+        { deploymentId: 'd-1', idx: 1, type: 'rollout', title: 'roll out 1.4.2', params: {}, status: 'succeeded', stage: 'rollback', startedAt: T + 4000, finishedAt: T + 9000, attempts: 1,
+          output: { handle: { version: '1.4.2', revision: 'revision 4' }, status: 'done' } },
+        { deploymentId: 'd-1', idx: 2, type: 'scale', title: 'stop 2.0.0', params: {}, status: 'succeeded', stage: 'rollback', startedAt: T + 9000, finishedAt: T + 9000, attempts: 1, output: null },
+      ],
+    };
+    const r = renderRecord({ deployment: d, approvals: [], checklist: [], config: { path: 'docs/deployments/{environment}' } });
+    const front = parse(r.content.split('\n---\n')[0]!.replace(/^---\n/, '')) as { steps: Array<{ idx: number; revision?: string }> };
+    expect(front.steps.map((s) => [s.idx, s.revision ?? null])).toEqual([[0, `commit ${sha}`], [1, 'revision 4'], [2, null]]);
+  });
+
   it('keeps user text from breaking the file: names become safe path segments, Markdown and YAML are escaped', () => {
     const d: DeploymentView = {
       ...rolledBack(), version: '../../etc/passwd', reason: '# heading\nsecond line with `code` and <b>html</b> and _emph_',

@@ -82,6 +82,7 @@ export function renderRecord(input: RecordInput): RenderedRecord {
       idx: s.idx, stage: s.stage, type: s.type, title: s.title, status: s.status,
       startedAt: isoOrNull(s.startedAt), finishedAt: isoOrNull(s.finishedAt), durationMs: stepDuration(s), attempts: s.attempts,
       ...(failureReason(s) !== null ? { reason: failureReason(s) } : {}),
+      ...(rolloutRevision(s) !== null ? { revision: rolloutRevision(s) } : {}),
     })),
     verdicts: verdicts.map((v) => ({
       template: v.template, rule: v.rule, kind: v.kind, step: v.stepIdx, verdict: v.verdict, reason: v.reason, at: iso(v.at), measurements: v.measurements,
@@ -207,6 +208,16 @@ function jobOutput(s: StepRecord): Array<{ step: number; job: string; logs: Arra
     .filter((l) => typeof l.pod === 'string' && Array.isArray(l.lines))
     .map((l) => ({ pod: l.pod as string, lines: (l.lines as unknown[]).map(String) }));
   return [{ step: s.idx, job: o.job, logs }];
+}
+
+/**
+ * The platform's mark of what a `rollout` step asked for — a Deployment's generation, a Helm
+ * revision, the commit a GitOps target pushed (`commit 3f2a9c1…`) — so a record names the
+ * revision or commit an auditor looks up; null for other steps.
+ */
+function rolloutRevision(s: StepRecord): string | null {
+  const handle = (s.output as { handle?: { revision?: unknown } } | null | undefined)?.handle;
+  return s.type === 'rollout' && typeof handle?.revision === 'string' ? handle.revision : null;
 }
 
 function failureReason(s: StepRecord): string | null {
