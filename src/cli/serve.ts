@@ -44,13 +44,15 @@ export interface RunningOrchestrator {
 export async function startOrchestrator(config: GangwayConfig, opts: { logToStdout?: boolean; command?: string } = {}): Promise<RunningOrchestrator> {
   // Before anything is created or started: a second `gangway up` must not touch the first one's agent or store.
   await assertNotRunning(config);
+  // The tools the targets run (helm, kubectl, git) and the token variables they read, before anything
+  // is created — the log file too: a process exiting before its asynchronous log stream has opened
+  // dies in pino's exit hook ("sonic boom is not ready yet") with a stack trace after the message.
+  const tools = toolsError(await checkTools(config, { network: false }));
+  if (tools) throw tools;
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const logger = pino({ level: process.env.GANGWAY_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization', 'headers.authorization'] },
     opts.logToStdout ? pino.destination(1) : pino.destination({ dest: join(config.stateDir, 'orchestrator.log'), mkdir: true, sync: false }));
   const token = ensureToken(config.stateDir);
-  // The tools the targets run (helm, kubectl, git) and the token variables they read, before anything starts.
-  const tools = toolsError(await checkTools(config, { network: false }));
-  if (tools) throw tools;
   const store = await openStore(config.store);
   // The local agent runs only for services on the local target; a Kubernetes-only project has none.
   let agent = null;
