@@ -214,13 +214,32 @@ export function describeValue(value: unknown): string {
  */
 export function quote(value: unknown): string {
   if (typeof value !== 'string') return JSON.stringify(value) ?? String(value);
-  if (value.length <= MAX_QUOTED_CHARS) return JSON.stringify(value);
-  return `${JSON.stringify(value.slice(0, MAX_QUOTED_CHARS))}… (${value.length} characters)`;
+  // JSON escapes C0 controls only; DEL, C1 (NEL) and the Unicode line separators stay raw.
+  if (value.length <= MAX_QUOTED_CHARS) return escapeControls(JSON.stringify(value));
+  return `${escapeControls(JSON.stringify(value.slice(0, MAX_QUOTED_CHARS)))}… (${value.length} characters)`;
 }
 
-/** A name in backquotes, as messages write keys and names, cut short like {@link quote}. */
+/**
+ * A name in backquotes, as messages write keys and names, cut short like {@link quote}, its
+ * control characters escaped like {@link escapeControls}.
+ */
 export function backquote(name: string): string {
-  return name.length <= MAX_QUOTED_CHARS ? `\`${name}\`` : `\`${name.slice(0, MAX_QUOTED_CHARS)}…\` (${name.length} characters)`;
+  return name.length <= MAX_QUOTED_CHARS
+    ? `\`${escapeControls(name)}\``
+    : `\`${escapeControls(name.slice(0, MAX_QUOTED_CHARS))}…\` (${name.length} characters)`;
+}
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Control characters and line separators written as escapes (`\n`, `\u001b`): a name from the
+ * file may hold any of them, and a message is one line of a terminal that obeys none of them.
+ *
+ * @example
+ * escapeControls('a\nb'); // 'a\\nb'
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -230,7 +249,7 @@ export function backquote(name: string): string {
  * listNames(['dev', 'staging', 'prod']); // 'dev, staging, prod'
  */
 export function listNames(names: readonly string[], max: number = MAX_LISTED_NAMES): string {
-  const shown = names.slice(0, max).map((n) => (n.length <= MAX_QUOTED_CHARS ? n : `${n.slice(0, MAX_QUOTED_CHARS)}…`));
+  const shown = names.slice(0, max).map((n) => escapeControls(n.length <= MAX_QUOTED_CHARS ? n : `${n.slice(0, MAX_QUOTED_CHARS)}…`));
   return names.length <= max ? shown.join(', ') : `${shown.join(', ')} and ${names.length - max} more`;
 }
 
@@ -314,7 +333,7 @@ export function formatPath(path: readonly PathSegment[]): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
+    else out += `[${escapeControls(JSON.stringify(seg))}]`;
   }
   return out;
 }
@@ -436,7 +455,7 @@ export function yamlErrorsToProblems(errors: readonly YAMLError[], lineCounter: 
     const { line, col } = lineCounter.linePos(err.pos[0]);
     const message = err.code === 'MULTIPLE_DOCS'
       ? 'the file holds more than one YAML document'
-      : err.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+      : escapeControls(err.message.replace(/ at line \d+, column \d+[\s\S]*$/, ''));
     return { file, line, column: col, path: '', message: `YAML syntax error: ${message}`, hint: yamlHint(err.code) };
   });
 }

@@ -13,7 +13,7 @@ import type { Alias, Document, Node, Pair } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
 import { MAX_CONFIG_BYTES, MAX_EXPANDED_VALUES, MAX_NESTING, formatBytes } from './limits.js';
-import { displayPath, limitProblems, sortProblems, yamlErrorsToProblems } from './problems.js';
+import { backquote, displayPath, limitProblems, sortProblems, yamlErrorsToProblems } from './problems.js';
 import type { PathSegment } from './problems.js';
 import { keyText, scalarData } from './yaml-keys.js';
 
@@ -90,12 +90,16 @@ interface NodeProblem { offset: number; message: string; hint: string; path: rea
  * collection opens below {@link MAX_NESTING} levels (`tooDeep` gets its offset).
  */
 function compose(text: string, lineCounter: LineCounter, tooDeep: (offset: number) => void): Document.Parsed {
-  const parser = new Parser(lineCounter.addNewLine);
+  // Lines are counted in the text itself, not as the parser reports them: it reports only the
+  // line breaks it expects, and misses those inside a scalar it meets after a syntax error,
+  // which would put every later problem on an earlier line.
+  lineCounter.addNewLine(0);
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lineCounter.addNewLine(nl + 1);
+  const parser = new Parser();
   // Duplicate keys are found in walkTree: the library's check is quadratic in a mapping's keys.
   const composer = new Composer({ uniqueKeys: false, prettyErrors: false });
   const fits = nestingWatch(tooDeep);
   function* tokens() {
-    lineCounter.addNewLine(0);
     for (const lexeme of new Lexer().lex(text)) {
       if (!fits(lexeme)) break;
       yield* parser.next(lexeme);
@@ -267,7 +271,7 @@ function walkTree(doc: Document.Parsed): Tree {
         const raw = isScalar(pair.key) ? pair.key.value : null;
         if (seen.has(raw)) {
           problems.push({
-            offset: start(pair.key as Node), path: [...path, key], message: `duplicate key \`${key}\``,
+            offset: start(pair.key as Node), path: [...path, key], message: `duplicate key ${backquote(key)}`,
             hint: 'a key may appear only once in the same mapping; keep one of them',
           });
         }
