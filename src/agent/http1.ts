@@ -226,6 +226,8 @@ export class ForwardedSpans {
   /** The first `Host` value with optional whitespace trimmed, `buf[hostFrom..hostTo)`; -1 when absent. */
   hostFrom = -1;
   hostTo = -1;
+  /** How many `Host` lines the head has: RFC 9112 3.2 wants exactly one in an HTTP/1.1 request. */
+  hosts = 0;
   /** Per `X-Forwarded-*` line, in order: kind (`XF_*`), line start, line end (after its CRLF), value from, value to (trimmed). */
   readonly lines: number[] = [];
 
@@ -233,6 +235,7 @@ export class ForwardedSpans {
   reset(): void {
     this.hostFrom = -1;
     this.hostTo = -1;
+    this.hosts = 0;
     // Most heads have no X-Forwarded-* line; setting an array's length costs even when it is 0 already.
     if (this.lines.length !== 0) this.lines.length = 0;
   }
@@ -243,6 +246,7 @@ export class ForwardedSpans {
     while (from < to && (head.charCodeAt(from) === 32 || head.charCodeAt(from) === 9)) from++;
     while (to > from && (head.charCodeAt(to - 1) === 32 || head.charCodeAt(to - 1) === 9)) to--;
     if (kind < 0) {
+      this.hosts++;
       if (this.hostFrom < 0) { this.hostFrom = base + from; this.hostTo = base + to; }
       return;
     }
@@ -254,7 +258,7 @@ export class ForwardedSpans {
  * Reads the framing headers of `head` from index `pos` (the start of the first header line);
  * with `fw`, also where `Host` and the `X-Forwarded-*` lines are (`base`: index of `head` in its buffer).
  */
-function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpans | null = null, base = 0): void {
+function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpans | null = null, base = 0, request = false): void {
   const end = head.length;
   while (pos < end) {
     let eol = head.indexOf('\r\n', pos);
@@ -265,6 +269,13 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpa
     const colon = head.indexOf(':', pos);
     if (colon < 0 || colon > eol) { f.bad = 'header line without a colon'; return; }
     const len = colon - pos;
+    // The proxy forwards heads as received, so a line it reads one way must not be read another way upstream:
+    // `Transfer-Encoding : chunked` is no header to it but chunked to a lenient server. Names are tokens (RFC 9110 5.1), as llhttp and nginx insist.
+    // (Requests only: a response head is never forwarded to anyone who could read it another way than the client.)
+    if (request) {
+      if (len === 0) { f.bad = 'empty header name'; return; }
+      for (let i = pos; i < colon; i++) if (!isTchar(head.charCodeAt(i))) { f.bad = 'invalid header name'; return; }
+    }
     switch (len) {
       case 4:
         if (fw !== null && nameIs(head, pos, 'host')) fw.add(-1, head, pos, colon, eol, base);
@@ -277,15 +288,22 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpa
         break;
       case 14:
         if (nameIs(head, pos, 'content-length')) {
-          const n = parseLength(head.slice(colon + 1, eol).trim());
-          if (n < 0 || (f.contentLength >= 0 && f.contentLength !== n)) { f.bad = 'invalid Content-Length'; return; }
+          // Only SP/HTAB are trimmed (`trim()` also eats \v and a latin1 NBSP, which llhttp refuses). A repeated line in a
+          // request is refused even with the same value, as llhttp and nginx do, since it is forwarded as received.
+          const n = parseLength(trimOws(head, colon + 1, eol));
+          if (n < 0 || (f.contentLength >= 0 && (request || f.contentLength !== n))) { f.bad = 'invalid Content-Length'; return; }
           f.contentLength = n;
         }
         break;
       case 17:
         if (nameIs(head, pos, 'transfer-encoding')) {
-          const v = head.slice(colon + 1, eol).trim().toLowerCase();
-          const last = v.slice(v.lastIndexOf(',') + 1).trim();
+          // chunked must be the final coding and applied once (RFC 9112 6.1), across repeated lines too: `chunked, chunked`
+          // or a second line after `chunked` is refused (llhttp does), not read as chunked.
+          if (request && f.te === 1) { f.bad = 'chunked is not the final transfer coding'; return; }
+          const v = trimOws(head, colon + 1, eol).toLowerCase();
+          const comma = v.lastIndexOf(',');
+          const last = comma < 0 ? v : trimOws(v, comma + 1, v.length);
+          if (request && comma >= 0 && /(?:^|,)[ \t]*chunked[ \t]*(?:,|$)/.test(v.slice(0, comma))) { f.bad = 'chunked is not the final transfer coding'; return; }
           f.te = last === 'chunked' ? 1 : 0;
         } else if (fw !== null && nameIs(head, pos, 'x-forwarded-proto')) {
           fw.add(XF_PROTO, head, pos, colon, eol, base);
@@ -298,7 +316,7 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpa
         if (nameIs(head, pos, 'upgrade')) f.upgrade = true;
         break;
       case 6:
-        if (nameIs(head, pos, 'expect')) f.expectContinue = head.slice(colon + 1, eol).trim().toLowerCase() === '100-continue';
+        if (nameIs(head, pos, 'expect')) f.expectContinue = trimOws(head, colon + 1, eol).toLowerCase() === '100-continue';
         break;
       default:
         break;
@@ -310,6 +328,19 @@ function scanHeaders(head: string, pos: number, f: HeaderFacts, fw: ForwardedSpa
 function newFacts(): HeaderFacts {
   return { contentLength: -1, te: -1, close: false, keepAlive: false, connUpgrade: false, upgrade: false, expectContinue: false, bad: null };
 }
+
+/** tchar of RFC 9110 5.6.2: what llhttp accepts in a header name. */
+function isTchar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 ||
+    c === 33 || (c >= 35 && c <= 39) || c === 42 || c === 43 || c === 46 || c === 94 || c === 95 || c === 96 || c === 124 || c === 126;
+}
+
+/**
+ * A control character other than HTAB, or a CR or LF that is not part of a CRLF: refused anywhere in a request
+ * head (RFC 9110 5.5, RFC 9112 2.2). llhttp refuses them too; a proxy that splits lines on CRLF only and forwards
+ * bare LF, bare CR or NUL as received would let a lenient server see header lines the proxy never read.
+ */
+const BAD_HEAD_CHAR = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 
 function isTokenChar(c: number): boolean {
   // tchar of RFC 9110 without the rarely used punctuation; enough to reject garbage early.
@@ -338,10 +369,16 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, captur
   if (sp2 <= sp1 + 1 || eol - sp2 !== 9 || !head.startsWith('HTTP/1.', sp2 + 1)) throw new HeadError(400, 'malformed request line');
   const minor = head.charCodeAt(sp2 + 8);
   if (minor !== 49 && minor !== 48) throw new HeadError(505, 'unsupported HTTP version');
+  // A request-target is visible ASCII (RFC 9112 3.2, as llhttp has it); a space or obs-text in it would be split differently upstream.
+  for (let i = sp1 + 1; i < sp2; i++) {
+    const c = head.charCodeAt(i);
+    if (c <= 32 || c >= 127) throw new HeadError(400, 'malformed request target');
+  }
+  if (BAD_HEAD_CHAR.test(head)) throw new HeadError(400, 'control character or bare CR/LF in the request head');
   const version = minor === 49 ? 11 : 10;
   const f = newFacts();
   if (spans !== null) spans.reset();
-  scanHeaders(head, eol + 2, f, spans, start);
+  scanHeaders(head, eol + 2, f, spans, start, true);
   if (f.bad !== null) throw new HeadError(400, f.bad);
   if (f.te >= 0 && f.contentLength >= 0) throw new HeadError(400, 'both Content-Length and Transfer-Encoding');
   if (f.te === 0) throw new HeadError(400, 'unsupported Transfer-Encoding');
@@ -386,6 +423,12 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
 }
 
 const S_SIZE = 0, S_EXT = 1, S_SIZE_LF = 2, S_DATA = 3, S_DATA_CR = 4, S_DATA_LF = 5, S_TRAILER_START = 6, S_TRAILER = 7, S_END_LF = 8, S_DONE = 9;
+const S_EXT_NAME = 10, S_EXT_VAL_START = 11, S_EXT_VAL = 12, S_EXT_QUOTED = 13, S_EXT_QUOTED_ESC = 14, S_EXT_VAL_END = 15, S_TRAILER_VALUE = 16, S_TRAILER_LF = 17;
+
+/** A field-value or quoted-string byte: HTAB, SP, VCHAR, obs-text (no CTL, no bare CR or LF). */
+function isFieldByte(c: number): boolean {
+  return c === 9 || (c >= 32 && c !== 127);
+}
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -447,7 +490,9 @@ export class ChunkedScanner {
             throw new HeadError(400, 'malformed chunk size');
           } else if (c === 13) {
             state = S_SIZE_LF;
-          } else if (c === 59 || c === 32 || c === 9) {
+          } else if (c === 59) {
+            // No whitespace after the size (llhttp refuses `5 ;x` and `5 `); the extension is walked by its grammar
+            // (RFC 9112 7.1.1) rather than skipped to the next CR: a bare LF in it ends the line for some servers.
             state = S_EXT;
           } else {
             throw new HeadError(400, 'malformed chunk size');
@@ -455,7 +500,34 @@ export class ChunkedScanner {
           break;
         }
         case S_EXT:
+          if (!isTchar(c)) throw new HeadError(400, 'malformed chunk extension');
+          state = S_EXT_NAME;
+          break;
+        case S_EXT_NAME:
+        case S_EXT_VAL:
           if (c === 13) state = S_SIZE_LF;
+          else if (c === 59) state = S_EXT;
+          else if (c === 61 && state === S_EXT_NAME) state = S_EXT_VAL_START;
+          else if (!isTchar(c)) throw new HeadError(400, 'malformed chunk extension');
+          break;
+        case S_EXT_VAL_START:
+          if (c === 34) state = S_EXT_QUOTED;
+          else if (isTchar(c)) state = S_EXT_VAL;
+          else throw new HeadError(400, 'malformed chunk extension');
+          break;
+        case S_EXT_QUOTED:
+          if (c === 34) state = S_EXT_VAL_END;
+          else if (c === 92) state = S_EXT_QUOTED_ESC;
+          else if (!isFieldByte(c)) throw new HeadError(400, 'malformed chunk extension');
+          break;
+        case S_EXT_QUOTED_ESC:
+          if (!isFieldByte(c)) throw new HeadError(400, 'malformed chunk extension');
+          state = S_EXT_QUOTED;
+          break;
+        case S_EXT_VAL_END:
+          if (c === 13) state = S_SIZE_LF;
+          else if (c === 59) state = S_EXT;
+          else throw new HeadError(400, 'malformed chunk extension');
           break;
         case S_SIZE_LF:
           if (c !== 10) throw new HeadError(400, 'malformed chunk size line');
@@ -476,11 +548,24 @@ export class ChunkedScanner {
           if (c !== 10) throw new HeadError(400, 'missing CRLF after chunk data');
           state = S_SIZE;
           break;
+        // Trailer lines are header lines (a token, a colon, a field value, CRLF): anything else, such as a request
+        // line hidden after `0\r\n` or a bare LF, is refused rather than forwarded for the next server to read.
         case S_TRAILER_START:
-          state = c === 13 ? S_END_LF : S_TRAILER;
+          if (c === 13) state = S_END_LF;
+          else if (isTchar(c)) state = S_TRAILER;
+          else throw new HeadError(400, 'malformed trailer');
           break;
         case S_TRAILER:
-          if (c === 10) state = S_TRAILER_START;
+          if (c === 58) state = S_TRAILER_VALUE;
+          else if (!isTchar(c)) throw new HeadError(400, 'malformed trailer');
+          break;
+        case S_TRAILER_VALUE:
+          if (c === 13) state = S_TRAILER_LF;
+          else if (!isFieldByte(c)) throw new HeadError(400, 'malformed trailer');
+          break;
+        case S_TRAILER_LF:
+          if (c !== 10) throw new HeadError(400, 'malformed trailer');
+          state = S_TRAILER_START;
           break;
         case S_END_LF:
           if (c !== 10) throw new HeadError(400, 'malformed chunked body end');

@@ -27,7 +27,7 @@
 import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
 import { ForwardedWriter, TrustList } from './forwarded.js';
-import { ChunkedScanner, cookieValue, findHeadEnd, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
+import { ChunkedScanner, cookieValue, findHeadEnd, ForwardedSpans, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
 import type { Backend, BackendSource, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
 
 /** Tunables of {@link ProxyHub}; the defaults suit the agent. */
@@ -300,11 +300,14 @@ class ClientConn {
   private stickyCarried: string | null = null;
   /** Adds the forwarding headers to each request head; null when the hub has them off. */
   private readonly fwd: ForwardedWriter | null;
+  /** Where `Host` is (and how many lines): the writer's spans, or spans of our own when forwarding headers are off. */
+  private readonly spans: ForwardedSpans;
 
   constructor(private readonly hub: ProxyHub, readonly listener: Listener, readonly socket: net.Socket) {
     this.idleSince = performance.now();
     // The peer is the same for every request of the connection: look it up in the trust list once.
     this.fwd = hub.trust === null ? null : new ForwardedWriter(hub.trust, socket.remoteAddress);
+    this.spans = this.fwd === null ? new ForwardedSpans() : this.fwd.spans;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('end', () => this.onEnd());
@@ -365,6 +368,9 @@ class ClientConn {
     }
     // A client may half-close after its last request; answer it first.
     if (!this.busy) this.close();
+    // But a body cut short by the half-close can never end: without this the exchange would wait for the
+    // instance's own timeout (minutes) holding both connections. Node's server and nginx answer 400 too.
+    else if (!this.reqDone) this.badBody('request body cut short');
   }
 
   private onClose(): void {
@@ -433,10 +439,16 @@ class ClientConn {
     const fwd = this.fwd;
     let head;
     try {
-      head = parseRequestHead(buf, 0, headEnd, extras === null ? null : extras.capture, fwd === null ? null : fwd.spans);
+      head = parseRequestHead(buf, 0, headEnd, extras === null ? null : extras.capture, this.spans);
     } catch (err) {
       const status = err instanceof HeadError ? err.status : 400;
       this.reject(status, status === 505 ? 'unsupported HTTP version' : 'bad request');
+      return;
+    }
+    // RFC 9112 3.2: an HTTP/1.1 request without Host, or any request with two, is answered 400 (nginx does; Node's
+    // server refuses the first). Two could route one way here (X-Forwarded-Host takes the first) and another upstream.
+    if (head.version === 11 ? this.spans.hosts !== 1 : this.spans.hosts > 1) {
+      this.reject(400, 'bad request');
       return;
     }
     const t0 = performance.now();
@@ -736,12 +748,12 @@ class ClientConn {
     else this.abort(502);
   }
 
-  /** The client's chunked body is malformed: the stream cannot be framed any further. */
-  private badBody(): void {
+  /** The client's body is malformed or cut short: the stream cannot be framed any further. */
+  private badBody(text = 'malformed chunked body'): void {
     const up = this.detach();
     if (up !== null) up.kill();
     this.reqDone = false;
-    if (!this.resSent) this.finishLocal(400, 'malformed chunked body', true);
+    if (!this.resSent) this.finishLocal(400, text, true);
     else this.abort(400);
   }
 
