@@ -290,7 +290,7 @@ export class HelmTarget extends KubernetesTarget {
         ...[...this.postRenderer.args, specFile].flatMap((a) => ['--post-renderer-args', a]),
         '--wait', '--timeout', goDuration(k.timeoutMs), '--description', description,
       ];
-      await this.helmWatched(conn, c, release.version, args, k.timeoutMs + HELM_MARGIN_MS);
+      await this.helm(c, args, k.timeoutMs + HELM_MARGIN_MS);
       if (keptOut) {
         const text = await readFile(keptOut, 'utf8').catch(() => null);
         if (text !== null) await this.applyKeptOut(conn, c, JSON.parse(text) as KubeObject[]);
@@ -338,44 +338,8 @@ export class HelmTarget extends KubernetesTarget {
     ];
   }
 
-  private helm(c: HCfg, args: string[], limitMs: number, signal: AbortSignal = this.closing.signal): Promise<string> {
-    return runHelm(c.target.helm, args, { limitMs, env: this.env, signal });
-  }
-
-  /**
-   * Runs a `helm upgrade --wait` while watching the release's pods: one that cannot become
-   * healthy without a change (CrashLoopBackOff, ImagePullBackOff, restarts over `restartLimit`)
-   * stops helm at once — as the Kubernetes target fails such a rollout early — instead of waiting
-   * out `target.helm.timeout`. Helm, stopped by SIGTERM, marks the revision failed ("context
-   * canceled"), so the rollback that follows finds the release free.
-   */
-  private async helmWatched(conn: KubeConnection, c: HCfg, version: string, args: string[], limitMs: number): Promise<string> {
-    const stop = new AbortController();
-    let problem: string | null = null;
-    const watching = (async () => {
-      while (!stop.signal.aborted) {
-        problem = await this.releaseProblem(conn, kubeCfg(c as unknown as ServiceEnvConfig), version).catch(() => null);
-        if (problem) {
-          stop.abort();
-          return;
-        }
-        await new Promise<void>((done) => {
-          const timer = setTimeout(done, this.pollMs);
-          stop.signal.addEventListener('abort', () => { clearTimeout(timer); done(); }, { once: true });
-        });
-      }
-    })();
-    try {
-      return await this.helm(c, args, limitMs, AbortSignal.any([this.closing.signal, stop.signal]));
-    } catch (err) {
-      if (problem !== null && !this.closing.signal.aborted) {
-        throw new GangwayError('deployment_failed', `${problem}; helm ${args[0]} was stopped and Helm marks the revision failed`);
-      }
-      throw err;
-    } finally {
-      stop.abort();
-      await watching;
-    }
+  private helm(c: HCfg, args: string[], limitMs: number): Promise<string> {
+    return runHelm(c.target.helm, args, { limitMs, env: this.env, signal: this.closing.signal });
   }
 
   /** `helm history -o json`, oldest first; empty for a release never installed. */

@@ -265,7 +265,7 @@ export class KubernetesTarget implements Target {
     const all = await this.pods(api, namespace, c);
     const pods = all.filter((p) => podVersion(p) === handle.version);
     for (const p of pods) {
-      const problem = podProblem(p, c.target.restartLimit, limitKey(c));
+      const problem = podProblem(p, c.target.restartLimit);
       if (problem) return { state: 'failed', reason: problem };
     }
     const status = deploymentRolloutStatus(dep);
@@ -405,19 +405,6 @@ export class KubernetesTarget implements Target {
 
   // ---- internals ------------------------------------------------------------------------
 
-  /**
-   * Why a pod of the release cannot become healthy without a change (CrashLoopBackOff,
-   * ImagePullBackOff, restarts over `restartLimit`), or null: what fails a rollout early.
-   */
-  protected async releaseProblem(conn: KubeConnection, c: Cfg, version: string): Promise<string | null> {
-    for (const p of await this.pods(conn.api, conn.namespace, c)) {
-      if (podVersion(p) !== version || p.metadata.deletionTimestamp) continue;
-      const problem = podProblem(p, c.target.restartLimit, limitKey(c));
-      if (problem) return problem;
-    }
-    return null;
-  }
-
   /** The pods of the service's releases (a Job's pods, such as a migration's, are not instances), oldest first. */
   private async pods(api: KubeApi, namespace: string, c: Cfg): Promise<KubePod[]> {
     const { items } = await api.list<KubePod>('Pod', namespace, { labelSelector: `${LABEL.service}=${c.service},${LABEL.environment}=${c.environment}` });
@@ -433,7 +420,7 @@ export class KubernetesTarget implements Target {
     const deadline = Date.now() + c.health.startTimeoutMs;
     for (;;) {
       const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version && !p.metadata.deletionTimestamp);
-      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit, limitKey(c)) !== null);
+      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit) !== null);
       if (pods.length === count || stuck || Date.now() > deadline) {
         const health = this.knownHealth(c, pods, Date.now());
         return pods.map((p) => toInstance(p, c, this.seenReady, health.get(podKey(p)) ?? null));
@@ -886,11 +873,6 @@ interface RouteRule {
   [k: string]: unknown;
 }
 
-/** The config key of the restart limit, for messages: `target.kubernetes.restartLimit`, or `target.helm.…` on the Helm target. */
-function limitKey(c: Cfg): string {
-  return `target.${(c.target as { kind: string }).kind}.restartLimit`;
-}
-
 function layoutKind(c: Cfg): 'single' | 'color' {
   return c.strategy.kind === 'rolling' ? 'single' : 'color';
 }
@@ -988,7 +970,7 @@ function apiServerStatus(body: string | undefined): string | null {
  * its instances; `lastHealth` is then the last check.
  */
 function toInstance(p: KubePod, c: Cfg, seenReady: Set<string>, health: PodHealth | null): TargetInstance {
-  const problem = podProblem(p, c.target.restartLimit, limitKey(c));
+  const problem = podProblem(p, c.target.restartLimit);
   const ready = isPodReady(p);
   const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
   const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;
