@@ -416,7 +416,7 @@ export class GitOpsTarget implements Target {
     }
     const pods = (await podsOf(conn, dep)).filter((p) => !p.metadata.deletionTimestamp && containerImage(c, p.spec?.containers ?? []) === image);
     for (const p of pods) {
-      const problem = podProblem(p, c.target.restartLimit);
+      const problem = podProblem(p, c.target.restartLimit, 'target.gitops.restartLimit');
       if (problem) return { state: 'failed', reason: problem.replace('target.kubernetes.restartLimit', 'target.gitops.restartLimit') };
     }
     const rolled = deploymentRolloutStatus(dep);
@@ -509,7 +509,7 @@ export class GitOpsTarget implements Target {
   }
 
   private async toInstance(c: Cfg, p: KubePod): Promise<TargetInstance> {
-    const problem = podProblem(p, c.target.restartLimit)?.replace('target.kubernetes.restartLimit', 'target.gitops.restartLimit') ?? null;
+    const problem = podProblem(p, c.target.restartLimit, 'target.gitops.restartLimit');
     const ready = isPodReady(p);
     const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
     const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;

@@ -103,6 +103,8 @@ describe('podProblem', () => {
     const restarted = (n: number) => pod({ restartCount: n, state: { running: {} }, lastState: { terminated: { reason: 'Error', exitCode: 1 } } });
     expect(podProblem(restarted(1), 0)).toBe('pod web-5d4f8-x2x1z: container web restarted 1 time, more than the 0 allowed (target.kubernetes.restartLimit); last exit: Error with code 1');
     expect(podProblem(restarted(3), 2)).toBe('pod web-5d4f8-x2x1z: container web restarted 3 times, more than the 2 allowed (target.kubernetes.restartLimit); last exit: Error with code 1');
+    // Targets built on this machinery name their own key.
+    expect(podProblem(restarted(1), 0, 'target.gitops.restartLimit')).toBe('pod web-5d4f8-x2x1z: container web restarted 1 time, more than the 0 allowed (target.gitops.restartLimit); last exit: Error with code 1');
     expect(podProblem(restarted(2), 2)).toBeNull();
     expect(podProblem(pod({ restartCount: 1, state: { running: {} } }), 0)).toBe('pod web-5d4f8-x2x1z: container web restarted 1 time, more than the 0 allowed (target.kubernetes.restartLimit)');
   });

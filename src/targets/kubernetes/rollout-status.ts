@@ -64,7 +64,7 @@ export function deploymentRolloutStatus(dep: KubeDeployment): RolloutVerdict {
  * @example
  * podProblem(pod, 0); // 'pod web-7d4b9-x2x1z: container web is in CrashLoopBackOff (back-off 10s restarting failed container) after 3 restarts'
  */
-export function podProblem(pod: KubePod, restartLimit: number): string | null {
+export function podProblem(pod: KubePod, restartLimit: number, key = 'target.kubernetes.restartLimit'): string | null {
   const name = `pod ${pod.metadata.name}`;
   if (pod.status?.phase === 'Failed') return `${name} failed${pod.status.reason ? `: ${pod.status.reason}` : ''}${pod.status.message ? ` (${pod.status.message})` : ''}`;
   const containers = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
@@ -79,7 +79,7 @@ export function podProblem(pod: KubePod, restartLimit: number): string | null {
     if (c.restartCount > restartLimit) {
       const last = c.lastState?.terminated;
       const why = last ? `; last exit: ${last.reason ?? 'terminated'}${last.exitCode !== undefined ? ` with code ${last.exitCode}` : ''}` : '';
-      return `${name}: container ${c.name} restarted ${c.restartCount} time${c.restartCount === 1 ? '' : 's'}, more than the ${restartLimit} allowed (target.kubernetes.restartLimit)${why}`;
+      return `${name}: container ${c.name} restarted ${c.restartCount} time${c.restartCount === 1 ? '' : 's'}, more than the ${restartLimit} allowed (${key})${why}`;
     }
   }
   return null;
