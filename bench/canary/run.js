@@ -12,6 +12,7 @@
 //   BENCH_HORIZON_S   seconds of traffic after the canary starts that the blast radius is counted over (default 900)
 //   BENCH_WARMUP_S    seconds the stable release serves alone before the canary starts (default 600)
 //   BENCH_STEPS       JSON array of canary steps replacing DEFAULT_CANARY_STEPS (for tuning)
+//   BENCH_GUARD       0 to run without the agent's in-proxy canary guard (default 1)
 import { existsSync, mkdirSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -28,14 +29,16 @@ const HEADLINE_RATE = RATE;
 const OTHER_RATES = (process.env.BENCH_OTHER_RATES ?? '10,200').split(',').filter(Boolean).map(Number);
 const HORIZON = env('BENCH_HORIZON_S', 900);
 const WARMUP = env('BENCH_WARMUP_S', 600);
+const GUARD = env('BENCH_GUARD', 1) !== 0;
+/** Level and power of the SPRT whose expected sample number is the bound each bad scenario is compared with. */
+const BOUND = { alpha: 0.002, beta: 0.05 };
 
 function log(msg) { process.stderr.write(`[bench:canary] ${msg}\n`); }
 
-// Build dist/ when an analysis source is newer than its output.
+// Build dist/ when an analysis or agent source is newer than its output.
 function ensureBuilt() {
-  const src = path.join(root, 'src/analysis');
-  const newest = Math.max(...readdirSync(src).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => statSync(path.join(src, f)).mtimeMs));
-  const out = path.join(root, 'dist/analysis/evaluate.js');
+  const newest = Math.max(...['src/analysis', 'src/agent'].flatMap((d) => readdirSync(path.join(root, d)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => statSync(path.join(root, d, f)).mtimeMs)));
+  const out = path.join(root, 'dist/agent/canary-guard.js');
   if (existsSync(out) && statSync(out).mtimeMs >= newest) return;
   log('building dist/ (npm run build)');
   const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -47,6 +50,7 @@ const { evaluateTemplate } = await import(path.join(root, 'dist/analysis/evaluat
 const { RUNBOOK_DEFAULTS, DEFAULT_CANARY_STEPS } = await import(path.join(root, 'dist/analysis/presets.js'));
 const { DURATION_BUCKETS } = await import(path.join(root, 'dist/agent/request-metrics.js'));
 const { histogramQuantile } = await import(path.join(root, 'dist/core/histogram.js'));
+const { CanaryGuard } = await import(path.join(root, 'dist/agent/canary-guard.js'));
 const STEPS = process.env.BENCH_STEPS ? JSON.parse(process.env.BENCH_STEPS) : DEFAULT_CANARY_STEPS;
 
 // --- traffic -------------------------------------------------------------------------------
@@ -111,6 +115,9 @@ class World {
     this.bins = { canary: new Float64Array(seconds * (NB + 2)), stable: new Float64Array(seconds * (NB + 2)) };
     this.canaryRequests = 0;
     this.failedByCanary = 0;
+    /** The agent's canary guard while one is set; `trippedAt` in seconds since the simulation began. */
+    this.guard = null;
+    this.trippedAt = null;
     // Stable has served alone before the canary starts, as in production: its windows are full.
     this.advanceTo(WARMUP);
   }
@@ -118,8 +125,8 @@ class World {
   advanceTo(t) {
     const { route, err, bStable, bCanary, scenario } = this.tr;
     for (; this.t < t; this.t++) {
-      const share = this.weight / 100;
       for (let k = 0; k < RATE; k++) {
+        const share = this.weight / 100;
         const i = this.t * RATE + k;
         const canary = route[i] < share;
         const rate = canary ? scenario.errorRate : STABLE.errorRate;
@@ -133,8 +140,20 @@ class World {
           this.canaryRequests++;
           if (failed && !(err[i] < STABLE.errorRate)) this.failedByCanary++;
         }
+        // The proxy's guard sees the request as it finishes and takes the canary out of traffic at once.
+        if (this.guard !== null && this.guard.observe(canary ? 'canary' : 'stable', failed ? 500 : 200)) {
+          this.trippedAt = this.t + (k + 1) / RATE;
+          this.weight = 0;
+          this.guard = null;
+        }
       }
     }
+  }
+  /** Sets the guard as the analysis step does, with the stable's counters so far as the agent has them. */
+  setGuard(alpha) {
+    if (this.guard !== null || this.trippedAt !== null) return;
+    const w = this.window('stable', this.t * 1000, this.t * 1000);
+    this.guard = new CanaryGuard('web', 'prod', { canary: 'canary', stable: 'stable', alpha }, { total: w.total, errors: w.errors }, () => this.t * 1000);
   }
   /** Sums the seconds [now - windowMs, now) of one release. */
   window(who, windowMs, now) {
@@ -194,17 +213,23 @@ async function runGangway(world) {
   for (const step of STEPS) {
     if (step.kind === 'setWeight') {
       world.advanceTo(t);
+      if (world.trippedAt !== null) return { outcome: 'rolled_back', at: world.trippedAt - WARMUP, reason: 'canary guard', byGuard: true, evaluations, pausedForPerson };
       world.weight = step.weight;
+      if (step.weight === 100) world.guard = null;
       if (step.weight === 100) return { outcome: 'promoted', at: t - WARMUP, evaluations, pausedForPerson };
       continue;
     }
     if (step.kind === 'pause') { t += (step.durationMs ?? 0) / 1000; continue; }
     if (step.kind !== 'analysis') continue;
+    const judge = RUNBOOK_DEFAULTS.rules.find((r) => r.kind === 'judge' && r.errors);
+    if (GUARD && judge) { world.advanceTo(t); world.setGuard(judge.alpha); }
     const start = t;
     let state = {};
     const passed = new Set();
     for (;;) {
       world.advanceTo(t);
+      // The step looks at the guard every poll interval: the weight is already 0 from the trip on.
+      if (world.trippedAt !== null) return { outcome: 'rolled_back', at: world.trippedAt - WARMUP, reason: 'canary guard', byGuard: true, evaluations, pausedForPerson };
       const ev = await evaluateTemplate(RUNBOOK_DEFAULTS, ctx(t * 1000), state);
       evaluations++;
       for (const v of ev.verdicts) if (v.verdict === 'pass') passed.add(v.rule);
@@ -223,8 +248,23 @@ async function runGangway(world) {
     }
   }
   world.advanceTo(t);
+  if (world.trippedAt !== null) return { outcome: 'rolled_back', at: world.trippedAt - WARMUP, reason: 'canary guard', byGuard: true, evaluations, pausedForPerson };
+  world.guard = null;
   world.weight = 100;
   return { outcome: 'promoted', at: t - WARMUP, evaluations, pausedForPerson };
+}
+
+// --- the bound ------------------------------------------------------------------------------
+/**
+ * Wald's approximation of the expected number of canary requests his SPRT of p0 against p1 needs
+ * when the canary fails at p1, at false-rollback rate alpha and miss rate beta (Wald 1947,
+ * "Sequential Analysis", eq. 4.10): E1[N] = ((1 − β) ln((1 − β)/α) + β ln(β/(1 − α))) / KL(p1 ‖ p0),
+ * KL(p1 ‖ p0) = p1 ln(p1/p0) + (1 − p1) ln((1 − p1)/(1 − p0)). It ignores the overshoot of the
+ * boundary, so it is a little below what the SPRT itself needs.
+ */
+function waldAsn(p0, p1, alpha, beta) {
+  const kl = p1 * Math.log(p1 / p0) + (1 - p1) * Math.log((1 - p1) / (1 - p0));
+  return ((1 - beta) * Math.log((1 - beta) / alpha) + beta * Math.log(beta / (1 - alpha))) / kl;
 }
 
 // --- fixed interval: Flagger's defaults --------------------------------------------------------
@@ -282,6 +322,7 @@ function summarise(runs) {
     secondsToStableMean: round(mean(back), 1),
     secondsToStableMedian: median(back),
     secondsToStableMax: back.length ? Math.max(...back) : null,
+    ...(runs[0].evaluations !== undefined ? { rolledBackByGuard: runs.filter((r) => r.byGuard).length } : {}),
     ...(runs[0].pausedForPerson !== undefined ? { pausedForPerson: runs.reduce((a, r) => a + r.pausedForPerson, 0) } : {}),
   };
 }
@@ -298,14 +339,16 @@ async function runSuite(badRuns, goodRuns) {
     }
     const gs = summarise(g);
     const fs = summarise(f);
+    const bound = sc.errorRate > STABLE.errorRate ? waldAsn(STABLE.errorRate, sc.errorRate, BOUND.alpha, BOUND.beta) : null;
     scenarios[sc.name] = {
       canary: { errorRate: sc.errorRate, latencyFactor: sc.latencyFactor },
       gangway: gs,
       fixedInterval: fs,
+      ...(bound === null ? {} : { sprtBound: round(bound, 1), gangwayToBound: round(gs.badRequestsMean / bound, 2) }),
       badRequestsRatio: round(fs.badRequestsMean / Math.max(gs.badRequestsMean, 1e-9), 2),
       sampleReasons: g.filter((r) => r.reason).slice(0, 2).map((r) => r.reason),
     };
-    log(`${RATE} req/s, ${sc.name}: gangway ${gs.badRequestsMean} bad requests, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
+    log(`${RATE} req/s, ${sc.name}: gangway ${gs.badRequestsMean} bad requests${bound === null ? '' : ` (SPRT bound ${round(bound, 1)})`}, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
   }
   const good = { gangway: [], fixed: [] };
   for (let k = 0; k < goodRuns; k++) {
@@ -353,7 +396,8 @@ const result = {
   setup: {
     seed: SEED, badRunsPerScenario: BAD_RUNS, goodRuns: GOOD_RUNS, requestsPerSecond: RATE, horizonSeconds: HORIZON, stableWarmupSeconds: WARMUP,
     stable: { errorRate: STABLE.errorRate, latency: `lognormal, median ${STABLE.latencyMedian * 1000} ms, sigma ${STABLE.latencySigma}` },
-    gangway: { steps: STEPS, template: RUNBOOK_DEFAULTS.name, intervalMs: RUNBOOK_DEFAULTS.intervalMs },
+    gangway: { steps: STEPS, template: RUNBOOK_DEFAULTS.name, intervalMs: RUNBOOK_DEFAULTS.intervalMs, canaryGuard: GUARD },
+    sprtBound: { ...BOUND, p0: STABLE.errorRate, formula: "Wald's ASN under H1: ((1-beta) ln((1-beta)/alpha) + beta ln(beta/(1-alpha))) / KL(p1||p0)" },
     fixedInterval: { like: "Flagger's defaults", ...FLAGGER, checks: 'request-success-rate >= 99%, request-duration p99 <= 500ms, over 1m' },
   },
   scenarios: headline.scenarios,
@@ -364,6 +408,10 @@ const result = {
     perScenario: Object.fromEntries(Object.entries(headline.scenarios).map(([k, s]) => [k, s.badRequestsRatio >= 10])),
     allBadScenarios: headline.allBadScenarios.ratio >= 10,
     falseRollbacks: headline.falseRollbacks.gangway <= headline.falseRollbacks.fixedInterval,
+    withinSprtBound: {
+      wanted: 'bad requests <= 1.3x the SPRT bound in each error scenario',
+      perScenario: Object.fromEntries(Object.entries(headline.scenarios).filter(([, s]) => s.sprtBound !== undefined).map(([k, s]) => [k, s.gangwayToBound <= 1.3])),
+    },
   },
   otherRates,
   wallSeconds: round((Date.now() - started) / 1000, 1),
@@ -371,4 +419,4 @@ const result = {
 const out = JSON.stringify(result, null, 2);
 process.stdout.write(out + '\n');
 mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-writeFileSync(path.join(root, 'bench/results/canary.json'), out + '\n');
+writeFileSync(path.resolve(root, process.env.BENCH_OUT ?? 'bench/results/canary.json'), out + '\n');

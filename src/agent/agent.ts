@@ -63,14 +63,24 @@ export interface RunningAgent {
  * // … later, to leave instances serving while the agent is replaced:
  * await agent.close();
  */
+/**
+ * The agent's log file. A write that fails (the disk full) must not end the agent — traffic
+ * would stop with it: the line waits and is written with the next one that fits; past 4 MiB
+ * waiting, new lines are dropped.
+ */
+function survivingLog(file: string): ReturnType<typeof pino.destination> {
+  const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: true, maxLength: 4 << 20 });
+  destination.on('error', () => undefined);
+  return destination;
+}
+
 export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const { stateDir } = opts;
   const host = opts.host ?? '127.0.0.1';
   const exitProcess = opts.exitProcess ?? true;
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const logFile = opts.logFile ?? path.join(stateDir, 'agent.log');
-  const log: AgentLogger = opts.logger ?? pino({ base: { pid: process.pid }, level: process.env.GANGWAY_AGENT_LOG_LEVEL ?? 'info' },
-    pino.destination({ dest: logFile, append: true, mkdir: true, sync: true }));
+  const log: AgentLogger = opts.logger ?? pino({ base: { pid: process.pid }, level: process.env.GANGWAY_AGENT_LOG_LEVEL ?? 'info' }, survivingLog(logFile));
   const startedAt = Date.now();
 
   const stateFile = new StateFile(stateDir, (err) => log.error({ err: String(err) }, 'agent state file'));
@@ -105,7 +115,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const handlers: ControlHandlers = {
     async state(): Promise<AgentState> {
       await whenRestored;
-      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes(), previewPorts: previewPorts.list() };
+      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes(), previewPorts: previewPorts.list(), guards: proxy.guards() };
     },
     async scale(spec, count, drainTimeoutMs): Promise<InstanceStatus[]> {
       await whenRestored;
@@ -130,6 +140,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         }
         log.info({ route: resolved }, 'route set');
         persist();
+        // On disk before the answer: an agent killed right after a switch comes back with the
+        // route the orchestrator was told is set, not the one before it.
+        await stateFile.flush();
       });
       routing = next.catch(() => undefined);
       await next;
@@ -139,6 +152,11 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     },
     async counters(service, environment) {
       return metrics.counters(service, environment);
+    },
+    async setGuard(service, environment, guard) {
+      await whenRestored;
+      proxy.setGuard(service, environment, guard);
+      log.info({ service, environment, guard }, guard === null ? 'canary guard removed' : 'canary guard set');
     },
     shutdown: () => stopEverything(),
     metricsText,

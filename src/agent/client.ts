@@ -5,10 +5,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GangwayError, UnreachableError, type ApiErrorBody } from '../errors.js';
-import type { AgentApi, AgentState, InstanceStatus, ReleaseSpec, RouteSpec } from './types.js';
+import type { AgentApi, AgentState, CanaryGuardSpec, InstanceStatus, ReleaseSpec, RouteSpec } from './types.js';
 
 /** Path of the control socket in a state directory. */
 export function agentSocketPath(stateDir: string): string {
@@ -53,6 +54,10 @@ export class AgentClient implements AgentApi {
 
   counters(service: string, environment: string): Promise<Array<{ version: string; total: number; errors: number; bounds: readonly number[]; buckets: number[] }>> {
     return this.request('GET', `/v1/counters?${new URLSearchParams({ service, environment })}`);
+  }
+
+  async setGuard(service: string, environment: string, guard: CanaryGuardSpec | null): Promise<void> {
+    await this.request('POST', '/v1/guard', { service, environment, guard });
   }
 
   async shutdown(): Promise<void> {
@@ -181,6 +186,65 @@ export async function ensureAgent(opts: EnsureAgentOptions): Promise<AgentClient
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Options of `superviseAgent`: those of `ensureAgent` (used to start it again), and how to watch. */
+export interface SuperviseAgentOptions extends EnsureAgentOptions {
+  /** How often the control socket is probed. Default 100 ms. */
+  intervalMs?: number;
+  /** Told of each restart: how long from the failed probe until the new agent answered, or why it did not start. */
+  onRestart?: (outcome: { ok: true; ms: number } | { ok: false; ms: number; error: string }) => void;
+}
+
+/** A running watch on the agent; `stop()` ends it (the agent keeps running). */
+export interface AgentSupervision { stop(): void }
+
+/**
+ * Watches the agent of a state directory and starts it again when it died: its control socket
+ * is still there but nobody accepts on it (killed with SIGKILL, crashed). An agent stopped on
+ * purpose (`gangway down`, SIGTERM) removes its socket and is left stopped. The new agent
+ * re-adopts the running instances and reopens the public ports from its state file, so the
+ * ports serve again as soon as it answers. Probing is one connect to a Unix socket per
+ * interval; a failed restart is reported and tried again at the next probe.
+ *
+ * @example
+ * const watch = superviseAgent({ stateDir: '.gangway', metricsPort: 9464, onRestart: (o) => log.warn(o, 'agent restarted') });
+ * // on shutdown:
+ * watch.stop();
+ */
+export function superviseAgent(opts: SuperviseAgentOptions): AgentSupervision {
+  const socketPath = agentSocketPath(path.resolve(opts.stateDir));
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(() => void probe(), opts.intervalMs ?? 100);
+    timer.unref();
+  };
+  const probe = async () => {
+    const dead = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ path: socketPath });
+      s.once('connect', () => { s.destroy(); resolve(false); });
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    });
+    if (dead && !stopped) {
+      const t0 = performance.now();
+      try {
+        await ensureAgent(opts);
+        opts.onRestart?.({ ok: true, ms: Math.round(performance.now() - t0) });
+      } catch (err) {
+        opts.onRestart?.({ ok: false, ms: Math.round(performance.now() - t0), error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    next();
+  };
+  next();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 async function answers(client: AgentClient): Promise<boolean> {

@@ -8,6 +8,7 @@
  *   PUT  /v1/routes       RouteSpec      → {ok}
  *   GET  /v1/logs?service&environment&version&lines → [{instance, version, lines}]
  *   GET  /v1/counters?service&environment → [{version, total, errors, bounds, buckets}] (cumulative)
+ *   POST /v1/guard        {service, environment, guard: {canary, stable, alpha} | null} → {ok}
  *   POST /v1/shutdown                    → {ok}, sent once every instance is stopped
  *   GET  /metrics                        → Prometheus text
  * Errors: `{ error: { code, message, hint } }` with the status of src/errors.ts.
@@ -136,6 +137,11 @@ async function lockSocketPath(socketPath: string): Promise<net.Server | 'taken' 
 }
 
 const scaleBody = z.object({ spec: schemas.releaseSpec, count: z.number().int().min(0), drainTimeoutMs: z.number().min(0) });
+const guardBody = z.object({
+  service: z.string().min(1),
+  environment: z.string().min(1),
+  guard: z.object({ canary: z.string().min(1), stable: z.string().min(1), alpha: z.number().gt(0).lt(1) }).nullable(),
+});
 const stopBody = z.object({ service: z.string(), environment: z.string(), version: z.string(), drainTimeoutMs: z.number().min(0) });
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, h: ControlHandlers, logger?: AgentLogger): Promise<void> {
@@ -173,6 +179,12 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, h: Co
         if (!service || !environment) throw new GangwayError('invalid_argument', 'counters needs the query parameters service and environment');
         return sendJson(res, 200, await h.counters(service, environment));
       }
+      case 'POST /v1/guard': {
+        const b = parse(guardBody, await readJson(req));
+        if (!h.setGuard) throw new GangwayError('invalid_argument', 'this agent has no canary guard');
+        await h.setGuard(b.service, b.environment, b.guard);
+        return sendJson(res, 200, { ok: true });
+      }
       case 'POST /v1/shutdown': {
         await h.shutdown();
         res.once('finish', () => h.afterShutdown?.());
@@ -184,7 +196,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, h: Co
         return;
       }
       default: {
-        const known = ['/v1/state', '/v1/scale', '/v1/stop-version', '/v1/routes', '/v1/logs', '/v1/counters', '/v1/shutdown', '/metrics'];
+        const known = ['/v1/state', '/v1/scale', '/v1/stop-version', '/v1/routes', '/v1/logs', '/v1/counters', '/v1/guard', '/v1/shutdown', '/metrics'];
         if (known.includes(url.pathname)) throw new GangwayError('invalid_argument', `method ${req.method} is not allowed on ${url.pathname}`);
         throw new GangwayError('not_found', `no such agent endpoint: ${req.method} ${url.pathname}`);
       }

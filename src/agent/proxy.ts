@@ -26,9 +26,10 @@
  */
 import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
+import { CanaryGuard } from './canary-guard.js';
 import { ForwardedWriter, TrustList } from './forwarded.js';
 import { ChunkedScanner, cookieValue, findHeadEnd, ForwardedSpans, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
-import type { Backend, BackendSource, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
+import type { Backend, BackendSource, CanaryGuardSpec, CanaryGuardStatus, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
 
 /** Tunables of {@link ProxyHub}; the defaults suit the agent. */
 export interface ProxyHubOptions {
@@ -138,6 +139,8 @@ class CompiledRoute {
   /** Header routes and stickiness; null when the route has neither, which keeps the plain path plain. */
   readonly extras: RouteExtras | null;
   previewCursor = 0;
+  /** The route's canary guard, fed every recorded request; null without one. */
+  guard: CanaryGuard | null = null;
 
   constructor(readonly spec: RouteSpec) {
     this.versions = spec.versions.map((v) => v.version);
@@ -893,6 +896,7 @@ export class ProxyHub implements ProxyHubApi {
   private readonly entries = new Map<string, RouteEntry>();
   private readonly pools = new Map<string, Pool>();
   private readonly forgotten = new Set<string>();
+  private readonly guardMap = new Map<string, CanaryGuard>();
   private readonly listeners = new Set<Listener>();
   private sweeper: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -1102,6 +1106,58 @@ export class ProxyHub implements ProxyHubApi {
   /** Records one request of the route; `elapsedMs` since its head arrived. @internal */
   recordLocal(route: CompiledRoute, status: number, elapsedMs: number, version = 'none'): void {
     this.metrics.record(route.spec.service, route.spec.environment, version, status, elapsedMs / 1000);
+    if (route.guard !== null && route.guard.observe(version, status)) this.guardTripped(route.guard);
+  }
+
+  // ---- canary guards (src/agent/canary-guard.ts) --------------------------------------------
+
+  /**
+   * Sets or removes the canary guard of a route. The same spec again keeps the guard's counts and
+   * trip. A new guard starts from the stable's cumulative counters. The guard goes away by itself
+   * when a route is set without its canary, or without the stable at a weight above 0.
+   */
+  setGuard(service: string, environment: string, spec: CanaryGuardSpec | null): void {
+    const key = routeKey(service, environment);
+    const old = this.guardMap.get(key);
+    if (spec !== null && old?.sameAs(spec)) return;
+    if (spec === null) {
+      this.guardMap.delete(key);
+    } else {
+      if (!(spec.alpha > 0 && spec.alpha < 1)) throw new GangwayError('invalid_argument', `guard.alpha must be in (0, 1), got ${spec.alpha}`);
+      if (spec.canary === spec.stable) throw new GangwayError('invalid_argument', `guard.canary and guard.stable are both ${JSON.stringify(spec.canary)}`);
+      const stable = this.metrics.counters(service, environment).find((c) => c.version === spec.stable);
+      this.guardMap.set(key, new CanaryGuard(service, environment, { canary: spec.canary, stable: spec.stable, alpha: spec.alpha },
+        { total: stable?.total ?? 0, errors: stable?.errors ?? 0 }));
+    }
+    const entry = this.entries.get(key);
+    if (entry !== undefined) entry.compiled.guard = this.guardMap.get(key) ?? null;
+  }
+
+  /** Every canary guard's state and evidence. */
+  guards(): CanaryGuardStatus[] {
+    return [...this.guardMap.values()].map((g) => g.status());
+  }
+
+  /** The route as it may be served: a tripped guard's canary at weight 0 and without header routes. */
+  private guarded(spec: RouteSpec, guard: CanaryGuard | undefined): RouteSpec {
+    if (guard === undefined || !guard.isTripped) return spec;
+    const canary = guard.spec.canary;
+    if (!spec.versions.some((v) => v.version === canary && v.weight > 0) && !spec.headerRoutes?.some((h) => h.version === canary)) return spec;
+    const out: RouteSpec = { ...spec, versions: spec.versions.map((v) => (v.version === canary ? { version: v.version, weight: 0 } : v)) };
+    if (spec.headerRoutes !== undefined) out.headerRoutes = spec.headerRoutes.filter((h) => h.version !== canary);
+    return freezeRoute(out);
+  }
+
+  /** Swaps the guard's route for one without the canary: the next request goes to the stable. */
+  private guardTripped(guard: CanaryGuard): void {
+    const entry = this.entries.get(routeKey(guard.service, guard.environment));
+    if (entry !== undefined) {
+      const compiled = new CompiledRoute(this.guarded(entry.compiled.spec, guard));
+      compiled.guard = guard;
+      entry.compiled = compiled;
+    }
+    const st = guard.status();
+    this.logger?.warn({ service: guard.service, environment: guard.environment, canary: st.canary, detail: st.detail }, 'canary guard tripped: canary taken out of traffic');
   }
 
   // ---- listeners ----------------------------------------------------------------------------
@@ -1114,10 +1170,18 @@ export class ProxyHub implements ProxyHubApi {
 
   private async applyRoute(input: RouteSpec): Promise<void> {
     if (this.closed) throw new GangwayError('conflict', 'the proxy is closed');
-    const spec = freezeRoute(input);
-    const key = routeKey(spec.service, spec.environment);
+    const frozen = freezeRoute(input);
+    const key = routeKey(frozen.service, frozen.environment);
+    let guard = this.guardMap.get(key);
+    if (guard !== undefined && !(frozen.versions.some((v) => v.version === guard!.spec.canary)
+      && frozen.versions.some((v) => v.version === guard!.spec.stable && v.weight > 0))) {
+      // Rolled back, promoted or rerouted: the guard's comparison is over.
+      this.guardMap.delete(key);
+      guard = undefined;
+    }
+    const spec = this.guarded(frozen, guard);
     const entry = this.entries.get(key);
-    const compiled = new CompiledRoute(spec);
+    let compiled = new CompiledRoute(spec);
     if (entry !== undefined) compiled.inherit(entry.compiled);
     const target: RouteEntry = entry ?? { compiled, main: null, previewListener: null };
 
@@ -1134,6 +1198,11 @@ export class ProxyHub implements ProxyHubApi {
     }
 
     // The swap: one assignment each; requests already forwarded finish where they started.
+    if (guard !== undefined && this.guarded(spec, guard) !== spec) {
+      // The guard tripped while the listeners opened.
+      compiled = new CompiledRoute(this.guarded(spec, guard));
+    }
+    compiled.guard = guard ?? null;
     target.compiled = compiled;
     const old: Listener[] = [];
     if (needMain) {

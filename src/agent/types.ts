@@ -83,6 +83,38 @@ export interface AgentState {
    * older than this field.
    */
   previewPorts?: PreviewPortChoice[];
+  /** The canary guards set with `setGuard` (src/agent/canary-guard.ts). Absent from agents older than this field. */
+  guards?: CanaryGuardStatus[];
+}
+
+/** What a canary guard watches: the canary's failed requests against the stable's, at level `alpha`. */
+export interface CanaryGuardSpec { canary: string; stable: string; alpha: number }
+
+/** A canary guard's state and evidence. */
+export interface CanaryGuardStatus extends CanaryGuardSpec {
+  service: string;
+  environment: string;
+  /** `waiting` for stable requests to estimate p0; `armed`; `tripped`: the canary was taken out of traffic. */
+  state: 'waiting' | 'armed' | 'tripped';
+  /** One sentence with the counts, the statistic and the threshold. */
+  detail: string;
+  canaryRequests: number;
+  canaryErrors: number;
+  /** Stable requests and failures behind p0 (fixed once armed). */
+  stableRequests: number;
+  stableErrors: number;
+  /** The stable failure rate tested against, (errors + 1) / (requests + 2); null while waiting. */
+  p0: number | null;
+  /** Failure rates of the mixture's alternatives. */
+  alternatives: number[];
+  /** ln of the mixture likelihood ratio now (at the trip, once tripped); null while waiting. */
+  logLikelihoodRatio: number | null;
+  /** The boundary: the guard trips when logLikelihoodRatio reaches it. */
+  logThreshold: number | null;
+  /** Bound of the probability that a canary failing no more than p0 ever trips the guard (≤ alpha). */
+  level: number | null;
+  /** When it tripped (epoch ms), or null. */
+  trippedAt: number | null;
 }
 
 /** A preview port the agent chose for a (service, environment) and keeps for it. */
@@ -106,6 +138,13 @@ export interface AgentApi {
   logs(service: string, environment: string, version?: string, lines?: number): Promise<Array<{ instance: string; version: string; lines: string[] }>>;
   /** Raw cumulative request counters per version (see RequestMetricsApi.counters). GET /v1/counters?service&environment. */
   counters(service: string, environment: string): Promise<Array<{ version: string; total: number; errors: number; bounds: readonly number[]; buckets: number[] }>>;
+  /**
+   * Sets (or with null removes) the canary guard of a (service, environment): the proxy tests the
+   * canary's failed requests against the stable's request by request and sets the canary's weight
+   * to 0 when the test rejects. Setting the same guard again keeps its counts and any trip.
+   * POST /v1/guard {service, environment, guard}.
+   */
+  setGuard?(service: string, environment: string, guard: CanaryGuardSpec | null): Promise<void>;
   /** Stops every instance and listener, then the agent process. */
   shutdown(): Promise<void>;
 }
@@ -140,6 +179,10 @@ export interface RequestMetricsApi {
 export interface ProxyHubApi {
   /** Opens/closes/moves the public and preview listeners of the route and swaps its weights atomically. Rejects with PortInUseError (src/errors.ts) when a port is taken. */
   setRoute(route: RouteSpec): Promise<void>;
+  /** Sets or removes the route's canary guard (see AgentApi.setGuard). */
+  setGuard(service: string, environment: string, guard: CanaryGuardSpec | null): void;
+  /** Every canary guard's state. */
+  guards(): CanaryGuardStatus[];
   /** Closes the listeners of a route. */
   removeRoute(service: string, environment: string): Promise<void>;
   routes(): RouteSpec[];

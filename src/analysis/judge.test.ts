@@ -7,7 +7,8 @@ import { INITIAL_RULE_STATE, type AnalysisContext } from './rules.js';
 const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const TOLERATE = { action: 'tolerate', limit: 10 } as const;
 const judge = (o: Partial<Extract<AnalysisRule, { kind: 'judge' }>> = {}): Extract<AnalysisRule, { kind: 'judge' }> => ({
-  name: 'judge', kind: 'judge', errors: true, latency: true, alpha: 0.01, minSamples: 200, windowMs: 600_000, maxLatencyShift: 1.5,
+  name: 'judge', kind: 'judge', metric: null, errors: true, latency: true, alpha: 0.01, minSamples: 200, windowMs: 600_000, stepMs: 30_000,
+  direction: 'increase', effectSize: { measure: 'medianShift', allowedIncrease: 1.5, allowedDecrease: 1 / 1.5 },
   onInconclusive: TOLERATE, onError: TOLERATE, ...o,
 });
 
@@ -74,7 +75,7 @@ describe('judge rule', () => {
     expect(slow.verdict.verdict).toBe('fail');
     expect(slow.verdict.reason).toBe('median latency 213ms vs stable 48.8ms (4.36x > 1.5x; Mann-Whitney p = 5.1e-140 < α 0.01)');
     // Same data, a guard above the shift: significant, but not a meaningful difference.
-    const guarded = await evaluateJudge(judge({ maxLatencyShift: 10 }), context({ v2: window(400, 0, SLOW), v1: window(4000, 4, FAST) }), INITIAL_RULE_STATE);
+    const guarded = await evaluateJudge(judge({ effectSize: { measure: 'medianShift', allowedIncrease: 10, allowedDecrease: 0.1 } }), context({ v2: window(400, 0, SLOW), v1: window(4000, 4, FAST) }), INITIAL_RULE_STATE);
     expect(guarded.verdict.verdict).toBe('pass');
     const lat = guarded.verdict.measurements.find((m) => m.metric === 'median_latency')!;
     expect(lat.detail!.pValue as number).toBeLessThan(1e-10);

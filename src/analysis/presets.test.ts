@@ -11,7 +11,7 @@ describe('presets', () => {
     expect(byName['error-rate-vs-stable']).toMatchObject({ kind: 'relative', maxIncrease: 0.5, maxRatio: null, minSamples: 200 });
     expect(byName['latency-vs-stable']).toMatchObject({ kind: 'relative', metric: { kind: 'builtin', metric: 'p95_latency' }, maxRatio: 2 });
     expect(byName['health']).toMatchObject({ kind: 'healthFailures', consecutive: 4 });
-    expect(byName['judge']).toMatchObject({ kind: 'judge', errors: true, latency: true, alpha: 0.002, minSamples: 200, maxLatencyShift: 1.5 });
+    expect(byName['judge']).toMatchObject({ kind: 'judge', errors: true, latency: true, alpha: 0.002, minSamples: 200, direction: 'increase', effectSize: { measure: 'medianShift', allowedIncrease: 1.5 } });
     for (const r of RUNBOOK_DEFAULTS.rules) {
       expect(r.onInconclusive).toEqual({ action: 'tolerate', limit: 360 });
       expect(r.onError).toEqual({ action: 'pause', limit: 3 });

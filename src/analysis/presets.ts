@@ -43,13 +43,13 @@ export const RUNBOOK_DEFAULTS: AnalysisTemplate = deepFreeze({
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
     {
-      name: 'error-rate-vs-stable', kind: 'relative', metric: { kind: 'builtin', metric: 'error_rate' },
-      maxRatio: null, maxIncrease: 0.5, windowMs: 120_000, minSamples: 200,
+      name: 'error-rate-vs-stable', kind: 'relative', metric: { kind: 'builtin', metric: 'error_rate' }, direction: 'increase',
+      maxRatio: null, maxIncrease: 0.5, maxDecrease: null, windowMs: 120_000, minSamples: 200,
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
     {
-      name: 'latency-vs-stable', kind: 'relative', metric: { kind: 'builtin', metric: 'p95_latency' },
-      maxRatio: 2, maxIncrease: null, windowMs: 120_000, minSamples: 50,
+      name: 'latency-vs-stable', kind: 'relative', metric: { kind: 'builtin', metric: 'p95_latency' }, direction: 'increase',
+      maxRatio: 2, maxIncrease: null, maxDecrease: null, windowMs: 120_000, minSamples: 50,
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
     {
@@ -57,8 +57,9 @@ export const RUNBOOK_DEFAULTS: AnalysisTemplate = deepFreeze({
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
     {
-      name: 'judge', kind: 'judge', errors: true, latency: true, alpha: 0.002, minSamples: 200,
-      windowMs: 600_000, maxLatencyShift: 1.5,
+      name: 'judge', kind: 'judge', metric: null, errors: true, latency: true, alpha: 0.002, minSamples: 200,
+      windowMs: 600_000, stepMs: 30_000, direction: 'increase',
+      effectSize: { measure: 'medianShift', allowedIncrease: 1.5, allowedDecrease: 1 / 1.5 },
       onInconclusive: TOLERATE_LOW_TRAFFIC, onError: PAUSE_AFTER_ERRORS,
     },
   ],

@@ -96,7 +96,7 @@ describe('threshold rule', () => {
 });
 
 const relative = (o: Partial<Extract<AnalysisRule, { kind: 'relative' }>> = {}): Extract<AnalysisRule, { kind: 'relative' }> => ({
-  name: 'latency-vs-stable', kind: 'relative', metric: P95, maxRatio: 2, maxIncrease: null, windowMs: 120_000, minSamples: 50,
+  name: 'latency-vs-stable', kind: 'relative', metric: P95, direction: 'increase', maxRatio: 2, maxIncrease: null, maxDecrease: null, windowMs: 120_000, minSamples: 50,
   onInconclusive: TOLERATE, onError: TOLERATE, ...o,
 });
 

@@ -174,8 +174,11 @@ export async function evaluateThreshold(rule: ThresholdRule, ctx: AnalysisContex
 
 /**
  * Relative rule: measures the canary and the stable release over the same window and fails
- * when canary / stable > `maxRatio` or (canary − stable) / base > `maxIncrease`, where base is
- * max(stable, floor) for builtin metrics ({@link INCREASE_FLOORS}) and stable otherwise.
+ * when it differs in a direction the rule checks (`direction`: increase, decrease or either):
+ * canary / stable > `maxRatio` (up) or < 1 / `maxRatio` (down), (canary − stable) / base >
+ * `maxIncrease`, or (stable − canary) / base > `maxDecrease`, where base is max(stable, floor)
+ * for builtin metrics ({@link INCREASE_FLOORS}) and stable otherwise. The measurement keeps the
+ * direction and the way the canary differs (`change`).
  *
  * - No stable release, no data for either, or fewer than `minSamples` requests behind either
  *   value: `inconclusive`.
@@ -191,7 +194,7 @@ export async function evaluateRelative(rule: RelativeRule, ctx: AnalysisContext,
   const now = ctx.now;
   const label = metricLabel(rule);
   const state: RuleState = { ...prev, breachSince: null };
-  const detail = { maxRatio: rule.maxRatio, maxIncrease: rule.maxIncrease, windowMs: rule.windowMs };
+  const detail = { direction: rule.direction, maxRatio: rule.maxRatio, maxIncrease: rule.maxIncrease, maxDecrease: rule.maxDecrease, windowMs: rule.windowMs };
   if (ctx.stable === null) {
     return outcome(rule, 'inconclusive', `inconclusive: no stable release to compare ${label} with`, [], now, state);
   }
@@ -224,37 +227,48 @@ export async function evaluateRelative(rule: RelativeRule, ctx: AnalysisContext,
   const fmt = (v: number): string => formatValue(rule.metric, v);
   const cv = c.value;
   const sv = s.value;
+  const up = rule.direction !== 'decrease';
+  const down = rule.direction !== 'increase';
+  const change = cv > sv ? 'increase' : cv < sv ? 'decrease' : 'none';
+  m.detail = { ...m.detail, change };
   const fails: string[] = [];
   const passes: string[] = [];
   const unknown: string[] = [];
   if (rule.maxRatio !== null) {
-    if (sv === 0) {
-      if (cv === 0) passes.push(`${label} is 0 for both releases`);
-      else unknown.push(`stable ${label} is 0, so the ratio to canary ${fmt(cv)} is undefined`);
-    } else {
+    const r = rule.maxRatio;
+    if (sv === 0 && cv === 0) passes.push(`${label} is 0 for both releases`);
+    else if (up && cv > sv && sv <= 0) unknown.push(`stable ${label} is ${fmt(sv)}, so the ratio to canary ${fmt(cv)} is undefined`);
+    else if (down && cv < sv && cv <= 0) unknown.push(`canary ${label} is ${fmt(cv)}, so the ratio to stable ${fmt(sv)} is undefined`);
+    else if (sv !== 0) {
       const ratio = cv / sv;
       m.detail = { ...m.detail, ratio };
-      const text = `${label} ${fmt(cv)} is ${formatNumber(ratio, 3)}x stable ${fmt(sv)} (max ${formatNumber(rule.maxRatio, 3)}x)`;
-      (ratio > rule.maxRatio ? fails : passes).push(text);
+      const limit = rule.direction === 'increase' ? `max ${formatNumber(r, 3)}x` : rule.direction === 'decrease' ? `min ${formatNumber(1 / r, 3)}x` : `${formatNumber(1 / r, 3)}x to ${formatNumber(r, 3)}x`;
+      const text = `${label} ${fmt(cv)} is ${formatNumber(ratio, 3)}x stable ${fmt(sv)} (${limit})`;
+      ((up && ratio > r) || (down && ratio < 1 / r) ? fails : passes).push(text);
+    } else {
+      passes.push(`${label} ${fmt(cv)} is not ${up ? 'below' : 'above'} stable ${fmt(sv)}`);
     }
   }
-  if (rule.maxIncrease !== null) {
-    const floor = rule.metric.kind === 'builtin' ? INCREASE_FLOORS[rule.metric.metric] : 0;
-    const base = Math.max(sv, floor);
-    if (base === 0) {
-      if (cv === 0) passes.push(`${label} is 0 for both releases`);
-      else unknown.push(`stable ${label} is 0, so the increase to canary ${fmt(cv)} is undefined`);
-    } else {
-      const increase = (cv - sv) / base;
-      m.detail = { ...m.detail, increase, base };
-      const against = base > sv ? `against the ${fmt(floor)} floor; ` : '';
-      const text = `${label} ${fmt(cv)} is ${increase >= 0 ? 'up' : 'down'} ${formatNumber(Math.abs(increase) * 100, 3)}% on stable ${fmt(sv)} (${against}max +${formatNumber(rule.maxIncrease * 100, 3)}%)`;
-      (increase > rule.maxIncrease ? fails : passes).push(text);
+  const floor = rule.metric.kind === 'builtin' ? INCREASE_FLOORS[rule.metric.metric] : 0;
+  const base = Math.max(sv, floor);
+  for (const [limit, isUp] of [[rule.maxIncrease, true], [rule.maxDecrease, false]] as const) {
+    if (limit === null || (isUp ? !up : !down)) continue;
+    if (base <= 0) {
+      if (cv === sv) passes.push(`${label} is ${fmt(cv)} for both releases`);
+      else if (isUp ? cv < sv : cv > sv) passes.push(`${label} ${fmt(cv)} is ${isUp ? 'down' : 'up'} from stable ${fmt(sv)}`);
+      else unknown.push(`stable ${label} is ${fmt(sv)}, so the ${isUp ? 'increase' : 'decrease'} to canary ${fmt(cv)} is undefined`);
+      continue;
     }
+    const increase = (cv - sv) / base;
+    m.detail = { ...m.detail, increase, base };
+    const against = base > sv ? `against the ${fmt(floor)} floor; ` : '';
+    const text = `${label} ${fmt(cv)} is ${increase >= 0 ? 'up' : 'down'} ${formatNumber(Math.abs(increase) * 100, 3)}% on stable ${fmt(sv)} (${against}max ${isUp ? '+' : '−'}${formatNumber(limit * 100, 3)}%)`;
+    if (passes.includes(text) || fails.includes(text)) continue;
+    ((isUp ? increase > limit : -increase > limit) ? fails : passes).push(text);
   }
   if (fails.length > 0) return outcome(rule, 'fail', fails.join('; '), [m], now, state);
   if (unknown.length > 0) return outcome(rule, 'inconclusive', `inconclusive: ${unknown.join('; ')}`, [m], now, state);
-  if (passes.length === 0) return outcome(rule, 'inconclusive', 'inconclusive: the rule sets neither maxRatio nor maxIncrease', [m], now, state);
+  if (passes.length === 0) return outcome(rule, 'inconclusive', `inconclusive: the rule sets no limit that direction ${rule.direction} checks`, [m], now, state);
   return outcome(rule, 'pass', passes.join('; '), [m], now, state);
 }
 

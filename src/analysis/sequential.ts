@@ -104,3 +104,111 @@ export function sequentialErrorTest(canary: Counts, stable: Counts, alpha: numbe
   const pValue = above ? Math.min(1, Math.exp(-logBf)) : 1;
   return { bayesFactor: bf, logBayesFactor: logBf, pValue, canaryShare: rho, errorShare, reject: above && logBf >= -Math.log(alpha) };
 }
+
+/**
+ * The in-proxy canary guard's test (src/agent/canary-guard.ts): a truncated mixture sequential
+ * probability ratio test on the canary's own requests, against the stable release's failure
+ * rate p0, with its threshold calibrated to an exact false-trip probability.
+ *
+ * - Each canary request fails or not. H0: it fails with probability p0 (the stable's rate).
+ *   H1: with some p1 in {@link GUARD_RATIOS} × p0 (each with prior weight 1/K). After n requests
+ *   with x failures the statistic is the mixture likelihood ratio
+ *   Λ(n, x) = Σ_k (1/K) (p1k/p0)^x ((1 − p1k)/(1 − p0))^(n − x).
+ * - Λ grows with x and falls with n, so "Λ ≥ e^t" is the boundary x ≥ c(n): the guard only
+ *   compares the failure count with a precomputed integer per request.
+ * - Ville's inequality makes t = ln(1/α) valid (Λ is a martingale with mean 1 under H0), but
+ *   failures come in whole steps (one failure multiplies Λ by up to p1/p0), so Λ overshoots e^t
+ *   and the real false-trip rate is well below α (about 0.3 α at p0 = 0.1%). Instead the
+ *   threshold is the smallest t whose false-trip probability is at most α, computed by
+ *   {@link guardFalseTripBound}: exactly, by dynamic programming over the failure count, for the
+ *   first N requests, plus Ville's bound for any number of requests after them. That spends the
+ *   whole α, at any number of canary requests.
+ * - The crossing probability grows with the true failure rate (more failures, path by path), so a
+ *   canary that fails at most as often as p0 trips with probability at most α. The guarantee is
+ *   therefore as good as p0: the guard takes p0 from the stable's counts (see canary-guard.ts).
+ */
+
+/** Alternatives of the guard's mixture, as multiples of p0: a canary failing 10× to 300× as often as the stable. */
+export const GUARD_RATIOS: readonly number[] = Object.freeze([10, 30, 100, 300]);
+/** A calibrated threshold of the guard's test for one p0 and α. */
+export interface GuardBoundary {
+  p0: number;
+  alpha: number;
+  /** The failure rates of the alternatives (p1). */
+  alternatives: number[];
+  /** Natural log of the likelihood-ratio threshold (≤ ln(1/α)): the guard trips when ln Λ(n, x) ≥ it. */
+  logThreshold: number;
+  /** Upper bound of the probability that a canary failing at rate p0 ever trips the guard (≤ α). */
+  level: number;
+  /** Canary requests the false-trip probability was computed exactly over; the rest of `level` is Ville's bound from there on. */
+  exactRequests: number;
+}
+
+/** ln Λ(n, x) of the guard's mixture (see above). */
+export function guardLogLikelihoodRatio(alternatives: readonly number[], p0: number, n: number, x: number): number {
+  let max = -Infinity;
+  const terms = alternatives.map((p1) => x * Math.log(p1 / p0) + (n - x) * (Math.log1p(-p1) - Math.log1p(-p0)));
+  for (const t of terms) if (t > max) max = t;
+  let s = 0;
+  for (const t of terms) s += Math.exp(t - max);
+  return max + Math.log(s / alternatives.length);
+}
+
+/**
+ * An upper bound of P(ln Λ(n, x_n) ≥ t for some n) when each request fails with probability p0:
+ * the probability of crossing within the first N requests, exact by dynamic programming over the
+ * failure count x, plus Ville's bound for afterwards — Λ is a martingale under p0, so from request
+ * N on a path not yet stopped crosses with probability at most Λ(N, x_N) e^(−t). N grows until that
+ * remainder is below α / 100 (or 10⁶ requests).
+ */
+export function guardFalseTripBound(alternatives: readonly number[], p0: number, logThreshold: number, alpha: number): { level: number; exactRequests: number } {
+  let dist = new Float64Array(64);
+  dist[0] = 1;
+  let hi = 0;
+  let cross = 0;
+  let c = 1;
+  for (let n = 1; n <= 1_000_000; n++) {
+    while (c <= n && guardLogLikelihoodRatio(alternatives, p0, n, c) < logThreshold) c++;
+    const top = hi + 1;
+    if (top >= dist.length) { const d = new Float64Array(dist.length * 2); d.set(dist); dist = d; }
+    for (let x = top; x >= 1; x--) dist[x] = dist[x]! * (1 - p0) + dist[x - 1]! * p0;
+    dist[0] = dist[0]! * (1 - p0);
+    hi = top;
+    for (let x = c; x <= hi; x++) { cross += dist[x]!; dist[x] = 0; }
+    if (hi >= c) hi = c - 1;
+    if (cross > alpha) return { level: cross, exactRequests: n };
+    if (n % 256 === 0) {
+      let rest = 0;
+      for (let x = 0; x <= hi; x++) if (dist[x]! > 0) rest += dist[x]! * Math.exp(guardLogLikelihoodRatio(alternatives, p0, n, x) - logThreshold);
+      if (rest < alpha / 100 || n === 1_000_000) return { level: cross + rest, exactRequests: n };
+    }
+  }
+  return { level: 1, exactRequests: 0 };
+}
+
+/**
+ * The guard's threshold for a stable failure rate p0 and level α: the smallest ln Λ threshold (to
+ * 0.005) whose false-trip probability, bounded by {@link guardFalseTripBound} at any number of
+ * canary requests, is ≤ α.
+ *
+ * @throws RangeError unless 0 < p0 < 0.5 and 0 < α < 1.
+ * @example
+ * const b = guardBoundary(0.001, 0.002);
+ * b.logThreshold;                                                 // ≈ 4.9, below ln(1/α) ≈ 6.2
+ * guardLogLikelihoodRatio(b.alternatives, 0.001, 10, 2) >= b.logThreshold; // true: 2 failures in 10 requests trip it
+ */
+export function guardBoundary(p0: number, alpha: number): GuardBoundary {
+  if (!(p0 > 0 && p0 < 0.5)) throw new RangeError(`guardBoundary: p0 must be in (0, 0.5), got ${p0}`);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`guardBoundary: alpha must be in (0, 1), got ${alpha}`);
+  const alternatives = [...new Set(GUARD_RATIOS.map((r) => Math.min(p0 * r, (1 + p0) / 2)))];
+  // Ville: ln(1/α) is valid by itself; search below it.
+  let hi = Math.log(1 / alpha);
+  let lo = 0;
+  let best = guardFalseTripBound(alternatives, p0, hi, alpha);
+  while (hi - lo > 5e-3) {
+    const mid = (lo + hi) / 2;
+    const b = guardFalseTripBound(alternatives, p0, mid, alpha);
+    if (b.level <= alpha) { hi = mid; best = b; } else lo = mid;
+  }
+  return { p0, alpha, alternatives, logThreshold: hi, level: best.level, exactRequests: best.exactRequests };
+}

@@ -39,7 +39,7 @@ describe('twoProportionZ', () => {
 describe('mannWhitneyU', () => {
   it('returns U of the first sample and p = 1 when every observation is tied', () => {
     const r = mannWhitneyU({ values: [0.1], counts: [5] }, { values: [0.1], counts: [7] });
-    expect(r).toEqual({ u: 17.5, z: -Infinity, pValue: 1, n1: 5, n2: 7 });
+    expect(r).toEqual({ u: 17.5, z: -Infinity, pValue: 1, method: 'asymptotic', cles: 0.5, ties: true, n1: 5, n2: 7 });
   });
   it('merges repeated values and ignores empty groups', () => {
     const a = mannWhitneyU({ values: [1, 2, 2, 3], counts: [1, 1, 2, 0] }, { values: [1, 2], counts: [2, 1] });

@@ -37,6 +37,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<RegisterCommand>]>
   ['audit', async () => (await import('./commands/audit.js')).registerAudit],
   ['user', async () => (await import('./commands/user.js')).registerUser],
   ['token', async () => (await import('./commands/token.js')).registerToken],
+  ['autodeploy', async () => (await import('./commands/autodeploy.js')).registerAutoDeploy],
 ];
 
 /** Program options that take a value, so the word after them is not the command's name. */

@@ -2,6 +2,7 @@
  * Text rendering for the CLI: aligned tables, ISO timestamps, human durations.
  * No dependency; the JSON output format bypasses all of this.
  */
+import type { AutoDeployStatus } from '../autodeploy/status.js';
 
 /**
  * Renders rows as columns separated by two spaces, padded to the widest cell. The last
@@ -45,4 +46,12 @@ export function formatTime(epochMs: number | null | undefined): string {
 /** Stable JSON for `-o json`: two-space indentation and a final newline. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** One line on a subscription's state, for `status` and `autodeploy status`. */
+export function describeAutoDeploy(s: AutoDeployStatus): string {
+  if (s.paused) return `paused since ${formatTime(s.paused.at)} by ${s.paused.by ?? '?'}'s rollback${s.paused.deployment ? ` ${s.paused.deployment}` : ''}`;
+  if (s.registryDown) return `registry unreachable since ${formatTime(s.registryDown.since)}`;
+  if (s.pending) return `${s.pending.tag} held back by ${s.pending.gates}`;
+  return 'watching';
 }

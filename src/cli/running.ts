@@ -25,25 +25,35 @@ export interface RunningOrchestratorInfo {
   startedAt: number;
 }
 
-/** The lock file of a state folder. */
-export function lockPath(stateDir: string): string {
-  return join(stateDir, 'orchestrator.json');
+/**
+ * The lock file of a state folder: `orchestrator.json`, or with replicas on a PostgreSQL store
+ * (several orchestrators sharing one state folder and agent) one per API port.
+ */
+export function lockPath(stateDir: string, name = LOCK_FILE): string {
+  return join(stateDir, name);
+}
+
+const LOCK_FILE = 'orchestrator.json';
+
+/** The lock file name of the orchestrator serving `config`: one per API port on a PostgreSQL store. */
+export function lockNameFor(config: Pick<GangwayConfig, 'store' | 'server'>): string {
+  return config.store.kind === 'postgres' ? `orchestrator-${config.server.port}.json` : LOCK_FILE;
 }
 
 /** Records that this process runs the orchestrator of `stateDir`. */
-export function writeLock(stateDir: string, info: RunningOrchestratorInfo): void {
-  writeFileSync(lockPath(stateDir), JSON.stringify(info) + '\n', { mode: 0o600 });
+export function writeLock(stateDir: string, info: RunningOrchestratorInfo, name = LOCK_FILE): void {
+  writeFileSync(lockPath(stateDir, name), JSON.stringify(info) + '\n', { mode: 0o600 });
 }
 
 /** Removes the lock file if this process wrote it. */
-export function removeLock(stateDir: string): void {
-  if (readLock(stateDir)?.pid === process.pid) rmSync(lockPath(stateDir), { force: true });
+export function removeLock(stateDir: string, name = LOCK_FILE): void {
+  if (readLock(stateDir, name)?.pid === process.pid) rmSync(lockPath(stateDir, name), { force: true });
 }
 
 /** The lock file's content, or null when there is none or it is unreadable. */
-export function readLock(stateDir: string): RunningOrchestratorInfo | null {
+export function readLock(stateDir: string, name = LOCK_FILE): RunningOrchestratorInfo | null {
   try {
-    const info = JSON.parse(readFileSync(lockPath(stateDir), 'utf8')) as RunningOrchestratorInfo;
+    const info = JSON.parse(readFileSync(lockPath(stateDir, name), 'utf8')) as RunningOrchestratorInfo;
     return typeof info.pid === 'number' ? info : null;
   } catch {
     return null;
@@ -98,13 +108,14 @@ function portFree(host: string, port: number): Promise<boolean> {
 /**
  * Throws `conflict` (exit 2) when an orchestrator already runs for `config` — its API answers,
  * or its lock file names a live process — and `port_in_use` when another program holds the
- * API port. Changes nothing.
+ * API port. Changes nothing. On a PostgreSQL store only an orchestrator at the same API address
+ * counts: replicas on other addresses are welcome.
  *
  * @param what how the refused command calls what it would start, for the message ("the demo")
  */
 export async function assertNotRunning(config: GangwayConfig, what = `an orchestrator for ${config.project}`): Promise<void> {
   const url = apiUrlFor(config.server.host, config.server.port);
-  const lock = readLock(config.stateDir);
+  const lock = readLock(config.stateDir, lockNameFor(config));
   const live = lock && alive(lock.pid) ? lock : null;
   const answer = await healthz(url);
   const by = live ? ` (pid ${live.pid}, \`gangway ${live.command}\` since ${new Date(live.startedAt).toISOString().replace(/\.\d{3}Z$/, 'Z')})` : '';

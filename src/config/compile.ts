@@ -9,10 +9,11 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CANARY_STEPS, PRESETS } from '../analysis/presets.js';
+import { ALERT_TIER_PRESETS } from '../alerts/presets.js';
 import type { HttpExpect } from '../core/http-check.js';
 import { GangwayError } from '../errors.js';
 import type {
-  AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EnvironmentConfig, GangwayConfig, HealthConfig,
+  AlertAction, AlertTier, AutoDeployConfig, AlertsConfig, AnalysisRule, AnalysisTemplate, CanaryStep, CanaryStrategy, CustomCheck, EffectSize, EnvironmentConfig, GangwayConfig, HealthConfig,
   MetricSource, MigrationConfig, NotifierConfig, RecordsConfig, RegistryConfig, ServiceEnvConfig, SmokeCheck, StrategyConfig, TargetConfig, VerdictPolicy,
   WindowRange,
 } from './types.js';
@@ -21,8 +22,8 @@ import { envValue, migrationSecrets, notifierSecrets, readSecret } from './integ
 import type { SecretRef } from './integrations.js';
 import { readPublicKey } from './keys.js';
 import { formatPath } from './problems.js';
-import { DEFAULTS, NOTIFY_EVENTS, TARGET_KINDS } from './schema.js';
-import type { RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawMigrations, RawNotifier, RawRecords, RawServiceSettings } from './schema.js';
+import { DEFAULTS, defaultDirection, NOTIFY_EVENTS, TARGET_KINDS } from './schema.js';
+import type { RawAlerts, RawAnalysisTemplate, RawConfig, RawEnvironment, RawMetricSource, RawMigrations, RawNotifier, RawRecords, RawServiceSettings } from './schema.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -53,7 +54,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
   const rootDir = dirname(file);
   const stateDir = resolve(rootDir, raw.stateDir ?? DEFAULTS.stateDir);
   const env = options.env ?? process.env;
-  const environments = Object.entries(raw.environments).map(([name, e]) => compileEnvironment(name, e, rootDir));
+  const environments = Object.entries(raw.environments).map(([name, e]) => compileEnvironment(name, e, rootDir, env, Object.keys(raw.services)));
   const serviceNames = Object.keys(raw.services);
 
   const services = lookup<Record<string, ServiceEnvConfig>>();
@@ -91,6 +92,7 @@ export function compileConfig(raw: RawConfig, options: CompileOptions): GangwayC
       : null,
     records: raw.records ? compileRecords(raw.records, rootDir) : null,
     notifications: (raw.notifications ?? []).map((n, i) => compileNotifier(n, i, env)),
+    alerts: raw.alerts ? compileAlerts(raw.alerts) : null,
     metrics: {
       prometheus: raw.metrics?.prometheus
         ? {
@@ -211,7 +213,7 @@ function compileMigrations(m: RawMigrations, service: string, serviceCwd: string
   };
 }
 
-function compileEnvironment(name: string, env: RawEnvironment, rootDir: string): EnvironmentConfig {
+function compileEnvironment(name: string, env: RawEnvironment, rootDir: string, vars: Env, serviceNames: string[]): EnvironmentConfig {
   const out: EnvironmentConfig = {
     name,
     reason: env.reason ?? DEFAULTS.reason,
@@ -228,6 +230,7 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string):
     expedited: env.expedited ? { skip: [...(env.expedited.skip ?? DEFAULTS.expedited.skip)] } : null,
   };
   if (env.promotion) out.promotion = { from: env.promotion.from };
+  if (env.autoDeploy) out.autoDeploy = compileAutoDeploy(name, env.autoDeploy, vars, serviceNames);
   if (env.approvals) {
     out.approvals = {
       required: env.approvals.required,
@@ -237,6 +240,28 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string):
     };
   }
   return out;
+}
+
+function compileAutoDeploy(name: string, a: NonNullable<RawEnvironment['autoDeploy']>, vars: Env, serviceNames: string[]): AutoDeployConfig {
+  let webhook: AutoDeployConfig['webhook'] = null;
+  if (a.webhook && a.secretFromEnv !== undefined) {
+    const value = envValue(vars, a.secretFromEnv);
+    if (!value) {
+      throw new GangwayError('invalid_config', `environments.${name}.autoDeploy.secretFromEnv: environment variable ${a.secretFromEnv} is not set`,
+        `set ${a.secretFromEnv} to the secret CI signs its requests with before starting gangway`);
+    }
+    webhook = { secretFromEnv: a.secretFromEnv, secret: value };
+  }
+  return {
+    image: a.image ? {
+      repository: a.image.repository, tagPattern: a.image.tagPattern,
+      order: a.image.order ?? DEFAULTS.autoDeploy.order as 'semver' | 'pushed',
+      intervalMs: parseDuration(a.image.interval ?? DEFAULTS.autoDeploy.interval),
+    } : null,
+    webhook,
+    services: a.services ? [...a.services] : [...serviceNames],
+    allowPromoted: a.allowPromoted ?? false,
+  };
 }
 
 /** An environment's windows with their defaults (every day, UTC); also what the window gate validates. */
@@ -355,6 +380,20 @@ function compileTarget(service: string, t: RawServiceSettings['target'], rootDir
         container: o.container,
         port: o.port,
         restartLimit: o.restartLimit,
+        blueGreen: g.blueGreen ? {
+          activeKey: g.blueGreen.activeKey,
+          tagKeys: { blue: g.blueGreen.tagKeys.blue, green: g.blueGreen.tagKeys.green },
+          previewKey: g.blueGreen.previewKey ?? null,
+          deployments: g.blueGreen.deployments ? { ...g.blueGreen.deployments } : { blue: `${o.deployment}-blue`, green: `${o.deployment}-green` },
+          previewService: g.blueGreen.previewService ?? `${o.service}-preview`,
+        } : null,
+        canary: g.canary ? {
+          tagKey: g.canary.tagKey,
+          replicasKey: g.canary.replicasKey,
+          weightKey: g.canary.weightKey ?? null,
+          stableWeightKey: g.canary.weightKey ? g.canary.stableWeightKey ?? null : null,
+          deployment: g.canary.deployment ?? `${o.deployment}-canary`,
+        } : null,
       },
     };
   }
@@ -497,6 +536,32 @@ function compileTemplates(raw: Record<string, RawAnalysisTemplate>): Record<stri
 
 type RawRule = RawAnalysisTemplate['rules'][number];
 
+/** A preset's tiers (with the file's channels and actions), then the file's own tiers. */
+function compileAlerts(raw: RawAlerts): AlertsConfig {
+  const preset = raw.preset ? ALERT_TIER_PRESETS[raw.preset] ?? [] : [];
+  const own = (name: string, map: Record<string, unknown> | undefined) => (map && Object.hasOwn(map, name) ? map[name] : undefined);
+  const tiers: AlertTier[] = preset.map((t) => ({
+    name: t.name,
+    conditions: structuredClone(t.conditions),
+    channels: [...(own(t.name, raw.channels) as string[] | undefined ?? [])],
+    action: (own(t.name, raw.actions) as AlertAction | undefined) ?? t.action,
+  }));
+  for (const [name, t] of Object.entries(raw.tiers ?? {})) {
+    tiers.push({
+      name,
+      conditions: t.conditions.map(({ for: hold, ...rule }) => {
+        const compiled = compileRule(rule);
+        // The tier keeps the hold; the rule reports each breach as it sees it.
+        if (compiled.kind !== 'threshold') return { rule: compiled, forMs: hold === undefined ? 0 : parseDuration(hold) };
+        return { rule: { ...compiled, forMs: 0 }, forMs: hold === undefined ? compiled.forMs : parseDuration(hold) };
+      }),
+      channels: [...(t.channels ?? [])],
+      action: t.action ?? DEFAULTS.alerts.action,
+    });
+  }
+  return { intervalMs: parseDuration(raw.interval ?? DEFAULTS.alerts.interval), tiers };
+}
+
 function compileRule(r: RawRule): AnalysisRule {
   const a = DEFAULTS.analysis;
   const base = {
@@ -514,21 +579,37 @@ function compileRule(r: RawRule): AnalysisRule {
   if (r.relative) {
     const rel = r.relative;
     return {
-      ...base, kind: 'relative', metric: compileSource(rel.metric), maxRatio: rel.maxRatio ?? null, maxIncrease: rel.maxIncrease ?? null,
+      ...base, kind: 'relative', metric: compileSource(rel.metric), direction: rel.direction ?? defaultDirection(rel.metric),
+      maxRatio: rel.maxRatio ?? null, maxIncrease: rel.maxIncrease ?? null, maxDecrease: rel.maxDecrease ?? null,
       windowMs: parseDuration(rel.window ?? a.window), minSamples: rel.minSamples ?? a.minSamples,
     };
   }
   if (r.healthFailures) return { ...base, kind: 'healthFailures', consecutive: r.healthFailures.consecutive };
   const j = r.judge ?? {};
+  const metric = j.metric !== undefined ? compileSource(j.metric) : null;
   return {
-    ...base, kind: 'judge',
-    errors: j.errors ?? a.judge.errors,
-    latency: j.latency ?? a.judge.latency,
+    ...base, kind: 'judge', metric,
+    errors: metric ? false : j.errors ?? a.judge.errors,
+    latency: metric ? false : j.latency ?? a.judge.latency,
     alpha: j.alpha ?? a.judge.alpha,
-    minSamples: j.minSamples ?? a.judge.minSamples,
+    minSamples: j.minSamples ?? (metric ? a.judge.metricMinSamples : a.judge.minSamples),
     windowMs: parseDuration(j.window ?? a.judge.window),
-    maxLatencyShift: j.maxLatencyShift ?? a.judge.maxLatencyShift,
+    stepMs: parseDuration(j.step ?? a.judge.step),
+    direction: j.direction ?? (metric ? 'either' : 'increase'),
+    effectSize: compileEffectSize(j.effectSize, metric !== null, j.maxLatencyShift ?? a.judge.maxLatencyShift),
   };
+}
+
+/**
+ * The judge's tolerance band. Latency keeps its median-shift guard (maxLatencyShift up,
+ * its inverse down); a metric judge has no band unless one is written; an unwritten bound is
+ * the measure's neutral value (1 for ratios, 0.5 for cles).
+ */
+function compileEffectSize(e: NonNullable<RawRule['judge']>['effectSize'], hasMetric: boolean, maxLatencyShift: number): EffectSize {
+  if (e === undefined && !hasMetric) return { measure: 'medianShift', allowedIncrease: maxLatencyShift, allowedDecrease: 1 / maxLatencyShift };
+  const measure = e?.measure ?? (hasMetric ? 'meanRatio' : 'medianShift');
+  const neutral = measure === 'cles' ? 0.5 : 1;
+  return { measure, allowedIncrease: e?.allowedIncrease ?? neutral, allowedDecrease: e?.allowedDecrease ?? neutral };
 }
 
 function compilePolicy(p: RawRule['onError'], fallback: { readonly action: VerdictPolicy['action']; readonly limit: number }): VerdictPolicy {

@@ -49,7 +49,7 @@ describe('examples/gitops/gangway.yaml', () => {
         argocd: { server: 'https://argocd.bank.example', tokenFromEnv: 'ARGOCD_TOKEN', insecure: false },
         syncTimeoutMs: 300_000, settleMs: 30_000, prune: false,
         cluster: { kubeconfig: null, context: null, namespace: env, requestTimeoutMs: 30_000 },
-        deployment: 'accounts', service: 'accounts', container: null, port: null, restartLimit: 0,
+        deployment: 'accounts', service: 'accounts', container: null, port: null, restartLimit: 0, blueGreen: null, canary: null,
       });
       expect(accounts[env].strategy).toEqual({ kind: 'rolling', maxSurge: 1, maxUnavailable: 0 });
       expect(accounts[env].smoke).toHaveLength(1);
@@ -67,6 +67,12 @@ describe('examples/gitops/gangway.yaml', () => {
       expect(existsSync(join(REPO, `helm/environments/${env}-env/values.yaml`))).toBe(true);
     }
     for (const f of ['Chart.yaml', 'values.yaml', 'templates/deployment.yaml', 'templates/service.yaml']) expect(existsSync(join(REPO, 'helm/accounts', f)), f).toBe(true);
+  });
+
+  it('the two-slot chart of the README holds the keys its blueGreen config names, with the serving slot blue', async () => {
+    const text = await readFile(join(REPO, 'helm/accounts-bluegreen/values.yaml'), 'utf8');
+    expect(['active', 'blue.tag', 'green.tag'].map((k) => readValue(text, 'values.yaml', k))).toEqual(['blue', '1.0.0', '1.0.0']);
+    for (const f of ['Chart.yaml', 'templates/deployments.yaml', 'templates/services.yaml']) expect(existsSync(join(REPO, 'helm/accounts-bluegreen', f)), f).toBe(true);
   });
 
   it('each Application of argocd/applications.yaml is the one gangway.yaml names, reading values files that exist, deploying to the namespace Gangway watches', async () => {

@@ -56,7 +56,7 @@ describe('examples/kubernetes/gangway.yaml', () => {
     });
     expect([web.prod.analysis, web.prod.rollback.watchMs, web.dev.rollback.watchMs]).toEqual(['prod-canary', 900_000, 300_000]);
     // No builtin request metrics on Kubernetes: the template reads Prometheus only.
-    expect(config.analysisTemplates['prod-canary']!.rules.map((r) => [r.name, r.kind, 'metric' in r ? r.metric.kind : null])).toEqual([
+    expect(config.analysisTemplates['prod-canary']!.rules.map((r) => [r.name, r.kind, 'metric' in r && r.metric ? r.metric.kind : null])).toEqual([
       ['error-rate', 'threshold', 'prometheus'], ['p95-vs-stable', 'relative', 'prometheus'],
     ]);
     expect(config.metrics.prometheus).toEqual({ address: 'http://prometheus.monitoring.svc:9090', timeoutMs: 5000 });

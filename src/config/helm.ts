@@ -53,6 +53,43 @@ export interface ArgoCDConfig {
   insecure: boolean;
 }
 
+/**
+ * Blue-green on a GitOps target by keys the chart exposes: two slots (`blue`, `green`), each a
+ * Deployment running the tag of its key, and a key naming the slot the public Service selects.
+ * Each step is a commit and a sync: the new release's tag into the slot that does not serve,
+ * then the switch of `activeKey`.
+ */
+export interface GitOpsBlueGreenConfig {
+  /** Dotted key naming the slot that serves: `blue` or `green` (`active`). */
+  activeKey: string;
+  /** Dotted keys of each slot's tag (`blue.tag`, `green.tag`). */
+  tagKeys: { blue: string; green: string };
+  /** Dotted key Gangway keeps naming the slot that does not serve, for charts that cannot derive it from `activeKey`; null: none. */
+  previewKey: string | null;
+  /** The Deployment of each slot. Default `<deployment>-blue`, `<deployment>-green`. */
+  deployments: { blue: string; green: string };
+  /** The Service selecting the slot that does not serve (smoke checks reach the new release through it). Default `<service>-preview`. */
+  previewService: string;
+}
+
+/**
+ * Canary on a GitOps target by keys the chart exposes: a second Deployment runs the canary's
+ * tag with its own replica count beside the stable one (which runs `key`); with `weightKey` the
+ * chart also splits requests by that weight (an HTTPRoute, a mesh), else by replica counts.
+ */
+export interface GitOpsCanaryConfig {
+  /** Dotted key of the canary's tag (`canary.tag`). */
+  tagKey: string;
+  /** Dotted key of the canary Deployment's replicas (`canary.replicas`). */
+  replicasKey: string;
+  /** Dotted key of the canary's share of requests, 0–100 (`canary.weight`); null: requests split by replica counts. */
+  weightKey: string | null;
+  /** Dotted key Gangway keeps at 100 minus the canary's weight, for charts that cannot compute it; null: none. Only with `weightKey`. */
+  stableWeightKey: string | null;
+  /** The canary's Deployment. Default `<deployment>-canary`. */
+  deployment: string;
+}
+
 /** A service deployed by a commit to a config repository that Argo CD syncs. */
 export interface GitOpsTargetConfig {
   kind: 'gitops';
@@ -89,4 +126,8 @@ export interface GitOpsTargetConfig {
   port: number | null;
   /** Container restarts a new release's pod may have before the rollout fails. Default 0. */
   restartLimit: number;
+  /** Blue-green by chart keys (with `strategy.blueGreen`); null: not available. */
+  blueGreen: GitOpsBlueGreenConfig | null;
+  /** Canary by chart keys (with `strategy.canary`); null: not available. */
+  canary: GitOpsCanaryConfig | null;
 }

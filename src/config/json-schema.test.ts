@@ -24,7 +24,7 @@ describe('JSON Schema of gangway.yaml', () => {
     expect(schema.required).toEqual(['project', 'environments', 'services']);
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toEqual([
-      'project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'groups', 'registries', 'incidents', 'records', 'notifications',
+      'project', 'stateDir', 'server', 'agent', 'store', 'metrics', 'groups', 'registries', 'incidents', 'records', 'notifications', 'alerts',
       'environments', 'services', 'analysis',
     ]);
     for (const [key, value] of Object.entries(schema.properties)) {
@@ -64,7 +64,7 @@ describe('JSON Schema of gangway.yaml', () => {
     interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; enum?: string[]; pattern?: string; description?: string }
     const schema = configJsonSchema() as unknown as Node;
     const environment = schema.properties.environments.additionalProperties;
-    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'queue', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited']);
+    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'queue', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited', 'autoDeploy']);
     expect(environment.properties.expedited.properties.skip.items.enum)
       .toEqual(['promotion', 'window', 'freeze', 'approvals', 'image', 'signature', 'checks', 'checklist', 'rejected']);
     const range = environment.properties.windows.items.properties.deny;

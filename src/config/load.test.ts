@@ -164,6 +164,7 @@ describe('parseConfig: a complete file', () => {
       incidents: null,
       records: null,
       notifications: [],
+      alerts: null,
       metrics: { prometheus: null, requests: null },
     } as GangwayConfig;
     expect(config).toEqual(expected);
@@ -712,22 +713,24 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
           {
             name: 'p95-vs-stable', kind: 'relative',
             metric: { kind: 'prometheus', query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{version="${version}"}[${window}])))' },
-            maxRatio: 2, maxIncrease: null, windowMs: 300_000, minSamples: 0,
+            direction: 'either', maxRatio: 2, maxIncrease: null, maxDecrease: null, windowMs: 300_000, minSamples: 0,
             onInconclusive: { action: 'tolerate', limit: 3 }, onError: pause0,
           },
           {
             name: 'errors-up', kind: 'relative',
             metric: { kind: 'prometheus', query: 'sum(rate(errors_total{service="${service}",env="${environment}"}[1m]))' },
-            maxRatio: null, maxIncrease: 0.5, windowMs: 60_000, minSamples: 0,
+            direction: 'either', maxRatio: null, maxIncrease: 0.5, maxDecrease: null, windowMs: 60_000, minSamples: 0,
             onInconclusive: tolerate10, onError: pause0,
           },
           { name: 'health', kind: 'healthFailures', consecutive: 4, onInconclusive: tolerate10, onError: pause0 },
           {
-            name: 'judge', kind: 'judge', errors: true, latency: false, alpha: 0.05, minSamples: 100, windowMs: 120_000, maxLatencyShift: 1.2,
+            name: 'judge', kind: 'judge', metric: null, errors: true, latency: false, alpha: 0.05, minSamples: 100, windowMs: 120_000, stepMs: 30_000,
+            direction: 'increase', effectSize: { measure: 'medianShift', allowedIncrease: 1.2, allowedDecrease: 1 / 1.2 },
             onInconclusive: tolerate10, onError: pause0,
           },
           {
-            name: 'judge-defaults', kind: 'judge', errors: true, latency: true, alpha: 0.01, minSamples: 200, windowMs: 300_000, maxLatencyShift: 1.5,
+            name: 'judge-defaults', kind: 'judge', metric: null, errors: true, latency: true, alpha: 0.01, minSamples: 200, windowMs: 300_000, stepMs: 30_000,
+            direction: 'increase', effectSize: { measure: 'medianShift', allowedIncrease: 1.5, allowedDecrease: 1 / 1.5 },
             onInconclusive: tolerate10, onError: pause0,
           },
           {
@@ -907,7 +910,7 @@ describe('parseConfig: canary, analysis templates and metrics', () => {
     expect(problemsOf(text)).toEqual([
       { line: 12, column: 15, path: 'analysis.checkout-slo.interval', message: 'must be longer than 0', hint: 'write a duration string such as "500ms", "2s", "5m", "1h" or "1m30s"' },
       { line: 15, column: 9, path: `${rules}[0].threshold`, message: 'a threshold needs max or min', hint: 'e.g. `max: 0.05` fails when the value goes above 0.05' },
-      { line: 17, column: 9, path: `${rules}[1].relative`, message: 'a relative rule needs maxRatio or maxIncrease', hint: 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s' },
+      { line: 17, column: 9, path: `${rules}[1].relative`, message: 'a relative rule needs maxRatio, maxIncrease or maxDecrease', hint: 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s, `{ direction: decrease, maxDecrease: 0.2 }` when it is down by more than 20%' },
       { line: 17, column: 43, path: `${rules}[1].relative.metric.prometheus`, message: 'unknown placeholder ${versoin}', hint: 'did you mean ${version}?' },
       { line: 19, column: 9, path: `${rules}[2].judge`, message: 'the judge compares nothing: errors and latency are both false', hint: 'set errors or latency to true (both are by default)' },
       { line: 19, column: 25, path: `${rules}[2].judge.alpha`, message: 'alpha must be greater than 0 and at most 0.5, got 0.7', hint: alphaHint },
@@ -2140,6 +2143,7 @@ services:
       kind: 'gitops', instances: 1, repo: '/srv/deploy', remote: null, branch: 'main', file: 'helm/environments/{environment}-env/image-tags.yaml', key: 'image.tag',
       application: 'web-{environment}', argocd: { server: 'https://argocd.example.com', tokenFromEnv: 'ARGOCD_TOKEN', insecure: false },
       syncTimeoutMs: 300_000, settleMs: 10_000, prune: false, cluster: cluster('shop'), deployment: 'web', service: 'web', container: null, port: null, restartLimit: 0,
+      blueGreen: null, canary: null,
     };
     expect(config.services.web.dev.target).toEqual(gitops);
     expect(config.services.web.staging.target).toEqual({

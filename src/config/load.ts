@@ -7,6 +7,8 @@
  */
 import { dirname, resolve } from 'node:path';
 import { PRESETS } from '../analysis/presets.js';
+import { checkAlerts } from '../alerts/config-checks.js';
+import { checkAutoDeploy } from '../autodeploy/config-checks.js';
 import { ConfigError } from '../errors.js';
 import type { GangwayConfig } from './types.js';
 import { compileConfig, mergeOverride } from './compile.js';
@@ -105,6 +107,8 @@ function checkWholeFile(raw: RawConfig, locator: ProblemLocator, rootDir: string
   checkPromotions(raw, envNames, problems);
   checkDependencies(raw, problems);
   checkAnalysis(raw, problems);
+  checkAlerts(raw, problems);
+  checkAutoDeploy(raw, env, problems);
 
   const merged = new Map<string, Map<string, RawServiceSettings>>();
   for (const [service, def] of Object.entries(raw.services)) {

@@ -50,7 +50,7 @@ export const DEFAULTS = {
     /** How long a threshold must be breached before the rule fails: at the first breach. */
     for: '0s',
     minSamples: 0,
-    judge: { errors: true, latency: true, alpha: 0.01, minSamples: 200, window: '5m', maxLatencyShift: 1.5 },
+    judge: { errors: true, latency: true, alpha: 0.01, minSamples: 200, window: '5m', maxLatencyShift: 1.5, step: '30s', metricMinSamples: 10 },
     onInconclusive: { action: 'tolerate', limit: 10 },
     onError: { action: 'pause', limit: 0 },
     /** What `tolerate` without a number lets pass. */
@@ -71,9 +71,13 @@ export const DEFAULTS = {
   /** What `image: {}` checks: that the image exists (a tag resolved to a digest); no signature. */
   image: { exists: true },
   expedited: { skip: [] },
+  /** `environments.<name>.autoDeploy`: newest tag by semver, registry asked every minute. */
+  autoDeploy: { order: 'semver', interval: '1m' },
   registry: { insecure: false },
   /** What `incidents: {}` listens for: firing alerts labelled gangway_freeze="true". */
   incidents: { label: 'gangway_freeze', value: 'true' },
+  /** `alerts`: how often tiers are measured, and what a tier without `action` does. */
+  alerts: { interval: '10s', action: 'none' },
   records: {
     path: 'docs/deployments/{environment}',
     author: { name: 'Gangway', email: 'gangway@localhost' },
@@ -610,6 +614,26 @@ function buildService(mode: Mode) {
     syncTimeout: duration(`How long a sync may take to be Synced, Succeeded and Healthy at Gangway's commit. Default ${DEFAULTS.gitops.syncTimeout}.`, { positive: true, max: '1h' }).optional(),
     settle: duration(`How long Healthy must hold after the sync. Default ${DEFAULTS.gitops.settle}.`, { max: '10m' }).optional(),
     prune: z.boolean().optional().describe('Whether Gangway\'s syncs delete objects removed from Git (`argocd app sync --prune`). Default false.'),
+    blueGreen: z.strictObject({
+      activeKey: req(valuesKey('the serving slot').describe('The values key naming the slot the public Service selects: blue or green. Switching is a commit that writes the other slot\'s name there.')),
+      tagKeys: req(z.strictObject({
+        blue: req(valuesKey('the blue slot\'s tag').describe('The values key of the blue slot\'s tag.')),
+        green: req(valuesKey('the green slot\'s tag').describe('The values key of the green slot\'s tag.')),
+      }).describe('The values keys that take each slot\'s tag.')),
+      previewKey: valuesKey('the preview slot').optional().describe('A values key Gangway keeps naming the slot that does not serve, for charts that cannot derive it from activeKey. Default: none.'),
+      deployments: z.strictObject({
+        blue: req(k8sName('Deployment').describe('The blue slot\'s Deployment.')),
+        green: req(k8sName('Deployment').describe('The green slot\'s Deployment.')),
+      }).optional().describe('The Deployments the chart runs the slots as. Default: <deployment>-blue and <deployment>-green.'),
+      previewService: k8sName('Service').optional().describe('The Service the chart points at the slot that does not serve; smoke checks reach the new release through it. Default: <service>-preview.'),
+    }).optional().describe('Blue-green by keys the chart exposes (used with strategy.blueGreen): the new release\'s tag goes into the slot that does not serve, then activeKey switches; each step is a commit and a sync.'),
+    canary: z.strictObject({
+      tagKey: req(valuesKey('the canary\'s tag').describe('The values key of the canary Deployment\'s tag.')),
+      replicasKey: req(valuesKey('the canary\'s replicas').describe('The values key of the canary Deployment\'s replica count.')),
+      weightKey: valuesKey('the canary\'s weight').optional().describe('The values key of the canary\'s share of requests, 0-100, for charts that split requests by weight (an HTTPRoute, a mesh). Default: none; requests split by replica counts.'),
+      stableWeightKey: valuesKey('the stable weight').optional().describe('A values key Gangway keeps at 100 minus the canary\'s weight, for charts that cannot compute it. Only with weightKey. Default: none.'),
+      deployment: k8sName('Deployment').optional().describe('The canary\'s Deployment. Default: <deployment>-canary.'),
+    }).optional().describe('Canary by keys the chart exposes (used with strategy.canary): the canary\'s tag, replicas and weight; the stable release is key. Each step is a commit and a sync.'),
     ...cluster,
     ...objects,
   }).describe('Deploy the service by a commit to a config repository that Argo CD syncs.');
@@ -939,6 +963,40 @@ const skippableGate = z.enum(SKIPPABLE_GATES, {
   },
 });
 
+const autoDeploy = z.strictObject({
+  image: z.strictObject({
+    repository: placeholderStringOf(['service']).min(1)
+      .describe('The repository polled for each service, as `host[:port]/path`; ${service} is replaced by the service name (e.g. `registry.example.com/shop/${service}`). Its registry\'s credentials come from `registries`.'),
+    tagPattern: z.string().min(1).superRefine((pattern, ctx) => {
+      try {
+        new RegExp(pattern);
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom', input: pattern,
+          message: withHint(`${quote(pattern)} is not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+            'write a JavaScript regular expression, e.g. \'^[0-9]+[.][0-9]+[.][0-9]+$\' for tags like 1.4.2'),
+        });
+      }
+    }).describe('A regular expression (JavaScript syntax) a tag must match to be deployed, e.g. `^[0-9]+[.][0-9]+[.][0-9]+$` for 1.4.2; anchor it with ^ and $ to match whole tags.'),
+    order: z.enum(['semver', 'pushed']).optional()
+      .describe(`Which matching tag is newest: \`semver\` (the highest semantic version; tags that are not one are ignored) or \`pushed\` (the tag that appeared in the registry last, as Gangway sees it from poll to poll). Default ${DEFAULTS.autoDeploy.order}.`),
+    interval: duration(`How often the registry is asked for new tags. Default ${DEFAULTS.autoDeploy.interval}.`, { positive: true, max: '24h' }).optional(),
+  }).optional().describe('Poll a registry: a new tag matching tagPattern is deployed.'),
+  webhook: z.literal(true).optional().describe('Accept signed `POST /v1/webhooks/release` requests from CI (no API token; HMAC-SHA256 of the body with the secret of secretFromEnv in X-Gangway-Signature).'),
+  secretFromEnv: envVarName('Environment variable holding the webhook\'s signing secret; required with webhook, read when the file is loaded.').optional(),
+  services: z.array(z.string().min(1)).min(1).superRefine(noRepeats('service')).optional()
+    .describe('Only these services are deployed automatically. Default: every service.'),
+  allowPromoted: z.boolean().optional()
+    .describe('Allow it in an environment that has promotion (not the first of its chain): the releases still pass every gate there, the promotion gate too. Default false.'),
+}).superRefine(exactlyOne('autoDeploy', ['image', 'webhook'])).superRefine((a, ctx) => {
+  if (a.webhook && a.secretFromEnv === undefined) {
+    ctx.addIssue({ code: 'custom', input: a, path: ['webhook'], message: withHint('a webhook needs secretFromEnv', 'name the environment variable holding the signing secret: `secretFromEnv: GANGWAY_RELEASE_SECRET`') });
+  }
+  if (a.image && !a.webhook && a.secretFromEnv !== undefined) {
+    ctx.addIssue({ code: 'custom', input: a.secretFromEnv, path: ['secretFromEnv'], message: withHint('secretFromEnv belongs to webhook', 'remove it, or use `webhook: true` instead of image') });
+  }
+}).describe('Releases that start themselves: new image tags in a registry (image) or signed requests from CI (webhook), deployed with actor gangway/auto through every gate of the environment.');
+
 /** One entry of `environments`. */
 export const environmentSchema = reserveKeys(z.strictObject({
   promotion: z.strictObject({
@@ -978,6 +1036,7 @@ export const environmentSchema = reserveKeys(z.strictObject({
     skip: z.array(skippableGate).superRefine(noRepeats('gate')).optional()
       .describe(`Gates an expedited deployment skips: ${SKIPPABLE_GATES.join(', ')}. A reason is always required. Default none.`),
   }).optional().describe('Hotfix policy: `--expedited` deployments may skip these gates; they always need a reason and are flagged for post-incident review. Absent: no expedited deployments here.'),
+  autoDeploy: autoDeploy.optional(),
 }, {
   error: (iss) => iss.input === null ? withHint('expected a mapping, got null', 'write `{}` for an environment without policies') : undefined,
 }), { ...PROJECT_KEYS_ELSEWHERE, ...MIGRATIONS_ELSEWHERE }).describe('A stage with its policies.');
@@ -1015,7 +1074,13 @@ const ruleWindow = duration(`Trailing window each measurement covers. Default ${
 const minSamples = z.int().min(0).optional()
   .describe(`Requests each release needs in the window for a verdict; fewer is inconclusive. Default ${DEFAULTS.analysis.minSamples}.`);
 
-const threshold = z.strictObject({
+/** A direction written on a rule that has none gets its own message instead of "unknown key". */
+const NO_DIRECTION = {
+  threshold: { message: 'a threshold rule has no direction', hint: 'its limits say which way is bad: max fails above, min fails below (e.g. `min: 10` for "must not fall under 10"); direction belongs to relative and judge rules' },
+  healthFailures: { message: 'a healthFailures rule has no direction', hint: 'it counts failed health checks; direction belongs to relative and judge rules' },
+};
+
+const threshold = reserveKeys(z.strictObject({
   metric: metricSource,
   max: z.number().optional().describe('Fails when the canary\'s value stays above this.'),
   min: z.number().optional().describe('Fails when the canary\'s value stays below this.'),
@@ -1028,37 +1093,122 @@ const threshold = z.strictObject({
   } else if (t.max !== undefined && t.min !== undefined && t.min > t.max) {
     ctx.addIssue({ code: 'custom', input: t.min, path: ['min'], message: withHint(`min ${t.min} is above max ${t.max}`, 'no value could pass; swap them') });
   }
-}).describe('Fails when the canary\'s value is above max (or below min) for a while: "error rate > 5% for 2m".');
+}), { direction: NO_DIRECTION.threshold }).describe('Fails when the canary\'s value is above max (or below min) for a while: "error rate > 5% for 2m".');
+
+export const DIRECTIONS = ['increase', 'decrease', 'either'] as const;
+
+const direction = (description: string) => z.enum(DIRECTIONS, {
+  error: (iss) => {
+    const guess = typeof iss.input === 'string' ? didYouMean(iss.input, [...DIRECTIONS]) : undefined;
+    return withHint(`expected increase, decrease or either, got ${describeValue(iss.input)}`, guess ? `did you mean ${guess}?` : 'increase: a rise is bad; decrease: a fall is bad; either: both are');
+  },
+}).optional().describe(description);
+
+/**
+ * The direction of a rule that does not write one: the builtin error rate and latencies only get
+ * worse by going up; a metric the user names (a PromQL query, a web field, the request rate)
+ * may be bad either way.
+ */
+export function defaultDirection(metric: { builtin?: BuiltinMetric } | undefined): (typeof DIRECTIONS)[number] {
+  return metric?.builtin !== undefined && metric.builtin !== 'request_rate' ? 'increase' : 'either';
+}
+
+/** Issues for limits a rule's direction never checks (`maxDecrease` on a rule looking for a rise, …). */
+function directionLimits(dir: (typeof DIRECTIONS)[number], written: boolean, limits: Array<[string, unknown]>, ctx: z.RefinementCtx): void {
+  const why = written ? `direction is ${dir}` : `direction is ${dir} by default for this metric`;
+  for (const [key, value] of limits) {
+    if (value === undefined) continue;
+    const up = key.endsWith('Increase');
+    if ((up && dir === 'decrease') || (!up && dir === 'increase')) {
+      ctx.addIssue({
+        code: 'custom', input: value, path: key.split('.'),
+        message: withHint(`${key} is never checked: ${why}`, up ? 'remove it, or set `direction: either` to check both ways' : 'remove it, or set `direction: decrease` (or either) to check a fall'),
+      });
+    }
+  }
+}
 
 const relative = z.strictObject({
   metric: metricSource,
-  maxRatio: z.number().positive().optional().describe('Fails when canary / stable is above this: 2 means "more than twice the stable release\'s value".'),
-  maxIncrease: z.number().min(0).optional().describe('Fails when (canary − stable) / stable is above this: 0.5 means "up by more than 50%".'),
+  direction: direction('Which way a difference from stable is bad: increase, decrease or either. Default increase for the builtin error rate and latencies, either for other metrics. maxRatio applies in each direction checked.'),
+  maxRatio: z.number().positive().optional().describe('Fails when the releases differ by more than this factor in a direction checked: canary / stable above it (increase) or stable / canary above it (decrease). 2 means "more than twice" or "less than half" the stable release\'s value.'),
+  maxIncrease: z.number().min(0).optional().describe('Fails when (canary − stable) / stable is above this: 0.5 means "up by more than 50%". Not with direction decrease.'),
+  maxDecrease: z.number().min(0).max(1).optional().describe('Fails when (stable − canary) / stable is above this: 0.2 means "down by more than 20%". Not with direction increase.'),
   window: ruleWindow,
   minSamples,
-}).refine((r) => r.maxRatio !== undefined || r.maxIncrease !== undefined, {
-  error: withHint('a relative rule needs maxRatio or maxIncrease', 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s'),
+}).superRefine((r, ctx) => {
+  if (r.maxRatio === undefined && r.maxIncrease === undefined && r.maxDecrease === undefined) {
+    ctx.addIssue({
+      code: 'custom', input: r,
+      message: withHint('a relative rule needs maxRatio, maxIncrease or maxDecrease', 'e.g. `maxRatio: 2` fails when the canary\'s value is more than twice the stable release\'s, `{ direction: decrease, maxDecrease: 0.2 }` when it is down by more than 20%'),
+    });
+    return;
+  }
+  directionLimits(r.direction ?? defaultDirection(r.metric), r.direction !== undefined, [['maxIncrease', r.maxIncrease], ['maxDecrease', r.maxDecrease]], ctx);
 }).describe('Compares the canary with the stable release measured over the same window: "p95 > 2x stable".');
 
-const healthFailures = z.strictObject({
+const healthFailures = reserveKeys(z.strictObject({
   consecutive: z.int().min(1).describe('Consecutive failed health checks of any canary instance that fail the rule.'),
-}).describe('Fails after consecutive failed health checks of a canary instance.');
+}), { direction: NO_DIRECTION.healthFailures }).describe('Fails after consecutive failed health checks of a canary instance.');
 
 const alphaRange = (iss: { input?: unknown }) => withHint(`alpha must be greater than 0 and at most 0.5, got ${String(iss.input)}`,
   `it is the significance level of the judge's tests; ${DEFAULTS.analysis.judge.alpha} (the default) or 0.05 are usual`);
 
+const EFFECT_MEASURES = ['medianShift', 'meanRatio', 'cles'] as const;
+
+const effectSize = z.strictObject({
+  measure: z.enum(EFFECT_MEASURES, {
+    error: (iss) => withHint(`expected medianShift, meanRatio or cles, got ${describeValue(iss.input)}`, 'medianShift: ratio of the medians; meanRatio: ratio of the means (metric judges only); cles: P(canary > stable)'),
+  }).optional().describe('How the size of a difference is measured: medianShift (canary median / stable median), meanRatio (canary mean / stable mean; a judge with a metric only) or cles (common-language effect size, P(canary > stable) + ½ P(tie), 0.5 when they do not differ). Default medianShift for latency, meanRatio for a metric.'),
+  allowedIncrease: z.number().positive().optional().describe('A significant rise passes while the measure stays at or below this: 1.2 (ratios) or 0.6 (cles). Default: 1 and 0.5 (no band); for latency, maxLatencyShift.'),
+  allowedDecrease: z.number().positive().optional().describe('A significant fall passes while the measure stays at or above this: 0.8 (ratios) or 0.4 (cles). Default: 1 and 0.5 (no band); for latency, 1 / maxLatencyShift.'),
+}).describe('The tolerance band: a difference smaller than this passes even when it is significant (Kayenta\'s allowedIncrease / allowedDecrease).');
+
 const judge = z.strictObject({
-  errors: z.boolean().optional().describe(`Compare error proportions. Default ${DEFAULTS.analysis.judge.errors}.`),
-  latency: z.boolean().optional().describe(`Compare latency distributions. Default ${DEFAULTS.analysis.judge.latency}.`),
+  metric: metricSource.optional().describe('Judge this metric instead of the request windows: its value every `step` over the window, canary against stable, with a Mann-Whitney U test (exact for small samples). A PromQL query (prometheus).'),
+  direction: direction('Which way a difference of latency or of the metric is bad: increase, decrease or either. Default increase for latency, either for a metric. The error test always looks for more errors.'),
+  step: duration(`Spacing of the metric's samples over the window (with metric). Default ${DEFAULTS.analysis.judge.step}.`, { positive: true, max: '1h' }).optional(),
+  effectSize: effectSize.optional(),
+  errors: z.boolean().optional().describe(`Compare error proportions. Default ${DEFAULTS.analysis.judge.errors} (false with metric).`),
+  latency: z.boolean().optional().describe(`Compare latency distributions. Default ${DEFAULTS.analysis.judge.latency} (false with metric).`),
   alpha: z.number().gt(0, { error: alphaRange }).lte(0.5, { error: alphaRange }).optional()
     .describe(`Significance level of the tests, in (0, 0.5]. Default ${DEFAULTS.analysis.judge.alpha}.`),
-  minSamples: z.int().min(1).optional().describe(`Requests each release needs in the window; fewer is inconclusive. Default ${DEFAULTS.analysis.judge.minSamples}.`),
+  minSamples: z.int().min(1).optional().describe(`Requests (or, with metric, samples) each release needs in the window; fewer is inconclusive. Default ${DEFAULTS.analysis.judge.minSamples} (${DEFAULTS.analysis.judge.metricMinSamples} samples with metric).`),
   window: duration(`Trailing window compared. Default ${DEFAULTS.analysis.judge.window}.`, { positive: true, max: '24h' }).optional(),
   maxLatencyShift: z.number().positive().optional()
-    .describe(`How much slower the canary may be before a significant difference fails it, as a ratio. Default ${DEFAULTS.analysis.judge.maxLatencyShift}.`),
-}).refine((j) => j.errors !== false || j.latency !== false, {
-  error: withHint('the judge compares nothing: errors and latency are both false', 'set errors or latency to true (both are by default)'),
-}).describe('Statistical judge, canary vs stable, on the agent\'s request metrics.');
+    .describe(`How much slower the canary may be before a significant difference fails it, as a ratio (the same as effectSize { measure: medianShift, allowedIncrease }). Default ${DEFAULTS.analysis.judge.maxLatencyShift}.`),
+}).superRefine((j, ctx) => {
+  const issue = (path: string, input: unknown, message: string, hint: string): void => {
+    ctx.addIssue({ code: 'custom', input, path: path === '' ? [] : path.split('.'), message: withHint(message, hint) });
+  };
+  if (j.metric !== undefined) {
+    for (const key of ['errors', 'latency', 'maxLatencyShift'] as const) {
+      if (j[key] !== undefined) issue(key, j[key], `${key} does not apply to a judge with a metric`, 'a judge compares either the request windows (errors, latency) or one metric; write two judge rules for both');
+    }
+    if (j.metric.builtin !== undefined || j.metric.web !== undefined) {
+      issue(j.metric.builtin !== undefined ? 'metric.builtin' : 'metric.web', j.metric.builtin ?? j.metric.web, 'a judge samples its metric over the window, which only a prometheus metric can give',
+        j.metric.builtin !== undefined ? 'judge the builtin metrics without `metric` (errors, latency), or write the metric as a PromQL query' : 'write the metric as a PromQL query, or judge it with a relative rule');
+    }
+  } else {
+    if (j.errors === false && j.latency === false) issue('', j, 'the judge compares nothing: errors and latency are both false', 'set errors or latency to true (both are by default)');
+    if (j.step !== undefined) issue('step', j.step, 'step applies to a judge with a metric', 'remove it; the request windows are read whole');
+    if (j.direction !== undefined && j.latency === false) issue('direction', j.direction, 'direction applies to latency or a metric, and this judge tests errors only', 'remove it; the error test always looks for more failed requests');
+    if (j.effectSize?.measure === 'meanRatio') issue('effectSize.measure', 'meanRatio', 'meanRatio needs the values themselves; latency comes as a histogram, which has no mean', 'use medianShift or cles for latency');
+    if (j.effectSize !== undefined && j.maxLatencyShift !== undefined) issue('maxLatencyShift', j.maxLatencyShift, 'maxLatencyShift and effectSize both set the tolerance band', 'keep one: maxLatencyShift 1.5 is effectSize { measure: medianShift, allowedIncrease: 1.5 }');
+  }
+  const e = j.effectSize;
+  if (e !== undefined) {
+    const cles = e.measure === 'cles';
+    if (e.allowedIncrease !== undefined && (cles ? !(e.allowedIncrease >= 0.5 && e.allowedIncrease < 1) : !(e.allowedIncrease >= 1))) {
+      issue('effectSize.allowedIncrease', e.allowedIncrease, `allowedIncrease ${e.allowedIncrease} is ${cles ? 'outside [0.5, 1)' : 'below 1'}`, cles ? 'cles is 0.5 when the releases do not differ; e.g. 0.6 lets a canary above stable in 60% of pairs pass' : 'a ratio of 1 means no difference; e.g. 1.2 lets a rise of 20% pass');
+    }
+    if (e.allowedDecrease !== undefined && (cles ? !(e.allowedDecrease > 0 && e.allowedDecrease <= 0.5) : !(e.allowedDecrease <= 1))) {
+      issue('effectSize.allowedDecrease', e.allowedDecrease, `allowedDecrease ${e.allowedDecrease} is ${cles ? 'outside (0, 0.5]' : 'above 1'}`, cles ? 'cles is 0.5 when the releases do not differ; e.g. 0.4 lets a canary below stable in 60% of pairs pass' : 'a ratio of 1 means no difference; e.g. 0.8 lets a fall of 20% pass');
+    }
+    const dir = j.direction ?? (j.metric !== undefined ? 'either' : 'increase');
+    directionLimits(dir, j.direction !== undefined, [['effectSize.allowedIncrease', e.allowedIncrease], ['effectSize.allowedDecrease', e.allowedDecrease]], ctx);
+  }
+}).describe('Statistical judge, canary vs stable: on the agent\'s request metrics (errors, latency), or on one metric sampled over the window.');
 
 const POLICY_HINT = 'write pause, fail, tolerate, or { tolerate: N }';
 
@@ -1331,6 +1481,67 @@ const notifications = z.array(notifier).superRefine(uniqueNames('notifier', 'not
   .describe('Where deployment events are sent. A failed delivery is retried and recorded; it never fails a deployment.');
 
 // ---------------------------------------------------------------------------------------------
+// Alert tiers (src/alerts): conditions in the rule language, channels, an action
+
+/** Built-in sets of tiers; `runbook-tiers` is the runbooks' P0–P2 (src/alerts/presets.ts). */
+export const ALERT_PRESETS = ['runbook-tiers'] as const;
+export const ALERT_ACTIONS = ['rollback', 'freeze', 'none'] as const;
+
+const alertAction = z.enum(ALERT_ACTIONS, {
+  error: (iss) => {
+    const guess = typeof iss.input === 'string' ? didYouMean(iss.input, ALERT_ACTIONS) : undefined;
+    return withHint(`expected rollback, freeze or none, got ${describeValue(iss.input)}`, guess ? `did you mean ${guess}?` : 'rollback rolls the deployment back; freeze freezes its environment; none only notifies');
+  },
+}).describe(`What a firing tier does besides notifying: rollback (the deployment it concerns), freeze (its environment, until a person lifts the freeze) or none. Default ${DEFAULTS.alerts.action}.`);
+
+const alertChannels = z.array(z.string().regex(NAME_PATTERN, {
+  error: (iss) => withHint(`${quote(iss.input)} is not a notifier name`, 'name a notifier of `notifications`, e.g. `ops-webhook`'),
+})).superRefine(noRepeats('channel')).describe('Notifiers (names under `notifications`) told when the tier fires and resolves, whatever their `events`.');
+
+const alertCondition = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, {
+    error: (iss) => withHint(`${quote(iss.input)} is not a valid condition name`, 'use lowercase letters, digits and dashes, starting with a letter (e.g. `error-rate`)'),
+  }).describe('Name of the condition, unique within its tier; alerts name it.'),
+  threshold: threshold.optional(),
+  relative: relative.optional(),
+  healthFailures: healthFailures.optional(),
+  judge: judge.optional(),
+  for: duration('How long the condition must hold, at every evaluation, before the tier fires. Default 0s (at once). A threshold may say it as its own `for`.', { max: '24h' }).optional(),
+}).superRefine(exactlyOne('a condition', ['threshold', 'relative', 'healthFailures', 'judge']))
+  .superRefine((c, ctx) => {
+    if (c.for !== undefined && c.threshold?.for !== undefined) {
+      ctx.addIssue({ code: 'custom', input: c.for, path: ['for'], message: withHint('the condition says `for` twice: here and in its threshold', 'keep one of them; both mean how long the breach must last') });
+    }
+  }).describe('One condition in the rule language of `analysis`: exactly one of threshold, relative, healthFailures, judge; it holds while the rule fails.');
+
+const alertTier = z.strictObject({
+  conditions: z.array(alertCondition).min(1, { error: withHint('a tier needs at least one condition', 'e.g. `- { name: error-rate, threshold: { metric: { builtin: error_rate }, max: 0.1, for: 2m } }`') })
+    .superRefine(uniqueNames('condition', 'conditions', 'a tier'))
+    .describe('The tier fires when any condition has held for its duration.'),
+  channels: alertChannels.optional(),
+  action: alertAction.optional(),
+}).describe('One alert tier.');
+
+const alerts = z.strictObject({
+  preset: z.enum(ALERT_PRESETS, {
+    error: (iss) => withHint(`unknown alert preset ${describeValue(iss.input)}`, `presets: ${ALERT_PRESETS.join(', ')}`),
+  }).optional().describe('Start from built-in tiers: runbook-tiers is the runbooks\' P0 (rollback), P1 (freeze) and P2 (notify), named p0, p1, p2.'),
+  interval: duration(`How often every tier is measured for each deployment. Default ${DEFAULTS.alerts.interval}.`, { positive: true, max: '1h' }).optional(),
+  channels: z.record(nameKey('alert tier'), alertChannels).optional().describe('With a preset: where each of its tiers goes, e.g. `{ p0: [pager], p1: [ops] }`.'),
+  actions: z.record(nameKey('alert tier'), alertAction).optional().describe('With a preset: a different action for some of its tiers, e.g. `{ p1: none }`.'),
+  tiers: z.record(nameKey('alert tier'), alertTier).optional().describe('Tiers of your own, by name (besides a preset\'s).'),
+}).superRefine((a, ctx) => {
+  if (a.preset === undefined && a.tiers === undefined) {
+    ctx.addIssue({ code: 'custom', input: a, message: withHint('alerts needs a preset or tiers', 'write `preset: runbook-tiers` with `channels`, or define `tiers`') });
+  }
+  if (a.preset !== undefined) return;
+  for (const key of ['channels', 'actions'] as const) {
+    if (a[key] === undefined) continue;
+    ctx.addIssue({ code: 'custom', input: a[key], path: [key], message: withHint(`${key} applies to the tiers of a preset, and alerts has no preset`, `add \`preset: runbook-tiers\`, or write ${key === 'channels' ? 'channels' : 'action'} inside each tier under tiers`) });
+  }
+}).describe('Alert tiers evaluated on each deployment\'s release for its rollout and post-deploy watch: a tier that fires is recorded (alert.fired), notifies its channels and may roll back or freeze. See docs/alerts.md.');
+
+// ---------------------------------------------------------------------------------------------
 // The file
 
 const store = z.strictObject({
@@ -1382,6 +1593,7 @@ export const configSchema = reserveKeys(z.strictObject({
   incidents: incidents.optional(),
   records: records.optional(),
   notifications: notifications.optional(),
+  alerts: alerts.optional(),
   environments: z.record(nameKey('environment'), environmentSchema)
     .refine((e) => Object.keys(e).length > 0, { error: withHint('declare at least one environment', 'e.g. `environments: { dev: {} }`') })
     .superRefine(atMostKeys('environments', MAX_ENVIRONMENTS))
@@ -1417,5 +1629,7 @@ export type RawMigrations = NonNullable<RawServiceSettings['migrations']>;
 export type RawNotifier = z.output<typeof notifier>;
 /** `records` as written. */
 export type RawRecords = z.output<typeof records>;
+/** `alerts` as written. */
+export type RawAlerts = z.output<typeof alerts>;
 /** A rule's `metric` as written. */
 export type RawMetricSource = z.output<typeof metricSource>;

@@ -9,7 +9,7 @@ import type { GitOpsTargetConfig, HelmTargetConfig } from './helm.js';
 import type { JobsConfig, KubernetesTargetConfig } from './kubernetes.js';
 
 export type { JobsConfig, JobConfig, KubernetesSource, KubernetesTargetConfig } from './kubernetes.js';
-export type { ArgoCDConfig, GitOpsTargetConfig, HelmImageKeys, HelmTargetConfig, KubeAccess } from './helm.js';
+export type { ArgoCDConfig, GitOpsBlueGreenConfig, GitOpsCanaryConfig, GitOpsTargetConfig, HelmImageKeys, HelmTargetConfig, KubeAccess } from './helm.js';
 
 export interface HealthConfig {
   path: string;
@@ -124,11 +124,55 @@ export type AnalysisRule =
    * canary / stable > maxRatio ("p95 > 2x stable") or (canary - stable) / stable > maxIncrease
    * ("error rate up by more than 50%").
    */
-  | (RuleBase & { kind: 'relative'; metric: MetricSource; maxRatio: number | null; maxIncrease: number | null; windowMs: number; minSamples: number })
+  | (RuleBase & { kind: 'relative'; metric: MetricSource; direction: Direction; maxRatio: number | null; maxIncrease: number | null; maxDecrease: number | null; windowMs: number; minSamples: number })
   /** Fails after `consecutive` consecutive failed health checks of any canary instance. */
   | (RuleBase & { kind: 'healthFailures'; consecutive: number })
-  /** Statistical judge, canary vs stable: error proportions and latency distributions. Inconclusive below `minSamples` per release. */
-  | (RuleBase & { kind: 'judge'; errors: boolean; latency: boolean; alpha: number; minSamples: number; windowMs: number; maxLatencyShift: number });
+  /**
+   * Statistical judge, canary vs stable: error proportions and latency distributions of the
+   * request windows, or (with `metric`) the samples of a metric every `stepMs` over the window.
+   * Inconclusive below `minSamples` per release (requests, or samples of the metric).
+   */
+  | (RuleBase & {
+    kind: 'judge'; metric: MetricSource | null; errors: boolean; latency: boolean; alpha: number; minSamples: number; windowMs: number; stepMs: number;
+    /** Which way a difference of latency or of the metric is bad; the error test is always `increase`. */
+    direction: Direction;
+    effectSize: EffectSize;
+  });
+
+/** Which way a difference from the stable release counts against the canary. */
+export type Direction = 'increase' | 'decrease' | 'either';
+
+/**
+ * The tolerance band of the judge: a significant difference fails only when its effect size is
+ * beyond `allowedIncrease` (above) or `allowedDecrease` (below). Ratios (`medianShift`,
+ * `meanRatio`) are neutral at 1, `cles` (P(canary > stable) + ½ P(tie)) at 0.5.
+ */
+export interface EffectSize { measure: 'medianShift' | 'meanRatio' | 'cles'; allowedIncrease: number; allowedDecrease: number }
+
+/** What a firing alert tier does besides notifying its channels. */
+export type AlertAction = 'rollback' | 'freeze' | 'none';
+
+/** One condition of an alert tier: a rule that holds while it fails, for at least `forMs`. */
+export interface AlertCondition {
+  /** The rule; a threshold's own `for` is moved to `forMs` (the rule's `forMs` is 0). */
+  rule: AnalysisRule;
+  forMs: number;
+}
+
+/** One alert tier: it fires when any condition has held for its duration. */
+export interface AlertTier {
+  name: string;
+  conditions: AlertCondition[];
+  /** Names of notifiers under `notifications`. */
+  channels: string[];
+  action: AlertAction;
+}
+
+export interface AlertsConfig {
+  intervalMs: number;
+  /** Preset tiers first (in the preset's order), then the file's own. */
+  tiers: AlertTier[];
+}
 
 export interface AnalysisTemplate {
   name: string;
@@ -246,6 +290,19 @@ export interface EnvironmentConfig {
    * reason and is flagged for post-incident review. Null: no expedited deployments here.
    */
   expedited: { skip: GateName[] } | null;
+  /** Releases that start themselves (see docs/autodeploy.md); absent: only people deploy here. */
+  autoDeploy?: AutoDeployConfig;
+}
+
+/** `environments.<name>.autoDeploy`, compiled. */
+export interface AutoDeployConfig {
+  /** Poll a registry; null with a webhook. */
+  image: { repository: string; tagPattern: string; order: 'semver' | 'pushed'; intervalMs: number } | null;
+  /** Signed requests from CI; null when polling. `secret` was read from `secretFromEnv` when the file was loaded. */
+  webhook: { secretFromEnv: string; secret: string } | null;
+  /** The services deployed automatically (every service when the file names none). */
+  services: string[];
+  allowPromoted: boolean;
 }
 
 /** A weekly range (`days` at local `from`–`to`, "HH:MM") or a one-off range (local "YYYY-MM-DDTHH:MM" `start`–`end`). */
@@ -317,6 +374,8 @@ export interface GangwayConfig {
   incidents: { label: string; value: string } | null;
   records: RecordsConfig | null;
   notifications: NotifierConfig[];
+  /** Alert tiers (`alerts`; docs/alerts.md); null or absent: none. Optional only for configs built by hand. */
+  alerts?: AlertsConfig | null;
   metrics: { prometheus: { address: string; timeoutMs: number } | null; requests: RequestQueries | null };
 }
 

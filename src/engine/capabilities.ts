@@ -107,7 +107,7 @@ const REQUEST_METRICS_HINT = 'set metrics.requests (with metrics.prometheus) to 
 /** Why a template needs the target's request metrics (a rule on a builtin metric, the judge), or null. */
 function builtinUse(t: AnalysisTemplate | undefined): string | null {
   for (const rule of t?.rules ?? []) {
-    if (rule.kind === 'judge') return `its rule ${rule.name} judges the target's request counts`;
+    if (rule.kind === 'judge' && rule.metric === null) return `its rule ${rule.name} judges the target's request counts`;
     if ((rule.kind === 'threshold' || rule.kind === 'relative') && rule.metric.kind === 'builtin') return `its rule ${rule.name} reads the builtin ${rule.metric.metric}`;
   }
   return null;

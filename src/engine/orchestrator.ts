@@ -27,6 +27,7 @@ import type {
 } from './types.js';
 import { didYouMean as closest } from '../config/problems.js';
 import { assertVersion, releaseOf } from './release.js';
+import { autoDeployStatusOf } from '../autodeploy/status.js';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -367,6 +368,7 @@ export class Orchestrator implements OrchestratorApi {
           limits: liveLimits(this.config, cfg),
           preview: previewFrom(cfg, traffic),
           platform,
+          autoDeploy: await autoDeployStatusOf(this.config, this.store, service, env.name),
         });
       }
     }

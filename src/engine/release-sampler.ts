@@ -35,6 +35,8 @@ export interface ReleaseSamplerOptions {
   owner?: string;
   /** Sample the serving release of each pair with no active deployment this often; off when undefined. */
   servingIntervalMs?: number;
+  /** Whether this replica takes the serving samples (it holds the background lease). Default: always. */
+  background?: () => boolean;
 }
 
 /**
@@ -126,7 +128,8 @@ export class ReleaseSampler {
       if (ids.has(d.id)) this.last.set(d.id, now);
       else this.last.delete(d.id);
     }
-    if (this.o.servingIntervalMs !== undefined) samples.push(...await this.serving(now, [...active, ...ended]));
+    // Serving samples are taken by one replica: the one holding the background lease.
+    if (this.o.servingIntervalMs !== undefined && (this.o.background?.() ?? true)) samples.push(...await this.serving(now, [...active, ...ended]));
     await store.appendReleaseSamples(samples);
     return samples;
   }

@@ -40,6 +40,8 @@ export interface RunnerOptions {
   analysis?: AnalysisRuntime | null;
   /** Gate evaluation for the gates step; without it the gates step passes (engine tests). */
   gates?: GateRuntime | null;
+  /** Whether this runner does the work done once across replicas (retiring unrouted releases): the background lease. Default: always. */
+  background?: () => boolean;
 }
 
 /**
@@ -81,8 +83,10 @@ export class Runner {
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private lastRetire = 0;
+  private readonly background: () => boolean;
 
   constructor(opts: RunnerOptions) {
+    this.background = opts.background ?? (() => true);
     this.store = opts.store;
     this.config = opts.config;
     this.target = opts.target;
@@ -119,6 +123,19 @@ export class Runner {
   /** Deployment ids this runner drives right now. */
   active(): string[] {
     return [...this.driving.keys()];
+  }
+
+  /**
+   * Fails a deployment this runner drives with `reason`, as a failed background analysis does:
+   * the current forward step is interrupted and the rollback begins (an alert tier's `rollback`).
+   * Returns false when this runner does not drive it.
+   */
+  fail(id: string, reason: string): boolean {
+    const entry = this.driving.get(id);
+    if (!entry) return false;
+    entry.failure ??= reason;
+    entry.step?.abort(new Interrupted('analysis-fail', entry.failure));
+    return true;
   }
 
   private async run(): Promise<void> {
@@ -158,7 +175,7 @@ export class Runner {
       if (claimed) this.drive(claimed);
     }
 
-    if (now - this.lastRetire >= 1000 && !this.stopping) {
+    if (now - this.lastRetire >= 1000 && !this.stopping && this.background()) {
       this.lastRetire = now;
       await this.retireUnrouted(now);
     }
@@ -166,11 +183,28 @@ export class Runner {
 
   private drive(d: DeploymentRecord): void {
     const ac = new AbortController();
+    const every = Math.max(100, Math.floor(this.leaseTtlMs / 3));
+    // A runner that cannot renew its lease (the database unreachable, a renewal hanging) lets
+    // go shortly before the lease may have expired, timed from the last renewal the store
+    // confirmed (on the process's monotonic clock): another runner may take the deployment
+    // then, and two must never drive it at once.
+    const letGoAfter = this.leaseTtlMs - Math.min(Math.floor(every / 2), 2000);
+    const letGo = () => {
+      this.log.warn({ deployment: d.id }, 'lease could not be renewed before it expires; letting the deployment go until the store answers');
+      ac.abort(new Interrupted('lease-lost'));
+    };
+    let confirmedAt = performance.now();
+    let expiry = setTimeout(letGo, letGoAfter);
     const renew = setInterval(() => {
+      const sent = performance.now();
       this.store.renewLease(d.id, this.owner, this.clock.now(), this.leaseTtlMs).then((ok) => {
-        if (!ok) ac.abort(new Interrupted('lease-lost'));
+        if (!ok) { ac.abort(new Interrupted('lease-lost')); return; }
+        if (sent <= confirmedAt || ac.signal.aborted) return;
+        confirmedAt = sent;
+        clearTimeout(expiry);
+        expiry = setTimeout(letGo, Math.max(0, sent + letGoAfter - performance.now()));
       }, (err: unknown) => this.log.warn({ err, deployment: d.id }, 'lease renewal failed'));
-    }, Math.max(100, Math.floor(this.leaseTtlMs / 3)));
+    }, every);
     const entry: { ac: AbortController; done: Promise<void>; step: AbortController | null; failure: string | null } = { ac, done: Promise.resolve(), step: null, failure: null };
     const background = this.startBackground(d, entry, ac.signal);
     const done = (async () => {
@@ -181,6 +215,7 @@ export class Runner {
       } finally {
         background?.stop();
         clearInterval(renew);
+        clearTimeout(expiry);
         this.driving.delete(d.id);
         const why = ac.signal.reason instanceof Interrupted ? ac.signal.reason.why : null;
         if (why !== 'lease-lost') await this.store.releaseLease(d.id, this.owner).catch(() => undefined);

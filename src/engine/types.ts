@@ -3,6 +3,7 @@
  * Implemented by `Orchestrator` in src/engine/orchestrator.ts. Methods throw GangwayError
  * subclasses (src/errors.ts) for requests that cannot be carried out; nothing is written then.
  */
+import type { AutoDeployStatus } from '../autodeploy/status.js';
 import type { PlatformStatus } from '../targets/target.js';
 import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { TargetInstanceState } from '../targets/target.js';
@@ -101,6 +102,8 @@ export interface StatusEntry {
    * deploy themselves, and when the tool cannot be asked now (`error` says why).
    */
   platform?: (PlatformStatus & { error?: undefined }) | { error: string } | null;
+  /** Auto-deploy of the pair (see docs/autodeploy.md): its last tag, a held-back tag, a pause; null when it deploys only by hand. */
+  autoDeploy?: AutoDeployStatus | null;
 }
 
 /** Who and where, for the audit log: the service and environment of the event's deployment (or those its data names), and who acted (its data's actor, by or user, else its deployment's actor). */

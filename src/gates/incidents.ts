@@ -88,7 +88,8 @@ export function incidentReason(alert: AlertmanagerAlert): string {
  * alerts every `repeat_interval` and after restarts, so a fingerprint with an active freeze
  * changes nothing, and neither does one whose freeze a person lifted while this same firing
  * (same `startsAt`) lasts — lifting an incident freeze by hand holds until the alert resolves.
- * Callers serialise deliveries (see PeopleGates), so two cannot race within one process.
+ * Callers serialise deliveries (see PeopleGates), so two cannot race within one process; across
+ * replicas the store's unique index on active alert freezes keeps one.
  */
 export async function applyAlertmanager(
   store: Store, config: GangwayConfig, payload: AlertmanagerPayload, opts: { now: number; newId: () => string },
@@ -126,7 +127,11 @@ export async function applyAlertmanager(
       id: opts.newId(), ...scope, owner: ALERTMANAGER_OWNER, reason: incidentReason(alert), source: 'alert',
       alertFingerprint: alert.fingerprint, createdAt: opts.now, liftedAt: null, liftedBy: null,
     };
-    await store.createFreeze(freeze);
+    // Another replica may have applied the same delivery first: the database keeps one active freeze per alert.
+    if (!(await store.createFreeze(freeze))) {
+      changes.unchanged.push(alert.fingerprint);
+      continue;
+    }
     changes.created.push(freeze);
   }
   const events: NewEvent[] = [

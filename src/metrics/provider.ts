@@ -54,3 +54,30 @@ export interface RequestWindowSource {
   /** The release's requests over the window; total 0 when it had none. Never throws for "no data". */
   requestWindow(q: MetricQuery): Promise<RequestWindow | { phase: 'error'; detail: string }>;
 }
+
+/** The samples of a metric over a window, or why there are none. Never thrown. */
+export type SeriesResult =
+  /** Values every step over the window, oldest first; may hold NaN or ±Inf as the source gave them (the caller judges). */
+  | { phase: 'ok'; values: number[] }
+  | { phase: 'nodata'; detail: string }
+  | { phase: 'error'; detail: string };
+
+/**
+ * Providers that can give a metric's history over a window (Prometheus, by a range query); the
+ * judge of a metric needs them. Checked with {@link isSeriesSource}.
+ */
+export interface MetricSeriesSource {
+  /** The source's values every `stepMs` from `q.now − q.windowMs` to `q.now`. Never throws for expected failures. Idempotent. */
+  series(source: MetricSource, q: MetricQuery, stepMs: number): Promise<SeriesResult>;
+}
+
+/**
+ * Whether a provider can give series.
+ *
+ * @example
+ * const p = ctx.provider(rule.metric);
+ * if (isSeriesSource(p)) await p.series(rule.metric, q, 30_000);
+ */
+export function isSeriesSource(p: MetricProvider): p is MetricProvider & MetricSeriesSource {
+  return typeof (p as Partial<MetricSeriesSource>).series === 'function';
+}

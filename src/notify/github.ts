@@ -25,6 +25,21 @@ export const GITHUB_STATES: Readonly<Record<NotifyEvent, 'in_progress' | 'queued
   superseded: 'inactive',
 };
 
+/**
+ * The state of a status: by the event, or for an alert by the phase the deployment is in, so
+ * an alert on a deployment that already succeeded does not mark it in progress again.
+ */
+export function githubState(n: Notification): (typeof GITHUB_STATES)[NotifyEvent] {
+  if (n.event !== 'alert.fired' && n.event !== 'alert.resolved') return GITHUB_STATES[n.event];
+  switch (n.deployment.phase) {
+    case 'queued': case 'waiting': return 'queued';
+    case 'succeeded': return 'success';
+    case 'superseded': return 'inactive';
+    case 'failed': case 'aborted': case 'rolled_back': return 'failure';
+    default: return 'in_progress';
+  }
+}
+
 /** GitHub's documented limit for a status description. */
 const MAX_DESCRIPTION = 140;
 const API_VERSION = '2022-11-28';
@@ -58,6 +73,8 @@ export function githubStatusDescription(n: Notification): string {
     case 'failed': return clip(`Failed${because}`);
     case 'rolled_back': return clip(`Rolled back${n.rolledBackTo ? ` to ${n.rolledBackTo}` : ''}${because}`);
     case 'superseded': return clip(`Superseded${because}`);
+    case 'alert.fired': return clip(`Alert ${n.alert?.tier ?? ''} fired: ${n.alert?.reason ?? ''}`);
+    case 'alert.resolved': return clip(`Alert ${n.alert?.tier ?? ''} resolved`);
   }
 }
 
@@ -116,7 +133,7 @@ export class GitHubNotifier implements Notifier {
     const id = await this.ensureDeployment(n, ctx.signal);
     if (typeof id !== 'number') return id;
     const r = await this.request('POST', `/deployments/${id}/statuses`, {
-      state: GITHUB_STATES[n.event],
+      state: githubState(n),
       description: githubStatusDescription(n),
     }, ctx.signal);
     return r.ok ? { result: 'delivered' } : r.outcome;

@@ -2,7 +2,7 @@
  * The dispatcher over a real SQLite store: which phase changes become notifications, records
  * of the outcome, the cursor across restarts, and time limits.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { NotifyEvent } from '../config/types.js';
@@ -183,8 +183,7 @@ describe('NotificationDispatcher', () => {
 
     expect(receiver.received.map((r) => [r.headers['x-gangway-event'], (JSON.parse(r.body) as { deployment: { id: string } }).deployment.id]))
       .toEqual([['started', a.id], ['succeeded', a.id], ['started', b.id]]);
-    expect(JSON.parse(await readFile(join(world.stateDir, 'notifications.cursor'), 'utf8'))).toEqual({ version: 1, notifiers: { ops: expect.any(Number) } });
-    const cursor = (JSON.parse(await readFile(join(world.stateDir, 'notifications.cursor'), 'utf8')) as { notifiers: { ops: number } }).notifiers.ops;
+    const cursor = (await world.store.getCursor('notifications:ops'))!;
     expect(cursor).toBeGreaterThanOrEqual(last.id);
     expect(third.cursors()).toEqual({ ops: cursor });
   });
@@ -223,10 +222,42 @@ describe('NotificationDispatcher', () => {
     expect((await eventsOf('notification.sent')).map((e) => e.data.notifier)).toEqual(['slow']);
   });
 
-  it('refuses a damaged cursor file instead of guessing where to resume', async () => {
-    const d = dispatcher([new RecordingNotifier('ops', ALL)]);
-    await d.drain();
+  it('imports the cursor file of earlier versions into the store once, and removes it', async () => {
+    const a = await world.deploy();
+    await world.start();
+    const started = (await world.store.listEvents()).filter((e) => e.type === 'deployment.phase').at(-1)!;
+    await world.phase(a.id, 'succeeded', CREATED_AT + 5000);
     const path = join(world.stateDir, 'notifications.cursor');
+    await mkdir(world.stateDir, { recursive: true });
+    await writeFile(path, JSON.stringify({ version: 1, notifiers: { ops: started.id } }));
+    const rec = new RecordingNotifier('ops', ALL);
+    await dispatcher([rec]).drain();
+    // Resumed after the file's position: the started notification was settled before, the success was not.
+    expect(rec.sent.map((s) => [s.n.event, s.n.deployment.id])).toEqual([['succeeded', a.id]]);
+    await expect(readFile(path, 'utf8')).rejects.toThrow('ENOENT');
+    expect(await world.store.getCursor('notifications:ops')).toBe((await world.store.listEvents()).filter((e) => e.type === 'deployment.phase').at(-1)!.id);
+  });
+
+  it('moves no cursor without the background lease, and settles again once it holds it', async () => {
+    let guard: { lease: string; owner: string; fence: number } | null = null;
+    const rec = new RecordingNotifier('ops', ALL);
+    const d = new NotificationDispatcher({
+      store: world.store, stateDir: world.stateDir, readDeployment: (id) => world.readDeployment(id), notifiers: [rec], guard: () => guard,
+      config: { notifications: [] },
+    });
+    await expect(d.drain()).rejects.toThrow('notifications: this orchestrator no longer holds the background lease');
+    expect(await world.store.getCursor('notifications:ops')).toBeUndefined();
+    const fence = (await world.store.acquireNamedLease('background', 'me', 1000, 60_000))!;
+    guard = { lease: 'background', owner: 'me', fence: fence + 1 }; // a stale or forged fence
+    await expect(d.drain()).rejects.toThrow('no longer holds the background lease');
+    guard = { lease: 'background', owner: 'me', fence };
+    await d.drain();
+    expect(await world.store.getCursor('notifications:ops')).toBe((await world.store.listEvents()).at(-1)?.id ?? 0);
+  });
+
+  it('refuses a damaged cursor file of an earlier version instead of guessing where to resume', async () => {
+    const path = join(world.stateDir, 'notifications.cursor');
+    await mkdir(world.stateDir, { recursive: true });
     await writeFile(path, '{"version":1,"notifiers":{"ops":');
     const next = dispatcher([new RecordingNotifier('ops', ALL)]);
     await expect(next.start()).rejects.toThrow(`${path} is not a valid notification cursor`);

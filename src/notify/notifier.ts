@@ -2,15 +2,15 @@
  * Notifications: the dispatcher that follows the event log and turns deployment phase changes
  * into notifications for the adapters (the notifier port is in types.ts).
  *
- * Delivery is at least once. Each notifier has its own cursor into the event log, persisted in
- * `<stateDir>/notifications.cursor` after every notification it settles (delivered or given
- * up on), so a restart resumes where it stopped; a crash between a delivery and the cursor
+ * Delivery is at least once. Each notifier has its own cursor into the event log, kept in the
+ * store (`notifications:<name>`) after every notification it settles (delivered or given up
+ * on), so a restart — or another replica taking over — resumes where it stopped; a crash between a delivery and the cursor
  * write sends that one notification again, with the same delivery id, so receivers can
  * deduplicate. Every outcome is appended to the event log as `notification.sent` or
  * `notification.failed`.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { GangwayConfig, NotifierConfig, NotifyEvent } from '../config/types.js';
@@ -20,10 +20,11 @@ import type { Logger } from '../core/logger.js';
 import type { DeploymentView } from '../engine/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
 import { FINAL_PHASES } from '../store/types.js';
-import type { DeploymentPhase, EventRecord, Store } from '../store/types.js';
+import type { DeploymentPhase, EventRecord, LeaseGuard, Store } from '../store/types.js';
 import { GitHubNotifier } from './github.js';
 import { SlackNotifier } from './slack.js';
 import { WebhookNotifier } from './webhook.js';
+import { alertNotificationFor, isAlertEvent } from './alerts.js';
 import type { DeliveryResult, Notification, Notifier, NotifierDeps } from './types.js';
 
 /**
@@ -84,8 +85,13 @@ export interface NotificationDispatcherOptions {
   config: Pick<GangwayConfig, 'notifications'>;
   /** The deployment as the API shows it. */
   readDeployment(id: string): Promise<DeploymentView>;
-  /** Folder of `notifications.cursor`. */
+  /** Folder of the cursor file of earlier versions (`notifications.cursor`), imported once into the store. */
   stateDir: string;
+  /**
+   * The lease the dispatcher works under when replicas share the store: a cursor moves only
+   * while it is held at this fence (null: it is not held — nothing is settled).
+   */
+  guard?: () => LeaseGuard | null;
   clock?: Clock;
   log?: Logger;
   /** Adapters to use instead of those built from `config.notifications`. */
@@ -101,7 +107,7 @@ const PAGE = 500;
 const MAX_BACKOFF_MS = 60_000;
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-/** Version 1 of the cursor file: the id of the last event each notifier has settled. */
+/** Version 1 of the cursor file of earlier versions: the id of the last event each notifier has settled. */
 const cursorFileSchema = z.object({
   version: z.literal(1),
   notifiers: z.record(z.string(), z.number().int().nonnegative()),
@@ -124,8 +130,9 @@ class Lane {
  * retries, backoff and a time limit per attempt. Every notifier runs on its own, so a slow or
  * unreachable one delays only itself.
  *
- * Without a cursor file (first start, or a notifier added since) a notifier starts at the end
- * of the log: history is not replayed. Run one dispatcher per store.
+ * Without a cursor (first start, or a notifier added since) a notifier starts at the end of
+ * the log: history is not replayed. Run one dispatcher per store at a time: with replicas,
+ * the one holding the background lease (see `guard`).
  *
  * @example
  * ```ts
@@ -160,9 +167,11 @@ export class NotificationDispatcher {
     this.lanes = notifiers.map((n) => new Lane(n));
   }
 
-  /** Loads the cursor and starts following the log. Idempotent. */
+  /** Loads the cursors and starts following the log. Idempotent. */
   async start(): Promise<void> {
     if (this.ac) return;
+    // Positions are read again at every start: another replica may have moved them meanwhile.
+    this.initialized = null;
     await this.init();
     const ac = this.ac = new AbortController();
     this.loops = this.lanes.map((lane) => this.follow(lane, ac.signal));
@@ -204,32 +213,42 @@ export class NotificationDispatcher {
   }
 
   private async loadCursor(): Promise<void> {
-    let saved: Record<string, number> = {};
-    let text: string | null = null;
-    try {
-      text = await readFile(this.cursorPath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const saved: Record<string, number> = {};
+    for (const lane of this.lanes) {
+      const position = await this.store.getCursor(cursorName(lane.notifier.name));
+      if (position !== undefined) saved[lane.notifier.name] = position;
     }
-    if (text !== null) {
-      let parsed: z.infer<typeof cursorFileSchema> | null = null;
-      try {
-        parsed = cursorFileSchema.parse(JSON.parse(text));
-      } catch {
-        parsed = null;
-      }
-      if (!parsed) {
-        // Guessing a position would either resend history or drop notifications; ask instead.
-        throw new GangwayError('internal', `${this.cursorPath} is not a valid notification cursor`,
-          'delete it to resume notifications from the end of the event log (notifications since the last run are then not sent)');
-      }
-      saved = parsed.notifiers;
-    }
+    const legacy = this.lanes.some((l) => saved[l.notifier.name] === undefined) ? await this.readLegacyCursor() : null;
+    for (const [name, position] of Object.entries(legacy ?? {})) saved[name] ??= position;
     const missing = this.lanes.filter((l) => saved[l.notifier.name] === undefined);
     const end = missing.length > 0 ? await this.lastEventId() : 0;
     for (const lane of this.lanes) lane.cursor = saved[lane.notifier.name] ?? end;
     // Persist at once: a notifier that starts at the end of the log must resume from there, not from a later end.
-    await this.saveCursor();
+    await this.saveCursor(this.lanes);
+    if (legacy) await rm(this.cursorPath, { force: true });
+  }
+
+  /** The cursor file earlier versions kept in the state folder, or null when there is none. */
+  private async readLegacyCursor(): Promise<Record<string, number> | null> {
+    let text: string;
+    try {
+      text = await readFile(this.cursorPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    let parsed: z.infer<typeof cursorFileSchema> | null = null;
+    try {
+      parsed = cursorFileSchema.parse(JSON.parse(text));
+    } catch {
+      parsed = null;
+    }
+    if (!parsed) {
+      // Guessing a position would either resend history or drop notifications; ask instead.
+      throw new GangwayError('internal', `${this.cursorPath} is not a valid notification cursor`,
+        'delete it to resume notifications from the end of the event log (notifications since the last run are then not sent)');
+    }
+    return parsed.notifiers;
   }
 
   private async lastEventId(): Promise<number> {
@@ -241,9 +260,18 @@ export class NotificationDispatcher {
     }
   }
 
-  private saveCursor(): Promise<void> {
-    const body = JSON.stringify({ version: 1, notifiers: this.cursors() });
-    const next = this.writes.then(() => writeAtomically(this.cursorPath, body));
+  /** Saves the lanes' cursors in the store; throws when the background lease was lost (nothing saved). */
+  private saveCursor(lanes: Lane[]): Promise<void> {
+    const positions = lanes.map((l) => [cursorName(l.notifier.name), l.cursor] as const);
+    const next = this.writes.then(async () => {
+      const guard = this.opts.guard?.();
+      if (guard === null) throw new GangwayError('conflict', 'notifications: this orchestrator no longer holds the background lease');
+      for (const [name, position] of positions) {
+        if (!(await this.store.setCursor(name, position, guard))) {
+          throw new GangwayError('conflict', 'notifications: this orchestrator no longer holds the background lease');
+        }
+      }
+    });
     this.writes = next.catch(() => undefined);
     return next;
   }
@@ -277,15 +305,16 @@ export class NotificationDispatcher {
         }
         lane.cursor = e.id;
         moved = true;
-        if (n) await this.saveCursor();
+        if (n) await this.saveCursor([lane]);
       }
-      if (moved) await this.saveCursor();
+      if (moved) await this.saveCursor([lane]);
       if (signal.aborted || events.length < PAGE) return;
     }
   }
 
   /** The notification `e` stands for when `notifier` wants it, or null. */
   private async notificationFor(e: EventRecord, notifier: Notifier): Promise<Notification | null> {
+    if (isAlertEvent(e)) return alertNotificationFor(e, notifier, this.opts.readDeployment, this.log);
     if (e.type !== 'deployment.phase' || e.deploymentId === null) return null;
     const firstRun = e.data.to === 'running' ? await this.isFirstRun(e) : false;
     const event = notifyEventOf(e.data, firstRun);
@@ -390,19 +419,9 @@ export class NotificationDispatcher {
   }
 }
 
-/** Writes a file so that a reader sees the old or the new content, never a torn one. */
-async function writeAtomically(path: string, body: string): Promise<void> {
-  const dir = join(path, '..');
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+/** The store cursor of one notifier. */
+function cursorName(notifier: string): string {
+  return `notifications:${notifier}`;
 }
 
 function errorText(err: unknown): string {

@@ -41,6 +41,17 @@ export function slackSummary(n: Notification): string {
     case 'failed': return `:x: ${what} ${d.phase === 'aborted' ? 'aborted' : 'failed'} in ${esc(d.environment)}${because}`;
     case 'rolled_back': return `:rewind: ${what} rolled back in ${esc(d.environment)}${n.rolledBackTo ? ` to ${esc(n.rolledBackTo)}` : ''}${because}`;
     case 'superseded': return `:fast_forward: ${what} superseded in ${esc(d.environment)}${because}`;
+    case 'alert.fired': return `:rotating_light: alert ${esc(n.alert?.tier ?? '')} fired for ${what} in ${esc(d.environment)}: ${esc(n.alert?.reason ?? '')}${alertAction(n)}`;
+    case 'alert.resolved': return `:large_green_circle: alert ${esc(n.alert?.tier ?? '')} resolved for ${what} in ${esc(d.environment)}: ${esc(n.alert?.reason ?? '')}`;
+  }
+}
+
+/** What a fired tier does, for its summary. */
+function alertAction(n: Notification): string {
+  switch (n.alert?.action) {
+    case 'rollback': return ' (rolling back)';
+    case 'freeze': return ` (freezing ${esc(n.deployment.environment)})`;
+    default: return '';
   }
 }
 

@@ -27,10 +27,31 @@ export interface NotificationDeployment {
   finishedAt: number | null;
 }
 
+/** The notifications of alert tiers (docs/alerts.md): sent to a tier's channels, whatever their `events`. */
+export type AlertNotifyEvent = 'alert.fired' | 'alert.resolved';
+
+/** What an alert notification says about the alert. */
+export interface NotificationAlert {
+  /** The tier, e.g. `p0`. */
+  tier: string;
+  /** What the tier does when it fires: `rollback`, `freeze` or `none`. */
+  action: string;
+  /** Fired: the conditions that held and for how long; resolved: why it is over. */
+  reason: string;
+  /** Each condition that held when the tier fired, with the values measured (empty for `alert.resolved`). */
+  conditions: Array<{ name: string; reason: string }>;
+  /** When the episode began (epoch milliseconds). */
+  firedAt: number;
+  /** When it ended; null while it fires. */
+  resolvedAt: number | null;
+}
+
 /** One notification: an outcome people are told about, for one deployment. */
 export interface Notification {
-  event: NotifyEvent;
-  /** Id of the `deployment.phase` event it comes from. */
+  event: NotifyEvent | AlertNotifyEvent;
+  /** For `alert.fired` / `alert.resolved`: the alert. */
+  alert?: NotificationAlert;
+  /** Id of the `deployment.phase` (or `alert.*`) event it comes from. */
   eventId: number;
   /** When the event happened (epoch milliseconds). */
   at: number;

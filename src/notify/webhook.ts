@@ -6,12 +6,14 @@
 import { createHmac } from 'node:crypto';
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
 import { GANGWAY_VERSION } from '../version.js';
-import type { DeliveryResult, Notification, NotificationDeployment, Notifier, SendContext } from './types.js';
+import type { AlertNotifyEvent, DeliveryResult, Notification, NotificationAlert, NotificationDeployment, Notifier, SendContext } from './types.js';
 
 /** The body of a webhook notification. */
 export interface WebhookPayload {
-  event: NotifyEvent;
+  event: NotifyEvent | AlertNotifyEvent;
   deployment: NotificationDeployment;
+  /** For `alert.fired` / `alert.resolved` only: the alert (docs/alerts.md). */
+  alert?: NotificationAlert;
   /** When the event happened, epoch milliseconds. */
   at: number;
 }
@@ -39,6 +41,7 @@ export function webhookPayload(n: Notification): WebhookPayload {
       actor: d.actor, reason: d.reason, message: d.message, createdAt: d.createdAt, finishedAt: d.finishedAt,
     },
     at: n.at,
+    ...(n.alert ? { alert: { ...n.alert, conditions: n.alert.conditions.map((c) => ({ ...c })) } } : {}),
   };
 }
 

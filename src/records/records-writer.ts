@@ -86,6 +86,8 @@ export class RecordsWriter {
   /** Starts following the log (every `intervalMs`). Idempotent. */
   start(): void {
     if (this.loop) return;
+    // Read again at every start: another replica sharing the state folder may have moved it.
+    this.cursor = null;
     const abort = new AbortController();
     const done = (async () => {
       while (!abort.signal.aborted) {

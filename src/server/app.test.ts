@@ -390,7 +390,7 @@ describe('GET /v1/events/stream', () => {
 
 describe('GET /openapi.json', () => {
   const ROUTES = [
-    'get /healthz', 'get /openapi.json', 'post /v1/deployments', 'get /v1/deployments', 'get /v1/deployments/{id}',
+    'get /healthz', 'get /livez', 'get /readyz', 'get /openapi.json', 'post /v1/deployments', 'get /v1/deployments', 'get /v1/deployments/{id}',
     'post /v1/deployments/{id}/abort', 'post /v1/rollbacks', 'get /v1/status', 'post /v1/plan', 'get /v1/logs',
     'get /v1/events', 'get /v1/events/stream',
     'post /v1/deployments/{id}/promote', 'post /v1/deployments/{id}/retry', 'get /v1/deployments/{id}/verdicts', 'get /v1/deployments/{id}/samples',

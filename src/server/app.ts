@@ -27,6 +27,8 @@ import { registerWindowRoutes, windowOpenApiPaths } from './window-routes.js';
 import { registerDashboard } from './static.js';
 import { metricsOpenApiPaths, registerMetricsRoutes } from './metrics-routes.js';
 import type { MetricsSource } from '../engine/orchestrator-metrics.js';
+import type { AutoDeployer } from '../autodeploy/deployer.js';
+import { autoDeployOpenApiPaths, registerAutoDeployRoutes } from './webhook-routes.js';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -65,12 +67,16 @@ export interface ServerOptions {
   allowedHosts?: readonly string[];
   /** Gangway's version, reported by /healthz and the OpenAPI document. */
   version: string;
+  /** What `/readyz` asks: is the store reachable with its migrations current? Without it, `/readyz` answers as `/livez`. */
+  readiness?: () => Promise<{ ready: boolean; problems: string[] }>;
   /** Event stream timing: poll the event log every `pollMs` (500), comment every `heartbeatMs` (15000). */
   stream?: { pollMs?: number; heartbeatMs?: number };
   /** Approvals, checklist, freezes and the Alertmanager webhook; their routes exist only when given. */
   gates?: PeopleGates;
   /** Gangway's own metrics (GET /metrics) and DORA metrics (GET /v1/dora); their routes exist only when given. */
   metrics?: MetricsSource;
+  /** Auto-deploy: the release webhook and the subscriptions' status and resume; their routes exist only when given. */
+  autodeploy?: { deployer: AutoDeployer; config: Pick<GangwayConfig, 'environments'> };
 }
 
 /** The `auth` option of {@link ServerOptions}. */
@@ -188,12 +194,19 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, version: opts.version }));
+  // For load balancers and Kubernetes probes: alive (the process answers) and ready (it can serve: the store answers, migrated).
+  app.get('/livez', async () => ({ ok: true, version: opts.version }));
+  app.get('/readyz', async (_request, reply) => {
+    const r = opts.readiness ? await opts.readiness() : { ready: true, problems: [] };
+    return reply.code(r.ready ? 200 : 503).send({ ok: r.ready, version: opts.version, problems: r.problems });
+  });
 
   const document = openApiDocument(opts.version);
   if (opts.gates) Object.assign(document.paths as Record<string, unknown>, gateOpenApiPaths());
   if (opts.gates) Object.assign(document.paths as Record<string, unknown>, windowOpenApiPaths());
   Object.assign(document.paths as Record<string, unknown>, auditOpenApiPaths());
   if (opts.metrics) Object.assign(document.paths as Record<string, unknown>, metricsOpenApiPaths());
+  if (opts.autodeploy) Object.assign(document.paths as Record<string, unknown>, autoDeployOpenApiPaths());
   if (opts.auth) describeSessions(document);
   app.get('/openapi.json', async () => document);
 
@@ -203,6 +216,9 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   if (opts.auth) registerSessionRoutes(app, auth, { secureCookies: opts.auth.secureCookies });
   if (opts.gates) registerWindowRoutes(app, opts.gates.config);
   if (opts.metrics) registerMetricsRoutes(app, opts.metrics, names);
+  if (opts.autodeploy) {
+    registerAutoDeployRoutes(app, opts.autodeploy.deployer, opts.autodeploy.config, { recordDenied: (request, reason) => auth.recordDenied(request, { reason }) });
+  }
   // Exact routes win over the dashboard's wildcard in Fastify's router, whatever the order.
   registerDashboard(app);
   return app;

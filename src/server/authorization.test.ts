@@ -125,6 +125,8 @@ interface Case {
 const P = 'prod';
 const MATRIX: Record<string, Case> = {
   'GET /healthz': { method: 'GET', url: () => '/healthz', expect: [200, 200, 200, 200, 200, 200, 200, 200] },
+  'GET /livez': { method: 'GET', url: () => '/livez', expect: [200, 200, 200, 200, 200, 200, 200, 200] },
+  'GET /readyz': { method: 'GET', url: () => '/readyz', expect: [200, 200, 200, 200, 200, 200, 200, 200] },
   'GET /openapi.json': { method: 'GET', url: () => '/openapi.json', expect: [200, 200, 200, 200, 200, 200, 401, 401] },
   'GET /metrics': { method: 'GET', url: () => '/metrics', expect: [200, 200, 200, 200, 200, 200, 401, 401] },
   'GET /v1/dora': { method: 'GET', url: () => `/v1/dora?environment=${P}`, expect: [200, 200, 200, 200, 200, 403, 401, 401] },

@@ -29,6 +29,11 @@ const json = (schema: Json, description: string) => ({ description, content: { '
 const errorResponse = (description: string) => json(ref('Error'), description);
 const body = (name: string) => ({ required: true, content: { 'application/json': { schema: ref(name) } } });
 
+const READINESS = {
+  type: 'object', required: ['ok', 'version', 'problems'],
+  properties: { ok: { type: 'boolean' }, version: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } },
+};
+
 const STANDARD_ERRORS = {
   400: errorResponse('Invalid input (`invalid_argument`); the message names the field.'),
   401: errorResponse('Missing or invalid API token (`unauthorized`).'),
@@ -246,6 +251,21 @@ export function openApiDocument(version: string): Json {
         get: {
           operationId: 'health', summary: 'Liveness of the orchestrator', security: [],
           responses: { 200: json({ type: 'object', required: ['ok', 'version'], properties: { ok: { const: true }, version: { type: 'string' } } }, 'The orchestrator is up.') },
+        },
+      },
+      '/livez': {
+        get: {
+          operationId: 'livez', summary: 'Liveness, for load balancers and Kubernetes probes', security: [],
+          responses: { 200: json({ type: 'object', required: ['ok', 'version'], properties: { ok: { const: true }, version: { type: 'string' } } }, 'The process answers.') },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readyz', summary: 'Readiness: the store answers and its migrations are current', security: [],
+          responses: {
+            200: json(READINESS, 'Ready to serve.'),
+            503: json(READINESS, 'Not ready: `problems` says why (the store unreachable, migrations pending or newer than this Gangway).'),
+          },
         },
       },
       '/openapi.json': {

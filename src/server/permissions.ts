@@ -47,6 +47,8 @@ const globalAdmin: RoutePermission = { access: 'role', role: 'admin', environmen
  */
 export const ROUTE_PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /healthz': { access: 'public' },
+  'GET /livez': { access: 'public' },
+  'GET /readyz': { access: 'public' },
   'GET /openapi.json': viewer(),
   'GET /metrics': viewer(),
 
@@ -87,6 +89,10 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'POST /v1/freezes/:id/lift': { access: 'role', role: 'admin', environment: 'freeze', whenMissing: 'global' },
   // Incident alerts raise and lift freezes of any scope.
   'POST /v1/webhooks/alertmanager': globalAdmin,
+  // CI signs the body with the environment's secret instead of sending a token (see webhook-routes.ts).
+  'POST /v1/webhooks/release': { access: 'public' },
+  'GET /v1/autodeploy': viewer(),
+  'POST /v1/autodeploy/resume': deployer('body'),
 
   'GET /v1/users': globalAdmin,
   'POST /v1/users': globalAdmin,

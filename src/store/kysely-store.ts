@@ -9,10 +9,12 @@ import type { Kysely, Selectable, Updateable } from 'kysely';
 import { GangwayError, NotFoundError } from '../errors.js';
 import { GENESIS_HASH, eventHash } from './event-chain.js';
 import type { StoreDialect } from './migrations.js';
+import { migrationStatus } from './migrations.js';
 import type { Database, DeploymentsTable, EventsTable, FreezesTable, ServiceStatesTable, StepsTable } from './schema.js';
 import { ACTIVE_PHASES } from './types.js';
 import type { ApiTokensTable, SessionsTable, UsersTable } from './schema.js';
-import type { ApiTokenRecord, Role, SessionRecord, UserRecord } from './types.js';
+import type { ApiTokenRecord, LeaseGuard, ReplicaRecord, Role, SessionRecord, UserRecord } from './types.js';
+import type { AutoDeployPatch, AutoDeployState } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
   EventFilter, NewDeployment, NewEvent, NewVerdict, RejectionRecord, ReleaseSampleRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
@@ -182,6 +184,17 @@ function isDuplicate(err: unknown): boolean {
 }
 
 /** SQLite reports `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL SQLSTATE 23505. */
+function toAutoDeployState(r: Selectable<Database['autodeploy_state']>): AutoDeployState {
+  const n = (v: number | string | null) => (v === null ? null : Number(v));
+  return {
+    service: r.service, environment: r.environment, lastTag: r.last_tag,
+    seenTags: r.seen_tags === null ? null : JSON.parse(r.seen_tags) as string[],
+    pendingTag: r.pending_tag, pendingReason: r.pending_reason, outageSince: n(r.outage_since),
+    pausedAt: n(r.paused_at), pausedBy: r.paused_by, pausedDeployment: r.paused_deployment,
+    resumedAt: n(r.resumed_at), resumedBy: r.resumed_by, checkedEvent: Number(r.checked_event), updatedAt: Number(r.updated_at),
+  };
+}
+
 function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -253,6 +266,40 @@ export class KyselyStore implements Store {
         data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length, ...(d.expedited ? { expedited: true } : {}) },
       }]);
       return toDeployment(row);
+    });
+  }
+
+  async getAutoDeployState(service: string, environment: string): Promise<AutoDeployState | undefined> {
+    const row = await this.driver.db.selectFrom('autodeploy_state').selectAll().where('service', '=', service).where('environment', '=', environment).executeTakeFirst();
+    return row && toAutoDeployState(row);
+  }
+
+  async listAutoDeployStates(): Promise<AutoDeployState[]> {
+    const rows = await this.driver.db.selectFrom('autodeploy_state').selectAll().orderBy('service').orderBy('environment').execute();
+    return rows.map(toAutoDeployState);
+  }
+
+  async updateAutoDeployState(service: string, environment: string, patch: AutoDeployPatch, at: number, events: NewEvent[] = []): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('autodeploy_state').values({
+        service, environment, last_tag: null, seen_tags: null, pending_tag: null, pending_reason: null, outage_since: null,
+        paused_at: null, paused_by: null, paused_deployment: null, resumed_at: null, resumed_by: null, checked_event: 0, updated_at: at,
+      }).onConflict((oc) => oc.columns(['service', 'environment']).doNothing()).execute();
+      const set: Updateable<Database['autodeploy_state']> = { updated_at: at };
+      const columns: Record<keyof AutoDeployPatch, keyof Database['autodeploy_state']> = {
+        lastTag: 'last_tag', seenTags: 'seen_tags', pendingTag: 'pending_tag', pendingReason: 'pending_reason', outageSince: 'outage_since',
+        pausedAt: 'paused_at', pausedBy: 'paused_by', pausedDeployment: 'paused_deployment', resumedAt: 'resumed_at', resumedBy: 'resumed_by',
+        checkedEvent: 'checked_event',
+      };
+      for (const [key, value] of Object.entries(patch) as Array<[keyof AutoDeployPatch, unknown]>) {
+        if (value === undefined) continue;
+        (set as Record<string, unknown>)[columns[key]] = key === 'seenTags' ? (value === null ? null : JSON.stringify(value)) : value;
+      }
+      const result = await trx.updateTable('autodeploy_state').set(set)
+        .where('service', '=', service).where('environment', '=', environment).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      if (events.length > 0) await this.appendToLog(trx, events);
+      return true;
     });
   }
 
@@ -517,12 +564,107 @@ export class KyselyStore implements Store {
     return rows.map((r) => ({ deploymentId: r.deployment_id, actor: r.actor, decision: r.decision as ApprovalRecord['decision'], groups: JSON.parse(r.groups) as string[], comment: r.comment, at: r.at }));
   }
 
-  async createFreeze(f: FreezeRecord): Promise<void> {
+  async createFreeze(f: FreezeRecord): Promise<boolean> {
+    try {
+      await this.driver.writeTransaction(async (trx) => {
+        await trx.insertInto('freezes').values({
+          id: f.id, environment: f.environment, service: f.service, owner: f.owner, reason: f.reason, source: f.source,
+          alert_fingerprint: f.alertFingerprint, created_at: f.createdAt, lifted_at: f.liftedAt, lifted_by: f.liftedBy,
+        }).execute();
+      });
+      return true;
+    } catch (err) {
+      // freezes_one_per_alert: another replica applied the same alert first.
+      if (f.alertFingerprint !== null && isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  async acquireNamedLease(name: string, owner: string, now: number, ttlMs: number): Promise<number | null> {
+    return this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('leases').values({ name, owner: null, expires_at: 0, fence: 0 }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      let q = trx.selectFrom('leases').selectAll().where('name', '=', name);
+      if (this.driver.rowLocks) q = q.forUpdate();
+      const row = await q.executeTakeFirstOrThrow();
+      if (row.owner !== null && row.owner !== owner && row.expires_at >= now) return null;
+      const fence = row.owner === owner && row.expires_at >= now ? row.fence : row.fence + 1;
+      await trx.updateTable('leases').set({ owner, expires_at: now + ttlMs, fence }).where('name', '=', name).execute();
+      return fence;
+    });
+  }
+
+  async releaseNamedLease(name: string, owner: string): Promise<void> {
     await this.driver.writeTransaction(async (trx) => {
-      await trx.insertInto('freezes').values({
-        id: f.id, environment: f.environment, service: f.service, owner: f.owner, reason: f.reason, source: f.source,
-        alert_fingerprint: f.alertFingerprint, created_at: f.createdAt, lifted_at: f.liftedAt, lifted_by: f.liftedBy,
-      }).execute();
+      await trx.updateTable('leases').set({ owner: null, expires_at: 0 }).where('name', '=', name).where('owner', '=', owner).execute();
+    });
+  }
+
+  async getNamedLease(name: string): Promise<{ owner: string | null; expiresAt: number; fence: number } | undefined> {
+    const row = await this.driver.db.selectFrom('leases').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { owner: row.owner, expiresAt: row.expires_at, fence: row.fence };
+  }
+
+  async getCursor(name: string): Promise<number | undefined> {
+    const row = await this.driver.db.selectFrom('cursors').select('position').where('name', '=', name).executeTakeFirst();
+    return row?.position;
+  }
+
+  async setCursor(name: string, position: number, guard?: LeaseGuard): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      if (guard) {
+        // Fencing: a replica that lost the lease (paused, cut off) cannot move the cursor past work it no longer owns.
+        let q = trx.selectFrom('leases').selectAll().where('name', '=', guard.lease);
+        if (this.driver.rowLocks) q = q.forShare();
+        const lease = await q.executeTakeFirst();
+        if (!lease || lease.owner !== guard.owner || lease.fence !== guard.fence) return false;
+      }
+      await trx.insertInto('cursors').values({ name, position })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ position })).execute();
+      return true;
+    });
+  }
+
+  async registerReplica(r: ReplicaRecord): Promise<void> {
+    const row = {
+      id: r.id, url: r.url, version: r.version, config_hash: r.configHash, config_keys: JSON.stringify(r.configKeys),
+      started_at: r.startedAt, heartbeat_at: r.heartbeatAt,
+    };
+    await this.driver.writeTransaction(async (trx) => {
+      const { id: _id, ...rest } = row;
+      await trx.insertInto('replicas').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).execute();
+    });
+  }
+
+  async heartbeatReplica(id: string, now: number): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      const res = await trx.updateTable('replicas').set({ heartbeat_at: now }).where('id', '=', id).executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    });
+  }
+
+  async listReplicas(): Promise<ReplicaRecord[]> {
+    const rows = await this.driver.db.selectFrom('replicas').selectAll().orderBy('started_at').orderBy('id').execute();
+    return rows.map((r) => ({
+      id: r.id, url: r.url, version: r.version, configHash: r.config_hash, configKeys: JSON.parse(r.config_keys) as Record<string, string>,
+      startedAt: r.started_at, heartbeatAt: r.heartbeat_at,
+    }));
+  }
+
+  async removeReplica(id: string): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => { await trx.deleteFrom('replicas').where('id', '=', id).execute(); });
+  }
+
+  migrationStatus(): Promise<{ pending: string[]; unknown: string[] }> {
+    return migrationStatus(this.driver.db, this.driver.dialect);
+  }
+
+  async getStoreMeta(key: string): Promise<string | undefined> {
+    return (await this.driver.db.selectFrom('store_meta').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  }
+
+  async setStoreMeta(key: string, value: string): Promise<void> {
+    await this.driver.writeTransaction(async (trx) => {
+      await trx.insertInto('store_meta').values({ key, value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
     });
   }
 

@@ -8,6 +8,7 @@ import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { GangwayError } from '../errors.js';
 import { GENESIS_HASH, eventHash } from './event-chain.js';
+import { GANGWAY_VERSION } from '../version.js';
 
 /** The SQL dialects the store runs on. */
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -341,6 +342,81 @@ function auth(): Migration {
 }
 
 /**
+ * Several orchestrators on one store: named leases with a fencing counter (the leader of the
+ * background work), cursors of the log followers kept in the store instead of a replica's own
+ * folder, the replicas' registrations (config hash, version, heartbeat), what migrated the
+ * store last, and one active incident freeze per alert fingerprint enforced by the database.
+ */
+function replicas(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text')
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('fence', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('cursors')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('position', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('replicas')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('config_hash', 'text', (c) => c.notNull())
+        .addColumn('config_keys', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('store_meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      // Two deliveries of one alert to two replicas raced to two freezes; keep the oldest active one.
+      await sql`update freezes set lifted_at = created_at, lifted_by = 'gangway/migration'
+        where alert_fingerprint is not null and lifted_at is null
+          and exists (select 1 from freezes f2 where f2.alert_fingerprint = freezes.alert_fingerprint and f2.lifted_at is null
+            and (f2.created_at < freezes.created_at or (f2.created_at = freezes.created_at and f2.id < freezes.id)))`.execute(db);
+      await sql`create unique index freezes_one_per_alert on freezes (alert_fingerprint)
+        where alert_fingerprint is not null and lifted_at is null`.execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await sql`drop index freezes_one_per_alert`.execute(db);
+      for (const table of ['store_meta', 'replicas', 'cursors', 'leases']) await db.schema.dropTable(table).execute();
+    },
+  };
+}
+
+/** Auto-deploy's memory per (service, environment): last tag, held-back tag, registry outage, pause after a rollback. */
+function autodeploy(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.createTable('autodeploy_state')
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('last_tag', 'text')
+        .addColumn('seen_tags', 'text')
+        .addColumn('pending_tag', 'text')
+        .addColumn('pending_reason', 'text')
+        .addColumn('outage_since', 'bigint')
+        .addColumn('paused_at', 'bigint')
+        .addColumn('paused_by', 'text')
+        .addColumn('paused_deployment', 'text')
+        .addColumn('resumed_at', 'bigint')
+        .addColumn('resumed_by', 'text')
+        .addColumn('checked_event', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('autodeploy_state_pk', ['service', 'environment'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('autodeploy_state').execute();
+    },
+  };
+}
+
+/**
  * Provides the store's migrations, in order, to Kysely's `Migrator`.
  *
  * @example
@@ -359,6 +435,8 @@ export class StoreMigrationProvider implements MigrationProvider {
       '0006_commit_time': commitTime(),
       '0007_superseded_by': supersededBy(),
       '0008_release_samples': releaseSamples(),
+      '0009_replicas': replicas(),
+      '0010_autodeploy': autodeploy(),
     };
   }
 }
@@ -375,7 +453,9 @@ export class StoreMigrationProvider implements MigrationProvider {
  * ```
  */
 export async function migrateToLatest<DB>(db: Kysely<DB>, dialect: StoreDialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: new StoreMigrationProvider(dialect) });
+  const provider = new StoreMigrationProvider(dialect);
+  await refuseNewerStore(db, Object.keys(await provider.getMigrations()));
+  const migrator = new Migrator({ db, provider });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
@@ -385,4 +465,53 @@ export async function migrateToLatest<DB>(db: Kysely<DB>, dialect: StoreDialect)
       'check that the database is reachable and that no older Gangway is writing to it',
       { dialect, migration: failed }, { cause: error });
   }
+  // Read by an older Gangway that finds this store migrated past what it knows.
+  await sql`insert into store_meta (key, value) values ('migrated_by', ${GANGWAY_VERSION})
+    on conflict (key) do update set value = excluded.value`.execute(db);
+}
+
+/**
+ * A store migrated by a newer Gangway has migrations this one does not know: running on it
+ * would write rows in shapes the newer one does not expect. Refused before anything is
+ * written, naming both versions.
+ */
+async function refuseNewerStore<DB>(db: Kysely<DB>, known: string[]): Promise<void> {
+  let applied: string[];
+  try {
+    applied = await appliedMigrations(db);
+  } catch {
+    return; // a new store: Kysely's table does not exist yet
+  }
+  const unknown = applied.filter((name) => !known.includes(name)).sort();
+  if (unknown.length === 0) return;
+  let newer: string | null = null;
+  try {
+    newer = (await sql<{ value: string }>`select value from store_meta where key = 'migrated_by'`.execute(db)).rows[0]?.value ?? null;
+  } catch { /* no store_meta: migrated by a version that did not record itself */ }
+  const by = newer === null ? 'a newer Gangway' : `Gangway ${newer}`;
+  throw new GangwayError('conflict',
+    `the store was migrated by ${by} (migration ${unknown[unknown.length - 1]}); this is Gangway ${GANGWAY_VERSION}, which knows migrations up to ${known[known.length - 1]}`,
+    `upgrade this Gangway to ${newer ?? 'the version that migrated the store'} or later: every replica on one store runs the same version`,
+    { applied: unknown, version: GANGWAY_VERSION });
+}
+
+async function appliedMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  return (await sql<{ name: string }>`select name from kysely_migration`.execute(db)).rows.map((r) => r.name);
+}
+
+/**
+ * Where the store stands against this Gangway's migrations: those not applied yet and those
+ * applied by a newer Gangway. Throws when the database cannot be read (for `/readyz`).
+ */
+export async function migrationStatus<DB>(db: Kysely<DB>, dialect: StoreDialect): Promise<{ pending: string[]; unknown: string[] }> {
+  const known = Object.keys(await new StoreMigrationProvider(dialect).getMigrations());
+  let applied: string[] = [];
+  try {
+    applied = await appliedMigrations(db);
+  } catch (err) {
+    // A database that answers but has no migration table has every migration pending.
+    await sql`select 1`.execute(db);
+    if (!/kysely_migration/.test(err instanceof Error ? err.message : String(err))) throw err;
+  }
+  return { pending: known.filter((n) => !applied.includes(n)), unknown: applied.filter((n) => !known.includes(n)) };
 }

@@ -211,6 +211,57 @@ export interface SessionsTable {
   expires_at: number;
 }
 
+/** `leases`: named leases of work shared by replicas (migration 0009); `fence` grows with every change of owner. */
+export interface LeasesTable {
+  name: string;
+  owner: string | null;
+  expires_at: number;
+  fence: number;
+}
+
+/** `cursors`: a log follower's position (the id of the last event it settled), by name. */
+export interface CursorsTable {
+  name: string;
+  position: number;
+}
+
+/** `replicas`: orchestrators registered on the store, with their heartbeat. */
+export interface ReplicasTable {
+  id: string;
+  url: string;
+  version: string;
+  config_hash: string;
+  /** JSON text: hash per top-level config key. */
+  config_keys: string;
+  started_at: number;
+  heartbeat_at: number;
+}
+
+/** `store_meta`: facts about the store itself (`migrated_by`: the Gangway version that last migrated it). */
+export interface StoreMetaTable {
+  key: string;
+  value: string;
+}
+
+/** `autodeploy_state`: auto-deploy's memory per (service, environment) (migration 0010). */
+export interface AutoDeployStateTable {
+  service: string;
+  environment: string;
+  last_tag: string | null;
+  /** JSON text: an array of tags, or null. */
+  seen_tags: string | null;
+  pending_tag: string | null;
+  pending_reason: string | null;
+  outage_since: number | null;
+  paused_at: number | null;
+  paused_by: string | null;
+  paused_deployment: string | null;
+  resumed_at: number | null;
+  resumed_by: string | null;
+  checked_event: number;
+  updated_at: number;
+}
+
 /** The store's database as Kysely sees it (Kysely's own migration tables are not listed). */
 export interface Database {
   deployments: DeploymentsTable;
@@ -228,4 +279,9 @@ export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
   sessions: SessionsTable;
+  leases: LeasesTable;
+  cursors: CursorsTable;
+  replicas: ReplicasTable;
+  store_meta: StoreMetaTable;
+  autodeploy_state: AutoDeployStateTable;
 }

@@ -826,8 +826,8 @@ async function buildChildStore(): Promise<string> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const out = await mkdtemp(join(tmpdir(), 'gangway-store-child-'));
   await symlink(join(root, 'node_modules'), join(out, 'node_modules'), 'dir');
-  await writeFile(join(out, 'package.json'), '{"type":"module"}');
-  for (const rel of ['src/errors.ts', 'src/store/types.ts', 'src/store/schema.ts', 'src/store/event-chain.ts', 'src/store/migrations.ts',
+  await writeFile(join(out, 'package.json'), '{"type":"module","version":"0.0.0-child"}');
+  for (const rel of ['src/errors.ts', 'src/version.ts', 'src/store/types.ts', 'src/store/schema.ts', 'src/store/event-chain.ts', 'src/store/migrations.ts',
     'src/store/kysely-store.ts', 'src/store/sqlite/sqlite-store.ts']) {
     const { outputText } = ts.transpileModule(await readFile(join(root, rel), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },

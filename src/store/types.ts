@@ -253,7 +253,100 @@ export interface DeploymentFilter {
  * Store port. Every method is a single transaction. Methods never return rows shared with
  * the store's internals (callers may mutate results).
  */
-export interface Store extends AuthStore {
+/** An orchestrator registered on the store (migration 0009). */
+export interface ReplicaRecord {
+  /** The runner's lease owner id (`host:pid:nonce`). */
+  id: string;
+  /** Its API address. */
+  url: string;
+  version: string;
+  /** sha256 of the config's canonical JSON. */
+  configHash: string;
+  /** sha256 per top-level config key, so a mismatch names the keys that differ. */
+  configKeys: Record<string, string>;
+  startedAt: number;
+  heartbeatAt: number;
+}
+
+/** Whoever asks to move a cursor must still hold this lease with this fence (see {@link ReplicaStore.setCursor}). */
+export interface LeaseGuard {
+  lease: string;
+  owner: string;
+  fence: number;
+}
+
+/** What several orchestrators on one store share beside deployments: named leases, cursors, registrations. */
+export interface ReplicaStore {
+  /**
+   * Takes or renews the named lease for `owner` until `now + ttlMs` when it is free, expired
+   * or already `owner`'s. Returns its fence — a number that grows at every change of owner,
+   * so work done under an older fence can be refused — or null when another owner holds it.
+   */
+  acquireNamedLease(name: string, owner: string, now: number, ttlMs: number): Promise<number | null>;
+  /** Gives the named lease up if `owner` holds it. */
+  releaseNamedLease(name: string, owner: string): Promise<void>;
+  /** The holder of a named lease and until when, or undefined when it was never taken. */
+  getNamedLease(name: string): Promise<{ owner: string | null; expiresAt: number; fence: number } | undefined>;
+  getCursor(name: string): Promise<number | undefined>;
+  /** Sets a cursor. With `guard`, only while that lease is held by that owner at that fence: false (nothing written) otherwise. */
+  setCursor(name: string, position: number, guard?: LeaseGuard): Promise<boolean>;
+  /** Inserts or replaces a replica's registration. */
+  registerReplica(r: ReplicaRecord): Promise<void>;
+  /** Moves a replica's heartbeat; false when it is no longer registered. */
+  heartbeatReplica(id: string, now: number): Promise<boolean>;
+  listReplicas(): Promise<ReplicaRecord[]>;
+  removeReplica(id: string): Promise<void>;
+  getStoreMeta(key: string): Promise<string | undefined>;
+  /** Migrations not applied yet, and applied ones this Gangway does not know (a newer one migrated the store). Throws when the database does not answer. */
+  migrationStatus(): Promise<{ pending: string[]; unknown: string[] }>;
+  setStoreMeta(key: string, value: string): Promise<void>;
+}
+
+/**
+ * What auto-deploy remembers per (service, environment) (migration 0010): the last tag it acted
+ * on, a tag held back by a gate, an outage of the registry, and a pause after a person's rollback.
+ */
+export interface AutoDeployState {
+  service: string;
+  environment: string;
+  /** The newest tag deployed (or found already deployed); only a newer one is deployed next. Null before the first poll. */
+  lastTag: string | null;
+  /** `order: pushed`: the matching tags seen so far, so a tag that appears later is known to be newer. */
+  seenTags: string[] | null;
+  /** A tag a gate refused, tried again at every poll until it passes or a newer tag arrives. */
+  pendingTag: string | null;
+  /** The refusal recorded for `pendingTag` (an event is written only when it changes). */
+  pendingReason: string | null;
+  /** When the registry stopped answering (null while it answers): one event per outage. */
+  outageSince: number | null;
+  /** Set by a person's rollback; nothing is deployed until someone resumes. */
+  pausedAt: number | null;
+  pausedBy: string | null;
+  /** The rollback (or aborted deployment) that paused it. */
+  pausedDeployment: string | null;
+  resumedAt: number | null;
+  resumedBy: string | null;
+  /** Events up to this id have been checked for rollbacks. */
+  checkedEvent: number;
+  updatedAt: number;
+}
+
+/** The fields of {@link AutoDeployState} one write changes (the others are kept). */
+export type AutoDeployPatch = Partial<Omit<AutoDeployState, 'service' | 'environment' | 'updatedAt'>>;
+
+/** Auto-deploy's state, beside the deployments it requests. */
+export interface AutoDeployStore {
+  getAutoDeployState(service: string, environment: string): Promise<AutoDeployState | undefined>;
+  listAutoDeployStates(): Promise<AutoDeployState[]>;
+  /**
+   * Changes the given fields of a pair's state (creating it with `checkedEvent` 0 and nulls
+   * first) and appends `events`, in one transaction. Fields not in `patch` keep what another
+   * writer put there (a pause is never undone by the poller's write). Returns true.
+   */
+  updateAutoDeployState(service: string, environment: string, patch: AutoDeployPatch, at: number, events?: NewEvent[]): Promise<boolean>;
+}
+
+export interface Store extends AuthStore, ReplicaStore, AutoDeployStore {
   /** Applies pending migrations. Idempotent; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -303,7 +396,8 @@ export interface Store extends AuthStore {
   /** Records a person's decision; one per (deployment, actor): a later decision replaces the earlier one. */
   recordApproval(a: ApprovalRecord): Promise<void>;
   listApprovals(deploymentId: string): Promise<ApprovalRecord[]>;
-  createFreeze(f: FreezeRecord): Promise<void>;
+  /** Inserts a freeze; false (nothing inserted) when an active freeze of the same alert fingerprint exists. */
+  createFreeze(f: FreezeRecord): Promise<boolean>;
   /** Lifts a freeze (idempotent); returns it, or undefined when unknown. */
   liftFreeze(id: string, by: string, at: number): Promise<FreezeRecord | undefined>;
   /** Freezes, active only (not lifted) unless `all`. */

@@ -7,7 +7,7 @@ import type { JobConfig, ServiceEnvConfig, TargetKind } from '../config/types.js
 import { GangwayError } from '../errors.js';
 import { RequestMetricsUnavailableError } from './target.js';
 import type {
-  JobHandle, JobStatus, LogLine, PlatformStatus, Reach, ReleaseRef, ReleaseRequestCounters, RolloutContext, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
+  CanaryGuardReport, JobHandle, JobStatus, LogLine, PlatformStatus, Reach, ReleaseRef, ReleaseRequestCounters, RolloutContext, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
 } from './target.js';
 
 /** The adapter of each target kind a project uses. */
@@ -107,6 +107,17 @@ export class Targets implements Target {
     if (a.requestCounters && a.capabilities(cfg).requestMetrics) return a.requestCounters(cfg);
     if (this.options.requests) return this.options.requests.counters(cfg.service, cfg.environment);
     throw new RequestMetricsUnavailableError(cfg);
+  }
+
+  /** The adapter's in-proxy canary guard; false (nothing set) for an adapter without one. */
+  async setCanaryGuard(cfg: ServiceEnvConfig, guard: { canary: string; stable: string; alpha: number } | null): Promise<boolean> {
+    const a = this.adapter(cfg);
+    return a.setCanaryGuard ? a.setCanaryGuard(cfg, guard) : false;
+  }
+
+  async canaryGuard(cfg: ServiceEnvConfig): Promise<CanaryGuardReport | null> {
+    const a = this.adapter(cfg);
+    return a.canaryGuard ? a.canaryGuard(cfg) : null;
   }
 
   async rollout(cfg: ServiceEnvConfig, release: ReleaseRef, ctx?: RolloutContext): Promise<RolloutHandle> {

@@ -189,6 +189,29 @@ export interface Reach {
   dispatcher?: Dispatcher;
 }
 
+/** What an in-proxy canary guard reports (`Target.canaryGuard`). */
+export interface CanaryGuardReport {
+  canary: string;
+  stable: string;
+  alpha: number;
+  /** `waiting` for enough stable requests; `armed`; `tripped`: the canary was taken out of traffic. */
+  state: 'waiting' | 'armed' | 'tripped';
+  /** One sentence with the counts, the statistic and the boundary. */
+  detail: string;
+  canaryRequests: number;
+  canaryErrors: number;
+  stableRequests: number;
+  stableErrors: number;
+  /** The stable failure rate tested against; null while waiting. */
+  p0: number | null;
+  /** ln of the likelihood ratio (at the trip, once tripped) and the boundary it is compared with. */
+  logLikelihoodRatio: number | null;
+  logThreshold: number | null;
+  /** Bound of the false-trip probability (≤ alpha). */
+  level: number | null;
+  trippedAt: number | null;
+}
+
 /** The recent output of one instance, oldest line first. */
 export interface LogLine { instance: string; version: string; lines: string[] }
 
@@ -339,6 +362,17 @@ export interface Target {
    * @example await target.requestCounters?.(cfg) // [{ version: '2.0.0', total: 120, errors: 1, bounds: [...], buckets: [...] }]
    */
   requestCounters?(cfg: ServiceEnvConfig): Promise<ReleaseRequestCounters[]>;
+  /**
+   * Sets (null: removes) the in-proxy canary guard, on targets whose proxy sees every request
+   * (the local agent): it takes the canary out of traffic itself when its failed requests cross a
+   * sequential test's boundary (docs/analysis.md#the-in-proxy-canary-guard). Resolves whether
+   * the target has one (false: nothing was set). Absent elsewhere.
+   *
+   * @example await target.setCanaryGuard?.(cfg, { canary: '2.0.0', stable: '1.0.0', alpha: 0.002 }) // true on the local agent
+   */
+  setCanaryGuard?(cfg: ServiceEnvConfig, guard: { canary: string; stable: string; alpha: number } | null): Promise<boolean>;
+  /** The canary guard's state and evidence, or null when none is set. Read-only. */
+  canaryGuard?(cfg: ServiceEnvConfig): Promise<CanaryGuardReport | null>;
   /**
    * Asks the platform to roll the service to `release` by itself (`capabilities.nativeRolling`);
    * absent on other targets (the planner then never emits a `rollout` step). Idempotent: asked

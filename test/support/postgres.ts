@@ -40,6 +40,13 @@ export interface PostgresServer {
   readonly port: number;
   /** Creates a database (a fresh unique name when none is given) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /**
+   * Stops the server (fast shutdown: sessions are cut off, as in a restart) and keeps its data
+   * folder and port, for `resume()`: a database restart or outage as clients see it.
+   */
+  pause(): Promise<void>;
+  /** Starts the paused server again on the same port and data folder; resolves once it accepts connections. */
+  resume(): Promise<void>;
   /** Stops the server and deletes its data folder. Idempotent. */
   stop(): Promise<void>;
 }
@@ -197,19 +204,36 @@ export async function startPostgres(): Promise<PostgresServer> {
   let child: ChildProcess | null = null;
   let forget = () => {};
   let stopped = false;
+  let port = 0;
+  const halt = async () => {
+    // SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
+    if (child) await terminate(child, 'SIGINT', 10_000);
+    forget();
+    forget = () => {};
+    child = null;
+  };
+  const launch = async (deadline: number) => {
+    // Throwaway data: durability settings off for speed; the socket lives in the temporary folder.
+    const proc = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir,
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    child = proc;
+    forget = killOnExit(proc);
+    log.follow(proc);
+    proc.on('error', () => undefined);
+    await untilAccepting(`postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/postgres`, proc, log, deadline);
+  };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     try {
-      // SIGINT is PostgreSQL's fast shutdown: roll back sessions, checkpoint, exit.
-      if (child) await terminate(child, 'SIGINT', 10_000);
+      await halt();
     } finally {
-      forget();
       await rm(dir, { recursive: true, force: true });
     }
   };
   try {
-    const port = await freePort();
+    port = await freePort();
     const pwfile = join(dir, 'pwfile');
     await writeFile(pwfile, PASSWORD + '\n', { mode: 0o600 });
     if (ids) {
@@ -219,22 +243,19 @@ export async function startPostgres(): Promise<PostgresServer> {
     await initdb(bin.initdb, [`--pgdata=${dataDir}`, '--auth=password', `--username=${USER}`, `--pwfile=${pwfile}`,
       '--no-sync', '--encoding=UTF8', '--locale=C'], ids, log, deadline);
     await rm(pwfile, { force: true });
-    // Throwaway data: durability settings off for speed; the socket lives in the temporary folder.
-    child = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-k', dir,
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-    { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    forget = killOnExit(child);
-    log.follow(child);
-    child.on('error', () => undefined);
-    await untilAccepting(`postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/postgres`, child, log, deadline);
-    return server(port, stop);
+    await launch(deadline);
+    return server(port, stop, halt, async () => {
+      if (stopped) throw new Error('the PostgreSQL server was stopped for good; it cannot resume');
+      if (child) return;
+      await launch(Date.now() + HELPER_START_LIMIT_MS);
+    });
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
   }
 }
 
-function server(port: number, stop: () => Promise<void>): PostgresServer {
+function server(port: number, stop: () => Promise<void>, pause: () => Promise<void>, resume: () => Promise<void>): PostgresServer {
   const urlOf = (db: string) => `postgres://${USER}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/${db}`;
   return {
     url: urlOf('postgres'),
@@ -250,6 +271,8 @@ function server(port: number, stop: () => Promise<void>): PostgresServer {
       }
       return urlOf(db);
     },
+    pause,
+    resume,
     stop,
   };
 }

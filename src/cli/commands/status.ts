@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { StatusEntry } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
-import { table } from '../output.js';
+import { describeAutoDeploy, table } from '../output.js';
 
 /** Registers `status`. */
 export function registerStatus(program: Command, ctx: CliContext): void {
@@ -63,6 +63,13 @@ export function renderStatus(entries: StatusEntry[]): string {
       ]));
     }
     if (active) for (const a of e.analysis) out += `  ${MARKS[a.verdict]} ${a.template}/${a.rule}: ${a.reason}\n`;
+  }
+  // Auto-deploy that is not simply watching: paused by a rollback, held back by a gate, or its registry down.
+  for (const e of entries) {
+    if (e.autoDeploy && (e.autoDeploy.paused || e.autoDeploy.pending || e.autoDeploy.registryDown)) {
+      out += `\n${e.service}/${e.environment} auto-deploy: ${describeAutoDeploy(e.autoDeploy)}`
+        + `${e.autoDeploy.paused ? ` (resume: gangway autodeploy resume ${e.service} --env ${e.environment})` : ''}\n`;
+    }
   }
   return out + renderPlatform(entries);
 }

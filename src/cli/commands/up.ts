@@ -6,15 +6,18 @@ import { loadConfig } from '../../config/load.js';
 import { startOrchestrator } from '../serve.js';
 import { targetProblems } from '../targets.js';
 import { followEvents } from '../event-printer.js';
+import { GangwayError } from '../../errors.js';
 
 /** Registers `up`. */
 export function registerUp(program: Command, ctx: CliContext): void {
   program.command('up')
     .description('start the orchestrator (engine, API, local agent) for gangway.yaml; Ctrl-C stops it, the agent keeps serving')
-    .action(action(ctx, async () => {
+    .option('--listen <host:port>', "this orchestrator's API address instead of server.host/server.port: replicas on one PostgreSQL store each listen on their own")
+    .action(action(ctx, async (opts: { listen?: string }) => {
+      const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
       // A strategy its target cannot carry out is a config error with file:line, before anything starts.
       const config = await loadConfig(ctx.configFile(), { check: targetProblems });
-      const running = await startOrchestrator(config, { command: 'up' });
+      const running = await startOrchestrator(config, { command: 'up', listen });
       const stop = stopSignal(ctx);
       if (ctx.json()) {
         ctx.printJson({ url: running.url, project: config.project, stateDir: config.stateDir, owner: running.runner.owner });
@@ -29,6 +32,16 @@ export function registerUp(program: Command, ctx: CliContext): void {
       if (!ctx.json()) ctx.out('orchestrator stopped; the agent keeps serving\n');
       return 0;
     }));
+}
+
+/** `--listen`: `host:port`, `[ipv6]:port` or `:port` (host 127.0.0.1). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new GangwayError('invalid_argument', `--listen ${JSON.stringify(value)} is not an address`, 'give host:port, e.g. --listen 127.0.0.1:7401 (or :7401, or [::1]:7401)');
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
 /** Aborts on Ctrl-C or SIGTERM. */

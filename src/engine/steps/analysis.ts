@@ -8,6 +8,7 @@ import { evaluateTemplate } from '../../analysis/evaluate.js';
 import type { AnalysisState } from '../../analysis/types.js';
 import type { StepResult } from './types.js';
 import type { StepContext } from './context.js';
+import { startGuard } from './analysis-guard.js';
 
 export async function runAnalysis(ctx: StepContext, p: { template: string; version: string; durationMs: number }): Promise<StepResult> {
   const runtime = ctx.analysis;
@@ -17,7 +18,11 @@ export async function runAnalysis(ctx: StepContext, p: { template: string; versi
   let state = await runtime.loadState(ctx.deployment.id, key);
   const passed = new Set(Object.entries(state).filter(([, s]) => (s as { passed?: boolean }).passed).map(([rule]) => rule));
   const last = new Map<string, string>();
+  // The local agent's proxy guards the canary request by request; a trip fails the step at once.
+  const guard = await startGuard(ctx, template, p.version);
   for (;;) {
+    const tripped = await guard?.check();
+    if (tripped) return tripped;
     const now = ctx.clock.now();
     const ev = await evaluateTemplate(template, runtime.context(ctx.cfg, ctx.target, p.version, ctx.deployment.previousVersion, now), state);
     for (const v of ev.verdicts) {
@@ -42,7 +47,9 @@ export async function runAnalysis(ctx: StepContext, p: { template: string; versi
       }
       return { result: 'succeeded', output: { passed: [...passed], verdicts: ev.verdicts } };
     }
-    await ctx.clock.sleep(Math.min(template.intervalMs, Math.max(1, ctx.startedAt + p.durationMs - ctx.clock.now())), ctx.signal);
+    const wait = Math.min(template.intervalMs, Math.max(1, ctx.startedAt + p.durationMs - ctx.clock.now()));
+    const failed = guard ? await guard.sleep(wait) : (await ctx.clock.sleep(wait, ctx.signal), null);
+    if (failed) return failed;
   }
 }
 

@@ -39,6 +39,17 @@ export type BlobResult =
   | { phase: 'notfound'; detail: string }
   | { phase: 'error'; detail: string };
 
+/** Outcome of {@link RegistryClient.listTags}: every tag of the repository, or why the list is not complete. */
+export type TagListResult =
+  | { phase: 'ok'; tags: string[]; pages: number }
+  | { phase: 'notfound'; detail: string }
+  | { phase: 'error'; detail: string };
+
+/** Tags asked for per page of the tag list. */
+export const TAG_PAGE_SIZE = 100;
+/** Pages of one tag list read at most: a registry sending `Link` forever is an error, not a hang. */
+const MAX_TAG_PAGES = 1000;
+
 /** Options of {@link RegistryClient}. */
 export interface RegistryClientOptions {
   /** Time limit of one HTTP request (a token fetch counts as its own request). Default 10000. */
@@ -161,6 +172,67 @@ export class RegistryClient {
     return { phase: 'ok', digest, body };
   }
 
+  /**
+   * Lists every tag of `repo` (`host[:port]/path`) as the Distribution spec pages it:
+   * `GET /v2/<name>/tags/list?n=…`, then the URL of each `Link: <…>; rel="next"` until there is
+   * none. The result is all or nothing: a page that fails, is not the spec's JSON, or names
+   * another repository makes the whole list an `error`, so a caller never acts on half a list.
+   * A repository the registry does not know is `notfound`. Idempotent.
+   * Throws `InvalidImageReferenceError` only for a `repo` that is not a repository name.
+   *
+   * @example
+   * const r = await client.listTags('127.0.0.1:5000/shop/web');
+   * if (r.phase === 'ok') console.log(r.tags); // ['1.0.0', '1.1.0', …]
+   */
+  async listTags(repo: string, pageSize = TAG_PAGE_SIZE): Promise<TagListResult> {
+    const name = parseRepositoryName(repo);
+    const full = repositoryName(name);
+    const base = `/v2/${name.repository}/tags/list`;
+    const tags: string[] = [];
+    const seenPages = new Set<string>();
+    let query = `?n=${pageSize}`;
+    for (let page = 1; page <= MAX_TAG_PAGES; page++) {
+      seenPages.add(query);
+      const sent = await this.send(name.registry, name.repository, 'GET', `/tags/list${query}`, { accept: 'application/json' });
+      if (!sent.ok) return { phase: 'error', detail: sent.detail };
+      const { res } = sent;
+      if (res.status === 404) {
+        await drain(res);
+        return page === 1 ? { phase: 'notfound', detail: `repository ${full} not found` } : { phase: 'error', detail: `page ${page} of the tags of ${full} answered 404` };
+      }
+      if (res.status !== 200) return { phase: 'error', detail: await statusDetail(name.registry, res, 'GET', full, 'the tag list') };
+      const body = await readLimited(res, MAX_MANIFEST_BYTES);
+      if (body === null) return { phase: 'error', detail: `a page of the tags of ${full} is larger than ${MAX_MANIFEST_BYTES} bytes` };
+      let json: { name?: unknown; tags?: unknown };
+      try {
+        json = JSON.parse(body.toString('utf8')) as typeof json;
+      } catch {
+        return { phase: 'error', detail: `page ${page} of the tags of ${full} is not JSON` };
+      }
+      // Distribution answers `"tags": null` for a repository whose tags were all deleted.
+      const list = json.tags === null ? [] : json.tags;
+      if (!Array.isArray(list) || !list.every((t): t is string => typeof t === 'string')) {
+        return { phase: 'error', detail: `page ${page} of the tags of ${full} has no list of tags` };
+      }
+      tags.push(...list);
+      const next = nextLink(res.headers.get('link'));
+      if (next === null) return { phase: 'ok', tags: [...new Set(tags)], pages: page };
+      let url: URL;
+      try {
+        url = new URL(next, `${this.baseUrl(name.registry)}${base}`);
+      } catch {
+        return { phase: 'error', detail: `the tags of ${full} link to a next page that is not a URL` };
+      }
+      // Only the next page of this list is followed: never another path or host, where the credentials would go.
+      if (url.pathname !== base || url.host !== new URL(this.baseUrl(name.registry)).host) {
+        return { phase: 'error', detail: `the tags of ${full} link to a next page outside the tag list (${url.host}${url.pathname})` };
+      }
+      query = url.search || '?';
+      if (seenPages.has(query)) return { phase: 'error', detail: `the tags of ${full} link back to a page already read` };
+    }
+    return { phase: 'error', detail: `the tags of ${full} span more than ${MAX_TAG_PAGES} pages` };
+  }
+
   private config(host: string): RegistryConfig | undefined {
     const wanted = host.toLowerCase();
     return this.registries.find((r) => r.host.toLowerCase() === wanted);
@@ -250,6 +322,16 @@ export class RegistryClient {
       return { ok: false, detail: `${what} is unreachable: ${networkReason(err, this.timeoutMs)}` };
     }
   }
+}
+
+/** The target of `Link: <url>; rel="next"` (RFC 8288), or null when there is none. */
+export function nextLink(header: string | null): string | null {
+  if (!header) return null;
+  for (const m of header.matchAll(/<([^>]*)>\s*((?:;\s*[^;,]*)*)/g)) {
+    const params = m[2] ?? '';
+    if (/;\s*rel\s*=\s*"?([^";,]*\s)*next(\s[^";,]*)*"?/i.test(params)) return m[1]!;
+  }
+  return null;
 }
 
 function refused(host: string, status = 401): string {

@@ -4,7 +4,7 @@
  * a scalar or exactly one series; anything else is reported, never guessed.
  */
 import type { MetricSource } from '../../config/types.js';
-import type { MetricProvider, MetricQuery, MetricResult } from '../provider.js';
+import type { MetricProvider, MetricQuery, MetricResult, MetricSeriesSource, SeriesResult } from '../provider.js';
 import { renderPromQL, type TemplateVars } from '../template.js';
 
 /** Where Prometheus answers and how long to wait for it. */
@@ -50,7 +50,7 @@ const MAX_NAMED_SERIES = 5;
  *   { service: 'web', environment: 'prod', version: '2.0.0', windowMs: 120_000, now: Date.now() });
  * // { phase: 'ok', value: 0.012, samples: null } | { phase: 'nodata', detail: 'query returned no series' } | …
  */
-export class PrometheusProvider implements MetricProvider {
+export class PrometheusProvider implements MetricProvider, MetricSeriesSource {
   private readonly base: string;
   private readonly authorization: string | null;
   private readonly timeoutMs: number;
@@ -107,6 +107,30 @@ export class PrometheusProvider implements MetricProvider {
     }
     if (resultType === 'matrix') return { phase: 'error', detail: 'query returned a range vector; a rule needs one number: wrap the range selector in a function such as rate(...) or increase(...)' };
     return { phase: 'error', detail: `query returned a ${String(resultType)}, expected a number or one series` };
+  }
+
+  /**
+   * The source's query every `stepMs` over the window ending at `q.now`, for the judge of a
+   * metric. `${window}` stands for the step, so each sample covers its own step (a
+   * `rate(x[${window}])` does not overlap its neighbours). `ok` with the values of the one
+   * series (NaN and ±Inf kept for the judge to reject by name); `nodata` when no series;
+   * `error` for several series, a rejected query or an unreachable server. Never throws.
+   *
+   * @example
+   * await prom.series({ kind: 'prometheus', query: 'sum(rate(signups_total{version="${version}"}[${window}]))' },
+   *   { service: 'web', environment: 'prod', version: '2.0.0', windowMs: 300_000, now: Date.now() }, 30_000);
+   * // { phase: 'ok', values: [1.9, 2.1, …] }  (11 values)
+   */
+  async series(source: MetricSource, q: MetricQuery, stepMs: number): Promise<SeriesResult> {
+    if (source.kind !== 'prometheus') return { phase: 'error', detail: `the prometheus provider cannot sample a ${source.kind} source` };
+    const r = await this.queryRange(source.query, { startMs: q.now - q.windowMs, endMs: q.now, stepMs }, { ...q, windowMs: stepMs });
+    if (r.phase === 'error') return r;
+    if (r.series.length === 0) return { phase: 'nodata', detail: 'query returned no series' };
+    if (r.series.length > 1) {
+      const named = r.series.slice(0, MAX_NAMED_SERIES).map((x) => formatLabels(x.labels)).join(', ');
+      return { phase: 'error', detail: `query returned ${r.series.length} series, expected one: ${named}; aggregate them into one, e.g. sum(...)` };
+    }
+    return { phase: 'ok', values: r.series[0]!.points.map(([, v]) => v) };
   }
 
   /**

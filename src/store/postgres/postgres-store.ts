@@ -52,10 +52,16 @@ class PostgresStoreDriver implements StoreDriver {
   readonly db: Kysely<Database>;
 
   constructor(url: string, options: PostgresStoreOptions) {
-    const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10, types: storeTypes });
+    // A connection attempt that hangs (a partitioned network) fails after 10 s instead of
+    // never: the runner then sees the store unreachable and lets its leases go.
+    const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10, types: storeTypes, connectionTimeoutMillis: 10_000, keepAlive: true });
     // An idle connection that dies (server restart, network) is replaced on the next query;
     // without a listener the pool's 'error' event would crash the process.
     pool.on('error', () => undefined);
+    // The pool listens for errors only on idle connections: one that dies while checked out
+    // between two queries (the server restarting during a transaction) would emit 'error' with
+    // no listener and end the process. Its queries fail instead, and the pool drops it on release.
+    pool.on('connect', (client) => { client.on('error', () => undefined); });
     this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
 

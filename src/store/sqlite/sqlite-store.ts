@@ -8,10 +8,11 @@
  * holder could not run until the waiter gave up): writers of one database file in this
  * process therefore queue on an in-process mutex first.
  */
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import { GangwayError } from '../../errors.js';
 import { KyselyStore } from '../kysely-store.js';
 import type { StoreDriver } from '../kysely-store.js';
 import { migrateToLatest } from '../migrations.js';
@@ -37,6 +38,30 @@ class Mutex {
 /** One mutex per database file, shared by every store of this process that has it open. */
 const fileMutexes = new Map<string, { mutex: Mutex; users: number }>();
 
+/**
+ * The error a write fails with when the disk of the database file is full: SQLite's own
+ * SQLITE_FULL (ENOSPC while writing the database or its WAL), a WAL index it could not grow, or
+ * any other I/O error while the file system has no block left. The transaction was rolled
+ * back, so the store is as it was; the message says so and how to fix it. Other errors are
+ * returned as they are.
+ */
+export function diskFullError(err: unknown, path: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
+  let full = code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE';
+  if (!full && code.startsWith('SQLITE_IOERR') && !isMemory(path)) {
+    try {
+      full = statfsSync(dirname(resolve(path))).bavail === 0;
+    } catch { /* cannot tell: report the error as it is */ }
+  }
+  if (!full) return err;
+  const file = resolve(path);
+  return new GangwayError('internal',
+    `cannot write the store ${file}: disk full (${code}, ENOSPC); nothing was written, the store is as it was before this change`,
+    `free space on the disk of ${dirname(file)} (or move store.sqlite.path to a larger one), then try again`,
+    { reason: 'disk_full', sqliteCode: code }, { cause: err });
+}
+
 function isMemory(path: string): boolean {
   return path === ':memory:' || path === '';
 }
@@ -48,10 +73,12 @@ class SqliteStoreDriver implements StoreDriver {
   readonly #raw: BetterSqlite3.Database;
   readonly #mutex: Mutex;
   readonly #mutexKey: string | undefined;
+  readonly #path: string;
   #closed = false;
 
   constructor(path: string, options: SqliteStoreOptions) {
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.#path = path;
     if (!isMemory(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
     this.#raw = new BetterSqlite3(path, { timeout: busyTimeoutMs });
     try {
@@ -84,7 +111,7 @@ class SqliteStoreDriver implements StoreDriver {
       } catch (err) {
         // Some errors (e.g. SQLITE_FULL) already ended the transaction.
         if (this.#raw.inTransaction) await sql`rollback`.execute(conn);
-        throw err;
+        throw diskFullError(err, this.#path);
       }
     }));
   }
@@ -103,7 +130,7 @@ class SqliteStoreDriver implements StoreDriver {
         await sql`commit`.execute(conn);
       } catch (err) {
         if (this.#raw.inTransaction) await sql`rollback`.execute(conn);
-        throw err;
+        throw diskFullError(err, this.#path);
       }
     }));
   }

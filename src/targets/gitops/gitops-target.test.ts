@@ -93,9 +93,9 @@ async function given(o: { key?: string; settleMs?: number; syncTimeoutMs?: numbe
     application: `{service}-${ns}`, argocd: { server: argo.url, tokenFromEnv: TOKEN_VAR, insecure: false },
     syncTimeoutMs: o.syncTimeoutMs ?? 300_000, settleMs: o.settleMs ?? 0, prune: false,
     cluster: { kubeconfig, context: null, namespace: ns, requestTimeoutMs: 30_000 },
-    deployment: app, service: app, container: null, port: null, restartLimit: o.restartLimit ?? 0,
+    deployment: app, service: app, container: null, port: null, restartLimit: o.restartLimit ?? 0, blueGreen: null, canary: null,
   };
-  const cfg = { service: 'accounts', environment: 'dev', target } as unknown as ServiceEnvConfig;
+  const cfg = { service: 'accounts', environment: 'dev', strategy: { kind: 'rolling' }, target } as unknown as ServiceEnvConfig;
   const stateDir = join(dir, `state-${n}`);
   const sleeps: number[] = [];
   const t = new GitOpsTarget({
@@ -151,7 +151,7 @@ describe.skipIf(!hasGit)('GitOpsTarget (real git, fake Argo CD, fake API server)
     offset += 10_000;
     const done = await w.target.rolloutStatus(w.cfg, h);
     expect(done.state).toBe('done');
-    expect(done.reason).toMatch(new RegExp(`^${w.app} Synced, last sync Succeeded and Healthy at ${short(h)} for 10(\\.\\d)?s; deployment "${w.app}" successfully rolled out, 1 of 1 pods of 1.1.0 ready$`));
+    expect(done.reason).toMatch(new RegExp(`^${w.app} Synced, last sync Succeeded and Healthy at ${short(h)} for 1\\d(\\.\\d)?s; deployment "${w.app}" successfully rolled out, 1 of 1 pods of 1.1.0 ready$`));
 
     const app = argo.app(w.app);
     expect(app.status.operationState).toMatchObject({ phase: 'Succeeded', syncResult: { revision: head }, operation: { info: [{ name: 'gangway', value: 'd-1 deploy' }], initiatedBy: { username: 'admin' } } });

@@ -26,9 +26,12 @@
  * deployment refuses to start over it, naming who started it.
  *
  * Traffic is what the manifests in Git describe: one release at a time, rolled by the
- * Deployment (rolling only in this version).
+ * Deployment; or, with keys the chart exposes for them (`target.gitops.blueGreen`, `.canary`,
+ * see slots.ts), two releases side by side, where each `scale` and `setTraffic` of the
+ * blue-green or canary strategy is a commit of those keys and a sync, waited for by the same
+ * rules before the call returns (a failure throws `deployment_failed` with the reason).
  */
-import type { ArgoCDConfig, GitOpsTargetConfig, KubeAccess } from '../../config/helm.js';
+import type { ArgoCDConfig, GitOpsBlueGreenConfig, GitOpsCanaryConfig, GitOpsTargetConfig, KubeAccess } from '../../config/helm.js';
 import type { ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError, UnreachableError } from '../../errors.js';
 import { GitRunner, redact, type GitIdentity } from '../../git/runner.js';
@@ -43,6 +46,10 @@ import { ArgoCDClient, isOperationInProgress, type ArgoApplication, type ArgoOpe
 import { GitOpsError } from './errors.js';
 import { changeMessage, parseChange, type ChangeTrailers } from './message.js';
 import { GitOpsRepo, type GitOpsRepoOptions, type LogEntry } from './repo.js';
+import {
+  blueGreenState, canaryState, changedOnly, otherSlot, readKeys, slotMessage, slotMode, SLOTS, watchedKeys, weightValues,
+  type BlueGreenState, type CanaryState, type Slot, type SlotMode, type SlotWrite,
+} from './slots.js';
 import { readValue } from './values-file.js';
 
 /** The name of the `operation.info` entry that marks a sync Gangway asked for; its value is the deployment and stage. */
@@ -79,7 +86,15 @@ export interface GitOpsTargetOptions {
   git?: Pick<GitOpsRepoOptions, 'pushRetries' | 'backoffMs' | 'sleep' | 'env' | 'commandTimeoutMs'>;
   /** The clock (epoch ms); tests move it to pass the settle period and the sync timeout. */
   now?: () => number;
+  /** How often a blue-green or canary step looks at Argo CD and the cluster while it waits (ms). Default 500. */
+  pollMs?: number;
 }
+
+type BlueGreenMode = Extract<SlotMode, { kind: 'blueGreen' }>;
+type CanaryMode = Extract<SlotMode, { kind: 'canary' }>;
+
+/** What a slot step waits for in the cluster: a Deployment (named in messages by its config key) running a value. */
+interface Expectation { deployment: string; where: string; value: string; version: string }
 
 /** The names a service's config resolves to in an environment. */
 interface Names { file: string; application: string; short: (sha: string) => string }
@@ -104,16 +119,26 @@ export class GitOpsTarget implements Target {
   private readonly commitTimes = new Map<string, number>();
   /** Values written for versions (a digest for a pinned release), so a pod's image names its release. */
   private readonly versionsByValue = new Map<string, string>();
+  /** The last commit a slot step saw done, by Application: a step that changes nothing there does not wait again. */
+  private readonly settled = new Map<string, string>();
+  private readonly pollMs: number;
 
   constructor(opts: GitOpsTargetOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
+    this.pollMs = opts.pollMs ?? 500;
   }
 
-  /** One release at a time, rolled by Argo CD's sync of the manifests (rolling only). */
+  /**
+   * Rolled by Argo CD's sync of the manifests; with the blue-green keys configured and
+   * `strategy.blueGreen`, a preview (the chart's preview Service); with the canary keys and
+   * `strategy.canary`, weights (exact with `weightKey`, else by replica counts).
+   */
   capabilities(cfg: ServiceEnvConfig): TargetCapabilities {
-    gitopsCfg(cfg);
-    return { weights: 'none', headerRoutes: false, sticky: false, preview: false, requestMetrics: false, nativeRolling: true, jobs: false };
+    const c = gitopsCfg(cfg);
+    const mode = slotMode(c, c.target);
+    const weights = mode.kind === 'canary' ? (mode.canary.weightKey ? 'exact' : 'replicaRatio') : 'none';
+    return { weights, headerRoutes: false, sticky: false, preview: mode.kind === 'blueGreen', requestMetrics: false, nativeRolling: true, jobs: false };
   }
 
   // ---- rollout --------------------------------------------------------------------------
@@ -183,32 +208,41 @@ export class GitOpsTarget implements Target {
 
   // ---- what runs --------------------------------------------------------------------------
 
-  /** The Deployment's pods, as instances of the release their image names. Read-only. */
+  /** The pods of the Deployment (of both slots, of the stable and the canary), as instances of the release their image names. Read-only. */
   async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
     const c = gitopsCfg(cfg);
     const conn = await this.opts.connect(c.target.cluster);
-    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
-    if (!dep) return [];
     const out: TargetInstance[] = [];
-    for (const p of await podsOf(conn, dep)) out.push(await this.toInstance(c, p));
+    for (const p of await this.allPods(c, conn)) out.push(await this.toInstance(c, p));
     return out;
   }
 
-  /** The one release the Deployment runs, with all the weight; nothing when it does not exist. Read-only. */
+  /**
+   * The one release the Deployment runs, with all the weight; nothing when it does not exist.
+   * Blue-green: the serving slot's release, the other slot's as the preview. Canary: the stable
+   * and the canary release by `weightKey` (or by ready pods without it). Read-only.
+   */
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {
     const c = gitopsCfg(cfg);
+    const mode = slotMode(c, c.target);
+    if (mode.kind !== 'rolling') return this.slotTraffic(c, mode);
     const served = await this.served(c);
     return { versions: served ? [{ version: served, weight: 100 }] : [], preview: null };
   }
 
   /**
-   * Accepts only the routing Git already gives: all traffic to the release the Deployment runs
-   * (or none asked). Anything else is refused: moving traffic is a commit, made by `rollout`.
+   * Rolling: accepts only the routing Git already gives: all traffic to the release the
+   * Deployment runs (or none asked). Anything else is refused: moving traffic is a commit, made
+   * by `rollout`. Blue-green and canary by chart keys: a commit of those keys and a sync, waited
+   * for (see `switchSlot`, `weighCanary`).
    */
   async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
     const c = gitopsCfg(cfg);
     const refused = unsupportedTraffic('gitops', this.capabilities(cfg), traffic);
     if (refused) throw new GangwayError('invalid_config', `${c.service}/${c.environment}: ${refused}`);
+    const mode = slotMode(c, c.target);
+    if (mode.kind === 'blueGreen') return this.switchSlot(c, mode, traffic);
+    if (mode.kind === 'canary') return this.weighCanary(c, mode, traffic);
     const wanted = traffic.versions.filter((v) => v.weight > 0).map((v) => v.version);
     if (wanted.length === 0) return;
     const served = await this.served(c);
@@ -220,31 +254,23 @@ export class GitOpsTarget implements Target {
 
   /** The Service through the API server's proxy, when it serves `version` with a ready pod; never a preview. Read-only. */
   async reach(cfg: ServiceEnvConfig, version: string, opts: { preview?: boolean } = {}): Promise<Reach | null> {
-    if (opts.preview) return null;
     const c = gitopsCfg(cfg);
+    const mode = slotMode(c, c.target);
+    if (mode.kind !== 'rolling') return this.slotReach(c, mode, version, opts.preview === true);
+    if (opts.preview) return null;
     const conn = await this.opts.connect(c.target.cluster);
     const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
     if (!dep || (await this.versionOfDeployment(c, dep)) !== version) return null;
     if (!(await podsOf(conn, dep)).some((p) => isPodReady(p) && !p.metadata.deletionTimestamp)) return null;
-    const name = c.target.service;
-    const svc = await conn.api.get<KubeService>('Service', conn.namespace, name);
-    const port = svc?.spec?.ports?.[0]?.port;
-    if (!svc || port === undefined) return null;
-    return {
-      url: conn.api.proxyUrl(conn.namespace, 'services', name, port, '').replace(/\/+$/, ''),
-      headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher,
-      describe: `service ${name} in ${conn.namespace} via ${conn.server}`,
-    };
+    return serviceReach(conn, c.target.service);
   }
 
   /** The last lines of each pod's log (of one release when `version` is given). Read-only. */
   async logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<LogLine[]> {
     const c = gitopsCfg(cfg);
     const conn = await this.opts.connect(c.target.cluster);
-    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
-    if (!dep) return [];
     const out: LogLine[] = [];
-    for (const p of await podsOf(conn, dep)) {
+    for (const p of await this.allPods(c, conn)) {
       const version = await this.versionOfPod(c, p);
       if (q.version !== undefined && version !== q.version) continue;
       const container = c.target.container ?? p.spec?.containers[0]?.name;
@@ -259,10 +285,15 @@ export class GitOpsTarget implements Target {
    * Git decides the replicas, so `scale` only reports and retires: a count above 0 for the
    * release served returns its instances; 0 for a release not served does nothing; 0 for the
    * release served reverts Gangway's commit of it (and syncs), or says why it cannot. Starting a
-   * release that is not served is refused: that is a rollout. Idempotent.
+   * release that is not served is refused: that is a rollout. Blue-green and canary by chart
+   * keys: a commit of those keys and a sync, waited for (see `stageSlot`, `scaleCanary`). Idempotent.
    */
   async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
     const c = gitopsCfg(cfg);
+    const mode = slotMode(c, c.target);
+    if (mode.kind === 'blueGreen') await this.stageSlot(c, mode, release, count);
+    else if (mode.kind === 'canary') await this.scaleCanary(c, mode, release, count);
+    if (mode.kind !== 'rolling') return count === 0 ? [] : (await this.instances(cfg)).filter((i) => i.version === release.version);
     const served = await this.served(c);
     if (count > 0) {
       if (served !== release.version) {
@@ -311,11 +342,14 @@ export class GitOpsTarget implements Target {
       lines.push({ label: 'last sync', value: `${st.phase}${rev ? ` at ${n.short(rev)}` : ''} by ${initiator(st.operation)}${st.message ? `: ${st.message}` : ''}` });
     }
     const head = await repo.head();
-    const current = await this.valueAt(c, repo, n.file, head);
-    lines.push({ label: 'git', value: `${c.target.key} = ${current ?? '(none)'} in ${n.file} at ${n.short(head)} on ${c.target.branch}` });
+    const mode = slotMode(c, c.target);
+    const current = mode.kind === 'rolling' ? await this.valueAt(c, repo, n.file, head) : null;
+    const shown = mode.kind === 'rolling' ? `${c.target.key} = ${current ?? '(none)'}`
+      : Object.entries(await this.keysAt(c, mode, repo, n.file, head) ?? {}).map(([k, v]) => `${k} = ${v ?? '(none)'}`).join(', ');
+    lines.push({ label: 'git', value: `${shown} in ${n.file} at ${n.short(head)} on ${c.target.branch}` });
     const drift: string[] = [];
     const own = (await this.ownChanges(c, repo, n.file))[0];
-    if (own && current !== own.change.value) {
+    if (mode.kind === 'rolling' && own && current !== own.change.value) {
       const log = await repo.log(n.file, 1);
       const by = log[0] && log[0].commit !== own.commit ? ` by ${log[0].author} in ${n.short(log[0].commit)} ("${log[0].subject}")` : '';
       drift.push(`${n.file} was changed outside Gangway${by}: ${c.target.key} is ${current ?? '(none)'}, Gangway wrote ${own.change.value} in ${n.short(own.commit)}`);
@@ -338,10 +372,368 @@ export class GitOpsTarget implements Target {
     await Promise.all(all.map((a) => a.close()));
   }
 
+  // ---- blue-green and canary by chart keys ------------------------------------------------------
+
+  /**
+   * Blue-green `scale`: a release to start goes into the slot that does not serve (one commit of
+   * its tag key, and `previewKey`), then the step waits as a rolling rollout waits; a release
+   * that is in a slot already makes no commit. Stopping the release of the idle slot writes the
+   * serving slot's tag there (its pods are replaced by the stable release's); stopping the
+   * serving one is refused. Idempotent.
+   */
+  private async stageSlot(c: Cfg, mode: BlueGreenMode, release: ReleaseRef, count: number): Promise<void> {
+    const bg = mode.bg;
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { head, values } = await this.headKeys(c, mode, repo, n);
+    const st = blueGreenState(bg, values, n.file);
+    const value = writtenValue(release);
+    this.remember(value, release.version);
+    const idle = otherSlot(st.active);
+    const inActive = await this.holds(c, st.tags[st.active], release);
+    const inIdle = await this.holds(c, st.tags[idle], release);
+    let write: SlotWrite | null = null;
+    let focus: Slot = st.active;
+    if (count > 0) {
+      if (!inActive) {
+        focus = idle;
+        if (!inIdle) {
+          write = {
+            values: [{ key: bg.tagKeys[idle], value }, ...(bg.previewKey ? [{ key: bg.previewKey, value: idle }] : [])],
+            subject: `stage ${c.service} ${release.version} in the ${idle} slot in ${c.environment}`, step: 'stage', version: release.version, value,
+          };
+        }
+      }
+    } else {
+      if (inActive) {
+        throw new GangwayError('conflict', `cannot stop ${release.version} of ${c.service} in ${c.environment}: the ${st.active} slot serves it (${bg.activeKey} in ${n.file})`,
+          'switch traffic to the other slot first: deploy another release, or roll back');
+      }
+      const stable = st.tags[st.active];
+      if (!inIdle || stable === null) return;
+      const stableVersion = await this.versionOfValue(c, stable);
+      focus = idle;
+      write = {
+        values: [{ key: bg.tagKeys[idle], value: stable }],
+        subject: `retire ${release.version} from the ${idle} slot of ${c.service} in ${c.environment}: it runs ${stableVersion} again`, step: 'retire', version: stableVersion, value: stable,
+      };
+    }
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), focus));
+  }
+
+  /**
+   * Blue-green `setTraffic`: all traffic to a release is the switch of `activeKey` to its slot
+   * (one commit, and `previewKey`), waited for as a rollout; the preview is the other slot, so
+   * asking for it only checks that it runs that release. Idempotent.
+   */
+  private async switchSlot(c: Cfg, mode: BlueGreenMode, traffic: Traffic): Promise<void> {
+    const bg = mode.bg;
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { head, values } = await this.headKeys(c, mode, repo, n);
+    const st = blueGreenState(bg, values, n.file);
+    const wanted = traffic.versions.filter((v) => v.weight > 0).map((v) => v.version);
+    const slots = `${bg.tagKeys.blue} = ${st.tags.blue ?? '(none)'}, ${bg.tagKeys.green} = ${st.tags.green ?? '(none)'} in ${n.file}`;
+    let serving: Slot = st.active;
+    if (wanted.length > 0) {
+      const found = await this.slotOf(c, st, wanted[0]);
+      if (!found) {
+        throw new GangwayError('invalid_argument', `traffic of ${c.service} in ${c.environment} cannot go to ${wanted[0]}: it is in neither slot (${slots})`,
+          'deploy it: a blue-green deployment stages it in the slot that does not serve, then switches');
+      }
+      serving = found;
+    }
+    if (traffic.preview) {
+      const preview = otherSlot(serving);
+      if (!(await this.holds(c, st.tags[preview], { version: traffic.preview, image: null }))) {
+        throw new GangwayError('invalid_argument', `the preview of ${c.service} in ${c.environment} is the ${preview} slot, which runs ${st.tags[preview] ?? 'nothing'}, not ${traffic.preview} (${slots})`,
+          'deploy the release: it is staged in the slot that does not serve');
+      }
+    }
+    let write: SlotWrite | null = null;
+    if (serving !== st.active) {
+      const value = st.tags[serving]!;
+      write = {
+        values: [{ key: bg.activeKey, value: serving }, ...(bg.previewKey ? [{ key: bg.previewKey, value: otherSlot(serving) }] : [])],
+        subject: `switch ${c.service} in ${c.environment} to the ${serving} slot (${wanted[0]})`, step: 'switch', version: wanted[0], value,
+      };
+    } else if (wanted.length === 0) {
+      return;
+    }
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), null));
+  }
+
+  /**
+   * Canary `scale`: the canary's tag and replica count (one commit), waited for as a rollout;
+   * the stable release runs already. Stopping the canary sets its replicas (and weight) to 0;
+   * stopping the stable release is refused. Idempotent.
+   */
+  private async scaleCanary(c: Cfg, mode: CanaryMode, release: ReleaseRef, count: number): Promise<void> {
+    const cn = mode.canary;
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { head, values } = await this.headKeys(c, mode, repo, n);
+    const st = canaryState(cn, c.target.key, values, n.file);
+    const value = writtenValue(release);
+    this.remember(value, release.version);
+    const isStable = await this.holds(c, st.stable, release);
+    const isCanary = await this.holds(c, st.canary, release) && st.replicas > 0;
+    let write: SlotWrite | null = null;
+    if (count > 0) {
+      if (!isStable || isCanary) {
+        write = {
+          values: [{ key: cn.tagKey, value }, { key: cn.replicasKey, value: String(count), number: true }],
+          subject: `canary ${c.service} ${release.version} in ${c.environment}: ${count} replica${count === 1 ? '' : 's'}`, step: 'canary', version: release.version, value,
+        };
+      }
+    } else if (isCanary) {
+      write = {
+        values: [{ key: cn.replicasKey, value: '0', number: true }, ...weightValues(cn, 0)],
+        subject: `stop the canary ${release.version} of ${c.service} in ${c.environment}`, step: 'stop', version: release.version, value,
+      };
+    } else if (isStable) {
+      throw new GangwayError('conflict', `cannot stop ${release.version} of ${c.service} in ${c.environment}: it is the stable release (${c.target.key} in ${n.file})`, 'deploy another release');
+    } else {
+      return;
+    }
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)));
+  }
+
+  /**
+   * Canary `setTraffic`: a split between the stable release and the canary writes `weightKey`
+   * (without it, the replica counts `scale` wrote split the requests: nothing to write); all
+   * traffic to the canary promotes it (`key` takes its tag, the canary goes to 0 replicas and 0
+   * weight); all traffic to the stable release takes the canary out (0 replicas, 0 weight). One
+   * commit each, waited for as a rollout. Idempotent.
+   */
+  private async weighCanary(c: Cfg, mode: CanaryMode, traffic: Traffic): Promise<void> {
+    const cn = mode.canary;
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { head, values } = await this.headKeys(c, mode, repo, n);
+    const st = canaryState(cn, c.target.key, values, n.file);
+    const live = traffic.versions.filter((v) => v.weight > 0);
+    if (live.length === 0) return;
+    const off = [{ key: cn.replicasKey, value: '0', number: true }, ...weightValues(cn, 0)];
+    const isStable = (version: string) => this.holds(c, st.stable, { version, image: null });
+    const isCanary = (version: string) => this.holds(c, st.canary, { version, image: null });
+    const keys = `${c.target.key} = ${st.stable ?? '(none)'}, ${cn.tagKey} = ${st.canary ?? '(none)'} in ${n.file}`;
+    let write: SlotWrite | null = null;
+    if (live.length === 1) {
+      const v = live[0].version;
+      if (await isStable(v)) {
+        const canaryVersion = st.canary === null ? 'none' : await this.versionOfValue(c, st.canary);
+        write = { values: off, subject: `roll back ${c.service} to ${v} in ${c.environment}: canary ${canaryVersion} off`, step: 'rollback', version: v, value: st.stable! };
+      } else if (await isCanary(v)) {
+        write = { values: [{ key: c.target.key, value: st.canary! }, ...off], subject: `promote ${c.service} ${v} in ${c.environment}`, step: 'promote', version: v, value: st.canary! };
+      } else {
+        throw new GangwayError('invalid_argument', `traffic of ${c.service} in ${c.environment} cannot go to ${v}: it is neither the stable release nor the canary (${keys})`, 'deploy it: a canary deployment starts it first');
+      }
+    } else {
+      const canary = (await Promise.all(live.map(async (x) => ((await isCanary(x.version)) ? x : null)))).find((x) => x !== null);
+      const stable = (await Promise.all(live.map(async (x) => ((await isStable(x.version)) ? x : null)))).find((x) => x !== null);
+      if (live.length !== 2 || !canary || !stable || canary === stable) {
+        throw new GangwayError('invalid_argument', `traffic of ${c.service} in ${c.environment} can be split only between the stable release and the canary (${keys}), not ${live.map((x) => x.version).join(' and ')}`);
+      }
+      const w = Math.round((canary.weight * 100) / (canary.weight + stable.weight));
+      if (cn.weightKey) {
+        write = { values: weightValues(cn, w), subject: `canary ${c.service} ${canary.version} in ${c.environment}: ${w}% of requests`, step: 'weight', version: canary.version, value: st.canary! };
+      }
+    }
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)));
+  }
+
+  /** What the slots serve, from Git's head (canary weights by ready pods without `weightKey`). */
+  private async slotTraffic(c: Cfg, mode: BlueGreenMode | CanaryMode): Promise<Traffic> {
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { values } = await this.headKeys(c, mode, repo, n);
+    if (mode.kind === 'blueGreen') {
+      const st = blueGreenState(mode.bg, values, n.file);
+      const tag = st.tags[st.active];
+      const idle = st.tags[otherSlot(st.active)];
+      const serving = tag === null ? null : await this.versionOfValue(c, tag);
+      const preview = idle === null ? null : await this.versionOfValue(c, idle);
+      return {
+        versions: serving ? [{ version: serving, weight: 100 }] : [], preview: preview !== null && preview !== serving ? preview : null,
+        previewEndpoint: `svc/${mode.bg.previewService}`,
+      };
+    }
+    const st = canaryState(mode.canary, c.target.key, values, n.file);
+    const stable = st.stable === null ? null : await this.versionOfValue(c, st.stable);
+    const canary = st.canary === null || st.replicas === 0 ? null : await this.versionOfValue(c, st.canary);
+    if (mode.canary.weightKey) {
+      const w = canary === null ? 0 : st.weight;
+      const versions = [{ version: stable, weight: 100 - w }, { version: canary, weight: w }].filter((x): x is { version: string; weight: number } => x.version !== null && x.weight > 0);
+      return { versions, preview: null };
+    }
+    const ready = (await this.instances(c as unknown as ServiceEnvConfig)).filter((i) => i.state === 'ready');
+    const versions = [stable, canary].filter((v): v is string => v !== null)
+      .map((version) => ({ version, weight: ready.filter((i) => i.version === version).length })).filter((x) => x.weight > 0);
+    return { versions, preview: null };
+  }
+
+  /**
+   * Blue-green: the public Service for the serving slot's release, the preview Service for the
+   * other slot's (only it with `preview`). Canary: a ready pod of the release, through the API
+   * server's pod proxy (the public Service reaches both). Read-only.
+   */
+  private async slotReach(c: Cfg, mode: BlueGreenMode | CanaryMode, version: string, preview: boolean): Promise<Reach | null> {
+    const n = names(c);
+    const repo = await this.repo(c);
+    const { values } = await this.headKeys(c, mode, repo, n);
+    const conn = await this.opts.connect(c.target.cluster);
+    const release = { version, image: null };
+    if (mode.kind === 'blueGreen') {
+      const st = blueGreenState(mode.bg, values, n.file);
+      const idle = otherSlot(st.active);
+      const slot = !preview && (await this.holds(c, st.tags[st.active], release)) ? st.active : (await this.holds(c, st.tags[idle], release)) ? idle : null;
+      if (slot === null) return null;
+      const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, mode.bg.deployments[slot]);
+      if (!dep || !(await podsOf(conn, dep)).some((p) => isPodReady(p) && !p.metadata.deletionTimestamp)) return null;
+      return serviceReach(conn, slot === st.active ? c.target.service : mode.bg.previewService);
+    }
+    if (preview) return null;
+    const st = canaryState(mode.canary, c.target.key, values, n.file);
+    const name = (await this.holds(c, st.canary, release)) && st.replicas > 0 ? mode.canary.deployment : (await this.holds(c, st.stable, release)) ? c.target.deployment : null;
+    if (name === null) return null;
+    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, name);
+    const image = dep ? containerImage(c, dep.spec?.template?.spec.containers ?? []) : null;
+    const pod = dep ? (await podsOf(conn, dep)).find((p) => isPodReady(p) && !p.metadata.deletionTimestamp && containerImage(c, p.spec?.containers ?? []) === image) : undefined;
+    if (!pod) return null;
+    const port = c.target.port ?? pod.spec?.containers.find((x) => x.name === c.target.container)?.ports?.[0]?.containerPort ?? pod.spec?.containers[0]?.ports?.[0]?.containerPort ?? null;
+    return {
+      url: conn.api.proxyUrl(conn.namespace, 'pods', pod.metadata.name, port, '').replace(/\/+$/, ''),
+      headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher,
+      describe: `pod ${pod.metadata.name} in ${conn.namespace} via ${conn.server}`,
+    };
+  }
+
+  /**
+   * Commits `write` (only the keys that differ; nothing when Git holds them all), asks Argo CD
+   * to sync, and waits as a rolling rollout waits (see the file's header), the cluster check
+   * being `expect` of the values at the commit. A step that commits nothing waits only when its
+   * commit was not seen done before.
+   */
+  private async commitStep(c: Cfg, mode: SlotMode, n: Names, repo: GitOpsRepo, head: string, current: Record<string, string | null>, write: SlotWrite | null,
+    expect: (values: Record<string, string | null>) => Promise<Expectation[]>): Promise<void> {
+    let commit = head;
+    const changes = write ? changedOnly(write.values, current) : [];
+    if (write && changes.length > 0) {
+      const message = slotMessage({ service: c.service, environment: c.environment, version: write.version, value: write.value, step: write.step, subject: write.subject });
+      commit = (await repo.setKeys(n.file, changes, message)).commit;
+    } else if (this.settled.get(n.application) === head) {
+      return;
+    }
+    const values = await this.keysAt(c, mode, repo, n.file, commit);
+    if (values === null) throw new GangwayError('invalid_argument', `${n.file} is not on branch ${c.target.branch} at ${n.short(commit)} (target.gitops.file)`);
+    const what = write && changes.length > 0 ? `"${write.subject}" (${n.short(commit)})` : `${c.service} in ${c.environment} at ${n.short(commit)}`;
+    await this.awaitCommit(c, n, repo, commit, `${write?.step ?? 'check'} ${write?.version ?? ''}`.trim(), await expect(values), what);
+  }
+
+  /** Syncs `commit` and polls until it is done (returns), failed or past `syncTimeout` (throws `deployment_failed`). */
+  private async awaitCommit(c: Cfg, n: Names, repo: GitOpsRepo, commit: string, mark: string, expectations: Expectation[], what: string): Promise<void> {
+    const argo = this.argo(c);
+    await this.ensureSync(c, n, argo, commit, mark);
+    const since = Math.max(await this.commitTime(repo, commit), this.now());
+    const check = async (): Promise<RolloutStatus> => {
+      const done: string[] = [];
+      for (const e of expectations) {
+        const v = await this.clusterVerdict(c, e.value, e.version, e.deployment, e.where);
+        if (v.state !== 'done') return v;
+        done.push(v.reason);
+      }
+      return { state: 'done', reason: done.join('; ') };
+    };
+    for (;;) {
+      const app = await argo.getApplication(n.application, { refresh: 'normal' });
+      const v = await this.judge(c, n, repo, app, commit, '', check);
+      if (v.state === 'done') {
+        this.settled.set(n.application, commit);
+        return;
+      }
+      if (v.state === 'failed') throw new GangwayError('deployment_failed', `${what}: ${v.reason}`);
+      if (this.now() - since >= c.target.syncTimeoutMs) {
+        throw new GangwayError('deployment_failed',
+          `${what}: ${n.application} did not reach Synced, Succeeded and Healthy at ${n.short(commit)} within ${duration(c.target.syncTimeoutMs)} (target.gitops.syncTimeout); still waiting for: ${v.reason}`);
+      }
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  /** The serving slot's Deployment runs its tag, and `focus`'s too. */
+  private async blueGreenExpect(c: Cfg, bg: GitOpsBlueGreenConfig, st: BlueGreenState, focus: Slot | null): Promise<Expectation[]> {
+    const out: Expectation[] = [];
+    for (const slot of [...new Set([st.active, ...(focus ? [focus] : [])])]) {
+      const value = st.tags[slot];
+      if (value === null) continue;
+      out.push({ deployment: bg.deployments[slot], where: `target.gitops.blueGreen.deployments.${slot}`, value, version: await this.versionOfValue(c, value) });
+    }
+    return out;
+  }
+
+  /** The stable Deployment runs `key`, and the canary's its tag while it has replicas. */
+  private async canaryExpect(c: Cfg, cn: GitOpsCanaryConfig, st: CanaryState): Promise<Expectation[]> {
+    const out: Expectation[] = [];
+    if (st.stable !== null) out.push({ deployment: c.target.deployment, where: 'target.gitops.deployment', value: st.stable, version: await this.versionOfValue(c, st.stable) });
+    if (st.canary !== null && st.replicas > 0) {
+      out.push({ deployment: cn.deployment, where: 'target.gitops.canary.deployment', value: st.canary, version: await this.versionOfValue(c, st.canary) });
+    }
+    return out;
+  }
+
+  /** The layout's keys at the branch's head; a missing file is an error naming it. */
+  private async headKeys(c: Cfg, mode: SlotMode, repo: GitOpsRepo, n: Names): Promise<{ head: string; values: Record<string, string | null> }> {
+    const head = await repo.head();
+    const values = await this.keysAt(c, mode, repo, n.file, head);
+    if (values === null) {
+      throw new GangwayError('invalid_argument', `${n.file} is not on branch ${c.target.branch} of ${redact(c.target.repo)} (target.gitops.file)`,
+        `add it with the keys ${watchedKeys(mode, c.target.key).join(', ')}`);
+    }
+    return { head, values };
+  }
+
+  /** Whether a value written to Git stands for the release (the value itself, or a digest Gangway wrote for it). */
+  private async holds(c: Cfg, value: string | null, release: ReleaseRef): Promise<boolean> {
+    if (value === null) return false;
+    if (value === writtenValue(release)) return true;
+    return (await this.versionOfValue(c, value)) === release.version;
+  }
+
+  /** The slot running `version`, the serving one first; null when neither does. */
+  private async slotOf(c: Cfg, st: BlueGreenState, version: string): Promise<Slot | null> {
+    for (const slot of [st.active, otherSlot(st.active)]) {
+      if (await this.holds(c, st.tags[slot], { version, image: null })) return slot;
+    }
+    return null;
+  }
+
+  /** The pods of every Deployment of the layout (the one, both slots, stable and canary), each once. */
+  private async allPods(c: Cfg, conn: KubeConnection): Promise<KubePod[]> {
+    const mode = slotMode(c, c.target);
+    const deployments = mode.kind === 'blueGreen' ? SLOTS.map((s) => mode.bg.deployments[s])
+      : mode.kind === 'canary' ? [c.target.deployment, mode.canary.deployment] : [c.target.deployment];
+    const seen = new Set<string>();
+    const out: KubePod[] = [];
+    for (const name of deployments) {
+      const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, name);
+      if (!dep) continue;
+      for (const p of await podsOf(conn, dep)) {
+        if (seen.has(p.metadata.name)) continue;
+        seen.add(p.metadata.name);
+        out.push(p);
+      }
+    }
+    return out;
+  }
+
   // ---- internals ----------------------------------------------------------------------------
 
-  /** The verdict on the rollout at `commit`, without the timeout. */
-  private async judge(c: Cfg, n: Names, repo: GitOpsRepo, app: ArgoApplication, commit: string, version: string): Promise<RolloutStatus> {
+  /**
+   * The verdict on the rollout at `commit`, without the timeout. `cluster` checks the cluster
+   * (`check`; default: the one Deployment runs the value written at `commit`).
+   */
+  private async judge(c: Cfg, n: Names, repo: GitOpsRepo, app: ArgoApplication, commit: string, version: string, check?: () => Promise<RolloutStatus>): Promise<RolloutStatus> {
     const name = n.application;
     const progressing = (reason: string): RolloutStatus => {
       this.healthySince.delete(`${name}\u0000${commit}`);
@@ -389,7 +781,7 @@ export class GitOpsTarget implements Target {
       return { state: 'failed', reason: `${name} is Degraded at ${n.short(commit)}${health.message ? `: ${health.message}` : ''}${messages.length > 0 ? ` (${messages.join('; ')})` : ''}` };
     }
     // 4. the cluster itself
-    const cluster = await this.clusterVerdict(c, await this.valueAt(c, repo, n.file, commit), version);
+    const cluster = check ? await check() : await this.clusterVerdict(c, await this.valueAt(c, repo, n.file, commit), version);
     if (cluster.state === 'failed') return cluster;
     if (health.status !== 'Healthy') return progressing(`${name} is ${health.status}${messages.length > 0 ? `: ${messages.join('; ')}` : ''}`);
     if (cluster.state === 'progressing') return progressing(cluster.reason);
@@ -405,26 +797,30 @@ export class GitOpsTarget implements Target {
     return { state: 'done', reason: `${name} Synced, last sync Succeeded and Healthy at ${n.short(commit)} for ${duration(held)}; ${cluster.reason}` };
   }
 
-  /** `kubectl rollout status` on the Deployment, and its pods of the release: ready, not crash-looping, restarts within the limit. */
-  private async clusterVerdict(c: Cfg, value: string | null, version: string): Promise<RolloutStatus> {
+  /**
+   * `kubectl rollout status` on the Deployment (`deployment`, named in messages by its config
+   * key `where`), and its pods of the release: ready, not crash-looping, restarts within the limit.
+   */
+  private async clusterVerdict(c: Cfg, value: string | null, version: string, deployment = c.target.deployment, where = 'target.gitops.deployment'): Promise<RolloutStatus> {
     const conn = await this.opts.connect(c.target.cluster);
-    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, c.target.deployment);
-    if (!dep) return { state: 'progressing', reason: `Deployment ${c.target.deployment} does not exist in namespace ${conn.namespace} (target.gitops.deployment)` };
+    const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, deployment);
+    if (!dep) return { state: 'progressing', reason: `Deployment ${deployment} does not exist in namespace ${conn.namespace} (${where})` };
     const image = containerImage(c, dep.spec?.template?.spec.containers ?? []);
     if (value !== null && !imageHolds(image, value)) {
-      return { state: 'progressing', reason: `Deployment ${c.target.deployment} runs ${image ?? 'no image'}, not ${value} (${version}) written to Git` };
+      return { state: 'progressing', reason: `Deployment ${deployment} runs ${image ?? 'no image'}, not ${value} (${version}) written to Git` };
     }
     const pods = (await podsOf(conn, dep)).filter((p) => !p.metadata.deletionTimestamp && containerImage(c, p.spec?.containers ?? []) === image);
     for (const p of pods) {
       const problem = podProblem(p, c.target.restartLimit, 'target.gitops.restartLimit');
-      if (problem) return { state: 'failed', reason: problem.replace('target.kubernetes.restartLimit', 'target.gitops.restartLimit') };
+      if (problem) return { state: 'failed', reason: problem };
     }
     const rolled = deploymentRolloutStatus(dep);
     if (rolled.state !== 'done') return rolled;
     const ready = pods.filter(isPodReady).length;
     const wanted = dep.spec?.replicas ?? c.target.instances;
-    if (ready < wanted) return { state: 'progressing', reason: `${ready} of ${wanted} pods of ${version} ready` };
-    return { state: 'done', reason: `${rolled.reason}, ${ready} of ${wanted} pods of ${version} ready` };
+    const of = deployment === c.target.deployment ? '' : ` in ${deployment}`;
+    if (ready < wanted) return { state: 'progressing', reason: `${ready} of ${wanted} pods of ${version}${of} ready` };
+    return { state: 'done', reason: `${rolled.reason}, ${ready} of ${wanted} pods of ${version}${of} ready` };
   }
 
   /**
@@ -434,14 +830,14 @@ export class GitOpsTarget implements Target {
    */
   private async supersededBy(c: Cfg, n: Names, repo: GitOpsRepo, commit: string, rev: string): Promise<string | null> {
     if (sameCommit(rev, commit)) return null;
-    const ours = await this.valueAt(c, repo, n.file, commit);
+    const ours = await this.snapshot(c, repo, n.file, commit);
     const later = await repo.isAncestor(commit, rev).catch(() => false);
     if (!later) return `${n.short(rev)} does not contain Gangway's commit ${n.short(commit)}`;
-    const theirs = await this.valueAt(c, repo, n.file, rev);
+    const theirs = await this.snapshot(c, repo, n.file, rev);
     if (theirs === ours) return null;
     const [last] = await repo.log(n.file, 1);
     const who = last && last.commit !== commit ? ` by ${last.author} in ${n.short(last.commit)} ("${last.subject}")` : '';
-    return `${c.target.key} in ${n.file} was changed${who} to ${theirs ?? '(none)'} after Gangway wrote ${ours ?? '(none)'}`;
+    return `${watchedKeys(slotMode(c, c.target), c.target.key).join(', ')} in ${n.file} was changed${who} to ${theirs ?? '(none)'} after Gangway wrote ${ours ?? '(none)'}`;
   }
 
   /** Asks Argo CD to sync at `commit` unless a sync is running or succeeded there already. */
@@ -536,6 +932,20 @@ export class GitOpsTarget implements Target {
     return out;
   }
 
+  /** The watched keys' values at `commit` in words (the one value on a rolling layout); null when the file is not there. */
+  private async snapshot(c: Cfg, repo: GitOpsRepo, file: string, commit: string): Promise<string | null> {
+    const mode = slotMode(c, c.target);
+    if (mode.kind === 'rolling') return this.valueAt(c, repo, file, commit);
+    const values = await this.keysAt(c, mode, repo, file, commit);
+    return values === null ? null : Object.entries(values).map(([k, v]) => `${k}=${v ?? '(none)'}`).join(', ');
+  }
+
+  /** The layout's keys at `commit`, or null when the file is not there. */
+  private async keysAt(c: Cfg, mode: SlotMode, repo: GitOpsRepo, file: string, commit: string): Promise<Record<string, string | null> | null> {
+    const text = await repo.fileAt(commit, file);
+    return text === null ? null : readKeys(text, file, watchedKeys(mode, c.target.key));
+  }
+
   private async valueAt(c: Cfg, repo: GitOpsRepo, file: string, commit: string): Promise<string | null> {
     const text = await repo.fileAt(commit, file);
     if (text === null) return null;
@@ -628,6 +1038,18 @@ function imageHolds(image: string | null, value: string): boolean {
 function containerImage(c: Cfg, containers: Array<{ name: string; image?: string }>): string | null {
   const container = c.target.container ? containers.find((x) => x.name === c.target.container) : containers[0];
   return container?.image ?? null;
+}
+
+/** A Service through the API server's proxy, at its first port; null when it does not exist. */
+async function serviceReach(conn: KubeConnection, name: string): Promise<Reach | null> {
+  const svc = await conn.api.get<KubeService>('Service', conn.namespace, name);
+  const port = svc?.spec?.ports?.[0]?.port;
+  if (!svc || port === undefined) return null;
+  return {
+    url: conn.api.proxyUrl(conn.namespace, 'services', name, port, '').replace(/\/+$/, ''),
+    headers: await conn.api.authHeaders(), dispatcher: conn.api.dispatcher,
+    describe: `service ${name} in ${conn.namespace} via ${conn.server}`,
+  };
 }
 
 /** The Deployment's pods, by its selector. */

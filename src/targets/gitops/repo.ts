@@ -155,6 +155,21 @@ export class GitOpsRepo {
   }
 
   /**
+   * Sets several keys of one file in one commit, as `setKey` sets one (the keys must exist;
+   * only their values' characters change). Idempotent: when the remote branch holds every value
+   * already, nothing is committed and its head is returned. A value marked `number` (a count, a
+   * weight) replacing a plain value is written as a YAML number. Throws as `setKey`.
+   *
+   * @example await repo.setKeys('helm/environments/dev-env/values.yaml', [{ key: 'canary.tag', value: '1.2.0' }, { key: 'canary.replicas', value: '1' }], message)
+   */
+  setKeys(file: string, values: Array<{ key: string; value: string; number?: boolean }>, message: string): Promise<ChangeResult> {
+    return exclusive(this.dir, async () => {
+      await this.sync();
+      return this.writeKeys(file, values, message);
+    });
+  }
+
+  /**
    * Reverts `commit` with a new commit on the remote branch's head. When the revert cannot be
    * used — it conflicts with later changes, the commit is not on the branch, or the file would
    * not end up holding `fallback.value` — the fallback value is written instead
@@ -258,15 +273,24 @@ export class GitOpsRepo {
     return (await this.git.must(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`], `read ${sha}`)).stdout.trim();
   }
 
-  private async writeKey(change: KeyChange): Promise<ChangeResult> {
-    const path = this.pathOf(change.file);
-    if (change.message.trim() === '') throw new GitOpsError('invalid_argument', `the commit message for ${change.key} in ${change.file} is empty`);
+  private writeKey(change: KeyChange): Promise<ChangeResult> {
+    return this.writeKeys(change.file, [{ key: change.key, value: change.value }], change.message);
+  }
+
+  private async writeKeys(file: string, values: Array<{ key: string; value: string; number?: boolean }>, message: string): Promise<ChangeResult> {
+    const path = this.pathOf(file);
+    if (message.trim() === '') throw new GitOpsError('invalid_argument', `the commit message for ${values.map((v) => v.key).join(', ')} in ${file} is empty`);
     const abs = join(this.dir, path);
-    const text = await this.readTracked(change.file, path, abs);
-    const edit = setValue(text, change.file, change.key, change.value);
-    if (!edit.changed) return { commit: await this.trackingHead(), changed: false, pushed: false };
-    await writeFile(abs, edit.text);
-    await commitPath(this.git, path, change.message, path);
+    let text = await this.readTracked(file, path, abs);
+    let changed = false;
+    for (const v of values) {
+      const edit = setValue(text, file, v.key, v.value, { number: v.number });
+      text = edit.text;
+      changed ||= edit.changed;
+    }
+    if (!changed) return { commit: await this.trackingHead(), changed: false, pushed: false };
+    await writeFile(abs, text);
+    await commitPath(this.git, path, message, path);
     return this.publish();
   }
 

@@ -37,6 +37,13 @@ describe('setValue', () => {
     expect(setValue('x: {tag: abc}\n', FILE, 'x.tag', 'a,b').text).toBe('x: {tag: "a,b"}\n');
   });
 
+  it('with number, writes a whole number over a plain value as a YAML number (a count or weight), and quotes anything else as before', () => {
+    expect(setValue('canary:\n  replicas: 0 # pods\n', FILE, 'canary.replicas', '2', { number: true }).text).toBe('canary:\n  replicas: 2 # pods\n');
+    expect(setValue('weight: 0\n', FILE, 'weight', '1.5', { number: true }).text).toBe('weight: "1.5"\n');
+    expect(setValue('weight: "0"\n', FILE, 'weight', '25', { number: true }).text).toBe('weight: "25"\n');
+    expect(setValue('weight: 0\n', FILE, 'weight', '25').text).toBe('weight: "25"\n');
+  });
+
   it('fills an empty value in place', () => {
     expect(setValue('image:\n  tag:\n  pullPolicy: Always\n', FILE, 'image.tag', '1.4.2').text).toBe('image:\n  tag: 1.4.2\n  pullPolicy: Always\n');
     expect(setValue('tag:   # set by deployments\n', FILE, 'tag', '1.4.2').text).toBe('tag:   1.4.2 # set by deployments\n');

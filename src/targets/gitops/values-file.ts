@@ -49,9 +49,11 @@ export function readValue(text: string, file: string, key: string): string | nul
  * @example
  * setValue('image:\n  tag: "1.4.1" # web\n', 'image-tags.yaml', 'image.tag', '1.4.2');
  * // { text: 'image:\n  tag: "1.4.2" # web\n', previous: '1.4.1', changed: true }
+ * With `number`, a whole number replacing a plain value is written plain (a YAML number);
+ * otherwise a value that would read as anything but a string is quoted.
  * @throws GitOpsError (invalid_argument) as {@link readValue}, and for a value over several lines or with control characters.
  */
-export function setValue(text: string, file: string, key: string, value: string): ValueEdit {
+export function setValue(text: string, file: string, key: string, value: string, opts: { number?: boolean } = {}): ValueEdit {
   if (/[\x00-\x1f\x7f]/.test(value)) {
     throw new GitOpsError('invalid_argument', `the value for ${key} in ${file} has a line break or control character: ${JSON.stringify(value)}`, undefined, { file, key });
   }
@@ -59,7 +61,8 @@ export function setValue(text: string, file: string, key: string, value: string)
   if (found.current === value) return { text, previous: found.current, changed: false };
 
   const [start, end] = found.range;
-  let written = render(value, found.style);
+  // A count or weight written plain stays a YAML number (a chart may compute with it); anything else stays a string.
+  let written = opts.number && found.style === 'plain' && /^\d{1,9}$/.test(value) ? value : render(value, found.style);
   if (start === end) {
     // An empty value: `key:` needs a space before the new value, and a comment after it one before `#`.
     if (!/[ \t]/.test(text.charAt(start - 1))) written = ` ${written}`;

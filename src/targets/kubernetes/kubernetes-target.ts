@@ -265,7 +265,7 @@ export class KubernetesTarget implements Target {
     const all = await this.pods(api, namespace, c);
     const pods = all.filter((p) => podVersion(p) === handle.version);
     for (const p of pods) {
-      const problem = podProblem(p, c.target.restartLimit);
+      const problem = podProblem(p, c.target.restartLimit, restartLimitKey(c));
       if (problem) return { state: 'failed', reason: problem };
     }
     const status = deploymentRolloutStatus(dep);
@@ -420,7 +420,7 @@ export class KubernetesTarget implements Target {
     const deadline = Date.now() + c.health.startTimeoutMs;
     for (;;) {
       const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version && !p.metadata.deletionTimestamp);
-      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit) !== null);
+      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit, restartLimitKey(c)) !== null);
       if (pods.length === count || stuck || Date.now() > deadline) {
         const health = this.knownHealth(c, pods, Date.now());
         return pods.map((p) => toInstance(p, c, this.seenReady, health.get(podKey(p)) ?? null));
@@ -969,8 +969,13 @@ function apiServerStatus(body: string | undefined): string | null {
  * and `unhealthy` after `health.failureThreshold` failures in a row, as the local agent judges
  * its instances; `lastHealth` is then the last check.
  */
+/** The config key of the restart limit, for messages: `target.kubernetes.restartLimit`, or `target.helm.restartLimit` for the Helm target built on this one. */
+function restartLimitKey(c: { target: { kind: string } }): string {
+  return `target.${c.target.kind}.restartLimit`;
+}
+
 function toInstance(p: KubePod, c: Cfg, seenReady: Set<string>, health: PodHealth | null): TargetInstance {
-  const problem = podProblem(p, c.target.restartLimit);
+  const problem = podProblem(p, c.target.restartLimit, restartLimitKey(c));
   const ready = isPodReady(p);
   const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
   const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;

@@ -9,7 +9,7 @@ import { connectAgent } from '../../agent/client.js';
 import { substitute } from '../../config/placeholders.js';
 import { GangwayError } from '../../errors.js';
 import type {
-  LogLine, Reach, ReleaseRef, ReleaseRequestCounters, Target, TargetCapabilities, TargetInstance, Traffic,
+  CanaryGuardReport, LogLine, Reach, ReleaseRef, ReleaseRequestCounters, Target, TargetCapabilities, TargetInstance, Traffic,
 } from '../target.js';
 
 /** The local agent's proxy does all of it, except rolling natively: the engine rolls instance by instance. */
@@ -93,6 +93,21 @@ export class LocalTarget implements Target {
 
   logs(cfg: ServiceEnvConfig, q: { version?: string; lines: number }): Promise<LogLine[]> {
     return this.agent.logs(cfg.service, cfg.environment, q.version, q.lines);
+  }
+
+  /** Sets or removes the proxy's canary guard (src/agent/canary-guard.ts). */
+  async setCanaryGuard(cfg: ServiceEnvConfig, guard: { canary: string; stable: string; alpha: number } | null): Promise<boolean> {
+    if (!this.agent.setGuard) return false;
+    await this.agent.setGuard(cfg.service, cfg.environment, guard);
+    return true;
+  }
+
+  /** The proxy's canary guard of the service in the environment, or null. */
+  async canaryGuard(cfg: ServiceEnvConfig): Promise<CanaryGuardReport | null> {
+    const g = (await this.agent.state()).guards?.find((x) => x.service === cfg.service && x.environment === cfg.environment);
+    if (g === undefined) return null;
+    const { service: _s, environment: _e, alternatives: _a, ...report } = g;
+    return report;
   }
 
   /** The proxy's cumulative counters per release. */
