@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
+import { hostname } from 'node:os';
 import { Leadership, type BackgroundUnit } from './leader.js';
+import { newOwnerId } from './lease.js';
 import type { Clock } from './clock.js';
 
 class Unit implements BackgroundUnit {
@@ -88,6 +90,7 @@ describe('Leadership', () => {
     const flaky = {
       acquireNamedLease: (...args: Parameters<Store['acquireNamedLease']>) => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : store.acquireNamedLease(...args)),
       releaseNamedLease: (...args: Parameters<Store['releaseNamedLease']>) => store.releaseNamedLease(...args),
+      getNamedLease: (...args: Parameters<Store['getNamedLease']>) => store.getNamedLease(...args),
     };
     const l = new Leadership({ store: flaky, owner: 'host:3:c', units: [unit], ttlMs: 15_000, clock });
     await l.tick();
@@ -103,6 +106,23 @@ describe('Leadership', () => {
     // Still its own unexpired lease: same holder, same fence; the work starts again.
     expect(l.guard()).toEqual({ lease: 'background', owner: 'host:3:c', fence: 1 });
     expect(unit.log).toEqual(['start', 'stop', 'start']);
+    await l.stop();
+  });
+
+  it('takes the lease at once from a holder on this machine whose process is gone', async () => {
+    const clock = fakeClock(9_000_000);
+    // A pid that cannot exist: the holder's process is gone.
+    const dead = `${hostname()}:999999999:dead`;
+    expect(await store.acquireNamedLease('background', dead, clock.now(), 15_000)).toBe(1);
+    const unit = new Unit('u');
+    const l = new Leadership({ store, owner: newOwnerId(), units: [unit], ttlMs: 15_000, clock });
+    await l.tick();
+    expect(l.guard()?.fence).toBe(2);
+    expect(unit.log).toEqual(['start']);
+    // A live holder elsewhere is waited for.
+    const other = new Leadership({ store, owner: 'elsewhere:1:x', units: [], ttlMs: 15_000, clock });
+    await other.tick();
+    expect(other.isLeader()).toBe(false);
     await l.stop();
   });
 });

@@ -14,6 +14,7 @@
 import type { Logger } from '../core/logger.js';
 import type { LeaseGuard, Store } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
+import { isDeadLocalOwner } from './lease.js';
 
 /** A piece of background work the leader runs. `stop` waits for the item in hand. */
 export interface BackgroundUnit {
@@ -23,7 +24,7 @@ export interface BackgroundUnit {
 }
 
 export interface LeadershipOptions {
-  store: Pick<Store, 'acquireNamedLease' | 'releaseNamedLease'>;
+  store: Pick<Store, 'acquireNamedLease' | 'releaseNamedLease' | 'getNamedLease'>;
   /** This orchestrator's lease owner id. */
   owner: string;
   units: BackgroundUnit[];
@@ -108,7 +109,7 @@ export class Leadership {
   async tick(): Promise<void> {
     let fence: number | null;
     try {
-      fence = await withTimeout(this.opts.store.acquireNamedLease(this.lease, this.opts.owner, this.clock.now(), this.ttlMs), this.ttlMs / 3);
+      fence = await withTimeout(this.acquire(), this.ttlMs / 3);
     } catch (err) {
       if (this.fence !== null) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'background lease: the store did not answer; stopping background work');
       await this.stepDown('store unreachable');
@@ -123,6 +124,19 @@ export class Leadership {
     this.fence = fence;
     this.renewedAt = this.clock.now();
     if (elected) await this.elect(fence);
+  }
+
+  /**
+   * Takes or renews the lease; a holder that ran on this machine in a process that is gone
+   * (an orchestrator killed and started again) is taken over at once rather than at expiry.
+   */
+  private async acquire(): Promise<number | null> {
+    const { store, owner } = this.opts;
+    const fence = await store.acquireNamedLease(this.lease, owner, this.clock.now(), this.ttlMs);
+    if (fence !== null) return fence;
+    const holder = (await store.getNamedLease(this.lease))?.owner;
+    if (!holder || !isDeadLocalOwner(holder, owner)) return null;
+    return store.acquireNamedLease(this.lease, owner, this.clock.now(), this.ttlMs, [holder]);
   }
 
   private elect(fence: number): Promise<void> {

@@ -580,13 +580,13 @@ export class KyselyStore implements Store {
     }
   }
 
-  async acquireNamedLease(name: string, owner: string, now: number, ttlMs: number): Promise<number | null> {
+  async acquireNamedLease(name: string, owner: string, now: number, ttlMs: number, deadOwners: string[] = []): Promise<number | null> {
     return this.driver.writeTransaction(async (trx) => {
       await trx.insertInto('leases').values({ name, owner: null, expires_at: 0, fence: 0 }).onConflict((oc) => oc.column('name').doNothing()).execute();
       let q = trx.selectFrom('leases').selectAll().where('name', '=', name);
       if (this.driver.rowLocks) q = q.forUpdate();
       const row = await q.executeTakeFirstOrThrow();
-      if (row.owner !== null && row.owner !== owner && row.expires_at >= now) return null;
+      if (row.owner !== null && row.owner !== owner && row.expires_at >= now && !deadOwners.includes(row.owner)) return null;
       const fence = row.owner === owner && row.expires_at >= now ? row.fence : row.fence + 1;
       await trx.updateTable('leases').set({ owner, expires_at: now + ttlMs, fence }).where('name', '=', name).execute();
       return fence;

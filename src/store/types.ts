@@ -279,10 +279,11 @@ export interface LeaseGuard {
 export interface ReplicaStore {
   /**
    * Takes or renews the named lease for `owner` until `now + ttlMs` when it is free, expired
-   * or already `owner`'s. Returns its fence — a number that grows at every change of owner,
-   * so work done under an older fence can be refused — or null when another owner holds it.
+   * or already `owner`'s, or held by an owner in `deadOwners`. Returns its fence — a number
+   * that grows at every change of owner, so work done under an older fence can be refused —
+   * or null when another owner holds it.
    */
-  acquireNamedLease(name: string, owner: string, now: number, ttlMs: number): Promise<number | null>;
+  acquireNamedLease(name: string, owner: string, now: number, ttlMs: number, deadOwners?: string[]): Promise<number | null>;
   /** Gives the named lease up if `owner` holds it. */
   releaseNamedLease(name: string, owner: string): Promise<void>;
   /** The holder of a named lease and until when, or undefined when it was never taken. */
