@@ -1,6 +1,6 @@
 /** Replica registration: one config and one version per store, named when they differ. */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,11 @@ describe('joinReplicas', () => {
     // A day without a heartbeat removes a registration.
     await joinReplicas(store, replica('7404', BASE.replace('required: 1', 'required: 2'), { startedAt: NOW + 3, heartbeatAt: NOW + 86_400_001 }));
     expect((await store.listReplicas()).map((r) => r.id)).toEqual(['7402', '7404']);
+    // A replica on this machine whose process is gone (killed) neither blocks a new config nor stays registered.
+    const killed = `${hostname()}:999999999:gone`;
+    await store.registerReplica(replica(killed, BASE, { startedAt: NOW + 4, heartbeatAt: NOW + 86_400_001 }));
+    await joinReplicas(store, replica('7405', BASE.replace('required: 1', 'required: 2'), { startedAt: NOW + 5, heartbeatAt: NOW + 86_400_002 }));
+    expect((await store.listReplicas()).map((r) => r.id)).toEqual(['7402', '7404', '7405']);
   });
 });
 

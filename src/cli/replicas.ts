@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import type { GangwayConfig } from '../config/types.js';
 import { GangwayError } from '../errors.js';
 import type { ReplicaRecord, Store } from '../store/types.js';
+import { isDeadLocalOwner } from '../engine/lease.js';
 
 /** Keys that may differ between replicas: each one's own address, state folder and way to the database. */
 const PER_REPLICA = new Set(['server.host', 'server.port', 'stateDir', 'store']);
@@ -50,13 +51,16 @@ export function differingKeys(a: Record<string, string>, b: Record<string, strin
 
 /**
  * Refuses to join replicas that run a different config or another Gangway version; otherwise
- * registers this replica. Registrations without a heartbeat for a day are removed.
+ * registers this replica. Registrations without a heartbeat for a day, and those of processes
+ * on this machine that no longer exist, are removed.
  */
 export async function joinReplicas(store: Store, me: ReplicaRecord): Promise<void> {
   const now = me.heartbeatAt;
   const others = (await store.listReplicas()).filter((r) => r.id !== me.id);
-  for (const r of others) if (now - r.heartbeatAt > 86_400_000) await store.removeReplica(r.id);
-  const live = others.filter((r) => now - r.heartbeatAt <= REPLICA_TTL_MS);
+  // Gone: no heartbeat for a day, or run on this machine by a process that no longer exists (killed).
+  const gone = others.filter((r) => now - r.heartbeatAt > 86_400_000 || isDeadLocalOwner(r.id, me.id));
+  for (const r of gone) await store.removeReplica(r.id);
+  const live = others.filter((r) => !gone.includes(r) && now - r.heartbeatAt <= REPLICA_TTL_MS);
   const otherVersion = live.find((r) => r.version !== me.version);
   if (otherVersion) {
     throw new GangwayError('conflict', `the replica at ${otherVersion.url} runs Gangway ${otherVersion.version}; this is Gangway ${me.version}`,
