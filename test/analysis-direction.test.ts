@@ -158,7 +158,7 @@ services:
     const end = await waitForEnd(project, id) as unknown as { phase: string; message: string; verdicts: Verdict[] };
     const result = await load.stop();
     expect(end.phase).toBe('rolled_back');
-    expect(end.message).toMatch(/^analysis business: rule signups: signups 0\.3\d+ is down 3\d(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)$/);
+    expect(end.message).toMatch(/^analysis business: rule signups: signups 0\.3\d+ is down (2[5-9]|3\d)(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)$/);
     // The signups rule alone failed; errors and latency passed on the same evaluations.
     const fails = end.verdicts.filter((v) => v.verdict === 'fail');
     expect([...new Set(fails.map((v) => v.rule))]).toEqual(['signups']);
@@ -179,7 +179,7 @@ services:
     // The failed analysis step's event gives the reason, direction and values included.
     const events = await project.api<Array<{ type: string; data: Record<string, unknown> }>>('GET', `/v1/events?deployment=${id}&type=step.failed`);
     expect(events.body.map((e) => e.type)).toEqual(['step.failed']);
-    expect(JSON.stringify(events.body[0]!.data)).toMatch(/rule signups: signups 0\.3\d+ is down 3\d(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)/);
+    expect(JSON.stringify(events.body[0]!.data)).toMatch(/rule signups: signups 0\.3\d+ is down (2[5-9]|3\d)(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)/);
 
     // And so does the record committed to git.
     const recordsDir = join(project.dir, 'records');
@@ -190,7 +190,7 @@ services:
       else await sleep(200);
     }
     expect(record).toContain('signups');
-    expect(record).toMatch(/signups 0\.3\d+ is down 3\d(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)/);
+    expect(record).toMatch(/signups 0\.3\d+ is down (2[5-9]|3\d)(\.\d+)?% on stable 0\.(49|5)\d* \(max −20%\)/);
     expect(record).toMatch(/"?direction"?: "?decrease/);
   }, 90_000);
 });
