@@ -70,7 +70,9 @@ const imageOf = (name: string) => ((((kube.get('deployment', 'dev', name)?.spec 
 const replicasOf = (name: string) => (kube.get('deployment', 'dev', name)?.spec as { replicas: number }).replicas;
 const routeWeights = () => (((kube.get('httproute', 'dev', 'api')?.spec as Obj).rules as Array<{ backendRefs: Array<{ name: string; weight: number }> }>)[0]!.backendRefs)
   .map((b) => [b.name, b.weight]);
-const trailers = (service: string, version: string, step: string) => `Actor: gangway\nService: ${service}\nEnvironment: dev\nVersion: ${version}\nStep: ${step}`;
+/** The trailers of a step's commit: the deployment that made it, its actor and reason (deploy() gives `CHG-<service>-<version>`), then what moved. */
+const trailers = (d: DeploymentView, service: string, version: string, step: string) =>
+  `Deployment: ${d.id}\nActor: alice\nReason: CHG-${service}-${d.version}\nService: ${service}\nEnvironment: dev\nVersion: ${version}\nStep: ${step}`;
 const webFile = (active: string, preview: string, blue: string, green: string) =>
   `# web in dev: two slots, one serving; Gangway edits this file.\nactive: ${active}\npreview: ${preview}\nblue:\n  tag: "${blue}"\ngreen:\n  tag: "${green}"`;
 const apiFile = (stable: string, canary: string, replicas: number, weight: number) =>
@@ -161,8 +163,8 @@ describe.skipIf(!hasGit)('given web on a two-slot chart with strategy.blueGreen 
       ['deploy', 'all traffic to 1.1.0', 'succeeded'],
     ]);
     expect(await commitsSince(start, WEB_FILE)).toEqual([
-      ['stage web 1.1.0 in the green slot in dev', trailers('web', '1.1.0', 'stage'), webFile('blue', 'green', '1.0.0', '1.1.0')],
-      ['switch web in dev to the green slot (1.1.0)', trailers('web', '1.1.0', 'switch'), webFile('green', 'blue', '1.0.0', '1.1.0')],
+      ['stage web 1.1.0 in the green slot in dev', trailers(end, 'web', '1.1.0', 'stage'), webFile('blue', 'green', '1.0.0', '1.1.0')],
+      ['switch web in dev to the green slot (1.1.0)', trailers(end, 'web', '1.1.0', 'switch'), webFile('green', 'blue', '1.0.0', '1.1.0')],
     ]);
     const [staged, switched] = await revisionsSince(start);
     expect(history('web-dev').slice(-2)).toEqual([staged, switched]);
@@ -187,8 +189,8 @@ describe.skipIf(!hasGit)('given web on a two-slot chart with strategy.blueGreen 
       ['rollback', 'all traffic to 1.1.0', 'succeeded'], ['rollback', 'stop 2.0.0', 'succeeded'],
     ]);
     expect(await commitsSince(start, WEB_FILE)).toEqual([
-      ['stage web 2.0.0 in the blue slot in dev', trailers('web', '2.0.0', 'stage'), webFile('green', 'blue', '2.0.0', '1.1.0')],
-      ['retire 2.0.0 from the blue slot of web in dev: it runs 1.1.0 again', trailers('web', '1.1.0', 'retire'), webFile('green', 'blue', '1.1.0', '1.1.0')],
+      ['stage web 2.0.0 in the blue slot in dev', trailers(end, 'web', '2.0.0', 'stage'), webFile('green', 'blue', '2.0.0', '1.1.0')],
+      ['retire 2.0.0 from the blue slot of web in dev: it runs 1.1.0 again', trailers(end, 'web', '1.1.0', 'retire'), webFile('green', 'blue', '1.1.0', '1.1.0')],
     ]);
     expect(history('web-dev').slice(-2)).toEqual(await revisionsSince(start));
     expect(selector('web')).toEqual({ app: 'web', slot: 'green' });
@@ -212,11 +214,11 @@ describe.skipIf(!hasGit)('given api on a stable-and-canary chart weighed by an H
       ['deploy', 'all traffic to 1.1.0', 'succeeded'],
     ]);
     expect(await commitsSince(start, API_FILE)).toEqual([
-      ['canary api 1.1.0 in dev: 1 replica', trailers('api', '1.1.0', 'canary'), apiFile('1.0.0', '1.1.0', 1, 0)],
-      ['canary api 1.1.0 in dev: 25% of requests', trailers('api', '1.1.0', 'weight'), apiFile('1.0.0', '1.1.0', 1, 25)],
-      ['canary api 1.1.0 in dev: 50% of requests', trailers('api', '1.1.0', 'weight'), apiFile('1.0.0', '1.1.0', 1, 50)],
-      ['canary api 1.1.0 in dev: 2 replicas', trailers('api', '1.1.0', 'canary'), apiFile('1.0.0', '1.1.0', 2, 50)],
-      ['promote api 1.1.0 in dev', trailers('api', '1.1.0', 'promote'), apiFile('1.1.0', '1.1.0', 0, 0)],
+      ['canary api 1.1.0 in dev: 1 replica', trailers(end, 'api', '1.1.0', 'canary'), apiFile('1.0.0', '1.1.0', 1, 0)],
+      ['canary api 1.1.0 in dev: 25% of requests', trailers(end, 'api', '1.1.0', 'weight'), apiFile('1.0.0', '1.1.0', 1, 25)],
+      ['canary api 1.1.0 in dev: 50% of requests', trailers(end, 'api', '1.1.0', 'weight'), apiFile('1.0.0', '1.1.0', 1, 50)],
+      ['canary api 1.1.0 in dev: 2 replicas', trailers(end, 'api', '1.1.0', 'canary'), apiFile('1.0.0', '1.1.0', 2, 50)],
+      ['promote api 1.1.0 in dev', trailers(end, 'api', '1.1.0', 'promote'), apiFile('1.1.0', '1.1.0', 0, 0)],
     ]);
     // Argo CD synced every step's commit, in order: the HTTPRoute weighed 0, 25, 50, 50, 0 in turn.
     expect(history('api-dev').slice(-5)).toEqual(await revisionsSince(start));
@@ -235,8 +237,8 @@ describe.skipIf(!hasGit)('given api on a stable-and-canary chart weighed by an H
       ['rollback', 'all traffic to 1.1.0', 'succeeded'], ['rollback', 'stop 2.0.0', 'succeeded'],
     ]);
     expect(await commitsSince(start, API_FILE)).toEqual([
-      ['canary api 2.0.0 in dev: 1 replica', trailers('api', '2.0.0', 'canary'), apiFile('1.1.0', '2.0.0', 1, 0)],
-      ['roll back api to 1.1.0 in dev: canary 2.0.0 off', trailers('api', '1.1.0', 'rollback'), apiFile('1.1.0', '2.0.0', 0, 0)],
+      ['canary api 2.0.0 in dev: 1 replica', trailers(end, 'api', '2.0.0', 'canary'), apiFile('1.1.0', '2.0.0', 1, 0)],
+      ['roll back api to 1.1.0 in dev: canary 2.0.0 off', trailers(end, 'api', '1.1.0', 'rollback'), apiFile('1.1.0', '2.0.0', 0, 0)],
     ]);
     expect(history('api-dev').slice(-2)).toEqual(await revisionsSince(start));
     expect(routeWeights()).toEqual([['api-stable', 100], ['api-canary', 0]]);

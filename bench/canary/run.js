@@ -51,6 +51,7 @@ const { RUNBOOK_DEFAULTS, DEFAULT_CANARY_STEPS } = await import(path.join(root, 
 const { DURATION_BUCKETS } = await import(path.join(root, 'dist/agent/request-metrics.js'));
 const { histogramQuantile } = await import(path.join(root, 'dist/core/histogram.js'));
 const { CanaryGuard } = await import(path.join(root, 'dist/agent/canary-guard.js'));
+const { guardBoundary, guardLogLikelihoodRatio } = await import(path.join(root, 'dist/analysis/sequential.js'));
 const STEPS = process.env.BENCH_STEPS ? JSON.parse(process.env.BENCH_STEPS) : DEFAULT_CANARY_STEPS;
 
 // --- traffic -------------------------------------------------------------------------------
@@ -267,6 +268,60 @@ function waldAsn(p0, p1, alpha, beta) {
   return ((1 - beta) * Math.log((1 - beta) / alpha) + beta * Math.log(beta / (1 - alpha))) / kl;
 }
 
+/**
+ * What Wald's SPRT itself needs, exactly: the expected number of canary requests until it stops
+ * (at either boundary, as Wald's E1[N] counts), by dynamic programming over the failure count,
+ * when the canary fails at p1 and the test knows p1 in advance. Each failure moves its log
+ * likelihood ratio by ln(p1/p0) at once, so it overshoots the boundary, and with few failures
+ * needed (20%: two) the overshoot is most of the step: the exact figure is well above Wald's
+ * approximation, and it is the least any test at the same alpha and beta can expect there.
+ */
+function sprtExact(p0, p1, alpha, beta, limit = 100_000) {
+  const upper = Math.log((1 - beta) / alpha), lower = Math.log(beta / (1 - alpha));
+  const lf = Math.log(p1 / p0), ls = Math.log((1 - p1) / (1 - p0));
+  let dist = new Map([[0, 1]]);
+  let e = 0, stopped = 0;
+  for (let n = 1; n <= limit && 1 - stopped > 1e-12; n++) {
+    const next = new Map();
+    for (const [f, pr] of dist) {
+      for (const [g, q] of [[f + 1, pr * p1], [f, pr * (1 - p1)]]) {
+        const llr = g * lf + (n - g) * ls;
+        if (llr >= upper || llr <= lower) { e += n * q; stopped += q; } else next.set(g, (next.get(g) ?? 0) + q);
+      }
+    }
+    dist = next;
+  }
+  return e;
+}
+
+/**
+ * The guard's own expected number of canary requests until it trips, and its standard deviation,
+ * when the canary fails at p1 and p0 is known (the guard's test alone, without the steps and the
+ * judge): exact, by dynamic programming over the failure count along the guard's boundary. The
+ * simulated mean over seeds scatters around it by about sd / sqrt(seeds).
+ */
+function guardExpected(p0, p1, alpha, limit = 100_000) {
+  const b = guardBoundary(p0, alpha);
+  let dist = new Float64Array(1024);
+  dist[0] = 1;
+  let hi = 0, c = 1, e = 0, e2 = 0, stopped = 0;
+  for (let n = 1; n <= limit && 1 - stopped > 1e-12; n++) {
+    while (c <= n && guardLogLikelihoodRatio(b.alternatives, p0, n, c) < b.logThreshold) c++;
+    const top = hi + 1;
+    if (top >= dist.length) { const d = new Float64Array(dist.length * 2); d.set(dist); dist = d; }
+    for (let x = top; x >= 1; x--) dist[x] = dist[x] * (1 - p1) + dist[x - 1] * p1;
+    dist[0] *= 1 - p1;
+    hi = top;
+    let s = 0;
+    for (let x = c; x <= hi; x++) { s += dist[x]; dist[x] = 0; }
+    if (hi >= c) hi = c - 1;
+    e += n * s;
+    e2 += n * n * s;
+    stopped += s;
+  }
+  return { mean: e, sd: Math.sqrt(Math.max(0, e2 - e * e)) };
+}
+
 // --- fixed interval: Flagger's defaults --------------------------------------------------------
 const FLAGGER = { intervalS: 60, stepWeight: 10, maxWeight: 50, threshold: 1, minSuccessRate: 99, maxP99Ms: 500 };
 
@@ -307,6 +362,7 @@ async function runOne(policy, seed, scenario, countHorizon) {
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 const median = (xs) => { if (!xs.length) return null; const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const round = (v, d = 4) => (v === null ? null : Number(v.toFixed(d)));
+const stdError = (xs) => { if (xs.length < 2) return null; const m = mean(xs); return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1) / xs.length); };
 
 function summarise(runs) {
   const total = RATE * HORIZON;
@@ -317,6 +373,7 @@ function summarise(runs) {
     promoted: runs.filter((r) => r.outcome === 'promoted').length,
     badRequestsMean: round(mean(runs.map((r) => r.canaryRequests)), 1),
     badRequestsMedian: median(runs.map((r) => r.canaryRequests)),
+    badRequestsStdError: round(stdError(runs.map((r) => r.canaryRequests)), 1),
     badShareOfAllRequests: round(mean(runs.map((r) => r.canaryRequests)) / total, 6),
     failedByCanaryMean: round(mean(runs.map((r) => r.failedByCanary)), 1),
     secondsToStableMean: round(mean(back), 1),
@@ -340,15 +397,22 @@ async function runSuite(badRuns, goodRuns) {
     const gs = summarise(g);
     const fs = summarise(f);
     const bound = sc.errorRate > STABLE.errorRate ? waldAsn(STABLE.errorRate, sc.errorRate, BOUND.alpha, BOUND.beta) : null;
+    const exactSprt = bound === null ? null : sprtExact(STABLE.errorRate, sc.errorRate, BOUND.alpha, BOUND.beta);
+    const exact = bound !== null && GUARD ? guardExpected(STABLE.errorRate, sc.errorRate, BOUND.alpha) : null;
     scenarios[sc.name] = {
       canary: { errorRate: sc.errorRate, latencyFactor: sc.latencyFactor },
       gangway: gs,
       fixedInterval: fs,
-      ...(bound === null ? {} : { sprtBound: round(bound, 1), gangwayToBound: round(gs.badRequestsMean / bound, 2) }),
+      ...(bound === null ? {} : {
+        sprtBound: round(bound, 1), gangwayToBound: round(gs.badRequestsMean / bound, 2),
+        gangwayToBoundStdError: gs.badRequestsStdError === null ? null : round(gs.badRequestsStdError / bound, 2),
+      }),
+      ...(exactSprt === null ? {} : { sprtExact: round(exactSprt, 1), gangwayToSprtExact: round(gs.badRequestsMean / exactSprt, 2) }),
+      ...(exact === null ? {} : { guardExpected: { mean: round(exact.mean, 1), sd: round(exact.sd, 1), toBound: round(exact.mean / bound, 3) } }),
       badRequestsRatio: round(fs.badRequestsMean / Math.max(gs.badRequestsMean, 1e-9), 2),
       sampleReasons: g.filter((r) => r.reason).slice(0, 2).map((r) => r.reason),
     };
-    log(`${RATE} req/s, ${sc.name}: gangway ${gs.badRequestsMean} bad requests${bound === null ? '' : ` (SPRT bound ${round(bound, 1)})`}, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
+    log(`${RATE} req/s, ${sc.name}: gangway ${gs.badRequestsMean} bad requests${bound === null ? '' : ` (SPRT bound ${round(bound, 1)}, exact SPRT ${round(exactSprt, 1)})`}, fixed-interval ${fs.badRequestsMean} → ${scenarios[sc.name].badRequestsRatio}x`);
   }
   const good = { gangway: [], fixed: [] };
   for (let k = 0; k < goodRuns; k++) {
@@ -411,6 +475,7 @@ const result = {
     withinSprtBound: {
       wanted: 'bad requests <= 1.3x the SPRT bound in each error scenario',
       perScenario: Object.fromEntries(Object.entries(headline.scenarios).filter(([, s]) => s.sprtBound !== undefined).map(([k, s]) => [k, s.gangwayToBound <= 1.3])),
+      exactSprtToBound: Object.fromEntries(Object.entries(headline.scenarios).filter(([, s]) => s.sprtExact !== undefined).map(([k, s]) => [k, round(s.sprtExact / s.sprtBound, 2)])),
     },
   },
   otherRates,

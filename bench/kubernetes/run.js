@@ -22,11 +22,12 @@
 // fake (TypeScript) into node_modules/.cache/gangway-bench-kubernetes. Stops everything it
 // started at the end, also on error or Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSource, newestMtime } from '../lib/sources.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -42,16 +43,6 @@ const SUBJECTS = ['blueGreen', 'canaryReplicaRatio', 'rolling'];
 function log(msg) { process.stderr.write(`[bench:kubernetes] ${msg}\n`); }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function newestMtime(dir, filter) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p, filter));
-    else if (filter(entry.name)) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-const isSource = (f) => f.endsWith('.ts') && !f.endsWith('.test.ts');
 
 function ensureBuilt() {
   const out = path.join(root, 'dist/targets/kubernetes/kubernetes-target.js');

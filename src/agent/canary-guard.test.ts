@@ -23,26 +23,26 @@ function feed(g: CanaryGuard, outcomes: string): number | null {
 describe('guardBoundary', () => {
   it('spends the whole α and no more: the false-trip bound is at most α, and Ville alone leaves two thirds of it unused', () => {
     const b = guardBoundary(0.001, 0.002);
-    expect(b.alternatives).toEqual([0.01, 0.03, 0.1, 0.3]);
+    expect(b.alternatives).toEqual([0.02, 0.045, 0.1, 0.225]);
     expect(b.level).toBeLessThanOrEqual(0.002);
     expect(b.level).toBeGreaterThan(0.0019);
     expect(b.logThreshold).toBeLessThan(Math.log(1 / 0.002));
     const ville = guardFalseTripBound(b.alternatives, 0.001, Math.log(1 / 0.002), 0.002);
     expect(ville.level).toBeLessThanOrEqual(0.002);
-    expect(ville.level).toBeLessThan(0.001);
+    expect(ville.level).toBeLessThan(0.002 / 3);
   });
 
-  it('trips on 2 failures within 40 requests, 3 within 157, 4 within 338, never on 1 (p0 0.1%, α 0.002)', () => {
+  it('trips on 2 failures within 51 requests, 3 within 164, 4 within 313, never on 1 (p0 0.1%, α 0.002)', () => {
     const b = guardBoundary(0.001, 0.002);
     const trips = (n: number, x: number) => guardLogLikelihoodRatio(b.alternatives, b.p0, n, x) >= b.logThreshold;
     expect(trips(1, 1)).toBe(false);
-    expect([trips(40, 2), trips(41, 2)]).toEqual([true, false]);
-    expect([trips(157, 3), trips(158, 3)]).toEqual([true, false]);
-    expect([trips(338, 4), trips(339, 4)]).toEqual([true, false]);
+    expect([trips(51, 2), trips(52, 2)]).toEqual([true, false]);
+    expect([trips(164, 3), trips(165, 3)]).toEqual([true, false]);
+    expect([trips(313, 4), trips(314, 4)]).toEqual([true, false]);
   });
 
   it('caps the alternatives below 1 for a failing stable and rejects impossible rates', () => {
-    expect(guardBoundary(0.01, 0.002).alternatives).toEqual([0.1, 0.3, 0.505]);
+    expect(guardBoundary(0.01, 0.002).alternatives).toEqual([0.2, 0.45, 0.505]);
     expect(() => guardBoundary(0, 0.002)).toThrow(/p0 must be in \(0, 0.5\)/);
     expect(() => guardBoundary(0.001, 1)).toThrow(/alpha must be in \(0, 1\)/);
   });
@@ -51,24 +51,24 @@ describe('guardBoundary', () => {
 describe('CanaryGuard', () => {
   it('trips at exactly the request whose failure crosses the boundary', () => {
     const g = new CanaryGuard('web', 'prod', SPEC, BASELINE, () => 1234);
-    // Failures at requests 39 and 40: 2 of 40 trips at 40.
-    expect(feed(g, `${'.'.repeat(38)}xx`)).toBe(40);
+    // Failures at requests 50 and 51: 2 of 51 trips at 51.
+    expect(feed(g, `${'.'.repeat(49)}xx`)).toBe(51);
     const s = g.status();
-    expect(s).toMatchObject({ state: 'tripped', canaryRequests: 40, canaryErrors: 2, stableRequests: 29_998, stableErrors: 29, p0: 0.001, trippedAt: 1234, alpha: 0.002 });
+    expect(s).toMatchObject({ state: 'tripped', canaryRequests: 51, canaryErrors: 2, stableRequests: 29_998, stableErrors: 29, p0: 0.001, trippedAt: 1234, alpha: 0.002 });
     expect(s.logLikelihoodRatio!).toBeGreaterThanOrEqual(s.logThreshold!);
-    expect(s.detail).toMatch(/^canary 2 failed of 40 against stable 0\.1% \(29 of 29998\): ln Λ \d+\.\d\d ≥ 4\.88 \(sequential test, false-trip probability ≤ 0\.002\)$/);
+    expect(s.detail).toMatch(/^canary 2 failed of 51 against stable 0\.1% \(29 of 29998\): ln Λ \d+\.\d\d ≥ 4\.66 \(sequential test, false-trip probability ≤ 0\.002\)$/);
     // A tripped guard stays tripped and decides nothing more.
     expect(feed(g, 'xxxx')).toBe(null);
-    expect(g.status().canaryRequests).toBe(40);
+    expect(g.status().canaryRequests).toBe(51);
   });
 
-  it('does not trip on 2 failures spread over 41 requests; the third failure trips it', () => {
+  it('does not trip on 2 failures spread over 52 requests; the third failure trips it', () => {
     const g = new CanaryGuard('web', 'prod', SPEC, BASELINE);
-    expect(feed(g, `x${'.'.repeat(39)}x`)).toBe(null);
-    expect(g.status()).toMatchObject({ state: 'armed', canaryRequests: 41, canaryErrors: 2 });
-    expect(g.status().detail).toMatch(/^canary 2 failed of 41 against stable 0\.1% \(29 of 29998\): ln Λ \d+\.\d\d < 4\.88$/);
+    expect(feed(g, `x${'.'.repeat(50)}x`)).toBe(null);
+    expect(g.status()).toMatchObject({ state: 'armed', canaryRequests: 52, canaryErrors: 2 });
+    expect(g.status().detail).toMatch(/^canary 2 failed of 52 against stable 0\.1% \(29 of 29998\): ln Λ \d+\.\d\d < 4\.66$/);
     expect(feed(g, 'x')).toBe(1);
-    expect(g.status()).toMatchObject({ state: 'tripped', canaryRequests: 42, canaryErrors: 3 });
+    expect(g.status()).toMatchObject({ state: 'tripped', canaryRequests: 53, canaryErrors: 3 });
   });
 
   it('counts only 5xx as failures, and only requests of its canary', () => {

@@ -9,7 +9,7 @@
  *   (its cumulative counters when the guard is set, plus what the guard sees afterwards) as
  *   (errors + 1) / (requests + 2). The guard waits until the stable has {@link MIN_STABLE_REQUESTS}
  *   requests, then fixes p0 and calibrates; canary requests seen while waiting count.
- * - Failed = a 5xx status, including the proxy's own 502/503, as in the request metrics.
+ * - Failed = a 5xx status, including the proxy's own 502/503/504, as in the request metrics.
  * - The guard does not stop by itself once it trips: `tripped` stays (with its evidence) until
  *   the guard is replaced or removed, so an orchestrator that learns it late still sees why.
  */

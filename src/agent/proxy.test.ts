@@ -510,7 +510,8 @@ describe('ProxyHub switches and draining', () => {
     backends.set('v1', [a.backend, b.backend]);
     const { hub, port } = await startHub(backends, [{ version: 'v1', weight: 1 }]);
     const slow = [request(port, { path: '/slow' }), request(port, { path: '/slow' })];
-    await new Promise((r) => setTimeout(r, 100));
+    // Both requests reach the proxy in their own time on a loaded machine: wait for them, with a deadline.
+    for (const end = Date.now() + 10_000; hub.inflight('a') + hub.inflight('b') < 2 && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
     expect([hub.inflight('a'), hub.inflight('b')]).toEqual([1, 1]);
     hub.forget('a');
     const after = await Promise.all(Array.from({ length: 4 }, () => request(port)));

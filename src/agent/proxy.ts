@@ -23,6 +23,14 @@
  * already forwarded finish where they started), and a request whose upstream connection fails
  * before any response byte arrived is replayed once on a fresh connection, which covers
  * upstream servers closing idle keep-alive connections at any time.
+ *
+ * An instance that accepts a request and never answers it is caught by the response timeout:
+ * from the moment the whole request was forwarded until the response head arrives (a body that
+ * streams slowly after its head is never cut). The sweep that closes idle connections checks it,
+ * so a request costs no timer of its own; it fires up to one sweep (250 ms) late. The request is
+ * answered 504 and not replayed (the instance may have acted on it), and the instance is handed
+ * to the backend source's `markFailing`, the supervisor's own "unhealthy" state: it leaves the
+ * ready list at once, and its health checks bring it back, as for any failing instance.
  */
 import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
@@ -42,6 +50,8 @@ export interface ProxyHubOptions {
   clientIdleMs?: number;
   /** A connection attempt to an instance that takes longer fails (then retried once). Default 5000. */
   connectTimeoutMs?: number;
+  /** Response timeout of routes that set none (`RouteSpec.responseTimeoutMs`). Default 30000. */
+  responseTimeoutMs?: number;
   /** Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` to every forwarded request. Default true. */
   forwardedHeaders?: boolean;
   /**
@@ -63,7 +73,8 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported',
+  400: 'Bad Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
 };
 
 /** Status recorded when the client went away before its response ended (nginx's convention). */
@@ -297,6 +308,8 @@ class ClientConn {
   private resRemaining = 0;
   private resClose = false;
   private resScanner: ChunkedScanner | null = null;
+  /** When the whole request had been forwarded, while no response head has come (performance.now()); 0 otherwise. */
+  private waitingSince = 0;
   /** The response gets a sticky cookie naming the version that answers it. */
   private stickyOn = false;
   /** The sticky cookie value the request carried, or null. */
@@ -472,6 +485,7 @@ class ClientConn {
     this.resBuf = null;
     this.resStatus = 0;
     this.resClose = false;
+    this.waitingSince = 0;
     this.stickyOn = false;
     if (head.chunked) {
       this.reqMode = REQ_CHUNKED;
@@ -589,6 +603,8 @@ class ClientConn {
     }
     const up = this.up!;
     if (!up.socket.write(data)) this.pauseForUpstream();
+    // The response timeout runs from the last request byte: a slow upload is the client's pace, not the instance's.
+    if (this.reqDone && this.waitingSince === 0) this.waitingSince = performance.now();
   }
 
   private attach(up: Upstream): void {
@@ -783,6 +799,8 @@ class ClientConn {
     if (this.replayFirst !== null) flowing = up.socket.write(this.replayFirst);
     const more = this.replayMore;
     if (more !== null) for (let i = 0; i < more.length; i++) flowing = up.socket.write(more[i]!);
+    // A new attempt, a new wait (or, with body bytes still to come, none yet).
+    this.waitingSince = this.reqDone ? performance.now() : 0;
     // The old connection's 'drain' will never come; the new one's decides from now on.
     if (flowing && this.pausedForUpstream) {
       this.pausedForUpstream = false;
@@ -790,6 +808,27 @@ class ClientConn {
     } else if (!flowing) {
       this.pauseForUpstream();
     }
+  }
+
+  /**
+   * Called by the hub's sweep: when the instance has sent no response head within the route's
+   * response timeout, the instance is reported failing and the client gets a 504. Only complete
+   * interim responses (100, 103) can have reached the client by then, so a final 504 is still
+   * well-formed HTTP. @internal
+   */
+  checkResponseTimeout(now: number, defaultMs: number): void {
+    const route = this.route;
+    if (this.waitingSince === 0 || this.resHeadDone || this.up === null || route === null) return;
+    const limitMs = route.spec.responseTimeoutMs ?? defaultMs;
+    if (now - this.waitingSince < limitMs) return;
+    this.waitingSince = 0;
+    const up = this.detach()!;
+    // A late answer would arrive on a connection the next exchange might reuse: never reuse it.
+    up.kill();
+    this.resBuf = null;
+    // Before the 504 goes out, so a request the client sends next already avoids the instance.
+    this.hub.upstreamTimedOut(route, up.pool.id, this.version, limitMs);
+    this.finishLocal(504, 'upstream timed out', !this.reqDone);
   }
 
   private tunnelDone(): void {
@@ -825,6 +864,7 @@ class ClientConn {
 
   private endExchange(now: number): void {
     this.busy = false;
+    this.waitingSince = 0;
     this.replayFirst = null;
     this.replayMore = null;
     this.route = null;
@@ -845,6 +885,7 @@ class ClientConn {
     if (up !== null) up.kill();
     if (this.route !== null) this.hub.recordLocal(this.route, status, performance.now() - this.t0, this.version);
     this.busy = false;
+    this.waitingSince = 0;
     this.replayFirst = null;
     this.replayMore = null;
     this.route = null;
@@ -860,7 +901,9 @@ class ClientConn {
  * Every request is recorded in the metrics with the version it went to (`none` when none was
  * chosen): the instance's status, or 503 (no ready instance), 502 (the instance failed before
  * answering, after the one replay, or failed mid-response — the client connection is then
- * closed), 400/431 (unparseable request), 499 (the client left before the response ended).
+ * closed), 504 (no response head within the route's response timeout; the instance is then
+ * reported to {@link BackendSource.markFailing}), 400/431 (unparseable request), 499 (the
+ * client left before the response ended).
  *
  * On the public listener the first header route whose header matches (name in any case, value
  * exact after trimming spaces; repeated lines are joined with `, ` first) sends the request to
@@ -891,6 +934,7 @@ export class ProxyHub implements ProxyHubApi {
   private readonly upstreamIdleMs: number;
   private readonly clientIdleMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly responseTimeoutMs: number;
   /** Compiled `trustForwarded`; null when `forwardedHeaders` is off. @internal */
   readonly trust: TrustList | null;
   private readonly entries = new Map<string, RouteEntry>();
@@ -898,6 +942,8 @@ export class ProxyHub implements ProxyHubApi {
   private readonly forgotten = new Set<string>();
   private readonly guardMap = new Map<string, CanaryGuard>();
   private readonly listeners = new Set<Listener>();
+  /** Closed listeners whose connections still finish a request: the sweep keeps their response timeouts running. */
+  private readonly retired = new Set<Listener>();
   private sweeper: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private idleWaiter: (() => void) | null = null;
@@ -913,6 +959,7 @@ export class ProxyHub implements ProxyHubApi {
     this.upstreamIdleMs = opts.upstreamIdleMs ?? 2000;
     this.clientIdleMs = opts.clientIdleMs ?? 60_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.responseTimeoutMs = opts.responseTimeoutMs ?? 30_000;
     this.trust = opts.forwardedHeaders === false ? null : new TrustList(opts.trustForwarded ?? []);
   }
 
@@ -981,6 +1028,8 @@ export class ProxyHub implements ProxyHubApi {
       this.idleWaiter = null;
     }
     for (const l of listeners) for (const c of l.conns) c.socket.destroy();
+    for (const l of this.retired) for (const c of l.conns) c.socket.destroy();
+    this.retired.clear();
     for (const pool of this.pools.values()) for (const up of pool.idle) up.kill();
     this.pools.clear();
     if (this.sweeper !== null) { clearInterval(this.sweeper); this.sweeper = null; }
@@ -1101,6 +1150,13 @@ export class ProxyHub implements ProxyHubApi {
   exchangeDone(): void {
     this.active--;
     if (this.active === 0 && this.idleWaiter !== null) this.idleWaiter();
+  }
+
+  /** An instance sent no response head within the route's response timeout: it leaves the traffic until a health check passes. @internal */
+  upstreamTimedOut(route: CompiledRoute, backendId: string, version: string, limitMs: number): void {
+    this.backends.markFailing?.(backendId, `no response head within ${limitMs} ms to a proxied request`);
+    this.logger?.warn({ service: route.spec.service, environment: route.spec.environment, version, instance: backendId, responseTimeoutMs: limitMs },
+      'instance sent no response head within the response timeout: answered 504, instance taken out of traffic until a health check passes');
   }
 
   /** Records one request of the route; `elapsedMs` since its head arrived. @internal */
@@ -1249,6 +1305,7 @@ export class ProxyHub implements ProxyHubApi {
     listener.closing = true;
     this.listeners.delete(listener);
     for (const conn of listener.conns) conn.closeWhenIdle();
+    if (listener.conns.size > 0) this.retired.add(listener);
     return new Promise((resolve) => {
       // server.close() releases the port at once; its callback waits for every connection, which we do not.
       listener.server.close();
@@ -1282,7 +1339,14 @@ export class ProxyHub implements ProxyHubApi {
       idle.length = keep;
     }
     for (const l of this.listeners) {
-      for (const c of l.conns) if (!c.busy && now - c.idleSince >= this.clientIdleMs) c.socket.destroy();
+      for (const c of l.conns) {
+        if (!c.busy) { if (now - c.idleSince >= this.clientIdleMs) c.socket.destroy(); }
+        else c.checkResponseTimeout(now, this.responseTimeoutMs);
+      }
+    }
+    for (const l of this.retired) {
+      if (l.conns.size === 0) { this.retired.delete(l); continue; }
+      for (const c of l.conns) if (c.busy) c.checkResponseTimeout(now, this.responseTimeoutMs);
     }
   }
 }
@@ -1328,8 +1392,18 @@ function freezeRoute(r: RouteSpec): RouteSpec {
     }
     frozen.sticky = st === null ? null : Object.freeze({ cookie: st.cookie, ttlMs: st.ttlMs });
   }
+  if (r.responseTimeoutMs !== undefined) {
+    const ms = r.responseTimeoutMs;
+    if (!(typeof ms === 'number' && Number.isInteger(ms) && ms > 0 && ms <= MAX_RESPONSE_TIMEOUT_MS)) {
+      throw new GangwayError('invalid_argument', `route.responseTimeoutMs must be a whole number of ms from 1 to ${MAX_RESPONSE_TIMEOUT_MS}, got ${ms}`);
+    }
+    frozen.responseTimeoutMs = ms;
+  }
   return Object.freeze(frozen);
 }
+
+/** The longest response timeout a route may set: an hour, as `target.local.responseTimeout` allows. */
+const MAX_RESPONSE_TIMEOUT_MS = 3_600_000;
 
 /** RFC 9110 token: header and cookie names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -50,6 +50,7 @@ const routeSpec = z.object({
   // Optional so state files written before canary routing still load; the proxy checks the values.
   headerRoutes: z.array(z.object({ name: z.string(), value: z.string(), version: z.string() })).optional(),
   sticky: z.object({ cookie: z.string(), ttlMs: z.number() }).nullable().optional(),
+  responseTimeoutMs: z.number().optional(),
 });
 const persistedInstance = z.object({
   id: z.string(), spec: releaseSpec, pid: z.number().int().nullable(), pidStartTime: z.string().nullable(), port: z.number().int(),

@@ -122,6 +122,23 @@ export class Supervisor implements BackendSource {
   }
 
   /**
+   * BackendSource: the proxy saw a ready instance fail a request as only a broken instance does
+   * (no response head within the route's response timeout). It becomes `unhealthy` at once, as
+   * after `health.failureThreshold` failed checks, so it leaves the ready list; its health checks
+   * go on and bring it back with the next one that passes. `detail` becomes its `lastHealth`, so
+   * status shows why. No-op for an instance that is not ready (or not known).
+   */
+  markFailing(backendId: string, detail: string): void {
+    const inst = this.byId.get(backendId);
+    if (!inst || inst.status.state !== 'ready' || inst.stopping) return;
+    inst.status.lastHealth = { at: Date.now(), ok: false, detail };
+    inst.readySince = null;
+    this.log?.warn({ instance: inst.id, detail }, 'instance taken out of traffic by the proxy until a health check passes');
+    this.setState(inst, 'unhealthy');
+    this.emit('health', inst);
+  }
+
+  /**
    * Ensures exactly `count` live (not stopping/stopped) instances of the release: starts missing
    * ones, or drains and stops the surplus (crashed, unhealthy and starting ones first, then newest
    * first). Calls for the same release run one after another. Returns that release's instances.

@@ -70,6 +70,13 @@ export interface RouteSpec {
    * cookie of a version that still has weight and a ready instance goes to that version. Optional.
    */
   sticky?: { cookie: string; ttlMs: number } | null;
+  /**
+   * Longest wait, in ms, from the whole request having been forwarded to an instance to that
+   * instance's response head. When it passes, the proxy answers 504 and the instance leaves the
+   * traffic until a health check passes (see `BackendSource.markFailing`). A streaming body
+   * whose head has come is never cut by it. Optional: absent, the proxy's default (30 s).
+   */
+  responseTimeoutMs?: number;
 }
 
 export interface AgentState {
@@ -156,6 +163,13 @@ export interface Backend { id: string; version: string; port: number }
 export interface BackendSource {
   /** Ready instances of the version, in a stable order; an empty array when none are ready. */
   ready(service: string, environment: string, version: string): readonly Backend[];
+  /**
+   * The proxy saw the backend fail a request as only a broken instance does (no response head
+   * within the route's response timeout): the backend leaves `ready()` at once, and its health
+   * checks decide when it comes back. Idempotent; a backend that is not ready any more is left
+   * as it is. Optional: a source without it keeps the backend (each request still gets its 504).
+   */
+  markFailing?(backendId: string, detail: string): void;
 }
 
 /** Per-release request measurements, rendered in Prometheus text format. */

@@ -126,10 +126,24 @@ export function sequentialErrorTest(canary: Counts, stable: Counts, alpha: numbe
  * - The crossing probability grows with the true failure rate (more failures, path by path), so a
  *   canary that fails at most as often as p0 trips with probability at most α. The guarantee is
  *   therefore as good as p0: the guard takes p0 from the stable's counts (see canary-guard.ts).
+ * - The grid and its weights only shape the boundary: the calibration computes the false-trip
+ *   probability of the boundary actually used, so α holds for any grid fixed before the canary's
+ *   requests are seen (as {@link GUARD_RATIOS} is); they decide how fast a bad canary trips it.
  */
 
-/** Alternatives of the guard's mixture, as multiples of p0: a canary failing 10× to 300× as often as the stable. */
-export const GUARD_RATIOS: readonly number[] = Object.freeze([10, 30, 100, 300]);
+/**
+ * Alternatives of the guard's mixture, as multiples of p0: a canary failing 20× to 225× as often as
+ * the stable, a geometric grid (ratio 2.25) with equal prior weights. The guard is the fast path for
+ * a canary that fails far more often than the stable (2% and more against a 0.1% stable); smaller
+ * shifts are the analysis judge's, evaluated every interval. Starting the grid at 20× rather than
+ * 10× puts the prior where the guard acts: at p0 = 0.1% and α = 0.002 the expected number of
+ * canary requests before a trip is 1.16×, 1.18× and 1.55× Wald's approximation for canaries
+ * failing at 2%, 5% and 20% (it was 1.18×, 1.25×, 1.55× with 10×–300×), at the cost of a slower
+ * trip for a canary failing about 10× as often (1.56× instead of 1.18×; the judge covers it). The
+ * grid is fixed, not fitted to any traffic: the level α holds whatever the grid, by the
+ * calibration below.
+ */
+export const GUARD_RATIOS: readonly number[] = Object.freeze([20, 45, 100, 225]);
 /** A calibrated threshold of the guard's test for one p0 and α. */
 export interface GuardBoundary {
   p0: number;

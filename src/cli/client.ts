@@ -2,7 +2,7 @@
  * HTTP client of the orchestrator API, used by the CLI. Error answers come back as the
  * GangwayError the server mapped them from, so exit codes follow the one mapping in errors.ts.
  */
-import type { DeploymentView, PlanView, StatusEntry } from '../engine/types.js';
+import type { DeploymentView, PlanView, ReleaseView, StatusEntry } from '../engine/types.js';
 import type { ApprovalRecord, ChecklistConfirmation, EventRecord, FreezeRecord, VerdictRecord } from '../store/types.js';
 import type { ApiErrorBody, ErrorCode } from '../errors.js';
 import { GangwayError, UnreachableError } from '../errors.js';
@@ -48,6 +48,16 @@ export class ApiClient {
   }
   abort(id: string): Promise<DeploymentView> {
     return this.request('POST', `/v1/deployments/${encodeURIComponent(id)}/abort`);
+  }
+  /** Requests a release of several services (a release group). */
+  createRelease(body: { environment: string; versions?: Record<string, string>; version?: string; services?: string[]; reason?: string; onFailure?: 'rollback' | 'stop' }): Promise<ReleaseView> {
+    return this.request('POST', '/v1/releases', body);
+  }
+  getRelease(id: string): Promise<ReleaseView> {
+    return this.request('GET', `/v1/releases/${encodeURIComponent(id)}`);
+  }
+  listReleases(q: { environment?: string; limit?: number }): Promise<ReleaseView[]> {
+    return this.request('GET', '/v1/releases', undefined, q);
   }
   getDeployment(id: string): Promise<DeploymentView> {
     return this.request('GET', `/v1/deployments/${encodeURIComponent(id)}`);

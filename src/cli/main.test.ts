@@ -354,7 +354,7 @@ describe('history, plan, rollback, abort, logs', () => {
     expect(r.code).toBe(0);
     const rows = json(r) as Array<Record<string, unknown>>;
     expect(rows.map((d) => d.id)).toEqual(['dep_0002', 'dep_0001']);
-    expect(Object.keys(rows[1])).toEqual(['id', 'service', 'environment', 'version', 'phase', 'actor', 'reason', 'createdAt', 'finishedAt', 'steps', 'expedited', 'image', 'message', 'supersededBy', 'gates', 'verdicts', 'url']);
+    expect(Object.keys(rows[1])).toEqual(['id', 'service', 'environment', 'version', 'phase', 'actor', 'reason', 'createdAt', 'finishedAt', 'steps', 'expedited', 'image', 'message', 'supersededBy', 'gates', 'verdicts', 'group', 'url']);
     expect(rows[1]).toMatchObject({ service: 'web', environment: 'dev', version: '1.0.0', phase: 'running', actor: 'bob', reason: 'first', finishedAt: null });
     // Each row links to its rollout page on the dashboard.
     expect(rows[1].url).toBe(`http://127.0.0.1:${port}/deployments/dep_0001`);

@@ -31,6 +31,8 @@ import { ensureToken } from './token.js';
 import { assertNotRunning, lockNameFor, removeLock, writeLock } from './running.js';
 import { configFingerprint, joinReplicas, REPLICA_TTL_MS } from './replicas.js';
 import { Leadership, type BackgroundUnit } from '../engine/leader.js';
+import { GroupDriver } from '../releases/group-driver.js';
+import { Releases } from '../releases/releases.js';
 import { newOwnerId } from '../engine/lease.js';
 import type { Store } from '../store/types.js';
 import { apiUrlFor } from './context.js';
@@ -141,6 +143,9 @@ export async function startOrchestrator(config: GangwayConfig, opts: StartOption
   // Polls registries for new tags; one unit with start/stop, for whichever replica leads.
   const autoDeployer = new AutoDeployer({ store, config, orchestrator, registry, log: logger.child({ component: 'autodeploy' }) });
   wakeRunner = () => runner.wake();
+  // Releases of several services: requested through the API, driven (once across replicas) by the group driver.
+  const groupDriver = new GroupDriver({ store, commands: orchestrator, wake: () => runner.wake(), log: logger.child({ component: 'releases' }) });
+  const releases = new Releases({ store, config, orchestrator, onChange: () => runner.wake() });
   // Regular readings of the agent's counters, so metric windows end close to any moment asked about.
   const sampler = setInterval(() => {
     for (const service of config.serviceNames) {
@@ -166,6 +171,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: StartOption
   if (dispatcher) units.push({ name: 'notifications', start: () => dispatcher.start(), stop: () => dispatcher.stop() });
   if (records) units.push({ name: 'records', start: () => records.start(), stop: () => records.stop() });
   if (autoDeployer.active) units.push({ name: 'autodeploy', start: () => autoDeployer.start(), stop: () => autoDeployer.stop() });
+  units.push({ name: 'releases', start: () => groupDriver.start(), stop: () => groupDriver.stop() });
   leadership = new Leadership({ store, owner: replicaId, units, log: logger.child({ component: 'leader' }) });
   await leadership.tick();
   // The replica's heartbeat: a registration without one for REPLICA_TTL_MS is no longer live.
@@ -179,6 +185,7 @@ export async function startOrchestrator(config: GangwayConfig, opts: StartOption
     auth: { store, environments: config.environments.map((e) => e.name) },
     readiness: () => readiness(store),
     autodeploy: { deployer: autoDeployer, config },
+    releases,
   });
   try {
     await server.listen({ host: config.server.host, port: config.server.port });

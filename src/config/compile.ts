@@ -230,6 +230,8 @@ function compileEnvironment(name: string, env: RawEnvironment, rootDir: string, 
     expedited: env.expedited ? { skip: [...(env.expedited.skip ?? DEFAULTS.expedited.skip)] } : null,
   };
   if (env.promotion) out.promotion = { from: env.promotion.from };
+  // Absent when the file says nothing: release groups then use DEFAULTS.releaseOnFailure.
+  if (env.releases) out.releases = { onFailure: env.releases.onFailure ?? DEFAULTS.releaseOnFailure };
   if (env.autoDeploy) out.autoDeploy = compileAutoDeploy(name, env.autoDeploy, vars, serviceNames);
   if (env.approvals) {
     out.approvals = {
@@ -410,6 +412,7 @@ function compileTarget(service: string, t: RawServiceSettings['target'], rootDir
       instances: local.instances ?? DEFAULTS.instances,
       port: local.port,
       host: local.host ?? DEFAULTS.host,
+      responseTimeoutMs: parseDuration(local.responseTimeout ?? DEFAULTS.responseTimeout),
     },
   };
 }

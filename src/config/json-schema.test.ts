@@ -64,7 +64,7 @@ describe('JSON Schema of gangway.yaml', () => {
     interface Node { properties: Record<string, Node>; additionalProperties: Node; items: Node; enum?: string[]; pattern?: string; description?: string }
     const schema = configJsonSchema() as unknown as Node;
     const environment = schema.properties.environments.additionalProperties;
-    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'queue', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited', 'autoDeploy']);
+    expect(Object.keys(environment.properties)).toEqual(['promotion', 'reason', 'queue', 'approvals', 'windows', 'checks', 'checklist', 'image', 'expedited', 'autoDeploy', 'releases']);
     expect(environment.properties.expedited.properties.skip.items.enum)
       .toEqual(['promotion', 'window', 'freeze', 'approvals', 'image', 'signature', 'checks', 'checklist', 'rejected']);
     const range = environment.properties.windows.items.properties.deny;

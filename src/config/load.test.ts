@@ -92,7 +92,7 @@ describe('parseConfig: a complete file', () => {
     const health = { path: '/', expect: { status: 200 }, intervalMs: 2000, timeoutMs: 1000, failureThreshold: 3, startTimeoutMs: 30_000, pathSet: false };
     const api = (environment: string, port: number) => ({
       service: 'api', environment,
-      target: { kind: 'local', command: ['node', 'api.js', '--port=${port}'], cwd: '/srv/shop', env: {}, instances: 1, port, host: '127.0.0.1' },
+      target: { kind: 'local', command: ['node', 'api.js', '--port=${port}'], cwd: '/srv/shop', env: {}, instances: 1, port, host: '127.0.0.1', responseTimeoutMs: 30_000 },
       health,
       strategy: { kind: 'rolling', maxSurge: 1, maxUnavailable: 0 },
       smoke: [],
@@ -105,7 +105,7 @@ describe('parseConfig: a complete file', () => {
     });
     const web = {
       service: 'web',
-      target: { kind: 'local', command: ['node', 'server.js'], cwd: '/srv/shop/apps/web', env: { APP_VERSION: '${release.version}' }, instances: 2, port: 8080, host: '0.0.0.0' },
+      target: { kind: 'local', command: ['node', 'server.js'], cwd: '/srv/shop/apps/web', env: { APP_VERSION: '${release.version}' }, instances: 2, port: 8080, host: '0.0.0.0', responseTimeoutMs: 30_000 },
       health: { path: '/actuator/health', expect: { status: 200, json: { status: 'UP' } }, intervalMs: 2000, timeoutMs: 500, failureThreshold: 3, startTimeoutMs: 30_000, pathSet: true },
       strategy: { kind: 'blueGreen', previewPort: 8090, scaleDownDelayMs: 60_000 },
       smoke: [

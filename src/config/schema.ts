@@ -25,6 +25,8 @@ export const DEFAULTS = {
   sqlitePath: '.gangway/state.db',
   reason: 'optional',
   queue: 'supersede',
+  /** `environments.<name>.releases.onFailure`: a release group rolls back what it shipped when a member fails. */
+  releaseOnFailure: 'rollback',
   allowSelfApproval: false,
   /** How long an approval counts: `null` is for as long as the deployment waits. */
   approvalExpires: null,
@@ -32,6 +34,7 @@ export const DEFAULTS = {
   days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
   instances: 1,
   host: '127.0.0.1',
+  responseTimeout: '30s',
   health: { path: '/', status: 200, interval: '2s', timeout: '1s', failureThreshold: 3, startTimeout: '30s' },
   rolling: { maxSurge: 1, maxUnavailable: 0 },
   scaleDownDelay: '30s',
@@ -527,6 +530,7 @@ function buildService(mode: Mode) {
     instances: z.int().min(1).max(100).optional().describe(`How many instances run behind the proxy (1–100). Default ${DEFAULTS.instances}.`),
     port: req(port('Public port served by the agent\'s proxy. Must differ from every other port in the project, in every environment.')),
     host: listenHost(`Address the public port listens on: a host name or IP address. Default ${DEFAULTS.host}.`, 'target.local.port').optional(),
+    responseTimeout: duration(`How long the proxy waits for an instance's response head once it has forwarded the whole request; then it answers 504 and takes the instance out of traffic until a health check passes. A body that streams slowly after its head is not cut. Default ${DEFAULTS.responseTimeout}.`, { positive: true, max: '1h' }).optional(),
   }).describe('Run the service as local processes supervised by the Gangway agent.');
 
   const k8sName = (what: string) => z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
@@ -1037,6 +1041,10 @@ export const environmentSchema = reserveKeys(z.strictObject({
       .describe(`Gates an expedited deployment skips: ${SKIPPABLE_GATES.join(', ')}. A reason is always required. Default none.`),
   }).optional().describe('Hotfix policy: `--expedited` deployments may skip these gates; they always need a reason and are flagged for post-incident review. Absent: no expedited deployments here.'),
   autoDeploy: autoDeploy.optional(),
+  releases: z.strictObject({
+    onFailure: z.enum(['rollback', 'stop']).optional()
+      .describe(`What a release of several services (\`gangway deploy --all\`) does when one of them does not succeed: \`rollback\` rolls back the services it already shipped, in reverse dependency order; \`stop\` leaves them and starts no other. Default ${DEFAULTS.releaseOnFailure}.`),
+  }).optional().describe('Releases of several services at once (release groups); see docs/releases.md.'),
 }, {
   error: (iss) => iss.input === null ? withHint('expected a mapping, got null', 'write `{}` for an environment without policies') : undefined,
 }), { ...PROJECT_KEYS_ELSEWHERE, ...MIGRATIONS_ELSEWHERE }).describe('A stage with its policies.');

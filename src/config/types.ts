@@ -39,6 +39,12 @@ export interface LocalTargetConfig {
   /** Public port served by the agent's proxy. */
   port: number;
   host: string;
+  /**
+   * The proxy's wait for an instance's response head after forwarding the whole request (504 and
+   * the instance out of traffic after it). compileConfig always sets it; optional only so configs
+   * built by hand (test fixtures) need not, and the agent then applies the same default (30 s).
+   */
+  responseTimeoutMs?: number;
 }
 
 /**
@@ -292,6 +298,8 @@ export interface EnvironmentConfig {
   expedited: { skip: GateName[] } | null;
   /** Releases that start themselves (see docs/autodeploy.md); absent: only people deploy here. */
   autoDeploy?: AutoDeployConfig;
+  /** Release groups (`deploy --all`, see docs/releases.md): what a group does when a member does not succeed. Absent: `rollback`. */
+  releases?: { onFailure: 'rollback' | 'stop' };
 }
 
 /** `environments.<name>.autoDeploy`, compiled. */

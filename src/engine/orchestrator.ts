@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { GangwayConfig, ServiceEnvConfig } from '../config/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
-import type { DeploymentRecord, EventFilter, EventRecord, GateResultRecord, NewGateResult, Store, VerdictRecord } from '../store/types.js';
+import type { DeploymentRecord, EventFilter, EventRecord, GateResultRecord, NewDeployment, NewGateResult, Store, VerdictRecord } from '../store/types.js';
 import { GateSet, refusing } from '../gates/gate-set.js';
 import { freezeHint } from '../gates/freeze.js';
 import type { GateRequest, GateResult } from '../gates/types.js';
@@ -122,12 +122,64 @@ export class Orchestrator implements OrchestratorApi {
     };
   }
 
+  /**
+   * Everything `deploy` checks and plans for one service, writing nothing: the deployment to
+   * create (with `id`) and its gate results, or `unchanged` when the service already runs the
+   * release. Throws as `deploy` does for a bad request or a conflict. Release groups use it to
+   * check every member before any is created.
+   */
+  async prepareDeployment(req: Omit<DeployRequest, 'commitTime'> & { id: string; commitTime?: number | null }): Promise<
+    { unchanged: true } | { unchanged: false; deployment: NewDeployment; gates: GateResult[]; refused: GateResult[]; gateRows: NewGateResult[] }> {
+    const { cfg, release, steps, stable, gateReq } = await this.prepare({ ...req, commitTime: req.commitTime ?? undefined });
+    const active = await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['queued', ...ACTIVE_PHASES] });
+    if (active.some((d) => d.version === release.version)) {
+      throw new GangwayError('conflict', `${cfg.service} ${release.version} is already being deployed to ${cfg.environment}`, 'follow it with `gangway status --watch`');
+    }
+    if (stable?.version === release.version && active.length === 0) return { unchanged: true };
+    const { results } = await this.gates.evaluate(gateReq);
+    const refused = refusing(results, { waitForWindow: false, expedited: false });
+    const plan = this.fullPlan(cfg, req.id, steps, release);
+    const deployment: NewDeployment = {
+      id: req.id, service: cfg.service, environment: cfg.environment, kind: 'deploy', version: release.version, image: release.image,
+      actor: req.actor, reason: gateReq.reason, previousVersion: stable?.version ?? null, planHash: planHash(plan), createdAt: this.clock.now(),
+      commitTime: req.commitTime ?? null,
+      steps: plan.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
+    };
+    return { unchanged: false, deployment, gates: results, refused, gateRows: results.map((r) => gateRow(null, gateReq, r, this.clock.now())) };
+  }
+
+  /**
+   * Rolls a release group's member back to the release it replaced, as a rollback deployment
+   * with the given id in the group (no gate holds a rollback back). Throws `conflict` when that
+   * rollback exists already.
+   */
+  async rollbackMember(member: DeploymentRecord, rollbackId: string, groupId: string, actor: string): Promise<DeploymentView> {
+    const cfg = this.serviceEnv(member.service, member.environment);
+    const to = member.previousVersion;
+    if (!to) throw new GangwayError('conflict', `${member.service} had no release before ${member.version} in ${member.environment}`);
+    const [earlier] = (await this.store.listDeployments({ service: cfg.service, environment: cfg.environment, phases: ['succeeded'], newestFirst: true }))
+      .filter((d) => d.version === to);
+    const release = { version: to, image: earlier?.image ?? null };
+    const steps = planSwitchBack(cfg, release, this.target.capabilities(cfg));
+    const state = await this.store.getServiceState(cfg.service, cfg.environment);
+    const d = await this.store.createDeployment({
+      id: rollbackId, groupId, service: cfg.service, environment: cfg.environment, kind: 'rollback', version: release.version, image: release.image,
+      actor, reason: `release ${groupId} failed`, previousVersion: state?.stableVersion ?? member.version, planHash: planHash(steps), createdAt: this.clock.now(),
+      steps: steps.map((s) => ({ type: s.type, title: s.title, params: s.params as unknown as Record<string, unknown> })),
+    });
+    this.onChange();
+    return this.view(d);
+  }
+
   /** Gate evaluation for the runner's gates step. */
   gateRuntime(): GateRuntime {
     return {
       evaluate: async (deploymentId) => {
         const d = await this.mustGet(deploymentId);
-        return (await this.gates.evaluate(gateRequestOf(d, this.clock.now()))).results;
+        // A release group's gates were checked for every member when it was requested; time
+        // gates (windows) keep that moment, so a group never half-ships because a window closed halfway.
+        const group = d.groupId ? await this.store.getReleaseGroup(d.groupId) : undefined;
+        return (await this.gates.evaluate(gateRequestOf(d, group ? group.createdAt : this.clock.now()))).results;
       },
       record: async (deploymentId, results) => {
         const d = await this.mustGet(deploymentId);
@@ -357,7 +409,7 @@ export class Orchestrator implements OrchestratorApi {
           service,
           environment: env.name,
           version: states.get(`${service}\u0000${env.name}`)?.stableVersion ?? null,
-          deployment: latest ? { id: latest.id, phase: latest.phase, step } : null,
+          deployment: latest ? { id: latest.id, phase: latest.phase, step, ...(latest.groupId ? { group: latest.groupId } : {}) } : null,
           queued: queued.length,
           // The public port is the local target's; other targets have none of their own.
           port: cfg.target.kind === 'local' ? cfg.target.port : null,

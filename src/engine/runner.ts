@@ -356,7 +356,8 @@ export class Runner {
         const cur = await this.store.getDeployment(d.id);
         if (cur?.abortRequested) stepAc.abort(new Interrupted('user-abort'));
         else if (supersedable) {
-          const [newer] = await this.store.listDeployments({ service: d.service, environment: d.environment, phases: ['queued'], limit: 1 });
+          // A member its release group still holds back cannot start yet: it does not cut the watch short.
+          const newer = (await this.store.listDeployments({ service: d.service, environment: d.environment, phases: ['queued'] })).find((q) => !q.groupHeld);
           if (newer && newer.seq > d.seq) stepAc.abort(new Interrupted('superseded', newer.id));
         }
       })().catch(() => undefined);

@@ -5,7 +5,7 @@
  */
 import type { AutoDeployStatus } from '../autodeploy/status.js';
 import type { PlatformStatus } from '../targets/target.js';
-import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
+import type { DeploymentPhase, DeploymentRecord, EventFilter, EventRecord, GateResultRecord, ReleaseGroupPhase, ReleaseSampleRecord, StepRecord, VerdictRecord } from '../store/types.js';
 import type { TargetInstanceState } from '../targets/target.js';
 import type { PreviewView } from '../targets/preview.js';
 
@@ -68,7 +68,8 @@ export interface StatusEntry {
   environment: string;
   /** The stable release. */
   version: string | null;
-  deployment: { id: string; phase: DeploymentPhase; step: string | null } | null;
+  /** `group`: the release of several services it belongs to, when it does. */
+  deployment: { id: string; phase: DeploymentPhase; step: string | null; group?: string } | null;
   queued: number;
   /** The public port (local target); null on targets without one of their own. */
   port: number | null;
@@ -188,4 +189,62 @@ export interface TimelineView {
   freezes: TimelineFreeze[];
   /** Oldest first (by time, then version). */
   samples: ReleaseSampleRecord[];
+}
+
+/** A request for a release of several services (POST /v1/releases). */
+export interface ReleaseRequest {
+  environment: string;
+  /** The version of each service; omitted (with `version`): promote the set that last succeeded together in the promotion source. */
+  versions?: Record<string, string>;
+  /** One version for every service of the release that `versions` does not name. */
+  version?: string;
+  /** The services of the release; default: every service. */
+  services?: string[];
+  reason?: string;
+  /** Overrides the environment's `releases.onFailure`. */
+  onFailure?: 'rollback' | 'stop';
+  actor: string;
+}
+
+/** One service of a release as the API shows it. */
+export interface ReleaseServiceView {
+  service: string;
+  version: string;
+  dependsOn: string[];
+  /** Its deployment; null when the service already ran this release. */
+  deploymentId: string | null;
+  /** The deployment's phase; `unchanged` when nothing was deployed; `held` while it waits for its dependencies. */
+  state: DeploymentPhase | 'unchanged' | 'held';
+  /** Title of the current step, while it runs. */
+  step: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  message: string | null;
+  /** The rollback the release ran for it after another service failed (policy `rollback`), if any. */
+  rollback: { id: string; phase: DeploymentPhase; version: string } | null;
+}
+
+/** A stored release of several services (a release group). */
+export interface ReleaseView {
+  id: string;
+  environment: string;
+  kind: 'deploy' | 'promote';
+  phase: ReleaseGroupPhase;
+  onFailure: 'rollback' | 'stop';
+  actor: string;
+  reason: string | null;
+  message: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** In dependency order. */
+  services: ReleaseServiceView[];
+}
+
+/** Releases of several services: `gangway deploy --all`, `promote --all`. */
+export interface ReleaseApi {
+  createRelease(req: ReleaseRequest): Promise<ReleaseView>;
+  getRelease(id: string): Promise<ReleaseView>;
+  /** Newest first. */
+  listReleases(q: { environment?: string; limit?: number }): Promise<ReleaseView[]>;
 }

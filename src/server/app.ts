@@ -29,6 +29,8 @@ import { metricsOpenApiPaths, registerMetricsRoutes } from './metrics-routes.js'
 import type { MetricsSource } from '../engine/orchestrator-metrics.js';
 import type { AutoDeployer } from '../autodeploy/deployer.js';
 import { autoDeployOpenApiPaths, registerAutoDeployRoutes } from './webhook-routes.js';
+import { registerReleaseRoutes, releaseOpenApiPaths } from './release-routes.js';
+import type { ReleaseApi } from '../engine/types.js';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -77,6 +79,8 @@ export interface ServerOptions {
   metrics?: MetricsSource;
   /** Auto-deploy: the release webhook and the subscriptions' status and resume; their routes exist only when given. */
   autodeploy?: { deployer: AutoDeployer; config: Pick<GangwayConfig, 'environments'> };
+  /** Releases of several services (release groups); their routes exist only when given. */
+  releases?: ReleaseApi & { environmentOf(id: string): Promise<string | undefined> };
 }
 
 /** The `auth` option of {@link ServerOptions}. */
@@ -170,6 +174,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
       }
     },
     freezeEnvironment: async (id) => (await opts.gates?.freezes({ all: true }))?.find((f) => f.id === id)?.environment,
+    releaseEnvironment: opts.releases ? (id) => opts.releases!.environmentOf(id) : undefined,
   });
   const hooks = authHooks(auth);
   app.addHook('onRequest', hooks.onRequest);
@@ -207,6 +212,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   Object.assign(document.paths as Record<string, unknown>, auditOpenApiPaths());
   if (opts.metrics) Object.assign(document.paths as Record<string, unknown>, metricsOpenApiPaths());
   if (opts.autodeploy) Object.assign(document.paths as Record<string, unknown>, autoDeployOpenApiPaths());
+  if (opts.releases) Object.assign(document.paths as Record<string, unknown>, releaseOpenApiPaths());
   if (opts.auth) describeSessions(document);
   app.get('/openapi.json', async () => document);
 
@@ -219,6 +225,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   if (opts.autodeploy) {
     registerAutoDeployRoutes(app, opts.autodeploy.deployer, opts.autodeploy.config, { recordDenied: (request, reason) => auth.recordDenied(request, { reason }) });
   }
+  if (opts.releases) registerReleaseRoutes(app, opts.releases, names);
   // Exact routes win over the dashboard's wildcard in Fastify's router, whatever the order.
   registerDashboard(app);
   return app;

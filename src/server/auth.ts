@@ -94,6 +94,8 @@ export interface AuthOptions {
   deploymentEnvironment?: (id: string) => Promise<string | undefined>;
   /** The environment of a freeze (null: every environment; undefined: no such freeze). */
   freezeEnvironment?: (id: string) => Promise<string | null | undefined>;
+  /** The environment of a release (group) by id; undefined when unknown. */
+  releaseEnvironment?: (id: string) => Promise<string | undefined>;
   /** Recorded `auth.denied` events per minute at most (60); the rest are counted into the next one. */
   deniedPerMinute?: number;
 }
@@ -272,6 +274,11 @@ export class AuthService {
       case 'deployment': {
         if (typeof id !== 'string' || !this.opts.deploymentEnvironment) return NO_ENVIRONMENT;
         return (await this.opts.deploymentEnvironment(id)) ?? NO_ENVIRONMENT;
+      }
+      case 'release': {
+        if (typeof id !== 'string' || !this.opts.releaseEnvironment) return NO_ENVIRONMENT;
+        const env = await this.opts.releaseEnvironment(id);
+        return env === undefined ? NO_ENVIRONMENT : known(env);
       }
       case 'freeze': {
         if (typeof id !== 'string' || !this.opts.freezeEnvironment) return NO_ENVIRONMENT;

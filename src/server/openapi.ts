@@ -47,6 +47,31 @@ const PHASES = ['queued', 'waiting', 'running', 'paused', 'succeeded', 'failed',
 const nullable = (type: string, extra: Json = {}) => ({ type: [type, 'null'], ...extra });
 
 const SCHEMAS: Json = {
+  Release: {
+    type: 'object', description: 'A release of several services (a release group): one deployment per service, run in dependsOn order.',
+    required: ['id', 'environment', 'kind', 'phase', 'onFailure', 'actor', 'reason', 'message', 'createdAt', 'startedAt', 'finishedAt', 'services'],
+    properties: {
+      id: { type: 'string' }, environment: { type: 'string' },
+      kind: { type: 'string', enum: ['deploy', 'promote'] },
+      phase: { type: 'string', enum: ['queued', 'running', 'rolling_back', 'succeeded', 'failed', 'rolled_back'] },
+      onFailure: { type: 'string', enum: ['rollback', 'stop'] },
+      actor: { type: 'string' }, reason: { type: ['string', 'null'] }, message: { type: ['string', 'null'], description: 'Why it ended as it did.' },
+      createdAt: { type: 'integer' }, startedAt: { type: ['integer', 'null'] }, finishedAt: { type: ['integer', 'null'] },
+      services: {
+        type: 'array', description: 'In dependency order.',
+        items: {
+          type: 'object', required: ['service', 'version', 'dependsOn', 'deploymentId', 'state', 'step', 'startedAt', 'finishedAt', 'message', 'rollback'],
+          properties: {
+            service: { type: 'string' }, version: { type: 'string' }, dependsOn: { type: 'array', items: { type: 'string' } },
+            deploymentId: { type: ['string', 'null'], description: 'Null when the service already ran this release.' },
+            state: { type: 'string', description: 'The deployment\'s phase; `held` while it waits for its dependencies; `unchanged` when nothing was deployed.' },
+            step: { type: ['string', 'null'] }, startedAt: { type: ['integer', 'null'] }, finishedAt: { type: ['integer', 'null'] }, message: { type: ['string', 'null'] },
+            rollback: { type: ['object', 'null'], description: 'The rollback the release ran for it after another service failed.', properties: { id: { type: 'string' }, phase: { type: 'string' }, version: { type: 'string' } } },
+          },
+        },
+      },
+    },
+  },
   Error: {
     type: 'object', required: ['error'],
     properties: {
@@ -89,6 +114,8 @@ const SCHEMAS: Json = {
       currentStep: { type: 'integer' }, planHash: { type: 'string' }, abortRequested: { type: 'boolean' },
       message: nullable('string', { description: 'Why it ended as it did (failed, rolled_back, aborted, superseded).' }),
       supersededBy: nullable('string', { description: 'For superseded: the deployment that cut its post-deploy watch short.' }),
+      groupId: nullable('string', { description: 'The release of several services (GET /v1/releases/{id}) it belongs to, or null.' }),
+      groupHeld: { type: 'boolean', description: 'Queued and held by its release until the services it depends on have succeeded.' },
       leaseOwner: nullable('string'), leaseExpiresAt: nullable('integer'),
       createdAt: { type: 'integer', description: 'Epoch milliseconds.' },
       startedAt: nullable('integer'), finishedAt: nullable('integer'),

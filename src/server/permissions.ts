@@ -19,6 +19,8 @@ export type EnvironmentSource =
   | 'deployment'
   /** The environment of the freeze `:id` names. */
   | 'freeze'
+  /** The environment of the release (group) `:id` names. */
+  | 'release'
   /** None: the role must be held for every environment (`*`). */
   | 'global';
 
@@ -72,10 +74,13 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, RoutePermission>> = {
   'GET /v1/audit/export': viewer(),
   'GET /v1/dora': viewer(),
   'GET /v1/windows': viewer(),
+  'GET /v1/releases': viewer(),
+  'GET /v1/releases/:id': viewer('release'),
 
   'POST /v1/deployments': deployer('body'),
   'POST /v1/plan': deployer('body'),
   'POST /v1/rollbacks': deployer('body'),
+  'POST /v1/releases': deployer('body'),
   'POST /v1/deployments/:id/abort': deployer('deployment'),
   'POST /v1/deployments/:id/promote': deployer('deployment'),
   'POST /v1/deployments/:id/retry': deployer('deployment'),

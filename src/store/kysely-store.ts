@@ -15,6 +15,7 @@ import { ACTIVE_PHASES } from './types.js';
 import type { ApiTokensTable, SessionsTable, UsersTable } from './schema.js';
 import type { ApiTokenRecord, LeaseGuard, ReplicaRecord, Role, SessionRecord, UserRecord } from './types.js';
 import type { AutoDeployPatch, AutoDeployState } from './types.js';
+import type { GroupFailurePolicy, NewReleaseGroup, ReleaseGroupMember, ReleaseGroupPhase, ReleaseGroupRecord } from './types.js';
 import type {
   DeploymentFilter, DeploymentKind, DeploymentPatch, DeploymentPhase, DeploymentRecord, EventRecord,
   EventFilter, NewDeployment, NewEvent, NewVerdict, RejectionRecord, ReleaseSampleRecord, ServiceState, StepPatch, StepRecord, StepStatus, Store, VerdictRecord,
@@ -90,6 +91,18 @@ function toDeployment(r: DeploymentRow): DeploymentRecord {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    groupId: r.group_id ?? null,
+    groupHeld: Boolean(r.group_held),
+  };
+}
+
+function toReleaseGroup(r: Selectable<Database['release_groups']>): ReleaseGroupRecord {
+  const n = (v: number | string | null) => (v === null ? null : Number(v));
+  return {
+    id: r.id, environment: r.environment, kind: r.kind as ReleaseGroupRecord['kind'], phase: r.phase as ReleaseGroupPhase,
+    onFailure: r.on_failure as GroupFailurePolicy, actor: r.actor, reason: r.reason,
+    members: JSON.parse(r.members) as ReleaseGroupMember[], message: r.message,
+    createdAt: Number(r.created_at), startedAt: n(r.started_at), finishedAt: n(r.finished_at),
   };
 }
 
@@ -225,47 +238,118 @@ export class KyselyStore implements Store {
     return this.driver.writeTransaction(async (trx) => {
       // Taken first: `seq` is max + 1 and must not be computed twice concurrently.
       await this.driver.lockLog(trx);
-      const existing = await trx.selectFrom('deployments').select('id').where('id', '=', d.id).executeTakeFirst();
-      if (existing) throw new GangwayError('conflict', `deployment ${d.id} already exists`, undefined, { deploymentId: d.id });
-      const { next } = await trx.selectFrom('deployments')
-        .select((eb) => eb.fn.coalesce(eb.fn.max('seq'), eb.lit(0)).as('next'))
-        .executeTakeFirstOrThrow();
-      const row = await trx.insertInto('deployments').values({
-        id: d.id,
-        seq: Number(next) + 1,
-        service: d.service,
-        environment: d.environment,
-        kind: d.kind,
-        version: d.version,
-        image: d.image,
-        phase: 'queued',
-        actor: d.actor,
-        reason: d.reason,
-        previous_version: d.previousVersion,
-        current_step: 0,
-        plan_hash: d.planHash,
-        abort_requested: 0,
-        expedited: d.expedited ? 1 : 0,
-        requested_image: d.requestedImage ?? null,
-        commit_time: d.commitTime ?? null,
-        message: null,
-        lease_owner: null,
-        lease_expires_at: null,
-        created_at: d.createdAt,
-        started_at: null,
-        finished_at: null,
+      return this.insertDeployment(trx, d, false);
+    });
+  }
+
+  /** Inserts one deployment with its steps and its `deployment.created` event; the caller holds the log lock. */
+  private async insertDeployment(trx: Kysely<Database>, d: NewDeployment, held: boolean): Promise<DeploymentRecord> {
+    const existing = await trx.selectFrom('deployments').select('id').where('id', '=', d.id).executeTakeFirst();
+    if (existing) throw new GangwayError('conflict', `deployment ${d.id} already exists`, undefined, { deploymentId: d.id });
+    const { next } = await trx.selectFrom('deployments')
+      .select((eb) => eb.fn.coalesce(eb.fn.max('seq'), eb.lit(0)).as('next'))
+      .executeTakeFirstOrThrow();
+    const row = await trx.insertInto('deployments').values({
+      id: d.id,
+      seq: Number(next) + 1,
+      service: d.service,
+      environment: d.environment,
+      kind: d.kind,
+      version: d.version,
+      image: d.image,
+      phase: 'queued',
+      actor: d.actor,
+      reason: d.reason,
+      previous_version: d.previousVersion,
+      current_step: 0,
+      plan_hash: d.planHash,
+      abort_requested: 0,
+      expedited: d.expedited ? 1 : 0,
+      requested_image: d.requestedImage ?? null,
+      commit_time: d.commitTime ?? null,
+      message: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      created_at: d.createdAt,
+      started_at: null,
+      finished_at: null,
+      group_id: d.groupId ?? null,
+      group_held: held ? 1 : 0,
+    }).returningAll().executeTakeFirstOrThrow();
+    if (d.steps.length > 0) {
+      await trx.insertInto('steps').values(d.steps.map((s, idx) => ({
+        deployment_id: d.id, idx, type: s.type, title: s.title, params: JSON.stringify(s.params),
+        status: 'pending', stage: 'deploy', started_at: null, finished_at: null, output: null, attempts: 0,
+      }))).execute();
+    }
+    await this.appendToLog(trx, [{
+      deploymentId: d.id, at: d.createdAt, type: 'deployment.created',
+      data: {
+        service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length,
+        ...(d.expedited ? { expedited: true } : {}), ...(d.groupId ? { group: d.groupId } : {}),
+      },
+    }]);
+    return toDeployment(row);
+  }
+
+  async createReleaseGroup(g: NewReleaseGroup, members: NewDeployment[]): Promise<ReleaseGroupRecord> {
+    return this.driver.writeTransaction(async (trx) => {
+      await this.driver.lockLog(trx);
+      const existing = await trx.selectFrom('release_groups').select('id').where('id', '=', g.id).executeTakeFirst();
+      if (existing) throw new GangwayError('conflict', `release ${g.id} already exists`, undefined, { group: g.id });
+      const row = await trx.insertInto('release_groups').values({
+        id: g.id, environment: g.environment, kind: g.kind, phase: 'queued', on_failure: g.onFailure, actor: g.actor, reason: g.reason,
+        members: JSON.stringify(g.members), message: null, created_at: g.createdAt, started_at: null, finished_at: null,
       }).returningAll().executeTakeFirstOrThrow();
-      if (d.steps.length > 0) {
-        await trx.insertInto('steps').values(d.steps.map((s, idx) => ({
-          deployment_id: d.id, idx, type: s.type, title: s.title, params: JSON.stringify(s.params),
-          status: 'pending', stage: 'deploy', started_at: null, finished_at: null, output: null, attempts: 0,
-        }))).execute();
-      }
       await this.appendToLog(trx, [{
-        deploymentId: d.id, at: d.createdAt, type: 'deployment.created',
-        data: { service: d.service, environment: d.environment, kind: d.kind, version: d.version, image: d.image, actor: d.actor, reason: d.reason, steps: d.steps.length, ...(d.expedited ? { expedited: true } : {}) },
+        deploymentId: null, at: g.createdAt, type: 'group.created',
+        data: {
+          group: g.id, environment: g.environment, kind: g.kind, onFailure: g.onFailure, actor: g.actor, reason: g.reason,
+          versions: Object.fromEntries(g.members.map((m) => [m.service, m.version])),
+        },
       }]);
-      return toDeployment(row);
+      for (const d of members) await this.insertDeployment(trx, { ...d, groupId: g.id }, true);
+      return toReleaseGroup(row);
+    });
+  }
+
+  async getReleaseGroup(id: string): Promise<ReleaseGroupRecord | undefined> {
+    const row = await this.driver.db.selectFrom('release_groups').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toReleaseGroup(row);
+  }
+
+  async listReleaseGroups(filter: { environment?: string; phases?: ReleaseGroupPhase[]; limit?: number } = {}): Promise<ReleaseGroupRecord[]> {
+    if (filter.phases && filter.phases.length === 0) return [];
+    let q = this.driver.db.selectFrom('release_groups').selectAll();
+    if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
+    if (filter.phases) q = q.where('phase', 'in', filter.phases);
+    q = q.orderBy('created_at', 'desc').orderBy('id', 'desc');
+    if (filter.limit !== undefined) q = q.limit(filter.limit);
+    return (await q.execute()).map(toReleaseGroup);
+  }
+
+  async updateReleaseGroup(id: string, from: ReleaseGroupPhase, patch: { phase: ReleaseGroupPhase; message?: string | null; startedAt?: number; finishedAt?: number }, events: NewEvent[]): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      await this.driver.lockLog(trx);
+      const set: Updateable<Database['release_groups']> = { phase: patch.phase };
+      if (patch.message !== undefined) set.message = patch.message;
+      if (patch.startedAt !== undefined) set.started_at = patch.startedAt;
+      if (patch.finishedAt !== undefined) set.finished_at = patch.finishedAt;
+      const res = await trx.updateTable('release_groups').set(set).where('id', '=', id).where('phase', '=', from).executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      if (events.length > 0) await this.appendToLog(trx, events);
+      return true;
+    });
+  }
+
+  async releaseGroupMember(deploymentId: string, events: NewEvent[]): Promise<boolean> {
+    return this.driver.writeTransaction(async (trx) => {
+      await this.driver.lockLog(trx);
+      const res = await trx.updateTable('deployments').set({ group_held: 0 })
+        .where('id', '=', deploymentId).where('group_held', '=', 1).where('phase', '=', 'queued').executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      if (events.length > 0) await this.appendToLog(trx, events);
+      return true;
     });
   }
 
@@ -316,6 +400,7 @@ export class KyselyStore implements Store {
     if (filter.environment !== undefined) q = q.where('environment', '=', filter.environment);
     if (filter.phases) q = q.where('phase', 'in', filter.phases);
     if (filter.finishedSince !== undefined) q = q.where('finished_at', '>=', filter.finishedSince);
+    if (filter.groupId !== undefined) q = q.where('group_id', '=', filter.groupId);
     q = q.orderBy('seq', filter.newestFirst ? 'desc' : 'asc');
     if (filter.limit !== undefined) q = q.limit(filter.limit);
     return (await q.execute()).map(toDeployment);
@@ -450,6 +535,8 @@ export class KyselyStore implements Store {
       if (active) return undefined;
       const next = await trx.selectFrom('deployments').select('id')
         .where('service', '=', service).where('environment', '=', environment).where('phase', '=', 'queued')
+        // A member its release group holds back waits for its dependencies; others may start meanwhile.
+        .where('group_held', '=', 0)
         .orderBy('seq').limit(1).executeTakeFirst();
       if (!next) return undefined;
       // The phase condition guards against a concurrent abort of the queued deployment.

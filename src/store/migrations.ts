@@ -417,6 +417,42 @@ function autodeploy(): Migration {
 }
 
 /**
+ * Release groups (stored multi-service releases): one row per group, and on `deployments` the
+ * group a member belongs to and whether the group still holds it back (its dependencies have
+ * not succeeded yet: the runner does not start a held deployment).
+ */
+function releaseGroups(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.createTable('release_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('on_failure', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('members', 'text', (c) => c.notNull())
+        .addColumn('message', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('release_groups_environment').on('release_groups').columns(['environment', 'created_at']).execute();
+      await db.schema.alterTable('deployments').addColumn('group_id', 'text').execute();
+      await db.schema.alterTable('deployments').addColumn('group_held', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.createIndex('deployments_group').on('deployments').column('group_id').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('deployments_group').execute();
+      await db.schema.alterTable('deployments').dropColumn('group_held').execute();
+      await db.schema.alterTable('deployments').dropColumn('group_id').execute();
+      await db.schema.dropTable('release_groups').execute();
+    },
+  };
+}
+
+/**
  * Provides the store's migrations, in order, to Kysely's `Migrator`.
  *
  * @example
@@ -437,6 +473,7 @@ export class StoreMigrationProvider implements MigrationProvider {
       '0008_release_samples': releaseSamples(),
       '0009_replicas': replicas(),
       '0010_autodeploy': autodeploy(),
+      '0011_release_groups': releaseGroups(),
     };
   }
 }

@@ -38,6 +38,27 @@ export interface DeploymentsTable {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** The release group the deployment belongs to; added by migration 0011. */
+  group_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 while its group holds it back (dependencies not done yet), 0 otherwise; added by migration 0011. */
+  group_held: ColumnType<number | boolean, number | undefined, number>;
+}
+
+/** `release_groups` (migration 0011): one row per stored multi-service release. */
+export interface ReleaseGroupsTable {
+  id: string;
+  environment: string;
+  kind: string;
+  phase: string;
+  on_failure: string;
+  actor: string;
+  reason: string | null;
+  /** JSON text: the members, in dependency order. */
+  members: string;
+  message: string | null;
+  created_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
 }
 
 /** `steps`: primary key (deployment_id, idx). */
@@ -284,4 +305,5 @@ export interface Database {
   replicas: ReplicasTable;
   store_meta: StoreMetaTable;
   autodeploy_state: AutoDeployStateTable;
+  release_groups: ReleaseGroupsTable;
 }

@@ -178,7 +178,7 @@ for (const dialect of DIALECTS) {
           id: 'd1', seq: 1, service: 'web', environment: 'prod', kind: 'deploy', version: 'v2',
           image: 'ghcr.io/acme/web@sha256:abc', phase: 'queued', actor: 'alice', reason: 'release 2',
           previousVersion: 'v1', currentStep: 0, planHash: 'sha256:plan', abortRequested: false, promoteRequested: false, expedited: false, requestedImage: null, commitTime: null, message: null, supersededBy: null,
-          leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null,
+          leaseOwner: null, leaseExpiresAt: null, createdAt: 1_700_000_000_000, startedAt: null, finishedAt: null, groupId: null, groupHeld: false,
         };
         expect(created).toEqual(expected);
         expect(await store.getDeployment('d1')).toEqual(expected);

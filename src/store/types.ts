@@ -72,6 +72,10 @@ export interface DeploymentRecord {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** The release group (stored multi-service release) it belongs to, or null. The store always sets it. */
+  groupId?: string | null;
+  /** Queued and held back by its group until the services it depends on have succeeded; the runner does not start it. The store always sets it. */
+  groupHeld?: boolean;
 }
 
 export interface EventRecord {
@@ -107,6 +111,8 @@ export interface NewDeployment {
   requestedImage?: string | null;
   /** Epoch ms of the release's commit; default null. */
   commitTime?: number | null;
+  /** The release group it belongs to; default null. */
+  groupId?: string | null;
   service: string;
   environment: string;
   kind: DeploymentKind;
@@ -247,6 +253,8 @@ export interface DeploymentFilter {
   limit?: number;
   /** Only deployments that finished at or after this time (epoch ms). */
   finishedSince?: number;
+  /** Only the deployments of this release group. */
+  groupId?: string;
 }
 
 /**
@@ -347,7 +355,67 @@ export interface AutoDeployStore {
   updateAutoDeployState(service: string, environment: string, patch: AutoDeployPatch, at: number, events?: NewEvent[]): Promise<boolean>;
 }
 
-export interface Store extends AuthStore, ReplicaStore, AutoDeployStore {
+/** Phases of a release group: `queued` until the group driver first looks at it. */
+export type ReleaseGroupPhase = 'queued' | 'running' | 'rolling_back' | 'succeeded' | 'failed' | 'rolled_back';
+export const FINAL_GROUP_PHASES: readonly ReleaseGroupPhase[] = ['succeeded', 'failed', 'rolled_back'];
+
+/** What a group does when one of its members does not succeed. */
+export type GroupFailurePolicy = 'rollback' | 'stop';
+
+/** One service of a release group, as stored with the group. */
+export interface ReleaseGroupMember {
+  service: string;
+  version: string;
+  image: string | null;
+  /** The services of the group it waits for (its `dependsOn` within the group, when the group was requested). */
+  dependsOn: string[];
+  /** Its deployment; null when the service already ran this release (nothing to do: it counts as succeeded). */
+  deploymentId: string | null;
+}
+
+/** A stored multi-service release: one deployment per service, run in dependency order. */
+export interface ReleaseGroupRecord {
+  id: string;
+  environment: string;
+  /** `deploy`: versions named in the request; `promote`: the set that last succeeded together in the promotion source. */
+  kind: 'deploy' | 'promote';
+  phase: ReleaseGroupPhase;
+  onFailure: GroupFailurePolicy;
+  actor: string;
+  reason: string | null;
+  /** In dependency order: each after the services it depends on. */
+  members: ReleaseGroupMember[];
+  /** Why it ended as it did, or null. */
+  message: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export type NewReleaseGroup = Omit<ReleaseGroupRecord, 'phase' | 'message' | 'startedAt' | 'finishedAt'>;
+
+/** Release groups (migration 0011). Every method is a single transaction. */
+export interface ReleaseGroupStore {
+  /**
+   * Inserts the group (phase `queued`), its member deployments (queued and held by the group,
+   * with their steps), a `deployment.created` event per member and a `group.created` event,
+   * atomically: either all of it is written or nothing.
+   */
+  createReleaseGroup(g: NewReleaseGroup, members: NewDeployment[]): Promise<ReleaseGroupRecord>;
+  getReleaseGroup(id: string): Promise<ReleaseGroupRecord | undefined>;
+  /** Groups, newest first, optionally of one environment and in some phases. An empty `phases` matches nothing. */
+  listReleaseGroups(filter?: { environment?: string; phases?: ReleaseGroupPhase[]; limit?: number }): Promise<ReleaseGroupRecord[]>;
+  /**
+   * Moves a group from phase `from` to `patch.phase` (and sets the other fields) and appends
+   * `events`, only if it is still in `from`: false (nothing written) otherwise. Idempotent for
+   * whoever lost the race.
+   */
+  updateReleaseGroup(id: string, from: ReleaseGroupPhase, patch: { phase: ReleaseGroupPhase; message?: string | null; startedAt?: number; finishedAt?: number }, events: NewEvent[]): Promise<boolean>;
+  /** Lets the runner start a held member (it is still queued and held): false when it was not. Appends `events` with it. */
+  releaseGroupMember(deploymentId: string, events: NewEvent[]): Promise<boolean>;
+}
+
+export interface Store extends AuthStore, ReplicaStore, AutoDeployStore, ReleaseGroupStore {
   /** Applies pending migrations. Idempotent; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -75,19 +75,19 @@ export class Targets implements Target {
     return !caps.requestMetrics && this.options.requests ? { ...caps, requestMetrics: true } : caps;
   }
 
-  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
-    return this.adapter(cfg).scale(cfg, release, count);
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<TargetInstance[]> {
+    return this.adapter(cfg).scale(cfg, release, count, ctx);
   }
 
   async instances(cfg: ServiceEnvConfig): Promise<TargetInstance[]> {
     return this.adapter(cfg).instances(cfg);
   }
 
-  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
+  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic, ctx?: RolloutContext): Promise<void> {
     const adapter = this.adapter(cfg);
     const refused = unsupportedTraffic(cfg.target.kind, adapter.capabilities(cfg), traffic);
     if (refused) throw new GangwayError('invalid_config', `${cfg.service}/${cfg.environment}: ${refused}`);
-    return adapter.setTraffic(cfg, traffic);
+    return adapter.setTraffic(cfg, traffic, ctx);
   }
 
   async traffic(cfg: ServiceEnvConfig): Promise<Traffic> {

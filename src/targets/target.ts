@@ -249,8 +249,8 @@ export interface RolloutHandle { version: string; revision: string }
 export interface RolloutStatus { state: 'progressing' | 'done' | 'failed'; reason: string }
 
 /**
- * Who asked for a native rollout and why, for targets that write it down: a GitOps target puts
- * it in its commit message, a Helm target in the revision's description.
+ * Who asked for a native rollout (or a scale or traffic step) and why, for targets that write it
+ * down: a GitOps target puts it in its commit message, a Helm target in the revision's description.
  *
  * @example { deploymentId: 'd-mxagjlek-9c14aa4f', actor: 'ci', reason: 'CHG-7', stage: 'rollback' }
  */
@@ -314,9 +314,13 @@ export interface Target {
    * Ensures exactly `count` instances of the release run (0 stops them all, draining first), and
    * returns that release's instances. Idempotent: the same call twice leaves the same instances.
    *
-   * @example await target.scale(cfg, { version: '2.0.0', image: null }, 3)
+   * `ctx` says which deployment asks, for targets that write it down (a Helm colour release's
+   * revision description, a GitOps slot commit's trailers); absent when the engine acts outside
+   * a deployment's step, and ignored by targets that record nothing.
+   *
+   * @example await target.scale(cfg, { version: '2.0.0', image: null }, 3, { deploymentId: 'd-7', actor: 'ci', reason: null, stage: 'deploy' })
    */
-  scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]>;
+  scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<TargetInstance[]>;
   /**
    * Every instance of the service in the environment, all versions, with health and restarts.
    * Read-only.
@@ -329,9 +333,11 @@ export interface Target {
    * when asked for one the target lacks (a header route without `headerRoutes`, a preview without
    * `preview`, sticky sessions without `sticky`, several weighted versions with `weights: 'none'`).
    *
+   * `ctx` as for `scale` (a GitOps switch or weight commit names the deployment).
+   *
    * @example await target.setTraffic(cfg, { versions: [{ version: '1.0.0', weight: 100 }], preview: '2.0.0' })
    */
-  setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void>;
+  setTraffic(cfg: ServiceEnvConfig, traffic: Traffic, ctx?: RolloutContext): Promise<void>;
   /**
    * The routing as served now; empty `versions` when nothing is routed. With `replicaRatio`
    * weights, the versions present weighted by their ready instances. Read-only.

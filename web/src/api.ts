@@ -2,12 +2,12 @@
  * The dashboard's one way to the API: same-origin fetch with the session cookie, the CSRF
  * token on unsafe methods, and the API's error shape turned into {@link ApiError}.
  */
-import type { DeploymentView, StatusEntry } from '../../src/engine/types.js';
+import type { DeploymentView, ReleaseView, StatusEntry } from '../../src/engine/types.js';
 import type { EventRecord, FreezeRecord, ReleaseSampleRecord, Role, VerdictRecord } from '../../src/store/types.js';
 import type { WindowStateView } from '../../src/server/window-routes.js';
 import type { DoraMetrics } from '../../src/engine/dora.js';
 
-export type { DeploymentView, StatusEntry, EventRecord, FreezeRecord, WindowStateView, DoraMetrics, Role, ReleaseSampleRecord, VerdictRecord };
+export type { DeploymentView, ReleaseView, StatusEntry, EventRecord, FreezeRecord, WindowStateView, DoraMetrics, Role, ReleaseSampleRecord, VerdictRecord };
 
 
 /** The signed-in principal, as POST/GET /v1/session return it. */

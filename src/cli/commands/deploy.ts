@@ -3,7 +3,7 @@
  * the follower that `rollback --wait` and `abort --wait` share.
  */
 import type { Command } from 'commander';
-import type { DeploymentView, StatusEntry } from '../../engine/types.js';
+import type { DeploymentView, ReleaseView, StatusEntry } from '../../engine/types.js';
 import type { StepRecord } from '../../store/types.js';
 import { FINAL_PHASES } from '../../store/types.js';
 import { GangwayError } from '../../errors.js';
@@ -14,6 +14,7 @@ import { formatDuration } from '../output.js';
 
 interface DeployOptions {
   env: string; version?: string; image?: string; reason?: string; wait?: boolean; expedited?: boolean; waitForWindow?: boolean; all?: boolean; commitTime?: string;
+  versions?: string; onFailure?: string;
 }
 
 /** Registers `deploy`. */
@@ -28,8 +29,11 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
     .option('--expedited', 'hotfix: skip the gates the environment\'s expedited policy names; needs --reason; flagged for review')
     .option('--wait-for-window', 'queue the deployment while the deployment window is closed instead of refusing it')
     .option('--commit-time <iso|ms>', 'when the release\'s commit was made (ISO 8601 with a zone, or epoch ms), for lead-time metrics')
-    .option('--all', 'every service, in dependsOn order; stops at the first that fails (implies --wait)')
+    .option('--all', 'one stored release of every service, run in dependsOn order by the orchestrator; followed to its end unless --no-wait')
+    .option('--versions <list>', 'with --all: each service\'s version, service=version,... (--version gives the others)')
+    .option('--on-failure <policy>', 'with --all: rollback (roll back what shipped) or stop (leave it, start no other); default: the environment\'s releases.onFailure')
     .option('--wait', 'follow the deployment until it ends; exit 4 if it did not succeed')
+    .option('--no-wait', 'with --all: print the release id and return at once')
     .action(action(ctx, async (service: string | undefined, opts: DeployOptions) => {
       const client = await ctx.client();
       const body = {
@@ -39,8 +43,18 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
       };
       if (opts.all) {
         if (service) throw new GangwayError('invalid_argument', 'give a service or --all, not both');
-        return deployAll(ctx, client, body);
+        if (opts.image !== undefined || opts.expedited || opts.waitForWindow || opts.commitTime !== undefined) {
+          throw new GangwayError('invalid_argument', '--all takes --version, --versions, --reason and --on-failure only', 'deploy an image, a hotfix or a release waiting for its window one service at a time');
+        }
+        if (opts.onFailure !== undefined && opts.onFailure !== 'rollback' && opts.onFailure !== 'stop') {
+          throw new GangwayError('invalid_argument', `--on-failure: "${opts.onFailure}" is not a policy`, 'use --on-failure rollback or --on-failure stop');
+        }
+        return deployAll(ctx, client, {
+          environment: opts.env, version: opts.version, versions: opts.versions === undefined ? undefined : parseVersions(opts.versions),
+          reason: opts.reason, onFailure: opts.onFailure as 'rollback' | 'stop' | undefined,
+        }, opts.wait !== false);
       }
+      if (opts.versions !== undefined || opts.onFailure !== undefined) throw new GangwayError('invalid_argument', '--versions and --on-failure go with --all');
       if (!service) throw new GangwayError('invalid_argument', 'name a service, or pass --all', 'e.g. gangway deploy web --env dev --version 1.4.2');
       const created = await client.deploy({ service, ...body });
       return finish(ctx, client, created, opts.wait === true);
@@ -48,42 +62,75 @@ export function registerDeploy(program: Command, ctx: CliContext): void {
 }
 
 /**
- * Deploys every service in dependsOn order, one after another, each followed to its end; the
- * group stops at the first deployment that does not succeed (exit 4). The CLI drives the group.
+ * `deploy --all` and `promote --all`: requests one stored release of every service (a release
+ * group; the orchestrator runs it in dependsOn order and keeps going if this terminal closes)
+ * and, unless `wait` is false, follows it to its end. Exit 0 when it succeeded, 4 otherwise.
  */
-async function deployAll(ctx: CliContext, client: ApiClient, body: Omit<Parameters<ApiClient['deploy']>[0], 'service'>): Promise<number> {
-  const config = await ctx.config();
-  const order = dependencyOrder(config.serviceNames, (s) => config.services[s][body.environment]?.dependsOn ?? []);
-  const done: DeploymentView[] = [];
-  for (const service of order) {
-    if (!ctx.json()) ctx.out(`== ${service}\n`);
-    const created = await client.deploy({ service, ...body });
-    if (!ctx.json()) ctx.out(`${created.id} deployment of ${service} ${created.version} to ${created.environment}: ${created.phase}\n`);
-    const final = await followDeployment(ctx, client, created);
-    done.push(final);
-    if (final.phase !== 'succeeded') {
-      if (ctx.json()) ctx.printJson(done);
-      else ctx.out(`stopped the group: ${service} ended ${final.phase}; not deployed: ${order.slice(order.indexOf(service) + 1).join(', ') || '-'}\n`);
-      return 4;
-    }
+export async function deployAll(ctx: CliContext, client: ApiClient, body: Parameters<ApiClient['createRelease']>[0], wait: boolean): Promise<number> {
+  const created = await client.createRelease(body);
+  if (!wait) {
+    if (ctx.json()) ctx.printJson(created);
+    else ctx.out(`${created.id} release of ${created.services.map((s) => `${s.service} ${s.version}`).join(', ')} to ${created.environment}: ${created.phase}\n`);
+    return 0;
   }
-  if (ctx.json()) ctx.printJson(done);
-  return 0;
+  if (!ctx.json()) {
+    ctx.out(`${created.id} release to ${created.environment} (on failure: ${created.onFailure})\n`);
+    for (const s of created.services) ctx.out(`  ${s.service} ${s.version}${s.dependsOn.length > 0 ? ` after ${s.dependsOn.join(', ')}` : ''}${s.deploymentId ? ` (${s.deploymentId})` : ' (already running it)'}\n`);
+  }
+  const final = await followRelease(ctx, client, created);
+  if (ctx.json()) ctx.printJson(final);
+  return final.phase === 'succeeded' ? 0 : 4;
 }
 
-/** Services ordered so that each comes after what it depends on (the config rejects cycles). */
-export function dependencyOrder(services: string[], deps: (s: string) => string[]): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  const visit = (s: string) => {
-    if (seen.has(s)) return;
-    seen.add(s);
-    for (const d of deps(s)) visit(d);
-    out.push(s);
+/** Polls a release until it ends, printing each service's state changes (and its rollback's) in text mode. */
+export async function followRelease(ctx: CliContext, client: ApiClient, first: ReleaseView): Promise<ReleaseView> {
+  const text = !ctx.json();
+  const seen = new Map<string, string>();
+  let phase = first.phase;
+  let view = first;
+  const report = (r: ReleaseView) => {
+    if (!text) return;
+    for (const s of r.services) {
+      const now = `${s.state}${s.state === 'running' && s.step ? `: ${s.step}` : ''}${s.rollback ? ` / rollback to ${s.rollback.version}: ${s.rollback.phase}` : ''}`;
+      if (seen.get(s.service) === now) continue;
+      seen.set(s.service, now);
+      ctx.out(`  ${s.service} ${s.version}: ${now}${FINAL_PHASES.includes(s.state as DeploymentView['phase']) && s.message && !s.rollback ? ` (${s.message})` : ''}\n`);
+    }
+    if (r.phase !== phase) {
+      phase = r.phase;
+      if (!['succeeded', 'failed', 'rolled_back'].includes(r.phase)) ctx.out(`  release: ${r.phase}\n`);
+    }
   };
-  for (const s of services) visit(s);
+  report(view);
+  while (!['succeeded', 'failed', 'rolled_back'].includes(view.phase)) {
+    await sleep(ctx.io.pollMs);
+    view = await client.getRelease(view.id);
+    report(view);
+  }
+  if (text) {
+    const took = view.finishedAt !== null ? ` in ${formatDuration(view.finishedAt - (view.startedAt ?? view.createdAt))}` : '';
+    ctx.out(`${view.phase === 'succeeded' ? '✓' : '✗'} ${view.id} ${view.phase.replace('_', ' ')}${took}${view.message ? `: ${view.message}` : ''}\n`);
+  }
+  return view;
+}
+
+/** `api=1.2.0,web=2.0.1` as a map; a clear error for anything else. */
+export function parseVersions(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) {
+      throw new GangwayError('invalid_argument', `--versions: "${part}" is not service=version`, 'e.g. --versions api=1.2.0,web=2.0.1');
+    }
+    const service = part.slice(0, eq).trim();
+    if (Object.hasOwn(out, service)) throw new GangwayError('invalid_argument', `--versions: ${service} is named twice`);
+    out[service] = part.slice(eq + 1).trim();
+  }
+  if (Object.keys(out).length === 0) throw new GangwayError('invalid_argument', '--versions: name at least one service=version', 'e.g. --versions api=1.2.0,web=2.0.1');
   return out;
 }
+
+export { dependencyOrder } from '../../releases/group-plan.js';
 
 /**
  * Prints a just-created (or just-aborted) deployment; with `wait`, follows it to its end.

@@ -33,6 +33,7 @@ export function historyEntry(d: DeploymentView) {
     id: d.id, service: d.service, environment: d.environment, version: d.version, phase: d.phase,
     actor: d.actor, reason: d.reason, createdAt: d.createdAt, finishedAt: d.finishedAt, steps: d.steps,
     expedited: d.expedited, image: d.image, message: d.message, supersededBy: d.supersededBy, gates: d.gates, verdicts: d.verdicts,
+    group: d.groupId ?? null,
   };
 }
 
@@ -43,6 +44,13 @@ export function renderHistory(rows: DeploymentView[]): string {
     d.id, d.service, d.environment, d.kind, d.version, d.supersededBy ? `${d.phase} by ${d.supersededBy}` : d.phase, d.actor, formatTime(d.createdAt),
     d.finishedAt !== null ? formatDuration(d.finishedAt - (d.startedAt ?? d.createdAt)) : '-',
     // Expedited deployments are flagged for post-incident review.
-    `${d.expedited ? '[expedited] ' : ''}${d.reason ?? ''}`,
-  ]));
+    `${d.groupId ? `[${d.groupId}] ` : ''}${d.expedited ? '[expedited] ' : ''}${d.reason ?? ''}`,
+  ])) + groupLines(rows);
+}
+
+/** One line per release of several services among the rows: its id and each service's deployment, in the order they were made. */
+function groupLines(rows: DeploymentView[]): string {
+  const groups = new Map<string, DeploymentView[]>();
+  for (const d of [...rows].reverse()) if (d.groupId) groups.set(d.groupId, [...(groups.get(d.groupId) ?? []), d]);
+  return [...groups].map(([id, ds]) => `release ${id} (${ds[0].environment}): ${ds.map((d) => `${d.service} ${d.kind === 'rollback' ? 'rollback to ' : ''}${d.version} ${d.phase}`).join(', ')}\n`).join('');
 }

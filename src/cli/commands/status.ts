@@ -1,6 +1,6 @@
 /** `gangway status [service] [--env E] [--watch]` */
 import type { Command } from 'commander';
-import type { StatusEntry } from '../../engine/types.js';
+import type { ReleaseView, StatusEntry } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
 import { action } from '../context.js';
 import { describeAutoDeploy, table } from '../output.js';
@@ -20,7 +20,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       if (!opts.watch) {
         const entries = await client.status(query);
         if (ctx.json()) ctx.printJson(entries);
-        else ctx.out(render(entries));
+        else ctx.out(render(entries) + await releaseLines(client, entries));
         return 0;
       }
       const signal = ctx.interrupted();
@@ -34,6 +34,17 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       }
       return 0;
     }));
+}
+
+/** A line per release of several services the listed deployments belong to: its phase and each service's state. */
+async function releaseLines(client: { getRelease(id: string): Promise<ReleaseView> }, entries: StatusEntry[]): Promise<string> {
+  const ids = [...new Set(entries.map((e) => e.deployment?.group).filter((g): g is string => typeof g === 'string'))];
+  let out = '';
+  for (const id of ids) {
+    const r = await client.getRelease(id).catch(() => null);
+    if (r) out += `\nrelease ${r.id} (${r.environment}) ${r.phase.replace('_', ' ')}: ${r.services.map((s) => `${s.service} ${s.version} ${s.state}`).join(', ')}\n`;
+  }
+  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { AnalysisTemplate, ServiceEnvConfig } from '../../config/types.js';
-import type { Target } from '../../targets/target.js';
+import type { RolloutContext, Target } from '../../targets/target.js';
 import type { AnalysisContext } from '../../analysis/evaluate.js';
 import type { AnalysisState, Evaluation } from '../../analysis/types.js';
 import type { Clock } from '../clock.js';
@@ -47,6 +47,11 @@ export interface StepContext {
    * (consuming the request); rejects when the signal aborts.
    */
   waitForPromotion(reason: string): Promise<void>;
+}
+
+/** Which deployment a step acts for, as the target records it (a Helm revision's description, a GitOps commit's trailers). */
+export function targetContext(ctx: Pick<StepContext, 'deployment' | 'stage'>): RolloutContext {
+  return { deploymentId: ctx.deployment.id, actor: ctx.deployment.actor, reason: ctx.deployment.reason, stage: ctx.stage };
 }
 
 /** How often timed steps look at instances: often enough to react within a health interval. */

@@ -1,5 +1,5 @@
 import type { StepParams, StepResult } from './types.js';
-import type { StepContext } from './context.js';
+import { targetContext, type StepContext } from './context.js';
 import { runScale, runWaitReady, runWatch } from './instances.js';
 import { runSmoke } from './smoke.js';
 import { runRollout } from './rollout.js';
@@ -15,7 +15,7 @@ export async function runStep(ctx: StepContext, p: StepParams): Promise<StepResu
     case 'scale': return runScale(ctx, p);
     case 'waitReady': return runWaitReady(ctx, p);
     case 'traffic':
-      await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview, headerRoute: p.headerRoute ?? null, sticky: p.sticky ?? null });
+      await ctx.target.setTraffic(ctx.cfg, { versions: p.versions, preview: p.preview, headerRoute: p.headerRoute ?? null, sticky: p.sticky ?? null }, targetContext(ctx));
       return { result: 'succeeded' };
     case 'pause': return runPause(ctx, p);
     case 'gates': return runGates(ctx);

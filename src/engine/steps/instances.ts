@@ -2,11 +2,11 @@
  * Steps that act on instances: scale, waitReady and the post-deploy watch.
  */
 import type { StepResult } from './types.js';
-import { pollInterval, type StepContext } from './context.js';
+import { pollInterval, targetContext, type StepContext } from './context.js';
 import type { TargetInstance } from '../../targets/target.js';
 
 export async function runScale(ctx: StepContext, p: { version: string; image: string | null; count: number }): Promise<StepResult> {
-  const list = await ctx.target.scale(ctx.cfg, { version: p.version, image: p.image }, p.count);
+  const list = await ctx.target.scale(ctx.cfg, { version: p.version, image: p.image }, p.count, targetContext(ctx));
   return { result: 'succeeded', output: { instances: list.map((i) => i.id) } };
 }
 

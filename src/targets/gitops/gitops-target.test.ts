@@ -243,6 +243,27 @@ describe.skipIf(!hasGit)('GitOpsTarget (real git, fake Argo CD, fake API server)
     }
   }, LIMIT_MS * 2);
 
+  it('ends the wait as soon as a pod of the release crash-loops, naming the pod, its reason, target.gitops.restartLimit and its last log lines, long before Argo CD calls it Degraded', async () => {
+    const w = await given({ restartLimit: 0 });
+    // The chart's image becomes one whose containers exit at once (the fake kubelet's crashloop image).
+    await git(w.repos.work, 'pull', '--quiet', '--ff-only', 'origin', 'main');
+    const chartValues = 'helm/accounts/values.yaml';
+    const text = await readFile(join(w.repos.work, chartValues), 'utf8');
+    await commitFiles(w.repos.work, { [chartValues]: text.replace('repository: fake.local/ok', 'repository: fake.local/crashloop') }, 'accounts image by hand');
+
+    const h = await w.target.rollout(w.cfg, { version: '1.1.0', image: null }, ctx());
+    const s = await until(w, h);
+
+    expect(s.state).toBe('failed');
+    expect(s.reason).toMatch(new RegExp(`^pod ${w.app}-[a-z0-9]+-[a-z0-9]+: container accounts `
+      + '(restarted \\d+ times?, more than the 0 allowed \\(target\\.gitops\\.restartLimit\\); last exit: Error with code 1'
+      + '|is in CrashLoopBackOff \\(back-off .*\\) after \\d+ restarts?, more than the 0 allowed \\(target\\.gitops\\.restartLimit\\))'
+      + '; last log lines: starting \\| fatal: fake\\.local/crashloop:1\\.1\\.0 exits on purpose \\(crash loop\\)$'));
+    // Argo CD would call the Deployment Degraded only at its progress deadline (600s): Gangway did not wait for it.
+    expect(argo.app(w.app).status.health.status).not.toBe('Degraded');
+    expect(imageOf(w)).toBe('fake.local/crashloop:1.1.0');
+  }, LIMIT_MS * 2);
+
   it('fails after the sync timeout counted from the commit, saying what it waited for', async () => {
     const w = await given({ syncTimeoutMs: 60_000 });
     const release = argo.hold(w.app);

@@ -38,6 +38,7 @@ import { GitRunner, redact, type GitIdentity } from '../../git/runner.js';
 import type { KubeConnection } from '../kubernetes/api.js';
 import type { KubeDeployment, KubePod, KubeService } from '../kubernetes/objects.js';
 import { deploymentRolloutStatus, isPodReady, podProblem, podRestarts } from '../kubernetes/rollout-status.js';
+import { crashReport } from '../kubernetes/crash-report.js';
 import { unsupportedTraffic } from '../registry.js';
 import type {
   LogLine, PlatformStatus, Reach, ReleaseRef, RolloutContext, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic,
@@ -236,13 +237,13 @@ export class GitOpsTarget implements Target {
    * by `rollout`. Blue-green and canary by chart keys: a commit of those keys and a sync, waited
    * for (see `switchSlot`, `weighCanary`).
    */
-  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic): Promise<void> {
+  async setTraffic(cfg: ServiceEnvConfig, traffic: Traffic, ctx?: RolloutContext): Promise<void> {
     const c = gitopsCfg(cfg);
     const refused = unsupportedTraffic('gitops', this.capabilities(cfg), traffic);
     if (refused) throw new GangwayError('invalid_config', `${c.service}/${c.environment}: ${refused}`);
     const mode = slotMode(c, c.target);
-    if (mode.kind === 'blueGreen') return this.switchSlot(c, mode, traffic);
-    if (mode.kind === 'canary') return this.weighCanary(c, mode, traffic);
+    if (mode.kind === 'blueGreen') return this.switchSlot(c, mode, traffic, ctx);
+    if (mode.kind === 'canary') return this.weighCanary(c, mode, traffic, ctx);
     const wanted = traffic.versions.filter((v) => v.weight > 0).map((v) => v.version);
     if (wanted.length === 0) return;
     const served = await this.served(c);
@@ -288,11 +289,11 @@ export class GitOpsTarget implements Target {
    * release that is not served is refused: that is a rollout. Blue-green and canary by chart
    * keys: a commit of those keys and a sync, waited for (see `stageSlot`, `scaleCanary`). Idempotent.
    */
-  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<TargetInstance[]> {
     const c = gitopsCfg(cfg);
     const mode = slotMode(c, c.target);
-    if (mode.kind === 'blueGreen') await this.stageSlot(c, mode, release, count);
-    else if (mode.kind === 'canary') await this.scaleCanary(c, mode, release, count);
+    if (mode.kind === 'blueGreen') await this.stageSlot(c, mode, release, count, ctx);
+    else if (mode.kind === 'canary') await this.scaleCanary(c, mode, release, count, ctx);
     if (mode.kind !== 'rolling') return count === 0 ? [] : (await this.instances(cfg)).filter((i) => i.version === release.version);
     const served = await this.served(c);
     if (count > 0) {
@@ -381,7 +382,7 @@ export class GitOpsTarget implements Target {
    * serving slot's tag there (its pods are replaced by the stable release's); stopping the
    * serving one is refused. Idempotent.
    */
-  private async stageSlot(c: Cfg, mode: BlueGreenMode, release: ReleaseRef, count: number): Promise<void> {
+  private async stageSlot(c: Cfg, mode: BlueGreenMode, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<void> {
     const bg = mode.bg;
     const n = names(c);
     const repo = await this.repo(c);
@@ -418,7 +419,7 @@ export class GitOpsTarget implements Target {
         subject: `retire ${release.version} from the ${idle} slot of ${c.service} in ${c.environment}: it runs ${stableVersion} again`, step: 'retire', version: stableVersion, value: stable,
       };
     }
-    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), focus));
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), focus), ctx);
   }
 
   /**
@@ -426,7 +427,7 @@ export class GitOpsTarget implements Target {
    * (one commit, and `previewKey`), waited for as a rollout; the preview is the other slot, so
    * asking for it only checks that it runs that release. Idempotent.
    */
-  private async switchSlot(c: Cfg, mode: BlueGreenMode, traffic: Traffic): Promise<void> {
+  private async switchSlot(c: Cfg, mode: BlueGreenMode, traffic: Traffic, ctx?: RolloutContext): Promise<void> {
     const bg = mode.bg;
     const n = names(c);
     const repo = await this.repo(c);
@@ -460,7 +461,7 @@ export class GitOpsTarget implements Target {
     } else if (wanted.length === 0) {
       return;
     }
-    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), null));
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.blueGreenExpect(c, bg, blueGreenState(bg, v, n.file), null), ctx);
   }
 
   /**
@@ -468,7 +469,7 @@ export class GitOpsTarget implements Target {
    * the stable release runs already. Stopping the canary sets its replicas (and weight) to 0;
    * stopping the stable release is refused. Idempotent.
    */
-  private async scaleCanary(c: Cfg, mode: CanaryMode, release: ReleaseRef, count: number): Promise<void> {
+  private async scaleCanary(c: Cfg, mode: CanaryMode, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<void> {
     const cn = mode.canary;
     const n = names(c);
     const repo = await this.repo(c);
@@ -496,7 +497,7 @@ export class GitOpsTarget implements Target {
     } else {
       return;
     }
-    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)));
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)), ctx);
   }
 
   /**
@@ -506,7 +507,7 @@ export class GitOpsTarget implements Target {
    * weight); all traffic to the stable release takes the canary out (0 replicas, 0 weight). One
    * commit each, waited for as a rollout. Idempotent.
    */
-  private async weighCanary(c: Cfg, mode: CanaryMode, traffic: Traffic): Promise<void> {
+  private async weighCanary(c: Cfg, mode: CanaryMode, traffic: Traffic, ctx?: RolloutContext): Promise<void> {
     const cn = mode.canary;
     const n = names(c);
     const repo = await this.repo(c);
@@ -540,7 +541,7 @@ export class GitOpsTarget implements Target {
         write = { values: weightValues(cn, w), subject: `canary ${c.service} ${canary.version} in ${c.environment}: ${w}% of requests`, step: 'weight', version: canary.version, value: st.canary! };
       }
     }
-    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)));
+    await this.commitStep(c, mode, n, repo, head, values, write, (v) => this.canaryExpect(c, cn, canaryState(cn, c.target.key, v, n.file)), ctx);
   }
 
   /** What the slots serve, from Git's head (canary weights by ready pods without `weightKey`). */
@@ -616,11 +617,12 @@ export class GitOpsTarget implements Target {
    * commit was not seen done before.
    */
   private async commitStep(c: Cfg, mode: SlotMode, n: Names, repo: GitOpsRepo, head: string, current: Record<string, string | null>, write: SlotWrite | null,
-    expect: (values: Record<string, string | null>) => Promise<Expectation[]>): Promise<void> {
+    expect: (values: Record<string, string | null>) => Promise<Expectation[]>, ctx?: RolloutContext): Promise<void> {
     let commit = head;
     const changes = write ? changedOnly(write.values, current) : [];
     if (write && changes.length > 0) {
-      const message = slotMessage({ service: c.service, environment: c.environment, version: write.version, value: write.value, step: write.step, subject: write.subject });
+      const by = ctx ? { deploymentId: ctx.deploymentId, actor: ctx.actor, reason: ctx.reason } : null;
+      const message = slotMessage({ service: c.service, environment: c.environment, version: write.version, value: write.value, step: write.step, subject: write.subject, by });
       commit = (await repo.setKeys(n.file, changes, message)).commit;
     } else if (this.settled.get(n.application) === head) {
       return;
@@ -739,6 +741,11 @@ export class GitOpsTarget implements Target {
       this.healthySince.delete(`${name}\u0000${commit}`);
       return { state: 'progressing', reason };
     };
+    // 0. a pod of the release that cannot become healthy by waiting (CrashLoopBackOff, restarts
+    // past target.gitops.restartLimit) ends the wait at once, whatever Argo CD says yet: its sync
+    // may still run, and its health turns Degraded only at the progress deadline.
+    const cluster = check ? await check() : await this.clusterVerdict(c, await this.valueAt(c, repo, n.file, commit), version);
+    if (cluster.state === 'failed') return cluster;
     // 1. the operation at the commit
     const running = runningOperation(app);
     const st = app.status.operationState;
@@ -780,9 +787,7 @@ export class GitOpsTarget implements Target {
     if (health.status === 'Degraded') {
       return { state: 'failed', reason: `${name} is Degraded at ${n.short(commit)}${health.message ? `: ${health.message}` : ''}${messages.length > 0 ? ` (${messages.join('; ')})` : ''}` };
     }
-    // 4. the cluster itself
-    const cluster = check ? await check() : await this.clusterVerdict(c, await this.valueAt(c, repo, n.file, commit), version);
-    if (cluster.state === 'failed') return cluster;
+    // 4. the cluster itself (read at 0.)
     if (health.status !== 'Healthy') return progressing(`${name} is ${health.status}${messages.length > 0 ? `: ${messages.join('; ')}` : ''}`);
     if (cluster.state === 'progressing') return progressing(cluster.reason);
     // 5. Healthy held for the settle period
@@ -810,10 +815,8 @@ export class GitOpsTarget implements Target {
       return { state: 'progressing', reason: `Deployment ${deployment} runs ${image ?? 'no image'}, not ${value} (${version}) written to Git` };
     }
     const pods = (await podsOf(conn, dep)).filter((p) => !p.metadata.deletionTimestamp && containerImage(c, p.spec?.containers ?? []) === image);
-    for (const p of pods) {
-      const problem = podProblem(p, c.target.restartLimit, 'target.gitops.restartLimit');
-      if (problem) return { state: 'failed', reason: problem };
-    }
+    const problem = await crashReport(conn.api, conn.namespace, pods, { restartLimit: c.target.restartLimit, key: 'target.gitops.restartLimit', container: c.target.container });
+    if (problem) return { state: 'failed', reason: problem };
     const rolled = deploymentRolloutStatus(dep);
     if (rolled.state !== 'done') return rolled;
     const ready = pods.filter(isPodReady).length;

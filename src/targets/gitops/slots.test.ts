@@ -72,4 +72,12 @@ describe('writes', () => {
     expect(slotMessage({ service: 'web', environment: 'dev', version: '1.1.0', value: 'sha256:ab', step: 'switch', subject: 'switch web in dev\nto the green slot (1.1.0)' }))
       .toBe('switch web in dev to the green slot (1.1.0)\n\nActor: gangway\nService: web\nEnvironment: dev\nVersion: 1.1.0\nValue: sha256:ab\nStep: switch\n');
   });
+
+  it('names the deployment, its actor and its reason as a rolling commit does, each on one line, when the step carries them', () => {
+    const by = { deploymentId: 'd-7', actor: 'alice', reason: 'CHG-42\nsee https://user:tok3n@git.example.com/x' };
+    expect(slotMessage({ service: 'web', environment: 'dev', version: '1.1.0', value: '1.1.0', step: 'stage', subject: 'stage web 1.1.0 in the green slot in dev', by }))
+      .toBe('stage web 1.1.0 in the green slot in dev\n\nDeployment: d-7\nActor: alice\nReason: CHG-42 see https://***@git.example.com/x\nService: web\nEnvironment: dev\nVersion: 1.1.0\nStep: stage\n');
+    expect(slotMessage({ service: 'web', environment: 'dev', version: '1.1.0', value: '1.1.0', step: 'weight', subject: 'canary web 1.1.0 in dev: 25% of requests', by: { ...by, reason: null } }))
+      .toBe('canary web 1.1.0 in dev: 25% of requests\n\nDeployment: d-7\nActor: alice\nService: web\nEnvironment: dev\nVersion: 1.1.0\nStep: weight\n');
+  });
 });

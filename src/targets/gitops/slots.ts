@@ -110,17 +110,22 @@ export function weightValues(c: GitOpsCanaryConfig, w: number): Array<{ key: str
 }
 
 /**
- * The commit message of a slot step: the first line says what moved; trailers name the service,
- * environment, version (and value when it is a digest) and the step. Steps of a blue-green or
- * canary rollout reach the target without the deployment (the engine's `scale` and `traffic`
- * calls carry none), so these commits carry no `Deployment` trailer.
+ * The commit message of a slot step: the first line says what moved; trailers name the
+ * deployment, who started it and why (as a rolling commit's do, when the engine's `scale` or
+ * `traffic` call carries the deployment), then the service, environment, version (and value
+ * when it is a digest) and the step. A step taken outside a deployment names `Actor: gangway`
+ * and no deployment.
  *
- * @example slotMessage({ service: 'web', environment: 'dev', version: '1.1.0', value: '1.1.0', step: 'switch', subject: 'switch web in dev to green (1.1.0)' })
- * // 'switch web in dev to green (1.1.0)\n\nActor: gangway\nService: web\nEnvironment: dev\nVersion: 1.1.0\nStep: switch\n'
+ * @example slotMessage({ service: 'web', environment: 'dev', version: '1.1.0', value: '1.1.0', step: 'switch', subject: 'switch web in dev to green (1.1.0)',
+ *   by: { deploymentId: 'd-7', actor: 'alice', reason: 'CHG-42' } })
+ * // 'switch web in dev to green (1.1.0)\n\nDeployment: d-7\nActor: alice\nReason: CHG-42\nService: web\nEnvironment: dev\nVersion: 1.1.0\nStep: switch\n'
  */
-export function slotMessage(m: { service: string; environment: string; version: string; value: string; step: string; subject: string }): string {
+export function slotMessage(m: { service: string; environment: string; version: string; value: string; step: string; subject: string; by?: { deploymentId: string; actor: string; reason: string | null } | null }): string {
   const one = (s: string) => redact(s).replace(/[\s\x00-\x1f\x7f]+/g, ' ').trim();
-  const trailers = ['Actor: gangway', `Service: ${one(m.service)}`, `Environment: ${one(m.environment)}`, `Version: ${one(m.version)}`];
+  const trailers = m.by ? [`Deployment: ${one(m.by.deploymentId)}`, `Actor: ${one(m.by.actor)}`] : ['Actor: gangway'];
+  const reason = m.by?.reason ? one(m.by.reason) : '';
+  if (reason !== '') trailers.push(`Reason: ${reason}`);
+  trailers.push(`Service: ${one(m.service)}`, `Environment: ${one(m.environment)}`, `Version: ${one(m.version)}`);
   if (m.value !== m.version) trailers.push(`Value: ${one(m.value)}`);
   trailers.push(`Step: ${one(m.step)}`);
   return `${one(m.subject)}\n\n${trailers.join('\n')}\n`;

@@ -23,7 +23,17 @@ export interface HelmRunOptions {
   limitMs: number;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /**
+   * Ends the run early, as a person pressing Ctrl-C does: helm gets SIGTERM (Helm 3 then marks
+   * the revision under way `failed`, "context canceled") and the promise settles only once the
+   * process has exited — so the release is free for the next helm run (a rollback) the moment it
+   * does. A helm still running `STOP_GRACE_MS` later is killed.
+   */
+  stop?: AbortSignal;
 }
+
+/** How long a stopped helm gets to record its revision failed and exit before it is killed. */
+export const STOP_GRACE_MS = 30_000;
 
 /** Helm's `release: not found` (the storage driver's error), which `status` and `history` print for an unknown release. */
 export const RELEASE_NOT_FOUND = /^Error: release: not found\s*$/;
@@ -36,7 +46,16 @@ export const RELEASE_NOT_FOUND = /^Error: release: not found\s*$/;
 export function runHelm(binary: string, args: string[], o: HelmRunOptions): Promise<string> {
   const what = `helm ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim();
   return new Promise((resolve, reject) => {
-    execFile(binary, args, { env: o.env ?? process.env, timeout: o.limitMs, killSignal: 'SIGTERM', maxBuffer: 64 * 1024 * 1024, signal: o.signal }, (err, stdout, stderr) => {
+    let grace: NodeJS.Timeout | null = null;
+    let stopped = false;
+    const onStop = () => {
+      stopped = true;
+      child.kill('SIGTERM');
+      grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    };
+    const child = execFile(binary, args, { env: o.env ?? process.env, timeout: o.limitMs, killSignal: 'SIGTERM', maxBuffer: 64 * 1024 * 1024, signal: o.signal }, (err, stdout, stderr) => {
+      o.stop?.removeEventListener('abort', onStop);
+      if (grace) clearTimeout(grace);
       if (!err) { resolve(String(stdout)); return; }
       const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: string | number };
       if (e.code === 'ENOENT' || e.code === 'EACCES') {
@@ -46,6 +65,10 @@ export function runHelm(binary: string, args: string[], o: HelmRunOptions): Prom
       const text = String(stderr).trim();
       if (e.name === 'AbortError') {
         reject(new HelmCommandError(what, text, null, `${what} was stopped: Gangway is shutting down`));
+        return;
+      }
+      if (stopped) {
+        reject(new HelmCommandError(what, text, typeof e.code === 'number' ? e.code : null, `${what} was stopped${text ? `: ${text}` : ''}`));
         return;
       }
       if (e.killed || (e.signal && typeof e.code !== 'number')) {
@@ -58,6 +81,9 @@ export function runHelm(binary: string, args: string[], o: HelmRunOptions): Prom
       }
       reject(new HelmCommandError(what, text, typeof e.code === 'number' ? e.code : null, `${what} failed: ${text || `exit code ${String(e.code)}`}`));
     });
+    // Not execFile's `signal`: that settles at once, while helm is still writing its revision.
+    if (o.stop?.aborted) onStop();
+    else o.stop?.addEventListener('abort', onStop, { once: true });
   });
 }
 

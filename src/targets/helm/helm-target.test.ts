@@ -28,6 +28,8 @@ import { HelmTarget } from './helm-target.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const CHART = join(ROOT, 'test/fixtures/helm-chart');
+/** The same chart with a HorizontalPodAutoscaler of the Deployment. */
+const CHART_HPA = join(ROOT, 'test/fixtures/helm-chart-hpa');
 /** Gangway's post-renderer from source: node with the fake helm's TypeScript hooks. */
 const POST_RENDERER = { command: process.execPath, args: ['--import', join(FAKE_HELM_DIR, 'ts-register.mjs'), join(ROOT, 'src/targets/helm/post-render-main.ts')] };
 /** A hang guard on a loaded machine, never a claim about speed. */
@@ -311,6 +313,66 @@ describe('two releases, one per colour', () => {
     });
     expect(t2.versions).toEqual([{ version: '1.0.0', weight: 75 }, { version: '2.0.0', weight: 25 }]);
     expect(w.kube.list('secret', ns, { labelSelector: 'owner=helm' }).map((s) => meta(s).name).sort()).toEqual(['sh.helm.release.v1.web-blue.v1', 'sh.helm.release.v1.web-green.v1']);
+  }, TEST_MS);
+});
+
+/** What the autoscaler controller does: a new count through the Deployment's scale subresource, under its own field manager. */
+async function autoscale(kube: FakeKube, ns: string, deployment: string, replicas: number): Promise<void> {
+  const r = await kube.request(`/apis/apps/v1/namespaces/${ns}/deployments/${deployment}/scale?fieldManager=kube-controller-manager`, {
+    method: 'PATCH', body: { spec: { replicas } }, contentType: 'application/merge-patch+json',
+  });
+  expect(r.status).toBe(200);
+}
+
+describe('a HorizontalPodAutoscaler in the chart (test/fixtures/helm-chart-hpa), on two colours', () => {
+  it('blue-green: kept out of both colour releases, one autoscaler pointed at the colour that serves; the new colour starts as large as the serving one, and the serving colour keeps the autoscaler\'s count', async () => {
+    const w = await world();
+    const t = await target();
+    const { cfg, ns } = await service({ strategy: 'blueGreen', instances: 1, helm: { chart: CHART_HPA } });
+    const hpa = (name: string) => w.kube.get('horizontalpodautoscalers.autoscaling', ns, name);
+    const scales = () => (spec(hpa('web')).scaleTargetRef as { name: string } | undefined)?.name ?? null;
+    const replicas = () => ['blue', 'green'].map((c) => (spec(w.kube.get('deployment', ns, `web-${c}`)).replicas as number | undefined) ?? null);
+
+    await t.scale(cfg, { version: '1.0.0', image: null }, 1, ctx('d-1'));
+    // Not in the colour's release, and not applied while no colour serves.
+    expect(secretRelease(w.kube, ns, 'web-blue', 1)?.manifest).not.toContain('HorizontalPodAutoscaler');
+    expect([replicas(), hpa('web'), hpa('web-blue')]).toEqual([[1, null], undefined, undefined]);
+    await t.setTraffic(cfg, { versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+    expect(scales()).toBe('web-blue');
+    expect([meta(hpa('web')).annotations ?? {}, spec(hpa('web')).maxReplicas]).toEqual([{}, 6]);
+
+    await autoscale(w.kube, ns, 'web-blue', 3);
+    const started = await t.scale(cfg, { version: '2.0.0', image: null }, 1, ctx('d-2'));
+    expect([replicas(), started.map((i) => i.detail?.color)]).toEqual([[3, 3], ['green', 'green', 'green']]);
+    expect(scales()).toBe('web-blue');
+    await t.setTraffic(cfg, { versions: [{ version: '2.0.0', weight: 100 }], preview: null });
+    expect([scales(), hpa('web-green')]).toEqual(['web-green', undefined]);
+    expect(await t.scale(cfg, { version: '1.0.0', image: null }, 0)).toEqual([]);
+    expect(replicas()).toEqual([0, 3]);
+
+    // The autoscaler moves green to 5; the serving release asked for again leaves that count alone.
+    await autoscale(w.kube, ns, 'web-green', 5);
+    expect(await t.scale(cfg, { version: '2.0.0', image: null }, 1, ctx('d-3'))).toHaveLength(5);
+    expect(replicas()).toEqual([0, 5]);
+    // Each colour's one revision names the deployment that made it; the autoscaler made none.
+    expect([secretRelease(w.kube, ns, 'web-blue', 1)?.info.description, secretRelease(w.kube, ns, 'web-green', 1)?.info.description, secretRelease(w.kube, ns, 'web-green', 2)])
+      .toEqual(['gangway: deploy 1.0.0 (d-1 by ci)', 'gangway: deploy 2.0.0 (d-2 by ci)', null]);
+  }, TEST_MS);
+
+  it('canary by pod counts: refuses a split the autoscaler would undo, before anything changes', async () => {
+    const w = await world();
+    const t = await target();
+    const { cfg, ns } = await service({ strategy: 'canary', instances: 2, helm: { chart: CHART_HPA } });
+    const replicas = () => ['blue', 'green'].map((c) => spec(w.kube.get('deployment', ns, `web-${c}`)).replicas);
+    await t.scale(cfg, { version: '1.0.0', image: null }, 2);
+    await t.setTraffic(cfg, { versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+    await t.scale(cfg, { version: '2.0.0', image: null }, 1);
+    expect(replicas()).toEqual([2, 1]);
+    await expect(t.setTraffic(cfg, { versions: [{ version: '1.0.0', weight: 90 }, { version: '2.0.0', weight: 10 }], preview: null })).rejects.toMatchObject({
+      name: 'GangwayError', code: 'invalid_argument',
+      message: 'web/dev: HorizontalPodAutoscaler "web" scales Deployment web, but a canary without target.kubernetes.httpRoute weighs traffic by setting both colours\' pod counts, which the autoscaler would undo; traffic left where it was',
+    });
+    expect([replicas(), selector(w.kube.get('service', ns, 'web'))]).toEqual([[2, 1], { 'gangway.io/service': 'web', 'gangway.io/environment': 'dev', color: 'blue' }]);
   }, TEST_MS);
 });
 

@@ -15,8 +15,8 @@
  *   revision found in `helm history` by the descriptions Gangway writes (`gangway: deploy 1.2.0
  *   (d-… by …)`) and Helm's `Rollback to N`. `rolloutStatus` is the Kubernetes rules.
  * - blue-green and canary: two releases, `<release>-blue` and `<release>-green`, one per colour.
- *   The post-renderer keeps the public Service and the HTTPRoute out of them (Gangway applies
- *   and switches those, as on Kubernetes) and leaves `spec.replicas` out of the colour's
+ *   The post-renderer keeps the public Service, the HTTPRoute and the autoscaler out of them
+ *   (Gangway applies and switches those, as on Kubernetes) and leaves `spec.replicas` out of the colour's
  *   Deployment: the count is Gangway's field, set by a merge patch — safe, because Helm's
  *   manifests never hold it (no server-side-apply conflict, and Helm 3's three-way merge never
  *   touches a field absent from both its old and new manifest).
@@ -31,7 +31,7 @@ import type { ServiceEnvConfig } from '../../config/types.js';
 import { GangwayError } from '../../errors.js';
 import type { KubeConnection } from '../kubernetes/api.js';
 import { KubernetesTarget, colorName, kubeCfg, type KubeCfg, type KubernetesTargetOptions } from '../kubernetes/kubernetes-target.js';
-import { forApply, imageRepository, parseObjects, type Layout } from '../kubernetes/manifests.js';
+import { autoscalerOf, forApply, imageRepository, parseObjects, type Layout } from '../kubernetes/manifests.js';
 import { ANNOTATION, LABEL, type KubeDeployment, type KubeObject, type KubeService } from '../kubernetes/objects.js';
 import type { PlatformStatus, ReleaseRef, RolloutContext, RolloutHandle, RolloutStatus, TargetCapabilities } from '../target.js';
 import {
@@ -196,13 +196,22 @@ export class HelmTarget extends KubernetesTarget {
 
   /**
    * A release's objects through helm: on the rolling layout the release itself, on a colour its
-   * release (`<release>-<colour>`), then — there — Gangway's replicas by a merge patch.
+   * release (`<release>-<colour>`), then — there — Gangway's replicas by a merge patch. The
+   * deployment that asks (`ctx`, from the engine's scale step) goes into the revision's
+   * description and the Deployment's `gangway.io/deployment-id`, as on the rolling layout.
    */
-  protected override async applyRelease(conn: KubeConnection, kc: KubeCfg, release: ReleaseRef, layout: Layout, replicas: number): Promise<KubeDeployment> {
+  protected override async applyRelease(conn: KubeConnection, kc: KubeCfg, release: ReleaseRef, layout: Layout, replicas: number, ctx?: RolloutContext): Promise<KubeDeployment> {
     const c = helmCfg(kc);
-    await this.deploy(conn, c, release, layout, replicas);
+    await this.deploy(conn, c, release, layout, replicas, ctx);
     const name = layout.kind === 'color' ? colorName(kc, layout.color) : c.target.deployment;
-    if (layout.kind === 'color') await this.setReplicas(conn, kc, layout, replicas);
+    if (layout.kind === 'color') {
+      // Under the service's autoscaler (kept out of the releases) the count is the Kubernetes
+      // target's: the serving colour keeps the autoscaler's, the other starts as large.
+      const names = [c.target.deployment, colorName(kc, 'blue'), colorName(kc, 'green')];
+      const hpa = autoscalerOf(await this.manifestObjects(conn, kc), names);
+      const count = hpa ? await this.colorReplicas(conn, kc, layout.color, replicas) : replicas;
+      if (count !== null) await this.setReplicas(conn, kc, layout, count);
+    }
     const dep = await conn.api.get<KubeDeployment>('Deployment', conn.namespace, name);
     if (!dep) throw new GangwayError('deployment_failed', `helm release ${helmRelease(c, layout)} has no Deployment "${name}" in namespace ${conn.namespace} after the upgrade`);
     return dep;
@@ -290,7 +299,7 @@ export class HelmTarget extends KubernetesTarget {
         ...[...this.postRenderer.args, specFile].flatMap((a) => ['--post-renderer-args', a]),
         '--wait', '--timeout', goDuration(k.timeoutMs), '--description', description,
       ];
-      await this.helm(c, args, k.timeoutMs + HELM_MARGIN_MS);
+      await this.helmWatched(conn, c, release.version, args, k.timeoutMs + HELM_MARGIN_MS);
       if (keptOut) {
         const text = await readFile(keptOut, 'utf8').catch(() => null);
         if (text !== null) await this.applyKeptOut(conn, c, JSON.parse(text) as KubeObject[]);
@@ -338,8 +347,49 @@ export class HelmTarget extends KubernetesTarget {
     ];
   }
 
-  private helm(c: HCfg, args: string[], limitMs: number): Promise<string> {
-    return runHelm(c.target.helm, args, { limitMs, env: this.env, signal: this.closing.signal });
+  private helm(c: HCfg, args: string[], limitMs: number, stop?: AbortSignal): Promise<string> {
+    return runHelm(c.target.helm, args, { limitMs, env: this.env, signal: this.closing.signal, stop });
+  }
+
+  /**
+   * Runs a `helm upgrade --wait` while watching the release's pods: one that cannot become
+   * healthy by waiting (CrashLoopBackOff, ImagePullBackOff, restarts past
+   * `target.helm.restartLimit`) stops helm at once — as the Kubernetes target fails such a
+   * rollout early — instead of waiting out `target.helm.timeout`. Helm, stopped by SIGTERM,
+   * marks the revision failed ("context canceled"), and the run settles only once helm has
+   * exited, so the rollback that follows finds the release free. The error names the pod, its
+   * reason and its last log lines.
+   */
+  private async helmWatched(conn: KubeConnection, c: HCfg, version: string, args: string[], limitMs: number): Promise<string> {
+    const stop = new AbortController();
+    const done = new AbortController();
+    let problem: string | null = null;
+    const kc = c as unknown as KubeCfg;
+    const watching = (async () => {
+      while (!done.signal.aborted) {
+        problem = await this.releaseProblem(conn, kc, version).catch(() => null);
+        if (problem) {
+          stop.abort();
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const wake = () => { clearTimeout(timer); resolve(); };
+          const timer = setTimeout(() => { done.signal.removeEventListener('abort', wake); resolve(); }, this.pollMs);
+          done.signal.addEventListener('abort', wake, { once: true });
+        });
+      }
+    })();
+    try {
+      return await this.helm(c, args, limitMs, stop.signal);
+    } catch (err) {
+      if (problem !== null && !this.closing.signal.aborted) {
+        throw new GangwayError('deployment_failed', `${problem}; helm ${args[0]} of ${helmReleaseOf(args)} was stopped, and Helm marked its revision failed`);
+      }
+      throw err;
+    } finally {
+      done.abort();
+      await watching;
+    }
   }
 
   /** `helm history -o json`, oldest first; empty for a release never installed. */
@@ -361,6 +411,11 @@ export class HelmTarget extends KubernetesTarget {
       throw err;
     }
   }
+}
+
+/** The release an `upgrade --install <release> …` argv names. */
+function helmReleaseOf(args: string[]): string {
+  return args.find((a, i) => i > 0 && !a.startsWith('-')) ?? '';
 }
 
 function keptName(c: HCfg): string {

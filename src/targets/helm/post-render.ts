@@ -7,9 +7,9 @@
  * restarts, health, traffic — works unchanged on them.
  *
  * On the two-colour layouts (blue-green, canary: releases `<release>-blue` and
- * `<release>-green`) the public Service and the HTTPRoute are kept out of the Helm release and
- * handed back to Gangway (the `keptOut` file), which applies and switches them as the Kubernetes
- * target does; the colour's Deployment leaves out `spec.replicas`, so the count is Gangway's
+ * `<release>-green`) the public Service, the HTTPRoute and the Deployment's autoscaler are kept
+ * out of the Helm release and handed back to Gangway (the `keptOut` file), which applies,
+ * switches and points them as the Kubernetes target does; the colour's Deployment leaves out `spec.replicas`, so the count is Gangway's
  * field and Helm never sets (nor fights over) it. Pure functions here; the process entry is
  * post-render-main.ts.
  */
@@ -17,7 +17,7 @@ import { stringify } from 'yaml';
 import type { KubernetesTargetConfig } from '../../config/kubernetes.js';
 import { GangwayError } from '../../errors.js';
 import { autoscalerOf, parseObjects, shapeRelease, type Layout } from '../kubernetes/manifests.js';
-import { LABEL, type KubeDeployment, type KubeObject, type KubeService } from '../kubernetes/objects.js';
+import { LABEL, type KubeAutoscaler, type KubeDeployment, type KubeObject, type KubeService } from '../kubernetes/objects.js';
 
 /** The annotation naming the deployment whose Helm run rendered a Deployment (an idempotent rollout finds its own pending revision by it). */
 export const DEPLOYMENT_ID_ANNOTATION = 'gangway.io/deployment-id';
@@ -100,12 +100,26 @@ export function postRender(text: string, spec: PostRenderSpec): PostRendered {
     if (shaped.service) keptOut.push(publicService(shaped.service, spec));
     const route = k.httpRoute ? shaped.others.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === k.httpRoute) : undefined;
     if (route) keptOut.push(route);
-    released = [...shaped.others.filter((o) => o !== route), shaped.deployment];
+    // One autoscaler for the service, pointed by Gangway at the colour that serves (as on
+    // Kubernetes): in each colour's release it would keep the idle colour's pods too.
+    const scaler = hpa ? shaped.others.find((o) => o.kind === hpa.kind && o.metadata.name === hpa.metadata.name) as KubeAutoscaler | undefined : undefined;
+    if (scaler) keptOut.push(serviceAutoscaler(scaler, spec, color));
+    released = [...shaped.others.filter((o) => o !== route && o !== scaler), shaped.deployment];
   } else {
     released = [...shaped.others, ...(shaped.service ? [shaped.service] : []), shaped.deployment];
   }
   const manifest = released.map((o) => `---\n# ${o.kind} ${o.metadata.name} (shaped by gangway)\n${stringify(o, { lineWidth: 0 })}`).join('');
   return { manifest, keptOut };
+}
+
+/**
+ * The autoscaler of a two-colour layout as Gangway keeps it: under the chart's name without the
+ * colour (`web-blue` in release web-blue is `web`), scaling the Deployment by its configured name;
+ * the traffic switch points it at the serving colour's Deployment (`pointAutoscaler`).
+ */
+function serviceAutoscaler(hpa: KubeAutoscaler, spec: PostRenderSpec, color: string): KubeAutoscaler {
+  const name = hpa.metadata.name.endsWith(`-${color}`) ? hpa.metadata.name.slice(0, -(color.length + 1)) : hpa.metadata.name;
+  return { ...hpa, metadata: { ...hpa.metadata, name }, spec: { ...hpa.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: spec.k.deployment } } };
 }
 
 /**

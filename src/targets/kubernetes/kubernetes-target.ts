@@ -37,8 +37,9 @@ import { checkHttp } from '../../core/http-check.js';
 import type { Logger } from '../../core/logger.js';
 import { GangwayError } from '../../errors.js';
 import { unsupportedTraffic } from '../registry.js';
-import type { LogLine, Reach, ReleaseRef, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic, JobHandle, JobStatus } from '../target.js';
+import type { LogLine, Reach, ReleaseRef, RolloutContext, RolloutHandle, RolloutStatus, Target, TargetCapabilities, TargetInstance, Traffic, JobHandle, JobStatus } from '../target.js';
 import type { KubeApi, KubeConnection } from './api.js';
+import { crashReport } from './crash-report.js';
 import { kubeJobStatus, startKubeJob } from './jobs.js';
 import { autoscaledReplicas, autoscalerOf, colorService, forApply, loadObjects, pointAutoscaler, shapeRelease, unshapeRelease, type Layout, type Shaped } from './manifests.js';
 import { ANNOTATION, LABEL, fnv1a, type KubeAutoscaler, type KubeDeployment, type KubeObject, type KubePod, type KubeService } from './objects.js';
@@ -204,7 +205,7 @@ export class KubernetesTarget implements Target {
    * layout a count of 0 for the release the Deployment does not hold is nothing to do;
    * otherwise it rolls the Deployment to the release. Idempotent.
    */
-  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number): Promise<TargetInstance[]> {
+  async scale(cfg: ServiceEnvConfig, release: ReleaseRef, count: number, ctx?: RolloutContext): Promise<TargetInstance[]> {
     const c = kubeCfg(cfg);
     const conn = await this.connect(c.target);
     if (count > 0) this.follow(c, release.version);
@@ -218,7 +219,7 @@ export class KubernetesTarget implements Target {
         return this.settle(conn, c, release.version, 0);
       }
       // An autoscaler may keep another count than asked: the pods to wait for are the Deployment's.
-      const dep = await this.applyRelease(conn, c, release, { kind: 'single' }, count);
+      const dep = await this.applyRelease(conn, c, release, { kind: 'single' }, count, ctx);
       return this.settle(conn, c, release.version, dep.spec?.replicas ?? count);
     }
     const colors = await this.colors(conn, c);
@@ -231,7 +232,7 @@ export class KubernetesTarget implements Target {
     const color = holding ?? await this.freeColor(conn, c, colors, release.version);
     const previous = colors[color];
     if (!holding && previous && previous.replicas > 0) await this.scaleToZero(conn, c, color);
-    const dep = await this.applyRelease(conn, c, release, { kind: 'color', color }, count);
+    const dep = await this.applyRelease(conn, c, release, { kind: 'color', color }, count, ctx);
     return this.settle(conn, c, release.version, dep.spec?.replicas ?? count);
   }
 
@@ -404,6 +405,16 @@ export class KubernetesTarget implements Target {
   }
 
   // ---- internals ------------------------------------------------------------------------
+
+  /**
+   * Why a pod of the release cannot become healthy by waiting (CrashLoopBackOff,
+   * ImagePullBackOff, restarts past `restartLimit`), with its last log lines, or null: what ends
+   * a wait on a tool that rolls the pods itself (the Helm target's `helm upgrade --wait`) early.
+   */
+  protected async releaseProblem(conn: KubeConnection, c: Cfg, version: string): Promise<string | null> {
+    const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version);
+    return crashReport(conn.api, conn.namespace, pods, { restartLimit: c.target.restartLimit, key: restartLimitKey(c), container: c.target.container });
+  }
 
   /** The pods of the service's releases (a Job's pods, such as a migration's, are not instances), oldest first. */
   private async pods(api: KubeApi, namespace: string, c: Cfg): Promise<KubePod[]> {
@@ -594,9 +605,10 @@ export class KubernetesTarget implements Target {
   /**
    * Applies a release's objects: the recorded ones when this release ran before (a rollback
    * gets exactly what ran), else the manifests shaped for it, then records them. The public
-   * Service keeps the colour it selects; the HTTPRoute is left to `setTraffic`.
+   * Service keeps the colour it selects; the HTTPRoute is left to `setTraffic`. `ctx` (the
+   * deployment that asks, when known) is for subclasses that record it (the Helm target).
    */
-  protected async applyRelease(conn: KubeConnection, c: Cfg, release: { version: string; image: string | null }, layout: Layout, replicas: number): Promise<KubeDeployment> {
+  protected async applyRelease(conn: KubeConnection, c: Cfg, release: { version: string; image: string | null }, layout: Layout, replicas: number, _ctx?: RolloutContext): Promise<KubeDeployment> {
     const recorded = await this.recorded(conn, c, release.version);
     // A recorded release is shaped again from what it ran, for whichever colour or layout it lands in now.
     const source = recorded ? unshapeRelease(recorded, c.target) : { objects: await this.manifestObjects(conn, c), image: release.image };
@@ -655,7 +667,7 @@ export class KubernetesTarget implements Target {
    * count over `instances`, as Argo Rollouts sizes a preview or a canary from the autoscaler's
    * count — and never smaller than `wanted`.
    */
-  private async colorReplicas(conn: KubeConnection, c: Cfg, color: Color, wanted: number): Promise<number | null> {
+  protected async colorReplicas(conn: KubeConnection, c: Cfg, color: Color, wanted: number): Promise<number | null> {
     const serving = await this.servingColor(conn, c);
     if (serving === color) return autoscaledReplicas(await conn.api.get<KubeDeployment>('Deployment', conn.namespace, colorName(c, color)), wanted);
     const scaled = serving ? (await conn.api.get<KubeDeployment>('Deployment', conn.namespace, colorName(c, serving)))?.spec?.replicas ?? 0 : 0;

@@ -63,6 +63,7 @@ export class LocalTarget implements Target {
       preview: traffic.preview && previewPort !== null ? { port: previewPort, version: traffic.preview } : null,
       headerRoutes: traffic.headerRoute ? [traffic.headerRoute] : [],
       sticky: traffic.sticky ?? null,
+      ...(local.responseTimeoutMs !== undefined ? { responseTimeoutMs: local.responseTimeoutMs } : {}),
     });
   }
 

@@ -1,5 +1,8 @@
-/** Deployments, newest first, filtered by service, environment and phase (GET /v1/deployments). */
-import type { DeploymentView, StatusEntry } from '../api.js';
+/**
+ * Deployments, newest first, filtered by service, environment and phase (GET /v1/deployments),
+ * under the latest releases of several services (GET /v1/releases), one row per service.
+ */
+import type { DeploymentView, ReleaseView, StatusEntry } from '../api.js';
 import { formatTime, phaseLabel, usePoll } from '../hooks.js';
 import { Link, navigate, useLocation } from '../router.js';
 
@@ -44,6 +47,7 @@ export function History() {
         {filter('f-environment', 'Environment', environment, environments, 'environment')}
         {filter('f-phase', 'Phase', phase, PHASES, 'phase')}
       </form>
+      <Releases environment={environment} />
       {error && <p role="alert" className="error">{error}</p>}
       {!data ? <p>Loading…</p> : rows.length === 0 ? <p>No deployments match.</p> : (
         <table className="list">
@@ -61,6 +65,39 @@ export function History() {
           </tbody>
         </table>
       )}
+    </section>
+  );
+}
+
+/** The latest releases of several services (at most 5), each a table with one row per service and its state. */
+function Releases({ environment }: { environment: string }) {
+  const params = new URLSearchParams({ limit: '5' });
+  if (environment) params.set('environment', environment);
+  const releases = usePoll<ReleaseView[]>(`/v1/releases?${params}`, 3000).data ?? [];
+  if (releases.length === 0) return null;
+  return (
+    <section aria-label="Releases of several services">
+      <h2>Releases</h2>
+      {releases.map((r) => (
+        <table className="list" key={r.id} aria-label={`release ${r.id}`}>
+          <caption>
+            {r.id} to {r.environment}: <span className={`badge phase-${r.phase}`}>{phaseLabel(r.phase)}</span> — {formatTime(r.createdAt)} by {r.actor}
+            {r.message ? ` — ${r.message}` : ''}
+          </caption>
+          <thead><tr><th scope="col">Service</th><th scope="col">Release</th><th scope="col">After</th><th scope="col">State</th><th scope="col">Step</th><th scope="col">Rollback</th></tr></thead>
+          <tbody>
+            {r.services.map((s) => (
+              <tr key={s.service}>
+                <td>{s.deploymentId ? <Link to={`/deployments/${encodeURIComponent(s.deploymentId)}`}>{s.service}</Link> : s.service}</td>
+                <td>{s.version}</td><td>{s.dependsOn.join(', ')}</td>
+                <td><span className={`badge phase-${s.state}`}>{phaseLabel(s.state)}</span></td>
+                <td>{s.step ?? ''}</td>
+                <td>{s.rollback ? `to ${s.rollback.version}: ${phaseLabel(s.rollback.phase)}` : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ))}
     </section>
   );
 }
