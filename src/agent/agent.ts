@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { PortInUseError } from '../errors.js';
 import { agentSocketPath } from './client.js';
 import { startControlServer, type ControlHandlers, type ControlServer } from './control-server.js';
+import { HeldSockets, listenHeld, tcpKey } from './held-sockets.js';
 import { PreviewPorts } from './preview-ports.js';
 import { ProxyHub } from './proxy.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -38,6 +39,12 @@ export interface RunAgentOptions {
   exitProcess?: boolean;
   /** How long shutdown lets instances finish in-flight requests. Default 5000. */
   shutdownDrainMs?: number;
+  /**
+   * Listening sockets held by the agent's keeper through a restart of this process (keeper.ts):
+   * taken over at start instead of bound anew, and handed to the keeper when opened. Default
+   * none (the agent run in the foreground or in-process).
+   */
+  held?: HeldSockets;
   /** Supervisor tunables (kill timeout, restart backoff). */
   supervisor?: Pick<SupervisorOptions, 'killTimeoutMs' | 'restartBackoff' | 'livenessPollMs'>;
 }
@@ -89,7 +96,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     stateDir, logger: log, ...opts.supervisor,
     onEvent: (e) => { if (e.kind !== 'health') persist(); },
   });
-  const proxy = new ProxyHub({ backends: supervisor, metrics, logger: log, forwardedHeaders: opts.forwardedHeaders, trustForwarded: opts.trustForwarded });
+  const held = opts.held ?? HeldSockets.none();
+  const proxy = new ProxyHub({ backends: supervisor, metrics, logger: log, forwardedHeaders: opts.forwardedHeaders, trustForwarded: opts.trustForwarded, held });
   supervisor.setProxy(proxy);
   // Filled from the state file below, before any request is served.
   let previewPorts = new PreviewPorts();
@@ -115,7 +123,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const handlers: ControlHandlers = {
     async state(): Promise<AgentState> {
       await whenRestored;
-      return { pid: process.pid, startedAt, instances: supervisor.instances(), routes: proxy.routes(), previewPorts: previewPorts.list(), guards: proxy.guards() };
+      return { pid: process.pid, keeperPid: held.kept ? process.ppid : null, startedAt, instances: supervisor.instances(), routes: proxy.routes(), previewPorts: previewPorts.list(), guards: proxy.guards() };
     },
     async scale(spec, count, drainTimeoutMs): Promise<InstanceStatus[]> {
       await whenRestored;
@@ -221,8 +229,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   }
 
   try {
-    control = await startControlServer({ socketPath: agentSocketPath(stateDir), handlers, logger: log });
-    metricsServer = await listenMetrics(host, opts.metricsPort, metricsText);
+    control = await startControlServer({ socketPath: agentSocketPath(stateDir), handlers, logger: log, held });
+    metricsServer = await listenMetrics(host, opts.metricsPort, metricsText, held);
     const previous = await stateFile.load();
     previewPorts = new PreviewPorts(previous?.previewPorts ?? [], () => persist());
     if (previous) {
@@ -235,6 +243,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         }
       }
     }
+    // A port the keeper held for a route that is gone from the state file is let go.
+    const untaken = held.releaseUntaken();
+    if (untaken.length > 0) log.info({ released: untaken }, 'sockets held for routes no longer set were released');
     persisting = true;
     persist();
     restored();
@@ -247,7 +258,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
 
   const addr = metricsServer.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : opts.metricsPort;
-  log.info({ socket: control.socketPath, metricsPort: boundPort, host }, 'agent running');
+  log.info({ socket: control.socketPath, metricsPort: boundPort, host, kept: held.kept }, 'agent running');
+  held.ready();
 
   if (opts.handleSignals ?? true) {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -271,7 +283,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   };
 }
 
-function listenMetrics(host: string, port: number, text: () => string): Promise<http.Server> {
+function listenMetrics(host: string, port: number, text: () => string, held: HeldSockets): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -281,11 +293,10 @@ function listenMetrics(host: string, port: number, text: () => string): Promise<
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('only GET /metrics is served here\n');
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port, host, { cause: err }) : err);
-    });
-    server.listen(port, host, () => resolve(server));
+  // Port 0 picks a new port at each start: only a fixed port is worth holding through a restart.
+  if (port === 0) held = HeldSockets.none();
+  return listenHeld(server, held, tcpKey(host, port), (s, done) => s.listen(port, host, done)).then(() => server, (err: NodeJS.ErrnoException) => {
+    throw err.code === 'EADDRINUSE' ? new PortInUseError(port, host, { cause: err }) : err;
   });
 }
 

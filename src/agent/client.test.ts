@@ -28,8 +28,40 @@ afterEach(async () => {
 
 async function start(): Promise<AgentClient> {
   const client = await ensureAgent({ stateDir, metricsPort: 0, mainScript: AGENT_MAIN });
-  agentPids.add((await client.state()).pid);
+  const st = await client.state();
+  // The keeper leads the process group of itself and its worker: killHard ends both.
+  agentPids.add(st.keeperPid!);
+  agentPids.add(st.pid);
   return client;
+}
+
+/**
+ * Waits until this state directory has exactly one agent: the keeper, the serving worker `pid`
+ * and one spare worker, both children of the keeper. Returns the spare's pid.
+ */
+async function oneAgent(keeperPid: number, pid: number): Promise<number> {
+  const parentOf = (p: number) => Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  const procs = await waitFor('one keeper, its worker and its spare', () => {
+    const p = agentProcesses();
+    return p.keepers.length === 1 && p.workers.length === 2 ? p : undefined;
+  });
+  expect(procs.keepers).toEqual([keeperPid]);
+  expect(procs.workers).toContain(pid);
+  expect(procs.workers.map(parentOf)).toEqual([keeperPid, keeperPid]);
+  return procs.workers.find((w) => w !== pid)!;
+}
+
+/** The agent processes (keepers and workers, spares included) running for this test's state directory. */
+function agentProcesses(): { keepers: number[]; workers: number[] } {
+  const out = { keepers: [] as number[], workers: [] as number[] };
+  for (const d of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes(stateDir) || !alive(Number(d))) continue;
+      (argv.includes('--worker') ? out.workers : out.keepers).push(Number(d));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
 }
 
 describe('AgentClient', () => {
@@ -43,8 +75,10 @@ describe('AgentClient', () => {
 describe('ensureAgent', () => {
   it('starts a detached agent once and reuses it afterwards', async () => {
     const first = await start();
-    const { pid } = await first.state();
+    const { pid, keeperPid } = await first.state();
     expect(pid).not.toBe(process.pid);
+    // A keeper, its worker and a spare worker, both children of the keeper.
+    await oneAgent(keeperPid!, pid);
     expect(fs.statSync(path.join(stateDir, 'agent.sock')).mode & 0o777).toBe(0o600);
     const again = await ensureAgent({ stateDir, metricsPort: 0, mainScript: AGENT_MAIN });
     expect((await again.state()).pid).toBe(pid);
@@ -55,16 +89,12 @@ describe('ensureAgent', () => {
       ensureAgent({ stateDir, metricsPort: 0, mainScript: AGENT_MAIN }),
       ensureAgent({ stateDir, metricsPort: 0, mainScript: AGENT_MAIN }),
     ]);
-    const [pa, pb] = [(await a.state()).pid, (await b.state()).pid];
-    agentPids.add(pa);
-    expect(pb).toBe(pa);
-    // The losing agent exits by itself: only one main.js for this state directory remains.
-    await waitFor('a single agent process', () => {
-      const procs = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-        try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(stateDir) && alive(Number(d)); } catch { return false; }
-      });
-      return procs.length === 1 ? procs : undefined;
-    });
+    const [sa, sb] = [await a.state(), await b.state()];
+    agentPids.add(sa.keeperPid!);
+    agentPids.add(sa.pid);
+    expect(sb.pid).toBe(sa.pid);
+    // The losing agent (its keeper and worker) exits by itself: one agent remains.
+    await oneAgent(sa.keeperPid!, sa.pid);
   });
 
   it('fails with the tail of agent.log when the agent cannot start', async () => {
@@ -82,25 +112,53 @@ describe('ensureAgent', () => {
   });
 });
 
+/** An agent serving two ready instances of the fixture app behind a public port. */
+async function servingAgent(): Promise<{ client: AgentClient; started: Awaited<ReturnType<AgentClient['scale']>>; port: number }> {
+  const client = await start();
+  const started = await client.scale(appSpec(), 2, 0);
+  for (const i of started) instancePids.add(i.pid!);
+  await waitFor('two ready', async () => (await client.state()).instances.filter((i) => i.state === 'ready').length === 2);
+  const port = await freePort();
+  await client.setRoute({ service: 'web', environment: 'dev', host: '127.0.0.1', port, versions: [{ version: '1.0.0', weight: 100 }], preview: null });
+  expect((await get(port, '/')).body).toBe('1.0.0\n');
+  return { client, started, port };
+}
+
 describe('agent restart', () => {
-  it('re-adopts running instances after the agent is killed, and serves the public port again', async () => {
+  it('a worker killed with SIGKILL is started again by its keeper: the public port holds connections meanwhile and none is refused', async () => {
+    const { client, started, port } = await servingAgent();
+    const before = await client.state();
+    const spare = await oneAgent(before.keeperPid!, before.pid);
+
+    // When the worker dies hard, and requests arrive before a new one runs
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor('old worker gone', () => !alive(before.pid));
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => get(port, '/')));
+
+    // Then every one is served, by the spare now serving, which adopted the instances unrestarted
+    expect(answers.map((a) => [a.status, a.body])).toEqual(Array(5).fill([200, '1.0.0\n']));
+    const after = await client.state();
+    agentPids.add(after.pid);
+    expect(after.pid).toBe(spare);
+    expect(after.keeperPid).toBe(before.keeperPid);
+    expect(after.instances.map((i) => [i.id, i.pid, i.port, i.restarts, i.state])).toEqual(started.map((i) => [i.id, i.pid, i.port, 0, 'ready']));
+    agentPids.add(await oneAgent(before.keeperPid!, after.pid));
+    const log = fs.readFileSync(path.join(stateDir, 'agent.log'), 'utf8');
+    expect(log).toContain('"msg":"agent worker died; starting it again, the sockets held"');
+  });
+
+  it('re-adopts running instances after the whole agent (keeper and worker) is killed, and serves the public port again', async () => {
     // Given an agent serving two instances behind a public port
-    const client = await start();
-    const started = await client.scale(appSpec(), 2, 0);
-    for (const i of started) instancePids.add(i.pid!);
-    await waitFor('two ready', async () => (await client.state()).instances.filter((i) => i.state === 'ready').length === 2);
-    const port = await freePort();
-    await client.setRoute({ service: 'web', environment: 'dev', host: '127.0.0.1', port, versions: [{ version: '1.0.0', weight: 100 }], preview: null });
-    expect((await get(port, '/')).body).toBe('1.0.0\n');
+    const { client, started, port } = await servingAgent();
     await waitFor('state file saved', () => {
       const saved = JSON.parse(fs.readFileSync(path.join(stateDir, 'agent-state.json'), 'utf8'));
       return saved.routes.length === 1 && saved.instances.filter((i: { state: string }) => i.state === 'ready').length === 2;
     });
-    const oldAgent = (await client.state()).pid;
+    const { pid: oldAgent, keeperPid } = await client.state();
 
-    // When the agent dies hard
-    process.kill(oldAgent, 'SIGKILL');
-    await waitFor('old agent gone', () => !alive(oldAgent));
+    // When the agent dies hard, keeper and worker
+    process.kill(-keeperPid!, 'SIGKILL');
+    await waitFor('old agent gone', () => !alive(oldAgent) && !alive(keeperPid!));
     expect(started.every((i) => alive(i.pid!))).toBe(true);
     await expect(get(port, '/')).rejects.toMatchObject({ code: expect.stringMatching(/^ECONN(REFUSED|RESET)$/) });
 
@@ -117,9 +175,10 @@ describe('agent restart', () => {
     const client = await start();
     const [ins] = await client.scale(appSpec(), 1, 0);
     instancePids.add(ins!.pid!);
-    const oldAgent = (await client.state()).pid;
+    const { pid: oldAgent, keeperPid } = await client.state();
     process.kill(oldAgent, 'SIGTERM');
-    await waitFor('old agent gone', () => !alive(oldAgent));
+    // A worker that ends cleanly ends its keeper too.
+    await waitFor('old agent gone', () => !alive(oldAgent) && !alive(keeperPid!));
     expect(fs.existsSync(path.join(stateDir, 'agent.sock'))).toBe(false);
     expect(alive(ins!.pid!)).toBe(true);
     const next = await start();

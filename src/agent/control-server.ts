@@ -22,6 +22,7 @@ import { isMainThread } from 'node:worker_threads';
 import { z } from 'zod';
 import { GangwayError, toApiError } from '../errors.js';
 import { schemas } from './state-file.js';
+import { HeldSockets, unixKey } from './held-sockets.js';
 import type { AgentLogger } from './supervisor.js';
 import type { AgentApi } from './types.js';
 
@@ -66,8 +67,10 @@ export function socketAnswers(socketPath: string, timeoutMs = 1000): Promise<boo
  * const ctl = await startControlServer({ socketPath: '/repo/.gangway/agent.sock', handlers });
  * await ctl.close();
  */
-export async function startControlServer(opts: { socketPath: string; handlers: ControlHandlers; logger?: AgentLogger }): Promise<ControlServer> {
+export async function startControlServer(opts: { socketPath: string; handlers: ControlHandlers; logger?: AgentLogger; held?: HeldSockets }): Promise<ControlServer> {
   const { socketPath, handlers, logger } = opts;
+  const held = opts.held ?? HeldSockets.none();
+  const key = unixKey(socketPath);
   if (Buffer.byteLength(socketPath) > 107) {
     throw new GangwayError('invalid_argument', `the agent socket path ${socketPath} is too long for a Unix socket (${Buffer.byteLength(socketPath)} bytes, at most 107)`,
       'use a shorter state directory (stateDir in gangway.yaml)');
@@ -77,8 +80,11 @@ export async function startControlServer(opts: { socketPath: string; handlers: C
   // that the kernel releases when its holder dies settles who owns the state directory.
   const lock = await lockSocketPath(socketPath);
   if (lock === 'taken') throw conflict();
+  // The keeper held this socket while the previous worker died: the file is ours, with the
+  // connections queued on it meanwhile.
+  const kept = held.take(key);
   try {
-    if (fs.existsSync(socketPath)) {
+    if (kept === null && fs.existsSync(socketPath)) {
       if (await socketAnswers(socketPath)) throw conflict();
       fs.rmSync(socketPath, { force: true });
     }
@@ -97,6 +103,10 @@ export async function startControlServer(opts: { socketPath: string; handlers: C
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => { lock?.close(); reject(err); });
+    if (kept !== null) {
+      server.listen(kept, () => { server.off('error', reject); resolve(); });
+      return;
+    }
     // The socket file is created by bind() inside listen(); a umask of 0177 makes it 0600 from the
     // first moment. process.umask cannot be changed in worker threads; chmod below covers that case.
     const oldMask = isMainThread ? process.umask(0o177) : null;
@@ -107,6 +117,7 @@ export async function startControlServer(opts: { socketPath: string; handlers: C
     }
   });
   fs.chmodSync(socketPath, 0o600);
+  if (kept === null) held.hold(key, server);
 
   let closing: Promise<void> | null = null;
   return {
@@ -115,7 +126,7 @@ export async function startControlServer(opts: { socketPath: string; handlers: C
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
-      }).then(() => { fs.rmSync(socketPath, { force: true }); lock?.close(); });
+      }).then(() => { held.release(key); fs.rmSync(socketPath, { force: true }); lock?.close(); });
       return closing;
     },
   };

@@ -2,12 +2,14 @@
 /**
  * Entry point of the agent process: `node dist/agent/main.js --state-dir DIR --metrics-port N
  * [--host H] [--log-file F] [--no-forwarded-headers] [--trust-forwarded ADDR|CIDR]...`.
- * `ensureAgent` (client.ts) starts it detached; `gangway agent` runs the same `runAgent` in the
- * foreground.
+ * `ensureAgent` (client.ts) starts it detached. Run so, it is the agent's keeper (keeper.ts),
+ * which runs the same command with `--worker` as its child: the worker runs `runAgent` with the
+ * keeper holding its listening sockets. `gangway agent` runs `runAgent` in the foreground.
  */
-import { pathToFileURL } from 'node:url';
-import { runAgent } from './agent.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { trustEntryProblem } from './forwarded.js';
+import { HeldSockets } from './held-sockets.js';
+import { runKeeper } from './keeper.js';
 
 /** Parsed command line of the agent process. */
 export interface AgentArgs {
@@ -19,6 +21,8 @@ export interface AgentArgs {
   forwardedHeaders?: boolean;
   /** One `--trust-forwarded` per entry, in order. */
   trustForwarded?: string[];
+  /** `--worker`: run as the keeper's worker (set by the keeper, not by hand). */
+  worker?: boolean;
 }
 
 /**
@@ -48,6 +52,10 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       }
       case '--host': out.host = value(); break;
       case '--log-file': out.logFile = value(); break;
+      case '--worker':
+        if (inline !== undefined) throw new Error(`${flag} takes no value`);
+        out.worker = true;
+        break;
       case '--no-forwarded-headers':
         if (inline !== undefined) throw new Error(`${flag} takes no value`);
         out.forwardedHeaders = false;
@@ -75,8 +83,18 @@ async function main(): Promise<void> {
     console.error(`gangway agent: ${(err as Error).message}\nusage: main.js --state-dir DIR --metrics-port N [--host H] [--log-file F] [--no-forwarded-headers] [--trust-forwarded ADDR|CIDR]...`);
     process.exit(2);
   }
+  if (!args.worker) {
+    // The keeper: the worker is this same script with --worker.
+    const keeper = runKeeper({ mainScript: fileURLToPath(import.meta.url), workerArgs: process.argv.slice(2) });
+    const pass = () => keeper.stop();
+    process.once('SIGTERM', pass);
+    process.once('SIGINT', pass);
+    process.exit(await keeper.done);
+  }
   try {
-    await runAgent(args);
+    // Loaded here, not above: the keeper runs none of the agent's own code.
+    const { runAgent } = await import('./agent.js');
+    await runAgent({ ...args, held: await HeldSockets.fromKeeper() });
   } catch (err) {
     const e = err as Error & { hint?: string };
     console.error(`gangway agent: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}`);

@@ -36,6 +36,7 @@ import net from 'node:net';
 import { GangwayError, PortInUseError } from '../errors.js';
 import { CanaryGuard } from './canary-guard.js';
 import { ForwardedWriter, TrustList } from './forwarded.js';
+import { HeldSockets, listenHeld, tcpKey } from './held-sockets.js';
 import { ChunkedScanner, cookieValue, findHeadEnd, ForwardedSpans, HeaderCapture, HeadError, MAX_HEAD_BYTES, parseRequestHead, parseResponseHead } from './http1.js';
 import type { Backend, BackendSource, CanaryGuardSpec, CanaryGuardStatus, ProxyHubApi, RequestMetricsApi, RouteSpec } from './types.js';
 
@@ -60,6 +61,8 @@ export interface ProxyHubOptions {
    * Default none. The constructor throws an `invalid_argument` GangwayError naming a bad entry.
    */
   trustForwarded?: readonly string[];
+  /** Listening sockets a keeper holds through restarts of the agent's worker (held-sockets.ts). Default none. */
+  held?: HeldSockets;
 }
 
 const UPSTREAM_HOST = '127.0.0.1';
@@ -937,6 +940,7 @@ export class ProxyHub implements ProxyHubApi {
   private readonly responseTimeoutMs: number;
   /** Compiled `trustForwarded`; null when `forwardedHeaders` is off. @internal */
   readonly trust: TrustList | null;
+  private readonly held: HeldSockets;
   private readonly entries = new Map<string, RouteEntry>();
   private readonly pools = new Map<string, Pool>();
   private readonly forgotten = new Set<string>();
@@ -961,6 +965,7 @@ export class ProxyHub implements ProxyHubApi {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 30_000;
     this.trust = opts.forwardedHeaders === false ? null : new TrustList(opts.trustForwarded ?? []);
+    this.held = opts.held ?? HeldSockets.none();
   }
 
   /**
@@ -1285,13 +1290,13 @@ export class ProxyHub implements ProxyHubApi {
         server.close();
         reject(err.code === 'EADDRINUSE' ? new PortInUseError(port, host, { cause: err }) : err);
       };
-      server.once('error', onError);
-      server.listen({ port, host, exclusive: true }, () => {
-        server.off('error', onError);
+      // A socket the keeper held through a restart of this process is taken over as it is: the
+      // connections queued meanwhile are accepted now.
+      listenHeld(server, this.held, tcpKey(host, port), (s, done) => s.listen({ port, host, exclusive: true }, done)).then(() => {
         server.on('error', (err) => this.logger?.warn({ err, port, host }, 'proxy listener error'));
         this.listeners.add(listener);
         resolve(listener);
-      });
+      }, onError);
       server.on('connection', (socket: net.Socket) => {
         if (listener.closing) { socket.destroy(); return; }
         listener.conns.add(new ClientConn(this, listener, socket));
@@ -1309,6 +1314,7 @@ export class ProxyHub implements ProxyHubApi {
     return new Promise((resolve) => {
       // server.close() releases the port at once; its callback waits for every connection, which we do not.
       listener.server.close();
+      this.held.release(tcpKey(listener.host, listener.port));
       setImmediate(resolve);
     });
   }

@@ -80,7 +80,13 @@ export interface RouteSpec {
 }
 
 export interface AgentState {
+  /** The agent's worker: the process that proxies, supervises and answers this socket. */
   pid: number;
+  /**
+   * The keeper that holds the worker's listening sockets and starts it again after a crash
+   * (src/agent/keeper.ts); null for an agent run in the foreground. Absent from older agents.
+   */
+  keeperPid?: number | null;
   startedAt: number;
   instances: InstanceStatus[];
   routes: RouteSpec[];
