@@ -3,7 +3,8 @@
  * `gangway up` on the local agent: auth first, then api and web (both depend on auth) side by
  * side; the orchestrator killed with SIGKILL mid-release and the release resumed after `up`;
  * a release whose api fails rolled back (web and auth back on the release before), and one
- * with `--on-failure stop` that leaves what shipped.
+ * with `--on-failure stop` that leaves what shipped. Every release that ended notified a real
+ * webhook receiver once and left one release record in a real Git remote.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP, freePorts, makeProject, projectHeader, runCli, sleep, type Project } from './support/gangway.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { ReleaseView } from '../src/engine/types.js';
+import { git, makeRepos, type Repos } from './support/git-repos.js';
+import { Receiver } from './support/notify-world.js';
 
 /** Limits against a hang, not claims about speed: `gangway up` alone took up to 33 s at a load of 21 on two cores. */
 const LIMIT_MS = 300_000;
@@ -21,6 +24,8 @@ interface Dep { id: string; service: string; kind: string; phase: string; versio
 
 let p: Project;
 let holds: string;
+let repos: Repos;
+let hook: Receiver;
 const ports: Record<string, number> = {};
 const stagingPorts: Record<string, number> = {};
 const SERVICES = ['auth', 'api', 'web'] as const;
@@ -31,6 +36,8 @@ beforeAll(async () => {
   const staging: Record<string, number> = { auth: authStaging, api: apiStaging, web: webStaging };
   Object.assign(stagingPorts, staging);
   holds = mkdtempSync(join(tmpdir(), 'gangway-holds-'));
+  repos = await makeRepos();
+  hook = await Receiver.start();
   const service = (name: string, port: number, deps: string[]) => `
   ${name}:
     ${deps.length > 0 ? `dependsOn: [${deps.join(', ')}]` : ''}
@@ -48,7 +55,14 @@ beforeAll(async () => {
     environments:
       staging: { target: { local: { port: ${stagingPorts[name]} } } }
 `;
-  p = await makeProject((pp) => `${projectHeader('groups', pp)}environments:
+  p = await makeProject((pp) => `${projectHeader('groups', pp)}records:
+  repo: "${repos.work}"
+  remote: origin
+  branch: main
+notifications:
+  - name: hook
+    webhook: { url: "${hook.url}" }
+environments:
   dev: {}
   staging:
     promotion: { from: dev }
@@ -58,6 +72,8 @@ services:${service('auth', auth, [])}${service('api', api, ['auth'])}${service('
 
 afterAll(async () => {
   await p?.cleanup();
+  await hook?.close();
+  await repos?.remove();
   if (holds) rmSync(holds, { recursive: true, force: true });
 }, LIMIT_MS);
 
@@ -85,6 +101,11 @@ async function serving(service: string, env: 'dev' | 'staging' = 'dev'): Promise
 
 async function events(): Promise<Ev[]> {
   return (await p.api<Ev[]>('GET', '/v1/events?limit=1000')).body;
+}
+
+/** The events of one type, oldest first. */
+async function eventsOf(type: string): Promise<Ev[]> {
+  return (await p.api<Ev[]>('GET', `/v1/events?type=${type}&limit=1000`)).body;
 }
 
 /** The event ids where a deployment's first step started and where it ended. */
@@ -243,5 +264,43 @@ describe('a stored release of three services', () => {
     expect([view.kind, view.phase, view.services.map((s) => `${s.service} ${s.version} ${s.state}`)])
       .toEqual(['promote', 'succeeded', ['auth 2.0.0 succeeded', 'api 2.0.0 succeeded', 'web 2.0.0 succeeded']]);
     for (const s of SERVICES) expect(await serving(s, 'staging')).toBe('2.0.0');
+  }, LIMIT_MS);
+
+  it('notified the webhook once per release that ended, and recorded each release once beside its deployments', async () => {
+    // Given every release above, one of them across a SIGKILL of the orchestrator
+    const releases = [...(await p.api<ReleaseView[]>('GET', '/v1/releases?environment=dev')).body, ...(await p.api<ReleaseView[]>('GET', '/v1/releases?environment=staging')).body]
+      .sort((a, b) => a.createdAt - b.createdAt);
+    expect(releases.map((r) => `${r.environment} ${r.phase}`)).toEqual(['dev succeeded', 'dev succeeded', 'dev rolled_back', 'dev failed', 'staging succeeded']);
+    const ids = releases.map((r) => r.id);
+    interface Body { kind: string; event: string; release?: { id: string; phase: string; actor: string; services: Array<{ service: string; version: string; deploymentId: string | null; outcome: string }> } }
+    const releaseBodies = () => hook.received.map((q) => ({ q, body: JSON.parse(q.body) as Body })).filter((x) => x.body.kind === 'release');
+    // When the notifications and records that follow the log have caught up
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const written = (await eventsOf('record.written')).filter((e) => e.deploymentId === null).map((e) => e.data.group);
+      const notified = releaseBodies().map((x) => x.body.release?.id);
+      if (ids.every((id) => written.includes(id) && notified.includes(id))) break;
+      if (Date.now() > deadline) throw new Error(`release notifications ${JSON.stringify(notified)} and records ${JSON.stringify(written)} never covered ${ids.join(', ')}`);
+      await sleep(100);
+    }
+    // Then each release was notified once, with its outcome, services and versions
+    const got = releaseBodies();
+    expect(got.map((x) => [x.q.headers['x-gangway-event'], x.body.release!.id])).toEqual(releases.map((r) => [`release.${r.phase}`, r.id]));
+    expect(new Set(got.map((x) => x.q.headers['x-gangway-delivery'])).size).toBe(releases.length);
+    for (const [i, r] of releases.entries()) {
+      expect(got[i]!.body.release!.services).toEqual(r.services.map((s) => ({
+        service: s.service, version: s.version, image: null, deploymentId: s.deploymentId, outcome: s.state, message: s.message,
+        rollback: s.rollback ? { deploymentId: s.rollback.id, phase: s.rollback.phase, version: s.rollback.version } : null,
+      })));
+    }
+    // and recorded once each, in the remote, under releases/ of its environment
+    expect((await eventsOf('record.written')).filter((e) => e.deploymentId === null).map((e) => e.data.group)).toEqual(ids);
+    expect((await eventsOf('notification.sent')).filter((e) => e.deploymentId === null).map((e) => e.data.group)).toEqual(ids);
+    const files = (await git(repos.bare, 'ls-tree', '-r', '--name-only', 'main')).split('\n').filter((f) => f.includes('/releases/'));
+    expect(files.sort()).toEqual(releases.map((r) => `docs/deployments/${r.environment}/releases/${new Date(r.createdAt).toISOString().slice(0, 10)}-${r.id}.md`).sort());
+    const rolledBack = releases[2]!;
+    const record = await git(repos.bare, 'show', `main:docs/deployments/dev/releases/${new Date(rolledBack.createdAt).toISOString().slice(0, 10)}-${rolledBack.id}.md`);
+    expect(record).toContain(`# Release ${rolledBack.id} to dev: rolled back\n`);
+    for (const s of rolledBack.services) expect(record).toContain(`| ${s.service} | 3.0.0 | \`${s.deploymentId}\` | ${s.state.replace('_', ' ')}`);
   }, LIMIT_MS);
 });

@@ -56,7 +56,7 @@ describe('alert notifications', () => {
     expect(fired.alert).toEqual({ tier: 'p0', action: 'rollback', reason: 'error-rate: error_rate 50% > 10% for 2m0s', conditions: [{ name: 'error-rate', reason: 'error_rate 50% > 10%' }], firedAt: at, resolvedAt: null });
     expect(resolved.alert).toMatchObject({ firedAt: at, resolvedAt: at + 30_000, conditions: [] });
     expect(webhookPayload(fired)).toEqual({
-      event: 'alert.fired', at,
+      kind: 'deployment', event: 'alert.fired', at,
       deployment: { id: dep.id, service: 'web', environment: 'prod', version: '1.4.2', image: null, phase: 'running', actor: 'ana', reason: 'CHG-42',
         message: 'alert p0 fired: error-rate: error_rate 50% > 10% for 2m0s', createdAt: CREATED_AT, finishedAt: null },
       alert: fired.alert,

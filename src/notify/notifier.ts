@@ -1,6 +1,7 @@
 /**
- * Notifications: the dispatcher that follows the event log and turns deployment phase changes
- * into notifications for the adapters (the notifier port is in types.ts).
+ * Notifications: the dispatcher that follows the event log and turns deployment phase changes,
+ * alerts and the ends of releases of several services into notifications for the adapters
+ * (the notifier port is in types.ts).
  *
  * Delivery is at least once. Each notifier has its own cursor into the event log, kept in the
  * store (`notifications:<name>`) after every notification it settles (delivered or given up
@@ -25,7 +26,9 @@ import { GitHubNotifier } from './github.js';
 import { SlackNotifier } from './slack.js';
 import { WebhookNotifier } from './webhook.js';
 import { alertNotificationFor, isAlertEvent } from './alerts.js';
-import type { DeliveryResult, Notification, Notifier, NotifierDeps } from './types.js';
+import { readReleaseSummary, releaseEndOf, type ReleaseSummary } from '../releases/release-view.js';
+import { releaseNotificationFor } from './releases.js';
+import type { DeliveryResult, Notification, Notifier, NotifierDeps, ReleaseNotification, SendContext } from './types.js';
 
 /**
  * The notification a `deployment.phase` transition stands for, or null. `firstRun` says
@@ -51,11 +54,12 @@ export function notifyEventOf(data: { from?: unknown; to?: unknown }, firstRun: 
 }
 
 /**
- * The delivery id of a notification for a notifier: a UUID-shaped digest of the notifier,
- * deployment and event, so every attempt and every restart sends the same one.
+ * The delivery id of a notification for a notifier: a UUID-shaped digest of the notifier, the
+ * deployment (or release) it is about and the event, so every attempt and every restart sends
+ * the same one.
  */
-export function deliveryIdOf(notifier: string, deploymentId: string, eventId: number): string {
-  const h = createHash('sha256').update(`${notifier}\u0000${deploymentId}\u0000${eventId}`).digest('hex');
+export function deliveryIdOf(notifier: string, subjectId: string, eventId: number): string {
+  const h = createHash('sha256').update(`${notifier}\u0000${subjectId}\u0000${eventId}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
@@ -85,6 +89,8 @@ export interface NotificationDispatcherOptions {
   config: Pick<GangwayConfig, 'notifications'>;
   /** The deployment as the API shows it. */
   readDeployment(id: string): Promise<DeploymentView>;
+  /** A release of several services with its services' outcomes; default read from `store`. */
+  readRelease?(id: string): Promise<ReleaseSummary>;
   /** Folder of the cursor file of earlier versions (`notifications.cursor`), imported once into the store. */
   stateDir: string;
   /**
@@ -112,6 +118,11 @@ const cursorFileSchema = z.object({
   version: z.literal(1),
   notifiers: z.record(z.string(), z.number().int().nonnegative()),
 }).strict();
+
+/** A notification on its way: about one deployment (or an alert on it), or about a release as a whole. */
+type Outgoing =
+  | { kind: 'deployment'; n: Notification }
+  | { kind: 'release'; n: ReleaseNotification };
 
 /** One notifier's progress through the log; `exclusive` keeps the poll loop and `drain()` from overlapping. */
 class Lane {
@@ -298,7 +309,7 @@ export class NotificationDispatcher {
       let moved = false;
       for (const e of events) {
         if (signal.aborted) break;
-        const n = await this.notificationFor(e, lane.notifier);
+        const n = await this.outgoingFor(e, lane.notifier);
         if (n) {
           const settled = await this.deliver(lane.notifier, n, signal);
           if (!settled) break;
@@ -310,6 +321,17 @@ export class NotificationDispatcher {
       if (moved) await this.saveCursor([lane]);
       if (signal.aborted || events.length < PAGE) return;
     }
+  }
+
+  /** What `e` has `notifier` send, or null. */
+  private async outgoingFor(e: EventRecord, notifier: Notifier): Promise<Outgoing | null> {
+    if (releaseEndOf(e) !== null) {
+      const readRelease = this.opts.readRelease ?? ((id: string) => readReleaseSummary(this.store, id));
+      const n = await releaseNotificationFor(e, notifier, readRelease, this.log);
+      return n ? { kind: 'release', n } : null;
+    }
+    const n = await this.notificationFor(e, notifier);
+    return n ? { kind: 'deployment', n } : null;
   }
 
   /** The notification `e` stands for when `notifier` wants it, or null. */
@@ -358,25 +380,30 @@ export class NotificationDispatcher {
    * Attempts delivery up to 1 + `retries` times and records the outcome. Returns false when
    * the dispatcher stopped first (nothing recorded; the notification stays unsettled).
    */
-  private async deliver(notifier: Notifier, n: Notification, stop: AbortSignal): Promise<boolean> {
-    const deliveryId = deliveryIdOf(notifier.name, n.deployment.id, n.eventId);
+  private async deliver(notifier: Notifier, out: Outgoing, stop: AbortSignal): Promise<boolean> {
+    const n = out.n;
+    // A release's outcome is an event of the log without a deployment; `group` names the release, as on the group's own events.
+    const about = out.kind === 'release'
+      ? { id: out.n.release.id, deploymentId: null, data: { group: out.n.release.id }, log: { release: out.n.release.id } }
+      : { id: out.n.deployment.id, deploymentId: out.n.deployment.id, data: {}, log: { deployment: out.n.deployment.id } };
+    const deliveryId = deliveryIdOf(notifier.name, about.id, n.eventId);
     const attempts = 1 + Math.max(0, notifier.retries);
     let error = '';
     let attempt = 0;
     while (attempt < attempts) {
       attempt++;
-      const r = await this.attempt(notifier, n, { attempt, deliveryId }, stop);
+      const r = await this.attempt(notifier, out, { attempt, deliveryId }, stop);
       // A delivery that completed is recorded even while stopping; anything else stays unsettled.
       if (stop.aborted && r.result !== 'delivered') return false;
       if (r.result === 'delivered') {
-        await this.store.appendEvents([{ deploymentId: n.deployment.id, at: this.clock.now(), type: 'notification.sent',
-          data: { notifier: notifier.name, event: n.event, attempt, eventId: n.eventId } }]);
-        this.log.info({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempt }, 'notification sent');
+        await this.store.appendEvents([{ deploymentId: about.deploymentId, at: this.clock.now(), type: 'notification.sent',
+          data: { notifier: notifier.name, event: n.event, attempt, eventId: n.eventId, ...about.data } }]);
+        this.log.info({ notifier: notifier.name, ...about.log, event: n.event, attempt }, 'notification sent');
         return true;
       }
       error = r.error;
       if (r.result === 'failed' || attempt >= attempts) break;
-      this.log.warn({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempt, err: error }, 'notification not delivered; retrying');
+      this.log.warn({ notifier: notifier.name, ...about.log, event: n.event, attempt, err: error }, 'notification not delivered; retrying');
       const wait = Math.min(MAX_BACKOFF_MS, Math.max(this.backoffMs * 2 ** (attempt - 1), r.retryAfterMs ?? 0));
       try {
         await this.clock.sleep(wait, stop);
@@ -384,14 +411,14 @@ export class NotificationDispatcher {
         return false;
       }
     }
-    await this.store.appendEvents([{ deploymentId: n.deployment.id, at: this.clock.now(), type: 'notification.failed',
-      data: { notifier: notifier.name, event: n.event, attempts: attempt, error, eventId: n.eventId } }]);
-    this.log.error({ notifier: notifier.name, deployment: n.deployment.id, event: n.event, attempts: attempt, err: error }, 'notification not delivered');
+    await this.store.appendEvents([{ deploymentId: about.deploymentId, at: this.clock.now(), type: 'notification.failed',
+      data: { notifier: notifier.name, event: n.event, attempts: attempt, error, eventId: n.eventId, ...about.data } }]);
+    this.log.error({ notifier: notifier.name, ...about.log, event: n.event, attempts: attempt, err: error }, 'notification not delivered');
     return true;
   }
 
   /** One attempt, bounded by the notifier's time limit even when the adapter ignores its signal. */
-  private async attempt(notifier: Notifier, n: Notification, ctx: { attempt: number; deliveryId: string }, stop: AbortSignal): Promise<DeliveryResult> {
+  private async attempt(notifier: Notifier, out: Outgoing, ctx: { attempt: number; deliveryId: string }, stop: AbortSignal): Promise<DeliveryResult> {
     const timeout = new AbortController();
     const timedOut = `timed out after ${notifier.timeoutMs} ms`;
     const signal = AbortSignal.any([stop, timeout.signal]);
@@ -409,7 +436,7 @@ export class NotificationDispatcher {
       else stop.addEventListener('abort', onStop, { once: true });
     });
     try {
-      const sent = notifier.send(n, { ...ctx, signal }).catch((err: unknown): DeliveryResult => ({ result: 'retry', error: errorText(err) }));
+      const sent = send(notifier, out, { ...ctx, signal }).catch((err: unknown): DeliveryResult => ({ result: 'retry', error: errorText(err) }));
       const r = await Promise.race([sent, limit, stopped]);
       return timeout.signal.aborted && r.result !== 'delivered' ? { result: 'retry', error: timedOut } : r;
     } finally {
@@ -417,6 +444,13 @@ export class NotificationDispatcher {
       if (onStop) stop.removeEventListener('abort', onStop);
     }
   }
+}
+
+/** One attempt by the adapter's method for what is sent (a notifier without `sendRelease` is never handed a release). */
+function send(notifier: Notifier, out: Outgoing, ctx: SendContext): Promise<DeliveryResult> {
+  if (out.kind === 'deployment') return notifier.send(out.n, ctx);
+  if (!notifier.sendRelease) return Promise.resolve({ result: 'failed', error: `notifier ${notifier.name} cannot send release notifications` });
+  return notifier.sendRelease(out.n, ctx);
 }
 
 /** The store cursor of one notifier. */

@@ -3,7 +3,7 @@
  * notification; Mattermost and Rocket.Chat accept the same payload.
  */
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
-import type { DeliveryResult, Notification, Notifier, SendContext } from './types.js';
+import type { DeliveryResult, Notification, Notifier, ReleaseNotification, SendContext } from './types.js';
 import { postJson } from './webhook.js';
 
 /** An incoming-webhook message: `text` for notifications and clients without blocks, `blocks` for display. */
@@ -72,6 +72,52 @@ export function slackMessage(n: Notification): SlackMessage {
   };
 }
 
+/**
+ * The one-line summary of a release notification, e.g.
+ * `:white_check_mark: release r-m3x9k2-5c1f0a2b deployed to prod by ana (CHG-42): auth 1.4.0, api 1.4.0, web 1.4.0`.
+ *
+ * @example
+ * ```ts
+ * slackReleaseSummary(n); // ':rewind: release r-m3x9k2-5c1f0a2b rolled back in prod: api rolled back (health failed); rolled back web, auth'
+ * ```
+ */
+export function slackReleaseSummary(n: ReleaseNotification): string {
+  const r = n.release;
+  const what = `release ${esc(r.id)}`;
+  const because = r.message ? `: ${esc(r.message)}` : '';
+  switch (n.event) {
+    case 'release.succeeded': {
+      const versions = r.services.map((s) => `${esc(s.service)} ${esc(s.version)}`).join(', ');
+      return `:white_check_mark: ${what} deployed to ${esc(r.environment)} by ${esc(r.actor)}${r.reason ? ` (${esc(r.reason)})` : ''}: ${versions}`;
+    }
+    case 'release.failed': return `:x: ${what} failed in ${esc(r.environment)}${because}`;
+    case 'release.rolled_back': return `:rewind: ${what} rolled back in ${esc(r.environment)}${because}`;
+  }
+}
+
+/**
+ * One message for a release as a whole: the summary, a line per service (version, how its
+ * deployment ended, its rollback), and a context line with who asked for it and why.
+ */
+export function slackReleaseMessage(n: ReleaseNotification): SlackMessage {
+  const text = slackReleaseSummary(n);
+  const r = n.release;
+  const lines = r.services.map((s) => {
+    const deployment = s.deploymentId ? ` (\`${esc(s.deploymentId)}\`)` : '';
+    const back = s.rollback ? `; rolled back to ${esc(s.rollback.version)}: ${s.rollback.phase.replaceAll('_', ' ')}` : '';
+    return `• ${esc(s.service)} ${esc(s.version)}: ${s.outcome.replaceAll('_', ' ')}${deployment}${back}`;
+  });
+  const context = [`release \`${esc(r.id)}\``, `phase ${r.phase}`, `by ${esc(r.actor)}`, ...(r.reason ? [`reason ${esc(r.reason)}`] : [])].join(' · ');
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: context }] },
+    ],
+  };
+}
+
 type SlackConfig = Extract<NotifierConfig, { kind: 'slack' }>;
 
 /**
@@ -103,5 +149,10 @@ export class SlackNotifier implements Notifier {
   /** Not idempotent: Slack posts a retried message again. */
   async send(n: Notification, ctx: SendContext): Promise<DeliveryResult> {
     return postJson(this.#url, JSON.stringify(slackMessage(n)), {}, ctx.signal);
+  }
+
+  /** Not idempotent, as `send`: one message per release. */
+  async sendRelease(n: ReleaseNotification, ctx: SendContext): Promise<DeliveryResult> {
+    return postJson(this.#url, JSON.stringify(slackReleaseMessage(n)), {}, ctx.signal);
   }
 }

@@ -4,7 +4,7 @@
  * notifier.ts drives the adapters; adapters import only this file, never the dispatcher.
  */
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
-import type { DeploymentPhase, Store } from '../store/types.js';
+import type { DeploymentPhase, GroupFailurePolicy, Store } from '../store/types.js';
 
 /** The deployment as a notification describes it: its state at the moment of the event. */
 export interface NotificationDeployment {
@@ -60,6 +60,57 @@ export interface Notification {
   rolledBackTo: string | null;
 }
 
+/** The notifications of a release of several services (docs/releases.md), sent when it ends. */
+export type ReleaseNotifyEvent = 'release.succeeded' | 'release.failed' | 'release.rolled_back';
+
+/** One service of a release, as a release notification describes it. */
+export interface NotificationReleaseService {
+  service: string;
+  version: string;
+  /** The pinned image its deployment ran, or null for a version-only release. */
+  image: string | null;
+  /** Its deployment in the release; null when the service already ran this release. */
+  deploymentId: string | null;
+  /** How its deployment ended (`succeeded`, `failed`, `rolled_back`, `aborted`, `superseded`); `unchanged` when nothing was deployed. */
+  outcome: DeploymentPhase | 'unchanged' | 'held';
+  /** Why its deployment ended as it did (`not started: api failed in release r-…`), or null. */
+  message: string | null;
+  /** The rollback the release ran for it after another service failed, or null. */
+  rollback: { deploymentId: string; phase: DeploymentPhase; version: string } | null;
+}
+
+/** The release as a release notification describes it, at its end. */
+export interface NotificationRelease {
+  id: string;
+  environment: string;
+  /** `deploy`: versions named in the request; `promote`: the set that last succeeded in the promotion source. */
+  kind: 'deploy' | 'promote';
+  /** How it ended. */
+  phase: 'succeeded' | 'failed' | 'rolled_back';
+  onFailure: GroupFailurePolicy;
+  actor: string;
+  reason: string | null;
+  /** Why it failed or was rolled back (`api rolled back (health failed); rolled back web, auth`); null when it succeeded. */
+  message: string | null;
+  /** In dependency order. */
+  services: NotificationReleaseService[];
+  /** Epoch milliseconds. */
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number;
+}
+
+/** One notification about a release of several services as a whole (its services' deployments notify on their own). */
+export interface ReleaseNotification {
+  kind: 'release';
+  event: ReleaseNotifyEvent;
+  /** Id of the `group.succeeded`, `group.failed` or `group.rolled_back` event it comes from. */
+  eventId: number;
+  /** When the event happened (epoch milliseconds). */
+  at: number;
+  release: NotificationRelease;
+}
+
 /**
  * What one delivery attempt came to. Expected outcomes are data: a notifier returns them
  * rather than throwing.
@@ -113,6 +164,13 @@ export interface Notifier {
    * as a failure that may be retried. Must honour `ctx.signal`.
    */
   send(n: Notification, ctx: SendContext): Promise<DeliveryResult>;
+  /**
+   * Makes one delivery attempt of a release notification, as `send` does. Optional: a notifier
+   * without it is not told about releases (GitHub: a deployment status belongs to one
+   * service's deployment, and each service's deployment has its own). A release notification
+   * is sent when the outcome it ends with (`succeeded`, `failed`, `rolled_back`) is in `events`.
+   */
+  sendRelease?(n: ReleaseNotification, ctx: SendContext): Promise<DeliveryResult>;
 }
 
 /** What adapters may need besides their config. */

@@ -63,6 +63,7 @@ describe('webhook notifier', () => {
     expect(r.received).toHaveLength(2);
     const [started, succeeded] = r.received as [Received, Received];
     expect(JSON.parse(succeeded.body)).toEqual({
+      kind: 'deployment',
       event: 'succeeded',
       deployment: {
         id: dep.id, service: 'web', environment: 'prod', version: '1.4.2', image: 'registry.local/web@sha256:' + 'a'.repeat(64),

@@ -6,15 +6,29 @@
 import { createHmac } from 'node:crypto';
 import type { NotifierConfig, NotifyEvent } from '../config/types.js';
 import { GANGWAY_VERSION } from '../version.js';
-import type { AlertNotifyEvent, DeliveryResult, Notification, NotificationAlert, NotificationDeployment, Notifier, SendContext } from './types.js';
+import type {
+  AlertNotifyEvent, DeliveryResult, Notification, NotificationAlert, NotificationDeployment, NotificationRelease, Notifier, ReleaseNotification,
+  ReleaseNotifyEvent, SendContext,
+} from './types.js';
 
-/** The body of a webhook notification. */
+/** The body of a webhook notification about a deployment. */
 export interface WebhookPayload {
+  /** What the notification is about: one deployment (`release` for a {@link ReleaseWebhookPayload}). */
+  kind: 'deployment';
   event: NotifyEvent | AlertNotifyEvent;
   deployment: NotificationDeployment;
   /** For `alert.fired` / `alert.resolved` only: the alert (docs/alerts.md). */
   alert?: NotificationAlert;
   /** When the event happened, epoch milliseconds. */
+  at: number;
+}
+
+/** The body of a webhook notification about a release of several services as a whole (docs/notifications.md). */
+export interface ReleaseWebhookPayload {
+  kind: 'release';
+  event: ReleaseNotifyEvent;
+  release: NotificationRelease;
+  /** When the release ended, epoch milliseconds. */
   at: number;
 }
 
@@ -29,12 +43,13 @@ const MAX_RETRY_AFTER_MS = 60_000;
  *
  * @example
  * ```ts
- * JSON.stringify(webhookPayload(n)); // {"event":"succeeded","deployment":{"id":…},"at":1718000000000}
+ * JSON.stringify(webhookPayload(n)); // {"kind":"deployment","event":"succeeded","deployment":{"id":…},"at":1718000000000}
  * ```
  */
 export function webhookPayload(n: Notification): WebhookPayload {
   const d = n.deployment;
   return {
+    kind: 'deployment',
     event: n.event,
     deployment: {
       id: d.id, service: d.service, environment: d.environment, version: d.version, image: d.image, phase: d.phase,
@@ -42,6 +57,31 @@ export function webhookPayload(n: Notification): WebhookPayload {
     },
     at: n.at,
     ...(n.alert ? { alert: { ...n.alert, conditions: n.alert.conditions.map((c) => ({ ...c })) } } : {}),
+  };
+}
+
+/**
+ * The JSON body of a release notification: the release, its services in dependency order.
+ *
+ * @example
+ * ```ts
+ * JSON.stringify(releaseWebhookPayload(n)); // {"kind":"release","event":"release.succeeded","release":{"id":"r-…","services":[…]},"at":1718000000000}
+ * ```
+ */
+export function releaseWebhookPayload(n: ReleaseNotification): ReleaseWebhookPayload {
+  const r = n.release;
+  return {
+    kind: 'release',
+    event: n.event,
+    release: {
+      id: r.id, environment: r.environment, kind: r.kind, phase: r.phase, onFailure: r.onFailure, actor: r.actor, reason: r.reason, message: r.message,
+      services: r.services.map((s) => ({
+        service: s.service, version: s.version, image: s.image, deploymentId: s.deploymentId, outcome: s.outcome, message: s.message,
+        rollback: s.rollback ? { ...s.rollback } : null,
+      })),
+      createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
+    },
+    at: n.at,
   };
 }
 
@@ -153,8 +193,16 @@ export class WebhookNotifier implements Notifier {
 
   /** Not idempotent on the receiver's side: a retry carries the same `X-Gangway-Delivery` for deduplication. */
   async send(n: Notification, ctx: SendContext): Promise<DeliveryResult> {
-    const body = JSON.stringify(webhookPayload(n));
-    const headers: Record<string, string> = { 'X-Gangway-Event': n.event, 'X-Gangway-Delivery': ctx.deliveryId };
+    return this.post(n.event, JSON.stringify(webhookPayload(n)), ctx);
+  }
+
+  /** As `send`, for the end of a release of several services (`X-Gangway-Event: release.succeeded`, …). */
+  async sendRelease(n: ReleaseNotification, ctx: SendContext): Promise<DeliveryResult> {
+    return this.post(n.event, JSON.stringify(releaseWebhookPayload(n)), ctx);
+  }
+
+  private post(event: string, body: string, ctx: SendContext): Promise<DeliveryResult> {
+    const headers: Record<string, string> = { 'X-Gangway-Event': event, 'X-Gangway-Delivery': ctx.deliveryId };
     if (this.#secret) headers['X-Gangway-Signature'] = signBody(this.#secret, body);
     return postJson(this.#url, body, headers, ctx.signal);
   }

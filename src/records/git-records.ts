@@ -1,5 +1,5 @@
 /**
- * Commits deployment records to a Git repository and pushes them, with the real `git` binary.
+ * Commits deployment (and release) records to a Git repository and pushes them, with the real `git` binary.
  * Every git command is an argv (never a shell); the author and committer come from the config
  * through the environment, so the machine needs no global git identity. Pushing is best
  * effort with retries: a remote that is down or refuses the push is reported in the result,
@@ -15,6 +15,9 @@ import { commitPath, exclusive, isBranchName, treePath } from '../git/worktree.j
 import type { RenderedRecord } from './record.js';
 
 export { redact } from '../git/runner.js';
+
+/** What `GitRecords.write` needs of a record (a deployment's or a release's): where it goes, what it says, its commit message. */
+export type RecordFile = Pick<RenderedRecord, 'path' | 'content' | 'message'>;
 
 /** The outcome of one `GitRecords.write`. */
 export interface GitWriteResult {
@@ -82,11 +85,11 @@ export class GitRecords {
    * push is still tried, so a commit left behind by an earlier failed push leaves now).
    * Throws `GitRecordsError` when nothing could be committed; push failures are in the result.
    */
-  write(record: RenderedRecord): Promise<GitWriteResult> {
+  write(record: RecordFile): Promise<GitWriteResult> {
     return exclusive(this.config.repo, () => this.writeNow(record));
   }
 
-  private async writeNow(record: RenderedRecord): Promise<GitWriteResult> {
+  private async writeNow(record: RecordFile): Promise<GitWriteResult> {
     const repo = await this.ensureRepo();
     const branch = await this.ensureBranch();
     const gitPath = treePath(repo, record.path);

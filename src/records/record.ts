@@ -10,6 +10,9 @@ import type { RecordsConfig } from '../config/types.js';
 import type { DeploymentView } from '../engine/types.js';
 import type { ApprovalRecord, ChecklistConfirmation, DeploymentPhase, GateResultRecord, StepRecord } from '../store/types.js';
 import { GANGWAY_VERSION } from '../version.js';
+import { code, duration, fileSafe, iso, isoDate, isoOrNull, oneLine, text } from './markdown.js';
+
+export { duration } from './markdown.js';
 
 /** Identifies the layout of the front matter, so tools reading old records know what they hold. */
 export const RECORD_SCHEMA = 'gangway/deployment-record/v1';
@@ -227,53 +230,6 @@ function failureReason(s: StepRecord): string | null {
 
 function evidence(g: GateResultRecord): string {
   return Object.keys(g.evidence).length === 0 ? '' : code(JSON.stringify(g.evidence));
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function isoOrNull(ms: number | null): string | null {
-  return ms === null ? null : iso(ms);
-}
-
-function isoDate(ms: number): string {
-  return iso(ms).slice(0, 10);
-}
-
-/** `4m 12s`, `1h 2m 3s`, `850ms`. */
-export function duration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const total = Math.round(ms / 1000);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  return [h ? `${h}h` : '', h || m ? `${m}m` : '', `${s}s`].filter(Boolean).join(' ');
-}
-
-/** A name fit for one path segment: anything but letters, digits, `.`, `_`, `-` becomes `-`, and it never starts with a dot. */
-function fileSafe(s: string): string {
-  const safe = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^\.+/, '-');
-  return safe === '' ? '-' : safe;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
-}
-
-/** User text inside Markdown (a table cell, a list item): one line, with Markdown's active characters escaped. */
-function text(s: string): string {
-  return oneLine(s)
-    .replace(/[\\`*[\]<|]/g, (c) => `\\${c}`)
-    // Inside a word (`error_rate`) an underscore is plain text; at a word's edge it could start emphasis.
-    .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
-    .replace(/^[>#+-]/, (c) => `\\${c}`);
-}
-
-/** A code span; text that itself holds a backtick is escaped instead, as a code span could not show it. */
-function code(s: string): string {
-  const one = oneLine(s);
-  return one.includes('`') ? text(one) : `\`${one.replaceAll('|', '\\|')}\``;
 }
 
 function compare(a: string, b: string): number {

@@ -7,8 +7,11 @@ import type { Clock } from '../engine/clock.js';
 import type { DeploymentView } from '../engine/types.js';
 import { openStore } from '../store/open.js';
 import type { DeploymentPhase, GateResultRecord, Store } from '../store/types.js';
+import { runRelease } from '../../test/support/release-world.js';
+import { readReleaseSummary } from '../releases/release-view.js';
 import { GitRecords } from './git-records.js';
 import { renderRecord } from './record.js';
+import { renderReleaseRecord } from './release-record.js';
 import { CURSOR_FILE, RecordsWriter } from './records-writer.js';
 
 const hasGit = await requireGit('Records writer tests');
@@ -221,6 +224,43 @@ describe.skipIf(!hasGit)('RecordsWriter (real SQLite store, real git)', () => {
     expect(outcomes).toEqual([{ deploymentId: 'd-1', type: 'record.failed', data: { error: `records repository ${missing} does not exist` } }]);
     await deployment('d-2', '1.4.3', 'succeeded', T + 1);
     expect((await writer().drain()).map((o) => [o.deploymentId, o.type])).toEqual([['d-2', 'record.written']]);
+  });
+
+  it('writes one record for a release as a whole beside its deployments\' records, once', async () => {
+    await runRelease(store, 'r-1', 'rolled_back', T);
+    const expected = renderReleaseRecord({ release: await readReleaseSummary(store, 'r-1'), config: records });
+
+    const outcomes = await writer().drain();
+
+    const path = 'docs/deployments/prod/releases/2025-03-04-r-1.md';
+    const head = await git(repos.bare, 'rev-parse', 'main');
+    // auth, api and auth's rollback as they ended, then the release when it ended.
+    expect(outcomes.map((o) => [o.deploymentId, o.type])).toEqual([
+      ['r-1-auth', 'record.written'], ['r-1-api', 'record.written'], ['r-1-auth-rb', 'record.written'], [null, 'record.written'],
+    ]);
+    expect(outcomes[3]).toEqual({ deploymentId: null, type: 'record.written', data: { group: 'r-1', path, commit: head, pushed: true } });
+    expect(expected.path).toBe(path);
+    expect(`${await git(repos.bare, 'show', `main:${path}`)}\n`).toBe(expected.content);
+    expect(await git(repos.bare, 'log', '-1', '--format=%s', 'main')).toBe('release: auth 1.5.0, api 1.5.0 to prod rolled back (r-1)');
+    expect((await recordEvents()).filter((e) => e.deploymentId === null)).toEqual([
+      { deploymentId: null, at: NOW, type: 'record.written', data: { group: 'r-1', path, commit: head, pushed: true } },
+    ]);
+
+    // Once: a restart from the cursor, and one with the cursor lost, write nothing and append nothing.
+    expect(await writer().drain()).toEqual([]);
+    await rm(join(stateDir, CURSOR_FILE));
+    expect(await writer().drain()).toEqual([]);
+    expect(await git(repos.bare, 'rev-list', '--count', 'main')).toBe('5');
+    expect(await recordEvents()).toHaveLength(4);
+  });
+
+  it('records a failure for a release whose record cannot be written, naming the release', async () => {
+    await runRelease(store, 'r-2', 'succeeded', T);
+    const missing = join(repos.root, 'missing');
+
+    const outcomes = await writer({ repo: missing }).drain();
+
+    expect(outcomes.at(-1)).toEqual({ deploymentId: null, type: 'record.failed', data: { group: 'r-2', error: `records repository ${missing} does not exist` } });
   });
 
   it('follows the log on its own once started, until stopped', async () => {

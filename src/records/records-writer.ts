@@ -1,7 +1,8 @@
 /**
- * Follows the event log and writes a deployment record to Git whenever a deployment ends.
- * It works beside the engine, never inside it: a record that cannot be written is an event
- * (`record.failed`), and the deployment it describes is unaffected. Its position in the log
+ * Follows the event log and writes a deployment record to Git whenever a deployment ends, and
+ * a release record whenever a release of several services ends (`group.succeeded`,
+ * `group.failed`, `group.rolled_back`). It works beside the engine, never inside it: a record
+ * that cannot be written is an event (`record.failed`), and what it describes is unaffected. Its position in the log
  * is kept in `<stateDir>/records.cursor`, so a restart picks up exactly where it stopped.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -11,8 +12,10 @@ import { systemClock, type Clock } from '../engine/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { DeploymentView } from '../engine/types.js';
 import { FINAL_PHASES, type DeploymentPhase, type EventRecord, type Store } from '../store/types.js';
-import { GitRecords } from './git-records.js';
+import { readReleaseSummary, releaseEndOf, type ReleaseSummary } from '../releases/release-view.js';
+import { GitRecords, type RecordFile } from './git-records.js';
 import { renderRecord } from './record.js';
+import { renderReleaseRecord } from './release-record.js';
 
 /** The file name of the cursor inside `stateDir`. */
 export const CURSOR_FILE = 'records.cursor';
@@ -23,6 +26,8 @@ export interface RecordsWriterOptions {
   config: Pick<GangwayConfig, 'records' | 'stateDir'>;
   /** The deployment as the API shows it (steps, latest gates, verdicts). */
   readDeployment(id: string): Promise<DeploymentView>;
+  /** A release of several services with its services' outcomes; default read from `store`. */
+  readRelease?(id: string): Promise<ReleaseSummary>;
   clock?: Clock;
   log?: Logger;
   /** How often the log is read while running; default 1000 ms. */
@@ -31,9 +36,13 @@ export interface RecordsWriterOptions {
   git?: GitRecords;
 }
 
-/** What the writer did for one ended deployment: the event it appended. */
+/**
+ * What the writer did for one ended deployment or release: the event it appended. A release's
+ * events have no deployment (`deploymentId` null) and name the release in `data.group`, as
+ * the release's own events do.
+ */
 export interface RecordOutcome {
-  deploymentId: string;
+  deploymentId: string | null;
   type: 'record.written' | 'record.failed';
   data: Record<string, unknown>;
 }
@@ -63,6 +72,7 @@ export class RecordsWriter {
   private readonly records: RecordsConfig;
   private readonly cursorPath: string;
   private readonly readDeployment: (id: string) => Promise<DeploymentView>;
+  private readonly readRelease: (id: string) => Promise<ReleaseSummary>;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly intervalMs: number;
@@ -77,6 +87,7 @@ export class RecordsWriter {
     this.records = opts.config.records;
     this.cursorPath = join(opts.config.stateDir, CURSOR_FILE);
     this.readDeployment = opts.readDeployment;
+    this.readRelease = opts.readRelease ?? ((id) => readReleaseSummary(this.store, id));
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silent;
     this.intervalMs = opts.intervalMs ?? 1000;
@@ -135,13 +146,17 @@ export class RecordsWriter {
       if (events.length === 0) break;
       for (const ev of events) {
         const deploymentId = endedDeployment(ev);
+        const releaseId = endedRelease(ev);
         if (deploymentId !== null) {
           const outcome = await this.recordOf(deploymentId, ev.id);
+          if (outcome) outcomes.push(outcome);
+        } else if (releaseId !== null) {
+          const outcome = await this.releaseRecordOf(releaseId, ev.id);
           if (outcome) outcomes.push(outcome);
         }
         cursor = ev.id;
         // Saved after each record, so a crash repeats at most the record in hand.
-        if (deploymentId !== null) await this.saveCursor(cursor);
+        if (deploymentId !== null || releaseId !== null) await this.saveCursor(cursor);
       }
       await this.saveCursor(cursor);
       if (events.length < BATCH) break;
@@ -155,22 +170,41 @@ export class RecordsWriter {
     const later = await this.store.listEvents({ deploymentId, afterId: afterEventId });
     if (later.some((e) => e.type === 'record.written')) return undefined;
 
-    let outcome: RecordOutcome;
-    try {
+    const outcome = await this.commit(deploymentId, {}, async () => {
       const deployment = await this.readDeployment(deploymentId);
       const [approvals, checklist] = await Promise.all([this.store.listApprovals(deploymentId), this.store.listChecklist(deploymentId)]);
-      const record = renderRecord({ deployment, approvals, checklist, config: this.records });
-      const r = await this.git.write(record);
-      const reached = r.error === undefined && (r.pushed || this.records.remote === null);
-      outcome = reached
-        ? { deploymentId, type: 'record.written', data: { path: r.path, commit: r.committed, pushed: r.pushed } }
-        : { deploymentId, type: 'record.failed', data: { error: r.error ?? 'not pushed', path: r.path, commit: r.committed, pushed: false } };
-    } catch (err) {
-      outcome = { deploymentId, type: 'record.failed', data: { error: err instanceof Error ? err.message : String(err) } };
-    }
-    await this.store.appendEvents([{ deploymentId, at: this.clock.now(), type: outcome.type, data: outcome.data }]);
+      return renderRecord({ deployment, approvals, checklist, config: this.records });
+    });
     if (outcome.type === 'record.written') this.log.info({ deployment: deploymentId, ...outcome.data }, 'deployment record written');
     else this.log.warn({ deployment: deploymentId, ...outcome.data }, 'deployment record not written');
+    return outcome;
+  }
+
+  /** Writes the record of a release as a whole and appends the event saying how it went (undefined: already recorded). */
+  private async releaseRecordOf(releaseId: string, afterEventId: number): Promise<RecordOutcome | undefined> {
+    // As for a deployment: a restart between appending the event and saving the cursor must not append it twice.
+    const later = await this.store.listEvents({ afterId: afterEventId, types: ['record.written'] });
+    if (later.some((e) => e.deploymentId === null && e.data.group === releaseId)) return undefined;
+
+    const outcome = await this.commit(null, { group: releaseId }, async () => renderReleaseRecord({ release: await this.readRelease(releaseId), config: this.records }));
+    if (outcome.type === 'record.written') this.log.info({ release: releaseId, ...outcome.data }, 'release record written');
+    else this.log.warn({ release: releaseId, ...outcome.data }, 'release record not written');
+    return outcome;
+  }
+
+  /** Renders a record, commits (and pushes) it, and appends `record.written` or `record.failed` with `about` in its data. */
+  private async commit(deploymentId: string | null, about: Record<string, unknown>, render: () => Promise<RecordFile>): Promise<RecordOutcome> {
+    let outcome: RecordOutcome;
+    try {
+      const r = await this.git.write(await render());
+      const reached = r.error === undefined && (r.pushed || this.records.remote === null);
+      outcome = reached
+        ? { deploymentId, type: 'record.written', data: { ...about, path: r.path, commit: r.committed, pushed: r.pushed } }
+        : { deploymentId, type: 'record.failed', data: { ...about, error: r.error ?? 'not pushed', path: r.path, commit: r.committed, pushed: false } };
+    } catch (err) {
+      outcome = { deploymentId, type: 'record.failed', data: { ...about, error: err instanceof Error ? err.message : String(err) } };
+    }
+    await this.store.appendEvents([{ deploymentId, at: this.clock.now(), type: outcome.type, data: outcome.data }]);
     return outcome;
   }
 
@@ -210,6 +244,11 @@ export class RecordsWriter {
 function endedDeployment(ev: EventRecord): string | null {
   if (ev.type !== 'deployment.phase' || ev.deploymentId === null) return null;
   return FINAL_PHASES.includes(ev.data.to as DeploymentPhase) ? ev.deploymentId : null;
+}
+
+/** The release a `group.succeeded`, `group.failed` or `group.rolled_back` event ends, or null for any other event. */
+function endedRelease(ev: EventRecord): string | null {
+  return releaseEndOf(ev)?.release ?? null;
 }
 
 function parseCursor(text: string): number | null {

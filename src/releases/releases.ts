@@ -11,11 +11,11 @@ import { GangwayError, NotFoundError } from '../errors.js';
 import { didYouMean } from '../config/problems.js';
 import { assertVersion } from '../engine/release.js';
 import { newDeploymentId, type Orchestrator } from '../engine/orchestrator.js';
-import type { ReleaseApi, ReleaseRequest, ReleaseServiceView, ReleaseView } from '../engine/types.js';
-import type { DeploymentRecord, NewDeployment, NewGateResult, ReleaseGroupMember, ReleaseGroupRecord, Store } from '../store/types.js';
-import { FINAL_PHASES } from '../store/types.js';
+import type { ReleaseApi, ReleaseRequest, ReleaseView } from '../engine/types.js';
+import type { NewDeployment, NewGateResult, ReleaseGroupMember, ReleaseGroupRecord, Store } from '../store/types.js';
 import { systemClock, type Clock } from '../engine/clock.js';
-import { dependencyOrder, rollbackIdOf } from './group-plan.js';
+import { dependencyOrder } from './group-plan.js';
+import { releaseNotFound, releaseViewOf } from './release-view.js';
 
 export interface ReleasesOptions {
   store: Store;
@@ -157,7 +157,7 @@ export class Releases implements ReleaseApi {
 
   async getRelease(id: string): Promise<ReleaseView> {
     const g = await this.opts.store.getReleaseGroup(id);
-    if (!g) throw new NotFoundError(`release ${id} not found`, 'list releases with GET /v1/releases or `gangway history`');
+    if (!g) throw releaseNotFound(id);
     return this.view(g);
   }
 
@@ -172,28 +172,8 @@ export class Releases implements ReleaseApi {
     return (await this.opts.store.getReleaseGroup(id))?.environment;
   }
 
-  private async view(g: ReleaseGroupRecord): Promise<ReleaseView> {
-    const deployments = new Map<string, DeploymentRecord>((await this.opts.store.listDeployments({ groupId: g.id })).map((d) => [d.id, d]));
-    const services: ReleaseServiceView[] = [];
-    for (const m of g.members) {
-      const d = m.deploymentId ? deployments.get(m.deploymentId) : undefined;
-      const rb = m.deploymentId ? deployments.get(rollbackIdOf(m.deploymentId)) : undefined;
-      let step: string | null = null;
-      if (d && !FINAL_PHASES.includes(d.phase) && d.phase !== 'queued') {
-        const steps = await this.opts.store.getSteps(d.id);
-        step = steps[d.currentStep]?.title ?? null;
-      }
-      services.push({
-        service: m.service, version: m.version, dependsOn: m.dependsOn, deploymentId: m.deploymentId,
-        state: !d ? 'unchanged' : d.phase === 'queued' && d.groupHeld ? 'held' : d.phase,
-        step, startedAt: d?.startedAt ?? null, finishedAt: d?.finishedAt ?? null, message: d?.message ?? null,
-        rollback: rb ? { id: rb.id, phase: rb.phase, version: rb.version } : null,
-      });
-    }
-    return {
-      id: g.id, environment: g.environment, kind: g.kind, phase: g.phase, onFailure: g.onFailure, actor: g.actor, reason: g.reason,
-      message: g.message, createdAt: g.createdAt, startedAt: g.startedAt, finishedAt: g.finishedAt, services,
-    };
+  private view(g: ReleaseGroupRecord): Promise<ReleaseView> {
+    return releaseViewOf(this.opts.store, g);
   }
 
   private environment(name: string) {
