@@ -4,7 +4,8 @@
  * side; the orchestrator killed with SIGKILL mid-release and the release resumed after `up`;
  * a release whose api fails rolled back (web and auth back on the release before), and one
  * with `--on-failure stop` that leaves what shipped. Every release that ended notified a real
- * webhook receiver once and left one release record in a real Git remote.
+ * webhook receiver once and left one release record in a real Git remote. The dashboard's
+ * History page, in headless Chromium, shows a release with one row per service.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +16,12 @@ import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { ReleaseView } from '../src/engine/types.js';
 import { git, makeRepos, type Repos } from './support/git-repos.js';
 import { Receiver } from './support/notify-world.js';
+import { CHROMIUM_PACKAGE, hasChromium, launchChromium } from './support/browser.js';
+import { requireOrSkip } from './support/require.js';
 
 /** Limits against a hang, not claims about speed: `gangway up` alone took up to 33 s at a load of 21 on two cores. */
 const LIMIT_MS = 300_000;
+const chromium = requireOrSkip('the release-groups dashboard case (test/release-groups.test.ts)', CHROMIUM_PACKAGE, hasChromium());
 
 interface Ev { id: number; type: string; deploymentId: string | null; at: number; data: Record<string, unknown> }
 interface Dep { id: string; service: string; kind: string; phase: string; version: string; groupId: string | null; startedAt: number | null }
@@ -302,5 +306,35 @@ describe('a stored release of three services', () => {
     const record = await git(repos.bare, 'show', `main:docs/deployments/dev/releases/${new Date(rolledBack.createdAt).toISOString().slice(0, 10)}-${rolledBack.id}.md`);
     expect(record).toContain(`# Release ${rolledBack.id} to dev: rolled back\n`);
     for (const s of rolledBack.services) expect(record).toContain(`| ${s.service} | 3.0.0 | \`${s.deploymentId}\` | ${s.state.replace('_', ' ')}`);
+  }, LIMIT_MS);
+
+  it.skipIf(!chromium)('the dashboard\'s History page shows each release with one row per service, its version, dependencies and state', async () => {
+    const rolledBack = (await p.api<ReleaseView[]>('GET', '/v1/releases?environment=dev')).body.find((r) => r.phase === 'rolled_back')!;
+    expect((await p.api('POST', '/v1/users', { name: 'vera', password: 'vera-password-1', roles: { '*': 'viewer' } })).status).toBe(201);
+    const browser = await launchChromium();
+    try {
+      const page = browser.page;
+      await page.goto(`http://127.0.0.1:${p.apiPort}/`);
+      await page.getByLabel('User name', { exact: true }).fill('vera');
+      await page.getByLabel('Password', { exact: true }).fill('vera-password-1');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByLabel('Signed in as').waitFor();
+      await page.getByRole('link', { name: 'History' }).click();
+      const table = page.getByRole('table', { name: `release ${rolledBack.id}` });
+      await table.waitFor({ timeout: 20_000 });
+      await browser.screenshot('release-groups-history');
+      expect(await table.locator('caption').textContent()).toMatch(new RegExp(`^${rolledBack.id} to dev: rolled back — \\d\\d:\\d\\d:\\d\\d by ${rolledBack.actor} — api rolled back \\(`));
+      const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      expect(rows).toEqual(rolledBack.services.map((s) => [
+        s.service, '3.0.0', s.dependsOn.join(', '), s.state.replace('_', ' '), s.step ?? '',
+        s.rollback ? `to ${s.rollback.version}: ${s.rollback.phase.replace('_', ' ')}` : '',
+      ]));
+      expect(rows.map((r) => r[0])).toEqual(['auth', 'api', 'web']);
+      // A service's name links to its deployment's page.
+      await table.getByRole('link', { name: 'api' }).click();
+      await page.waitForURL(`**/deployments/${rolledBack.services[1]!.deploymentId}`);
+    } finally {
+      await browser.close();
+    }
   }, LIMIT_MS);
 });
