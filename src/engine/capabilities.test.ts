@@ -127,6 +127,15 @@ describe('capability problems in the config file', () => {
     expect((error as ConfigError).problems[2].hint).toBe('remove the setHeaderRoute step, or run the service on a target that can');
   });
 
+  it('name the httpRoute key of the target kind that has one: kubernetes and helm', () => {
+    const cfg = parseConfig(YAML, '/project/gangway.yaml', { env: {} }).services.web.prod;
+    const hints = (kind: string) => checkCapabilities({ ...cfg, target: { ...cfg.target, kind } } as typeof cfg, KUBE_LIKE)
+      .filter((p) => p.path.includes('setHeaderRoute')).map((p) => p.hint);
+    expect(hints('kubernetes')).toEqual(['add target.kubernetes.httpRoute (a Gateway API HTTPRoute routes by header), or remove the setHeaderRoute step']);
+    expect(hints('helm')).toEqual(['add target.helm.httpRoute (a Gateway API HTTPRoute routes by header), or remove the setHeaderRoute step']);
+    expect(hints('gitops')).toEqual(['remove the setHeaderRoute step, or run the service on a target that can']);
+  });
+
   it('pass a config whose strategies fit their targets', () => {
     const config = parseConfig(YAML, '/project/gangway.yaml', { env: {}, check: (c) => capabilityProblems(c, new MemoryTarget()) });
     expect(config.serviceNames).toEqual(['web']);

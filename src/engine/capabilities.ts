@@ -120,6 +120,6 @@ function noRequestMetrics(kind: string, template: string, why: string): string {
 /** What to do about a missing capability, with what a target kind needs to have it where known. */
 function hintFor(kind: string, cap: 'headerRoutes' | 'sticky'): string {
   const what = cap === 'headerRoutes' ? 'remove the setHeaderRoute step' : 'remove stickySessions';
-  if (kind === 'kubernetes' && cap === 'headerRoutes') return `add target.kubernetes.httpRoute (a Gateway API HTTPRoute routes by header), or ${what}`;
+  if ((kind === 'kubernetes' || kind === 'helm') && cap === 'headerRoutes') return `add target.${kind}.httpRoute (a Gateway API HTTPRoute routes by header), or ${what}`;
   return `${what}, or run the service on a target that can`;
 }

@@ -370,7 +370,8 @@ describe('a HorizontalPodAutoscaler in the chart (test/fixtures/helm-chart-hpa),
     expect(replicas()).toEqual([2, 1]);
     await expect(t.setTraffic(cfg, { versions: [{ version: '1.0.0', weight: 90 }, { version: '2.0.0', weight: 10 }], preview: null })).rejects.toMatchObject({
       name: 'GangwayError', code: 'invalid_argument',
-      message: 'web/dev: HorizontalPodAutoscaler "web" scales Deployment web, but a canary without target.kubernetes.httpRoute weighs traffic by setting both colours\' pod counts, which the autoscaler would undo; traffic left where it was',
+      message: 'web/dev: HorizontalPodAutoscaler "web" scales Deployment web, but a canary without target.helm.httpRoute weighs traffic by setting both colours\' pod counts, which the autoscaler would undo; traffic left where it was',
+      hint: 'add target.helm.httpRoute (its weights leave pod counts to the autoscaler), deploy with blueGreen, or remove the autoscaler from the manifests',
     });
     expect([replicas(), selector(w.kube.get('service', ns, 'web'))]).toEqual([[2, 1], { 'gangway.io/service': 'web', 'gangway.io/environment': 'dev', color: 'blue' }]);
   }, TEST_MS);

@@ -266,7 +266,7 @@ export class KubernetesTarget implements Target {
     const all = await this.pods(api, namespace, c);
     const pods = all.filter((p) => podVersion(p) === handle.version);
     for (const p of pods) {
-      const problem = podProblem(p, c.target.restartLimit, restartLimitKey(c));
+      const problem = podProblem(p, c.target.restartLimit, targetKey(c, 'restartLimit'));
       if (problem) return { state: 'failed', reason: problem };
     }
     const status = deploymentRolloutStatus(dep);
@@ -291,7 +291,7 @@ export class KubernetesTarget implements Target {
     const refused = unsupportedTraffic('kubernetes', this.capabilities(cfg), t);
     if (refused) {
       throw new GangwayError('invalid_argument', `${c.service}/${c.environment}: ${refused}`,
-        t.headerRoute && !c.target.httpRoute ? 'add target.kubernetes.httpRoute (a Gateway API HTTPRoute routes by header)' : undefined);
+        t.headerRoute && !c.target.httpRoute ? `add ${targetKey(c, 'httpRoute')} (a Gateway API HTTPRoute routes by header)` : undefined);
     }
     const conn = await this.connect(c.target);
     const routed = t.versions.filter((v) => v.weight > 0);
@@ -413,7 +413,7 @@ export class KubernetesTarget implements Target {
    */
   protected async releaseProblem(conn: KubeConnection, c: Cfg, version: string): Promise<string | null> {
     const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version);
-    return crashReport(conn.api, conn.namespace, pods, { restartLimit: c.target.restartLimit, key: restartLimitKey(c), container: c.target.container });
+    return crashReport(conn.api, conn.namespace, pods, { restartLimit: c.target.restartLimit, key: targetKey(c, 'restartLimit'), container: c.target.container });
   }
 
   /** The pods of the service's releases (a Job's pods, such as a migration's, are not instances), oldest first. */
@@ -431,7 +431,7 @@ export class KubernetesTarget implements Target {
     const deadline = Date.now() + c.health.startTimeoutMs;
     for (;;) {
       const pods = (await this.pods(conn.api, conn.namespace, c)).filter((p) => podVersion(p) === version && !p.metadata.deletionTimestamp);
-      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit, restartLimitKey(c)) !== null);
+      const stuck = count > 0 && pods.some((p) => podProblem(p, c.target.restartLimit, targetKey(c, 'restartLimit')) !== null);
       if (pods.length === count || stuck || Date.now() > deadline) {
         const health = this.knownHealth(c, pods, Date.now());
         return pods.map((p) => toInstance(p, c, this.seenReady, health.get(podKey(p)) ?? null));
@@ -795,8 +795,8 @@ export class KubernetesTarget implements Target {
     for (const s of split) {
       const hpa = await autoscaler(s.color);
       if (hpa) {
-        throw new GangwayError('invalid_argument', `${c.service}/${c.environment}: HorizontalPodAutoscaler "${hpa.metadata.name}" scales Deployment ${hpa.spec?.scaleTargetRef?.name}, but a canary without target.kubernetes.httpRoute weighs traffic by setting both colours' pod counts, which the autoscaler would undo; traffic left where it was`,
-          'add target.kubernetes.httpRoute (its weights leave pod counts to the autoscaler), deploy with blueGreen, or remove the autoscaler from the manifests');
+        throw new GangwayError('invalid_argument', `${c.service}/${c.environment}: HorizontalPodAutoscaler "${hpa.metadata.name}" scales Deployment ${hpa.spec?.scaleTargetRef?.name}, but a canary without ${targetKey(c, 'httpRoute')} weighs traffic by setting both colours' pod counts, which the autoscaler would undo; traffic left where it was`,
+          `add ${targetKey(c, 'httpRoute')} (its weights leave pod counts to the autoscaler), deploy with blueGreen, or remove the autoscaler from the manifests`);
       }
     }
     const sorted = [...split].sort((a, b) => a.weight - b.weight);
@@ -839,9 +839,9 @@ export class KubernetesTarget implements Target {
     const name = c.target.httpRoute!;
     const fromManifests = (await this.manifestObjects(conn, c)).find((o) => o.kind === 'HTTPRoute' && o.metadata.name === name);
     const base = fromManifests ?? await conn.api.get('HTTPRoute', conn.namespace, name);
-    if (!base) throw new GangwayError('invalid_argument', `target.kubernetes.httpRoute: no HTTPRoute "${name}" in the manifests or in namespace ${conn.namespace}`, 'add the HTTPRoute to the manifests');
+    if (!base) throw new GangwayError('invalid_argument', `${targetKey(c, 'httpRoute')}: no HTTPRoute "${name}" in the manifests or in namespace ${conn.namespace}`, 'add the HTTPRoute to the manifests');
     const publicSvc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
-    if (!publicSvc) throw new GangwayError('invalid_argument', `target.kubernetes.service: no Service "${c.target.service}" in namespace ${conn.namespace}`);
+    if (!publicSvc) throw new GangwayError('invalid_argument', `${targetKey(c, 'service')}: no Service "${c.target.service}" in namespace ${conn.namespace}`);
     const port = publicSvc.spec?.ports?.[0]?.port;
     for (const col of new Set([...split.map((s) => s.color), ...(header ? [header.color] : [])])) {
       await conn.api.apply(colorService(publicSvc, `${c.target.service}-${col}`, col, { [LABEL.managedBy]: 'gangway' }), { force: true });
@@ -874,7 +874,7 @@ export class KubernetesTarget implements Target {
       return;
     }
     const publicSvc = await conn.api.get<KubeService>('Service', conn.namespace, c.target.service);
-    if (!publicSvc) throw new GangwayError('invalid_argument', `target.kubernetes.service: no Service "${c.target.service}" in namespace ${conn.namespace}`, 'add the public Service to the manifests');
+    if (!publicSvc) throw new GangwayError('invalid_argument', `${targetKey(c, 'service')}: no Service "${c.target.service}" in namespace ${conn.namespace}`, 'add the public Service to the manifests');
     await conn.api.apply(colorService(publicSvc, previewName(c), color, { [LABEL.managedBy]: 'gangway', [LABEL.service]: c.service, [LABEL.environment]: c.environment }), { force: true });
   }
 }
@@ -981,13 +981,13 @@ function apiServerStatus(body: string | undefined): string | null {
  * and `unhealthy` after `health.failureThreshold` failures in a row, as the local agent judges
  * its instances; `lastHealth` is then the last check.
  */
-/** The config key of the restart limit, for messages: `target.kubernetes.restartLimit`, or `target.helm.restartLimit` for the Helm target built on this one. */
-function restartLimitKey(c: { target: { kind: string } }): string {
-  return `target.${c.target.kind}.restartLimit`;
+/** A config key of this target, for messages: `target.kubernetes.<key>`, or `target.helm.<key>` for the Helm target built on this one. */
+function targetKey(c: { target: { kind: string } }, key: 'restartLimit' | 'httpRoute' | 'service'): string {
+  return `target.${c.target.kind}.${key}`;
 }
 
 function toInstance(p: KubePod, c: Cfg, seenReady: Set<string>, health: PodHealth | null): TargetInstance {
-  const problem = podProblem(p, c.target.restartLimit, restartLimitKey(c));
+  const problem = podProblem(p, c.target.restartLimit, targetKey(c, 'restartLimit'));
   const ready = isPodReady(p);
   const cond = p.status?.conditions?.find((x) => x.type === 'Ready');
   const at = cond?.lastTransitionTime ? Date.parse(cond.lastTransitionTime) : null;
