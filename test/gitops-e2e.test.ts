@@ -312,6 +312,26 @@ describe.skipIf(!hasGit)('given accounts on target.gitops in dev and qa, Argo CD
     ]);
   }, TEST_LIMIT_MS);
 
+  it('when 3.0.0 crash-loops in dev, then the rollout fails as soon as a pod crashes, naming it, its reason, target.gitops.restartLimit and its last log line, and the rollback reverts to 1.1.0', async () => {
+    const { code, end } = await deploy('dev', '3.0.0', 'CHG-6');
+    const deployed = await head('main~1');
+    expect([code, end.phase, end.version]).toEqual([4, 'rolled_back', '3.0.0']);
+    expect(await git(config.bare, 'log', '-2', '--format=%s', 'main')).toBe('roll back accounts to 1.1.0 in dev\ndeploy accounts 3.0.0 to dev');
+    expect(steps(end)).toEqual([
+      ['deploy', 'gates: rejected, freeze', 'succeeded'], ['deploy', 'roll out 3.0.0', 'failed'], ['deploy', 'smoke checks on 3.0.0', 'pending'],
+      ['rollback', 'roll out 1.1.0', 'succeeded'],
+    ]);
+    const crashed = new RegExp(`^the rollout of 3\\.0\\.0 \\(commit ${deployed}\\) failed: pod accounts-[a-z0-9]+-[a-z0-9]+: container accounts `
+      + '(restarted \\d+ times?, more than the 0 allowed \\(target\\.gitops\\.restartLimit\\); last exit: Error with code 1'
+      + '|is in CrashLoopBackOff \\(back-off .*\\) after \\d+ restarts?, more than the 0 allowed \\(target\\.gitops\\.restartLimit\\))'
+      + '; last log lines: fatal: release 3\\.0\\.0 cannot start \\(APP_CRASH_VERSIONS\\)$');
+    expect(reasonOf(end.steps[1])).toMatch(crashed);
+    expect(end.message).toBe(reasonOf(end.steps[1]));
+    // Argo CD would call it Degraded only at the chart's progress deadline (600s): Gangway did not wait for that.
+    expect(argo.app('accounts-dev').status.history?.at(-1)?.revision).toBe(await head());
+    expect(imageIn('dev')).toBe('fake.local/accounts:1.1.0');
+  }, TEST_LIMIT_MS);
+
   it('then the Argo CD token is in no record, no commit of either repository and not in the orchestrator\'s log', async () => {
     await recordsOf([good.id, bad.id]);
     expect(await git(records.bare, 'log', '-p', '--all')).not.toContain(TOKEN);

@@ -18,8 +18,8 @@ export interface KubeApi {
   patch<T extends KubeObject = KubeObject>(kind: string, namespace: string, name: string, body: unknown, type: 'merge' | 'json' | 'strategic'): Promise<T>;
   /** Deletes an object; an object already gone is not an error. */
   delete(kind: string, namespace: string, name: string, opts?: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' }): Promise<void>;
-  /** The last lines of a pod's log. */
-  logs(namespace: string, pod: string, opts?: { container?: string; tailLines?: number }): Promise<string>;
+  /** The last lines of a pod's log; `previous`: of the container's run before its last restart. */
+  logs(namespace: string, pod: string, opts?: { container?: string; tailLines?: number; previous?: boolean }): Promise<string>;
   /** A URL on the API server that proxies to a pod's or a Service's port. */
   proxyUrl(namespace: string, to: 'pods' | 'services', name: string, port: number | string | null, path: string): string;
   /** The headers that authenticate a request to the API server (a bearer token), fresh on each call. */

@@ -21,14 +21,22 @@ const crashLooping = (restarts: number): KubePod['status'] => ({
 } as KubePod['status']);
 const healthy: KubePod['status'] = { phase: 'Running', containerStatuses: [{ name: 'web', ready: true, restartCount: 0, state: { running: {} } }] } as KubePod['status'];
 
-/** A FAKE log reader: records what it was asked, answers `text` (or throws `fail`). */
-function fakeLogs(text: string, fail?: Error) {
-  const asked: Array<{ pod: string; container?: string; tailLines?: number }> = [];
+/**
+ * A FAKE log reader: records what it was asked, answers `text` (or throws `fail`); with
+ * `previous`, answers `previous` for the run before the last restart (or refuses as the API
+ * server does when there is none).
+ */
+function fakeLogs(text: string, fail?: Error, previous?: string) {
+  const asked: Array<{ pod: string; container?: string; tailLines?: number; previous?: boolean }> = [];
   return {
     asked,
-    logs: async (_ns: string, p: string, o?: { container?: string; tailLines?: number }) => {
+    logs: async (_ns: string, p: string, o?: { container?: string; tailLines?: number; previous?: boolean }) => {
       asked.push({ pod: p, ...o });
       if (fail) throw fail;
+      if (o?.previous) {
+        if (previous === undefined) throw new Error(`previous terminated container "web" in pod "${p}" not found`);
+        return previous;
+      }
       return text;
     },
   };
@@ -41,7 +49,26 @@ describe('crashReport', () => {
     const report = await crashReport(api, 'shop', [pod('web-a', healthy), pod('web-b', crashLooping(2))], limit0);
     expect(report).toBe('pod web-b: container web is in CrashLoopBackOff (back-off 10s restarting failed container) after 2 restarts, more than the 0 allowed (target.helm.restartLimit)'
       + '; last log lines: two | three | four | five | six [31m red');
-    expect(api.asked).toEqual([{ pod: 'web-b', container: 'web', tailLines: CRASH_LOG_LINES }]);
+    expect(api.asked).toEqual([
+      { pod: 'web-b', container: 'web', tailLines: CRASH_LOG_LINES, previous: true },
+      { pod: 'web-b', container: 'web', tailLines: CRASH_LOG_LINES },
+    ]);
+  });
+
+  it('quotes the run that crashed when the container has restarted, even while the new run has written nothing yet', async () => {
+    const api = fakeLogs('', undefined, 'starting\nfatal: release 3.0.0 cannot start\n');
+    const report = await crashReport(api, 'shop', [pod('web-a', crashLooping(1))], limit0);
+    expect(report).toBe('pod web-a: container web is in CrashLoopBackOff (back-off 10s restarting failed container) after 1 restart, more than the 0 allowed (target.helm.restartLimit)'
+      + '; last log lines: starting | fatal: release 3.0.0 cannot start');
+    expect(api.asked).toEqual([{ pod: 'web-a', container: 'web', tailLines: CRASH_LOG_LINES, previous: true }]);
+  });
+
+  it('reads only the current log of a container that never restarted', async () => {
+    const never: KubePod['status'] = { phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "shop/web:2.0.0"' } } }] } as KubePod['status'];
+    const api = fakeLogs('', undefined, 'must not be read');
+    const report = await crashReport(api, 'shop', [pod('web-a', never)], limit0);
+    expect(report).toMatch(/; no log lines yet$/);
+    expect(api.asked).toEqual([{ pod: 'web-a', container: 'web', tailLines: CRASH_LOG_LINES }]);
   });
 
   it('does not name the limit when the restarts are within it, skips pods being deleted, and says so when there are no lines or the log cannot be read', async () => {

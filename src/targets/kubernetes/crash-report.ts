@@ -36,13 +36,23 @@ export async function crashReport(api: Pick<KubeApi, 'logs'>, namespace: string,
   return null;
 }
 
-/** `last log lines: a | b`, `no log lines yet`, or why the log could not be read. */
+/**
+ * `last log lines: a | b`, `no log lines yet`, or why the log could not be read. A container that
+ * has restarted is read as `kubectl logs --previous` reads it: the run that crashed, whose last
+ * lines say why; the new run's log may hold nothing yet. The current log serves when there is no
+ * previous one.
+ */
 async function lastLines(api: Pick<KubeApi, 'logs'>, namespace: string, p: KubePod, container: string | null): Promise<string> {
   const name = container ?? p.spec?.containers[0]?.name;
-  try {
-    const text = await api.logs(namespace, p.metadata.name, { container: name, tailLines: CRASH_LOG_LINES });
-    const lines = text.split('\n').map((l) => l.replace(/[\x00-\x1f\x7f]+/g, ' ').trim()).filter((l) => l !== '')
+  const restarts = p.status?.containerStatuses?.find((s) => s.name === name)?.restartCount ?? 0;
+  const read = async (previous: boolean): Promise<string[]> => {
+    const text = await api.logs(namespace, p.metadata.name, { container: name, tailLines: CRASH_LOG_LINES, ...(previous ? { previous } : {}) });
+    return text.split('\n').map((l) => l.replace(/[\x00-\x1f\x7f]+/g, ' ').trim()).filter((l) => l !== '')
       .slice(-CRASH_LOG_LINES).map((l) => (l.length > LINE_LIMIT ? `${l.slice(0, LINE_LIMIT)}…` : l));
+  };
+  try {
+    const lines = (restarts > 0 ? await read(true).catch(() => []) : []);
+    if (lines.length === 0) lines.push(...await read(false));
     return lines.length > 0 ? `last log lines: ${lines.join(' | ')}` : 'no log lines yet';
   } catch (err) {
     return `its log could not be read (${err instanceof Error ? err.message : String(err)})`;

@@ -228,7 +228,7 @@ describe('verbs', () => {
     expect(runs).toBe(1);
   });
 
-  it('logs: text with tailLines/container; follow: lines as they come', async () => {
+  it('logs: text with tailLines/container/previous; follow: lines as they come', async () => {
     handler = (req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       if (!req.url.includes('follow=true')) { res.end('one\ntwo\n'); return; }
@@ -237,10 +237,14 @@ describe('verbs', () => {
     };
     const kube = client();
     expect(await kube.logs('shop', 'web-1', { tailLines: 2, container: 'app' })).toBe('one\ntwo\n');
+    expect(await kube.logs('shop', 'web-1', { tailLines: 5, previous: true })).toBe('one\ntwo\n');
     const lines: string[] = [];
     for await (const l of await kube.logs('shop', 'web-1', { follow: true })) lines.push(l);
     expect(lines).toEqual(['a', 'bc', 'd']);
-    expect(seen.map((s) => s.url)).toEqual(['/api/v1/namespaces/shop/pods/web-1/log?container=app&tailLines=2', '/api/v1/namespaces/shop/pods/web-1/log?follow=true']);
+    expect(seen.map((s) => s.url)).toEqual([
+      '/api/v1/namespaces/shop/pods/web-1/log?container=app&tailLines=2', '/api/v1/namespaces/shop/pods/web-1/log?tailLines=5&previous=true',
+      '/api/v1/namespaces/shop/pods/web-1/log?follow=true',
+    ]);
   });
 
   it('proxyUrl, proxyRequest (the pod\'s answers are data; the API server\'s 403 throws), authHeaders', async () => {

@@ -44,6 +44,8 @@ const PATCH_TYPES: Record<KubePatchType, string> = {
 export interface KubeLogOptions {
   container?: string;
   tailLines?: number;
+  /** The container's run before its last restart (`kubectl logs --previous`). */
+  previous?: boolean;
   sinceSeconds?: number;
   signal?: AbortSignal;
 }
@@ -351,7 +353,7 @@ export class KubeClient implements KubeTransport {
     const res = resourceOf('Pod');
     const req: KubeRequest = {
       method: 'GET', path: `${resourcePath(res, namespace, pod)}/log`,
-      query: { container: opts.container, tailLines: opts.tailLines, sinceSeconds: opts.sinceSeconds, follow: opts.follow ? 'true' : undefined },
+      query: { container: opts.container, tailLines: opts.tailLines, sinceSeconds: opts.sinceSeconds, previous: opts.previous ? 'true' : undefined, follow: opts.follow ? 'true' : undefined },
       accept: 'text/plain, */*', call: { verb: 'get', resource: 'pods/log', namespace, name: pod }, signal: opts.signal,
     };
     if (!opts.follow) {
