@@ -13,6 +13,7 @@
  * Polling is one unit with start/stop, so only the replica holding the leader lease runs it;
  * webhooks, resume and the status read model work on every replica (they go through the store).
  */
+import { periodic, type Periodic } from '../core/periodic.js';
 import type { GangwayConfig } from '../config/types.js';
 import type { DeploymentView, OrchestratorApi } from '../engine/types.js';
 import { GangwayError, NotFoundError } from '../errors.js';
@@ -76,9 +77,7 @@ export class AutoDeployer {
   private readonly maxBackoffMs: number | undefined;
   /** When each polled pair is due next, and how many tries in a row failed. */
   private readonly schedule = new Map<string, { dueAt: number; failures: number }>();
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = true;
+  private readonly loop: Periodic;
 
   constructor(opts: AutoDeployerOptions) {
     this.store = opts.store;
@@ -89,6 +88,7 @@ export class AutoDeployer {
     this.log = opts.log;
     this.tickMs = opts.tickMs ?? 1000;
     this.maxBackoffMs = opts.maxBackoffMs;
+    this.loop = periodic(() => this.tick(), this.tickMs, (err) => this.log?.warn({ err }, 'auto-deploy poll failed'));
   }
 
   /** True when some environment subscribes (the poller is worth starting: it polls registries and records pauses). */
@@ -98,25 +98,12 @@ export class AutoDeployer {
 
   /** Starts polling (idempotent). Every subscription is due at once. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    const loop = () => {
-      if (this.stopped) return;
-      this.running = this.tick().catch((err: unknown) => this.log?.warn({ err }, 'auto-deploy poll failed'))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.timer = setTimeout(loop, this.tickMs);
-        });
-    };
-    loop();
+    this.loop.start();
   }
 
   /** Stops polling and waits for a poll in progress (idempotent). Webhooks keep working. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One round: every pair's pauses are brought up to date, and every polled pair that is due is polled. */

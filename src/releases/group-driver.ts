@@ -8,6 +8,7 @@
  * writes nothing twice.
  */
 import type { Logger } from '../core/logger.js';
+import { periodic, type Periodic } from '../core/periodic.js';
 import { GangwayError } from '../errors.js';
 import type { DeploymentRecord, NewEvent, ReleaseGroupRecord, Store } from '../store/types.js';
 import { systemClock, type Clock } from '../engine/clock.js';
@@ -49,9 +50,7 @@ export class GroupDriver {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly tickMs: number;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = true;
+  private readonly loop: Periodic;
 
   constructor(opts: GroupDriverOptions) {
     this.store = opts.store;
@@ -60,26 +59,17 @@ export class GroupDriver {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silent;
     this.tickMs = opts.tickMs ?? 250;
+    this.loop = periodic(() => this.tick(), this.tickMs, (err) => this.log.error({ err }, 'release group tick failed'));
   }
 
+  /** Starts looking at the unfinished groups, now and every `tickMs` (idempotent). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    const loop = () => {
-      this.running = this.tick().catch((err: unknown) => this.log.error({ err }, 'release group tick failed')).finally(() => {
-        this.running = null;
-        if (!this.stopped) this.timer = setTimeout(loop, this.tickMs);
-      });
-    };
-    loop();
+    this.loop.start();
   }
 
   /** Stops looking; waits for the pass in hand. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One pass over every unfinished group. */
