@@ -262,8 +262,7 @@ describe('a stored release of three services', () => {
   it('promotes the set that last succeeded together in dev, not each service\'s latest', async () => {
     // dev runs auth 4.0.0, api 2.0.0, web 4.0.0; the last release that succeeded as a whole there is 2.0.0.
     const r = await runCli(p.dir, ['promote', '--all', '--to', 'staging', '-o', 'json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect([r.code, r.stderr], r.stdout).toEqual([0, '']);
     const view = JSON.parse(r.stdout) as ReleaseView;
     expect([view.kind, view.phase, view.services.map((s) => `${s.service} ${s.version} ${s.state}`)])
       .toEqual(['promote', 'succeeded', ['auth 2.0.0 succeeded', 'api 2.0.0 succeeded', 'web 2.0.0 succeeded']]);

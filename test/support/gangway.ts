@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,18 +19,47 @@ const UP_LIMIT_MS = HELPER_START_LIMIT_MS;
 
 const handedOut = new Set<number>();
 
-/** Distinct free ports on 127.0.0.1, never one this process handed out before (it may not be bound yet). */
+/**
+ * The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range; 32768 by
+ * default), from which it picks the local port of every outgoing connection and of every bind
+ * to port 0.
+ */
+function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 1024 ? first : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Whether nothing listens on or is bound to 127.0.0.1:`port` now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Distinct free ports on 127.0.0.1, never one this process handed out before (it may not be
+ * bound yet). They come from below the kernel's ephemeral range, so that between the moment a
+ * port is chosen and the moment a server binds it (a suite reserves ports in its set-up and uses
+ * some a minute later) no outgoing connection of any test — a request loop opens thousands —
+ * and no bind to port 0 can take it. Each vitest worker draws from its own slice of that range.
+ */
 export async function freePorts(n: number): Promise<number[]> {
+  const high = Math.min(ephemeralStart(), 32768) - 1;
+  const low = Math.max(10_000, high - 12_000);
+  const slices = 4;
+  const size = Math.floor((high - low) / slices);
+  const base = low + ((Number(process.env.VITEST_POOL_ID ?? 1) - 1) % slices) * size;
   const ports: number[] = [];
-  while (ports.length < n) {
-    const s = await new Promise<Server>((res, rej) => {
-      const srv = createServer();
-      srv.once('error', rej);
-      srv.listen(0, '127.0.0.1', () => res(srv));
-    });
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    if (handedOut.has(port)) continue;
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries > size) throw new Error(`no free port left in 127.0.0.1:${base}-${base + size - 1}`);
+    const port = base + Math.floor(Math.random() * size);
+    if (handedOut.has(port) || !(await bindable(port))) continue;
     handedOut.add(port);
     ports.push(port);
   }

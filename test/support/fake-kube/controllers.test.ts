@@ -151,7 +151,12 @@ describe('Deployment controller', () => {
   it('marks ProgressDeadlineExceeded when new pods never become ready', async () => {
     await kube.namespace('deadline');
     kube.create(deployment('deadline', 'web', 'fake.local/never-ready:v1', { progressDeadlineSeconds: 1 }));
-    const d = await kube.waitFor(() => { const x = kube.get('deployment', 'deadline', 'web'); return cond(x, 'Progressing')?.reason === 'ProgressDeadlineExceeded' ? x : undefined; }, { what: 'deadline exceeded', timeoutMs: 20_000 });
+    // On a loaded machine the 1 s deadline can pass before the ReplicaSet has made its pods (as on a
+    // real cluster): wait until the status counts them too; the condition stays once set.
+    const d = await kube.waitFor(() => {
+      const x = kube.get('deployment', 'deadline', 'web');
+      return cond(x, 'Progressing')?.reason === 'ProgressDeadlineExceeded' && status(x).replicas === 2 ? x : undefined;
+    }, { what: 'deadline exceeded with both pods counted', timeoutMs: 20_000 });
     const rs = replicaSets('deadline', 'web')[0];
     expect(cond(d, 'Progressing')).toMatchObject({ status: 'False', message: `ReplicaSet "${String(meta(rs).name)}" has timed out progressing.` });
     expect(cond(d, 'Available')).toMatchObject({ status: 'False', reason: 'MinimumReplicasUnavailable' });
