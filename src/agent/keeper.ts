@@ -97,7 +97,7 @@ export function runKeeper(opts: KeeperOptions): RunningKeeper {
   };
 
   /** Starts a worker process; a spare one loads the agent and waits until it is activated. */
-  const fork_ = (): Worker => {
+  const startWorker = (): Worker => {
     const child = fork(opts.mainScript, [...opts.workerArgs, '--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const w: Worker = { child, hello: false, active: false, ready: false, activeAt: Date.now() };
     child.on('message', (m: KeeperMessage, handle?: RawHandle) => {
@@ -122,7 +122,7 @@ export function runKeeper(opts: KeeperOptions): RunningKeeper {
           w.ready = true;
           log({ msg: 'agent worker serving', worker: m.pid, startMs: Date.now() - w.activeAt, held: held.size });
           // The next worker loads now, so that a crash finds one ready to take over.
-          if (spare === null && !stopping) spare = fork_();
+          if (spare === null && !stopping) spare = startWorker();
           break;
         default:
           break;
@@ -153,14 +153,14 @@ export function runKeeper(opts: KeeperOptions): RunningKeeper {
         return;
       }
       log({ msg: 'agent worker died; starting it again, the sockets held', code, signal, held: [...held.keys()], spare: spare !== null });
-      const next = spare ?? fork_();
+      const next = spare ?? startWorker();
       spare = null;
       activate(next);
     });
     return w;
   };
 
-  activate(fork_());
+  activate(startWorker());
   return {
     workerPid: () => worker?.child.pid ?? null,
     sparePid: () => spare?.child.pid ?? null,
