@@ -44,6 +44,18 @@ export interface RunningKeeper {
   stop(): void;
 }
 
+/** A worker process as the keeper sees it. */
+interface Worker {
+  child: ChildProcess;
+  /** It has loaded and asked for its sockets. */
+  hello: boolean;
+  /** Made the serving worker (a spare until then): its sockets are, or will be, sent. */
+  active: boolean;
+  /** It said it serves. */
+  ready: boolean;
+  activeAt: number;
+}
+
 /**
  * Starts the worker and keeps it running.
  *
@@ -62,16 +74,6 @@ export function runKeeper(opts: KeeperOptions): RunningKeeper {
   let stopping = false;
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => { finish = r; });
-
-  interface Worker {
-    child: ChildProcess;
-    /** It has loaded and asked for its sockets. */
-    hello: boolean;
-    /** Promoted from spare to worker: its sockets are (or will be) sent. */
-    active: boolean;
-    ready: boolean;
-    activeAt: number;
-  }
 
   const closeHandle = (handle: RawHandle): void => {
     try { (handle as { close?: () => void }).close?.(); } catch { /* already closed */ }
