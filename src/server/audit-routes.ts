@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventSource } from '../records/audit.js';
 import { eventLine, parseAnchor, readEventLog, verifyChain } from '../records/audit.js';
 import { parseInput } from './routes.js';
+import { jsonOf, ref } from './openapi-parts.js';
 
 /** Query of GET /v1/audit/verify: `anchor=ID:HASH`, a head recorded earlier. */
 export const auditVerifyQuery = z.object({ anchor: z.string().max(100, { error: 'must be ID:HASH' }).optional() });
@@ -31,8 +32,6 @@ export function registerAuditRoutes(app: FastifyInstance, source: EventSource): 
   });
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const HEAD = {
   type: 'object', required: ['id', 'hash'],

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { PeopleGates } from '../gates/people.js';
 import { actorOf, parseInput } from './routes.js';
+import { bodyOf, errors, jsonOf } from './openapi-parts.js';
 
 const name = (what: string) => z.string().min(1, { error: `must name a ${what}` }).max(128, { error: 'must be at most 128 characters' });
 const note = z.string().max(2000, { error: 'must be at most 2000 characters' });
@@ -85,14 +86,6 @@ export function registerGateRoutes(app: FastifyInstance, gates: PeopleGates): vo
   });
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = (...codes: Array<[number, string]>) => Object.fromEntries(codes.map(([code, d]) => [code, jsonOf(ref('Error'), d)]));
-const bodyOf = (schema: z.ZodType, required: boolean) => {
-  const s = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete s.$schema;
-  return { required, content: { 'application/json': { schema: s } } };
-};
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
 const APPROVAL = {

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_DORA_DAYS, type MetricsSource } from '../engine/orchestrator-metrics.js';
 import { parseInput } from './routes.js';
 import type { KnownNames } from './names.js';
+import { jsonOf, ref } from './openapi-parts.js';
 
 /** The content type of the Prometheus text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -36,8 +37,6 @@ export function registerMetricsRoutes(app: FastifyInstance, source: MetricsSourc
   });
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
 const nullableMs = { type: ['integer', 'null'], description: 'Milliseconds; null when there is nothing to measure.' };
 
 const DORA = {

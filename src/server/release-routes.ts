@@ -10,6 +10,7 @@ import { VERSION_PATTERN, badVersion } from '../engine/release.js';
 import { clip } from './error-reply.js';
 import { actorOf, parseInput } from './routes.js';
 import type { KnownNames } from './names.js';
+import { bodyOf, errors, jsonOf, ref } from './openapi-parts.js';
 
 const name = (what: string) => z.string().min(1, { error: `must name a ${what}` }).max(128, { error: 'must be at most 128 characters' });
 const version = z.string().regex(VERSION_PATTERN, { error: (iss) => badVersion(clip(iss.input)) });
@@ -51,14 +52,6 @@ export function registerReleaseRoutes(app: FastifyInstance, releases: ReleaseApi
   app.get<{ Params: { id: string } }>('/v1/releases/:id', async (request) => releases.getRelease(request.params.id));
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = (...codes: Array<[number, string]>) => Object.fromEntries(codes.map(([code, d]) => [code, jsonOf(ref('Error'), d)]));
-const bodyOf = (schema: z.ZodType) => {
-  const s = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete s.$schema;
-  return { required: true, content: { 'application/json': { schema: s } } };
-};
 
 /** The OpenAPI paths of the release routes (the `Release` schema is in openapi.ts). */
 export function releaseOpenApiPaths(): Record<string, unknown> {

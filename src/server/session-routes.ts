@@ -16,6 +16,7 @@ import { csrfTokenFor } from './auth.js';
 import { actorOf, parseInput } from './routes.js';
 import { sendError } from './error-reply.js';
 import { signInKey } from './sign-in-throttle.js';
+import { bodyOf, errors, jsonOf } from './openapi-parts.js';
 
 const nameField = z.string().regex(NAME_PATTERN, { error: 'must be 1-64 letters, digits, ".", "_", "-" or "@", starting with a letter or digit' });
 
@@ -198,14 +199,6 @@ export function registerSessionRoutes(app: FastifyInstance, auth: AuthService, o
   });
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = (...codes: Array<[number, string]>) => Object.fromEntries(codes.map(([code, d]) => [code, jsonOf(ref('Error'), d)]));
-const bodyOf = (schema: z.ZodType, required: boolean) => {
-  const s = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete s.$schema;
-  return { required, content: { 'application/json': { schema: s } } };
-};
 
 const ROLES_SCHEMA = {
   type: 'object', additionalProperties: { type: 'string', enum: ['viewer', 'deployer', 'approver', 'admin'] },

@@ -11,6 +11,7 @@ import type { AutoDeployer } from '../autodeploy/deployer.js';
 import type { GangwayConfig } from '../config/types.js';
 import { refusalFor, sendError } from './error-reply.js';
 import { actorOf, commitTime, parseInput } from './routes.js';
+import { bodyOf, errors, jsonOf, ref } from './openapi-parts.js';
 
 /** The header carrying the body's signature: `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
 export const SIGNATURE_HEADER = 'x-gangway-signature';
@@ -102,14 +103,6 @@ export function registerAutoDeployRoutes(app: FastifyInstance, auto: AutoDeploye
   });
 }
 
-const ref = (schemaName: string) => ({ $ref: `#/components/schemas/${schemaName}` });
-const jsonOf = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
-const errors = (...codes: Array<[number, string]>) => Object.fromEntries(codes.map(([code, d]) => [code, jsonOf(ref('Error'), d)]));
-const bodyOf = (schema: z.ZodType) => {
-  const s = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete s.$schema;
-  return { required: true, content: { 'application/json': { schema: s } } };
-};
 
 const STATUS = {
   type: 'object',
